@@ -1,0 +1,25 @@
+/* core/cmd.h - the `pipette` subcommands. Each takes its own argv (argv[0]
+ * is the subcommand's name), prints its output and errors, and returns the
+ * process exit status: 0 success, 1 runtime failure, 2 usage or config
+ * error. Only main() exits. */
+#ifndef PP_CORE_CMD_H
+#define PP_CORE_CMD_H
+
+#include <stdio.h>
+
+#include <pipette/error.h>
+
+enum { PP_EXIT_OK = 0, PP_EXIT_FAILURE = 1, PP_EXIT_USAGE = 2 };
+
+int pp_cmd_plugins(int argc, char **argv);
+int pp_cmd_check(int argc, char **argv);
+int pp_cmd_devices(int argc, char **argv);
+
+/* Prints err to stderr ("pipette: " before each line that is not already
+ * "FILE:LINE: ...") and maps its code to an exit status. */
+int pp_cmd_fail(const pp_error *err);
+
+/* True when argv holds -h or --help before any "--". */
+int pp_cmd_wants_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,111 @@
+/* core/cmd_check.c - `pipette check FILE.ini`: load a model file and every
+ * plugin it names, walk the shapes, and report OK with a summary, or every
+ * error as FILE:LINE: message (exit 2, nothing on stdout). */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "model.h"
+
+static const char usage[] =
+    "usage: pipette check [-q] FILE.ini...\n"
+    "\n"
+    "Checks model files: their syntax, every key against what the core and\n"
+    "the named plugins accept, the plugins themselves, and that each layer's\n"
+    "output shape fits the next layer. Prints a summary of each valid file,\n"
+    "or every error found as FILE:LINE: message.\n"
+    "\n"
+    "  -q, --quiet   print nothing for valid files\n"
+    "\n"
+    "exit status: 0 all files valid, 2 a file has errors, 1 failure.\n";
+
+static void print_summary(const char *path, const pp_model *m)
+{
+    char shape[64];
+    long long total = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        total += pp_layer_plan_params(&m->layers[i].plan);
+    printf("%s: OK\n", path);
+    printf("  model %s: input %s (%s), %d layer%s, %lld parameters\n",
+           m->name ? m->name : "(unnamed)",
+           pp_shape_format(&m->input.shape, shape, sizeof shape),
+           m->input.dtype == PP_I32 ? "int" : "float", m->nlayers,
+           m->nlayers == 1 ? "" : "s", total);
+    printf("  %-16s %-14s %-12s %12s\n", "layer", "type", "output",
+           "params");
+    for (int i = 0; i < m->nlayers; i++) {
+        const pp_model_layer *l = &m->layers[i];
+        printf("  %-16s %-14s %-12s %12lld%s", l->name,
+               l->plugin->desc->name,
+               l->plan.is_loss ? "loss"
+                               : pp_shape_format(&l->plan.out.shape, shape,
+                                                 sizeof shape),
+               (long long)pp_layer_plan_params(&l->plan),
+               l->stage >= 0 ? "  (stage " : "");
+        if (l->stage >= 0)
+            printf("%d)", l->stage);
+        printf("\n");
+    }
+    printf("  pipeline: %d rank%s (", m->nranks, m->nranks == 1 ? "" : "s");
+    for (int r = 0; r < m->nranks; r++) {
+        if (m->devices[r].kind == PP_DEV_CUDA)
+            printf("%scuda:%d", r ? ", " : "", m->devices[r].index);
+        else
+            printf("%scpu", r ? ", " : "");
+    }
+    printf("), %d stage%s per rank, schedule %s, %d micro-batch%s, "
+           "partition %s\n",
+           m->stages_per_rank, m->stages_per_rank == 1 ? "" : "s",
+           m->schedule, m->microbatches, m->microbatches == 1 ? "" : "es",
+           pp_partition_name(m->partition));
+    if (m->has_train)
+        printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
+               "seed %lld\n",
+               (long long)m->batch, (long long)m->steps, m->optimizer, m->lr,
+               (long long)m->seed);
+}
+
+int pp_cmd_check(int argc, char **argv)
+{
+    if (pp_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    int quiet = 0, first = 1;
+    for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
+        if (strcmp(argv[first], "--") == 0) {
+            first++;
+            break;
+        }
+        if (strcmp(argv[first], "-q") == 0 ||
+            strcmp(argv[first], "--quiet") == 0) {
+            quiet = 1;
+            continue;
+        }
+        fprintf(stderr, "pipette check: unknown option '%s'\n%s",
+                argv[first], usage);
+        return PP_EXIT_USAGE;
+    }
+    if (first >= argc) {
+        fprintf(stderr, "pipette check: no file given\n%s", usage);
+        return PP_EXIT_USAGE;
+    }
+    int status = PP_EXIT_OK;
+    for (int i = first; i < argc; i++) {
+        pp_error err;
+        pp_error_clear(&err);
+        pp_model *m;
+        if (pp_model_load(argv[i], &m, &err)) {
+            int s = pp_cmd_fail(&err);
+            if (s > status || status == PP_EXIT_OK)
+                status = s;
+            continue;
+        }
+        if (!quiet)
+            print_summary(argv[i], m);
+        pp_model_free(m);
+    }
+    return status;
+}

@@ -1,0 +1,65 @@
+/* core/cmd_plugins.c - `pipette plugins`: every plugin on the search path,
+ * and every file there that was refused, with the reason. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "registry.h"
+
+static const char usage[] =
+    "usage: pipette plugins\n"
+    "\n"
+    "Lists every plugin found on the search path: kind, name, ABI, file and\n"
+    "description. A plugin shadowed by one of the same kind and name earlier\n"
+    "on the path is marked so. Files that are not acceptable plugins are\n"
+    "reported on stderr with the reason, and the exit status is then 1.\n"
+    "\n"
+    "Search path: PIPETTE_PLUGIN_PATH (':'-separated), the build tree when\n"
+    "run from it, then " PP_PKGLIBDIR ".\n";
+
+static void print_entry(void *user, const pp_scan_entry *e)
+{
+    (void)user;
+    if (e->refusal) {
+        fprintf(stderr, "pipette: refused %s\n", e->refusal->msg);
+        return;
+    }
+    const pp_plugin_desc *d = e->plugin->desc;
+    printf("%-10s %-16s %u.%-4u %s%s\n", pp_plugin_kind_name(d->kind),
+           d->name, d->abi_major, d->abi_minor, e->path,
+           e->shadowed_by ? " (shadowed)" : "");
+    printf("%-10s %-16s %-6s %s\n", "", "", "",
+           d->description ? d->description : "");
+}
+
+int pp_cmd_plugins(int argc, char **argv)
+{
+    if (pp_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "pipette plugins: unexpected argument '%s'\n%s",
+                argv[1], usage);
+        return PP_EXIT_USAGE;
+    }
+    pp_error err;
+    pp_error_clear(&err);
+    pp_registry *reg;
+    if (pp_registry_create(NULL, &reg, &err))
+        return pp_cmd_fail(&err);
+    printf("%-10s %-16s %-6s %s\n", "KIND", "NAME", "ABI", "FILE");
+    size_t refused = 0;
+    pp_status st = pp_registry_scan(reg, print_entry, NULL, &refused, &err);
+    const char *const *dirs;
+    size_t n = pp_registry_dirs(reg, &dirs);
+    printf("\nsearch path:\n");
+    for (size_t i = 0; i < n; i++)
+        printf("  %s\n", dirs[i]);
+    pp_registry_free(reg);
+    if (st)
+        return pp_cmd_fail(&err);
+    return refused ? PP_EXIT_FAILURE : PP_EXIT_OK;
+}

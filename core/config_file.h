@@ -1,0 +1,72 @@
+/* core/config_file.h - a config file as parsed, before it means anything.
+ *
+ * pp_config_load() reads an INI file through inih and checks its form:
+ * known section kinds, no duplicate sections or keys, no keys outside a
+ * section, no over-long lines, no inih multi-line continuations. What the
+ * keys mean is checked later, section by section, by
+ * pp_section_validate() against the core's key table and the table of the
+ * plugin the section names (model.c does that).
+ */
+#ifndef PP_CORE_CONFIG_FILE_H
+#define PP_CORE_CONFIG_FILE_H
+
+#include <stddef.h>
+
+#include <pipette/config.h>
+#include <pipette/error.h>
+
+typedef struct pp_entry {
+    char *key;
+    char *value;
+    int line;
+} pp_entry;
+
+struct pp_section {
+    char *kind;               /* "model", "layer", "pipeline", "train", "data" */
+    char *name;               /* "fc1" for [layer fc1]; "" otherwise */
+    const char *file;         /* the config's path (owned by pp_config) */
+    int line;                 /* line of the [header] */
+    pp_entry *entries;
+    size_t nentries;
+    size_t cap;
+    const pp_key *tables[2];  /* core keys, plugin keys; set by validate */
+};
+
+typedef struct pp_config {
+    char *path;
+    pp_section **sections;    /* in file order */
+    size_t nsections;
+} pp_config;
+
+/* Parses path. On PP_ERR_CONFIG, err holds every error found, one
+ * "FILE:LINE: message" per line, and *out is NULL. */
+pp_status pp_config_load(const char *path, pp_config **out, pp_error *err);
+void pp_config_free(pp_config *cfg);
+
+/* The first section of a kind, or NULL. */
+pp_section *pp_config_section(const pp_config *cfg, const char *kind);
+
+/* The entry for key, or NULL. */
+const pp_entry *pp_section_entry(const pp_section *s, const char *key);
+
+/* Checks every key of s against core_keys and plugin_keys (either may be
+ * NULL): unknown keys (with "did you mean"), missing required keys, values
+ * that do not parse or are out of range. Appends one message per problem to
+ * err and returns PP_ERR_CONFIG if any; remembers the tables for the
+ * getters. */
+pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
+                              const pp_key *plugin_keys, pp_error *err);
+
+/* Parsers shared by the validator and the getters: the whole of text must
+ * be the value, with no trailing characters. Return 0 on success. */
+int pp_parse_int(const char *text, int64_t *out);
+int pp_parse_float(const char *text, double *out);
+int pp_parse_bool(const char *text, bool *out);
+int pp_parse_shape(const char *text, pp_shape *out);
+
+/* The candidate closest to word by edit distance, if close enough to be a
+ * likely typo; NULL otherwise. */
+const char *pp_did_you_mean(const char *word, const char *const *candidates,
+                            size_t n);
+
+#endif

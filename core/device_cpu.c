@@ -1,0 +1,197 @@
+/* core/device_cpu.c - the built-in cpu device: host memory and plain loops.
+ *
+ * One device (index 0) standing for the whole host. It is the reference the
+ * CUDA kernels are tested against, so the loops stay simple and are not
+ * vectorised or threaded by hand; speed on CPU comes later from the layers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pipette/device.h>
+
+/* A cache line: no two tensors share one, and SIMD loads are aligned. */
+#define PP_CPU_ALIGN 64
+
+static pp_status check_index(int index, pp_error *err)
+{
+    if (index != 0)
+        return pp_error_set(err, PP_ERR_DEVICE,
+                            "cpu device %d does not exist: the cpu device "
+                            "has only index 0", index);
+    return PP_OK;
+}
+
+static pp_status cpu_count(int *n, char *why, size_t why_size, pp_error *err)
+{
+    (void)err;
+    *n = 1;
+    if (why && why_size)
+        why[0] = '\0';
+    return PP_OK;
+}
+
+/* The value of the first "key : value" line of a /proc file whose key is
+ * exactly `key`, or 0 when the file or the key is missing. */
+static int proc_value(const char *file, const char *key, char *out,
+                      size_t size)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        return 0;
+    char line[512];
+    int found = 0;
+    size_t klen = strlen(key);
+    while (!found && fgets(line, sizeof line, f)) {
+        if (strncmp(line, key, klen) != 0)
+            continue;
+        const char *p = line + klen;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (*p != ':')
+            continue; /* a longer key, e.g. "cpu family" for "cpu" */
+        p++;
+        while (*p == ' ' || *p == '\t')
+            p++;
+        size_t len = strcspn(p, "\n");
+        if (len >= size)
+            len = size - 1;
+        memcpy(out, p, len);
+        out[len] = '\0';
+        found = len > 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/* A /proc/meminfo field ("MemTotal", ...) in bytes, or 0. */
+static uint64_t meminfo_bytes(const char *key)
+{
+    char value[64];
+    if (!proc_value("/proc/meminfo", key, value, sizeof value))
+        return 0;
+    return strtoull(value, NULL, 10) * 1024; /* the kernel writes kB */
+}
+
+static pp_status cpu_info(int index, pp_device_info *out, pp_error *err)
+{
+    if (check_index(index, err))
+        return err->code;
+    memset(out, 0, sizeof *out);
+    out->index = index;
+    /* x86 and arm64 say "model name", POWER says "cpu". */
+    if (!proc_value("/proc/cpuinfo", "model name", out->name,
+                    sizeof out->name) &&
+        !proc_value("/proc/cpuinfo", "cpu", out->name, sizeof out->name))
+        snprintf(out->name, sizeof out->name, "cpu");
+
+    long pages = sysconf(_SC_PHYS_PAGES);
+    long page_size = sysconf(_SC_PAGESIZE);
+    out->total_bytes = meminfo_bytes("MemTotal");
+    if (!out->total_bytes && pages > 0 && page_size > 0)
+        out->total_bytes = (uint64_t)pages * (uint64_t)page_size;
+    /* MemAvailable counts reclaimable page cache; free pages alone
+     * (_SC_AVPHYS_PAGES) understate what an allocation can get. */
+    out->free_bytes = meminfo_bytes("MemAvailable");
+    if (!out->free_bytes) {
+        long avail = sysconf(_SC_AVPHYS_PAGES);
+        if (avail > 0 && page_size > 0)
+            out->free_bytes = (uint64_t)avail * (uint64_t)page_size;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    out->multiprocessors = cores > 0 ? (int)cores : 1;
+    return PP_OK;
+}
+
+static void cpu_versions(char *buf, size_t size)
+{
+    snprintf(buf, size, "cpu: built in\n");
+}
+
+static pp_status cpu_alloc(int index, size_t bytes, void **ptr, pp_error *err)
+{
+    *ptr = NULL;
+    if (check_index(index, err))
+        return err->code;
+    /* Zero bytes still gets a distinct pointer that release accepts, as
+     * POSIX leaves posix_memalign(0) free to return NULL. */
+    int rc = posix_memalign(ptr, PP_CPU_ALIGN, bytes ? bytes : 1);
+    if (rc != 0) {
+        *ptr = NULL;
+        return pp_error_set(err, PP_ERR_NOMEM,
+                            "cpu device: cannot allocate %zu bytes: %s",
+                            bytes, strerror(rc));
+    }
+    return PP_OK;
+}
+
+static void cpu_release(int index, void *ptr)
+{
+    (void)index;
+    free(ptr);
+}
+
+static pp_status cpu_copy(int index, void *dst, const void *src, size_t bytes,
+                          pp_copy_kind kind, pp_error *err)
+{
+    if (check_index(index, err))
+        return err->code;
+    if (kind != PP_COPY_HOST_TO_DEVICE && kind != PP_COPY_DEVICE_TO_HOST &&
+        kind != PP_COPY_DEVICE_TO_DEVICE)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "cpu device: unknown copy kind %d", (int)kind);
+    if (bytes) /* memcpy with a NULL pointer is undefined even for 0 bytes */
+        memcpy(dst, src, bytes);
+    return PP_OK;
+}
+
+static pp_status cpu_fill(int index, float *x, float value, size_t n,
+                          pp_error *err)
+{
+    if (check_index(index, err))
+        return err->code;
+    for (size_t i = 0; i < n; i++)
+        x[i] = value;
+    return PP_OK;
+}
+
+static pp_status cpu_scale(int index, float *x, float alpha, size_t n,
+                           pp_error *err)
+{
+    if (check_index(index, err))
+        return err->code;
+    for (size_t i = 0; i < n; i++)
+        x[i] *= alpha;
+    return PP_OK;
+}
+
+/* Not fused: C11 mode keeps gcc from contracting to an FMA, and fmaf()
+ * without hardware FMA is a slow libm call. The cuda device fuses, so the
+ * two may differ by the product's rounding (see tests/test_device_cuda.c). */
+static pp_status cpu_axpy(int index, float *y, float alpha, const float *x,
+                          size_t n, pp_error *err)
+{
+    if (check_index(index, err))
+        return err->code;
+    for (size_t i = 0; i < n; i++)
+        y[i] += alpha * x[i];
+    return PP_OK;
+}
+
+static const pp_device_ops cpu_ops = {
+    .count = cpu_count,
+    .info = cpu_info,
+    .versions = cpu_versions,
+    .alloc = cpu_alloc,
+    .release = cpu_release,
+    .copy = cpu_copy,
+    .fill = cpu_fill,
+    .scale = cpu_scale,
+    .axpy = cpu_axpy,
+};
+
+const pp_device_ops *pp_device_cpu(void)
+{
+    return &cpu_ops;
+}

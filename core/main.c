@@ -1,0 +1,87 @@
+/* core/main.c - the `pipette` command: global options and dispatch. */
+#include <config.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include <pipette/pipette.h>
+
+#include "cmd.h"
+
+static const char usage[] =
+    "usage: pipette [--help] [--version] COMMAND [ARGS]\n"
+    "\n"
+    "Pipeline-parallel training of neural networks described in INI files.\n"
+    "\n"
+    "commands:\n"
+    "  plugins          list the plugins found on the search path\n"
+    "  check FILE.ini   validate a model file and the plugins it names\n"
+    "  devices          show CPU cores, GPUs and library versions\n"
+    "\n"
+    "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
+    "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
+    "tree (when run from it), then " PP_PKGLIBDIR ".\n"
+    "\n"
+    "exit status: 0 success, 1 runtime failure, 2 usage or config error.\n"
+    "See pipette(1) and pipette.ini(5).\n";
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} commands[] = {
+    {"plugins", pp_cmd_plugins},
+    {"check", pp_cmd_check},
+    {"devices", pp_cmd_devices},
+};
+
+int pp_cmd_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            return 0;
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int pp_cmd_fail(const pp_error *err)
+{
+    const char *line = err->msg;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        int len = end ? (int)(end - line) : (int)strlen(line);
+        /* Config messages start with their own "FILE:LINE:" */
+        int located = err->code == PP_ERR_CONFIG;
+        fprintf(stderr, "%s%.*s\n", located ? "" : "pipette: ", len, line);
+        line = end ? end + 1 : line + len;
+    }
+    return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE
+               ? PP_EXIT_USAGE
+               : PP_EXIT_FAILURE;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return PP_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 ||
+        strcmp(cmd, "help") == 0) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+        printf("pipette %s (plugin ABI %d.%d)\n", pp_version(), PP_ABI_MAJOR,
+               PP_ABI_MINOR);
+        return PP_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "pipette: unknown command '%s'; 'pipette --help' lists "
+                    "them\n", cmd);
+    return PP_EXIT_USAGE;
+}

@@ -1,0 +1,497 @@
+/* core/registry.c - the plugin search path, dlopen, and the descriptor
+ * checks. The registry is the one piece of long-lived state a process has;
+ * it is an object (no globals), created by whoever needs plugins. */
+#define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
+#include <config.h>
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config_file.h"
+#include "registry.h"
+
+struct pp_registry {
+    char **dirs;
+    size_t ndirs;
+    pp_plugin **plugins; /* every plugin accepted so far */
+    size_t nplugins;
+};
+
+const char *pp_kind_dir(uint32_t kind)
+{
+    switch (kind) {
+    case PP_KIND_LAYER: return "layers";
+    case PP_KIND_SCHEDULE: return "schedules";
+    default: return "plugins";
+    }
+}
+
+static pp_status add_dir(pp_registry *reg, const char *dir, size_t len,
+                         pp_error *err)
+{
+    if (len == 0)
+        return PP_OK;
+    char **dirs = realloc(reg->dirs, (reg->ndirs + 1) * sizeof *dirs);
+    if (!dirs)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    reg->dirs = dirs;
+    reg->dirs[reg->ndirs] = strndup(dir, len);
+    if (!reg->dirs[reg->ndirs])
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    reg->ndirs++;
+    return PP_OK;
+}
+
+static pp_status add_path_list(pp_registry *reg, const char *list,
+                               pp_error *err)
+{
+    while (list && *list) {
+        const char *colon = strchr(list, ':');
+        size_t len = colon ? (size_t)(colon - list) : strlen(list);
+        pp_status st = add_dir(reg, list, len, err);
+        if (st)
+            return st;
+        list = colon ? colon + 1 : NULL;
+    }
+    return PP_OK;
+}
+
+/* Whether the libpipette running now is the one in the build tree: only
+ * then are the build tree's plugins on the path, so an installed pipette
+ * never loads a stale build. */
+static int running_from_build_tree(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)&pp_registry_create, &info) || !info.dli_fname)
+        return 0;
+    char self[PATH_MAX], build[PATH_MAX];
+    if (!realpath(info.dli_fname, self) ||
+        !realpath(PP_BUILDDIR "/core/.libs", build))
+        return 0;
+    char *slash = strrchr(self, '/');
+    if (!slash)
+        return 0;
+    *slash = '\0';
+    return strcmp(self, build) == 0;
+}
+
+pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
+                             pp_error *err)
+{
+    *out = NULL;
+    pp_registry *reg = calloc(1, sizeof *reg);
+    if (!reg)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    pp_status st = add_path_list(reg, plugin_path, err);
+    if (!st)
+        st = add_path_list(reg, getenv("PIPETTE_PLUGIN_PATH"), err);
+    if (!st && running_from_build_tree()) {
+        static const char *const tree[] = {"layers", "schedules", "plugins"};
+        for (size_t i = 0; !st && i < sizeof tree / sizeof *tree; i++) {
+            char dir[PATH_MAX];
+            int n = snprintf(dir, sizeof dir, "%s/%s/.libs", PP_BUILDDIR,
+                             tree[i]);
+            st = add_dir(reg, dir, (size_t)n, err);
+        }
+    }
+    if (!st)
+        st = add_dir(reg, PP_PKGLIBDIR, strlen(PP_PKGLIBDIR), err);
+    if (st) {
+        pp_registry_free(reg);
+        return st;
+    }
+    *out = reg;
+    return PP_OK;
+}
+
+void pp_registry_free(pp_registry *reg)
+{
+    if (!reg)
+        return;
+    for (size_t i = 0; i < reg->ndirs; i++)
+        free(reg->dirs[i]);
+    free(reg->dirs);
+    /* The handles stay open (RTLD_NODELETE): see registry.h. */
+    for (size_t i = 0; i < reg->nplugins; i++) {
+        free(reg->plugins[i]->path);
+        free(reg->plugins[i]);
+    }
+    free(reg->plugins);
+    free(reg);
+}
+
+size_t pp_registry_dirs(const pp_registry *reg, const char *const **dirs)
+{
+    *dirs = (const char *const *)reg->dirs;
+    return reg->ndirs;
+}
+
+/* The file's name without directory and ".so". */
+static void stem_of(const char *path, char *stem, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 3 && strcmp(base + len - 3, ".so") == 0)
+        len -= 3;
+    if (len >= size)
+        len = size - 1;
+    memcpy(stem, base, len);
+    stem[len] = '\0';
+}
+
+pp_status pp_plugin_check(const pp_plugin_desc *d, const char *path,
+                          uint32_t want_kind, pp_error *err)
+{
+    if (d->magic != PP_PLUGIN_MAGIC)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: bad magic 0x%08x in '%s' (expected 0x%08x): not a pipette "
+            "plugin, or built against a corrupt header",
+            path, (unsigned)d->magic, PP_PLUGIN_SYMBOL, PP_PLUGIN_MAGIC);
+    if (d->abi_major != PP_ABI_MAJOR)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: built for plugin ABI %u.%u, this pipette has ABI %d.%d "
+            "(major versions differ): rebuild the plugin against pipette %s",
+            path, d->abi_major, d->abi_minor, PP_ABI_MAJOR, PP_ABI_MINOR,
+            PACKAGE_VERSION);
+    if (d->abi_minor > PP_ABI_MINOR)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: built for plugin ABI %u.%u, newer than this pipette's %d.%d: "
+            "upgrade pipette or rebuild the plugin against it",
+            path, d->abi_major, d->abi_minor, PP_ABI_MAJOR, PP_ABI_MINOR);
+    if (d->size != sizeof(pp_plugin_desc))
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: descriptor is %u bytes, expected %zu for ABI %d.%d: declare "
+            "it with PP_PLUGIN()",
+            path, (unsigned)d->size, sizeof(pp_plugin_desc), PP_ABI_MAJOR,
+            PP_ABI_MINOR);
+    const char *kind = pp_plugin_kind_name(d->kind);
+    if (!kind)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: unknown plugin kind %u (this pipette knows 1 to %d)", path,
+            (unsigned)d->kind, PP_KIND_COUNT_ - 1);
+    if (want_kind && d->kind != want_kind)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: is a %s plugin, expected a %s plugin", path, kind,
+            pp_plugin_kind_name(want_kind));
+    if (!d->name || !d->name[0])
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: %s plugin has an empty name", path, kind);
+    char stem[256];
+    stem_of(path, stem, sizeof stem);
+    if (strcmp(stem, d->name) != 0)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: %s plugin is named '%s' but its file is '%s.so': name the "
+            "file after the plugin (%s.so)",
+            path, kind, d->name, stem, d->name);
+    if (!d->ops)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: %s plugin '%s' has no function table", path, kind, d->name);
+    return PP_OK;
+}
+
+static const pp_plugin *find_loaded(const pp_registry *reg, uint32_t kind,
+                                    const char *name)
+{
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (reg->plugins[i]->desc->kind == kind &&
+            strcmp(reg->plugins[i]->desc->name, name) == 0)
+            return reg->plugins[i];
+    return NULL;
+}
+
+static const pp_plugin *find_loaded_path(const pp_registry *reg,
+                                         const char *path)
+{
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (strcmp(reg->plugins[i]->path, path) == 0)
+            return reg->plugins[i];
+    return NULL;
+}
+
+/* Opens path and checks it, without adding it to the registry. */
+static pp_status open_plugin(const char *path, uint32_t kind,
+                             const pp_plugin_desc **desc, pp_error *err)
+{
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    if (!handle) {
+        const char *why = dlerror();
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: cannot load: %s (a library it needs may be missing or not "
+            "on LD_LIBRARY_PATH: try 'ldd %s')",
+            path, why ? why : "unknown dlopen error", path);
+    }
+    const pp_plugin_desc *d = dlsym(handle, PP_PLUGIN_SYMBOL);
+    if (!d) {
+        dlclose(handle);
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: no '%s' symbol: not a pipette plugin (declare one with "
+            "PP_PLUGIN() and export it)",
+            path, PP_PLUGIN_SYMBOL);
+    }
+    pp_status st = pp_plugin_check(d, path, kind, err);
+    if (st) {
+        dlclose(handle);
+        return st;
+    }
+    *desc = d;
+    return PP_OK;
+}
+
+static pp_status remember(pp_registry *reg, const char *path,
+                          const pp_plugin_desc *d, const pp_plugin **out,
+                          pp_error *err)
+{
+    pp_plugin **list = realloc(reg->plugins,
+                               (reg->nplugins + 1) * sizeof *list);
+    if (!list)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    reg->plugins = list;
+    pp_plugin *p = calloc(1, sizeof *p);
+    char *copy = strdup(path);
+    if (!p || !copy) {
+        free(p);
+        free(copy);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    p->desc = d;
+    p->path = copy;
+    reg->plugins[reg->nplugins++] = p;
+    *out = p;
+    return PP_OK;
+}
+
+pp_status pp_registry_load_file(pp_registry *reg, const char *path,
+                                uint32_t kind, const pp_plugin **out,
+                                pp_error *err)
+{
+    const pp_plugin *known = find_loaded_path(reg, path);
+    if (known) {
+        if (kind && known->desc->kind != kind)
+            return pp_error_set(err, PP_ERR_PLUGIN,
+                "%s: is a %s plugin, expected a %s plugin", path,
+                pp_plugin_kind_name(known->desc->kind),
+                pp_plugin_kind_name(kind));
+        *out = known;
+        return PP_OK;
+    }
+    const pp_plugin_desc *d;
+    pp_status st = open_plugin(path, kind, &d, err);
+    if (st)
+        return st;
+    const pp_plugin *twin = find_loaded(reg, d->kind, d->name);
+    if (twin)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: duplicate %s plugin '%s': already loaded from %s",
+            path, pp_plugin_kind_name(d->kind), d->name, twin->path);
+    return remember(reg, path, d, out, err);
+}
+
+static pp_status list_dir(const char *dir, char ***names, size_t *n,
+                          pp_error *err);
+
+/* The name of a plugin on the path that is close to `name`, copied into
+ * out ("" if none), for a "did you mean" in the not-found message. */
+static void closest_name(const pp_registry *reg, uint32_t kind,
+                         const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    char **all = NULL;
+    size_t nall = 0;
+    for (size_t i = 0; i < reg->ndirs; i++) {
+        for (int flat = 0; flat < 2; flat++) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s%s%s", reg->dirs[i],
+                     flat ? "" : "/", flat ? "" : pp_kind_dir(kind));
+            char **names;
+            size_t n;
+            pp_error ignore;
+            if (list_dir(dir, &names, &n, &ignore))
+                continue;
+            char **grown = realloc(all, (nall + n) * sizeof *grown);
+            if (!grown) {
+                for (size_t k = 0; k < n; k++)
+                    free(names[k]);
+                free(names);
+                continue;
+            }
+            all = grown;
+            for (size_t k = 0; k < n; k++) {
+                names[k][strlen(names[k]) - 3] = '\0'; /* drop ".so" */
+                all[nall++] = names[k];
+            }
+            free(names);
+        }
+    }
+    const char *best = pp_did_you_mean(name, (const char *const *)all, nall);
+    if (best)
+        snprintf(out, size, "%s", best);
+    for (size_t k = 0; k < nall; k++)
+        free(all[k]);
+    free(all);
+}
+
+static int is_file(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
+                           const char *name, const pp_plugin **out,
+                           pp_error *err)
+{
+    const pp_plugin *known = find_loaded(reg, kind, name);
+    if (known) {
+        *out = known;
+        return PP_OK;
+    }
+    for (size_t i = 0; i < reg->ndirs; i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s/%s.so", reg->dirs[i],
+                 pp_kind_dir(kind), name);
+        if (!is_file(path))
+            snprintf(path, sizeof path, "%s/%s.so", reg->dirs[i], name);
+        if (is_file(path))
+            return pp_registry_load_file(reg, path, kind, out, err);
+    }
+    char searched[2048] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < reg->ndirs && used < sizeof searched; i++)
+        used += (size_t)snprintf(searched + used, sizeof searched - used,
+                                 "%s%s", i ? ":" : "", reg->dirs[i]);
+    char hint[256];
+    closest_name(reg, kind, name, hint, sizeof hint);
+    if (hint[0])
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "no %s plugin named '%s'; did you mean '%s'?",
+            pp_plugin_kind_name(kind), name, hint);
+    return pp_error_set(err, PP_ERR_PLUGIN,
+        "no %s plugin named '%s' (searched %s; 'pipette plugins' lists "
+        "those found)",
+        pp_plugin_kind_name(kind), name, searched);
+}
+
+static int has_so_suffix(const char *name)
+{
+    size_t len = strlen(name);
+    return len > 3 && strcmp(name + len - 3, ".so") == 0;
+}
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The *.so files of one directory, sorted so listings are stable. */
+static pp_status list_dir(const char *dir, char ***names, size_t *n,
+                          pp_error *err)
+{
+    *names = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return PP_OK; /* absent directories are normal on a search path */
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (!has_so_suffix(e->d_name))
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **grown = realloc(*names, cap * sizeof *grown);
+            if (!grown)
+                break;
+            *names = grown;
+        }
+        if (!((*names)[*n] = strdup(e->d_name)))
+            break;
+        (*n)++;
+    }
+    int failed = errno == ENOMEM;
+    closedir(d);
+    if (failed)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    qsort(*names, *n, sizeof **names, compare_names);
+    return PP_OK;
+}
+
+/* Whether path lies in search directory dir (directly or in a kind
+ * subdirectory). */
+static int in_search_dir(const char *path, const char *dir)
+{
+    size_t len = strlen(dir);
+    if (strncmp(path, dir, len) != 0 || path[len] != '/')
+        return 0;
+    const char *slash = strchr(path + len + 1, '/');
+    return !slash || !strchr(slash + 1, '/');
+}
+
+/* Two files of one search directory that claim the same plugin are
+ * ambiguous, and refused; a file in a later directory is shadowed by the
+ * earlier one, as on PATH. */
+static void scan_one(pp_registry *reg, const char *dir, const char *path,
+                     pp_scan_fn fn, void *user, size_t *refused)
+{
+    pp_scan_entry entry = {.path = path};
+    pp_error why;
+    pp_error_clear(&why);
+    const pp_plugin_desc *d = NULL;
+    const pp_plugin *known = find_loaded_path(reg, path);
+    if (known) {
+        entry.plugin = known;
+    } else if (open_plugin(path, 0, &d, &why) == PP_OK) {
+        const pp_plugin *first = find_loaded(reg, d->kind, d->name);
+        pp_plugin shadowed = {.desc = d, .path = (char *)path};
+        if (first && in_search_dir(first->path, dir)) {
+            pp_error_set(&why, PP_ERR_PLUGIN,
+                "%s: duplicate %s plugin '%s': %s declares it too; remove "
+                "one of them",
+                path, pp_plugin_kind_name(d->kind), d->name, first->path);
+        } else if (first) {
+            entry.plugin = &shadowed;
+            entry.shadowed_by = first;
+            fn(user, &entry);
+            return;
+        } else if (remember(reg, path, d, &entry.plugin, &why)) {
+            entry.plugin = NULL;
+        }
+    }
+    if (!entry.plugin) {
+        entry.refusal = &why;
+        (*refused)++;
+    }
+    fn(user, &entry);
+}
+
+pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
+                           size_t *refused, pp_error *err)
+{
+    *refused = 0;
+    static const char *const sub[] = {"", "/layers", "/schedules", "/plugins"};
+    for (size_t i = 0; i < reg->ndirs; i++) {
+        for (size_t s = 0; s < sizeof sub / sizeof *sub; s++) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s%s", reg->dirs[i], sub[s]);
+            char **names;
+            size_t n;
+            pp_status st = list_dir(dir, &names, &n, err);
+            if (st)
+                return st;
+            for (size_t k = 0; k < n; k++) {
+                char path[PATH_MAX + 256]; /* dir + '/' + a d_name */
+                snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+                scan_one(reg, reg->dirs[i], path, fn, user, refused);
+                free(names[k]);
+            }
+            free(names);
+        }
+    }
+    return PP_OK;
+}

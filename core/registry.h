@@ -1,0 +1,71 @@
+/* core/registry.h - finding, opening and checking plugins.
+ *
+ * The search path, in order: the config's plugin_path, PIPETTE_PLUGIN_PATH,
+ * the build tree (only when this libpipette is the build tree's, so an
+ * installed pipette never picks up a stale build), then $(pkglibdir). In
+ * each directory D a plugin NAME of a kind is looked up as D/KINDDIR/NAME.so,
+ * then D/NAME.so (KINDDIR: layers, schedules, or plugins for the other
+ * kinds). The first file found wins; a later one is shadowed, which is how a
+ * user overrides an installed plugin.
+ *
+ * Plugins are opened RTLD_NOW | RTLD_LOCAL and never unloaded: the CUDA
+ * runtime registers exit handlers inside them.
+ */
+#ifndef PP_CORE_REGISTRY_H
+#define PP_CORE_REGISTRY_H
+
+#include <stddef.h>
+
+#include <pipette/error.h>
+#include <pipette/plugin.h>
+
+typedef struct pp_plugin {
+    const pp_plugin_desc *desc;
+    char *path;
+} pp_plugin;
+
+typedef struct pp_registry pp_registry;
+
+/* plugin_path: the config's ':'-separated directories, or NULL. */
+pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
+                             pp_error *err);
+void pp_registry_free(pp_registry *reg);
+
+/* The search directories, in order. */
+size_t pp_registry_dirs(const pp_registry *reg, const char *const **dirs);
+
+/* Finds, opens and checks the plugin `name` of `kind` (loading it once). */
+pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
+                           const char *name, const pp_plugin **out,
+                           pp_error *err);
+
+/* Opens and checks one file. kind 0 accepts any kind. */
+pp_status pp_registry_load_file(pp_registry *reg, const char *path,
+                                uint32_t kind, const pp_plugin **out,
+                                pp_error *err);
+
+/* One file seen by pp_registry_scan: plugin is set when it was accepted
+ * (shadowed_by too, when an earlier file of the same kind and name wins);
+ * otherwise refusal says why it was refused. */
+typedef struct pp_scan_entry {
+    const char *path;
+    const pp_plugin *plugin;
+    const pp_plugin *shadowed_by;
+    const pp_error *refusal;
+} pp_scan_entry;
+
+typedef void (*pp_scan_fn)(void *user, const pp_scan_entry *entry);
+
+/* Opens every *.so under the search path, in search order; returns the
+ * number refused through *refused. */
+pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
+                           size_t *refused, pp_error *err);
+
+/* Checks a descriptor as the loader does (exposed for tests). */
+pp_status pp_plugin_check(const pp_plugin_desc *desc, const char *path,
+                          uint32_t want_kind, pp_error *err);
+
+/* "layers", "schedules" or "plugins". */
+const char *pp_kind_dir(uint32_t kind);
+
+#endif

@@ -1,0 +1,33 @@
+/* core/shape.c - small helpers on per-sample shapes and layer plans. */
+#include <stdio.h>
+
+#include <pipette/layer.h>
+
+const char *pp_shape_format(const pp_shape *shape, char *buf, int size)
+{
+    if (shape->ndim == 0) {
+        snprintf(buf, (size_t)size, "scalar");
+        return buf;
+    }
+    int used = 0;
+    for (int i = 0; i < shape->ndim && used < size; i++)
+        used += snprintf(buf + used, (size_t)(size - used), "%s%lld",
+                         i ? "x" : "", (long long)shape->dim[i]);
+    return buf;
+}
+
+int64_t pp_shape_elements(const pp_shape *shape)
+{
+    int64_t n = 1;
+    for (int i = 0; i < shape->ndim; i++)
+        n *= shape->dim[i];
+    return n;
+}
+
+int64_t pp_layer_plan_params(const pp_layer_plan *plan)
+{
+    int64_t n = 0;
+    for (int i = 0; i < plan->nparams; i++)
+        n += pp_shape_elements(&plan->params[i].shape);
+    return n;
+}

@@ -1,0 +1,2 @@
+exampledir = $(pkgdatadir)/examples
+dist_example_DATA = examples/mlp.ini

@@ -1,0 +1,69 @@
+/* pipette/device.h - the table a device plugin fills.
+ *
+ * libpipette never links CUDA: a device kind ("cpu" built in, "cuda" as a
+ * plugin) is a table of operations, so the core runs anywhere and a machine
+ * without a GPU loads and tests everything else. The table grows with the
+ * runtime (streams and events come with the GPU training path); fields are
+ * only ever appended, with an ABI minor bump.
+ *
+ * All pointers passed to fill/scale/axpy/copy live on the device `index`
+ * unless the copy kind says otherwise. The operations here are synchronous.
+ */
+#ifndef PIPETTE_DEVICE_H
+#define PIPETTE_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pipette/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pp_device_info {
+    int index;
+    char name[128];
+    uint64_t total_bytes;
+    uint64_t free_bytes;
+    int cc_major, cc_minor;   /* compute capability; 0.0 for cpu */
+    int multiprocessors;      /* SMs; logical cores for cpu */
+} pp_device_info;
+
+typedef enum pp_copy_kind {
+    PP_COPY_HOST_TO_DEVICE = 1,
+    PP_COPY_DEVICE_TO_HOST,
+    PP_COPY_DEVICE_TO_DEVICE
+} pp_copy_kind;
+
+typedef struct pp_device_ops {
+    /* How many devices answer. None answering is not an error: *n = 0 and
+     * `why` (if not NULL) gets the reason, e.g. the driver's message. */
+    pp_status (*count)(int *n, char *why, size_t why_size, pp_error *err);
+    pp_status (*info)(int index, pp_device_info *out, pp_error *err);
+    /* Runtime and library versions, one "name: version" per line. */
+    void (*versions)(char *buf, size_t size);
+
+    pp_status (*alloc)(int index, size_t bytes, void **ptr, pp_error *err);
+    void (*release)(int index, void *ptr);
+    pp_status (*copy)(int index, void *dst, const void *src, size_t bytes,
+                      pp_copy_kind kind, pp_error *err);
+    /* x[i] = value */
+    pp_status (*fill)(int index, float *x, float value, size_t n,
+                      pp_error *err);
+    /* x[i] *= alpha */
+    pp_status (*scale)(int index, float *x, float alpha, size_t n,
+                       pp_error *err);
+    /* y[i] += alpha * x[i]  (gradient accumulation, SGD) */
+    pp_status (*axpy)(int index, float *y, float alpha, const float *x,
+                      size_t n, pp_error *err);
+} pp_device_ops;
+
+/* The built-in cpu device: host memory, plain loops. */
+const pp_device_ops *pp_device_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

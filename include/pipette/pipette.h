@@ -1,0 +1,22 @@
+/* pipette/pipette.h - everything a plugin author includes. */
+#ifndef PIPETTE_PIPETTE_H
+#define PIPETTE_PIPETTE_H
+
+#include <pipette/error.h>
+#include <pipette/config.h>
+#include <pipette/plugin.h>
+#include <pipette/device.h>
+#include <pipette/layer.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library's version, e.g. "0.1.0". */
+const char *pp_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,68 @@
+/* pipette/plugin.h - the one thing every plugin exports.
+ *
+ * A plugin is a shared object exporting exactly one symbol, `pipette_plugin`,
+ * a const pp_plugin_desc. The host checks, in this order: the magic, the ABI
+ * major (must equal the host's), the ABI minor (must not be newer than the
+ * host's), the struct size, the kind, the name (non-empty, equal to the
+ * file's name without ".so"), then the kind's function table. Each refusal
+ * names the file and both values.
+ *
+ * Declare a plugin with PP_PLUGIN(), never by filling the struct by hand, so
+ * that the ABI numbers and size are those of the headers it was built with.
+ */
+#ifndef PIPETTE_PLUGIN_H
+#define PIPETTE_PLUGIN_H
+
+#include <stdint.h>
+
+#include <pipette/config.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_PLUGIN_MAGIC 0x50495045u /* "PIPE" */
+#define PP_PLUGIN_SYMBOL "pipette_plugin"
+
+/* Major: bumped when a change breaks built plugins (they are refused).
+ * Minor: bumped when something is added; a host accepts plugins built for
+ * its own minor or an older one. */
+#define PP_ABI_MAJOR 1
+#define PP_ABI_MINOR 0
+
+typedef enum pp_plugin_kind {
+    PP_KIND_LAYER = 1,
+    PP_KIND_SCHEDULE,
+    PP_KIND_TRANSPORT,
+    PP_KIND_OPTIMIZER,
+    PP_KIND_DATA,
+    PP_KIND_DEVICE,
+    PP_KIND_COUNT_ /* one past the last kind */
+} pp_plugin_kind;
+
+typedef struct pp_plugin_desc {
+    uint32_t magic;           /* PP_PLUGIN_MAGIC */
+    uint16_t abi_major;       /* PP_ABI_MAJOR at build time */
+    uint16_t abi_minor;       /* PP_ABI_MINOR at build time */
+    uint32_t size;            /* sizeof(pp_plugin_desc) at build time */
+    uint32_t kind;            /* a pp_plugin_kind */
+    const char *name;         /* what a config names it by; the file is NAME.so */
+    const char *description;  /* one line, shown by `pipette plugins` */
+    const pp_key *keys;       /* the config keys it reads, or NULL; ends with {0} */
+    const void *ops;          /* the kind's function table (layer.h, device.h, ...) */
+} pp_plugin_desc;
+
+#define PP_PLUGIN(kind_, name_, description_, keys_, ops_)                  \
+    const pp_plugin_desc pipette_plugin = {                                 \
+        PP_PLUGIN_MAGIC, PP_ABI_MAJOR, PP_ABI_MINOR,                        \
+        (uint32_t)sizeof(pp_plugin_desc), (uint32_t)(kind_), (name_),       \
+        (description_), (keys_), (ops_)}
+
+/* "layer", "schedule", ... or NULL for a value outside pp_plugin_kind. */
+const char *pp_plugin_kind_name(uint32_t kind);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

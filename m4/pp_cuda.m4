@@ -1,0 +1,160 @@
+# pp_cuda.m4 - find the CUDA toolkit, its libraries and MPI; print a summary.
+#
+# Each component has --with-X[=DIR] / --without-X. With no option a component
+# is used when found (CUDA under /usr/local/cuda, its libraries beside it);
+# naming it (--with-X or --with-X=DIR) makes its absence an error.
+
+# PP_CHECK_CUDA: sets pp_have_cuda, NVCC, NVCCFLAGS, CUDA_CPPFLAGS, CUDA_LIBS,
+# pp_cuda_home, pp_cuda_version; defines HAVE_CUDA and the HAVE_CUDA
+# conditional.
+AC_DEFUN([PP_CHECK_CUDA], [
+AC_ARG_WITH([cuda],
+  AS_HELP_STRING([--with-cuda@<:@=DIR@:>@],
+    [build the CUDA device and kernels with the toolkit in DIR (default: /usr/local/cuda if present)]),
+  [], [with_cuda=check])
+AC_ARG_VAR([NVCC], [CUDA compiler (default: DIR/bin/nvcc)])
+AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo)])
+pp_have_cuda=no
+pp_cuda_version=
+pp_cuda_why="not requested"
+AS_CASE([$with_cuda],
+  [no], [pp_cuda_home=],
+  [yes|check], [pp_cuda_home=${CUDA_HOME:-/usr/local/cuda}],
+  [pp_cuda_home=$with_cuda])
+AS_IF([test -n "$pp_cuda_home"], [
+  AS_IF([test -z "$NVCC"], [NVCC=$pp_cuda_home/bin/nvcc])
+  AC_MSG_CHECKING([for nvcc])
+  AS_IF([test -x "$NVCC"], [
+    AC_MSG_RESULT([$NVCC])
+    pp_cuda_version=$("$NVCC" --version | sed -n 's/.*release \(@<:@0-9.@:>@*\),.*/\1/p')
+    CUDA_CPPFLAGS="-I$pp_cuda_home/include"
+    pp_cuda_libdir=$pp_cuda_home/lib64
+    AS_IF([test -d "$pp_cuda_libdir"], [], [pp_cuda_libdir=$pp_cuda_home/lib])
+    CUDA_LDFLAGS="-L$pp_cuda_libdir -Wl,-rpath,$pp_cuda_libdir"
+    pp_save_CPPFLAGS=$CPPFLAGS; pp_save_LDFLAGS=$LDFLAGS
+    CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS"; LDFLAGS="$LDFLAGS $CUDA_LDFLAGS"
+    pp_cuda_why="cuda_runtime.h or libcudart not found in $pp_cuda_home"
+    AC_CHECK_HEADER([cuda_runtime.h],
+      [AC_CHECK_LIB([cudart], [cudaGetDeviceCount], [pp_have_cuda=yes])])
+    CPPFLAGS=$pp_save_CPPFLAGS; LDFLAGS=$pp_save_LDFLAGS
+  ], [
+    AC_MSG_RESULT([no])
+    pp_cuda_why="no nvcc at $NVCC"
+  ])
+])
+AS_IF([test "x$pp_have_cuda" = xno && test "x$with_cuda" != xno && test "x$with_cuda" != xcheck],
+  [AC_MSG_ERROR([--with-cuda was given but the CUDA toolkit is unusable: $pp_cuda_why])])
+AS_IF([test "x$pp_have_cuda" = xyes], [
+  AS_IF([test -z "$NVCCFLAGS"], [NVCCFLAGS="-O3 -lineinfo"])
+  # The host half of nvcc output needs the C++ runtime (static guards,
+  # personality); plugins link with --no-undefined, so name it.
+  CUDA_LIBS="$CUDA_LDFLAGS -lcudart -lstdc++"
+  AC_DEFINE([HAVE_CUDA], [1], [Define if the CUDA toolkit is available])
+])
+AC_SUBST([CUDA_CPPFLAGS])
+AC_SUBST([CUDA_LDFLAGS])
+AC_SUBST([CUDA_LIBS])
+AM_CONDITIONAL([HAVE_CUDA], [test "x$pp_have_cuda" = xyes])
+])
+
+# PP_CHECK_CUDA_LIB(TITLE, NAME, HEADER, LIB, FUNC, VERSION-HEADER, MAJOR, MINOR, PATCH)
+# A library of the CUDA ecosystem, by default looked up beside the toolkit.
+# Sets pp_have_NAME, pp_NAME_version, NAME_CPPFLAGS, NAME_LIBS; defines
+# HAVE_NAME and the HAVE_NAME conditional (NAME upper-cased).
+AC_DEFUN([PP_CHECK_CUDA_LIB], [
+AC_ARG_WITH([$2],
+  AS_HELP_STRING([--with-$2@<:@=DIR@:>@], [use $1 from DIR (default: beside the CUDA toolkit, if present)]),
+  [], [with_$2=check])
+pp_have_$2=no
+pp_$2_version=
+AS_CASE([$with_$2],
+  [no], [pp_$2_home=],
+  [yes|check], [pp_$2_home=$pp_cuda_home],
+  [pp_$2_home=$with_$2])
+AS_IF([test "x$with_$2" != xno && test "x$pp_have_cuda" != xyes && test "x$with_$2" != xcheck],
+  [AC_MSG_ERROR([--with-$2 needs the CUDA toolkit, which was not found])])
+AS_IF([test "x$pp_have_cuda" = xyes && test -n "$pp_$2_home"], [
+  pp_$2_libdir=$pp_$2_home/lib64
+  AS_IF([test -d "$pp_$2_libdir"], [], [pp_$2_libdir=$pp_$2_home/lib])
+  m4_toupper($2)_CPPFLAGS="-I$pp_$2_home/include"
+  m4_toupper($2)_LDFLAGS="-L$pp_$2_libdir -Wl,-rpath,$pp_$2_libdir"
+  pp_save_CPPFLAGS=$CPPFLAGS; pp_save_LDFLAGS=$LDFLAGS
+  CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS $m4_toupper($2)_CPPFLAGS"
+  LDFLAGS="$LDFLAGS $CUDA_LDFLAGS $m4_toupper($2)_LDFLAGS"
+  AC_CHECK_HEADER([$3],
+    [AC_CHECK_LIB([$4], [$5], [pp_have_$2=yes], [], [-lcudart])])
+  AS_IF([test "x$pp_have_$2" = xyes], [
+    AC_COMPUTE_INT([pp_v1], [$7], [#include <$6>], [pp_v1=?])
+    AC_COMPUTE_INT([pp_v2], [$8], [#include <$6>], [pp_v2=?])
+    AC_COMPUTE_INT([pp_v3], [$9], [#include <$6>], [pp_v3=?])
+    pp_$2_version=$pp_v1.$pp_v2.$pp_v3
+  ])
+  CPPFLAGS=$pp_save_CPPFLAGS; LDFLAGS=$pp_save_LDFLAGS
+])
+AS_IF([test "x$pp_have_$2" = xno && test "x$with_$2" != xno && test "x$with_$2" != xcheck],
+  [AC_MSG_ERROR([--with-$2 was given but $1 ($3, lib$4) was not found in $pp_$2_home])])
+AS_IF([test "x$pp_have_$2" = xyes], [
+  m4_toupper($2)_LIBS="$m4_toupper($2)_LDFLAGS -l$4"
+  AC_DEFINE([HAVE_]m4_toupper($2), [1], [Define if $1 is available])
+], [
+  m4_toupper($2)_CPPFLAGS=
+  m4_toupper($2)_LIBS=
+])
+AC_SUBST(m4_toupper($2)[_CPPFLAGS])
+AC_SUBST(m4_toupper($2)[_LIBS])
+AM_CONDITIONAL([HAVE_]m4_toupper($2), [test "x$pp_have_$2" = xyes])
+])
+
+# PP_CHECK_MPI: optional, for multi-process runs. Found through mpicc (or
+# DIR/bin/mpicc). Sets pp_have_mpi, MPI_CFLAGS, MPI_LIBS, HAVE_MPI.
+AC_DEFUN([PP_CHECK_MPI], [
+AC_ARG_WITH([mpi],
+  AS_HELP_STRING([--with-mpi@<:@=DIR@:>@], [use MPI from DIR (default: mpicc on PATH, if any)]),
+  [], [with_mpi=check])
+pp_have_mpi=no
+pp_mpi_version=
+AS_CASE([$with_mpi],
+  [no], [],
+  [yes|check], [AC_PATH_PROG([MPICC], [mpicc])],
+  [AC_PATH_PROG([MPICC], [mpicc], [], [$with_mpi/bin])])
+AS_IF([test -n "$MPICC"], [
+  MPI_CFLAGS=$("$MPICC" --showme:compile 2>/dev/null || "$MPICC" -compile_info 2>/dev/null | cut -d' ' -f2-)
+  MPI_LIBS=$("$MPICC" --showme:link 2>/dev/null || "$MPICC" -link_info 2>/dev/null | cut -d' ' -f2-)
+  pp_save_CPPFLAGS=$CPPFLAGS; pp_save_LIBS=$LIBS
+  CPPFLAGS="$CPPFLAGS $MPI_CFLAGS"; LIBS="$MPI_LIBS $LIBS"
+  AC_CHECK_HEADER([mpi.h], [AC_CHECK_FUNC([MPI_Init], [pp_have_mpi=yes])])
+  AS_IF([test "x$pp_have_mpi" = xyes], [
+    AC_COMPUTE_INT([pp_v1], [MPI_VERSION], [#include <mpi.h>], [pp_v1=?])
+    AC_COMPUTE_INT([pp_v2], [MPI_SUBVERSION], [#include <mpi.h>], [pp_v2=?])
+    pp_mpi_version="MPI $pp_v1.$pp_v2"
+  ])
+  CPPFLAGS=$pp_save_CPPFLAGS; LIBS=$pp_save_LIBS
+])
+AS_IF([test "x$pp_have_mpi" = xno && test "x$with_mpi" != xno && test "x$with_mpi" != xcheck],
+  [AC_MSG_ERROR([--with-mpi was given but no working mpicc/mpi.h was found])])
+AS_IF([test "x$pp_have_mpi" = xyes], [AC_DEFINE([HAVE_MPI], [1], [Define if MPI is available])],
+  [MPI_CFLAGS=; MPI_LIBS=])
+AC_SUBST([MPI_CFLAGS])
+AC_SUBST([MPI_LIBS])
+AM_CONDITIONAL([HAVE_MPI], [test "x$pp_have_mpi" = xyes])
+])
+
+# PP_SUMMARY: the table configure ends with.
+AC_DEFUN([PP_SUMMARY], [
+pp_row() { printf '  %-10s %-4s %-10s %s\n' "$[]1" "$[]2" "$[]3" "$[]4"; }
+pp_yn() { AS_IF([test "x$[]1" = xyes], [echo yes], [echo no]); }
+echo
+echo "pipette $PACKAGE_VERSION configured:"
+pp_row component found version "what it enables"
+pp_row inih yes "$pp_inih_version" "model files (required)"
+pp_row Check "$pp_have_check" "$pp_check_version" "make check"
+pp_row CUDA "$pp_have_cuda" "$pp_cuda_version" "cuda device plugin, .cu kernels"
+pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
+pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "cuDNN layer kernels"
+pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "transfers between GPUs"
+pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "multi-process runs"
+AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
+AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
+echo "  install prefix: $prefix; plugins: $libdir/$PACKAGE/{layers,schedules,plugins}"
+echo "  warnings: $WARN_CFLAGS"
+])

@@ -1,0 +1,248 @@
+/* plugins/cuda.c - the `cuda` device plugin: NVIDIA GPUs through the CUDA
+ * runtime.
+ *
+ * A plugin, not part of libpipette, so that the core never links CUDA and
+ * loads on any machine. Every operation is synchronous and selects its
+ * device first (the current device is per thread, and the caller's thread
+ * may have used another). Streams and events come with the GPU training
+ * path; the kernels live in cuda_kernels.cu.
+ */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#ifdef HAVE_CUBLAS
+#include <cublas_api.h>
+#endif
+#ifdef HAVE_CUDNN
+#include <cudnn.h>
+#endif
+#ifdef HAVE_NCCL
+/* nccl.h declares some functions as f() rather than f(void). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wstrict-prototypes"
+#include <nccl.h>
+#pragma GCC diagnostic pop
+#endif
+
+#include <pipette/pipette.h>
+
+#include "cuda_kernels.h"
+
+/* PP_OK, or err filled with the call, CUDA's name and text for rc, and
+ * where it failed. CUDA's last-error is cleared so that a later launch
+ * check does not report this failure again. */
+static pp_status cuda_check(cudaError_t rc, int index, const char *call,
+                            const char *file, int line, pp_error *err)
+{
+    if (rc == cudaSuccess)
+        return PP_OK;
+    (void)cudaGetLastError();
+    return pp_error_set(err,
+                        rc == cudaErrorMemoryAllocation ? PP_ERR_NOMEM
+                                                        : PP_ERR_DEVICE,
+                        "cuda device %d: %s: %s (%s) [%s:%d]", index, call,
+                        cudaGetErrorString(rc), cudaGetErrorName(rc), file,
+                        line);
+}
+
+/* `if (CUDA_TRY(index, cudaFoo(...), err)) return err->code;` */
+#define CUDA_TRY(index, call, err)                                          \
+    cuda_check((call), (index), #call, __FILE__, __LINE__, (err))
+
+static pp_status cuda_count(int *n, char *why, size_t why_size, pp_error *err)
+{
+    (void)err;
+    if (why && why_size)
+        why[0] = '\0';
+    int count = 0;
+    cudaError_t rc = cudaGetDeviceCount(&count);
+    if (rc != cudaSuccess) {
+        /* No driver or no device: an answer, not an error. */
+        (void)cudaGetLastError();
+        count = 0;
+        if (why && why_size)
+            snprintf(why, why_size, "cudaGetDeviceCount: %s (%s)",
+                     cudaGetErrorString(rc), cudaGetErrorName(rc));
+    } else if (count == 0 && why && why_size) {
+        snprintf(why, why_size, "cudaGetDeviceCount: no CUDA device");
+    }
+    *n = count;
+    return PP_OK;
+}
+
+static pp_status cuda_info(int index, pp_device_info *out, pp_error *err)
+{
+    memset(out, 0, sizeof *out);
+    out->index = index;
+    struct cudaDeviceProp prop;
+    size_t free_bytes, total_bytes;
+    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
+        CUDA_TRY(index, cudaGetDeviceProperties(&prop, index), err) ||
+        CUDA_TRY(index, cudaMemGetInfo(&free_bytes, &total_bytes), err))
+        return err->code;
+    /* cudaDeviceProp's name has room for 256; real names are short. */
+    snprintf(out->name, sizeof out->name, "%.*s",
+             (int)sizeof out->name - 1, prop.name);
+    out->total_bytes = total_bytes;
+    out->free_bytes = free_bytes;
+    out->cc_major = prop.major;
+    out->cc_minor = prop.minor;
+    out->multiprocessors = prop.multiProcessorCount;
+    return PP_OK;
+}
+
+/* Appends one formatted line to buf, keeping it terminated when full. */
+static void add_line(char *buf, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void add_line(char *buf, size_t size, const char *fmt, ...)
+{
+    size_t used = strlen(buf);
+    if (used >= size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, size - used, fmt, ap);
+    va_end(ap);
+}
+
+/* Versions come from the libraries actually loaded, not the headers: a
+ * mismatch between the two is what a user debugging a crash needs to see.
+ * None of these calls needs a GPU or a driver. */
+static void cuda_versions(char *buf, size_t size)
+{
+    if (!size)
+        return;
+    buf[0] = '\0';
+    int v = 0;
+    if (cudaRuntimeGetVersion(&v) == cudaSuccess)
+        add_line(buf, size, "CUDA runtime: %d.%d\n", v / 1000, v % 1000 / 10);
+    else
+        add_line(buf, size, "CUDA runtime: unknown\n");
+    v = 0;
+    if (cudaDriverGetVersion(&v) == cudaSuccess && v > 0)
+        add_line(buf, size, "CUDA driver: %d.%d\n", v / 1000, v % 1000 / 10);
+    else
+        add_line(buf, size, "CUDA driver: none\n");
+    (void)cudaGetLastError();
+#ifdef HAVE_CUBLAS
+    int major = 0, minor = 0, patch = 0;
+    if (cublasGetProperty(MAJOR_VERSION, &major) == CUBLAS_STATUS_SUCCESS &&
+        cublasGetProperty(MINOR_VERSION, &minor) == CUBLAS_STATUS_SUCCESS &&
+        cublasGetProperty(PATCH_LEVEL, &patch) == CUBLAS_STATUS_SUCCESS)
+        add_line(buf, size, "cuBLAS: %d.%d.%d\n", major, minor, patch);
+    else
+        add_line(buf, size, "cuBLAS: unknown\n");
+#endif
+#ifdef HAVE_CUDNN
+    /* cuDNN 9 encodes major*10000 + minor*100 + patch. */
+    size_t dnn = cudnnGetVersion();
+    add_line(buf, size, "cuDNN: %zu.%zu.%zu\n", dnn / 10000,
+             dnn % 10000 / 100, dnn % 100);
+#endif
+#ifdef HAVE_NCCL
+    /* Since NCCL 2.9: major*10000 + minor*100 + patch. */
+    int nccl = 0;
+    if (ncclGetVersion(&nccl) == ncclSuccess)
+        add_line(buf, size, "NCCL: %d.%d.%d\n", nccl / 10000,
+                 nccl % 10000 / 100, nccl % 100);
+    else
+        add_line(buf, size, "NCCL: unknown\n");
+#endif
+}
+
+static pp_status cuda_alloc(int index, size_t bytes, void **ptr,
+                            pp_error *err)
+{
+    *ptr = NULL;
+    if (CUDA_TRY(index, cudaSetDevice(index), err))
+        return err->code;
+    if (CUDA_TRY(index, cudaMalloc(ptr, bytes), err)) {
+        *ptr = NULL;
+        return pp_error_prefix(err, "cannot allocate %zu bytes", bytes);
+    }
+    return PP_OK;
+}
+
+/* Nothing to report to: a failure here means the context is already
+ * broken, and the next operation says so. */
+static void cuda_release(int index, void *ptr)
+{
+    if (cudaSetDevice(index) == cudaSuccess)
+        cudaFree(ptr);
+    (void)cudaGetLastError();
+}
+
+static pp_status cuda_copy(int index, void *dst, const void *src,
+                           size_t bytes, pp_copy_kind kind, pp_error *err)
+{
+    enum cudaMemcpyKind how;
+    switch (kind) {
+    case PP_COPY_HOST_TO_DEVICE: how = cudaMemcpyHostToDevice; break;
+    case PP_COPY_DEVICE_TO_HOST: how = cudaMemcpyDeviceToHost; break;
+    case PP_COPY_DEVICE_TO_DEVICE: how = cudaMemcpyDeviceToDevice; break;
+    default:
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "cuda device %d: unknown copy kind %d", index,
+                            (int)kind);
+    }
+    if (CUDA_TRY(index, cudaSetDevice(index), err))
+        return err->code;
+    if (bytes == 0) /* a zero-byte allocation may be NULL */
+        return PP_OK;
+    if (CUDA_TRY(index, cudaMemcpy(dst, src, bytes, how), err))
+        return err->code;
+    return PP_OK;
+}
+
+/* The launch error and the run's error are checked apart, so the message
+ * says whether the kernel could not start or failed while running. */
+static pp_status cuda_fill(int index, float *x, float value, size_t n,
+                           pp_error *err)
+{
+    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
+        CUDA_TRY(index, pp_cuda_fill(x, value, n), err) ||
+        CUDA_TRY(index, cudaDeviceSynchronize(), err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_scale(int index, float *x, float alpha, size_t n,
+                            pp_error *err)
+{
+    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
+        CUDA_TRY(index, pp_cuda_scale(x, alpha, n), err) ||
+        CUDA_TRY(index, cudaDeviceSynchronize(), err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_axpy(int index, float *y, float alpha, const float *x,
+                           size_t n, pp_error *err)
+{
+    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
+        CUDA_TRY(index, pp_cuda_axpy(y, alpha, x, n), err) ||
+        CUDA_TRY(index, cudaDeviceSynchronize(), err))
+        return err->code;
+    return PP_OK;
+}
+
+static const pp_device_ops cuda_ops = {
+    .count = cuda_count,
+    .info = cuda_info,
+    .versions = cuda_versions,
+    .alloc = cuda_alloc,
+    .release = cuda_release,
+    .copy = cuda_copy,
+    .fill = cuda_fill,
+    .scale = cuda_scale,
+    .axpy = cuda_axpy,
+};
+
+PP_PLUGIN(PP_KIND_DEVICE, "cuda",
+          "NVIDIA GPUs through the CUDA runtime (memory, copies, kernels)",
+          NULL, &cuda_ops);

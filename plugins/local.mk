@@ -1,0 +1,18 @@
+# plugins/: device, transport, optimizer and data plugins.
+
+# The cuda device. Its .cu goes through the .cu.lo rule in Makefile.am,
+# which knows neither per-target flags nor dependency tracking: hence the
+# explicit header dependency below.
+if HAVE_CUDA
+plugin_LTLIBRARIES += plugins/cuda.la
+plugins_cuda_la_SOURCES = plugins/cuda.c plugins/cuda_kernels.cu \
+	plugins/cuda_kernels.h
+plugins_cuda_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CPPFLAGS) \
+	$(CUBLAS_CPPFLAGS) $(CUDNN_CPPFLAGS) $(NCCL_CPPFLAGS)
+plugins_cuda_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_cuda_la_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) $(CUBLAS_LIBS) \
+	$(CUDNN_LIBS) $(NCCL_LIBS)
+plugins/cuda_kernels.lo: plugins/cuda_kernels.h
+endif
+# Shipped even by a `make dist` configured without CUDA.
+EXTRA_DIST += plugins/cuda.c plugins/cuda_kernels.cu plugins/cuda_kernels.h

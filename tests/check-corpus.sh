@@ -1,0 +1,29 @@
+#!/bin/sh
+# tests/check-corpus.sh - `pipette check` on model files with mistakes in
+# them (tests/check/*.ini): each must exit 2, print nothing on stdout, and
+# print exactly the lines of its .expected file on stderr. The test
+# plugins' directory is on the path, so a config can name one of them;
+# @PLUGINS@ in an .expected file stands for that directory.
+. "${srcdir:-.}/tests/lib.sh"
+corpus="${srcdir:-.}/tests/check"
+
+cd "$corpus" || exit 1
+export PIPETTE_PLUGIN_PATH="$TEST_PLUGIN_DIR"
+
+run "$PIPETTE" check good.ini
+expect_status 0 "good.ini"
+
+for ini in *.ini; do
+    [ "$ini" = good.ini ] && continue
+    expected="${ini%.ini}.expected"
+    run "$PIPETTE" check "$ini"
+    expect_status 2 "$ini"
+    expect_no_out "$ini"
+    sed "s|@PLUGINS@|$TEST_PLUGIN_DIR|g" "$expected" >"$tmp/want"
+    if ! cmp -s "$tmp/want" "$tmp/err"; then
+        fail "$ini: stderr differs from $expected"
+        diff -u "$tmp/want" "$tmp/err" >&2
+    fi
+done
+
+finish

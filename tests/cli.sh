@@ -1,0 +1,90 @@
+#!/bin/sh
+# tests/cli.sh - the pipette command: global options, exit statuses, the
+# plugins listing (with refusals), check on the shipped example, devices.
+. "${srcdir:-.}/tests/lib.sh"
+examples="${srcdir:-.}/examples"
+
+run "$PIPETTE" --version
+expect_status 0 "--version"
+expect_out '^pipette [0-9]+\.[0-9]+\.[0-9]+ \(plugin ABI [0-9]+\.[0-9]+\)$' "--version"
+
+run "$PIPETTE" --help
+expect_status 0 "--help"
+expect_out '^usage: pipette' "--help"
+for cmd in plugins check devices; do
+    run "$PIPETTE" $cmd --help
+    expect_status 0 "$cmd --help"
+    expect_out "^usage: pipette $cmd" "$cmd --help"
+done
+
+run "$PIPETTE"
+expect_status 2 "no command"
+run "$PIPETTE" frobnicate
+expect_status 2 "unknown command"
+expect_err "unknown command 'frobnicate'" "unknown command"
+run "$PIPETTE" check
+expect_status 2 "check without a file"
+run "$PIPETTE" check --bogus x.ini
+expect_status 2 "check with an unknown option"
+run "$PIPETTE" plugins extra
+expect_status 2 "plugins with an argument"
+run "$PIPETTE" devices --bogus
+expect_status 2 "devices with an unknown option"
+
+# The build tree's plugins, without any install.
+run "$PIPETTE" plugins
+expect_status 0 "plugins"
+for name in linear relu softmax_xent; do
+    expect_out "^layer +$name +1\.[0-9]+ +$PP_BUILDDIR/layers/\.libs/$name\.so$" "plugins lists $name"
+done
+if [ "$PP_HAVE_CUDA" = yes ]; then
+    expect_out "^device +cuda +1\.[0-9]+ +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
+fi
+
+# Broken plugins on the path: listed as refused, exit 1, good ones still
+# listed.
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run "$PIPETTE" plugins
+expect_status 1 "plugins with broken ones on the path"
+expect_out "^layer +good_layer " "good plugin listed beside broken ones"
+for name in no_descriptor bad_magic abi_major abi_minor bad_size bad_kind empty_name misnamed no_ops unresolved; do
+    expect_err "^pipette: refused $TEST_PLUGIN_DIR/$name\.so: " "refusal of $name"
+done
+expect_err "refused $TEST_PLUGIN_DIR/misnamed\.so: layer plugin is named 'other_name'" "misnamed message"
+
+# A plugin on PIPETTE_PLUGIN_PATH shadows the build tree's of that name.
+mkdir -p "$tmp/override/layers"
+cp "$PP_BUILDDIR/layers/.libs/relu.so" "$tmp/override/layers/"
+PIPETTE_PLUGIN_PATH=$tmp/override run "$PIPETTE" plugins
+expect_status 0 "plugins with an override"
+expect_out "^layer +relu .*$tmp/override/layers/relu\.so$" "override listed first"
+expect_out "^layer +relu .*$PP_BUILDDIR/layers/\.libs/relu\.so \(shadowed\)$" "build tree's relu shadowed"
+
+# A file that is not a shared object at all.
+mkdir -p "$tmp/junk"
+echo "not an ELF file" > "$tmp/junk/junk.so"
+PIPETTE_PLUGIN_PATH=$tmp/junk run "$PIPETTE" plugins
+expect_status 1 "plugins with a non-ELF file"
+expect_err "refused $tmp/junk/junk\.so: cannot load: .*try 'ldd $tmp/junk/junk\.so'\)$" "dlopen failure with hint"
+
+# The example checks out.
+run "$PIPETTE" check "$examples/mlp.ini"
+expect_status 0 "check mlp.ini"
+expect_out "^$examples/mlp\.ini: OK$" "check mlp.ini says OK"
+expect_out "model mlp: input 2 \(float\), 6 layers, 4612 parameters" "check mlp.ini summary"
+expect_out "^  fc1 +linear +64 +192$" "fc1 row"
+expect_out "^  loss +softmax_xent +loss +0$" "loss row"
+expect_out "pipeline: 2 ranks \(cpu, cpu\)" "pipeline summary"
+run "$PIPETTE" check -q "$examples/mlp.ini"
+expect_status 0 "check -q"
+expect_no_out "check -q"
+
+run "$PIPETTE" check "$tmp/does-not-exist.ini"
+expect_status 2 "check of a missing file"
+expect_err "does-not-exist\.ini: cannot open" "missing file message"
+
+# devices answers with or without a GPU; without one it says why.
+run "$PIPETTE" devices
+expect_status 0 "devices"
+expect_out "^CPU" "devices lists the CPU"
+
+finish

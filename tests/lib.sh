@@ -1,0 +1,44 @@
+# tests/lib.sh - shared by the shell tests: run a command, capture its
+# stdout, stderr and status, and compare them with what is expected.
+# Sourced; uses $PIPETTE and the test environment set by tests/local.mk.
+
+failures=0
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pp-test.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+# run CMD...: runs it, leaving $status, $tmp/out and $tmp/err.
+run() {
+    "$@" >"$tmp/out" 2>"$tmp/err"
+    status=$?
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    echo "--- stdout:" >&2; cat "$tmp/out" >&2
+    echo "--- stderr:" >&2; cat "$tmp/err" >&2
+    failures=$((failures + 1))
+}
+
+# expect_status N WHAT
+expect_status() {
+    [ "$status" -eq "$1" ] || fail "$2: exit status $status, expected $1"
+}
+
+# expect_out PATTERN WHAT / expect_err PATTERN WHAT (grep -E)
+expect_out() {
+    grep -Eq -- "$1" "$tmp/out" || fail "$2: stdout lacks /$1/"
+}
+expect_err() {
+    grep -Eq -- "$1" "$tmp/err" || fail "$2: stderr lacks /$1/"
+}
+expect_no_out() {
+    [ ! -s "$tmp/out" ] || fail "$1: expected nothing on stdout"
+}
+
+finish() {
+    if [ "$failures" -ne 0 ]; then
+        echo "$failures check(s) failed" >&2
+        exit 1
+    fi
+    exit 0
+}

@@ -1,0 +1,46 @@
+# Tests: Check suites (tests/test_*.c), shell integration tests
+# (tests/*.sh) and the deliberately broken plugins they load.
+include tests/plugins/local.mk
+include tests/config.mk
+include tests/device.mk
+
+if HAVE_CUDA
+PP_TEST_HAVE_CUDA = yes
+else
+PP_TEST_HAVE_CUDA = no
+endif
+
+# Tests see only the plugins they ask for: a user's PIPETTE_PLUGIN_PATH
+# must not change their outcome. PIPETTE_REQUIRE_GPU passes through.
+AM_TESTS_ENVIRONMENT = \
+	unset PIPETTE_PLUGIN_PATH; \
+	PIPETTE='$(abs_top_builddir)/core/pipette'; export PIPETTE; \
+	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
+	export TEST_PLUGIN_DIR; \
+	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
+	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
+	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
+	top_srcdir='$(top_srcdir)'; export top_srcdir;
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
+TEST_LIBS = core/libpipette.la $(CHECK_LIBS)
+
+if HAVE_CHECK
+check_PROGRAMS += tests/test_registry
+TESTS += tests/test_registry
+tests_test_registry_SOURCES = tests/test_registry.c
+tests_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
+	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
+tests_test_registry_CFLAGS = $(TEST_CFLAGS)
+tests_test_registry_LDADD = $(TEST_LIBS)
+else
+# Without Check the suites cannot be built: say so rather than pass.
+TESTS += tests/no-check.sh
+endif
+
+TESTS += tests/cli.sh tests/check-corpus.sh
+EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/no-check.sh \
+	tests/lib.sh $(CHECK_CORPUS)
+
+CHECK_CORPUS = \
+	tests/check/good.ini

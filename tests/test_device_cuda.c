@@ -1,0 +1,322 @@
+/* tests/test_device_cuda.c - the cuda device's kernels and copies against
+ * the cpu device, on random data, on every GPU that answers.
+ *
+ * Without a GPU it exits 77 (automake's SKIP) and says why, unless
+ * PIPETTE_REQUIRE_GPU=1, when a missing GPU is a failure: on a GPU machine
+ * a broken driver must not pass as a skip. What needs no GPU is tested in
+ * test_cuda_plugin.c, which never skips.
+ *
+ * main() asks CUDA for the device count before the suite runs, so CUDA is
+ * initialised in this process; a forked child would inherit a CUDA context
+ * it cannot use. Hence Check runs the tests in-process (CK_NOFORK): a
+ * failed assertion still ends only its own test.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include <pipette/pipette.h>
+
+#include "registry.h"
+
+/* Empty, a single element, and a prime that leaves a ragged last block
+ * and, at 256 threads and at most 4096 blocks, makes the grid-stride loop
+ * go round more than once. */
+static const size_t sizes[] = {0, 1, 1000003};
+#define NSIZES (sizeof sizes / sizeof *sizes)
+
+static pp_status load_cuda(const pp_device_ops **ops, pp_error *err)
+{
+    pp_registry *reg;
+    const pp_plugin *plugin;
+    if (pp_registry_create(NULL, &reg, err))
+        return err->code;
+    pp_status st = pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &plugin, err);
+    if (!st)
+        *ops = plugin->desc->ops; /* outlives reg: plugins stay loaded */
+    pp_registry_free(reg);
+    return st;
+}
+
+/* Device count, asserted inside a test. */
+static const pp_device_ops *cuda_ops(int *ndev)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    const pp_device_ops *ops = NULL;
+    ck_assert_msg(load_cuda(&ops, &err) == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(ops->count(ndev, NULL, 0, &err), PP_OK);
+    ck_assert_int_gt(*ndev, 0);
+    return ops;
+}
+
+/* Uniform in [-1, 1): xorshift32, seeded per test so failures replay. */
+static void random_floats(float *x, size_t n, uint32_t seed)
+{
+    uint32_t s = seed ? seed : 1;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        x[i] = (float)(s >> 8) / (float)(1u << 23) - 1.0f;
+    }
+}
+
+static float *host_floats(size_t n)
+{
+    float *x = malloc((n ? n : 1) * sizeof *x);
+    ck_assert_ptr_nonnull(x);
+    return x;
+}
+
+static float *gpu_floats(const pp_device_ops *gpu, int dev, size_t n)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    void *p = NULL;
+    ck_assert_msg(gpu->alloc(dev, n * sizeof(float), &p, &err) == PP_OK,
+                  "%s", err.msg);
+    return p;
+}
+
+static void to_gpu(const pp_device_ops *gpu, int dev, float *d,
+                   const float *h, size_t n)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_msg(gpu->copy(dev, d, h, n * sizeof(float),
+                            PP_COPY_HOST_TO_DEVICE, &err) == PP_OK,
+                  "%s", err.msg);
+}
+
+static void from_gpu(const pp_device_ops *gpu, int dev, float *h,
+                     const float *d, size_t n)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_msg(gpu->copy(dev, h, d, n * sizeof(float),
+                            PP_COPY_DEVICE_TO_HOST, &err) == PP_OK,
+                  "%s", err.msg);
+}
+
+/* fill and scale round once, identically on both devices: bit equality. */
+START_TEST(test_fill)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
+    size_t n = sizes[_i];
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        float *want = host_floats(n), *got = host_floats(n);
+        float *d = gpu_floats(gpu, dev, n);
+        random_floats(got, n, 11);
+        to_gpu(gpu, dev, d, got, n); /* garbage the fill must overwrite */
+        ck_assert_int_eq(cpu->fill(0, want, -0.3f, n, &err), PP_OK);
+        ck_assert_msg(gpu->fill(dev, d, -0.3f, n, &err) == PP_OK, "%s",
+                      err.msg);
+        from_gpu(gpu, dev, got, d, n);
+        ck_assert_int_eq(memcmp(got, want, n * sizeof(float)), 0);
+        gpu->release(dev, d);
+        free(want);
+        free(got);
+    }
+}
+END_TEST
+
+START_TEST(test_scale)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
+    size_t n = sizes[_i];
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        float *want = host_floats(n), *got = host_floats(n);
+        float *d = gpu_floats(gpu, dev, n);
+        random_floats(want, n, 22);
+        to_gpu(gpu, dev, d, want, n);
+        ck_assert_int_eq(cpu->scale(0, want, 0.7f, n, &err), PP_OK);
+        ck_assert_msg(gpu->scale(dev, d, 0.7f, n, &err) == PP_OK, "%s",
+                      err.msg);
+        from_gpu(gpu, dev, got, d, n);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(got[i] == want[i], "x[%zu]: gpu %a, cpu %a", i,
+                          (double)got[i], (double)want[i]);
+        gpu->release(dev, d);
+        free(want);
+        free(got);
+    }
+}
+END_TEST
+
+static double magnitude(double v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* The GPU computes fmaf(alpha, x, y) (one rounding), the CPU rounds
+ * alpha * x and then the sum. With u = 2^-24, the unfused result is within
+ * (2u + u^2)|ax| + u|y| of the exact one and the fused within u(|ax| + |y|),
+ * so they differ by less than 4u(|ax| + |y|) = 2^-22 (|ax| + |y|). */
+START_TEST(test_axpy)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
+    size_t n = sizes[_i];
+    const float alpha = -0.37f;
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        float *x = host_floats(n), *y0 = host_floats(n);
+        float *want = host_floats(n), *got = host_floats(n);
+        float *dx = gpu_floats(gpu, dev, n), *dy = gpu_floats(gpu, dev, n);
+        random_floats(x, n, 33);
+        random_floats(y0, n, 44);
+        if (n)
+            memcpy(want, y0, n * sizeof(float));
+        to_gpu(gpu, dev, dx, x, n);
+        to_gpu(gpu, dev, dy, y0, n);
+        ck_assert_int_eq(cpu->axpy(0, want, alpha, x, n, &err), PP_OK);
+        ck_assert_msg(gpu->axpy(dev, dy, alpha, dx, n, &err) == PP_OK, "%s",
+                      err.msg);
+        from_gpu(gpu, dev, got, dy, n);
+        for (size_t i = 0; i < n; i++) {
+            double bound = 0x1p-22 * (magnitude((double)alpha * x[i]) +
+                                      magnitude(y0[i]));
+            ck_assert_msg(magnitude((double)got[i] - want[i]) <= bound,
+                          "y[%zu]: gpu %a, cpu %a, bound %a", i,
+                          (double)got[i], (double)want[i], bound);
+        }
+        from_gpu(gpu, dev, got, dx, n); /* x is read only */
+        ck_assert_int_eq(memcmp(got, x, n * sizeof(float)), 0);
+        gpu->release(dev, dx);
+        gpu->release(dev, dy);
+        free(x);
+        free(y0);
+        free(want);
+        free(got);
+    }
+}
+END_TEST
+
+/* host -> a -> b -> host must give back the bytes unchanged. */
+START_TEST(test_copy)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    size_t n = sizes[_i];
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        float *src = host_floats(n), *back = host_floats(n);
+        float *a = gpu_floats(gpu, dev, n), *b = gpu_floats(gpu, dev, n);
+        random_floats(src, n, 55);
+        if (n)
+            memset(back, 0, n * sizeof(float));
+        to_gpu(gpu, dev, a, src, n);
+        ck_assert_msg(gpu->copy(dev, b, a, n * sizeof(float),
+                                PP_COPY_DEVICE_TO_DEVICE, &err) == PP_OK,
+                      "%s", err.msg);
+        from_gpu(gpu, dev, back, b, n);
+        ck_assert_int_eq(memcmp(back, src, n * sizeof(float)), 0);
+        gpu->release(dev, a);
+        gpu->release(dev, b);
+        free(src);
+        free(back);
+    }
+}
+END_TEST
+
+/* An allocation no GPU can satisfy is PP_ERR_NOMEM with the size, and it
+ * leaves no stale error behind for the next kernel launch to report. */
+START_TEST(test_alloc_too_much)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    pp_error err;
+    pp_error_clear(&err);
+    const size_t huge = (size_t)1 << 60;
+    void *p = &err;
+    ck_assert_int_eq(gpu->alloc(0, huge, &p, &err), PP_ERR_NOMEM);
+    ck_assert_ptr_null(p);
+    char bytes[64];
+    snprintf(bytes, sizeof bytes, "%zu bytes", huge);
+    ck_assert_msg(strstr(err.msg, bytes) != NULL, "%s", err.msg);
+
+    float *d = gpu_floats(gpu, 0, 1000);
+    ck_assert_msg(gpu->fill(0, d, 1.0f, 1000, &err) == PP_OK, "%s", err.msg);
+    gpu->release(0, d);
+}
+END_TEST
+
+START_TEST(test_info)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        pp_device_info info;
+        ck_assert_msg(gpu->info(dev, &info, &err) == PP_OK, "%s", err.msg);
+        ck_assert_int_eq(info.index, dev);
+        ck_assert_uint_gt(strlen(info.name), 0);
+        ck_assert_uint_gt(info.total_bytes, 0);
+        ck_assert_uint_le(info.free_bytes, info.total_bytes);
+        ck_assert_int_ge(info.cc_major, 5);
+        ck_assert_int_ge(info.multiprocessors, 1);
+    }
+    pp_device_info info;
+    ck_assert_int_eq(gpu->info(ndev, &info, &err), PP_ERR_DEVICE);
+}
+END_TEST
+
+static Suite *device_cuda_suite(void)
+{
+    Suite *s = suite_create("device_cuda");
+    TCase *tc = tcase_create("gpu");
+    tcase_add_test(tc, test_info);
+    tcase_add_loop_test(tc, test_fill, 0, NSIZES);
+    tcase_add_loop_test(tc, test_scale, 0, NSIZES);
+    tcase_add_loop_test(tc, test_axpy, 0, NSIZES);
+    tcase_add_loop_test(tc, test_copy, 0, NSIZES);
+    tcase_add_test(tc, test_alloc_too_much);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    const pp_device_ops *gpu = NULL;
+    if (load_cuda(&gpu, &err)) {
+        fprintf(stderr, "test_device_cuda: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    int n = 0;
+    char why[512];
+    if (gpu->count(&n, why, sizeof why, &err)) {
+        fprintf(stderr, "test_device_cuda: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    if (n == 0) {
+        const char *require = getenv("PIPETTE_REQUIRE_GPU");
+        if (require && strcmp(require, "1") == 0) {
+            fprintf(stderr, "test_device_cuda: PIPETTE_REQUIRE_GPU=1 but no "
+                            "GPU answers: %s\n", why);
+            return EXIT_FAILURE;
+        }
+        printf("test_device_cuda: skipped, no GPU answers: %s\n", why);
+        return 77;
+    }
+    SRunner *sr = srunner_create(device_cuda_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,380 @@
+/* tests/test_registry.c - the plugin loader: every refusal, with its exact
+ * message, and the search path's order, shadowing and duplicates. The
+ * broken plugins are in tests/plugins/, built by make check. */
+#define _GNU_SOURCE
+#include <config.h>
+
+#include <check.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "registry.h"
+
+#ifndef TEST_PLUGIN_DIR
+#error "TEST_PLUGIN_DIR must name the directory of the built test plugins"
+#endif
+
+static char *plugin_file(const char *name)
+{
+    static char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s.so", TEST_PLUGIN_DIR, name);
+    return path;
+}
+
+/* Loads one test plugin by path; returns its status and leaves the message
+ * in err. */
+static pp_status load(const char *name, uint32_t kind, pp_error *err)
+{
+    pp_registry *reg;
+    pp_error_clear(err);
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, err), PP_OK);
+    const pp_plugin *p;
+    pp_status st = pp_registry_load_file(reg, plugin_file(name), kind, &p,
+                                         err);
+    pp_registry_free(reg);
+    return st;
+}
+
+#define EXPECT_REFUSAL(name, kind, ...)                                     \
+    do {                                                                    \
+        pp_error err_;                                                      \
+        char want_[2048];                                                   \
+        ck_assert_int_eq(load(name, kind, &err_), PP_ERR_PLUGIN);           \
+        snprintf(want_, sizeof want_, __VA_ARGS__);                         \
+        ck_assert_str_eq(err_.msg, want_);                                  \
+    } while (0)
+
+START_TEST(accepts_good_plugin)
+{
+    pp_error err;
+    ck_assert_int_eq(load("good_layer", PP_KIND_LAYER, &err), PP_OK);
+    ck_assert_int_eq(load("good_layer", 0, &err), PP_OK);
+}
+END_TEST
+
+START_TEST(refuses_no_descriptor)
+{
+    const char *f = plugin_file("no_descriptor");
+    EXPECT_REFUSAL("no_descriptor", 0,
+        "%s: no 'pipette_plugin' symbol: not a pipette plugin (declare one "
+        "with PP_PLUGIN() and export it)", f);
+}
+END_TEST
+
+START_TEST(refuses_bad_magic)
+{
+    EXPECT_REFUSAL("bad_magic", 0,
+        "%s: bad magic 0xdeadbeef in 'pipette_plugin' (expected 0x50495045): "
+        "not a pipette plugin, or built against a corrupt header",
+        plugin_file("bad_magic"));
+}
+END_TEST
+
+START_TEST(refuses_other_abi_major)
+{
+    EXPECT_REFUSAL("abi_major", 0,
+        "%s: built for plugin ABI %d.0, this pipette has ABI %d.%d (major "
+        "versions differ): rebuild the plugin against pipette " PACKAGE_VERSION,
+        plugin_file("abi_major"), PP_ABI_MAJOR + 1, PP_ABI_MAJOR,
+        PP_ABI_MINOR);
+}
+END_TEST
+
+START_TEST(refuses_newer_abi_minor)
+{
+    EXPECT_REFUSAL("abi_minor", 0,
+        "%s: built for plugin ABI %d.%d, newer than this pipette's %d.%d: "
+        "upgrade pipette or rebuild the plugin against it",
+        plugin_file("abi_minor"), PP_ABI_MAJOR, PP_ABI_MINOR + 1,
+        PP_ABI_MAJOR, PP_ABI_MINOR);
+}
+END_TEST
+
+START_TEST(refuses_wrong_size)
+{
+    EXPECT_REFUSAL("bad_size", 0,
+        "%s: descriptor is %zu bytes, expected %zu for ABI %d.%d: declare it "
+        "with PP_PLUGIN()",
+        plugin_file("bad_size"), sizeof(pp_plugin_desc) - 8,
+        sizeof(pp_plugin_desc), PP_ABI_MAJOR, PP_ABI_MINOR);
+}
+END_TEST
+
+START_TEST(refuses_unknown_kind)
+{
+    EXPECT_REFUSAL("bad_kind", 0,
+        "%s: unknown plugin kind 99 (this pipette knows 1 to %d)",
+        plugin_file("bad_kind"), PP_KIND_COUNT_ - 1);
+}
+END_TEST
+
+START_TEST(refuses_wrong_kind)
+{
+    EXPECT_REFUSAL("a_schedule", PP_KIND_LAYER,
+        "%s: is a schedule plugin, expected a layer plugin",
+        plugin_file("a_schedule"));
+}
+END_TEST
+
+START_TEST(refuses_empty_name)
+{
+    EXPECT_REFUSAL("empty_name", 0, "%s: layer plugin has an empty name",
+                   plugin_file("empty_name"));
+}
+END_TEST
+
+START_TEST(refuses_name_not_file)
+{
+    EXPECT_REFUSAL("misnamed", 0,
+        "%s: layer plugin is named 'other_name' but its file is "
+        "'misnamed.so': name the file after the plugin (other_name.so)",
+        plugin_file("misnamed"));
+}
+END_TEST
+
+START_TEST(refuses_missing_table)
+{
+    EXPECT_REFUSAL("no_ops", 0,
+        "%s: layer plugin 'no_ops' has no function table",
+        plugin_file("no_ops"));
+}
+END_TEST
+
+START_TEST(reports_dlopen_failure_with_hint)
+{
+    pp_error err;
+    ck_assert_int_eq(load("unresolved", 0, &err), PP_ERR_PLUGIN);
+    const char *f = plugin_file("unresolved");
+    char head[PATH_MAX + 32], tail[PATH_MAX + 64];
+    snprintf(head, sizeof head, "%s: cannot load: ", f);
+    snprintf(tail, sizeof tail,
+             " (a library it needs may be missing or not on "
+             "LD_LIBRARY_PATH: try 'ldd %s')", f);
+    ck_assert_msg(strncmp(err.msg, head, strlen(head)) == 0, "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, "pp_tests_symbol_nobody_defines") != NULL,
+                  "dlerror() text missing: %s", err.msg);
+    size_t n = strlen(err.msg), t = strlen(tail);
+    ck_assert(n > t && strcmp(err.msg + n - t, tail) == 0);
+}
+END_TEST
+
+/* A scratch directory tree of plugin copies, removed by the test. */
+static char scratch[64];
+
+static void make_scratch(void)
+{
+    snprintf(scratch, sizeof scratch, "/tmp/pp-registry-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(scratch));
+}
+
+static void place(const char *name, const char *subdir)
+{
+    char dir[PATH_MAX], cmd[3 * PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/%s", scratch, subdir);
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/'", dir,
+             plugin_file(name), dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void remove_scratch(void)
+{
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", scratch);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(config_path_comes_before_environment)
+{
+    make_scratch();
+    place("good_layer", "first/layers");
+    place("good_layer", "second");
+    char first[128], second[128], want[PATH_MAX];
+    snprintf(first, sizeof first, "%s/first", scratch);
+    snprintf(second, sizeof second, "%s/second", scratch);
+    setenv("PIPETTE_PLUGIN_PATH", second, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(first, &reg, &err), PP_OK);
+    const char *const *dirs;
+    ck_assert_uint_ge(pp_registry_dirs(reg, &dirs), 3);
+    ck_assert_str_eq(dirs[0], first);
+    ck_assert_str_eq(dirs[1], second);
+    const pp_plugin *p;
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "good_layer", &p,
+                                      &err), PP_OK);
+    snprintf(want, sizeof want, "%s/layers/good_layer.so", first);
+    ck_assert_str_eq(p->path, want);
+    pp_registry_free(reg);
+
+    /* Without the config's directory the environment's is used. */
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "good_layer", &p,
+                                      &err), PP_OK);
+    snprintf(want, sizeof want, "%s/good_layer.so", second);
+    ck_assert_str_eq(p->path, want);
+    pp_registry_free(reg);
+    remove_scratch();
+}
+END_TEST
+
+START_TEST(not_found_suggests_close_name)
+{
+    setenv("PIPETTE_PLUGIN_PATH", TEST_PLUGIN_DIR, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin *p;
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "good_layr", &p,
+                                      &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "no layer plugin named 'good_layr'; did you "
+                              "mean 'good_layer'?");
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "zzzzzzzz", &p,
+                                      &err), PP_ERR_PLUGIN);
+    ck_assert_msg(strncmp(err.msg, "no layer plugin named 'zzzzzzzz' "
+                          "(searched " TEST_PLUGIN_DIR ":", 40) == 0,
+                  "%s", err.msg);
+    /* A lookup by kind refuses a plugin of another kind with that name. */
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "a_schedule", &p,
+                                      &err), PP_ERR_PLUGIN);
+    ck_assert(strstr(err.msg, "is a schedule plugin, expected a layer") != NULL);
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_SCHEDULE, "a_schedule",
+                                      &p, &err), PP_OK);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* Counts only files under `under`: the build tree and an installed
+ * pipette are on the path too, and their plugins are not this test's. */
+struct tally {
+    const char *under;
+    int accepted, shadowed, refused;
+    char refusals[4096];
+};
+
+static void count_entry(void *user, const pp_scan_entry *e)
+{
+    struct tally *t = user;
+    if (strncmp(e->path, t->under, strlen(t->under)) != 0)
+        return;
+    if (e->refusal) {
+        t->refused++;
+        strncat(t->refusals, e->refusal->msg,
+                sizeof t->refusals - strlen(t->refusals) - 2);
+        strcat(t->refusals, "\n");
+    } else if (e->shadowed_by) {
+        t->shadowed++;
+    } else {
+        t->accepted++;
+    }
+}
+
+START_TEST(scan_shadows_later_dirs_and_refuses_duplicates)
+{
+    make_scratch();
+    place("good_layer", "a");
+    place("good_layer", "a/layers");
+    place("good_layer", "b");
+    char path[2 * PATH_MAX];
+    snprintf(path, sizeof path, "%s/a:%s/b", scratch, scratch);
+    setenv("PIPETTE_PLUGIN_PATH", path, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    struct tally t = {.under = scratch};
+    size_t refused;
+    ck_assert_int_eq(pp_registry_scan(reg, count_entry, &t, &refused, &err),
+                     PP_OK);
+    pp_registry_free(reg);
+    char want[4096];
+    snprintf(want, sizeof want,
+             "%s/a/layers/good_layer.so: duplicate layer plugin 'good_layer': "
+             "%s/a/good_layer.so declares it too; remove one of them\n",
+             scratch, scratch);
+    ck_assert_str_eq(t.refusals, want);
+    ck_assert_int_eq(t.refused, 1);
+    ck_assert_int_eq(t.shadowed, 1);
+    ck_assert_int_eq(t.accepted, 1);
+    remove_scratch();
+}
+END_TEST
+
+START_TEST(scan_reports_every_broken_plugin)
+{
+    setenv("PIPETTE_PLUGIN_PATH", TEST_PLUGIN_DIR, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    struct tally t = {.under = TEST_PLUGIN_DIR};
+    size_t refused;
+    ck_assert_int_eq(pp_registry_scan(reg, count_entry, &t, &refused, &err),
+                     PP_OK);
+    pp_registry_free(reg);
+    ck_assert_uint_ge(refused, 10);
+    /* no_descriptor bad_magic abi_major abi_minor bad_size bad_kind
+     * empty_name misnamed no_ops unresolved */
+    ck_assert_int_eq(t.refused, 10);
+    ck_assert_int_eq(t.accepted, 2); /* good_layer, a_schedule */
+    ck_assert(strstr(t.refusals, "good_layer") == NULL);
+}
+END_TEST
+
+START_TEST(error_list_summarises_overflow)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    for (int i = 0; i < 500; i++)
+        pp_error_add(&err, PP_ERR_CONFIG, "f.ini:%d: problem number %d", i, i);
+    ck_assert_int_eq(err.code, PP_ERR_CONFIG);
+    ck_assert_uint_eq(err.count, 500);
+    ck_assert_uint_lt(strlen(err.msg), PP_ERROR_MAX);
+    const char *last = strrchr(err.msg, '\n');
+    ck_assert_ptr_nonnull(last);
+    int shown = 1;
+    for (const char *c = err.msg; *c; c++)
+        shown += *c == '\n';
+    char want[64];
+    snprintf(want, sizeof want, "\n... and %d more errors", 500 - (shown - 1));
+    ck_assert_str_eq(last, want);
+}
+END_TEST
+
+static Suite *registry_suite(void)
+{
+    Suite *s = suite_create("registry");
+    TCase *refuse = tcase_create("refusals");
+    tcase_add_test(refuse, accepts_good_plugin);
+    tcase_add_test(refuse, refuses_no_descriptor);
+    tcase_add_test(refuse, refuses_bad_magic);
+    tcase_add_test(refuse, refuses_other_abi_major);
+    tcase_add_test(refuse, refuses_newer_abi_minor);
+    tcase_add_test(refuse, refuses_wrong_size);
+    tcase_add_test(refuse, refuses_unknown_kind);
+    tcase_add_test(refuse, refuses_wrong_kind);
+    tcase_add_test(refuse, refuses_empty_name);
+    tcase_add_test(refuse, refuses_name_not_file);
+    tcase_add_test(refuse, refuses_missing_table);
+    tcase_add_test(refuse, reports_dlopen_failure_with_hint);
+    suite_add_tcase(s, refuse);
+    TCase *path = tcase_create("search path");
+    tcase_add_test(path, config_path_comes_before_environment);
+    tcase_add_test(path, not_found_suggests_close_name);
+    tcase_add_test(path, scan_shadows_later_dirs_and_refuses_duplicates);
+    tcase_add_test(path, scan_reports_every_broken_plugin);
+    tcase_add_test(path, error_list_summarises_overflow);
+    suite_add_tcase(s, path);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(registry_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
