@@ -98,6 +98,9 @@ int pp_cmd_check(int argc, char **argv)
         pp_error_clear(&err);
         pp_model *m;
         if (pp_model_load(argv[i], &m, &err)) {
+            /* A file that cannot be read is a wrong argument here. */
+            if (err.code == PP_ERR_IO)
+                err.code = PP_ERR_USAGE;
             int s = pp_cmd_fail(&err);
             if (s > status || status == PP_EXIT_OK)
                 status = s;

@@ -146,9 +146,10 @@ static void add_section(parse_state *st, const char *kind, const char *name)
 }
 
 /* A "[kind name]" line, with the '[' at text[0]. Whatever is wrong with it,
- * a section is still opened when its kind can be told, so that its keys are
- * checked among themselves instead of landing in the previous section;
- * when it cannot be told, the keys that follow are dropped unreported. */
+ * a section is still opened once the brackets can be read, so that its keys
+ * are checked among themselves instead of landing in the previous section;
+ * when they cannot (no ']', nothing inside), the keys that follow are
+ * dropped unreported. */
 static void header_line(parse_state *st, const char *text)
 {
     st->cur = NULL;
@@ -163,10 +164,8 @@ static void header_line(parse_state *st, const char *text)
     const char *after = close + 1;
     while (isspace((unsigned char)*after))
         after++;
-    if (*after && *after != ';') {
+    if (*after && *after != ';')
         file_error(st, "unexpected text after ']': '%s'", after);
-        return;
-    }
 
     /* Inside the brackets: KIND, then optionally NAME (which we take to be
      * everything after the first blank, so a name with a blank in it is
@@ -265,18 +264,20 @@ static bool check_line(parse_state *st, char *raw, size_t len, int num,
     }
     /* The line, its '\n' and the terminating '\0' must fit inih's buffer, or
      * inih would cut the line and read the rest as a line of its own. */
+    char *start = raw;
+    while (isspace((unsigned char)*start))
+        start++;
     if (len + 2 > (size_t)num) {
         file_error(st, "line is %zu characters long; the longest allowed "
                    "is %d", len, num - 2);
-        if (raw[strspn(raw, " \t\f\v")] == '[') {
+        /* An unread header: its keys must not land in the previous
+         * section. */
+        if (*start == '[') {
             st->cur = NULL;
             st->drop_keys = true;
         }
         return false;
     }
-    char *start = raw;
-    while (isspace((unsigned char)*start))
-        start++;
     bool indented = start > raw;
     *text = start;
 
@@ -371,6 +372,9 @@ static int on_key(void *user, const char *section, const char *key,
     if (first) {
         file_error(st, "[%s%s%s] %s: duplicate key (first at line %d)",
                    s->kind, sp, s->name, key, first->line);
+        /* An indented line after this one would be glued to it. */
+        st->last_key = first->key;
+        st->last_key_line = st->line;
         return 1;
     }
 

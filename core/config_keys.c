@@ -170,6 +170,9 @@ static bool check_value(const pp_key *k, const char *text, char *why,
                         size_t size)
 {
     char expected[MSG_MAX / 2];
+    /* For ENUM: choices "a|b|c" split in place, shown as "a, b, c" and
+     * offered as the hint's candidates; hint points into list. */
+    char list[MSG_MAX / 2];
     const char *hint = NULL;
     bool ok;
     int64_t i;
@@ -193,9 +196,6 @@ static bool check_value(const pp_key *k, const char *text, char *why,
     case PP_KEY_ENUM: {
         const char *choices = k->choices ? k->choices : "";
         ok = is_choice(choices, text);
-        /* choices "a|b|c" is shown as "a, b, c"; the copy also serves as
-         * the candidate list for the hint. */
-        char list[MSG_MAX / 2];
         const char *cand[MAX_CANDIDATES];
         size_t n = 0;
         snprintf(list, sizeof list, "%s", choices);

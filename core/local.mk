@@ -28,4 +28,5 @@ core_pipette_SOURCES = \
 	core/cmd_plugins.c \
 	core/cmd_check.c \
 	core/cmd_devices.c
+core_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 core_pipette_LDADD = core/libpipette.la

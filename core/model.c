@@ -9,6 +9,7 @@
 #include <config.h>
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,11 +54,12 @@ static const pp_key pipeline_keys[] = {
 static const pp_key train_keys[] = {
     {"batch", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL,
      "samples per optimizer step"},
-    {"steps", PP_KEY_INT, 0, 1, 1e12, NULL, "100", "optimizer steps to run"},
+    {"steps", PP_KEY_INT, 0, 1, (double)INT64_MAX, NULL, "100", "optimizer steps to run"},
     {"optimizer", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "sgd", "optimizer plugin"},
-    {"lr", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, 1e6, NULL, "0.01", "learning rate"},
-    {"seed", PP_KEY_INT, 0, 0, 9.2e18, NULL, "1", "seed for initialisation and data"},
-    {"log_every", PP_KEY_INT, 0, 1, 1e12, NULL, "10", "steps between log lines"},
+    {"lr", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "0.01",
+     "learning rate"},
+    {"seed", PP_KEY_INT, 0, 0, (double)INT64_MAX, NULL, "1", "seed for initialisation and data"},
+    {"log_every", PP_KEY_INT, 0, 1, (double)INT64_MAX, NULL, "10", "steps between log lines"},
     {"log", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "also write log lines to this file"},
     {"trace", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "write a Chrome trace of the run here"},
     {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "save parameters here"},
@@ -224,8 +226,9 @@ static const pp_plugin *section_plugin(pp_model *m, pp_section *s,
     pp_error why;
     pp_error_clear(&why);
     if (pp_registry_find(m->registry, kind, e->value, &plugin, &why)) {
+        /* The section's other keys are the missing plugin's to judge:
+         * checking them now would only report them all as unknown. */
         pp_section_error(s, key, err, "%s", why.msg);
-        pp_section_validate(s, core, NULL, err);
         return NULL;
     }
     if (pp_section_validate(s, core, plugin->desc->keys, err))
@@ -310,6 +313,9 @@ static void load_layers(pp_model *m, pp_error *err)
             continue;
         }
         in = l->plan.out;
+        /* Nothing may follow a loss (check_loss_placement says so);
+         * feeding its scalar on would only add confusing shape errors. */
+        shapes_known = !l->plan.is_loss;
     }
 }
 
@@ -490,6 +496,43 @@ static void load_schedule_plugin(pp_model *m, pp_error *err)
         pp_section_error(s, "schedule", err, "%s", why.msg);
 }
 
+/* The line number of a "FILE:LINE: message" about this config, or
+ * INT_MAX for any other message (kept after, in order). */
+static long message_line(const char *msg, const char *path)
+{
+    size_t len = strlen(path);
+    if (strncmp(msg, path, len) != 0 || msg[len] != ':')
+        return LONG_MAX;
+    char *end;
+    long line = strtol(msg + len + 1, &end, 10);
+    return *end == ':' ? line : LONG_MAX;
+}
+
+/* Orders the collected errors by line, so a user reads the file top down;
+ * messages on one line keep the order they were found in. */
+static void sort_by_line(pp_error *err, const char *path)
+{
+    char copy[PP_ERROR_MAX];
+    memcpy(copy, err->msg, sizeof copy);
+    const char *lines[PP_ERROR_MAX / 2];
+    size_t n = 0;
+    for (char *save = NULL, *l = strtok_r(copy, "\n", &save); l;
+         l = strtok_r(NULL, "\n", &save))
+        lines[n++] = l;
+    for (size_t i = 1; i < n; i++) {
+        const char *cur = lines[i];
+        long key = message_line(cur, path);
+        size_t j = i;
+        for (; j > 0 && message_line(lines[j - 1], path) > key; j--)
+            lines[j] = lines[j - 1];
+        lines[j] = cur;
+    }
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(err->msg + used, sizeof err->msg - used,
+                                 "%s%s", i ? "\n" : "", lines[i]);
+}
+
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
 {
     *out = NULL;
@@ -520,6 +563,7 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
     load_data(m, err);
     if (err->code != PP_OK) {
         st = err->code;
+        sort_by_line(err, m->cfg->path);
         pp_model_free(m);
         return st;
     }

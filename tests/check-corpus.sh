@@ -2,8 +2,9 @@
 # tests/check-corpus.sh - `pipette check` on model files with mistakes in
 # them (tests/check/*.ini): each must exit 2, print nothing on stdout, and
 # print exactly the lines of its .expected file on stderr. The test
-# plugins' directory is on the path, so a config can name one of them;
-# @PLUGINS@ in an .expected file stands for that directory.
+# plugins' directory is on the path, so a config can name one of them.
+# In .expected files @PLUGINS@ stands for that directory, @BUILDDIR@ for the
+# build tree and @PKGLIBDIR@ for the installed plugin directory.
 . "${srcdir:-.}/tests/lib.sh"
 corpus="${srcdir:-.}/tests/check"
 
@@ -19,7 +20,8 @@ for ini in *.ini; do
     run "$PIPETTE" check "$ini"
     expect_status 2 "$ini"
     expect_no_out "$ini"
-    sed "s|@PLUGINS@|$TEST_PLUGIN_DIR|g" "$expected" >"$tmp/want"
+    sed -e "s|@PLUGINS@|$TEST_PLUGIN_DIR|g" -e "s|@BUILDDIR@|$PP_BUILDDIR|g" \
+        -e "s|@PKGLIBDIR@|$PP_PKGLIBDIR|g" "$expected" >"$tmp/want"
     if ! cmp -s "$tmp/want" "$tmp/err"; then
         fail "$ini: stderr differs from $expected"
         diff -u "$tmp/want" "$tmp/err" >&2

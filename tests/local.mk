@@ -20,7 +20,13 @@ AM_TESTS_ENVIRONMENT = \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
-	top_srcdir='$(top_srcdir)'; export top_srcdir;
+	top_srcdir='$(top_srcdir)'; export top_srcdir; \
+	MAKE='$(MAKE)'; export MAKE; \
+	PP_BINDIR='$(bindir)' PP_LIBDIR='$(libdir)' \
+	PP_INCLUDEDIR='$(includedir)' PP_PKGCONFIGDIR='$(pkgconfigdir)' \
+	PP_MANDIR='$(mandir)' PP_EXAMPLEDIR='$(exampledir)'; \
+	export PP_BINDIR PP_LIBDIR PP_INCLUDEDIR PP_PKGCONFIGDIR PP_MANDIR \
+	PP_EXAMPLEDIR;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TEST_LIBS = core/libpipette.la $(CHECK_LIBS)
@@ -38,9 +44,14 @@ else
 TESTS += tests/no-check.sh
 endif
 
-TESTS += tests/cli.sh tests/check-corpus.sh
-EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/no-check.sh \
-	tests/lib.sh $(CHECK_CORPUS)
+TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh
+EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/install.sh \
+	tests/no-check.sh tests/lib.sh $(CHECK_CORPUS)
 
-CHECK_CORPUS = \
-	tests/check/good.ini
+# pipette check on model files with mistakes: each .ini beside the
+# .expected stderr it must produce.
+CHECK_CORPUS = tests/check/good.ini \
+	$(CHECK_CASES:%=tests/check/%.ini) $(CHECK_CASES:%=tests/check/%.expected)
+CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
+	missing_model no_loss pipeline stage_conflict syntax too_many_stages \
+	unknown_plugins unknown_type wrong_kind

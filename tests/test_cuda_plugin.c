@@ -98,6 +98,7 @@ START_TEST(test_versions)
     const pp_device_ops *ops = load_cuda(NULL, 0)->ops;
     char text[1024];
     ops->versions(text, sizeof text);
+    ck_assert_uint_gt(strlen(text), 0);
     ck_assert_msg(text[strlen(text) - 1] == '\n', "unterminated: %s", text);
 
     int major = -1, minor = -1, patch = -1;

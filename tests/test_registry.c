@@ -20,7 +20,7 @@
 
 static char *plugin_file(const char *name)
 {
-    static char path[PATH_MAX];
+    static char path[512];
     snprintf(path, sizeof path, "%s/%s.so", TEST_PLUGIN_DIR, name);
     return path;
 }
@@ -43,7 +43,7 @@ static pp_status load(const char *name, uint32_t kind, pp_error *err)
 #define EXPECT_REFUSAL(name, kind, ...)                                     \
     do {                                                                    \
         pp_error err_;                                                      \
-        char want_[2048];                                                   \
+        char want_[8192];                                                   \
         ck_assert_int_eq(load(name, kind, &err_), PP_ERR_PLUGIN);           \
         snprintf(want_, sizeof want_, __VA_ARGS__);                         \
         ck_assert_str_eq(err_.msg, want_);                                  \
@@ -150,7 +150,7 @@ START_TEST(reports_dlopen_failure_with_hint)
     pp_error err;
     ck_assert_int_eq(load("unresolved", 0, &err), PP_ERR_PLUGIN);
     const char *f = plugin_file("unresolved");
-    char head[PATH_MAX + 32], tail[PATH_MAX + 64];
+    char head[1024], tail[1024];
     snprintf(head, sizeof head, "%s: cannot load: ", f);
     snprintf(tail, sizeof tail,
              " (a library it needs may be missing or not on "
@@ -174,7 +174,7 @@ static void make_scratch(void)
 
 static void place(const char *name, const char *subdir)
 {
-    char dir[PATH_MAX], cmd[3 * PATH_MAX];
+    char dir[256], cmd[2048];
     snprintf(dir, sizeof dir, "%s/%s", scratch, subdir);
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s' '%s/'", dir,
              plugin_file(name), dir);
@@ -253,7 +253,7 @@ END_TEST
 struct tally {
     const char *under;
     int accepted, shadowed, refused;
-    char refusals[4096];
+    char refusals[16384];
 };
 
 static void count_entry(void *user, const pp_scan_entry *e)
@@ -263,9 +263,9 @@ static void count_entry(void *user, const pp_scan_entry *e)
         return;
     if (e->refusal) {
         t->refused++;
-        strncat(t->refusals, e->refusal->msg,
-                sizeof t->refusals - strlen(t->refusals) - 2);
-        strcat(t->refusals, "\n");
+        size_t used = strlen(t->refusals);
+        snprintf(t->refusals + used, sizeof t->refusals - used, "%s\n",
+                 e->refusal->msg);
     } else if (e->shadowed_by) {
         t->shadowed++;
     } else {
@@ -290,7 +290,7 @@ START_TEST(scan_shadows_later_dirs_and_refuses_duplicates)
     ck_assert_int_eq(pp_registry_scan(reg, count_entry, &t, &refused, &err),
                      PP_OK);
     pp_registry_free(reg);
-    char want[4096];
+    char want[16384];
     snprintf(want, sizeof want,
              "%s/a/layers/good_layer.so: duplicate layer plugin 'good_layer': "
              "%s/a/good_layer.so declares it too; remove one of them\n",

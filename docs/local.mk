@@ -1,0 +1,3 @@
+# Manual pages.
+dist_man_MANS += docs/pipette.ini.5
+dist_man_MANS += docs/pipette.1
