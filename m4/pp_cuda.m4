@@ -13,7 +13,7 @@ AC_ARG_WITH([cuda],
     [build the CUDA device and kernels with the toolkit in DIR (default: /usr/local/cuda if present)]),
   [], [with_cuda=check])
 AC_ARG_VAR([NVCC], [CUDA compiler (default: DIR/bin/nvcc)])
-AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo)])
+AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo -arch=all-major)])
 pp_have_cuda=no
 pp_cuda_version=
 pp_cuda_why="not requested"
@@ -27,7 +27,9 @@ AS_IF([test -n "$pp_cuda_home"], [
   AS_IF([test -x "$NVCC"], [
     AC_MSG_RESULT([$NVCC])
     pp_cuda_version=$("$NVCC" --version | sed -n 's/.*release \(@<:@0-9.@:>@*\),.*/\1/p')
-    CUDA_CPPFLAGS="-I$pp_cuda_home/include"
+    # -isystem: the libraries' headers are not ours to warn about (nccl.h
+    # declares f() prototypes, which -Wstrict-prototypes rejects).
+    CUDA_CPPFLAGS="-isystem $pp_cuda_home/include"
     pp_cuda_libdir=$pp_cuda_home/lib64
     AS_IF([test -d "$pp_cuda_libdir"], [], [pp_cuda_libdir=$pp_cuda_home/lib])
     CUDA_LDFLAGS="-L$pp_cuda_libdir -Wl,-rpath,$pp_cuda_libdir"
@@ -45,7 +47,9 @@ AS_IF([test -n "$pp_cuda_home"], [
 AS_IF([test "x$pp_have_cuda" = xno && test "x$with_cuda" != xno && test "x$with_cuda" != xcheck],
   [AC_MSG_ERROR([--with-cuda was given but the CUDA toolkit is unusable: $pp_cuda_why])])
 AS_IF([test "x$pp_have_cuda" = xyes], [
-  AS_IF([test -z "$NVCCFLAGS"], [NVCCFLAGS="-O3 -lineinfo"])
+  # Machine code for every major architecture the toolkit supports (H100
+  # is sm_90) and PTX for the newest, so no GPU JIT-compiles at first launch.
+  AS_IF([test -z "$NVCCFLAGS"], [NVCCFLAGS="-O3 -lineinfo -arch=all-major"])
   # The host half of nvcc output needs the C++ runtime (static guards,
   # personality); plugins link with --no-undefined, so name it.
   CUDA_LIBS="$CUDA_LDFLAGS -lcudart -lstdc++"
@@ -76,7 +80,7 @@ AS_IF([test "x$with_$2" != xno && test "x$pp_have_cuda" != xyes && test "x$with_
 AS_IF([test "x$pp_have_cuda" = xyes && test -n "$pp_$2_home"], [
   pp_$2_libdir=$pp_$2_home/lib64
   AS_IF([test -d "$pp_$2_libdir"], [], [pp_$2_libdir=$pp_$2_home/lib])
-  m4_toupper($2)_CPPFLAGS="-I$pp_$2_home/include"
+  m4_toupper($2)_CPPFLAGS="-isystem $pp_$2_home/include"
   m4_toupper($2)_LDFLAGS="-L$pp_$2_libdir -Wl,-rpath,$pp_$2_libdir"
   pp_save_CPPFLAGS=$CPPFLAGS; pp_save_LDFLAGS=$LDFLAGS
   CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS $m4_toupper($2)_CPPFLAGS"
@@ -141,8 +145,12 @@ AM_CONDITIONAL([HAVE_MPI], [test "x$pp_have_mpi" = xyes])
 
 # PP_SUMMARY: the table configure ends with.
 AC_DEFUN([PP_SUMMARY], [
-pp_row() { printf '  %-10s %-4s %-10s %s\n' "$[]1" "$[]2" "$[]3" "$[]4"; }
-pp_yn() { AS_IF([test "x$[]1" = xyes], [echo yes], [echo no]); }
+pp_row() { printf '  %-10s %-5s %-10s %s\n' "$[]1" "$[]2" "$[]3" "$[]4"; }
+pp_prefix=$prefix
+test "x$pp_prefix" = xNONE && pp_prefix=$ac_default_prefix
+pp_exec_prefix=$exec_prefix
+test "x$pp_exec_prefix" = xNONE && pp_exec_prefix=$pp_prefix
+pp_libdir=$(prefix=$pp_prefix; exec_prefix=$pp_exec_prefix; eval eval echo "$libdir")
 echo
 echo "pipette $PACKAGE_VERSION configured:"
 pp_row component found version "what it enables"
@@ -155,6 +163,6 @@ pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "transfers between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "multi-process runs"
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
-echo "  install prefix: $prefix; plugins: $libdir/$PACKAGE/{layers,schedules,plugins}"
+echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"
 echo "  warnings: $WARN_CFLAGS"
 ])

@@ -7,12 +7,12 @@ check_PROGRAMS += tests/test_config
 TESTS += tests/test_config
 tests_test_config_SOURCES = tests/test_config.c
 tests_test_config_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-tests_test_config_LDADD = core/libpipette.la $(CHECK_LIBS)
+tests_test_config_LDADD = src/libpipette.la $(CHECK_LIBS)
 endif
 
 check_PROGRAMS += tests/config_lint
 tests_config_lint_SOURCES = tests/config_lint.c
-tests_config_lint_LDADD = core/libpipette.la
+tests_config_lint_LDADD = src/libpipette.la
 
 TESTS += tests/config-corpus.sh
 EXTRA_DIST += tests/config-corpus.sh tests/config

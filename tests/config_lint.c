@@ -2,7 +2,7 @@
  * schema, the way the command does against the real one.
  *
  * The schema below is made up for the tests (it is not the model's, which
- * lives in core/model.c): a few keys of every type for every section kind,
+ * lives in src/model.c): a few keys of every type for every section kind,
  * with a pretend plugin table for layers, [train] and [data], so the corpus
  * under tests/config exercises the file layer and the validator without
  * depending on any plugin.

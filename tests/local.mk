@@ -14,7 +14,7 @@ endif
 # must not change their outcome. PIPETTE_REQUIRE_GPU passes through.
 AM_TESTS_ENVIRONMENT = \
 	unset PIPETTE_PLUGIN_PATH; \
-	PIPETTE='$(abs_top_builddir)/core/pipette'; export PIPETTE; \
+	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	export TEST_PLUGIN_DIR; \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
@@ -29,7 +29,7 @@ AM_TESTS_ENVIRONMENT = \
 	PP_EXAMPLEDIR;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
-TEST_LIBS = core/libpipette.la $(CHECK_LIBS)
+TEST_LIBS = src/libpipette.la $(CHECK_LIBS)
 
 if HAVE_CHECK
 check_PROGRAMS += tests/test_registry

@@ -1,5 +1,5 @@
 /* tests/test_config.c - Check suite for the config file layer
- * (core/config_file.c), the key validator and getters (core/config_keys.c)
+ * (src/config_file.c), the key validator and getters (src/config_keys.c)
  * and the "did you mean" hint.
  *
  * Each case writes its INI text to a fresh temporary file, so the paths in

@@ -22,11 +22,7 @@
 #include <cudnn_version.h>
 #endif
 #ifdef HAVE_NCCL
-/* nccl.h declares some functions as f() rather than f(void). */
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstrict-prototypes"
 #include <nccl.h>
-#pragma GCC diagnostic pop
 #endif
 
 #include <pipette/pipette.h>

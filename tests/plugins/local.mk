@@ -8,59 +8,59 @@ EXTRA_DIST += tests/plugins/broken.h
 check_LTLIBRARIES += tests/plugins/good_layer.la
 tests_plugins_good_layer_la_SOURCES = tests/plugins/good_layer.c
 tests_plugins_good_layer_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_good_layer_la_LIBADD = core/libpipette.la
+tests_plugins_good_layer_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/no_descriptor.la
 tests_plugins_no_descriptor_la_SOURCES = tests/plugins/no_descriptor.c
 tests_plugins_no_descriptor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_no_descriptor_la_LIBADD = core/libpipette.la
+tests_plugins_no_descriptor_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/bad_magic.la
 tests_plugins_bad_magic_la_SOURCES = tests/plugins/bad_magic.c
 tests_plugins_bad_magic_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_bad_magic_la_LIBADD = core/libpipette.la
+tests_plugins_bad_magic_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/abi_major.la
 tests_plugins_abi_major_la_SOURCES = tests/plugins/abi_major.c
 tests_plugins_abi_major_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_abi_major_la_LIBADD = core/libpipette.la
+tests_plugins_abi_major_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/abi_minor.la
 tests_plugins_abi_minor_la_SOURCES = tests/plugins/abi_minor.c
 tests_plugins_abi_minor_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_abi_minor_la_LIBADD = core/libpipette.la
+tests_plugins_abi_minor_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/bad_size.la
 tests_plugins_bad_size_la_SOURCES = tests/plugins/bad_size.c
 tests_plugins_bad_size_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_bad_size_la_LIBADD = core/libpipette.la
+tests_plugins_bad_size_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/bad_kind.la
 tests_plugins_bad_kind_la_SOURCES = tests/plugins/bad_kind.c
 tests_plugins_bad_kind_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_bad_kind_la_LIBADD = core/libpipette.la
+tests_plugins_bad_kind_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/empty_name.la
 tests_plugins_empty_name_la_SOURCES = tests/plugins/empty_name.c
 tests_plugins_empty_name_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_empty_name_la_LIBADD = core/libpipette.la
+tests_plugins_empty_name_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/misnamed.la
 tests_plugins_misnamed_la_SOURCES = tests/plugins/misnamed.c
 tests_plugins_misnamed_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_misnamed_la_LIBADD = core/libpipette.la
+tests_plugins_misnamed_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/no_ops.la
 tests_plugins_no_ops_la_SOURCES = tests/plugins/no_ops.c
 tests_plugins_no_ops_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_no_ops_la_LIBADD = core/libpipette.la
+tests_plugins_no_ops_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/a_schedule.la
 tests_plugins_a_schedule_la_SOURCES = tests/plugins/a_schedule.c
 tests_plugins_a_schedule_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_a_schedule_la_LIBADD = core/libpipette.la
+tests_plugins_a_schedule_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/plugins/unresolved.la
 tests_plugins_unresolved_la_SOURCES = tests/plugins/unresolved.c
 tests_plugins_unresolved_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
-tests_plugins_unresolved_la_LIBADD = core/libpipette.la
+tests_plugins_unresolved_la_LIBADD = src/libpipette.la

@@ -1,4 +1,4 @@
-/* core/config_keys.c - what a section's keys mean: checking them against
+/* src/config_keys.c - what a section's keys mean: checking them against
  * key tables, and reading them as typed values.
  *
  * The validator reports every problem in a section at once, each as

@@ -1,4 +1,4 @@
-/* core/version.c - the library's version and names of enums. */
+/* src/version.c - the library's version and names of enums. */
 #include <config.h>
 
 #include <pipette/pipette.h>

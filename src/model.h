@@ -1,4 +1,4 @@
-/* core/model.h - a model file, validated and planned.
+/* src/model.h - a model file, validated and planned.
  *
  * pp_model_load() parses the INI file, checks every section against the
  * core's keys and the keys of the plugin it names, opens those plugins,

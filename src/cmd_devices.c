@@ -1,4 +1,4 @@
-/* core/cmd_devices.c - `pipette devices`: what this machine offers to
+/* src/cmd_devices.c - `pipette devices`: what this machine offers to
  * train on: the CPU, each GPU the cuda plugin sees, and the versions of the
  * GPU libraries.
  *
@@ -10,7 +10,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <pipette/pipette.h>
 
@@ -31,28 +30,6 @@ static const char usage[] =
 static double gib(uint64_t bytes)
 {
     return (double)bytes / (1024.0 * 1024.0 * 1024.0);
-}
-
-/* Whether some search directory holds a file for plugin `name`, by the
- * rule registry.h states. A find that fails with no such file means "not
- * built"; with a file, the file is broken. */
-static int plugin_file_exists(const pp_registry *reg, pp_plugin_kind kind,
-                              const char *name)
-{
-    const char *const *dirs;
-    size_t n = pp_registry_dirs(reg, &dirs);
-    for (size_t i = 0; i < n; i++) {
-        char path[4096];
-        struct stat sb;
-        snprintf(path, sizeof path, "%s/%s/%s.so", dirs[i], pp_kind_dir(kind),
-                 name);
-        if (stat(path, &sb) == 0)
-            return 1;
-        snprintf(path, sizeof path, "%s/%s.so", dirs[i], name);
-        if (stat(path, &sb) == 0)
-            return 1;
-    }
-    return 0;
 }
 
 static pp_status show_cpu(pp_error *err)
@@ -120,7 +97,11 @@ int pp_cmd_devices(int argc, char **argv)
         return pp_cmd_fail(&err);
     const pp_plugin *plugin;
     pp_status st = pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &plugin, &err);
-    if (st == PP_ERR_PLUGIN && !plugin_file_exists(reg, PP_KIND_DEVICE, "cuda")) {
+    char path[4096];
+    /* No file at all means pipette was built without CUDA: not an error.
+     * A file that is there but refused is one. */
+    if (st == PP_ERR_PLUGIN &&
+        !pp_registry_locate(reg, PP_KIND_DEVICE, "cuda", path, sizeof path)) {
         printf("GPUs: cuda plugin not found: %s\n", err.msg);
         st = PP_OK;
     } else if (st == PP_OK) {

@@ -1,4 +1,4 @@
-/* core/device_cpu.c - the built-in cpu device: host memory and plain loops.
+/* src/device_cpu.c - the built-in cpu device: host memory and plain loops.
  *
  * One device (index 0) standing for the whole host. It is the reference the
  * CUDA kernels are tested against, so the loops stay simple and are not

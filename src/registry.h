@@ -1,4 +1,4 @@
-/* core/registry.h - finding, opening and checking plugins.
+/* src/registry.h - finding, opening and checking plugins.
  *
  * The search path, in order: the config's plugin_path, PIPETTE_PLUGIN_PATH,
  * the build tree (only when this libpipette is the build tree's, so an
@@ -33,6 +33,11 @@ void pp_registry_free(pp_registry *reg);
 
 /* The search directories, in order. */
 size_t pp_registry_dirs(const pp_registry *reg, const char *const **dirs);
+
+/* The file that would provide plugin `name` of `kind`, by the rule above,
+ * into path; 0 when no directory has one. Opens nothing. */
+int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
+                       const char *name, char *path, size_t size);
 
 /* Finds, opens and checks the plugin `name` of `kind` (loading it once). */
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,

@@ -1,4 +1,4 @@
-/* core/model.c - from an INI file to a validated pp_model.
+/* src/model.c - from an INI file to a validated pp_model.
  *
  * Order matters for good errors: the file's form first (config_file.c),
  * then [model] (it holds plugin_path, needed to find plugins), then each

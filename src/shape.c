@@ -1,4 +1,4 @@
-/* core/shape.c - small helpers on per-sample shapes and layer plans. */
+/* src/shape.c - small helpers on per-sample shapes and layer plans. */
 #include <stdio.h>
 
 #include <pipette/layer.h>

@@ -1,4 +1,4 @@
-/* core/cmd.h - the `pipette` subcommands. Each takes its own argv (argv[0]
+/* src/cmd.h - the `pipette` subcommands. Each takes its own argv (argv[0]
  * is the subcommand's name), prints its output and errors, and returns the
  * process exit status: 0 success, 1 runtime failure, 2 usage or config
  * error. Only main() exits. */

@@ -1,4 +1,4 @@
-/* core/cmd_plugins.c - `pipette plugins`: every plugin on the search path,
+/* src/cmd_plugins.c - `pipette plugins`: every plugin on the search path,
  * and every file there that was refused, with the reason. */
 #include <config.h>
 

@@ -1,4 +1,4 @@
-/* core/main.c - the `pipette` command: global options and dispatch. */
+/* src/main.c - the `pipette` command: global options and dispatch. */
 #include <config.h>
 
 #include <stdio.h>

@@ -1,4 +1,4 @@
-/* core/registry.c - the plugin search path, dlopen, and the descriptor
+/* src/registry.c - the plugin search path, dlopen, and the descriptor
  * checks. The registry is the one piece of long-lived state a process has;
  * it is an object (no globals), created by whoever needs plugins. */
 #define _GNU_SOURCE /* dladdr, RTLD_NODELETE */
@@ -72,7 +72,7 @@ static int running_from_build_tree(void)
         return 0;
     char self[PATH_MAX], build[PATH_MAX];
     if (!realpath(info.dli_fname, self) ||
-        !realpath(PP_BUILDDIR "/core/.libs", build))
+        !realpath(PP_BUILDDIR "/src/.libs", build))
         return 0;
     char *slash = strrchr(self, '/');
     if (!slash)
@@ -343,6 +343,21 @@ static int is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
+int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
+                       const char *name, char *path, size_t size)
+{
+    for (size_t i = 0; i < reg->ndirs; i++) {
+        snprintf(path, size, "%s/%s/%s.so", reg->dirs[i], pp_kind_dir(kind),
+                 name);
+        if (is_file(path))
+            return 1;
+        snprintf(path, size, "%s/%s.so", reg->dirs[i], name);
+        if (is_file(path))
+            return 1;
+    }
+    return 0;
+}
+
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err)
@@ -352,15 +367,9 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
         *out = known;
         return PP_OK;
     }
-    for (size_t i = 0; i < reg->ndirs; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/%s/%s.so", reg->dirs[i],
-                 pp_kind_dir(kind), name);
-        if (!is_file(path))
-            snprintf(path, sizeof path, "%s/%s.so", reg->dirs[i], name);
-        if (is_file(path))
-            return pp_registry_load_file(reg, path, kind, out, err);
-    }
+    char path[PATH_MAX];
+    if (pp_registry_locate(reg, kind, name, path, sizeof path))
+        return pp_registry_load_file(reg, path, kind, out, err);
     char searched[2048] = "";
     size_t used = 0;
     for (size_t i = 0; i < reg->ndirs && used < sizeof searched; i++)

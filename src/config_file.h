@@ -1,4 +1,4 @@
-/* core/config_file.h - a config file as parsed, before it means anything.
+/* src/config_file.h - a config file as parsed, before it means anything.
  *
  * pp_config_load() reads an INI file through inih and checks its form:
  * known section kinds, no duplicate sections or keys, no keys outside a

@@ -1,4 +1,4 @@
-/* core/config_file.c - reading a config file into sections and entries.
+/* src/config_file.c - reading a config file into sections and entries.
  *
  * inih splits "key = value" lines and strips inline comments; everything
  * else about the file's form is decided here, in the line reader that feeds

@@ -1,4 +1,4 @@
-/* core/error.c - filling pp_error. */
+/* src/error.c - filling pp_error. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* core/cmd_check.c - `pipette check FILE.ini`: load a model file and every
+/* src/cmd_check.c - `pipette check FILE.ini`: load a model file and every
  * plugin it names, walk the shapes, and report OK with a summary, or every
  * error as FILE:LINE: message (exit 2, nothing on stdout). */
 #include <config.h>

@@ -1,4 +1,4 @@
-/* core/did_you_mean.c - the "did you mean" hint for misspelt names.
+/* src/did_you_mean.c - the "did you mean" hint for misspelt names.
  *
  * Distance is optimal string alignment (Levenshtein plus transposition of
  * two neighbours, each edit costing 1), case-sensitive, on bytes. It is a

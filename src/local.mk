@@ -1,0 +1,32 @@
+lib_LTLIBRARIES += src/libpipette.la
+src_libpipette_la_SOURCES = \
+	src/error.c \
+	src/version.c \
+	src/shape.c \
+	src/config_file.h src/config_file.c \
+	src/config_keys.c \
+	src/did_you_mean.c \
+	src/registry.h src/registry.c \
+	src/model.h src/model.c \
+	src/device_cpu.c
+src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
+	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
+src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS)
+src_libpipette_la_LDFLAGS = -version-info 0:0:0 -no-undefined
+
+pkginclude_HEADERS += \
+	include/pipette/pipette.h \
+	include/pipette/error.h \
+	include/pipette/config.h \
+	include/pipette/plugin.h \
+	include/pipette/device.h \
+	include/pipette/layer.h
+
+bin_PROGRAMS += src/pipette
+src_pipette_SOURCES = \
+	src/main.c src/cmd.h \
+	src/cmd_plugins.c \
+	src/cmd_check.c \
+	src/cmd_devices.c
+src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
+src_pipette_LDADD = src/libpipette.la
