@@ -370,6 +370,21 @@ static void load_pipeline(pp_model *m, pp_error *err)
     char why[256];
     if (pp_parse_devices(text, &m->devices, &m->nranks, why, sizeof why))
         pp_section_error(s, "devices", err, "%s", why);
+    for (int r = 0; r < m->nranks; r++) {
+        if (m->devices[r].kind != PP_DEV_CUDA)
+            continue;
+        /* The plugin must load; whether the GPU answers is a question for
+         * run time, so that a file can be checked on any machine. */
+        const pp_plugin *cuda;
+        pp_error fail;
+        pp_error_clear(&fail);
+        if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda", &cuda,
+                             &fail))
+            pp_section_error(s, "devices", err,
+                "cuda:%d needs the cuda device plugin: %s",
+                m->devices[r].index, fail.msg);
+        break;
+    }
     if (pp_section_has(s, "partition")) {
         pp_section_string(s, "partition", &text, &ignore);
         m->partition = strcmp(text, "manual") == 0 ? PP_PARTITION_MANUAL
@@ -393,9 +408,10 @@ static void check_partition(pp_model *m, pp_error *err)
         if (pipe)
             pp_section_error(pipe, pp_section_has(pipe, "stages_per_rank") ?
                                  "stages_per_rank" : "devices", err,
-                "%d ranks x %d stages per rank = %d stages, but the model "
-                "has only %d layer%s: use fewer ranks or stages",
-                m->nranks, m->stages_per_rank, stages, m->nlayers,
+                "%d rank%s x %d stage%s per rank = %d stages, but the "
+                "model has only %d layer%s: use fewer ranks or stages",
+                m->nranks, m->nranks == 1 ? "" : "s", m->stages_per_rank,
+                m->stages_per_rank == 1 ? "" : "s", stages, m->nlayers,
                 m->nlayers == 1 ? "" : "s");
         return;
     }

@@ -78,6 +78,44 @@ run "$PIPETTE" check -q "$examples/mlp.ini"
 expect_status 0 "check -q"
 expect_no_out "check -q"
 
+# GPU ranks need the cuda device plugin (not a GPU: check runs anywhere).
+cat >"$tmp/gpu.ini" <<'EOF'
+[model]
+input = 8
+[layer fc]
+type = linear
+units = 3
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cuda:0, cuda:1
+EOF
+run "$PIPETTE" check "$tmp/gpu.ini"
+if [ "$PP_HAVE_CUDA" = yes ]; then
+    expect_status 0 "check of a GPU model with the cuda plugin built"
+    expect_out "pipeline: 2 ranks \\(cuda:0, cuda:1\\)" "GPU ranks listed"
+else
+    expect_status 2 "check of a GPU model without the cuda plugin"
+    expect_err "^$tmp/gpu\\.ini:10: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
+fi
+
+# plugin_path in a model file: relative to the file, searched first.
+mkdir -p "$tmp/model/plugins/layers"
+cp "$TEST_PLUGIN_DIR/good_layer.so" "$tmp/model/plugins/layers/"
+cat >"$tmp/model/own.ini" <<'EOF'
+[model]
+input = 8
+plugin_path = plugins
+[layer mine]
+type = good_layer
+[layer fc]
+type = linear
+units = 3
+EOF
+run "$PIPETTE" check "$tmp/model/own.ini"
+expect_status 0 "check of a model with its own plugin_path"
+expect_out "^  mine +good_layer +8 +0$" "plugin from plugin_path used"
+
 run "$PIPETTE" check "$tmp/does-not-exist.ini"
 expect_status 2 "check of a missing file"
 expect_err "does-not-exist\.ini: cannot open" "missing file message"
