@@ -96,7 +96,7 @@ if [ "$PP_HAVE_CUDA" = yes ]; then
     expect_out "pipeline: 2 ranks \\(cuda:0, cuda:1\\)" "GPU ranks listed"
 else
     expect_status 2 "check of a GPU model without the cuda plugin"
-    expect_err "^$tmp/gpu\\.ini:10: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
+    expect_err "^$tmp/gpu\\.ini:9: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
 fi
 
 # plugin_path in a model file: relative to the file, searched first.
