@@ -26,7 +26,10 @@ extern "C" {
 
 /* Major: bumped when a change breaks built plugins (they are refused).
  * Minor: bumped when something is added; a host accepts plugins built for
- * its own minor or an older one. */
+ * its own minor or an older one. The descriptor itself never changes
+ * within a major; the kinds' function tables grow only at their end, and
+ * the host reads a field added in minor N only from plugins whose
+ * abi_minor is N or more. */
 #define PP_ABI_MAJOR 1
 #define PP_ABI_MINOR 0
 
