@@ -60,6 +60,17 @@ static void print_summary(const char *path, const pp_model *m)
            m->stages_per_rank, m->stages_per_rank == 1 ? "" : "s",
            m->schedule, m->microbatches, m->microbatches == 1 ? "" : "es",
            pp_partition_name(m->partition));
+    pp_sim *sim;
+    pp_error err;
+    pp_costs costs = pp_costs_default();
+    if (pp_simulate(m->plan, &costs, &sim, &err) == PP_OK) {
+        printf("  schedule %s: verified; bubble %.1f%% and peak activations "
+               "(", m->schedule, 100.0 * sim->bubble);
+        for (int r = 0; r < sim->p; r++)
+            printf("%s%d", r ? ", " : "", sim->peak_act[r]);
+        printf(") per rank, simulated with F=1, B=2\n");
+        pp_sim_free(sim);
+    }
     if (m->has_train)
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
                "seed %lld\n",

@@ -8,11 +8,15 @@ src_libpipette_la_SOURCES = \
 	src/did_you_mean.c \
 	src/registry.h src/registry.c \
 	src/model.h src/model.c \
-	src/device_cpu.c
+	src/device_cpu.c \
+	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \
+	src/verify.c src/lower.c src/simulate.c \
+	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
+	src/timeline_svg.c src/timeline_json.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
-src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS)
-src_libpipette_la_LDFLAGS = -version-info 0:0:0 -no-undefined
+src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
+src_libpipette_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,--no-undefined
 
 pkginclude_HEADERS += \
 	include/pipette/pipette.h \
@@ -20,13 +24,15 @@ pkginclude_HEADERS += \
 	include/pipette/config.h \
 	include/pipette/plugin.h \
 	include/pipette/device.h \
-	include/pipette/layer.h
+	include/pipette/layer.h \
+	include/pipette/schedule.h
 
 bin_PROGRAMS += src/pipette
 src_pipette_SOURCES = \
 	src/main.c src/cmd.h \
 	src/cmd_plugins.c \
 	src/cmd_check.c \
-	src/cmd_devices.c
+	src/cmd_devices.c \
+	src/cmd_schedule.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 src_pipette_LDADD = src/libpipette.la

@@ -17,6 +17,8 @@ static const char usage[] =
     "  plugins          list the plugins found on the search path\n"
     "  check FILE.ini   validate a model file and the plugins it names\n"
     "  devices          show CPU cores, GPUs and library versions\n"
+    "  schedule NAME    verify and simulate a pipeline schedule, show its\n"
+    "                   timeline, bubble and activation memory\n"
     "\n"
     "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
     "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
@@ -32,6 +34,7 @@ static const struct {
     {"plugins", pp_cmd_plugins},
     {"check", pp_cmd_check},
     {"devices", pp_cmd_devices},
+    {"schedule", pp_cmd_schedule},
 };
 
 int pp_cmd_wants_help(int argc, char **argv)
@@ -45,15 +48,26 @@ int pp_cmd_wants_help(int argc, char **argv)
     return 0;
 }
 
+/* Whether a message line starts with its own "FILE:LINE:". */
+static int located(const char *line, int len)
+{
+    const char *colon = memchr(line, ':', (size_t)len);
+    if (!colon || colon == line)
+        return 0;
+    const char *p = colon + 1;
+    while (p < line + len && *p >= '0' && *p <= '9')
+        p++;
+    return p > colon + 1 && p < line + len && *p == ':';
+}
+
 int pp_cmd_fail(const pp_error *err)
 {
     const char *line = err->msg;
     while (*line) {
         const char *end = strchr(line, '\n');
         int len = end ? (int)(end - line) : (int)strlen(line);
-        /* Config messages start with their own "FILE:LINE:" */
-        int located = err->code == PP_ERR_CONFIG;
-        fprintf(stderr, "%s%.*s\n", located ? "" : "pipette: ", len, line);
+        fprintf(stderr, "%s%.*s\n", located(line, len) ? "" : "pipette: ",
+                len, line);
         line = end ? end + 1 : line + len;
     }
     return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE

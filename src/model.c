@@ -88,6 +88,7 @@ void pp_model_free(pp_model *m)
         return;
     free(m->layers);
     free(m->devices);
+    pp_plan_free(m->plan);
     pp_registry_free(m->registry);
     pp_config_free(m->cfg);
     free(m);
@@ -398,10 +399,13 @@ static void load_pipeline(pp_model *m, pp_error *err)
     }
 }
 
-static void check_partition(pp_model *m, pp_error *err)
+/* Returns 1 when the stages can be cut: enough layers, and manual stage
+ * keys (if any) complete and in order. */
+static int check_partition(pp_model *m, pp_error *err)
 {
     if (m->nranks == 0)
-        return; /* devices did not parse: already reported */
+        return 0; /* devices did not parse: already reported */
+    size_t before = err->count;
     int stages = m->nranks * m->stages_per_rank;
     pp_section *pipe = pp_config_section(m->cfg, "pipeline");
     if (stages > m->nlayers) {
@@ -413,7 +417,7 @@ static void check_partition(pp_model *m, pp_error *err)
                 m->nranks, m->nranks == 1 ? "" : "s", m->stages_per_rank,
                 m->stages_per_rank == 1 ? "" : "s", stages, m->nlayers,
                 m->nlayers == 1 ? "" : "s");
-        return;
+        return 0;
     }
     if (m->partition != PP_PARTITION_MANUAL) {
         for (int i = 0; i < m->nlayers; i++)
@@ -422,7 +426,7 @@ static void check_partition(pp_model *m, pp_error *err)
                     "stage is set but [pipeline] partition = %s: remove the "
                     "stage keys or use partition = manual",
                     pp_partition_name(m->partition));
-        return;
+        return err->count == before;
     }
     int prev = 0;
     for (int i = 0; i < m->nlayers; i++) {
@@ -450,6 +454,7 @@ static void check_partition(pp_model *m, pp_error *err)
         pp_section_error(m->layers[m->nlayers - 1].section, "stage", err,
             "the last layer is in stage %d, so stages %d to %d would be "
             "empty", prev, prev + 1, stages - 1);
+    return err->count == before;
 }
 
 static void load_train(pp_model *m, pp_error *err)
@@ -496,20 +501,28 @@ static void load_data(pp_model *m, pp_error *err)
         pp_section_string(s, "source", &m->source, &(pp_error){0});
 }
 
-/* [pipeline] schedule names a plugin only when written: the default is
- * resolved by the commands that run a schedule. */
-static void load_schedule_plugin(pp_model *m, pp_error *err)
+/* The schedule, built for this pipeline's ranks, micro-batches and stages
+ * per rank, and verified: a schedule that cannot run them is a config
+ * error at the schedule key. A file schedule's path is taken from the
+ * model file's directory. */
+static void load_schedule(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "pipeline");
-    if (!s || !pp_section_has(s, "schedule") ||
-        strncmp(m->schedule, "file:", 5) == 0)
-        return;
-    const pp_plugin *plugin;
+    char dir[4096];
+    const char *slash = strrchr(m->cfg->path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - m->cfg->path) : 1,
+             slash ? m->cfg->path : ".");
     pp_error why;
     pp_error_clear(&why);
-    if (pp_registry_find(m->registry, PP_KIND_SCHEDULE, m->schedule, &plugin,
-                         &why))
-        pp_section_error(s, "schedule", err, "%s", why.msg);
+    if (pp_plan_load(m->registry, m->schedule, dir, m->nranks,
+                     m->microbatches, m->stages_per_rank, &m->plan, &why) ==
+        PP_OK)
+        return;
+    if (s)
+        pp_section_error(s, pp_section_has(s, "schedule") ? "schedule" : NULL,
+                         err, "%s", why.msg);
+    else
+        pp_error_add(err, PP_ERR_CONFIG, "%s:1: %s", m->cfg->path, why.msg);
 }
 
 /* The line number of a "FILE:LINE: message" about this config, or
@@ -572,9 +585,8 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
     if (m->nlayers > 0)
         check_loss_placement(m, err);
     load_pipeline(m, err);
-    load_schedule_plugin(m, err);
-    if (m->nlayers > 0)
-        check_partition(m, err);
+    if (m->nlayers > 0 && check_partition(m, err))
+        load_schedule(m, err);
     load_train(m, err);
     load_data(m, err);
     if (err->code != PP_OK) {

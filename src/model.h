@@ -14,6 +14,7 @@
 #include <pipette/layer.h>
 
 #include "config_file.h"
+#include "plan.h"
 #include "registry.h"
 
 typedef enum pp_device_kind { PP_DEV_CPU = 1, PP_DEV_CUDA } pp_device_kind;
@@ -48,6 +49,7 @@ typedef struct pp_model {
     int nlayers;
 
     const char *schedule;
+    pp_plan *plan;           /* the schedule for these ranks, verified */
     pp_device_spec *devices; /* one per rank */
     int nranks;
     int microbatches;

@@ -36,6 +36,43 @@ if grep -q "$PP_BUILDDIR/" "$tmp/out"; then
 fi
 run "$bin" check "$stage$PP_EXAMPLEDIR/mlp.ini"
 expect_status 0 "installed pipette checks the installed example"
+
+# The schedule author's guide, run as written: its C example built out of
+# tree against the staged SDK through pkg-config, checked with `pipette
+# schedule` (whose summary must be the one the guide shows), then selected
+# from the guide's model file.
+guide="${srcdir:-.}/docs/writing-a-schedule.md"
+block() { # block LANG N: the Nth ```LANG block of the guide
+    awk -v lang="$1" -v want="$2" '
+        $0 == "```" lang { n++; inside = (n == want); next }
+        /^```/ { inside = 0; next }
+        inside { print }' "$guide"
+}
+mkdir -p "$tmp/guide"
+block c 1 >"$tmp/guide/chunked.c"
+export PKG_CONFIG_PATH="$stage$PP_PKGCONFIGDIR" PKG_CONFIG_SYSROOT_DIR="$stage"
+flags=$(pkg-config --cflags --libs pipette) || fail "pkg-config does not know pipette"
+unset PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+run ${CC:-cc} -std=c11 -Wall -Wextra -Werror -shared -fPIC \
+    -o "$tmp/guide/chunked.so" "$tmp/guide/chunked.c" $flags
+expect_status 0 "the guide's example compiles against the staged SDK"
+command=$(block sh 2 | sed -n 's/^PIPETTE_PLUGIN_PATH=\. pipette //p')
+[ -n "$command" ] || fail "the guide's pipette schedule command was not found"
+(cd "$tmp/guide" && PIPETTE_PLUGIN_PATH="$tmp/guide:$stage$PP_PKGLIBDIR" \
+    "$bin" $command --colour never) >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect_status 0 "the guide's pipette schedule command"
+block text 2 >"$tmp/guide/summary"
+grep -qxF "$(cat "$tmp/guide/summary")" "$tmp/out" ||
+    fail "the guide's summary ($(cat "$tmp/guide/summary")) is not what pipette prints"
+block text 1 >"$tmp/guide/grid"
+while IFS= read -r line; do
+    grep -qxF "$line" "$tmp/out" || fail "the guide's grid line '$line' is not what pipette prints"
+done <"$tmp/guide/grid"
+block ini 1 >"$tmp/guide/model.ini"
+run "$bin" check "$tmp/guide/model.ini"
+expect_status 0 "the guide's model file selects the example schedule"
+expect_out "schedule chunked: verified" "the guide's schedule is used"
 unset LD_LIBRARY_PATH PIPETTE_PLUGIN_PATH
 
 run $MAKE -C "$PP_BUILDDIR" uninstall DESTDIR="$stage"

@@ -1,8 +1,10 @@
 # Tests: Check suites (tests/test_*.c), shell integration tests
 # (tests/*.sh) and the deliberately broken plugins they load.
 include tests/plugins/local.mk
+include tests/schedules/local.mk
 include tests/config.mk
 include tests/device.mk
+include tests/timeline.mk
 
 if HAVE_CUDA
 PP_TEST_HAVE_CUDA = yes
@@ -16,7 +18,8 @@ AM_TESTS_ENVIRONMENT = \
 	unset PIPETTE_PLUGIN_PATH; \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
-	export TEST_PLUGIN_DIR; \
+	TEST_SCHEDULE_DIR='$(abs_top_builddir)/tests/schedules/.libs'; \
+	export TEST_PLUGIN_DIR TEST_SCHEDULE_DIR; \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
@@ -39,13 +42,21 @@ tests_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 	-DTEST_PLUGIN_DIR='"$(abs_top_builddir)/tests/plugins/.libs"'
 tests_test_registry_CFLAGS = $(TEST_CFLAGS)
 tests_test_registry_LDADD = $(TEST_LIBS)
+
+check_PROGRAMS += tests/test_schedules
+TESTS += tests/test_schedules
+tests_test_schedules_SOURCES = tests/test_schedules.c
+tests_test_schedules_CFLAGS = $(TEST_CFLAGS)
+tests_test_schedules_LDADD = $(TEST_LIBS)
 else
 # Without Check the suites cannot be built: say so rather than pass.
 TESTS += tests/no-check.sh
 endif
 
-TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh
+TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
+	tests/schedule-cli.sh tests/schedule-refusals.sh
 EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/install.sh \
+	tests/schedule-cli.sh tests/schedule-refusals.sh \
 	tests/no-check.sh tests/lib.sh $(CHECK_CORPUS)
 
 # pipette check on model files with mistakes: each .ini beside the
@@ -55,3 +66,16 @@ CHECK_CORPUS = tests/check/good.ini \
 CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	missing_model no_loss pipeline stage_conflict syntax too_many_stages \
 	unknown_plugins unknown_type wrong_kind
+
+# install.sh runs `make install`, and libtool relinks the plugins in place
+# while installing them: every other test, which loads those plugins, must
+# be done by then.
+INSTALL_TEST_AFTER = tests/cli.log tests/check-corpus.log \
+	tests/schedule-cli.log tests/schedule-refusals.log
+if HAVE_CHECK
+INSTALL_TEST_AFTER += tests/test_registry.log tests/test_schedules.log
+if HAVE_CUDA
+INSTALL_TEST_AFTER += tests/test_cuda_plugin.log tests/test_device_cuda.log
+endif
+endif
+tests/install.log: $(INSTALL_TEST_AFTER)

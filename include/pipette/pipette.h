@@ -7,6 +7,7 @@
 #include <pipette/plugin.h>
 #include <pipette/device.h>
 #include <pipette/layer.h>
+#include <pipette/schedule.h>
 
 #ifdef __cplusplus
 extern "C" {

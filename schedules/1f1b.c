@@ -1,0 +1,48 @@
+/* schedules/1f1b.c - one forward, one backward: PipeDream-flush
+ * (Narayanan et al., "Memory-Efficient Pipeline-Parallel DNN Training",
+ * 2021), the schedule Megatron-LM runs without interleaving.
+ *
+ * Rank r runs min(p-r-1, m) warm-up forwards, then alternates one forward
+ * and one backward, then drains the backwards left. Same bubble as GPipe,
+ * (p-1)/(m+p-1), but rank r holds at most min(p-r, m) micro-batches'
+ * activations instead of m. Weight stashing (PipeDream's asynchronous
+ * variant) is not done: the step flushes, so updates stay synchronous.
+ */
+#include "common.h"
+
+static pp_status check(int p, int m, int v, pp_error *err)
+{
+    (void)p;
+    (void)m;
+    return need_one_stage_per_rank(v, err);
+}
+
+static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
+                       pp_error *err)
+{
+    (void)v;
+    int warmup = p - r - 1 < m ? p - r - 1 : m;
+    int f = 0, b = 0;
+    while (f < warmup)
+        TASK(PP_OP_F, f++, r);
+    while (f < m) {
+        TASK(PP_OP_F, f++, r);
+        TASK(PP_OP_B, b++, r);
+    }
+    while (b < m)
+        TASK(PP_OP_B, b++, r);
+    return PP_OK;
+}
+
+static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+{
+    (void)v;
+    return fraction(p - 1, m + p - 1, num, den);
+}
+
+static const pp_schedule_ops ops = {check, looped_rank, tasks, bubble,
+                                    "(p-1)/(m+p-1), for any m"};
+
+PP_PLUGIN(PP_KIND_SCHEDULE, "1f1b",
+          "1F1B (PipeDream-flush): warm-up, one forward one backward, "
+          "cool-down", NULL, &ops);

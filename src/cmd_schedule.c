@@ -1,0 +1,231 @@
+/* src/cmd_schedule.c - `pipette schedule NAME -p P -m M`: build a schedule,
+ * verify it, simulate it, and show the timeline with its bubble and peak
+ * activation memory, or write it out in the schedule notation. */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "plan.h"
+#include "registry.h"
+#include "timeline.h"
+
+static const char usage[] =
+    "usage: pipette schedule NAME -p RANKS -m MICROBATCHES [-v STAGES]\n"
+    "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0]\n"
+    "                        [--format grid|json|chrome|svg] [--dump]\n"
+    "                        [--colour auto|always|never]\n"
+    "\n"
+    "Builds schedule NAME for RANKS ranks, MICROBATCHES micro-batches per\n"
+    "step and STAGES stages per rank (default 1), verifies it, simulates it\n"
+    "with a cost per op, and prints the timeline (one row per rank) with the\n"
+    "makespan, the bubble (idle / (ranks x makespan)) beside the schedule's\n"
+    "published formula, and each rank's peak number of micro-batch\n"
+    "activations held at once.\n"
+    "\n"
+    "NAME is a schedule plugin ('pipette plugins' lists them) or file:PATH,\n"
+    "a schedule written in the notation --dump prints; a file fixes -p, -m\n"
+    "and -v itself.\n"
+    "\n"
+    "  --costs LIST   cost of each op and of a transfer between ranks\n"
+    "  --format grid  the timeline as text (default), with a summary\n"
+    "  --format json  the simulation's numbers and every task's times\n"
+    "  --format chrome  Chrome trace-event JSON (Perfetto, chrome://tracing)\n"
+    "  --format svg   the timeline as an SVG picture\n"
+    "  --dump         write the schedule in the notation, one line per rank\n"
+    "  --colour WHEN  colour the grid (default: auto, when a terminal)\n"
+    "\n"
+    "exit status: 0 the schedule verified, 1 a plugin is broken, 2 usage\n"
+    "error or a schedule refused for these numbers.\n";
+
+typedef struct options {
+    const char *name;
+    int p, m, v;
+    pp_costs costs;
+    int costs_given;
+    const char *format;
+    int dump;
+    int colour;
+} options;
+
+static int usage_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    fputs("pipette schedule: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return PP_EXIT_USAGE;
+}
+
+static int parse_count(const char *text, int *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (end == text || *end || v < 1 || v > PP_PLAN_MAX)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+/* Returns -1 when the options are fine, else the exit status. */
+static int parse_options(int argc, char **argv, options *o)
+{
+    *o = (options){.costs = pp_costs_default(), .format = "grid",
+                   .colour = isatty(STDOUT_FILENO)};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        int *count = strcmp(a, "-p") == 0 ? &o->p
+                   : strcmp(a, "-m") == 0 ? &o->m
+                   : strcmp(a, "-v") == 0 ? &o->v
+                                          : NULL;
+        if (count) {
+            if (!val || parse_count(val, count))
+                return usage_error("%s needs a whole number from 1 to 65536",
+                                   a);
+            i++;
+        } else if (strcmp(a, "--costs") == 0) {
+            char why[256];
+            if (!val)
+                return usage_error("%s needs a list such as F=1,B=2", a);
+            if (pp_costs_parse(val, &o->costs, why, sizeof why))
+                return usage_error("--costs: %s", why);
+            o->costs_given = 1;
+            i++;
+        } else if (strcmp(a, "--format") == 0) {
+            if (!val || (strcmp(val, "grid") && strcmp(val, "json") &&
+                         strcmp(val, "chrome") && strcmp(val, "svg")))
+                return usage_error("--format takes grid, json, chrome or svg");
+            o->format = val;
+            i++;
+        } else if (strcmp(a, "--colour") == 0 || strcmp(a, "--color") == 0) {
+            if (!val || (strcmp(val, "auto") && strcmp(val, "always") &&
+                         strcmp(val, "never")))
+                return usage_error("%s takes auto, always or never", a);
+            o->colour = strcmp(val, "always") == 0 ? 1
+                      : strcmp(val, "never") == 0  ? 0
+                                                   : o->colour;
+            i++;
+        } else if (strcmp(a, "--dump") == 0) {
+            o->dump = 1;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!o->name) {
+            o->name = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!o->name)
+        return usage_error("no schedule named");
+    int from_file = strncmp(o->name, "file:", 5) == 0;
+    if (!from_file && (!o->p || !o->m))
+        return usage_error("-p (ranks) and -m (micro-batches) are needed");
+    if (!from_file && !o->v)
+        o->v = 1;
+    return -1;
+}
+
+static int is_default(const pp_costs *c)
+{
+    pp_costs d = pp_costs_default();
+    return c->f == d.f && c->b == d.b && c->bi == d.bi && c->bw == d.bw &&
+           c->transfer == d.transfer;
+}
+
+static void print_summary(const pp_plan *plan, const pp_sim *sim,
+                          const pp_schedule_ops *ops, const options *o)
+{
+    printf("\nschedule %s: %d rank%s, %d micro-batch%s, %d stage%s per rank "
+           "(%d stages)\n",
+           plan->name, plan->p, plan->p == 1 ? "" : "s", plan->m,
+           plan->m == 1 ? "" : "es", plan->v, plan->v == 1 ? "" : "s",
+           plan->S);
+    printf("costs: F=%g B=%g BI=%g BW=%g transfer=%g\n", o->costs.f,
+           o->costs.b, o->costs.bi, o->costs.bw, o->costs.transfer);
+    printf("makespan %g, bubble %.2f%% simulated", sim->makespan,
+           100.0 * sim->bubble);
+    int64_t num, den;
+    if (ops && ops->bubble_formula &&
+        ops->bubble_formula(plan->p, plan->m, plan->v, &num, &den))
+        printf(", %.2f%% by the formula %s%s", 100.0 * (double)num / (double)den,
+               ops->formula ? ops->formula : "",
+               is_default(&o->costs) ? "" : " (which assumes the default "
+                                            "costs)");
+    else if (ops && ops->formula)
+        printf(" (the formula %s does not hold for these numbers)",
+               ops->formula);
+    printf("\n");
+    int split = 0;
+    for (int r = 0; r < plan->p; r++)
+        split |= sim->peak_bw[r] > 0;
+    printf("%6s %10s %10s %8s %18s%s\n", "rank", "busy", "idle", "idle %",
+           "peak activations", split ? "  peak BW pending" : "");
+    for (int r = 0; r < plan->p; r++) {
+        printf("%6d %10g %10g %7.2f%% %18d", r, sim->busy[r], sim->idle[r],
+               sim->makespan > 0 ? 100.0 * sim->idle[r] / sim->makespan : 0,
+               sim->peak_act[r]);
+        if (split)
+            printf(" %17d", sim->peak_bw[r]);
+        printf("\n");
+    }
+}
+
+int pp_cmd_schedule(int argc, char **argv)
+{
+    if (pp_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    options o;
+    int status = parse_options(argc, argv, &o);
+    if (status >= 0)
+        return status;
+
+    pp_error err;
+    pp_error_clear(&err);
+    pp_registry *reg;
+    if (pp_registry_create(NULL, &reg, &err))
+        return pp_cmd_fail(&err);
+    pp_plan *plan = NULL;
+    pp_sim *sim = NULL;
+    const pp_schedule_ops *ops = NULL;
+    pp_status st = pp_plan_load(reg, o.name, NULL, o.p, o.m, o.v, &plan,
+                                &err);
+    if (!st && strncmp(o.name, "file:", 5) != 0) {
+        const pp_plugin *plugin;
+        if (pp_registry_find(reg, PP_KIND_SCHEDULE, o.name, &plugin,
+                             &err) == PP_OK)
+            ops = plugin->desc->ops;
+    }
+    if (!st && o.dump) {
+        pp_plan_dump(plan, stdout);
+    } else if (!st) {
+        st = pp_simulate(plan, &o.costs, &sim, &err);
+        if (!st && strcmp(o.format, "json") == 0) {
+            pp_timeline_json(plan, sim, stdout);
+        } else if (!st && strcmp(o.format, "chrome") == 0) {
+            pp_timeline_chrome(plan, sim, stdout);
+        } else if (!st && strcmp(o.format, "svg") == 0) {
+            pp_timeline_svg(plan, sim, stdout);
+        } else if (!st) {
+            pp_timeline_grid(plan, sim, 0, o.colour, stdout);
+            print_summary(plan, sim, ops, &o);
+        }
+    }
+    pp_sim_free(sim);
+    pp_plan_free(plan);
+    pp_registry_free(reg);
+    if (st)
+        return pp_cmd_fail(&err);
+    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+}

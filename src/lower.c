@@ -1,0 +1,94 @@
+/* src/lower.c - from compute tasks to programs with communication.
+ *
+ * A task whose input comes from a stage on another rank gets a RECV in
+ * front of it; a task whose output goes to a stage on another rank gets a
+ * SEND after it; stages of one rank hand over in place (the task order
+ * guarantees the producer ran first). Each program ends with the flush:
+ * the optimizer STEP. RECV marks where a rank waits; the runtime posts
+ * every receive of a step when the step starts, so they are non-blocking
+ * until that point.
+ */
+#include <stdlib.h>
+
+#include "plan.h"
+
+static pp_status emit(pp_program *prog, pp_ins ins, pp_error *err)
+{
+    if (prog->n == prog->cap) {
+        int cap = prog->cap ? 2 * prog->cap : 64;
+        pp_ins *grown = realloc(prog->ins, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return pp_error_set(err, PP_ERR_NOMEM,
+                                "out of memory lowering the schedule");
+        prog->ins = grown;
+        prog->cap = cap;
+    }
+    prog->ins[prog->n++] = ins;
+    return PP_OK;
+}
+
+/* The op that computes (mb, stage)'s input gradient: B, or BI when the
+ * backward is split. Verification has made sure it is one or the other. */
+static pp_op grad_op(const pp_plan *plan, const unsigned char *split, int mb,
+                     int stage)
+{
+    return split[(size_t)mb * plan->S + stage] ? PP_OP_BI : PP_OP_B;
+}
+
+pp_status pp_plan_lower(pp_plan *plan, pp_error *err)
+{
+    if (plan->prog)
+        return PP_OK;
+    int S = plan->S;
+    unsigned char *split = calloc((size_t)plan->m * S, 1);
+    pp_program *prog = calloc((size_t)plan->p, sizeof *prog);
+    if (!split || !prog) {
+        free(split);
+        free(prog);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    for (int r = 0; r < plan->p; r++)
+        for (int i = 0; i < plan->tasks[r].n; i++) {
+            const pp_task *t = &plan->tasks[r].task[i];
+            if (t->op == PP_OP_BI)
+                split[(size_t)t->mb * S + t->stage] = 1;
+        }
+
+    pp_status st = PP_OK;
+    for (int r = 0; r < plan->p && !st; r++) {
+        for (int i = 0; i < plan->tasks[r].n && !st; i++) {
+            pp_task t = plan->tasks[r].task[i];
+            int s = t.stage;
+            int forward = t.op == PP_OP_F;
+            int backward = t.op == PP_OP_B || t.op == PP_OP_BI;
+            if (forward && s > 0 && plan->rank_of_stage[s - 1] != r)
+                st = emit(&prog[r], (pp_ins){PP_INS_RECV,
+                          {PP_OP_F, t.mb, s - 1}, PP_MSG_ACT,
+                          plan->rank_of_stage[s - 1]}, err);
+            if (backward && s < S - 1 && plan->rank_of_stage[s + 1] != r)
+                st = emit(&prog[r], (pp_ins){PP_INS_RECV,
+                          {grad_op(plan, split, t.mb, s + 1), t.mb, s + 1},
+                          PP_MSG_GRAD, plan->rank_of_stage[s + 1]}, err);
+            if (!st)
+                st = emit(&prog[r], (pp_ins){PP_INS_COMPUTE, t, 0, r}, err);
+            if (!st && forward && s < S - 1 &&
+                plan->rank_of_stage[s + 1] != r)
+                st = emit(&prog[r], (pp_ins){PP_INS_SEND, t, PP_MSG_ACT,
+                          plan->rank_of_stage[s + 1]}, err);
+            if (!st && backward && s > 0 && plan->rank_of_stage[s - 1] != r)
+                st = emit(&prog[r], (pp_ins){PP_INS_SEND, t, PP_MSG_GRAD,
+                          plan->rank_of_stage[s - 1]}, err);
+        }
+        if (!st)
+            st = emit(&prog[r], (pp_ins){PP_INS_STEP, {0, 0, 0}, 0, r}, err);
+    }
+    free(split);
+    if (st) {
+        for (int r = 0; r < plan->p; r++)
+            free(prog[r].ins);
+        free(prog);
+        return st;
+    }
+    plan->prog = prog;
+    return PP_OK;
+}

@@ -1,0 +1,165 @@
+/* src/simulate.c - running lowered programs against a cost per op.
+ *
+ * Each rank has a clock and runs its program in order: a compute advances
+ * the clock by its cost; a send stamps the message's arrival (now plus the
+ * transfer cost) and does not wait; a receive moves the clock to the
+ * arrival if that is later. An instruction's times depend only on what came
+ * before it on its rank and on the send it waits for, so ranks can be
+ * advanced in any order: each is run until it blocks, round after round.
+ * Times are doubles; with integer costs every time is an exact integer.
+ */
+#include <math.h>
+#include <stdlib.h>
+
+#include "plan.h"
+
+static double cost_of(const pp_costs *c, pp_op op)
+{
+    switch (op) {
+    case PP_OP_F: return c->f;
+    case PP_OP_B: return c->b;
+    case PP_OP_BI: return c->bi;
+    case PP_OP_BW: return c->bw;
+    }
+    return 0;
+}
+
+void pp_sim_free(pp_sim *sim)
+{
+    if (!sim)
+        return;
+    free(sim->busy);
+    free(sim->idle);
+    free(sim->peak_act);
+    free(sim->peak_bw);
+    free(sim->spans);
+    free(sim);
+}
+
+static pp_sim *sim_alloc(int p, int nspans)
+{
+    pp_sim *sim = calloc(1, sizeof *sim);
+    if (!sim)
+        return NULL;
+    sim->p = p;
+    sim->busy = calloc((size_t)p, sizeof *sim->busy);
+    sim->idle = calloc((size_t)p, sizeof *sim->idle);
+    sim->peak_act = calloc((size_t)p, sizeof *sim->peak_act);
+    sim->peak_bw = calloc((size_t)p, sizeof *sim->peak_bw);
+    sim->spans = calloc((size_t)nspans + 1, sizeof *sim->spans);
+    if (!sim->busy || !sim->idle || !sim->peak_act || !sim->peak_bw ||
+        !sim->spans) {
+        pp_sim_free(sim);
+        return NULL;
+    }
+    return sim;
+}
+
+pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
+                      pp_sim **out, pp_error *err)
+{
+    *out = NULL;
+    if (!plan->prog)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "schedule %s: simulated before it was verified",
+                            plan->name);
+    int p = plan->p, S = plan->S, ntasks = 0;
+    for (int r = 0; r < p; r++)
+        ntasks += plan->tasks[r].n;
+    pp_sim *sim = sim_alloc(p, ntasks);
+    double *clock = calloc((size_t)p, sizeof *clock);
+    int *pc = calloc((size_t)p, sizeof *pc);
+    int *held = calloc((size_t)p, sizeof *held);
+    int *pending = calloc((size_t)p, sizeof *pending);
+    /* Arrival time of each message, NAN until sent. */
+    size_t nmsg = (size_t)plan->m * S * 2;
+    double *arrival = malloc(nmsg * sizeof *arrival);
+    if (!sim || !clock || !pc || !held || !pending || !arrival) {
+        pp_sim_free(sim);
+        free(clock);
+        free(pc);
+        free(held);
+        free(pending);
+        free(arrival);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nmsg; i++)
+        arrival[i] = NAN;
+
+    int done = 0, moved = 1;
+    while (moved && done < p) {
+        moved = 0;
+        done = 0;
+        for (int r = 0; r < p; r++) {
+            const pp_program *prog = &plan->prog[r];
+            while (pc[r] < prog->n) {
+                const pp_ins *in = &prog->ins[pc[r]];
+                size_t key = ((size_t)in->task.mb * S + in->task.stage) * 2 +
+                             (in->msg == PP_MSG_GRAD);
+                if (in->kind == PP_INS_RECV) {
+                    if (isnan(arrival[key]))
+                        break;
+                    if (arrival[key] > clock[r])
+                        clock[r] = arrival[key];
+                } else if (in->kind == PP_INS_SEND) {
+                    arrival[key] = clock[r] + costs->transfer;
+                } else if (in->kind == PP_INS_COMPUTE) {
+                    double c = cost_of(costs, in->task.op);
+                    sim->spans[sim->nspans++] = (pp_span){
+                        r, PP_INS_COMPUTE, in->task, clock[r], clock[r] + c};
+                    clock[r] += c;
+                    sim->busy[r] += c;
+                    switch (in->task.op) {
+                    case PP_OP_F: held[r]++; break;
+                    case PP_OP_B: held[r]--; break;
+                    case PP_OP_BI: held[r]--; pending[r]++; break;
+                    case PP_OP_BW: pending[r]--; break;
+                    }
+                    if (held[r] > sim->peak_act[r])
+                        sim->peak_act[r] = held[r];
+                    if (pending[r] > sim->peak_bw[r])
+                        sim->peak_bw[r] = pending[r];
+                }
+                pc[r]++;
+                moved = 1;
+            }
+            done += pc[r] == prog->n;
+        }
+    }
+    pp_status st = PP_OK;
+    if (done < p) {
+        st = pp_error_set(err, PP_ERR_RUNTIME,
+                          "schedule %s: simulation stalled: verify it first",
+                          plan->name);
+    } else {
+        double idle = 0;
+        for (int r = 0; r < p; r++)
+            if (clock[r] > sim->makespan)
+                sim->makespan = clock[r];
+        for (int r = 0; r < p; r++) {
+            sim->idle[r] = sim->makespan - sim->busy[r];
+            idle += sim->idle[r];
+        }
+        sim->bubble = sim->makespan > 0 ? idle / (p * sim->makespan) : 0;
+    }
+    free(clock);
+    free(pc);
+    free(held);
+    free(pending);
+    free(arrival);
+    if (st) {
+        pp_sim_free(sim);
+        return st;
+    }
+    *out = sim;
+    return PP_OK;
+}
+
+void pp_sim_bubble_exact(const pp_sim *sim, int64_t *num, int64_t *den)
+{
+    int64_t idle = 0;
+    for (int r = 0; r < sim->p; r++)
+        idle += llround(sim->idle[r]);
+    *num = idle;
+    *den = (int64_t)sim->p * llround(sim->makespan);
+}

@@ -1,0 +1,110 @@
+#!/bin/sh
+# tests/schedule-cli.sh - `pipette schedule`: the grid a reader recognises,
+# the summary, every output format, --dump and file:PATH, usage errors, and
+# `pipette check` verifying a model's schedule for its pipeline.
+. "${srcdir:-.}/tests/lib.sh"
+
+run "$PIPETTE" schedule 1f1b -p 4 -m 8 --colour never
+expect_status 0 "1f1b grid"
+# 1F1B on 4 ranks: rank 3 starts at t=3 and alternates F and B at once.
+expect_out "^rank 0 \|F0 F1 F2 F3 " "rank 0 warms up with 4 forwards"
+expect_out "^rank 3 \|\.  \.  \.  F0 B0 B0 F1 B1 B1 F2 " "rank 3 alternates one forward, one backward"
+expect_out "^makespan 33, bubble 27\.27% simulated, 27\.27% by the formula \(p-1\)/\(m\+p-1\)" "1f1b summary"
+expect_out "^ +3 +24 +9 +27\.27% +1$" "rank 3 holds one activation"
+expect_out "^ +0 +24 +9 +27\.27% +4$" "rank 0 holds four"
+if grep -q "$(printf '\033')" "$tmp/out"; then
+    fail "--colour never wrote escape codes"
+fi
+run "$PIPETTE" schedule 1f1b -p 2 -m 2 --colour always
+grep -q "$(printf '\033')\[" "$tmp/out" || fail "--colour always wrote no colour"
+
+run "$PIPETTE" schedule zb-h1 -p 4 -m 8 --colour never
+expect_status 0 "zb-h1"
+expect_out "peak BW pending" "split backward shows pending BW"
+
+run "$PIPETTE" schedule interleaved -p 2 -m 4 -v 2 --format json
+expect_status 0 "json"
+expect_out '"schedule": *"interleaved"' "json names the schedule"
+run "$PIPETTE" schedule gpipe -p 2 -m 2 --format chrome
+expect_status 0 "chrome"
+expect_out '"traceEvents"' "chrome trace"
+run "$PIPETTE" schedule gpipe -p 2 -m 2 --format svg
+expect_status 0 "svg"
+expect_out '^<svg' "svg picture"
+if command -v python3 >/dev/null 2>&1; then
+    for fmt in json chrome; do
+        "$PIPETTE" schedule zb-v -p 4 -m 8 -v 2 --format $fmt >"$tmp/x.json" &&
+            python3 -m json.tool "$tmp/x.json" >/dev/null ||
+            fail "--format $fmt is not valid JSON"
+    done
+fi
+
+# --dump, edited by a user, loaded back with file:PATH.
+run "$PIPETTE" schedule gpipe -p 2 -m 3 --dump
+expect_status 0 "dump"
+cp "$tmp/out" "$tmp/gpipe.txt"
+expect_out "^F0\.0 F1\.0 F2\.0 " "dump rank 0"
+run "$PIPETTE" schedule "file:$tmp/gpipe.txt" --colour never
+expect_status 0 "file schedule"
+expect_out "^schedule file:$tmp/gpipe\.txt: 2 ranks, 3 micro-batches" "file schedule summary"
+run "$PIPETTE" schedule "file:$tmp/gpipe.txt" -p 3
+expect_status 2 "file schedule with another -p"
+expect_err "is written for 2 ranks, not 3" "file -p mismatch"
+
+# Usage errors.
+run "$PIPETTE" schedule 1f1b -p 4
+expect_status 2 "missing -m"
+run "$PIPETTE" schedule 1f1b -p 0 -m 4
+expect_status 2 "-p 0"
+run "$PIPETTE" schedule 1f1b -p 4 -m 4 --format png
+expect_status 2 "unknown format"
+run "$PIPETTE" schedule 1f1b -p 4 -m 4 --costs F=1,X=2
+expect_status 2 "unknown cost"
+expect_err "unknown cost 'X'" "unknown cost message"
+run "$PIPETTE" schedule no-such-schedule -p 2 -m 2
+expect_status 1 "unknown schedule"
+expect_err "no schedule plugin named 'no-such-schedule'" "unknown schedule message"
+run "$PIPETTE" schedule interleaved -p 4 -m 6 -v 2
+expect_status 2 "interleaved with m not a multiple of p"
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 --costs F=2,B=4,transfer=1 --colour never
+expect_status 0 "custom costs"
+expect_out "which assumes the default costs" "formula caveat with custom costs"
+
+# pipette check verifies the model's schedule for its pipeline.
+cat >"$tmp/m.ini" <<'INI'
+[model]
+input = 4
+[layer a]
+type = linear
+units = 4
+[layer b]
+type = linear
+units = 4
+[layer c]
+type = linear
+units = 4
+[layer loss]
+type = softmax_xent
+[pipeline]
+schedule = interleaved
+devices = cpu*2
+stages_per_rank = 2
+microbatches = 3
+INI
+run "$PIPETTE" check "$tmp/m.ini"
+expect_status 2 "check: interleaved with m not a multiple of p"
+expect_err "^$tmp/m\.ini:15: \[pipeline\] schedule: schedule interleaved: " "schedule refusal at the schedule key"
+sed 's/microbatches = 3/microbatches = 4/' "$tmp/m.ini" >"$tmp/ok.ini"
+run "$PIPETTE" check "$tmp/ok.ini"
+expect_status 0 "check: interleaved on 2 ranks x 2 stages"
+expect_out "schedule interleaved: verified; bubble [0-9.]+% and peak activations \([0-9]+, [0-9]+\) per rank" "check reports the schedule"
+"$PIPETTE" schedule 1f1b -p 2 -m 4 --dump >"$tmp/own.txt"
+printf '[model]\ninput = 4\n[layer a]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\nschedule = file:own.txt\ndevices = cpu*2\nmicrobatches = 4\n' >"$tmp/file.ini"
+run "$PIPETTE" check "$tmp/file.ini"
+expect_status 0 "check with a file schedule beside the model"
+sed 's/microbatches = 4/microbatches = 2/' "$tmp/file.ini" >"$tmp/file2.ini"
+run "$PIPETTE" check "$tmp/file2.ini"
+expect_status 2 "file schedule for other micro-batches"
+expect_err "is written for 4 micro-batches, not 2" "file schedule mismatch message"
+
+finish

@@ -1,0 +1,325 @@
+/* tests/test_schedules.c - every schedule plugin over the whole grid
+ * p <= 8, m <= 32, v <= 4: the verifier accepts each (p, m, v) the plugin
+ * accepts, and the simulated bubble with the default integer costs equals
+ * the published formula exactly (as integers: idle * den == num * p *
+ * makespan). Also the peak activations the papers state, the notation and
+ * the text-file round trip. */
+#include <config.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "registry.h"
+
+static const char *const schedules[] = {
+    "vanilla", "gpipe", "1f1b", "interleaved", "looped-bfs",
+    "zb-h1", "zb-h2", "zb-v",
+};
+
+static const pp_schedule_ops *ops_of(pp_registry *reg, const char *name)
+{
+    const pp_plugin *plugin;
+    pp_error err;
+    ck_assert_msg(pp_registry_find(reg, PP_KIND_SCHEDULE, name, &plugin,
+                                   &err) == PP_OK, "%s", err.msg);
+    return plugin->desc->ops;
+}
+
+/* Builds, verifies and simulates; NULL (and *refused) when the plugin's
+ * check() refuses (p, m, v). */
+static pp_sim *run(pp_registry *reg, const char *name, int p, int m, int v,
+                   const pp_costs *costs, pp_plan **plan_out, int *refused)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    pp_plan *plan;
+    pp_status st = pp_plan_from_ops(name, ops_of(reg, name), p, m, v, &plan,
+                                    &err);
+    *refused = 0;
+    if (st == PP_ERR_CONFIG) {
+        *refused = 1;
+        ck_assert_msg(err.msg[0], "%s refused p=%d m=%d v=%d silently",
+                      name, p, m, v);
+        return NULL;
+    }
+    ck_assert_msg(st == PP_OK, "%s p=%d m=%d v=%d: %s", name, p, m, v,
+                  err.msg);
+    ck_assert_msg(pp_plan_verify(plan, &err) == PP_OK,
+                  "%s p=%d m=%d v=%d does not verify: %s", name, p, m, v,
+                  err.msg);
+    pp_sim *sim;
+    ck_assert_msg(pp_simulate(plan, costs, &sim, &err) == PP_OK, "%s",
+                  err.msg);
+    if (plan_out)
+        *plan_out = plan;
+    else
+        pp_plan_free(plan);
+    return sim;
+}
+
+START_TEST(grid_verifies_and_matches_formula)
+{
+    const char *name = schedules[_i];
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_schedule_ops *ops = ops_of(reg, name);
+    pp_costs costs = pp_costs_default();
+    int accepted = 0, with_formula = 0;
+    for (int p = 1; p <= 8; p++)
+        for (int m = 1; m <= 32; m++)
+            for (int v = 1; v <= 4; v++) {
+                int refused;
+                pp_sim *sim = run(reg, name, p, m, v, &costs, NULL,
+                                  &refused);
+                if (refused)
+                    continue;
+                accepted++;
+                int64_t num, den, snum, sden;
+                if (ops->bubble_formula &&
+                    ops->bubble_formula(p, m, v, &num, &den)) {
+                    with_formula++;
+                    pp_sim_bubble_exact(sim, &snum, &sden);
+                    ck_assert_msg(snum * den == num * sden,
+                        "%s p=%d m=%d v=%d: simulated bubble %lld/%lld, "
+                        "formula %s = %lld/%lld", name, p, m, v,
+                        (long long)snum, (long long)sden,
+                        ops->formula ? ops->formula : "?", (long long)num,
+                        (long long)den);
+                }
+                pp_sim_free(sim);
+            }
+    ck_assert_msg(accepted > 0, "%s accepts nothing in the grid", name);
+    /* Every required schedule has a formula somewhere in the grid. */
+    if (strcmp(name, "zb-h2") && strcmp(name, "zb-v"))
+        ck_assert_msg(with_formula > 0, "%s: no formula checked", name);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* Formulas written out here, independently of the plugins. */
+START_TEST(formulas_are_the_published_ones)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    for (int p = 1; p <= 8; p++)
+        for (int m = 1; m <= 32; m++) {
+            int refused;
+            int64_t num, den;
+            pp_sim *sim = run(reg, "vanilla", p, m, 1, &costs, NULL, &refused);
+            pp_sim_bubble_exact(sim, &num, &den);
+            ck_assert_int_eq(num * p, (int64_t)(p - 1) * den);
+            pp_sim_free(sim);
+            for (int k = 0; k < 2; k++) {
+                sim = run(reg, k ? "1f1b" : "gpipe", p, m, 1, &costs, NULL,
+                          &refused);
+                pp_sim_bubble_exact(sim, &num, &den);
+                ck_assert_int_eq(num * (m + p - 1), (int64_t)(p - 1) * den);
+                pp_sim_free(sim);
+            }
+            for (int v = 2; v <= 4; v++) {
+                if (m % p)
+                    continue;
+                sim = run(reg, "interleaved", p, m, v, &costs, NULL,
+                          &refused);
+                ck_assert(!refused);
+                pp_sim_bubble_exact(sim, &num, &den);
+                ck_assert_int_eq(num * (v * m + p - 1),
+                                 (int64_t)(p - 1) * den);
+                pp_sim_free(sim);
+            }
+            if (m >= p) {
+                /* ZB-H1 with F = BI = BW = 1: (p-1) idle units per rank,
+                 * a third of 1F1B's 3(p-1). */
+                sim = run(reg, "zb-h1", p, m, 1, &costs, NULL, &refused);
+                ck_assert(!refused);
+                double idle = 0;
+                for (int r = 0; r < p; r++)
+                    idle += sim->idle[r];
+                ck_assert_msg(idle == (double)p * (p - 1),
+                              "zb-h1 p=%d m=%d: idle %g", p, m, idle);
+                pp_sim_free(sim);
+            }
+        }
+    pp_registry_free(reg);
+}
+END_TEST
+
+START_TEST(peak_activations)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    for (int p = 1; p <= 8; p++)
+        for (int m = 1; m <= 32; m++) {
+            int refused;
+            pp_sim *g = run(reg, "gpipe", p, m, 1, &costs, NULL, &refused);
+            pp_sim *f = run(reg, "1f1b", p, m, 1, &costs, NULL, &refused);
+            for (int r = 0; r < p; r++) {
+                ck_assert_int_eq(g->peak_act[r], m);
+                int want = p - r < m ? p - r : m;
+                ck_assert_msg(f->peak_act[r] == want,
+                              "1f1b p=%d m=%d rank %d: peak %d, want %d", p,
+                              m, r, f->peak_act[r], want);
+            }
+            pp_sim_free(g);
+            pp_sim_free(f);
+            for (int v = 2; v <= 4; v++) {
+                if (m % p)
+                    continue;
+                pp_sim *s = run(reg, "interleaved", p, m, v, &costs, NULL,
+                                &refused);
+                for (int r = 0; r < p; r++) {
+                    /* Megatron's warm-up: (p - r - 1) * 2 + (v - 1) * p
+                     * forwards, then one more before the first backward. */
+                    int warm = (p - r - 1) * 2 + (v - 1) * p;
+                    int want = warm + 1 < m * v ? warm + 1 : m * v;
+                    ck_assert_msg(s->peak_act[r] == want,
+                                  "interleaved p=%d m=%d v=%d rank %d: peak "
+                                  "%d, want %d", p, m, v, r, s->peak_act[r],
+                                  want);
+                }
+                pp_sim_free(s);
+            }
+        }
+    pp_registry_free(reg);
+}
+END_TEST
+
+START_TEST(notation_round_trips)
+{
+    const char *good[] = {"F0.0", "B12.3", "BI7.0", "BW0.15"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        pp_task t;
+        char back[32];
+        ck_assert_int_eq(pp_task_parse(good[i], &t), 0);
+        ck_assert_str_eq(pp_task_format(&t, back, sizeof back), good[i]);
+    }
+    const char *bad[] = {"", "F", "F1", "F1.", "F.1", "X1.1", "f1.1",
+                         "F1.1x", "F-1.0", "B1.1.1", "BX1.1",
+                         "F1234567890.0"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        pp_task t;
+        ck_assert_msg(pp_task_parse(bad[i], &t) != 0, "'%s' parsed", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(costs_parse)
+{
+    pp_costs c = pp_costs_default();
+    char why[256];
+    ck_assert_int_eq(pp_costs_parse("F=2,BW=0.5,transfer=1", &c, why,
+                                     sizeof why), 0);
+    ck_assert(c.f == 2 && c.b == 2 && c.bi == 1 && c.bw == 0.5 &&
+              c.transfer == 1);
+    ck_assert_int_ne(pp_costs_parse("X=1", &c, why, sizeof why), 0);
+    ck_assert_str_eq(why, "unknown cost 'X': the costs are F, B, BI, BW and "
+                          "transfer");
+    ck_assert_int_ne(pp_costs_parse("F=", &c, why, sizeof why), 0);
+    ck_assert_str_eq(why, "'F=': expected NAME=COST with a cost >= 0");
+    ck_assert_int_ne(pp_costs_parse("F=0", &c, why, sizeof why), 0);
+    ck_assert_int_ne(pp_costs_parse("B=nan", &c, why, sizeof why), 0);
+}
+END_TEST
+
+/* Dump every schedule, load the text back: same tasks, same timeline. */
+START_TEST(file_round_trip)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    for (size_t k = 0; k < sizeof schedules / sizeof *schedules; k++) {
+        int v = strcmp(schedules[k], "interleaved") == 0 ||
+                strcmp(schedules[k], "zb-v") == 0 ? 2 : 1;
+        int refused;
+        pp_plan *plan;
+        pp_sim *sim = run(reg, schedules[k], 4, 8, v, &costs, &plan,
+                          &refused);
+        ck_assert_msg(!refused, "%s refused p=4 m=8 v=%d", schedules[k], v);
+        char path[] = "/tmp/pp-schedule-XXXXXX";
+        int fd = mkstemp(path);
+        ck_assert_int_ge(fd, 0);
+        FILE *f = fdopen(fd, "w");
+        pp_plan_dump(plan, f);
+        fclose(f);
+        pp_plan *back;
+        ck_assert_msg(pp_plan_from_file(path, &back, &err) == PP_OK, "%s",
+                      err.msg);
+        ck_assert_int_eq(pp_plan_verify(back, &err), PP_OK);
+        ck_assert_int_eq(back->p, plan->p);
+        ck_assert_int_eq(back->m, plan->m);
+        ck_assert_int_eq(back->v, plan->v);
+        for (int r = 0; r < plan->p; r++) {
+            ck_assert_int_eq(back->tasks[r].n, plan->tasks[r].n);
+            ck_assert(memcmp(back->tasks[r].task, plan->tasks[r].task,
+                             (size_t)plan->tasks[r].n * sizeof(pp_task)) == 0);
+        }
+        for (int s = 0; s < plan->S; s++)
+            ck_assert_int_eq(back->rank_of_stage[s], plan->rank_of_stage[s]);
+        pp_sim *sim2;
+        ck_assert_int_eq(pp_simulate(back, &costs, &sim2, &err), PP_OK);
+        ck_assert(sim2->makespan == sim->makespan);
+        pp_sim_free(sim2);
+        pp_plan_free(back);
+        pp_plan_free(plan);
+        pp_sim_free(sim);
+        unlink(path);
+    }
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* A transfer cost delays every message: the makespan grows with it. */
+START_TEST(transfer_cost_delays)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    costs.transfer = 1;
+    int refused;
+    pp_sim *sim = run(reg, "gpipe", 4, 4, 1, &costs, NULL, &refused);
+    /* The first forward reaches rank 3 after 3 forwards and 3 transfers;
+     * symmetric on the way back: (m + p - 1) * (F + B) + 2 * (p - 1). */
+    ck_assert(sim->makespan == 7 * 3 + 2 * 3);
+    pp_sim_free(sim);
+    pp_registry_free(reg);
+}
+END_TEST
+
+static Suite *schedule_suite(void)
+{
+    Suite *s = suite_create("schedules");
+    TCase *grid = tcase_create("grid");
+    tcase_set_timeout(grid, 120);
+    tcase_add_loop_test(grid, grid_verifies_and_matches_formula, 0,
+                        (int)(sizeof schedules / sizeof *schedules));
+    tcase_add_test(grid, formulas_are_the_published_ones);
+    tcase_add_test(grid, peak_activations);
+    suite_add_tcase(s, grid);
+    TCase *text = tcase_create("notation");
+    tcase_add_test(text, notation_round_trips);
+    tcase_add_test(text, costs_parse);
+    tcase_add_test(text, file_round_trip);
+    tcase_add_test(text, transfer_cost_delays);
+    suite_add_tcase(s, text);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(schedule_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
