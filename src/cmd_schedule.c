@@ -17,7 +17,8 @@
 static const char usage[] =
     "usage: pipette schedule NAME -p RANKS -m MICROBATCHES [-v STAGES]\n"
     "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0]\n"
-    "                        [--format grid|json|chrome|svg] [--dump]\n"
+    "                        [--format grid|summary|json|chrome|svg]\n"
+    "                        [--dump]\n"
     "                        [--colour auto|always|never]\n"
     "\n"
     "Builds schedule NAME for RANKS ranks, MICROBATCHES micro-batches per\n"
@@ -33,6 +34,7 @@ static const char usage[] =
     "\n"
     "  --costs LIST   cost of each op and of a transfer between ranks\n"
     "  --format grid  the timeline as text (default), with a summary\n"
+    "  --format summary  the summary alone\n"
     "  --format json  the simulation's numbers and every task's times\n"
     "  --format chrome  Chrome trace-event JSON (Perfetto, chrome://tracing)\n"
     "  --format svg   the timeline as an SVG picture\n"
@@ -102,9 +104,11 @@ static int parse_options(int argc, char **argv, options *o)
             o->costs_given = 1;
             i++;
         } else if (strcmp(a, "--format") == 0) {
-            if (!val || (strcmp(val, "grid") && strcmp(val, "json") &&
-                         strcmp(val, "chrome") && strcmp(val, "svg")))
-                return usage_error("--format takes grid, json, chrome or svg");
+            if (!val || (strcmp(val, "grid") && strcmp(val, "summary") &&
+                         strcmp(val, "json") && strcmp(val, "chrome") &&
+                         strcmp(val, "svg")))
+                return usage_error("--format takes grid, summary, json, "
+                                   "chrome or svg");
             o->format = val;
             i++;
         } else if (strcmp(a, "--colour") == 0 || strcmp(a, "--color") == 0) {
@@ -145,7 +149,7 @@ static int is_default(const pp_costs *c)
 static void print_summary(const pp_plan *plan, const pp_sim *sim,
                           const pp_schedule_ops *ops, const options *o)
 {
-    printf("\nschedule %s: %d rank%s, %d micro-batch%s, %d stage%s per rank "
+    printf("schedule %s: %d rank%s, %d micro-batch%s, %d stage%s per rank "
            "(%d stages)\n",
            plan->name, plan->p, plan->p == 1 ? "" : "s", plan->m,
            plan->m == 1 ? "" : "es", plan->v, plan->v == 1 ? "" : "s",
@@ -218,7 +222,10 @@ int pp_cmd_schedule(int argc, char **argv)
         } else if (!st && strcmp(o.format, "svg") == 0) {
             pp_timeline_svg(plan, sim, stdout);
         } else if (!st) {
-            pp_timeline_grid(plan, sim, 0, o.colour, stdout);
+            if (strcmp(o.format, "grid") == 0) {
+                pp_timeline_grid(plan, sim, 0, o.colour, stdout);
+                putchar('\n');
+            }
             print_summary(plan, sim, ops, &o);
         }
     }
