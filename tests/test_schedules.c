@@ -134,7 +134,30 @@ START_TEST(formulas_are_the_published_ones)
                                  (int64_t)(p - 1) * den);
                 pp_sim_free(sim);
             }
+            for (int v = 1; v <= 4; v++) {
+                if (m < p && v > 1)
+                    continue;
+                sim = run(reg, "looped-bfs", p, m, v, &costs, NULL, &refused);
+                ck_assert(!refused);
+                pp_sim_bubble_exact(sim, &num, &den);
+                ck_assert_int_eq(num * (v * m + p - 1),
+                                 (int64_t)(p - 1) * den);
+                pp_sim_free(sim);
+            }
+            if (2 * m >= 3 * p - 1) {
+                sim = run(reg, "zb-v", p, m, 2, &costs, NULL, &refused);
+                ck_assert(!refused);
+                pp_sim_bubble_exact(sim, &num, &den);
+                ck_assert_int_eq(num * (6 * m + p - 1),
+                                 (int64_t)(p - 1) * den);
+                pp_sim_free(sim);
+            }
             if (m >= p) {
+                sim = run(reg, "zb-h2", p, m, 1, &costs, NULL, &refused);
+                pp_sim_bubble_exact(sim, &num, &den);
+                ck_assert_int_eq(num * (3 * m + p - 1),
+                                 (int64_t)(p - 1) * den);
+                pp_sim_free(sim);
                 /* ZB-H1 with F = BI = BW = 1: (p-1) idle units per rank,
                  * a third of 1F1B's 3(p-1). */
                 sim = run(reg, "zb-h1", p, m, 1, &costs, NULL, &refused);
@@ -144,6 +167,9 @@ START_TEST(formulas_are_the_published_ones)
                     idle += sim->idle[r];
                 ck_assert_msg(idle == (double)p * (p - 1),
                               "zb-h1 p=%d m=%d: idle %g", p, m, idle);
+                /* ... holding no more activations than 1F1B. */
+                for (int r = 0; r < p; r++)
+                    ck_assert_int_eq(sim->peak_act[r], p - r);
                 pp_sim_free(sim);
             }
         }
