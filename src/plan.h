@@ -156,6 +156,14 @@ pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
                       pp_sim **out, pp_error *err);
 void pp_sim_free(pp_sim *sim);
 
+/* The engine under pp_simulate and the deadlock check: runs every program
+ * as far as it can. pc[r] ends at the first instruction rank r could not
+ * run (its length when it finished); *done counts finished ranks. sim, when
+ * not NULL (allocated for every task), gets the spans, busy times, peaks
+ * and makespan. */
+pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
+                      pp_sim *sim, int *pc, int *done, pp_error *err);
+
 /* The exact bubble when every cost is an integer: idle and p * makespan as
  * integers (for comparing with a published formula). */
 void pp_sim_bubble_exact(const pp_sim *sim, int64_t *num, int64_t *den);

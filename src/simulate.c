@@ -55,29 +55,18 @@ static pp_sim *sim_alloc(int p, int nspans)
     return sim;
 }
 
-pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
-                      pp_sim **out, pp_error *err)
+pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
+                      pp_sim *sim, int *pc, int *done, pp_error *err)
 {
-    *out = NULL;
-    if (!plan->prog)
-        return pp_error_set(err, PP_ERR_RUNTIME,
-                            "schedule %s: simulated before it was verified",
-                            plan->name);
-    int p = plan->p, S = plan->S, ntasks = 0;
-    for (int r = 0; r < p; r++)
-        ntasks += plan->tasks[r].n;
-    pp_sim *sim = sim_alloc(p, ntasks);
+    int p = plan->p, S = plan->S;
     double *clock = calloc((size_t)p, sizeof *clock);
-    int *pc = calloc((size_t)p, sizeof *pc);
     int *held = calloc((size_t)p, sizeof *held);
     int *pending = calloc((size_t)p, sizeof *pending);
     /* Arrival time of each message, NAN until sent. */
     size_t nmsg = (size_t)plan->m * S * 2;
     double *arrival = malloc(nmsg * sizeof *arrival);
-    if (!sim || !clock || !pc || !held || !pending || !arrival) {
-        pp_sim_free(sim);
+    if (!clock || !held || !pending || !arrival) {
         free(clock);
-        free(pc);
         free(held);
         free(pending);
         free(arrival);
@@ -85,11 +74,14 @@ pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
     }
     for (size_t i = 0; i < nmsg; i++)
         arrival[i] = NAN;
+    for (int r = 0; r < p; r++)
+        pc[r] = 0;
 
-    int done = 0, moved = 1;
-    while (moved && done < p) {
+    int moved = 1;
+    *done = 0;
+    while (moved && *done < p) {
         moved = 0;
-        done = 0;
+        *done = 0;
         for (int r = 0; r < p; r++) {
             const pp_program *prog = &plan->prog[r];
             while (pc[r] < prog->n) {
@@ -105,52 +97,73 @@ pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
                     arrival[key] = clock[r] + costs->transfer;
                 } else if (in->kind == PP_INS_COMPUTE) {
                     double c = cost_of(costs, in->task.op);
-                    sim->spans[sim->nspans++] = (pp_span){
-                        r, PP_INS_COMPUTE, in->task, clock[r], clock[r] + c};
+                    if (sim)
+                        sim->spans[sim->nspans++] = (pp_span){
+                            r, PP_INS_COMPUTE, in->task, clock[r],
+                            clock[r] + c};
                     clock[r] += c;
-                    sim->busy[r] += c;
                     switch (in->task.op) {
                     case PP_OP_F: held[r]++; break;
                     case PP_OP_B: held[r]--; break;
                     case PP_OP_BI: held[r]--; pending[r]++; break;
                     case PP_OP_BW: pending[r]--; break;
                     }
-                    if (held[r] > sim->peak_act[r])
-                        sim->peak_act[r] = held[r];
-                    if (pending[r] > sim->peak_bw[r])
-                        sim->peak_bw[r] = pending[r];
+                    if (sim) {
+                        sim->busy[r] += c;
+                        if (held[r] > sim->peak_act[r])
+                            sim->peak_act[r] = held[r];
+                        if (pending[r] > sim->peak_bw[r])
+                            sim->peak_bw[r] = pending[r];
+                    }
                 }
                 pc[r]++;
                 moved = 1;
             }
-            done += pc[r] == prog->n;
+            *done += pc[r] == prog->n;
         }
     }
-    pp_status st = PP_OK;
-    if (done < p) {
-        st = pp_error_set(err, PP_ERR_RUNTIME,
-                          "schedule %s: simulation stalled: verify it first",
-                          plan->name);
-    } else {
-        double idle = 0;
+    if (sim)
         for (int r = 0; r < p; r++)
             if (clock[r] > sim->makespan)
                 sim->makespan = clock[r];
-        for (int r = 0; r < p; r++) {
-            sim->idle[r] = sim->makespan - sim->busy[r];
-            idle += sim->idle[r];
-        }
-        sim->bubble = sim->makespan > 0 ? idle / (p * sim->makespan) : 0;
-    }
     free(clock);
-    free(pc);
     free(held);
     free(pending);
     free(arrival);
+    return PP_OK;
+}
+
+pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
+                      pp_sim **out, pp_error *err)
+{
+    *out = NULL;
+    if (!plan->prog)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "schedule %s: simulated before it was verified",
+                            plan->name);
+    int p = plan->p, ntasks = 0, done;
+    for (int r = 0; r < p; r++)
+        ntasks += plan->tasks[r].n;
+    pp_sim *sim = sim_alloc(p, ntasks);
+    int *pc = calloc((size_t)p, sizeof *pc);
+    pp_status st = !sim || !pc
+        ? pp_error_set(err, PP_ERR_NOMEM, "out of memory")
+        : pp_plan_run(plan, costs, sim, pc, &done, err);
+    free(pc);
+    if (!st && done < p)
+        st = pp_error_set(err, PP_ERR_RUNTIME,
+                          "schedule %s: simulation stalled: verify it first",
+                          plan->name);
     if (st) {
         pp_sim_free(sim);
         return st;
     }
+    double idle = 0;
+    for (int r = 0; r < p; r++) {
+        sim->idle[r] = sim->makespan - sim->busy[r];
+        idle += sim->idle[r];
+    }
+    sim->bubble = sim->makespan > 0 ? idle / (p * sim->makespan) : 0;
     *out = sim;
     return PP_OK;
 }

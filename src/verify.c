@@ -20,12 +20,12 @@ typedef struct seen {
     int rank, pos, count;
 } seen;
 
-typedef struct index {
+typedef struct task_index {
     const pp_plan *plan;
     seen *at[5]; /* by pp_op; [0] unused */
-} index;
+} task_index;
 
-static seen *lookup(const index *ix, pp_op op, int mb, int stage)
+static seen *lookup(const task_index *ix, pp_op op, int mb, int stage)
 {
     return &ix->at[op][(size_t)mb * ix->plan->S + stage];
 }
@@ -88,7 +88,7 @@ static pp_status check_ranges(const pp_plan *plan, pp_error *err)
     return PP_OK;
 }
 
-static pp_status count_tasks(const pp_plan *plan, index *ix, pp_error *err)
+static pp_status count_tasks(const pp_plan *plan, task_index *ix, pp_error *err)
 {
     for (int r = 0; r < plan->p; r++)
         for (int i = 0; i < plan->tasks[r].n; i++) {
@@ -105,7 +105,7 @@ static pp_status count_tasks(const pp_plan *plan, index *ix, pp_error *err)
     return PP_OK;
 }
 
-static pp_status check_complete(const pp_plan *plan, const index *ix,
+static pp_status check_complete(const pp_plan *plan, const task_index *ix,
                                 pp_error *err)
 {
     char a[32], b[32];
@@ -151,7 +151,7 @@ static pp_status check_complete(const pp_plan *plan, const index *ix,
 
 /* A task placed after something it needs from its own rank can never run:
  * say so plainly rather than as a deadlock. */
-static pp_status check_local_order(const pp_plan *plan, const index *ix,
+static pp_status check_local_order(const pp_plan *plan, const task_index *ix,
                                    pp_error *err)
 {
     char dep[32];
@@ -190,40 +190,17 @@ static pp_status check_local_order(const pp_plan *plan, const index *ix,
     return PP_OK;
 }
 
-/* Runs the programs with no notion of time: a rank moves while it can; a
- * receive can complete once its send has happened. */
+/* Runs the programs (times do not matter here): when no rank can move
+ * and some have not finished, each of those waits at a receive. */
 static pp_status check_deadlock(const pp_plan *plan, pp_error *err)
 {
-    int p = plan->p, S = plan->S;
+    int p = plan->p, done;
     int *pc = calloc((size_t)p, sizeof *pc);
-    unsigned char *sent = calloc((size_t)plan->m * S * 2, 1);
-    if (!pc || !sent) {
-        free(pc);
-        free(sent);
+    if (!pc)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    }
-    int moved = 1, done = 0;
-    while (moved && done < p) {
-        moved = 0;
-        done = 0;
-        for (int r = 0; r < p; r++) {
-            const pp_program *prog = &plan->prog[r];
-            while (pc[r] < prog->n) {
-                const pp_ins *in = &prog->ins[pc[r]];
-                size_t key = ((size_t)in->task.mb * S + in->task.stage) * 2 +
-                             (in->msg == PP_MSG_GRAD);
-                if (in->kind == PP_INS_RECV && !sent[key])
-                    break;
-                if (in->kind == PP_INS_SEND)
-                    sent[key] = 1;
-                pc[r]++;
-                moved = 1;
-            }
-            done += pc[r] == prog->n;
-        }
-    }
-    pp_status st = PP_OK;
-    if (done < p) {
+    pp_costs costs = pp_costs_default();
+    pp_status st = pp_plan_run(plan, &costs, NULL, pc, &done, err);
+    if (!st && done < p) {
         char at[PP_WHERE_MAX];
         st = pp_error_set(err, plan->from_file ? PP_ERR_CONFIG : PP_ERR_PLUGIN,
             "%s: deadlock: no rank can move", where(plan, -1, at, sizeof at));
@@ -241,13 +218,12 @@ static pp_status check_deadlock(const pp_plan *plan, pp_error *err)
         }
     }
     free(pc);
-    free(sent);
     return st;
 }
 
 pp_status pp_plan_verify(pp_plan *plan, pp_error *err)
 {
-    index ix = {plan, {NULL}};
+    task_index ix = {plan, {NULL}};
     size_t n = (size_t)plan->m * plan->S;
     pp_status st = PP_OK;
     for (int op = PP_OP_F; op <= PP_OP_BW && !st; op++)
