@@ -46,7 +46,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
-static const pp_layer_ops ops = {plan};
+static const pp_layer_ops ops = {.plan = plan};
 
 PP_PLUGIN(PP_KIND_LAYER, "linear", "fully connected layer, y = x W^T + b",
           keys, &ops);

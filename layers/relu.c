@@ -14,7 +14,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
-static const pp_layer_ops ops = {plan};
+static const pp_layer_ops ops = {.plan = plan};
 
 PP_PLUGIN(PP_KIND_LAYER, "relu", "rectified linear unit, max(x, 0)", NULL,
           &ops);

@@ -24,8 +24,12 @@ pkginclude_HEADERS += \
 	include/pipette/config.h \
 	include/pipette/plugin.h \
 	include/pipette/device.h \
+	include/pipette/tensor.h \
 	include/pipette/layer.h \
-	include/pipette/schedule.h
+	include/pipette/schedule.h \
+	include/pipette/optimizer.h \
+	include/pipette/data.h \
+	include/pipette/transport.h
 
 bin_PROGRAMS += src/pipette
 src_pipette_SOURCES = \

@@ -1,4 +1,5 @@
-/* src/shape.c - small helpers on per-sample shapes and layer plans. */
+/* src/shape.c - small helpers on per-sample shapes, tensors and layer
+ * plans. */
 #include <stdio.h>
 
 #include <pipette/layer.h>
@@ -30,4 +31,15 @@ int64_t pp_layer_plan_params(const pp_layer_plan *plan)
     for (int i = 0; i < plan->nparams; i++)
         n += pp_shape_elements(&plan->params[i].shape);
     return n;
+}
+
+size_t pp_dtype_size(pp_dtype dtype)
+{
+    (void)dtype; /* float32 and int32 alike */
+    return 4;
+}
+
+size_t pp_tensor_bytes(const pp_tensor_desc *desc)
+{
+    return (size_t)pp_shape_elements(&desc->shape) * pp_dtype_size(desc->dtype);
 }

@@ -11,7 +11,7 @@ expect_status 0 "make install DESTDIR"
 
 bin="$stage$PP_BINDIR/pipette"
 [ -x "$bin" ] || fail "no pipette installed at $bin"
-for h in pipette error config plugin device layer; do
+for h in pipette error config plugin device tensor layer schedule optimizer data transport; do
     [ -f "$stage$PP_INCLUDEDIR/pipette/$h.h" ] || fail "header $h.h not installed"
 done
 [ -f "$stage$PP_PKGCONFIGDIR/pipette.pc" ] || fail "pipette.pc not installed"

@@ -6,8 +6,12 @@
 #include <pipette/config.h>
 #include <pipette/plugin.h>
 #include <pipette/device.h>
+#include <pipette/tensor.h>
 #include <pipette/layer.h>
 #include <pipette/schedule.h>
+#include <pipette/optimizer.h>
+#include <pipette/data.h>
+#include <pipette/transport.h>
 
 #ifdef __cplusplus
 extern "C" {

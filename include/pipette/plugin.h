@@ -29,9 +29,12 @@ extern "C" {
  * its own minor or an older one. The descriptor itself never changes
  * within a major; the kinds' function tables grow only at their end, and
  * the host reads a field added in minor N only from plugins whose
- * abi_minor is N or more. */
+ * abi_minor is N or more.
+ *
+ * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
+ *      transport tables were defined. */
 #define PP_ABI_MAJOR 1
-#define PP_ABI_MINOR 0
+#define PP_ABI_MINOR 1
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

@@ -14,7 +14,7 @@ static pp_status identity_plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
-static const pp_layer_ops identity_ops = {identity_plan};
+static const pp_layer_ops identity_ops = {.plan = identity_plan};
 
 /* A descriptor with every field spelled out, to break one at a time. */
 #define BROKEN_PLUGIN(magic, major, minor, size, kind, name, ops)           \

@@ -13,6 +13,6 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return pp_tests_symbol_nobody_defines() ? PP_OK : PP_ERR_RUNTIME;
 }
 
-static const pp_layer_ops ops = {plan};
+static const pp_layer_ops ops = {.plan = plan};
 
 PP_PLUGIN(PP_KIND_LAYER, "unresolved", "needs a missing symbol", NULL, &ops);

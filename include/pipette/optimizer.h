@@ -1,0 +1,54 @@
+/* pipette/optimizer.h - the table an optimizer plugin fills.
+ *
+ * The core keeps a stage's parameters, gradients and optimizer state in
+ * contiguous buffers, so an optimizer is one loop over n floats, called
+ * once per stage at the flush, after every micro-batch's gradient has been
+ * accumulated. Its keys live in [train] beside optimizer = NAME.
+ */
+#ifndef PIPETTE_OPTIMIZER_H
+#define PIPETTE_OPTIMIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <pipette/config.h>
+#include <pipette/error.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_OPTIMIZER_MAX_ARGS 8
+
+typedef struct pp_optimizer_plan {
+    int state_per_param;             /* floats of state per parameter,
+                                        zeroed before the first step */
+    double arg[PP_OPTIMIZER_MAX_ARGS]; /* the plugin's hyper-parameters */
+} pp_optimizer_plan;
+
+typedef struct pp_optimizer_call {
+    const pp_optimizer_plan *plan;
+    float *param;       /* n parameters */
+    const float *grad;  /* their gradients for this step */
+    float *state;       /* n * plan->state_per_param floats */
+    size_t n;
+    int64_t step;       /* 1 for the first step */
+    double lr;          /* [train] lr */
+    void *stream;       /* cuda: the stage's stream; NULL on cpu */
+} pp_optimizer_call;
+
+typedef struct pp_optimizer_ops {
+    /* Reads the optimizer's keys from [train]. */
+    pp_status (*plan)(const pp_section *train, pp_optimizer_plan *plan,
+                      pp_error *err);
+    /* One update of every parameter, on the host. */
+    pp_status (*step_cpu)(const pp_optimizer_call *c, pp_error *err);
+    /* The same on the device (a fused kernel), or NULL. */
+    pp_status (*step_cuda)(const pp_optimizer_call *c, pp_error *err);
+} pp_optimizer_ops;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
