@@ -16,3 +16,9 @@ plugins/cuda_kernels.lo: plugins/cuda_kernels.h
 endif
 # Shipped even by a `make dist` configured without CUDA.
 EXTRA_DIST += plugins/cuda.c plugins/cuda_kernels.cu plugins/cuda_kernels.h
+
+# The local transport: ranks as threads of one process.
+plugin_LTLIBRARIES += plugins/local.la
+plugins_local_la_SOURCES = plugins/local.c
+plugins_local_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)

@@ -15,6 +15,7 @@ int pp_cmd_plugins(int argc, char **argv);
 int pp_cmd_check(int argc, char **argv);
 int pp_cmd_devices(int argc, char **argv);
 int pp_cmd_schedule(int argc, char **argv);
+int pp_cmd_train(int argc, char **argv);
 
 /* Prints err to stderr ("pipette: " before each line that is not already
  * "FILE:LINE: ...") and maps its code to an exit status. */

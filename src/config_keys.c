@@ -430,3 +430,20 @@ pp_status pp_section_error(const pp_section *s, const char *key,
                      TAG_ARGS(s), msg);
     return PP_ERR_CONFIG;
 }
+
+const char *pp_section_file(const pp_section *s)
+{
+    return s->file;
+}
+
+const char *pp_section_resolve(const pp_section *s, const char *path,
+                               char *buf, size_t size)
+{
+    const char *slash = strrchr(s->file, '/');
+    if (path[0] == '/' || !slash)
+        snprintf(buf, size, "%s", path);
+    else
+        snprintf(buf, size, "%.*s/%s", (int)(slash - s->file), s->file,
+                 path);
+    return buf;
+}

@@ -12,7 +12,9 @@ src_libpipette_la_SOURCES = \
 	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \
 	src/verify.c src/lower.c src/simulate.c \
 	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
-	src/timeline_svg.c src/timeline_json.c
+	src/timeline_svg.c src/timeline_json.c \
+	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
+	src/runtime_run.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
@@ -37,6 +39,7 @@ src_pipette_SOURCES = \
 	src/cmd_plugins.c \
 	src/cmd_check.c \
 	src/cmd_devices.c \
-	src/cmd_schedule.c
+	src/cmd_schedule.c \
+	src/cmd_train.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 src_pipette_LDADD = src/libpipette.la

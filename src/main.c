@@ -19,6 +19,7 @@ static const char usage[] =
     "  devices          show CPU cores, GPUs and library versions\n"
     "  schedule NAME    verify and simulate a pipeline schedule, show its\n"
     "                   timeline, bubble and activation memory\n"
+    "  train FILE.ini   train the model on its pipeline\n"
     "\n"
     "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
     "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
@@ -35,6 +36,7 @@ static const struct {
     {"check", pp_cmd_check},
     {"devices", pp_cmd_devices},
     {"schedule", pp_cmd_schedule},
+    {"train", pp_cmd_train},
 };
 
 int pp_cmd_wants_help(int argc, char **argv)

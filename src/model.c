@@ -48,6 +48,8 @@ static const pp_key pipeline_keys[] = {
      "how layers are cut into stages (default: manual when layers say stage =, else params)"},
     {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|nccl|mpi", "auto",
      "how tensors move between ranks"},
+    {"recompute", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "false",
+     "keep only each stage's input per micro-batch; recompute in backward"},
     {0},
 };
 
@@ -212,24 +214,27 @@ static char *resolve_plugin_path(const char *cfg_path, const char *list)
     return out;
 }
 
-/* Resolves the plugin a key names (layer type, optimizer, ...) and checks
- * the section against core keys plus the plugin's. */
+/* Resolves the plugin a key names (layer type, optimizer, ...), or its
+ * default when the key is not written, and checks the section against core
+ * keys plus the plugin's. */
 static const pp_plugin *section_plugin(pp_model *m, pp_section *s,
                                        const pp_key *core, const char *key,
-                                       pp_plugin_kind kind, pp_error *err)
+                                       const char *def, pp_plugin_kind kind,
+                                       pp_error *err)
 {
     const pp_entry *e = pp_section_entry(s, key);
-    if (!e) {
+    if (!e && !def) {
         pp_section_validate(s, core, NULL, err);
         return NULL;
     }
     const pp_plugin *plugin = NULL;
     pp_error why;
     pp_error_clear(&why);
-    if (pp_registry_find(m->registry, kind, e->value, &plugin, &why)) {
+    if (pp_registry_find(m->registry, kind, e ? e->value : def, &plugin,
+                         &why)) {
         /* The section's other keys are the missing plugin's to judge:
          * checking them now would only report them all as unknown. */
-        pp_section_error(s, key, err, "%s", why.msg);
+        pp_section_error(s, e ? key : NULL, err, "%s", why.msg);
         return NULL;
     }
     if (pp_section_validate(s, core, plugin->desc->keys, err))
@@ -296,8 +301,8 @@ static void load_layers(pp_model *m, pp_error *err)
         l->section = s;
         l->name = s->name;
         l->stage = -1;
-        l->plugin = section_plugin(m, s, layer_keys, "type", PP_KIND_LAYER,
-                                   err);
+        l->plugin = section_plugin(m, s, layer_keys, "type", NULL,
+                                   PP_KIND_LAYER, err);
         if (pp_section_has(s, "stage")) {
             int64_t stage;
             if (pp_section_int(s, "stage", &stage, &ignore) == PP_OK)
@@ -363,6 +368,9 @@ static void load_pipeline(pp_model *m, pp_error *err)
     }
     pp_section_string(s, "schedule", &m->schedule, &ignore);
     pp_section_string(s, "transport", &m->transport, &ignore);
+    bool recompute;
+    pp_section_bool(s, "recompute", &recompute, &ignore);
+    m->recompute = recompute;
     pp_section_int(s, "microbatches", &v, &ignore);
     m->microbatches = (int)v;
     pp_section_int(s, "stages_per_rank", &v, &ignore);
@@ -462,14 +470,9 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section *s = pp_config_section(m->cfg, "train");
     if (!s)
         return;
-    const pp_entry *opt = pp_section_entry(s, "optimizer");
-    if (opt) {
-        if (!section_plugin(m, s, train_keys, "optimizer",
-                            PP_KIND_OPTIMIZER, err))
-            return;
-    } else if (pp_section_validate(s, train_keys, NULL, err)) {
+    if (!section_plugin(m, s, train_keys, "optimizer", "sgd",
+                        PP_KIND_OPTIMIZER, err))
         return;
-    }
     pp_error ignore;
     pp_section_int(s, "batch", &m->batch, &ignore);
     pp_section_int(s, "steps", &m->steps, &ignore);
@@ -497,7 +500,7 @@ static void load_data(pp_model *m, pp_error *err)
     if (!s)
         return;
     m->has_data = 1;
-    if (section_plugin(m, s, data_keys, "source", PP_KIND_DATA, err))
+    if (section_plugin(m, s, data_keys, "source", NULL, PP_KIND_DATA, err))
         pp_section_string(s, "source", &m->source, &(pp_error){0});
 }
 

@@ -56,6 +56,7 @@ typedef struct pp_model {
     int stages_per_rank;
     pp_partition partition;
     const char *transport;
+    int recompute;
 
     int has_train;
     int64_t batch, steps, seed, log_every;

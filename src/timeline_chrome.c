@@ -1,11 +1,10 @@
 /* src/timeline_chrome.c - a schedule as Chrome trace-event JSON, which
  * Perfetto (ui.perfetto.dev) and chrome://tracing open: one process, one
- * thread (track) per rank, one complete ("X") event per compute span. The
- * runtime writes its measured runs in the same shape (pid 0, tid = rank,
- * one cost unit = 1 ms), so a plan and a run open side by side.
- *
- * Compute only: events on one track must nest, and a send that does not
- * wait could overlap the compute after it. Not a trace reader.
+ * thread (track) per rank, one complete ("X") event per span. The runtime
+ * writes its measured runs in the same shape (pid 0, tid = rank, one cost
+ * unit = 1 ms), so a plan and a run open side by side; a measured run also
+ * has send and receive spans ("send F3.1" carries F3.1's output), which
+ * never overlap a compute on their rank's thread. Not a trace reader.
  */
 #include <string.h>
 
@@ -53,13 +52,21 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
     for (int r = 0; r < sim->p; r++)
         for (int i = 0; i < sim->nspans; i++) {
             const pp_span *s = &sim->spans[i];
-            if (s->rank != r || s->kind != PP_INS_COMPUTE)
+            if (s->rank != r)
                 continue;
             const char *op = pp_op_name(s->task.op);
+            const char *cat = s->kind == PP_INS_SEND ? "send"
+                            : s->kind == PP_INS_RECV ? "recv"
+                                                     : op;
+            char task[64];
+            pp_task_format(&s->task, task, sizeof task);
+            snprintf(buf, sizeof buf, "%s%s%s",
+                     s->kind == PP_INS_COMPUTE ? "" : cat,
+                     s->kind == PP_INS_COMPUTE ? "" : " ", task);
             fputs(",\n{\"name\":", out);
-            pp_json_string(out, pp_task_format(&s->task, buf, sizeof buf));
+            pp_json_string(out, buf);
             fprintf(out, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
-                         "\"ts\":", op, r);
+                         "\"ts\":", cat, r);
             microseconds(s->start, out);
             fputs(",\"dur\":", out);
             microseconds(s->end - s->start, out);

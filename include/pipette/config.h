@@ -12,6 +12,7 @@
 #define PIPETTE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pipette/error.h>
@@ -74,6 +75,16 @@ pp_status pp_section_string(const pp_section *s, const char *key,
                             const char **out, pp_error *err);
 pp_status pp_section_shape(const pp_section *s, const char *key,
                            pp_shape *out, pp_error *err);
+
+/* The path of the config file the section is in, as it was given: a
+ * plugin resolves a relative file name from its directory, so a model and
+ * its data can move together. */
+const char *pp_section_file(const pp_section *s);
+
+/* Joins the directory of the section's config file and a relative path
+ * into buf (an absolute path is copied as it is); returns buf. */
+const char *pp_section_resolve(const pp_section *s, const char *path,
+                               char *buf, size_t size);
 
 /* True when the key is written in the section (not only defaulted). */
 bool pp_section_has(const pp_section *s, const char *key);

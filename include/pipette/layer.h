@@ -81,8 +81,12 @@ typedef struct pp_layer_call {
     double loss_scale;         /* loss layers: 1 / (targets in the whole
                                   step's batch), so the step's loss is the
                                   mean over the global batch */
-    uint64_t seed;             /* distinct per (step, micro-batch, layer),
-                                  the same when a forward is recomputed */
+    uint64_t seed;             /* distinct per (step, layer), the same
+                                  when a forward is recomputed */
+    int64_t sample0;           /* the micro-batch's first sample within the
+                                  step's batch: random draws are indexed by
+                                  sample, so they do not depend on how the
+                                  batch is cut into micro-batches */
     int training;              /* 0: evaluation (dropout passes through) */
     void *stream;              /* the device's stream (cuda); NULL on cpu */
 } pp_layer_call;

@@ -1,0 +1,160 @@
+/* plugins/local.c - the `local` transport: ranks are threads of one
+ * process, and a message is a copy into the receiver's mailbox.
+ *
+ * Each rank has one mailbox (a list under a mutex, with a condition
+ * variable). send copies the bytes into a new message and never waits;
+ * recv takes the message matching (source, tag) whenever it arrives,
+ * whatever the order of arrival. Not for GPUs: device memory goes through
+ * the CUDA transports.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <pipette/pipette.h>
+
+typedef struct message {
+    struct message *next;
+    int src;
+    uint64_t tag;
+    size_t bytes;
+    unsigned char data[];
+} message;
+
+typedef struct mailbox {
+    pthread_mutex_t lock;
+    pthread_cond_t arrived;
+    message *head;
+} mailbox;
+
+typedef struct local {
+    int ranks;
+    int aborted; /* under every mailbox's lock */
+    mailbox box[];
+} local;
+
+static pp_status local_create(int ranks, void **out, pp_error *err)
+{
+    local *t = calloc(1, sizeof *t + (size_t)ranks * sizeof(mailbox));
+    if (!t)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    t->ranks = ranks;
+    for (int r = 0; r < ranks; r++) {
+        pthread_mutex_init(&t->box[r].lock, NULL);
+        pthread_cond_init(&t->box[r].arrived, NULL);
+    }
+    *out = t;
+    return PP_OK;
+}
+
+static void local_destroy(void *handle)
+{
+    local *t = handle;
+    if (!t)
+        return;
+    for (int r = 0; r < t->ranks; r++) {
+        for (message *m = t->box[r].head, *next; m; m = next) {
+            next = m->next;
+            free(m);
+        }
+        pthread_mutex_destroy(&t->box[r].lock);
+        pthread_cond_destroy(&t->box[r].arrived);
+    }
+    free(t);
+}
+
+static pp_status local_send(void *handle, int src, int dst, uint64_t tag,
+                            const void *buf, size_t bytes, pp_error *err)
+{
+    local *t = handle;
+    message *m = malloc(sizeof *m + bytes);
+    if (!m)
+        return pp_error_set(err, PP_ERR_NOMEM,
+                            "out of memory for a %zu-byte message", bytes);
+    m->src = src;
+    m->tag = tag;
+    m->bytes = bytes;
+    memcpy(m->data, buf, bytes);
+    mailbox *box = &t->box[dst];
+    pthread_mutex_lock(&box->lock);
+    m->next = box->head;
+    box->head = m;
+    pthread_cond_broadcast(&box->arrived);
+    pthread_mutex_unlock(&box->lock);
+    return PP_OK;
+}
+
+static pp_status local_recv(void *handle, int dst, int src, uint64_t tag,
+                            void *buf, size_t bytes, int timeout_ms,
+                            pp_error *err)
+{
+    local *t = handle;
+    mailbox *box = &t->box[dst];
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout_ms >= 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    pthread_mutex_lock(&box->lock);
+    pp_status st = PP_OK;
+    for (;;) {
+        message **at = &box->head;
+        while (*at && ((*at)->src != src || (*at)->tag != tag))
+            at = &(*at)->next;
+        if (*at) {
+            message *m = *at;
+            *at = m->next;
+            pthread_mutex_unlock(&box->lock);
+            if (m->bytes != bytes)
+                st = pp_error_set(err, PP_ERR_RUNTIME,
+                    "message from rank %d is %zu bytes, expected %zu", src,
+                    m->bytes, bytes);
+            else
+                memcpy(buf, m->data, bytes);
+            free(m);
+            return st;
+        }
+        if (t->aborted) {
+            st = pp_error_set(err, PP_ERR_RUNTIME,
+                              "stopped: another rank failed");
+            break;
+        }
+        int rc = timeout_ms < 0
+                     ? pthread_cond_wait(&box->arrived, &box->lock)
+                     : pthread_cond_timedwait(&box->arrived, &box->lock,
+                                              &deadline);
+        if (rc == ETIMEDOUT) {
+            st = pp_error_set(err, PP_ERR_RUNTIME,
+                "no message from rank %d after %d ms", src, timeout_ms);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&box->lock);
+    return st;
+}
+
+static void local_abort(void *handle)
+{
+    local *t = handle;
+    for (int r = 0; r < t->ranks; r++)
+        pthread_mutex_lock(&t->box[r].lock);
+    t->aborted = 1;
+    for (int r = 0; r < t->ranks; r++) {
+        pthread_cond_broadcast(&t->box[r].arrived);
+        pthread_mutex_unlock(&t->box[r].lock);
+    }
+}
+
+static const pp_transport_ops ops = {local_create, local_destroy, local_send,
+                                     local_recv, local_abort};
+
+PP_PLUGIN(PP_KIND_TRANSPORT, "local",
+          "ranks as threads of one process: copies through mailboxes", NULL,
+          &ops);

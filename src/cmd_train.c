@@ -1,0 +1,129 @@
+/* src/cmd_train.c - `pipette train FILE.ini`: load and check the model,
+ * print the plan, train, log, and write the measured trace. */
+#include <config.h>
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "runtime.h"
+
+static const char usage[] =
+    "usage: pipette train [--steps N] [--trace FILE] [--recompute]\n"
+    "                     [--timeout SECONDS] [--quiet] FILE.ini\n"
+    "\n"
+    "Trains the model of FILE.ini: its layers cut into stages, the stages\n"
+    "on the ranks of [pipeline] devices (threads of this process), the\n"
+    "micro-batches run in the order of [pipeline] schedule. Prints the plan\n"
+    "(stages, parameters, the schedule's simulated bubble, memory per rank),\n"
+    "then every log_every steps: step, loss (the mean over the batch),\n"
+    "samples per second and the step's measured bubble.\n"
+    "\n"
+    "  --steps N        override [train] steps\n"
+    "  --trace FILE     write the measured timeline as Chrome trace JSON\n"
+    "                   (overrides [train] trace)\n"
+    "  --recompute      keep only each stage's input per micro-batch and\n"
+    "                   recompute the forward in the backward\n"
+    "  --timeout SECONDS  fail when a rank waits longer for a message\n"
+    "                   (default 60)\n"
+    "  --quiet          print nothing but errors\n"
+    "\n"
+    "exit status: 0 trained, 1 a failure while training, 2 usage or config\n"
+    "error (nothing is trained).\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    fputs("pipette train: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return PP_EXIT_USAGE;
+}
+
+static int parse_positive(const char *text, long long *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || v < 1)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int pp_cmd_train(int argc, char **argv)
+{
+    if (pp_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    pp_train_opts o = {.recv_timeout_ms = 60000, .out = stdout,
+                       .progress = isatty(STDOUT_FILENO)};
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long long v;
+        if (strcmp(a, "--steps") == 0) {
+            if (!val || parse_positive(val, &v))
+                return usage_error("--steps needs a whole number >= 1");
+            o.steps = v;
+            i++;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (!val || parse_positive(val, &v) || v > 86400)
+                return usage_error("--timeout needs seconds, 1 to 86400");
+            o.recv_timeout_ms = (int)(v * 1000);
+            i++;
+        } else if (strcmp(a, "--trace") == 0) {
+            if (!val)
+                return usage_error("--trace needs a file name");
+            o.trace = val;
+            i++;
+        } else if (strcmp(a, "--recompute") == 0) {
+            o.recompute = 1;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            o.quiet = 1;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!path)
+        return usage_error("no model file given");
+
+    pp_error err;
+    pp_error_clear(&err);
+    pp_model *m;
+    if (pp_model_load(path, &m, &err)) {
+        if (err.code == PP_ERR_IO)
+            err.code = PP_ERR_USAGE;
+        return pp_cmd_fail(&err);
+    }
+    if (!o.trace)
+        o.trace = m->trace;
+    o.recompute |= m->recompute;
+    pp_trainer *t;
+    pp_status st = pp_trainer_create(m, &o, &t, &err);
+    if (!st) {
+        if (!o.quiet) {
+            pp_trainer_print_plan(t, stdout);
+            fflush(stdout);
+        }
+        st = pp_trainer_run(t, &err);
+        if (!st && o.trace && !o.quiet)
+            printf("trace written to %s\n", o.trace);
+        pp_trainer_free(t);
+    }
+    pp_model_free(m);
+    if (st)
+        return pp_cmd_fail(&err);
+    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+}

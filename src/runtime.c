@@ -1,0 +1,483 @@
+/* src/runtime.c - a trainer: plugins resolved, layers cut into stages,
+ * every buffer allocated and parameters initialised, before step 1. The
+ * ranks' threads are in runtime_run.c. */
+#define _GNU_SOURCE /* clock_gettime's CLOCK_MONOTONIC with -std=c11 */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "runtime_impl.h"
+#include "timeline.h"
+
+double pp_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* A counter-based generator: the same (seed, counter) gives the same
+ * number on every rank and under every partition. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static double uniform01(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t h = mix(seed ^ mix(a ^ mix(b ^ mix(c))));
+    return ((double)(h >> 11) + 0.5) * 0x1p-53;
+}
+
+static void init_param(float *x, const pp_param_decl *d, uint64_t seed,
+                       int layer, int param)
+{
+    size_t n = (size_t)pp_shape_elements(&d->shape);
+    for (size_t j = 0; j < n; j++) {
+        switch (d->init) {
+        case PP_INIT_ZEROS: x[j] = 0; break;
+        case PP_INIT_ONES: x[j] = 1; break;
+        case PP_INIT_UNIFORM:
+            x[j] = (float)(d->scale *
+                           (2 * uniform01(seed, (uint64_t)layer,
+                                          (uint64_t)param, j) - 1));
+            break;
+        case PP_INIT_NORMAL: {
+            double u1 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
+                                  2 * j);
+            double u2 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
+                                  2 * j + 1);
+            x[j] = (float)(d->scale * sqrt(-2 * log(u1)) *
+                           cos(6.283185307179586 * u2));
+            break;
+        }
+        }
+    }
+}
+
+/* The most slots each stage of rank r holds at once, following the same
+ * rules runtime_run.c allocates by: a slot is taken when the micro-batch's
+ * input arrives (a receive, the previous stage's forward on this rank, or
+ * the forward itself) and given back after its B, or its BW when the
+ * backward is split. */
+static void count_slots(const pp_trainer *t, int r, int *most)
+{
+    const pp_plan *plan = t->m->plan;
+    int *held = calloc((size_t)t->S, sizeof *held);
+    unsigned char *has = calloc((size_t)t->S * t->mbs, 1);
+    if (!held || !has) {
+        free(held);
+        free(has);
+        for (int s = 0; s < t->S; s++)
+            most[s] = t->mbs; /* the safe bound */
+        return;
+    }
+#define TAKE(mb, s)                                                         \
+    do {                                                                    \
+        if (!has[(size_t)(s) * t->mbs + (mb)]) {                            \
+            has[(size_t)(s) * t->mbs + (mb)] = 1;                           \
+            if (++held[s] > most[s])                                        \
+                most[s] = held[s];                                          \
+        }                                                                   \
+    } while (0)
+    const pp_program *prog = &plan->prog[r];
+    for (int i = 0; i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        int mb = in->task.mb, s = in->task.stage;
+        if (in->kind == PP_INS_RECV && in->msg == PP_MSG_ACT)
+            TAKE(mb, s + 1);
+        if (in->kind != PP_INS_COMPUTE)
+            continue;
+        if (in->task.op == PP_OP_F) {
+            TAKE(mb, s);
+            if (s + 1 < t->S && plan->rank_of_stage[s + 1] == r)
+                TAKE(mb, s + 1);
+        } else if (in->task.op == PP_OP_B || in->task.op == PP_OP_BW) {
+            has[(size_t)s * t->mbs + mb] = 0;
+            held[s]--;
+        }
+    }
+#undef TAKE
+    free(held);
+    free(has);
+}
+
+/* Lays out one slot of stage st in `memory` (NULL: only measures) and
+ * returns its size. full: every layer's activations, not only the input. */
+static size_t layout_slot(const pp_trainer *t, const stage_rt *st, slot *sl,
+                          unsigned char *memory, int full, int last)
+{
+    size_t at = 0;
+#define TAKE_BYTES(ptr, bytes)                                              \
+    do {                                                                    \
+        if (memory)                                                         \
+            (ptr) = (void *)(memory + at);                                  \
+        at += ((bytes) + 63) & ~(size_t)63;                                 \
+    } while (0)
+    size_t n = (size_t)t->n;
+    for (int k = 0; k <= st->nl; k++) {
+        size_t bytes = k == 0 ? st->layer[0].in_bytes
+                              : st->layer[k - 1].out_bytes;
+        int kept = k == 0 || full;
+        if (kept)
+            TAKE_BYTES(sl->act[k], n * bytes);
+        int float_input = k > 0 || st->layer[0].ml->in.dtype == PP_F32;
+        if ((full || k == st->nl) && float_input)
+            TAKE_BYTES(sl->grad[k], n * bytes);
+    }
+    for (int l = 0; full && l < st->nl; l++)
+        TAKE_BYTES(sl->saved[l], n * st->layer[l].ml->plan.saved_bytes);
+    if (last)
+        TAKE_BYTES(sl->target, n * pp_tensor_bytes(&t->data_info.target));
+#undef TAKE_BYTES
+    return at;
+}
+
+static pp_status build_stage(pp_trainer *t, int s, int slots, pp_error *err)
+{
+    stage_rt *st = &t->stage[s];
+    const pp_model *m = t->m;
+    st->s = s;
+    st->rank = m->plan->rank_of_stage[s];
+    st->nl = t->first[s + 1] - t->first[s];
+    st->layer = calloc((size_t)st->nl, sizeof *st->layer);
+    if (!st->layer)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        lr->index = t->first[s] + l;
+        lr->ml = &m->layers[lr->index];
+        const pp_layer_ops *ops = lr->ml->plugin->desc->ops;
+        if (lr->ml->plugin->desc->abi_minor < 1 || !ops->cpu ||
+            !ops->cpu->forward)
+            return pp_section_error(lr->ml->section, "type", err,
+                "layer plugin '%s' has no CPU kernels: it cannot run on a "
+                "cpu rank", lr->ml->plugin->desc->name);
+        lr->k = ops->cpu;
+        lr->in_bytes = pp_tensor_bytes(&lr->ml->in);
+        lr->out_bytes = pp_tensor_bytes(&lr->ml->plan.out);
+        st->nparams += (size_t)pp_layer_plan_params(&lr->ml->plan);
+    }
+    size_t state = st->nparams * (size_t)t->opt_plan.state_per_param;
+    st->params = calloc(st->nparams + 1, sizeof(float));
+    st->grads = calloc(st->nparams + 1, sizeof(float));
+    st->opt = calloc(state + 1, sizeof(float));
+    if (!st->params || !st->grads || !st->opt)
+        return pp_error_set(err, PP_ERR_NOMEM,
+                            "out of memory for stage %d's %zu parameters", s,
+                            st->nparams);
+    size_t at = 0;
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        for (int i = 0; i < lr->ml->plan.nparams; i++) {
+            const pp_param_decl *d = &lr->ml->plan.params[i];
+            lr->param[i] = st->params + at;
+            lr->grad[i] = st->grads + at;
+            init_param(lr->param[i], d, (uint64_t)m->seed, lr->index, i);
+            at += (size_t)pp_shape_elements(&d->shape);
+        }
+    }
+
+    int last = s == t->S - 1, full = !t->o.recompute;
+    st->nslots = slots;
+    st->slots = calloc((size_t)slots, sizeof *st->slots);
+    if (!st->slots)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    slot probe = {0};
+    st->slot_bytes = layout_slot(t, st, &probe, NULL, full, last);
+    size_t scratch = full ? 0 : layout_slot(t, st, &probe, NULL, 1, last);
+    st->memory = aligned_alloc(64, st->slot_bytes * (size_t)slots +
+                                       scratch + 64);
+    if (!st->memory)
+        return pp_error_set(err, PP_ERR_NOMEM,
+            "out of memory for stage %d's %d activation slots of %zu bytes",
+            s, slots, st->slot_bytes);
+    slot *all[2] = {st->slots, &st->scratch};
+    for (int k = 0; k < slots + !full; k++) {
+        slot *sl = k < slots ? &all[0][k] : all[1];
+        sl->mb = -1;
+        sl->act = calloc((size_t)st->nl + 1, sizeof *sl->act);
+        sl->grad = calloc((size_t)st->nl + 1, sizeof *sl->grad);
+        sl->saved = calloc((size_t)st->nl + 1, sizeof *sl->saved);
+        if (!sl->act || !sl->grad || !sl->saved)
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        int is_scratch = k == slots;
+        layout_slot(t, st, sl, st->memory + st->slot_bytes * (size_t)k,
+                    full || is_scratch, last);
+    }
+    return PP_OK;
+}
+
+static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
+{
+    pp_model *m = t->m;
+    pp_section *train = pp_config_section(m->cfg, "train");
+    pp_section *data = pp_config_section(m->cfg, "data");
+    pp_section *pipe = pp_config_section(m->cfg, "pipeline");
+    if (!train || !data)
+        return pp_error_set(err, PP_ERR_CONFIG,
+            "%s: training needs a [train] section and a [data] section",
+            m->cfg->path);
+    for (int r = 0; r < m->nranks; r++)
+        if (m->devices[r].kind != PP_DEV_CPU)
+            return pp_section_error(pipe, "devices", err,
+                "cuda:%d: this pipette trains on cpu ranks only so far; "
+                "use devices = cpu*%d", m->devices[r].index, m->nranks);
+    if (strcmp(m->transport, "auto") != 0 && strcmp(m->transport, "local"))
+        return pp_section_error(pipe, "transport", err,
+            "transport %s is not available for cpu ranks: use auto or local",
+            m->transport);
+    const pp_plugin *plugin;
+    pp_status st = pp_registry_find(m->registry, PP_KIND_OPTIMIZER,
+                                    m->optimizer, &plugin, err);
+    if (st)
+        return st;
+    t->opt = plugin->desc->ops;
+    if ((st = t->opt->plan(train, &t->opt_plan, err)))
+        return st;
+    if ((st = pp_registry_find(m->registry, PP_KIND_DATA, m->source, &plugin,
+                               err)))
+        return st;
+    t->data = plugin->desc->ops;
+    if ((st = t->data->open(data, (uint64_t)m->seed, &t->data_state,
+                            &t->data_info, err)))
+        return st;
+    if ((st = pp_registry_find(m->registry, PP_KIND_TRANSPORT, "local",
+                               &plugin, err)))
+        return st;
+    t->tr = plugin->desc->ops;
+    return PP_OK;
+}
+
+/* The data source and the model must agree on what a sample is. */
+static pp_status check_data(const pp_trainer *t, pp_error *err)
+{
+    const pp_model *m = t->m;
+    char a[64], b[64];
+    const pp_tensor_desc *in = &t->data_info.input;
+    if (in->dtype != m->input.dtype ||
+        pp_shape_elements(&in->shape) != pp_shape_elements(&m->input.shape))
+        return pp_section_error(pp_config_section(m->cfg, "model"), "input",
+            err, "the data source gives %s samples of shape %s, the model "
+            "takes %s of shape %s: make input (and input_type) match",
+            in->dtype == PP_I32 ? "int" : "float",
+            pp_shape_format(&in->shape, a, sizeof a),
+            m->input.dtype == PP_I32 ? "int" : "float",
+            pp_shape_format(&m->input.shape, b, sizeof b));
+    const pp_layer_plan *loss = &m->layers[m->nlayers - 1].plan;
+    const pp_tensor_desc *tg = &t->data_info.target;
+    if (tg->dtype != loss->target.dtype ||
+        pp_shape_elements(&tg->shape) != pp_shape_elements(&loss->target.shape))
+        return pp_section_error(m->layers[m->nlayers - 1].section, "type",
+            err, "the data source's targets are %s of shape %s, the loss "
+            "takes %s of shape %s",
+            tg->dtype == PP_I32 ? "int" : "float",
+            pp_shape_format(&tg->shape, a, sizeof a),
+            loss->target.dtype == PP_I32 ? "int" : "float",
+            pp_shape_format(&loss->target.shape, b, sizeof b));
+    return PP_OK;
+}
+
+pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
+                            pp_trainer **out, pp_error *err)
+{
+    *out = NULL;
+    if (!m->has_train || !m->has_data)
+        return pp_error_set(err, PP_ERR_CONFIG,
+            "%s: training needs a [train] section and a [data] section",
+            m->cfg->path);
+    pp_trainer *t = calloc(1, sizeof *t);
+    if (!t)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    t->m = m;
+    t->o = *opts;
+    t->p = m->nranks;
+    t->mbs = m->microbatches;
+    t->S = m->plan->S;
+    t->n = (int)(m->batch / m->microbatches);
+    t->steps = opts->steps > 0 ? opts->steps : m->steps;
+    t->log_every = opts->log_every > 0 ? opts->log_every : m->log_every;
+    pthread_mutex_init(&t->fail_lock, NULL);
+    pp_status st = resolve_plugins(t, err);
+    if (!st)
+        st = check_data(t, err);
+    int64_t targets = m->batch *
+        pp_shape_elements(&m->layers[m->nlayers - 1].plan.target.shape);
+    t->loss_scale = 1.0 / (double)targets;
+    t->first = calloc((size_t)t->S + 1, sizeof *t->first);
+    t->stage = calloc((size_t)t->S, sizeof *t->stage);
+    t->loss = calloc((size_t)t->steps, sizeof *t->loss);
+    t->busy = calloc((size_t)t->p * 2, sizeof *t->busy);
+    int *slots = calloc((size_t)t->S, sizeof *slots);
+    if (!st && (!t->first || !t->stage || !t->loss || !t->busy || !slots))
+        st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = pp_partition_layers(m, t->S, t->first, err);
+    for (int r = 0; !st && r < t->p; r++)
+        count_slots(t, r, slots);
+    for (int s = 0; !st && s < t->S; s++)
+        st = build_stage(t, s, slots[s] > 0 ? slots[s] : 1, err);
+    pp_costs costs = pp_costs_default();
+    if (!st)
+        st = pp_simulate(m->plan, &costs, &t->planned, err);
+    if (!st && opts->trace) {
+        t->trace = calloc((size_t)t->p, sizeof *t->trace);
+        if (!t->trace)
+            st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    free(slots);
+    if (st) {
+        pp_trainer_free(t);
+        return st;
+    }
+    *out = t;
+    return PP_OK;
+}
+
+void pp_trainer_free(pp_trainer *t)
+{
+    if (!t)
+        return;
+    for (int s = 0; t->stage && s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        for (int k = 0; st->slots && k <= st->nslots; k++) {
+            slot *sl = k < st->nslots ? &st->slots[k] : &st->scratch;
+            free(sl->act);
+            free(sl->grad);
+            free(sl->saved);
+        }
+        free(st->slots);
+        free(st->memory);
+        free(st->layer);
+        free(st->params);
+        free(st->grads);
+        free(st->opt);
+    }
+    if (t->data && t->data_state)
+        t->data->close(t->data_state);
+    for (int r = 0; t->trace && r < t->p; r++)
+        free(t->trace[r].span);
+    free(t->trace);
+    pp_sim_free(t->planned);
+    pthread_mutex_destroy(&t->fail_lock);
+    free(t->stage);
+    free(t->first);
+    free(t->loss);
+    free(t->busy);
+    free(t);
+}
+
+double pp_trainer_loss(const pp_trainer *t, int64_t step)
+{
+    return step >= 0 && step < t->steps ? t->loss[step] : NAN;
+}
+
+const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
+                              size_t *n)
+{
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        for (int l = 0; l < st->nl; l++) {
+            const layer_rt *lr = &st->layer[l];
+            if (lr->index != layer || param >= lr->ml->plan.nparams)
+                continue;
+            *n = (size_t)pp_shape_elements(&lr->ml->plan.params[param].shape);
+            return lr->param[param];
+        }
+    }
+    *n = 0;
+    return NULL;
+}
+
+static double mib(double bytes)
+{
+    return bytes / (1024.0 * 1024.0);
+}
+
+void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
+{
+    const pp_model *m = t->m;
+    fprintf(out, "plan: %s, %d rank%s on cpu, %d stage%s, schedule %s, "
+                 "%d micro-batches of %d samples (batch %lld)\n",
+            m->name ? m->name : m->cfg->path, t->p, t->p == 1 ? "" : "s",
+            t->S, t->S == 1 ? "" : "s", m->schedule, t->mbs, t->n,
+            (long long)m->batch);
+    fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
+            100.0 * t->planned->bubble, pp_partition_name(m->partition));
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        fprintf(out, "  stage %d on rank %d: %zu parameters:", s, st->rank,
+                st->nparams);
+        for (int l = 0; l < st->nl; l++)
+            fprintf(out, " %s", st->layer[l].ml->name);
+        fprintf(out, "\n");
+    }
+    for (int r = 0; r < t->p; r++) {
+        double params = 0, state = 0, act = 0;
+        int slots = 0;
+        for (int s = 0; s < t->S; s++) {
+            const stage_rt *st = &t->stage[s];
+            if (st->rank != r)
+                continue;
+            params += (double)st->nparams * sizeof(float);
+            state += (double)st->nparams * t->opt_plan.state_per_param *
+                     sizeof(float);
+            act += (double)st->nslots * (double)st->slot_bytes;
+            slots += st->nslots;
+        }
+        fprintf(out, "  rank %d memory: parameters %.2f MiB, gradients %.2f "
+                     "MiB, optimizer %.2f MiB, activations %d slot%s %.2f "
+                     "MiB%s\n",
+                r, mib(params), mib(params), mib(state), slots,
+                slots == 1 ? "" : "s", mib(act),
+                t->o.recompute ? " (recompute: inputs only)" : "");
+    }
+}
+
+/* Writes the measured timeline in the simulator's Chrome format. */
+static pp_status write_trace(const pp_trainer *t, pp_error *err)
+{
+    FILE *f = fopen(t->o.trace, "w");
+    if (!f)
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
+                            t->o.trace, strerror(errno));
+    int total = 0;
+    for (int r = 0; r < t->p; r++)
+        total += t->trace[r].n;
+    pp_sim sim = {.p = t->p, .nspans = total};
+    sim.spans = malloc((size_t)total * sizeof *sim.spans + 1);
+    if (!sim.spans) {
+        fclose(f);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    for (int r = 0, at = 0; r < t->p; r++) {
+        memcpy(sim.spans + at, t->trace[r].span,
+               (size_t)t->trace[r].n * sizeof *sim.spans);
+        at += t->trace[r].n;
+    }
+    pp_plan shown = *t->m->plan;
+    char name[sizeof shown.name + 32];
+    snprintf(name, sizeof name, "%s, measured by pipette train",
+             t->m->plan->name);
+    memcpy(shown.name, name, sizeof shown.name - 1);
+    shown.name[sizeof shown.name - 1] = '\0';
+    pp_timeline_chrome(&shown, &sim, f);
+    free(sim.spans);
+    if (fclose(f) != 0)
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
+                            t->o.trace, strerror(errno));
+    return PP_OK;
+}
+
+pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
+{
+    pp_status st = pp_run_ranks(t, err);
+    if (!st && t->trace)
+        st = write_trace(t, err);
+    return st;
+}

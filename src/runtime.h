@@ -1,0 +1,60 @@
+/* src/runtime.h - training a model: ranks as threads of one process, each
+ * running its lowered program step after step on its own stages.
+ *
+ * A trainer owns everything a run allocates, all of it before the first
+ * step: per stage one contiguous buffer for parameters, one for their
+ * gradients and one for optimizer state; per stage a fixed number of
+ * activation slots (the most micro-batches the stage's rank holds at once
+ * in its program), each with room for the stage input, every layer's
+ * output, saved values and output gradients of one micro-batch. Nothing is
+ * allocated in the steady state.
+ */
+#ifndef PP_SRC_RUNTIME_H
+#define PP_SRC_RUNTIME_H
+
+#include <stdio.h>
+
+#include <pipette/transport.h>
+
+#include "model.h"
+
+/* Cuts the model's layers into S stages: stage s holds layers first[s] to
+ * first[s + 1] - 1 (first has S + 1 entries). */
+pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *err);
+
+typedef struct pp_train_opts {
+    int64_t steps;          /* 0: the model's [train] steps */
+    int64_t log_every;      /* 0: the model's [train] log_every */
+    int recompute;          /* keep only each stage's input; recompute */
+    int recv_timeout_ms;    /* a receive waiting longer fails the run */
+    int quiet;              /* no plan, no log lines */
+    int progress;           /* a progress bar (stdout is a terminal) */
+    const char *trace;      /* Chrome trace of the run, or NULL */
+    FILE *out;              /* plan and log lines */
+} pp_train_opts;
+
+typedef struct pp_trainer pp_trainer;
+
+/* Plans memory, allocates it, initialises parameters from [train] seed
+ * (each element a function of the seed, its layer and its index, so every
+ * partition starts from the same model) and opens the data source. */
+pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
+                            pp_trainer **out, pp_error *err);
+void pp_trainer_free(pp_trainer *t);
+
+/* Prints the plan: devices, stages and their layers, parameters per stage,
+ * the schedule's simulated bubble, memory per rank. */
+void pp_trainer_print_plan(const pp_trainer *t, FILE *out);
+
+/* Runs the steps. The first failure in any rank stops every rank and is
+ * returned, naming the rank, the step and the task. */
+pp_status pp_trainer_run(pp_trainer *t, pp_error *err);
+
+/* The loss of step s (0-based) of the last run. */
+double pp_trainer_loss(const pp_trainer *t, int64_t step);
+
+/* Parameter p of layer l, on the host: n floats. */
+const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
+                              size_t *n);
+
+#endif

@@ -1,0 +1,512 @@
+/* src/runtime_run.c - the ranks at work: one thread per rank runs its
+ * lowered program once per step, then all meet at a barrier where the
+ * step's loss is logged. The first failure anywhere aborts the transport
+ * and breaks the barrier, so every other rank stops too, and the first
+ * error (with its rank, step and task) is the run's.
+ */
+#define _GNU_SOURCE /* pthread_setaffinity_np */
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime_impl.h"
+
+static void barrier_init(pp_barrier *b, int count)
+{
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    b->count = count;
+    b->waiting = b->generation = b->broken = 0;
+}
+
+static void barrier_destroy(pp_barrier *b)
+{
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+}
+
+/* 1 for the last to arrive, 0 for the others, -1 when broken. */
+static int barrier_wait(pp_barrier *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int gen = b->generation, last = 0;
+    if (++b->waiting == b->count) {
+        b->waiting = 0;
+        b->generation++;
+        last = 1;
+        pthread_cond_broadcast(&b->cond);
+    } else {
+        while (gen == b->generation && !b->broken)
+            pthread_cond_wait(&b->cond, &b->lock);
+    }
+    int rc = b->broken ? -1 : last;
+    pthread_mutex_unlock(&b->lock);
+    return rc;
+}
+
+static void barrier_break(pp_barrier *b)
+{
+    pthread_mutex_lock(&b->lock);
+    b->broken = 1;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Records the first failure and stops everyone. */
+static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
+                 const pp_error *why)
+{
+    pthread_mutex_lock(&t->fail_lock);
+    if (!t->failed) {
+        t->failed = 1;
+        char name[32] = "";
+        if (task)
+            pp_task_format(task, name, sizeof name);
+        pp_error_set(&t->failure, why->code, "rank %d, step %lld%s%s: %s",
+                     rank, (long long)step + 1, task ? ", " : "", name,
+                     why->msg);
+        t->tr->abort(t->tr_state);
+        barrier_break(&t->barrier);
+    }
+    pthread_mutex_unlock(&t->fail_lock);
+}
+
+typedef struct rank_ctx {
+    pp_trainer *t;
+    int r;
+    int64_t step;
+    pp_error err;
+} rank_ctx;
+
+static slot *find_slot(stage_rt *st, int mb)
+{
+    for (int k = 0; k < st->nslots; k++)
+        if (st->slots[k].mb == mb)
+            return &st->slots[k];
+    return NULL;
+}
+
+static slot *take_slot(stage_rt *st, int mb)
+{
+    slot *sl = find_slot(st, mb);
+    for (int k = 0; !sl && k < st->nslots; k++)
+        if (st->slots[k].mb < 0)
+            sl = &st->slots[k];
+    if (sl)
+        sl->mb = mb;
+    return sl;
+}
+
+/* A message's tag: which step, micro-batch and producing stage, and
+ * whether it is an activation or a gradient. */
+static uint64_t tag_of(const pp_trainer *t, int64_t step, int mb, int stage,
+                       pp_msg msg)
+{
+    return (((uint64_t)step * (uint64_t)t->mbs + (uint64_t)mb) *
+                (uint64_t)t->S + (uint64_t)stage) * 2 + (msg == PP_MSG_GRAD);
+}
+
+static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
+{
+    uint64_t x = (uint64_t)t->m->seed * 0x9e3779b97f4a7c15ull;
+    return x ^ ((uint64_t)step << 24) ^ (uint64_t)layer;
+}
+
+static pp_layer_call make_call(const pp_trainer *t, const layer_rt *lr,
+                               const slot *sl, int l, int64_t step, int mb)
+{
+    pp_layer_call c = {
+        .plan = &lr->ml->plan,
+        .in = &lr->ml->in,
+        .n = t->n,
+        .param = lr->param,
+        .grad = lr->grad,
+        .saved = sl->saved[l],
+        .target = sl->target,
+        .loss_scale = t->loss_scale,
+        .seed = layer_seed(t, step, lr->index),
+        .sample0 = (int64_t)mb * t->n,
+        .training = 1,
+    };
+    return c;
+}
+
+/* Forward of every layer of the stage, from act[0] into `into` (the slot
+ * itself, or the scratch slot when recomputing). */
+static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
+                                slot *into, int mb, double *loss)
+{
+    pp_trainer *t = x->t;
+    into->act[0] = sl->act[0];
+    into->target = sl->target;
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        pp_layer_call c = make_call(t, lr, into, l, x->step, mb);
+        pp_status s = lr->k->forward(&c, into->act[l], into->act[l + 1],
+                                     &x->err);
+        if (s)
+            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+    }
+    if (loss)
+        *loss = *(float *)into->act[st->nl];
+    return PP_OK;
+}
+
+/* backward_input down the stage (and backward_weight too, for a whole B).
+ * grad[nl] holds the gradient of the stage's output (none for the loss). */
+static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
+                                 int weights)
+{
+    pp_trainer *t = x->t;
+    int last = st->s == t->S - 1;
+    for (int l = st->nl - 1; l >= 0; l--) {
+        layer_rt *lr = &st->layer[l];
+        pp_layer_call c = make_call(t, lr, sl, l, x->step, mb);
+        const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
+        /* The first stage's input gradient has nowhere to go. */
+        int wanted = l > 0 || st->s > 0;
+        if (wanted && sl->grad[l] && lr->k->backward_input &&
+            lr->k->backward_input(&c, sl->act[l], sl->act[l + 1], dy,
+                                  sl->grad[l], &x->err))
+            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+        if (weights && lr->k->backward_weight &&
+            lr->k->backward_weight(&c, sl->act[l], sl->act[l + 1], dy,
+                                   &x->err))
+            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+    }
+    return PP_OK;
+}
+
+static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
+{
+    pp_trainer *t = x->t;
+    int last = st->s == t->S - 1;
+    for (int l = st->nl - 1; l >= 0; l--) {
+        layer_rt *lr = &st->layer[l];
+        if (!lr->k->backward_weight)
+            continue;
+        pp_layer_call c = make_call(t, lr, sl, l, x->step, mb);
+        const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
+        if (lr->k->backward_weight(&c, sl->act[l], sl->act[l + 1], dy,
+                                   &x->err))
+            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+    }
+    return PP_OK;
+}
+
+/* The slot with every layer's activations for a backward: the slot
+ * itself, or the scratch slot rebuilt by recomputing the forward. */
+static pp_status materialise(rank_ctx *x, stage_rt *st, slot *sl, int mb,
+                             slot **full)
+{
+    if (!x->t->o.recompute) {
+        *full = sl;
+        return PP_OK;
+    }
+    slot *sc = &st->scratch;
+    sc->grad[st->nl] = sl->grad[st->nl];
+    *full = sc;
+    return forward_layers(x, st, sl, sc, mb, NULL);
+}
+
+static size_t out_bytes(const pp_trainer *t, const stage_rt *st)
+{
+    return (size_t)t->n * st->layer[st->nl - 1].out_bytes;
+}
+
+static size_t in_bytes(const pp_trainer *t, const stage_rt *st)
+{
+    return (size_t)t->n * st->layer[0].in_bytes;
+}
+
+static pp_status no_slot(rank_ctx *x, int stage, int mb)
+{
+    return pp_error_set(&x->err, PP_ERR_RUNTIME,
+                        "stage %d has no activation slot for micro-batch %d",
+                        stage, mb);
+}
+
+static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
+                         const void **out)
+{
+    pp_trainer *t = x->t;
+    int s = st->s, last = s == t->S - 1;
+    slot *sl = take_slot(st, mb);
+    if (!sl)
+        return no_slot(x, s, mb);
+    int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
+    pp_status rc = PP_OK;
+    if (s == 0)
+        rc = t->data->read(t->data_state, first, t->n, sl->act[0], NULL,
+                           &x->err);
+    if (!rc && last)
+        rc = t->data->read(t->data_state, first, t->n, NULL, sl->target,
+                           &x->err);
+    slot *into = t->o.recompute ? &st->scratch : sl;
+    double l = 0;
+    if (!rc)
+        rc = forward_layers(x, st, sl, into, mb, last ? &l : NULL);
+    if (rc)
+        return rc;
+    if (last && !isfinite(l))
+        return pp_error_set(&x->err, PP_ERR_RUNTIME,
+            "the loss is %g: training diverged (try a smaller lr)", l);
+    *loss += l;
+    *out = into->act[st->nl];
+    /* The next stage on this rank takes the output over at once. */
+    if (!last && t->stage[s + 1].rank == x->r) {
+        slot *next = take_slot(&t->stage[s + 1], mb);
+        if (!next)
+            return no_slot(x, s + 1, mb);
+        memcpy(next->act[0], *out, out_bytes(t, st));
+    }
+    return PP_OK;
+}
+
+static pp_status backward(rank_ctx *x, stage_rt *st, const pp_task *task,
+                          const void **out)
+{
+    pp_trainer *t = x->t;
+    int s = st->s, mb = task->mb;
+    slot *sl = find_slot(st, mb), *full;
+    if (!sl)
+        return no_slot(x, s, mb);
+    pp_status rc = materialise(x, st, sl, mb, &full);
+    if (!rc && task->op == PP_OP_BW) {
+        /* With recompute the layers' output gradients are gone too:
+         * rebuild the input-gradient chain before the weights. */
+        if (t->o.recompute)
+            rc = backward_layers(x, st, full, mb, 0);
+        if (!rc)
+            rc = weights_only(x, st, full, mb);
+        sl->mb = -1;
+        return rc;
+    }
+    if (!rc)
+        rc = backward_layers(x, st, full, mb, task->op == PP_OP_B);
+    if (rc)
+        return rc;
+    *out = full->grad[0];
+    if (s > 0 && t->stage[s - 1].rank == x->r) {
+        stage_rt *prev = &t->stage[s - 1];
+        slot *ps = find_slot(prev, mb);
+        if (!ps)
+            return no_slot(x, s - 1, mb);
+        memcpy(ps->grad[prev->nl], full->grad[0], in_bytes(t, st));
+    }
+    /* Its memory stays as it is until the next take: the send after this
+     * task still reads from it. */
+    if (task->op == PP_OP_B)
+        sl->mb = -1;
+    return PP_OK;
+}
+
+static void record(rank_ctx *x, pp_ins_kind kind, const pp_task *task,
+                   double start, double end)
+{
+    pp_trainer *t = x->t;
+    if (!t->trace)
+        return;
+    span_log *log = &t->trace[x->r];
+    if (log->n == log->cap) {
+        int cap = log->cap ? 2 * log->cap : 1024;
+        pp_span *grown = realloc(log->span, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return; /* a shorter trace rather than a failed run */
+        log->span = grown;
+        log->cap = cap;
+    }
+    /* Trace times are milliseconds: one cost unit in the simulator's
+     * Chrome output is one millisecond. */
+    log->span[log->n++] = (pp_span){x->r, kind, *task,
+                                    1e3 * (start - t->t0),
+                                    1e3 * (end - t->t0)};
+}
+
+static pp_status optimizer_step(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    for (int s = 0; s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        if (st->rank != x->r || st->nparams == 0)
+            continue;
+        pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
+                               st->nparams, x->step + 1, t->m->lr, NULL};
+        if (t->opt->step_cpu(&c, &x->err))
+            return x->err.code;
+    }
+    return PP_OK;
+}
+
+/* One step of rank x->r's program. */
+static pp_status run_step(rank_ctx *x, const pp_task **where)
+{
+    pp_trainer *t = x->t;
+    const pp_program *prog = &t->m->plan->prog[x->r];
+    for (int s = 0; s < t->S; s++)
+        if (t->stage[s].rank == x->r)
+            memset(t->stage[s].grads, 0,
+                   t->stage[s].nparams * sizeof(float));
+    double loss = 0, busy = 0;
+    const void *out = NULL;
+    for (int i = 0; i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        *where = &in->task;
+        double start = pp_now();
+        pp_status rc = PP_OK;
+        if (in->kind == PP_INS_COMPUTE) {
+            stage_rt *st = &t->stage[in->task.stage];
+            rc = in->task.op == PP_OP_F
+                     ? forward(x, st, in->task.mb, &loss, &out)
+                     : backward(x, st, &in->task, &out);
+            busy += pp_now() - start;
+        } else if (in->kind == PP_INS_SEND) {
+            stage_rt *st = &t->stage[in->task.stage];
+            size_t bytes = in->msg == PP_MSG_ACT ? out_bytes(t, st)
+                                                 : in_bytes(t, st);
+            rc = t->tr->send(t->tr_state, x->r, in->peer,
+                             tag_of(t, x->step, in->task.mb, in->task.stage,
+                                    in->msg),
+                             out, bytes, &x->err);
+        } else if (in->kind == PP_INS_RECV) {
+            int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
+            stage_rt *st = &t->stage[into];
+            slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
+                                             : find_slot(st, in->task.mb);
+            if (!sl)
+                rc = no_slot(x, into, in->task.mb);
+            else if (in->msg == PP_MSG_ACT)
+                rc = t->tr->recv(t->tr_state, x->r, in->peer,
+                                 tag_of(t, x->step, in->task.mb,
+                                        in->task.stage, in->msg),
+                                 sl->act[0], in_bytes(t, st),
+                                 t->o.recv_timeout_ms, &x->err);
+            else
+                rc = t->tr->recv(t->tr_state, x->r, in->peer,
+                                 tag_of(t, x->step, in->task.mb,
+                                        in->task.stage, in->msg),
+                                 sl->grad[st->nl], out_bytes(t, st),
+                                 t->o.recv_timeout_ms, &x->err);
+        } else {
+            rc = optimizer_step(x);
+        }
+        if (rc)
+            return rc;
+        if (in->kind != PP_INS_STEP)
+            record(x, in->kind, &in->task, start, pp_now());
+    }
+    t->busy[x->r * 2 + (x->step & 1)] = busy;
+    if (t->m->plan->rank_of_stage[t->S - 1] == x->r)
+        t->loss[x->step] = loss;
+    return PP_OK;
+}
+
+static void log_step(pp_trainer *t, int64_t step, double wall)
+{
+    FILE *out = t->o.out;
+    double busy = 0;
+    for (int r = 0; r < t->p; r++)
+        busy += t->busy[r * 2 + (step & 1)];
+    double bubble = wall > 0 ? 1 - busy / (t->p * wall) : 0;
+    if (bubble < 0)
+        bubble = 0;
+    int last = step + 1 == t->steps;
+    if (!t->o.quiet && ((step + 1) % t->log_every == 0 || last)) {
+        if (t->o.progress)
+            fputs("\r\033[K", out);
+        fprintf(out, "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%\n",
+                (long long)step + 1, t->loss[step],
+                (double)t->m->batch / wall, 100.0 * bubble);
+    }
+    if (!t->o.quiet && t->o.progress && !last) {
+        double elapsed = pp_now() - t->t0;
+        double eta = elapsed / (double)(step + 1) * (double)(t->steps - step - 1);
+        int width = 30, done = (int)(width * (step + 1) / t->steps);
+        fprintf(out, "\r[%.*s%*s] step %lld/%lld, ETA %.0fs", done,
+                "==============================", width - done, "",
+                (long long)step + 1, (long long)t->steps, eta);
+    }
+    fflush(out);
+}
+
+static void *rank_main(void *arg)
+{
+    rank_ctx *x = arg;
+    pp_trainer *t = x->t;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores >= t->p) {
+        /* One core per rank when there are enough: no rank steals another's
+         * time slices, so measured bubbles mean what they say. */
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(x->r, &set);
+        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    for (x->step = 0; x->step < t->steps; x->step++) {
+        double start = pp_now();
+        const pp_task *where = NULL;
+        pp_error_clear(&x->err);
+        if (run_step(x, &where)) {
+            fail(t, x->r, x->step, where, &x->err);
+            return NULL;
+        }
+        int rc = barrier_wait(&t->barrier);
+        if (rc < 0)
+            return NULL;
+        if (rc == 1)
+            log_step(t, x->step, pp_now() - start);
+        /* Nobody starts the next step before the log line is written:
+         * it reads this step's busy times. */
+        if (barrier_wait(&t->barrier) < 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
+{
+    pthread_t *threads = calloc((size_t)t->p, sizeof *threads);
+    rank_ctx *ctx = calloc((size_t)t->p, sizeof *ctx);
+    if (!threads || !ctx) {
+        free(threads);
+        free(ctx);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    pp_status st = t->tr->create(t->p, &t->tr_state, err);
+    if (st) {
+        free(threads);
+        free(ctx);
+        return st;
+    }
+    barrier_init(&t->barrier, t->p);
+    t->failed = 0;
+    t->t0 = pp_now();
+    int started = 0;
+    for (int r = 0; r < t->p; r++) {
+        ctx[r] = (rank_ctx){.t = t, .r = r};
+        if (pthread_create(&threads[r], NULL, rank_main, &ctx[r]) != 0) {
+            pp_error why;
+            pp_error_set(&why, PP_ERR_RUNTIME, "cannot start a thread");
+            fail(t, r, 0, NULL, &why);
+            break;
+        }
+        started++;
+    }
+    for (int r = 0; r < started; r++)
+        pthread_join(threads[r], NULL);
+    if (t->o.progress && !t->o.quiet)
+        fputs("\r\033[K", t->o.out);
+    barrier_destroy(&t->barrier);
+    t->tr->destroy(t->tr_state);
+    t->tr_state = NULL;
+    free(threads);
+    free(ctx);
+    if (t->failed) {
+        *err = t->failure;
+        return err->code;
+    }
+    return PP_OK;
+}
