@@ -1,4 +1,8 @@
-/* layers/relu.c - rectified linear unit, y = max(x, 0), elementwise. */
+/* layers/relu.c - rectified linear unit, y = max(x, 0), elementwise.
+ *
+ * backward reads y (which the core keeps): the gradient passes where
+ * y > 0. Nothing is saved.
+ */
 #include <pipette/pipette.h>
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
@@ -8,13 +12,52 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
         return pp_section_error(cfg, NULL, err,
             "relu needs float input, not token ids");
     p->out = *in;
-    /* The output is enough to know where the gradient passes. */
-    p->saved_bytes = (size_t)pp_shape_elements(&in->shape) * sizeof(float);
+    p->saved_bytes = 0;
     p->flops = (double)pp_shape_elements(&in->shape);
     return PP_OK;
 }
 
-static const pp_layer_ops ops = {.plan = plan};
+static int64_t count(const pp_layer_call *c)
+{
+    return (int64_t)c->n * pp_shape_elements(&c->in->shape);
+}
+
+/* y (n) = max(x, 0) */
+static void relu_forward(float *restrict y, const float *restrict x,
+                         int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+
+/* dx (n) = dy where y > 0, else 0 */
+static void relu_backward(float *restrict dx, const float *restrict dy,
+                          const float *restrict y, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    (void)err;
+    relu_forward(y, x, count(c));
+    return PP_OK;
+}
+
+static pp_status backward_input(const pp_layer_call *c, const void *x,
+                                const void *y, const float *dy, float *dx,
+                                pp_error *err)
+{
+    (void)x, (void)err;
+    relu_backward(dx, dy, y, count(c));
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
 
 PP_PLUGIN(PP_KIND_LAYER, "relu", "rectified linear unit, max(x, 0)", NULL,
           &ops);

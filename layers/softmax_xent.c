@@ -2,8 +2,18 @@
  * cross-entropy with integer class targets; the model's loss.
  *
  * Targets have the input's shape without its last dimension (one class per
- * row). The loss is the mean over every row of the global batch.
+ * row). The loss is the mean over every row of the global batch: forward
+ * writes the sum of -log softmax(x)[target] over the micro-batch's rows
+ * times c->loss_scale, and backward_input gives
+ * dx = (softmax(x) - onehot(target)) * loss_scale.
+ *
+ * The probabilities are not saved: backward recomputes them from x (which
+ * the core keeps), since a logits-sized buffer per micro-batch in flight
+ * costs more than a second exp per logit. No label smoothing, no ignored
+ * class: every target must be a class.
  */
+#include <math.h>
+
 #include <pipette/pipette.h>
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
@@ -22,13 +32,107 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->target.dtype = PP_I32;
     p->target.shape = in->shape;
     p->target.shape.ndim--;
-    /* The probabilities: dlogits = softmax - onehot. */
-    p->saved_bytes = (size_t)pp_shape_elements(&in->shape) * sizeof(float);
+    p->saved_bytes = 0;
     p->flops = 5.0 * (double)pp_shape_elements(&in->shape);
     return PP_OK;
 }
 
-static const pp_layer_ops ops = {.plan = plan};
+static pp_status check_targets(const int32_t *target, int64_t rows,
+                               int64_t classes, pp_error *err)
+{
+    for (int64_t r = 0; r < rows; r++)
+        if (target[r] < 0 || target[r] >= classes)
+            return pp_error_set(err, PP_ERR_RUNTIME,
+                "softmax_xent: target class %ld (at row %lld of the "
+                "micro-batch) is outside the %lld classes (0 to %lld)",
+                (long)target[r], (long long)r, (long long)classes,
+                (long long)classes - 1);
+    return PP_OK;
+}
+
+/* max(x) and log(sum(exp(x - max))) of one row (C): log softmax(x)[j] is
+ * x[j] - max - lse. The sum is kept in double: it is the loss's only long
+ * accumulation. */
+static void row_stats(const float *restrict x, int64_t C, float *max,
+                      double *lse)
+{
+    float m = x[0];
+    for (int64_t j = 1; j < C; j++)
+        m = x[j] > m ? x[j] : m;
+    double sum = 0.0;
+    for (int64_t j = 0; j < C; j++)
+        sum += exp((double)(x[j] - m));
+    *max = m;
+    *lse = log(sum);
+}
+
+/* loss (scalar) = scale * sum over rows of -log softmax(x)[target];
+ * x (rows, C), target (rows) */
+static void xent_forward(float *restrict loss, const float *restrict x,
+                         const int32_t *restrict target, int64_t rows,
+                         int64_t C, double scale)
+{
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float max;
+        double lse;
+        row_stats(xr, C, &max, &lse);
+        total += lse - (double)(xr[target[r]] - max);
+    }
+    *loss = (float)(total * scale);
+}
+
+/* dx (rows, C) = scale * (softmax(x) - onehot(target)) */
+static void xent_backward(float *restrict dx, const float *restrict x,
+                          const int32_t *restrict target, int64_t rows,
+                          int64_t C, double scale)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *dxr = dx + r * C;
+        float max;
+        double lse;
+        row_stats(xr, C, &max, &lse);
+        for (int64_t j = 0; j < C; j++)
+            dxr[j] = (float)(scale * exp((double)(xr[j] - max) - lse));
+        dxr[target[r]] -= (float)scale;
+    }
+}
+
+static int64_t classes(const pp_layer_call *c)
+{
+    return c->in->shape.dim[c->in->shape.ndim - 1];
+}
+
+static int64_t rows(const pp_layer_call *c)
+{
+    return (int64_t)c->n * (pp_shape_elements(&c->in->shape) / classes(c));
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    if (check_targets(c->target, rows(c), classes(c), err))
+        return err->code;
+    xent_forward(y, x, c->target, rows(c), classes(c), c->loss_scale);
+    return PP_OK;
+}
+
+static pp_status backward_input(const pp_layer_call *c, const void *x,
+                                const void *y, const float *dy, float *dx,
+                                pp_error *err)
+{
+    (void)y, (void)dy;
+    if (check_targets(c->target, rows(c), classes(c), err))
+        return err->code;
+    xent_backward(dx, x, c->target, rows(c), classes(c), c->loss_scale);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
 
 PP_PLUGIN(PP_KIND_LAYER, "softmax_xent",
           "softmax and cross-entropy loss with integer class targets", NULL,

@@ -22,3 +22,25 @@ plugin_LTLIBRARIES += plugins/local.la
 plugins_local_la_SOURCES = plugins/local.c
 plugins_local_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
+
+# Optimizers and data sources: host code only, built everywhere. text and
+# tokens share corpus.c (reading a file, drawing windows).
+plugin_LTLIBRARIES += plugins/sgd.la plugins/adamw.la plugins/synthetic.la \
+	plugins/text.la plugins/tokens.la
+plugins_sgd_la_SOURCES = plugins/sgd.c
+plugins_sgd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_sgd_la_LIBADD = $(PLUGIN_LIBADD)
+plugins_adamw_la_SOURCES = plugins/adamw.c
+plugins_adamw_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_adamw_la_LIBADD = $(PLUGIN_LIBADD) -lm
+plugins_synthetic_la_SOURCES = plugins/synthetic.c plugins/counter_rng.h
+plugins_synthetic_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_synthetic_la_LIBADD = $(PLUGIN_LIBADD) -lm
+plugins_text_la_SOURCES = plugins/text.c plugins/corpus.c plugins/corpus.h \
+	plugins/counter_rng.h
+plugins_text_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_text_la_LIBADD = $(PLUGIN_LIBADD)
+plugins_tokens_la_SOURCES = plugins/tokens.c plugins/corpus.c \
+	plugins/corpus.h plugins/counter_rng.h
+plugins_tokens_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_tokens_la_LIBADD = $(PLUGIN_LIBADD)

@@ -3,9 +3,8 @@
  * Manual: the layers' stage keys (model.c has checked them). Automatic:
  * the cut that minimises the heaviest stage, weighing each layer by its
  * parameter count or its forward FLOPs, with every stage holding at least
- * one layer (dynamic programming over cut points, O(S * L^2), instant for
- * any real model). Among equally heavy cuts, the one with the lightest
- * last stage is taken, since the last stage also runs the loss.
+ * one layer; among those, the most even (O(S * L^2), instant for any real
+ * model).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -31,7 +30,11 @@ pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *er
         first[S] = L;
         return PP_OK;
     }
-    /* best[s][l]: the lightest heaviest-stage for layers l.. in stages s.. */
+    /* Two passes of dynamic programming over cut points: the lightest
+     * possible heaviest stage M, then, among cuts whose stages all weigh
+     * at most M, the one with the smallest sum of squared stage weights,
+     * which spreads the rest evenly instead of leaving a stage nearly
+     * empty. best[s][l] is the optimum for layers l.. in stages s... */
     double *prefix = malloc((size_t)(L + 1) * sizeof *prefix);
     double *best = malloc((size_t)(S + 1) * (L + 1) * sizeof *best);
     int *cut = malloc((size_t)(S + 1) * (L + 1) * sizeof *cut);
@@ -45,23 +48,33 @@ pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *er
     for (int l = 0; l < L; l++)
         prefix[l + 1] = prefix[l] + weight(m, l);
 #define AT(a, s, l) a[(size_t)(s) * (L + 1) + (l)]
-    for (int l = 0; l <= L; l++)
-        AT(best, S, l) = l == L ? 0 : INFINITY;
-    for (int s = S - 1; s >= 0; s--)
-        for (int l = 0; l <= L; l++) {
-            AT(best, s, l) = INFINITY;
-            AT(cut, s, l) = -1;
-            /* Stage s takes layers l .. e-1, leaving one per later stage. */
-            for (int e = l + 1; e <= L - (S - 1 - s); e++) {
-                double here = prefix[e] - prefix[l];
-                double rest = AT(best, s + 1, e);
-                double worst = here > rest ? here : rest;
-                if (worst <= AT(best, s, l)) {
-                    AT(best, s, l) = worst;
-                    AT(cut, s, l) = e;
+    double limit = INFINITY;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int l = 0; l <= L; l++)
+            AT(best, S, l) = l == L ? 0 : INFINITY;
+        for (int s = S - 1; s >= 0; s--)
+            for (int l = 0; l <= L; l++) {
+                AT(best, s, l) = INFINITY;
+                AT(cut, s, l) = -1;
+                /* Stage s takes layers l .. e-1, one left per later stage. */
+                for (int e = l + 1; e <= L - (S - 1 - s); e++) {
+                    double here = prefix[e] - prefix[l];
+                    double rest = AT(best, s + 1, e), score;
+                    if (pass == 0) {
+                        score = here > rest ? here : rest;
+                    } else {
+                        if (here > limit)
+                            continue;
+                        score = here * here + rest;
+                    }
+                    if (score < AT(best, s, l)) {
+                        AT(best, s, l) = score;
+                        AT(cut, s, l) = e;
+                    }
                 }
             }
-        }
+        limit = AT(best, 0, 0);
+    }
     for (int s = 0, l = 0; s < S; s++) {
         first[s] = l;
         l = AT(cut, s, l);

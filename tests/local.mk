@@ -1,10 +1,16 @@
 # Tests: Check suites (tests/test_*.c), shell integration tests
 # (tests/*.sh) and the deliberately broken plugins they load.
+
+# tests/NAME.sh logs to tests/NAME.log, through one suffix rule, so that a
+# rule below can add prerequisites to one test's log.
+TEST_EXTENSIONS = .sh
 include tests/plugins/local.mk
 include tests/schedules/local.mk
 include tests/config.mk
 include tests/device.mk
 include tests/timeline.mk
+include tests/optimdata.mk
+include tests/layers.mk
 
 if HAVE_CUDA
 PP_TEST_HAVE_CUDA = yes
@@ -43,6 +49,12 @@ tests_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 tests_test_registry_CFLAGS = $(TEST_CFLAGS)
 tests_test_registry_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/test_train
+TESTS += tests/test_train
+tests_test_train_SOURCES = tests/test_train.c
+tests_test_train_CFLAGS = $(TEST_CFLAGS)
+tests_test_train_LDADD = $(TEST_LIBS) -lm
+
 check_PROGRAMS += tests/test_schedules
 TESTS += tests/test_schedules
 tests_test_schedules_SOURCES = tests/test_schedules.c
@@ -54,9 +66,9 @@ TESTS += tests/no-check.sh
 endif
 
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
-	tests/schedule-cli.sh tests/schedule-refusals.sh
+	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh
 EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/install.sh \
-	tests/schedule-cli.sh tests/schedule-refusals.sh \
+	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh $(CHECK_CORPUS)
 
 # pipette check on model files with mistakes: each .ini beside the
@@ -70,12 +82,4 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must
 # be done by then.
-INSTALL_TEST_AFTER = tests/cli.log tests/check-corpus.log \
-	tests/schedule-cli.log tests/schedule-refusals.log
-if HAVE_CHECK
-INSTALL_TEST_AFTER += tests/test_registry.log tests/test_schedules.log
-if HAVE_CUDA
-INSTALL_TEST_AFTER += tests/test_cuda_plugin.log tests/test_device_cuda.log
-endif
-endif
-tests/install.log: $(INSTALL_TEST_AFTER)
+tests/install.log: $(TEST_LOGS:tests/install.log=)

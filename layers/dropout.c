@@ -1,0 +1,95 @@
+/* layers/dropout.c - inverted dropout: while training, each element is
+ * zeroed with probability `rate` and the others are scaled by
+ * 1/(1 - rate), so evaluation (training = 0) is the identity.
+ *
+ * The mask is never stored: element i of the step's batch is kept when a
+ * counter-based hash of (seed, i) clears the rate, so backward, or a
+ * forward the core recomputes with the same seed, finds the same mask,
+ * whatever thread runs it, and however the batch is cut into
+ * micro-batches (i counts from the step's first sample, c->sample0). Not a
+ * random number generator with state.
+ */
+#include <string.h>
+
+#include <pipette/pipette.h>
+
+static const pp_key keys[] = {
+    {"rate", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.1",
+     "probability of zeroing an element, below 1"},
+    {0},
+};
+
+static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
+                      pp_layer_plan *p, pp_error *err)
+{
+    double rate;
+    if (pp_section_float(cfg, "rate", &rate, err))
+        return err->code;
+    if (rate >= 1.0)
+        return pp_section_error(cfg, "rate", err,
+            "must be below 1: a rate of 1 drops every element");
+    if (in->dtype != PP_F32)
+        return pp_section_error(cfg, NULL, err,
+            "dropout needs float input, not token ids");
+    p->out = *in;
+    p->saved_bytes = 0;
+    p->flops = (double)pp_shape_elements(&in->shape);
+    p->arg[0] = rate;
+    return PP_OK;
+}
+
+/* splitmix64's finaliser: a bijection of 64 bits whose output bits each
+ * depend on every input bit. */
+static uint64_t mix(uint64_t z)
+{
+    z += 0x9e3779b97f4a7c15u;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+/* out (n) = in (n) * scale where element first + i is kept, else 0. The
+ * seed is mixed before the index joins it, so seeds that differ in a few
+ * bits (consecutive steps, say) give unrelated masks rather than shuffled
+ * copies of one another. */
+static void dropout_apply(float *restrict out, const float *restrict in,
+                          int64_t first, int64_t n, uint64_t seed,
+                          double rate)
+{
+    uint64_t key = mix(seed);
+    float scale = (float)(1.0 / (1.0 - rate));
+    for (int64_t i = 0; i < n; i++) {
+        double u = (double)(mix(key ^ (uint64_t)(first + i)) >> 11) *
+                   0x1p-53;
+        out[i] = u >= rate ? in[i] * scale : 0.0f;
+    }
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    (void)err;
+    int64_t per = pp_shape_elements(&c->in->shape);
+    int64_t n = (int64_t)c->n * per;
+    if (c->training)
+        dropout_apply(y, x, c->sample0 * per, n, c->seed, c->plan->arg[0]);
+    else
+        memcpy(y, x, (size_t)n * sizeof(float));
+    return PP_OK;
+}
+
+/* The same mask, applied to dy. */
+static pp_status backward_input(const pp_layer_call *c, const void *x,
+                                const void *y, const float *dy, float *dx,
+                                pp_error *err)
+{
+    (void)x, (void)y;
+    return forward(c, dy, dx, err);
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+
+PP_PLUGIN(PP_KIND_LAYER, "dropout",
+          "inverted dropout, reproducible from the step's seed", keys, &ops);

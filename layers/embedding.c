@@ -1,0 +1,124 @@
+/* layers/embedding.c - token embedding: each integer id becomes a learned
+ * row of `dim` floats, y[..., :] = weight[x[...], :].
+ *
+ * Takes token ids of any shape (e.g. a sequence [T]) and appends a
+ * feature dimension. The table starts N(0, 1), as PyTorch's nn.Embedding
+ * does: features of unit variance are what linear's U(-1/sqrt(in),
+ * 1/sqrt(in)) init assumes of its input, and a layernorm that follows
+ * makes the scale moot anyway. There is no backward_input (ids have no
+ * gradient); backward_weight scatters dy into the rows that were read.
+ */
+#include <string.h>
+
+#include <pipette/pipette.h>
+
+static const pp_key keys[] = {
+    {"vocab", PP_KEY_INT, PP_KEY_REQUIRED, 1, INT32_MAX, NULL, NULL,
+     "number of distinct token ids, 0 to vocab - 1"},
+    {"dim", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL,
+     "features per token"},
+    {0},
+};
+
+static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
+                      pp_layer_plan *p, pp_error *err)
+{
+    int64_t vocab, dim;
+    if (pp_section_int(cfg, "vocab", &vocab, err) ||
+        pp_section_int(cfg, "dim", &dim, err))
+        return err->code;
+    if (in->dtype != PP_I32)
+        return pp_section_error(cfg, NULL, err,
+            "embedding needs token ids as input (input_type = int), not "
+            "float features");
+    if (in->shape.ndim >= PP_MAX_DIMS)
+        return pp_section_error(cfg, NULL, err,
+            "embedding adds a dimension to its input, which has %d "
+            "already (at most %d in all)", in->shape.ndim, PP_MAX_DIMS);
+    p->out.dtype = PP_F32;
+    p->out.shape = in->shape;
+    p->out.shape.dim[p->out.shape.ndim++] = dim;
+    p->params[0] = (pp_param_decl){"weight", {2, {vocab, dim}},
+                                   PP_INIT_NORMAL, 1.0f};
+    p->nparams = 1;
+    p->saved_bytes = 0;
+    /* No arithmetic, but a row copied per token: count it so the
+     * partitioner does not see a free layer. */
+    p->flops = (double)pp_shape_elements(&in->shape) * (double)dim;
+    return PP_OK;
+}
+
+/* Both kernels index the table with x: a bad id is an error, never a read
+ * or write outside it. */
+static pp_status check_ids(const int32_t *ids, int64_t tokens, int64_t vocab,
+                           pp_error *err)
+{
+    for (int64_t t = 0; t < tokens; t++)
+        if (ids[t] < 0 || ids[t] >= vocab)
+            return pp_error_set(err, PP_ERR_RUNTIME,
+                "embedding: token id %ld (at token %lld of the micro-batch) "
+                "is outside the vocabulary of %lld ids (0 to %lld)",
+                (long)ids[t], (long long)t, (long long)vocab,
+                (long long)vocab - 1);
+    return PP_OK;
+}
+
+/* out (tokens, dim) = weight[ids] ; weight (vocab, dim) */
+static void embedding_forward(float *restrict out,
+                              const int32_t *restrict ids,
+                              const float *restrict weight, int64_t tokens,
+                              int64_t dim)
+{
+    for (int64_t t = 0; t < tokens; t++)
+        memcpy(out + t * dim, weight + (int64_t)ids[t] * dim,
+               (size_t)dim * sizeof(float));
+}
+
+/* dweight[ids[t]] += dout[t]; a repeated id collects every use */
+static void embedding_backward_weight(float *restrict dweight,
+                                      const float *restrict dout,
+                                      const int32_t *restrict ids,
+                                      int64_t tokens, int64_t dim)
+{
+    for (int64_t t = 0; t < tokens; t++) {
+        float *row = dweight + (int64_t)ids[t] * dim;
+        const float *d = dout + t * dim;
+        for (int64_t i = 0; i < dim; i++)
+            row[i] += d[i];
+    }
+}
+
+static int64_t tokens(const pp_layer_call *c)
+{
+    return (int64_t)c->n * pp_shape_elements(&c->in->shape);
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    const pp_shape *w = &c->plan->params[0].shape;
+    if (check_ids(x, tokens(c), w->dim[0], err))
+        return err->code;
+    embedding_forward(y, x, c->param[0], tokens(c), w->dim[1]);
+    return PP_OK;
+}
+
+static pp_status backward_weight(const pp_layer_call *c, const void *x,
+                                 const void *y, const float *dy,
+                                 pp_error *err)
+{
+    (void)y;
+    const pp_shape *w = &c->plan->params[0].shape;
+    if (check_ids(x, tokens(c), w->dim[0], err))
+        return err->code;
+    embedding_backward_weight(c->grad[0], dy, x, tokens(c), w->dim[1]);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, NULL, backward_weight};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+
+PP_PLUGIN(PP_KIND_LAYER, "embedding",
+          "token embedding: integer ids to learned feature rows", keys,
+          &ops);

@@ -1,0 +1,167 @@
+/* layers/layernorm.c - layer normalisation over the last dimension:
+ *   y = (x - mean) / sqrt(var + eps) * weight + bias,
+ * with the mean and (biased) variance of each row of C features.
+ *
+ * weight starts at ones and bias at zeros, so a new layer is a plain
+ * normalisation. forward saves each row's mean and 1/sqrt(var + eps) (two
+ * floats a row) for backward; x itself is kept by the core. Not a batch
+ * norm: no statistics cross rows or samples, so nothing differs between
+ * training and evaluation.
+ */
+#include <math.h>
+
+#include <pipette/pipette.h>
+
+static const pp_key keys[] = {
+    {"eps", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1e-5",
+     "added to the variance before the square root"},
+    {0},
+};
+
+static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
+                      pp_layer_plan *p, pp_error *err)
+{
+    double eps;
+    if (pp_section_float(cfg, "eps", &eps, err))
+        return err->code;
+    if (in->dtype != PP_F32 || in->shape.ndim == 0)
+        return pp_section_error(cfg, NULL, err,
+            "layernorm needs float features as input, normalised over "
+            "their last dimension");
+    int64_t features = in->shape.dim[in->shape.ndim - 1];
+    int64_t rows = pp_shape_elements(&in->shape) / features;
+    p->out = *in;
+    p->params[0] = (pp_param_decl){"weight", {1, {features}}, PP_INIT_ONES,
+                                   0.0f};
+    p->params[1] = (pp_param_decl){"bias", {1, {features}}, PP_INIT_ZEROS,
+                                   0.0f};
+    p->nparams = 2;
+    p->saved_bytes = (size_t)rows * 2 * sizeof(float);
+    p->flops = 8.0 * (double)pp_shape_elements(&in->shape);
+    p->arg[0] = eps;
+    return PP_OK;
+}
+
+/* y (rows, C); stats (rows, 2): mean, rstd; x (rows, C); w, b (C) */
+static void layernorm_forward(float *restrict y, float *restrict stats,
+                              const float *restrict x,
+                              const float *restrict w,
+                              const float *restrict b, int64_t rows,
+                              int64_t C, float eps)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C;
+        float *yr = y + r * C;
+        float mean = 0.0f;
+        for (int64_t i = 0; i < C; i++)
+            mean += xr[i];
+        mean /= (float)C;
+        /* Two passes: var from x - mean, not E[x^2] - mean^2, which
+         * cancels badly when the mean is large. */
+        float var = 0.0f;
+        for (int64_t i = 0; i < C; i++) {
+            float d = xr[i] - mean;
+            var += d * d;
+        }
+        var /= (float)C;
+        float rstd = 1.0f / sqrtf(var + eps);
+        for (int64_t i = 0; i < C; i++)
+            yr[i] = (xr[i] - mean) * rstd * w[i] + b[i];
+        stats[2 * r] = mean;
+        stats[2 * r + 1] = rstd;
+    }
+}
+
+/* dx (rows, C) = the gradient through the normalisation, as in llm.c:
+ * dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w, xhat the
+ * normalised x. */
+static void layernorm_backward_input(float *restrict dx,
+                                     const float *restrict dy,
+                                     const float *restrict x,
+                                     const float *restrict stats,
+                                     const float *restrict w, int64_t rows,
+                                     int64_t C)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C, *dyr = dy + r * C;
+        float *dxr = dx + r * C;
+        float mean = stats[2 * r], rstd = stats[2 * r + 1];
+        float g_mean = 0.0f, gx_mean = 0.0f;
+        for (int64_t i = 0; i < C; i++) {
+            float g = dyr[i] * w[i];
+            g_mean += g;
+            gx_mean += g * (xr[i] - mean) * rstd;
+        }
+        g_mean /= (float)C;
+        gx_mean /= (float)C;
+        for (int64_t i = 0; i < C; i++) {
+            float xhat = (xr[i] - mean) * rstd;
+            dxr[i] = rstd * (dyr[i] * w[i] - g_mean - xhat * gx_mean);
+        }
+    }
+}
+
+/* dw (C) += sum over rows of dy xhat; db (C) += sum over rows of dy */
+static void layernorm_backward_weight(float *restrict dw,
+                                      float *restrict db,
+                                      const float *restrict dy,
+                                      const float *restrict x,
+                                      const float *restrict stats,
+                                      int64_t rows, int64_t C)
+{
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * C, *dyr = dy + r * C;
+        float mean = stats[2 * r], rstd = stats[2 * r + 1];
+        for (int64_t i = 0; i < C; i++) {
+            dw[i] += dyr[i] * (xr[i] - mean) * rstd;
+            db[i] += dyr[i];
+        }
+    }
+}
+
+static int64_t features(const pp_layer_call *c)
+{
+    return c->in->shape.dim[c->in->shape.ndim - 1];
+}
+
+static int64_t rows(const pp_layer_call *c)
+{
+    return (int64_t)c->n * (pp_shape_elements(&c->in->shape) / features(c));
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    (void)err;
+    layernorm_forward(y, c->saved, x, c->param[0], c->param[1], rows(c),
+                      features(c), (float)c->plan->arg[0]);
+    return PP_OK;
+}
+
+static pp_status backward_input(const pp_layer_call *c, const void *x,
+                                const void *y, const float *dy, float *dx,
+                                pp_error *err)
+{
+    (void)y, (void)err;
+    layernorm_backward_input(dx, dy, x, c->saved, c->param[0], rows(c),
+                             features(c));
+    return PP_OK;
+}
+
+static pp_status backward_weight(const pp_layer_call *c, const void *x,
+                                 const void *y, const float *dy,
+                                 pp_error *err)
+{
+    (void)y, (void)err;
+    layernorm_backward_weight(c->grad[0], c->grad[1], dy, x, c->saved,
+                              rows(c), features(c));
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, backward_input,
+                                             backward_weight};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+
+PP_PLUGIN(PP_KIND_LAYER, "layernorm",
+          "layer normalisation over the last dimension", keys, &ops);

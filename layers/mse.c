@@ -1,0 +1,74 @@
+/* layers/mse.c - squared error against float targets of the input's
+ * shape; the model's loss.
+ *
+ * forward writes sum((x - t)^2) over the micro-batch times c->loss_scale,
+ * which the core sets to 1/(target elements in the step's global batch):
+ * the step's loss is the mean squared error. backward_input gives
+ * dx = 2 (x - t) loss_scale. Not a weighted or reduced-per-row loss.
+ */
+#include <pipette/pipette.h>
+
+static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
+                      pp_layer_plan *p, pp_error *err)
+{
+    if (in->dtype != PP_F32)
+        return pp_section_error(cfg, NULL, err,
+            "mse needs float predictions, not token ids");
+    p->out = (pp_tensor_desc){PP_F32, {0, {0}}};
+    p->is_loss = 1;
+    p->target = *in;
+    p->saved_bytes = 0;
+    p->flops = 3.0 * (double)pp_shape_elements(&in->shape);
+    return PP_OK;
+}
+
+/* loss (scalar) = scale * sum((x - t)^2); x, t (n). Summed in double: the
+ * loss of a whole micro-batch is one long accumulation. */
+static void mse_forward(float *restrict loss, const float *restrict x,
+                        const float *restrict t, int64_t n, double scale)
+{
+    double total = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = (double)x[i] - (double)t[i];
+        total += d * d;
+    }
+    *loss = (float)(total * scale);
+}
+
+/* dx (n) = 2 scale (x - t) */
+static void mse_backward(float *restrict dx, const float *restrict x,
+                         const float *restrict t, int64_t n, double scale)
+{
+    float k = (float)(2.0 * scale);
+    for (int64_t i = 0; i < n; i++)
+        dx[i] = k * (x[i] - t[i]);
+}
+
+static int64_t count(const pp_layer_call *c)
+{
+    return (int64_t)c->n * pp_shape_elements(&c->in->shape);
+}
+
+static pp_status forward(const pp_layer_call *c, const void *x, void *y,
+                         pp_error *err)
+{
+    (void)err;
+    mse_forward(y, x, c->target, count(c), c->loss_scale);
+    return PP_OK;
+}
+
+static pp_status backward_input(const pp_layer_call *c, const void *x,
+                                const void *y, const float *dy, float *dx,
+                                pp_error *err)
+{
+    (void)y, (void)dy, (void)err;
+    mse_backward(dx, x, c->target, count(c), c->loss_scale);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+
+static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+
+PP_PLUGIN(PP_KIND_LAYER, "mse",
+          "mean squared error loss against float targets", NULL, &ops);

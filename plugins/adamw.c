@@ -1,0 +1,86 @@
+/* plugins/adamw.c - Adam with decoupled weight decay (Loshchilov & Hutter,
+ * "Decoupled Weight Decay Regularization", 2019), as PyTorch's
+ * torch.optim.AdamW (amsgrad off). At step t:
+ *
+ *   param -= lr * weight_decay * param
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g^2
+ *   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
+ *
+ * State is two halves of the stage's state buffer, m then v, so that each
+ * is one contiguous array like the parameters. Host only: there is no fused
+ * device kernel yet.
+ */
+#include <math.h>
+
+#include <pipette/pipette.h>
+
+enum { BETA1, BETA2, EPS, WEIGHT_DECAY };
+
+static const pp_key keys[] = {
+    {"beta1", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.9",
+     "decay of the gradient's running mean, below 1"},
+    {"beta2", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.999",
+     "decay of the squared gradient's running mean, below 1"},
+    {"eps", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1e-8",
+     "added to the denominator"},
+    {"weight_decay", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0.01",
+     "decoupled decay: param -= lr * weight_decay * param"},
+    {0},
+};
+
+/* The table's range is closed: a beta of 1 never moves its average off
+ * zero, and its bias correction 1 - beta^t divides by zero. */
+static pp_status read_beta(const pp_section *train, const char *key,
+                           double *beta, pp_error *err)
+{
+    if (pp_section_float(train, key, beta, err))
+        return err->code;
+    if (*beta >= 1)
+        return pp_section_error(train, key, err,
+                                "must be less than 1, got %g", *beta);
+    return PP_OK;
+}
+
+static pp_status plan(const pp_section *train, pp_optimizer_plan *p,
+                      pp_error *err)
+{
+    if (read_beta(train, "beta1", &p->arg[BETA1], err) ||
+        read_beta(train, "beta2", &p->arg[BETA2], err) ||
+        pp_section_float(train, "eps", &p->arg[EPS], err) ||
+        pp_section_float(train, "weight_decay", &p->arg[WEIGHT_DECAY], err))
+        return err->code;
+    p->state_per_param = 2;
+    return PP_OK;
+}
+
+static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
+{
+    (void)err;
+    const double *a = c->plan->arg;
+    double t = (double)c->step;
+    /* In double: 1 - 0.999^t loses most of its digits in float for small
+     * t, and it scales every update. */
+    double bc1 = 1.0 - pow(a[BETA1], t), bc2 = 1.0 - pow(a[BETA2], t);
+    float step_size = (float)(c->lr / bc1);
+    float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+    float decay = (float)(1.0 - c->lr * a[WEIGHT_DECAY]);
+    float b1 = (float)a[BETA1], b2 = (float)a[BETA2], eps = (float)a[EPS];
+    float *param = c->param;       /* (n) */
+    const float *grad = c->grad;   /* (n) */
+    float *m = c->state;           /* (n) first moment */
+    float *v = c->state + c->n;    /* (n) second moment */
+    for (size_t i = 0; i < c->n; i++) {
+        float g = grad[i];
+        m[i] = b1 * m[i] + (1 - b1) * g;
+        v[i] = b2 * v[i] + (1 - b2) * g * g;
+        param[i] = param[i] * decay -
+                   step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
+    }
+    return PP_OK;
+}
+
+static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu};
+
+PP_PLUGIN(PP_KIND_OPTIMIZER, "adamw",
+          "Adam with decoupled weight decay (AdamW)", keys, &ops);

@@ -1,0 +1,185 @@
+/* tests/test_train.c - pipelining changes the speed, never the result.
+ *
+ * One model of several layer types (linear, gelu, layernorm, dropout,
+ * tanh, softmax cross-entropy) on the synthetic mixture, trained for a few
+ * SGD steps with momentum: under every schedule, over a grid of ranks,
+ * micro-batches and stages per rank, with recompute on and off, the
+ * parameters at the end must equal those of one rank running the whole
+ * batch at once.
+ *
+ * Tolerance: float32 sums taken in another order. A micro-batch split
+ * changes how each parameter gradient's sum over the batch's rows is
+ * grouped (per micro-batch, then across them), and each regrouping moves
+ * the result by a few ulps of the terms' magnitude; three steps of SGD carry
+ * that into the weights. |a - b| <= 1e-5 + 1e-5 |b| allows about 100 ulps
+ * at the weights' scale (~0.1), far below what a wrong gradient, a missing
+ * micro-batch or a doubled one would change (at least lr x 1/m of a
+ * gradient, ~1e-3).
+ */
+#include <config.h>
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+#define STEPS 3
+
+static const char model_text[] =
+    "[model]\n"
+    "input = 6\n"
+    "[layer fc1]\ntype = linear\nunits = 16\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer drop]\ntype = dropout\nrate = 0.2\n"
+    "[layer fc2]\ntype = linear\nunits = 12\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer fc3]\ntype = linear\nunits = 3\n"
+    "[layer loss]\ntype = softmax_xent\n"
+    "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
+    "microbatches = %d\nrecompute = %s\n"
+    "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
+    "lr = 0.1\nseed = 7\n"
+    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
+
+#define NLAYERS 8
+
+typedef struct weights {
+    float *w[NLAYERS][2];
+    size_t n[NLAYERS][2];
+    double loss[STEPS];
+} weights;
+
+static void weights_free(weights *w)
+{
+    for (int l = 0; l < NLAYERS; l++)
+        for (int i = 0; i < 2; i++)
+            free(w->w[l][i]);
+}
+
+/* Trains; returns 0 when the schedule refuses (p, m, v). */
+static int train(const char *schedule, int p, int m, int v, int recompute,
+                 weights *out)
+{
+    char path[] = "/tmp/pp-train-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, model_text, schedule, p, v, m, recompute ? "true" : "false",
+            STEPS);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_model *model;
+    pp_status st = pp_model_load(path, &model, &err);
+    unlink(path);
+    if (st == PP_ERR_CONFIG && strstr(err.msg, "[pipeline] schedule:"))
+        return 0;
+    ck_assert_msg(st == PP_OK, "%s p=%d m=%d v=%d: %s", schedule, p, m, v,
+                  err.msg);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(model, &o, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s p=%d m=%d v=%d: %s",
+                  schedule, p, m, v, err.msg);
+    memset(out, 0, sizeof *out);
+    for (int l = 0; l < NLAYERS; l++)
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            const float *w = pp_trainer_param(t, l, i, &n);
+            if (!w)
+                continue;
+            out->w[l][i] = malloc(n * sizeof(float));
+            memcpy(out->w[l][i], w, n * sizeof(float));
+            out->n[l][i] = n;
+        }
+    for (int s = 0; s < STEPS; s++)
+        out->loss[s] = pp_trainer_loss(t, s);
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return 1;
+}
+
+static double max_diff(const weights *a, const weights *b)
+{
+    double worst = 0;
+    for (int l = 0; l < NLAYERS; l++)
+        for (int i = 0; i < 2; i++) {
+            ck_assert_uint_eq(a->n[l][i], b->n[l][i]);
+            for (size_t j = 0; j < a->n[l][i]; j++) {
+                double d = fabs((double)a->w[l][i][j] - b->w[l][i][j]);
+                double allowed = 1e-5 + 1e-5 * fabs(b->w[l][i][j]);
+                if (d / allowed > worst)
+                    worst = d / allowed;
+            }
+        }
+    return worst; /* > 1: out of tolerance */
+}
+
+static const char *const schedules[] = {
+    "vanilla", "gpipe", "1f1b", "interleaved", "looped-bfs",
+    "zb-h1", "zb-h2", "zb-v",
+};
+
+START_TEST(every_schedule_trains_the_same_model)
+{
+    const char *name = schedules[_i];
+    weights ref;
+    ck_assert(train("vanilla", 1, 1, 1, 0, &ref));
+    /* The reference learns: its loss falls over the steps. */
+    ck_assert_msg(ref.loss[STEPS - 1] < ref.loss[0], "loss %g -> %g",
+                  ref.loss[0], ref.loss[STEPS - 1]);
+    static const int grid[][3] = {
+        {1, 1, 1}, {2, 2, 1}, {2, 4, 1}, {4, 4, 1}, {4, 8, 1}, {3, 6, 1},
+        {2, 2, 2}, {2, 4, 2}, {4, 4, 2}, {3, 3, 2}, {2, 8, 4},
+    };
+    int runs = 0;
+    for (size_t g = 0; g < sizeof grid / sizeof *grid; g++)
+        for (int recompute = 0; recompute < 2; recompute++) {
+            int p = grid[g][0], m = grid[g][1], v = grid[g][2];
+            weights got;
+            if (!train(name, p, m, v, recompute, &got))
+                continue;
+            runs++;
+            double worst = max_diff(&got, &ref);
+            ck_assert_msg(worst <= 1.0,
+                          "%s p=%d m=%d v=%d recompute=%d: weights differ "
+                          "from one rank's by %.1f x the tolerance",
+                          name, p, m, v, recompute, worst);
+            for (int s = 0; s < STEPS; s++)
+                ck_assert_msg(fabs(got.loss[s] - ref.loss[s]) <=
+                                  1e-5 * fabs(ref.loss[s]),
+                              "%s p=%d m=%d v=%d: step %d loss %.9g, one "
+                              "rank %.9g", name, p, m, v, s, got.loss[s],
+                              ref.loss[s]);
+            weights_free(&got);
+        }
+    ck_assert_msg(runs > 0, "%s ran nowhere in the grid", name);
+    weights_free(&ref);
+}
+END_TEST
+
+static Suite *train_suite(void)
+{
+    Suite *s = suite_create("train");
+    TCase *tc = tcase_create("equivalence");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
+                        (int)(sizeof schedules / sizeof *schedules));
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(train_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,71 @@
+#!/bin/sh
+# tests/train-cli.sh - `pipette train`: the examples learn, the plan and
+# the log lines are there, the measured trace is written, and the errors a
+# user hits (a missing data file, a diverging loss, bad options) are
+# reported clearly, with the right exit status and no hang.
+. "${srcdir:-.}/tests/lib.sh"
+examples="${srcdir:-.}/examples"
+
+# The MLP on the Gaussian mixture: from ln 4 = 1.39 to below 0.1.
+run timeout 120 "$PIPETTE" train "$examples/mlp.ini"
+expect_status 0 "train mlp.ini"
+expect_out "^plan: mlp, 2 ranks on cpu, 2 stages, schedule 1f1b, 8 micro-batches of 32 samples \(batch 256\)$" "plan header"
+expect_out "^  stage 0 on rank 0: [0-9]+ parameters: fc1" "plan stages"
+expect_out "^  rank 1 memory: parameters [0-9.]+ MiB, gradients [0-9.]+ MiB, optimizer [0-9.]+ MiB, activations [0-9]+ slots? [0-9.]+ MiB$" "memory per rank"
+expect_out "^step +20  loss [0-9.]+ +[0-9.]+ samples/s  bubble +[0-9.]+%$" "log line"
+# loss_at STEP: the loss logged for that step.
+loss_at() { awk -v s="$1" '$1 == "step" && $2 == s { print $4 }' "$tmp/out"; }
+final=$(loss_at 200)
+awk -v l="${final:-9}" 'BEGIN { exit !(l < 0.1) }' ||
+    fail "mlp.ini: final loss ${final:-missing}, expected below 0.1"
+
+# The character model: the loss falls by at least 2 (from ln 256 = 5.5).
+run timeout 300 "$PIPETTE" train --steps 150 "$examples/char-1f1b.ini"
+expect_status 0 "train char-1f1b.ini"
+first=$(loss_at 50)
+last=$(loss_at 150)
+awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(b < 5.55 - 2 && b < a) }' ||
+    fail "char-1f1b.ini: loss ${first:-?} at step 50, ${last:-?} at step 150"
+
+# A measured trace, in the simulator's Chrome format, with sends and
+# receives.
+run timeout 120 "$PIPETTE" train --steps 2 --trace "$tmp/trace.json" "$examples/char-interleaved.ini"
+expect_status 0 "train with --trace"
+expect_out "^trace written to $tmp/trace\.json$" "trace announced"
+grep -q '"cat":"send"' "$tmp/trace.json" || fail "trace has no send spans"
+grep -q '"cat":"recv"' "$tmp/trace.json" || fail "trace has no recv spans"
+grep -q '"name":"F0\.0","cat":"F"' "$tmp/trace.json" || fail "trace has no F0.0"
+if command -v python3 >/dev/null 2>&1; then
+    python3 -m json.tool "$tmp/trace.json" >/dev/null || fail "trace is not JSON"
+fi
+
+# Recompute trains too (the equivalence test checks the weights).
+run timeout 120 "$PIPETTE" train --steps 3 --recompute --quiet "$examples/char-zb-h1.ini"
+expect_status 0 "train --recompute"
+expect_no_out "train --quiet"
+
+# Errors.
+sed 's|^path = .*|path = no-such-corpus.txt|' "$examples/char-1f1b.ini" >"$tmp/nofile.ini"
+run timeout 60 "$PIPETTE" train "$tmp/nofile.ini"
+expect_status 2 "missing data file"
+expect_no_out "missing data file"
+expect_err "^$tmp/nofile\.ini:[0-9]+: \[data\] path: cannot read '$tmp/no-such-corpus\.txt': No such file or directory$" "missing data file message"
+
+sed 's|^lr = .*|lr = 1e30|' "$examples/mlp.ini" >"$tmp/diverge.ini"
+run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge.ini"
+expect_status 1 "a diverging loss"
+expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "NaN loss names rank, step and task"
+
+sed 's|^microbatches = .*|microbatches = 7|' "$examples/mlp.ini" >"$tmp/m7.ini"
+run "$PIPETTE" train "$tmp/m7.ini"
+expect_status 2 "batch not divisible by micro-batches"
+expect_no_out "batch not divisible"
+
+run "$PIPETTE" train
+expect_status 2 "train without a file"
+run "$PIPETTE" train --steps 0 "$examples/mlp.ini"
+expect_status 2 "--steps 0"
+run "$PIPETTE" train "$tmp/none.ini"
+expect_status 2 "train a missing file"
+
+finish
