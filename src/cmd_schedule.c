@@ -32,7 +32,8 @@ static const char usage[] =
     "a schedule written in the notation --dump prints; a file fixes -p, -m\n"
     "and -v itself.\n"
     "\n"
-    "  --costs LIST   cost of each op and of a transfer between ranks\n"
+    "  --costs LIST   cost of each op and of a transfer between ranks;\n"
+    "                 OP.STAGE=COST prices one stage's op (B.3=2.5)\n"
     "  --format grid  the timeline as text (default), with a summary\n"
     "  --format summary  the summary alone\n"
     "  --format json  the simulation's numbers and every task's times\n"
@@ -142,8 +143,7 @@ static int parse_options(int argc, char **argv, options *o)
 static int is_default(const pp_costs *c)
 {
     pp_costs d = pp_costs_default();
-    return c->f == d.f && c->b == d.b && c->bi == d.bi && c->bw == d.bw &&
-           c->transfer == d.transfer;
+    return memcmp(c, &d, sizeof d) == 0;
 }
 
 static void print_summary(const pp_plan *plan, const pp_sim *sim,

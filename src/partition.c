@@ -2,7 +2,7 @@
  *
  * Manual: the layers' stage keys (model.c has checked them). Automatic:
  * the cut that minimises the heaviest stage, weighing each layer by its
- * parameter count or its forward FLOPs, with every stage holding at least
+ * parameter count or its training FLOPs, with every stage holding at least
  * one layer; among those, the most even (O(S * L^2), instant for any real
  * model).
  */
@@ -11,11 +11,17 @@
 
 #include "runtime.h"
 
+/* A layer's share of a training step. By FLOPs: the forward, the input
+ * gradient (about as costly; none for the model's first layer, whose input
+ * nobody needs a gradient for) and, with parameters, the weight gradient
+ * (about as costly again). */
 static double weight(const pp_model *m, int layer)
 {
     const pp_layer_plan *p = &m->layers[layer].plan;
-    return m->partition == PP_PARTITION_FLOPS ? p->flops
-                                              : (double)pp_layer_plan_params(p);
+    if (m->partition != PP_PARTITION_FLOPS)
+        return (double)pp_layer_plan_params(p);
+    double passes = 1 + (layer > 0) + (p->nparams > 0);
+    return p->flops * passes;
 }
 
 pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *err)

@@ -86,7 +86,7 @@ int pp_task_parse(const char *text, pp_task *out)
 
 pp_costs pp_costs_default(void)
 {
-    return (pp_costs){1.0, 2.0, 1.0, 1.0, 0.0};
+    return (pp_costs){1.0, 2.0, 1.0, 1.0, 0.0, {{0}}};
 }
 
 int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size)
@@ -114,6 +114,23 @@ int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size)
                      "'%s%s%s': expected NAME=COST with a cost >= 0",
                      item, eq ? "=" : "", eq ? eq + 1 : "");
             rc = -1;
+        } else if (strchr(item, '.')) {
+            pp_task t;
+            char task[64];
+            /* "B.3": parse "B0.3" to reuse the notation's reader. */
+            char *dot = strchr(item, '.');
+            snprintf(task, sizeof task, "%.*s0%s", (int)(dot - item), item,
+                     dot);
+            if (pp_task_parse(task, &t) || t.stage >= PP_COSTS_STAGES ||
+                value <= 0) {
+                snprintf(why, (size_t)size,
+                         "'%s=%s': a cost per stage is written OP.STAGE=COST, "
+                         "as in B.3=2.5, with a stage below %d and a cost "
+                         "above 0", item, eq + 1, PP_COSTS_STAGES);
+                rc = -1;
+            } else {
+                costs->stage[t.stage][t.op - 1] = value;
+            }
         } else if (strcmp(item, "F") == 0) {
             costs->f = value;
         } else if (strcmp(item, "B") == 0) {

@@ -115,15 +115,22 @@ const char *pp_task_format(const pp_task *t, char *buf, int size);
 /* Parses "F3.1", "BI0.2"...; 0 on success. */
 int pp_task_parse(const char *text, pp_task *out);
 
+/* Stages that --costs can name one by one. */
+#define PP_COSTS_STAGES 64
+
 typedef struct pp_costs {
     double f, b, bi, bw, transfer;
+    /* Per stage, when measured: [stage][op - 1]; 0 takes the default above. */
+    double stage[PP_COSTS_STAGES][4];
 } pp_costs;
 
 /* F = 1, B = 2, BI = 1, BW = 1, transfer = 0. */
 pp_costs pp_costs_default(void);
 
 /* Parses "F=1,B=2,BI=1,BW=1,transfer=0.5" over *costs (keys may be left
- * out); 0 on success, else a message in why. */
+ * out); an op may also be priced for one stage, "B.3=2.5" (the notation's
+ * OP.STAGE), for costs measured stage by stage. 0 on success, else a
+ * message in why. */
 int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size);
 
 /* What one rank did, in time order. */

@@ -13,8 +13,10 @@
 
 #include "plan.h"
 
-static double cost_of(const pp_costs *c, pp_op op)
+static double cost_of(const pp_costs *c, pp_op op, int stage)
 {
+    if (stage < PP_COSTS_STAGES && c->stage[stage][op - 1] > 0)
+        return c->stage[stage][op - 1];
     switch (op) {
     case PP_OP_F: return c->f;
     case PP_OP_B: return c->b;
@@ -96,7 +98,7 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                 } else if (in->kind == PP_INS_SEND) {
                     arrival[key] = clock[r] + costs->transfer;
                 } else if (in->kind == PP_INS_COMPUTE) {
-                    double c = cost_of(costs, in->task.op);
+                    double c = cost_of(costs, in->task.op, in->task.stage);
                     if (sim)
                         sim->spans[sim->nspans++] = (pp_span){
                             r, PP_INS_COMPUTE, in->task, clock[r],

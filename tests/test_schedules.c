@@ -251,6 +251,12 @@ START_TEST(costs_parse)
                           "transfer");
     ck_assert_int_ne(pp_costs_parse("F=", &c, why, sizeof why), 0);
     ck_assert_str_eq(why, "'F=': expected NAME=COST with a cost >= 0");
+    ck_assert_int_eq(pp_costs_parse("B.3=2.5,F.0=0.5", &c, why, sizeof why),
+                     0);
+    ck_assert(c.stage[3][PP_OP_B - 1] == 2.5 && c.stage[0][PP_OP_F - 1] == 0.5);
+    ck_assert(c.stage[3][PP_OP_F - 1] == 0 && c.b == 2);
+    ck_assert_int_ne(pp_costs_parse("B.x=1", &c, why, sizeof why), 0);
+    ck_assert_int_ne(pp_costs_parse("B.64=1", &c, why, sizeof why), 0);
     ck_assert_int_ne(pp_costs_parse("F=0", &c, why, sizeof why), 0);
     ck_assert_int_ne(pp_costs_parse("B=nan", &c, why, sizeof why), 0);
 }
@@ -304,6 +310,25 @@ START_TEST(file_round_trip)
 }
 END_TEST
 
+/* A slow stage slows the whole pipeline: with stage 1's backward three
+ * times the others', GPipe's drain is paced by it. */
+START_TEST(per_stage_costs)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    costs.stage[1][PP_OP_B - 1] = 6;
+    int refused;
+    pp_sim *sim = run(reg, "gpipe", 2, 4, 1, &costs, NULL, &refused);
+    /* Forwards: 4 + 1; backwards on rank 1: 4 x 6; then rank 0's last B. */
+    ck_assert(sim->makespan == 5 + 24 + 2);
+    ck_assert(sim->busy[1] == 4 + 24 && sim->busy[0] == 4 + 8);
+    pp_sim_free(sim);
+    pp_registry_free(reg);
+}
+END_TEST
+
 /* A transfer cost delays every message: the makespan grows with it. */
 START_TEST(transfer_cost_delays)
 {
@@ -337,6 +362,7 @@ static Suite *schedule_suite(void)
     tcase_add_test(text, costs_parse);
     tcase_add_test(text, file_round_trip);
     tcase_add_test(text, transfer_cost_delays);
+    tcase_add_test(text, per_stage_costs);
     suite_add_tcase(s, text);
     return s;
 }
