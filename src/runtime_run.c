@@ -414,7 +414,8 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     if (bubble < 0)
         bubble = 0;
     int last = step + 1 == t->steps;
-    if (!t->o.quiet && ((step + 1) % t->log_every == 0 || last)) {
+    /* The first step too: where the loss starts is half of the story. */
+    if (!t->o.quiet && ((step + 1) % t->log_every == 0 || last || step == 0)) {
         if (t->o.progress)
             fputs("\r\033[K", out);
         fprintf(out, "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%\n",
