@@ -55,6 +55,12 @@ tests_test_train_SOURCES = tests/test_train.c
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LIBS) -lm
 
+check_PROGRAMS += tests/test_runtime
+TESTS += tests/test_runtime
+tests_test_runtime_SOURCES = tests/test_runtime.c
+tests_test_runtime_CFLAGS = $(TEST_CFLAGS)
+tests_test_runtime_LDADD = $(TEST_LIBS) $(PTHREAD_LIBS)
+
 check_PROGRAMS += tests/test_schedules
 TESTS += tests/test_schedules
 tests_test_schedules_SOURCES = tests/test_schedules.c

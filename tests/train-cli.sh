@@ -58,6 +58,15 @@ run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge.ini"
 expect_status 1 "a diverging loss"
 expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "NaN loss names rank, step and task"
 
+# A layer failing on one rank stops every rank (the others are waiting
+# for its messages) and names the rank, the step and the task.
+corpus="$(cd "$examples" && pwd)/corpus.txt"
+sed 's|^vocab = 256 .*|vocab = 10|; s|^path = .*|path = '"$corpus"'|' \
+    "$examples/char-1f1b.ini" >"$tmp/vocab.ini"
+run timeout 60 "$PIPETTE" train --quiet "$tmp/vocab.ini"
+expect_status 1 "a layer error"
+expect_err "^pipette: rank 0, step 1, F0\.0: layer embed: embedding: token id [0-9]+ \(at token [0-9]+ of the micro-batch\) is outside the vocabulary of 10 ids \(0 to 9\)$" "layer error names rank, step, task and layer"
+
 sed 's|^microbatches = .*|microbatches = 7|' "$examples/mlp.ini" >"$tmp/m7.ini"
 run "$PIPETTE" train "$tmp/m7.ini"
 expect_status 2 "batch not divisible by micro-batches"
