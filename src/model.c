@@ -62,9 +62,12 @@ static const pp_key train_keys[] = {
      "learning rate"},
     {"seed", PP_KEY_INT, 0, 0, (double)INT64_MAX, NULL, "1", "seed for initialisation and data"},
     {"log_every", PP_KEY_INT, 0, 1, (double)INT64_MAX, NULL, "10", "steps between log lines"},
-    {"log", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "also write log lines to this file"},
-    {"trace", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "write a Chrome trace of the run here"},
-    {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "save parameters here"},
+    {"log", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "also write the log lines to this file"},
+    {"trace", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "write the measured timeline here (Chrome trace JSON)"},
+    {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "write the trained parameters here at the end"},
     {0},
 };
 

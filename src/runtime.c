@@ -474,10 +474,46 @@ static pp_status write_trace(const pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
+/* The parameters, in the model's layer order whatever the partition:
+ * "PPCKPT01", a little-endian uint32 version (1), a uint64 count of
+ * floats, then each layer's parameters as declared, float32 little-endian
+ * (the host's order on every machine pipette runs on). */
+static pp_status write_checkpoint(const pp_trainer *t, const char *path,
+                                  pp_error *err)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
+                            "checkpoint: %s", path, strerror(errno));
+    uint64_t total = 0;
+    for (int s = 0; s < t->S; s++)
+        total += t->stage[s].nparams;
+    uint32_t version = 1;
+    int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
+             fwrite(&version, sizeof version, 1, f) == 1 &&
+             fwrite(&total, sizeof total, 1, f) == 1;
+    for (int s = 0; ok && s < t->S; s++)
+        ok = fwrite(t->stage[s].params, sizeof(float), t->stage[s].nparams,
+                    f) == t->stage[s].nparams;
+    if (fclose(f) != 0 || !ok)
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
+                            "checkpoint: %s", path, strerror(errno));
+    return PP_OK;
+}
+
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
 {
+    if (t->m->log && !(t->log = fopen(t->m->log, "w")))
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
+                            t->m->log, strerror(errno));
     pp_status st = pp_run_ranks(t, err);
+    if (t->log && fclose(t->log) != 0 && !st)
+        st = pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
+                          t->m->log, strerror(errno));
+    t->log = NULL;
     if (!st && t->trace)
         st = write_trace(t, err);
+    if (!st && t->m->checkpoint)
+        st = write_checkpoint(t, t->m->checkpoint, err);
     return st;
 }

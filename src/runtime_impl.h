@@ -78,6 +78,7 @@ struct pp_trainer {
                                     by parity of the step */
     double t0;                   /* run start, seconds */
     span_log *trace;             /* [p] when tracing */
+    FILE *log;                   /* [train] log, or NULL */
     pp_barrier barrier;
     pthread_mutex_t fail_lock;
     int failed;

@@ -414,13 +414,20 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     if (bubble < 0)
         bubble = 0;
     int last = step + 1 == t->steps;
+    char line[160];
+    snprintf(line, sizeof line,
+             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%\n",
+             (long long)step + 1, t->loss[step], (double)t->m->batch / wall,
+             100.0 * bubble);
     /* The first step too: where the loss starts is half of the story. */
-    if (!t->o.quiet && ((step + 1) % t->log_every == 0 || last || step == 0)) {
-        if (t->o.progress)
-            fputs("\r\033[K", out);
-        fprintf(out, "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%\n",
-                (long long)step + 1, t->loss[step],
-                (double)t->m->batch / wall, 100.0 * bubble);
+    if ((step + 1) % t->log_every == 0 || last || step == 0) {
+        if (!t->o.quiet) {
+            if (t->o.progress)
+                fputs("\r\033[K", out);
+            fputs(line, out);
+        }
+        if (t->log)
+            fputs(line, t->log);
     }
     if (!t->o.quiet && t->o.progress && !last) {
         double elapsed = pp_now() - t->t0;

@@ -41,6 +41,17 @@ if command -v python3 >/dev/null 2>&1; then
     python3 -m json.tool "$tmp/trace.json" >/dev/null || fail "trace is not JSON"
 fi
 
+# [train] log and checkpoint: the log lines again, and the parameters in
+# the model's order behind a 20-byte header (mlp.ini has 4612).
+sed "s|^seed = 1|seed = 1\nlog = $tmp/train.log\ncheckpoint = $tmp/mlp.ckpt|" \
+    "$examples/mlp.ini" >"$tmp/out.ini"
+run timeout 60 "$PIPETTE" train --steps 20 --quiet "$tmp/out.ini"
+expect_status 0 "train with log and checkpoint"
+grep -q "^step     20  loss " "$tmp/train.log" || fail "no log file lines"
+[ "$(wc -c <"$tmp/mlp.ckpt")" -eq $((20 + 4 * 4612)) ] ||
+    fail "checkpoint is $(wc -c <"$tmp/mlp.ckpt") bytes"
+[ "$(head -c 8 "$tmp/mlp.ckpt")" = PPCKPT01 ] || fail "checkpoint magic"
+
 # Recompute trains too (the equivalence test checks the weights).
 run timeout 120 "$PIPETTE" train --steps 3 --recompute --quiet "$examples/char-zb-h1.ini"
 expect_status 0 "train --recompute"
