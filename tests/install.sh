@@ -36,6 +36,10 @@ if grep -q "$PP_BUILDDIR/" "$tmp/out"; then
 fi
 run "$bin" check "$stage$PP_EXAMPLEDIR/mlp.ini"
 expect_status 0 "installed pipette checks the installed example"
+run "$bin" train --steps 2 "$stage$PP_EXAMPLEDIR/mlp.ini"
+expect_status 0 "installed pipette trains the installed example"
+run "$bin" train --steps 2 --quiet "$stage$PP_EXAMPLEDIR/char-1f1b.ini"
+expect_status 0 "installed character example finds its corpus beside it"
 
 # The schedule author's guide, run as written: its C example built out of
 # tree against the staged SDK through pkg-config, checked with `pipette
