@@ -88,7 +88,9 @@ typedef struct pp_layer_call {
                                   sample, so they do not depend on how the
                                   batch is cut into micro-batches */
     int training;              /* 0: evaluation (dropout passes through) */
-    void *stream;              /* the device's stream (cuda); NULL on cpu */
+    void *stream;              /* cuda: the rank's cudaStream_t; NULL on cpu */
+    void *blas;                /* cuda: a cublasHandle_t bound to stream */
+    void *dnn;                 /* cuda: a cudnnHandle_t bound to stream */
 } pp_layer_call;
 
 typedef struct pp_layer_kernels {
