@@ -12,7 +12,7 @@ src_libpipette_la_SOURCES = \
 	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \
 	src/verify.c src/lower.c src/simulate.c \
 	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
-	src/timeline_svg.c src/timeline_json.c \
+	src/timeline_svg.c src/timeline_json.c src/cuda_check.h \
 	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
 	src/runtime_run.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \

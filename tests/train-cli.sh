@@ -94,6 +94,14 @@ run "$PIPETTE" train "$tmp/m7.ini"
 expect_status 2 "batch not divisible by micro-batches"
 expect_no_out "batch not divisible"
 
+# GPU ranks: refused before anything runs, at the devices key (with CUDA
+# built, because training on GPUs is not there yet; without, because the
+# cuda device plugin is missing).
+sed 's|^devices = .*|devices = cuda:0,cuda:0|' "$examples/mlp.ini" >"$tmp/gpu.ini"
+run "$PIPETTE" train "$tmp/gpu.ini"
+expect_status 2 "train on cuda ranks"
+expect_err "^$tmp/gpu\.ini:[0-9]+: \[pipeline\] devices: cuda:0" "cuda ranks refused at devices"
+
 run "$PIPETTE" train
 expect_status 2 "train without a file"
 run "$PIPETTE" train --steps 0 "$examples/mlp.ini"
