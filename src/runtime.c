@@ -138,7 +138,10 @@ static size_t layout_slot(const pp_trainer *t, const stage_rt *st, slot *sl,
     return at;
 }
 
-static pp_status build_stage(pp_trainer *t, int s, int slots, pp_error *err)
+/* Everything about stage s that memory planning needs, before any of its
+ * memory is allocated. */
+static pp_status describe_stage(pp_trainer *t, int s, int slots,
+                                pp_error *err)
 {
     stage_rt *st = &t->stage[s];
     const pp_model *m = t->m;
@@ -163,6 +166,20 @@ static pp_status build_stage(pp_trainer *t, int s, int slots, pp_error *err)
         lr->out_bytes = pp_tensor_bytes(&lr->ml->plan.out);
         st->nparams += (size_t)pp_layer_plan_params(&lr->ml->plan);
     }
+    int last = s == t->S - 1;
+    slot probe = {0};
+    st->nslots = slots;
+    st->full_slot_bytes = layout_slot(t, st, &probe, NULL, 1, last);
+    st->lean_slot_bytes = layout_slot(t, st, &probe, NULL, 0, last);
+    st->slot_bytes = t->o.recompute ? st->lean_slot_bytes
+                                    : st->full_slot_bytes;
+    st->scratch_bytes = t->o.recompute ? st->full_slot_bytes : 0;
+    return PP_OK;
+}
+
+static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
+{
+    stage_rt *st = &t->stage[s];
     size_t state = st->nparams * (size_t)t->opt_plan.state_per_param;
     st->params = calloc(st->nparams + 1, sizeof(float));
     st->grads = calloc(st->nparams + 1, sizeof(float));
@@ -178,21 +195,17 @@ static pp_status build_stage(pp_trainer *t, int s, int slots, pp_error *err)
             const pp_param_decl *d = &lr->ml->plan.params[i];
             lr->param[i] = st->params + at;
             lr->grad[i] = st->grads + at;
-            init_param(lr->param[i], d, (uint64_t)m->seed, lr->index, i);
+            init_param(lr->param[i], d, (uint64_t)t->m->seed, lr->index, i);
             at += (size_t)pp_shape_elements(&d->shape);
         }
     }
 
-    int last = s == t->S - 1, full = !t->o.recompute;
-    st->nslots = slots;
+    int last = s == t->S - 1, full = !t->o.recompute, slots = st->nslots;
     st->slots = calloc((size_t)slots, sizeof *st->slots);
     if (!st->slots)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    slot probe = {0};
-    st->slot_bytes = layout_slot(t, st, &probe, NULL, full, last);
-    size_t scratch = full ? 0 : layout_slot(t, st, &probe, NULL, 1, last);
     st->memory = aligned_alloc(64, st->slot_bytes * (size_t)slots +
-                                       scratch + 64);
+                                       st->scratch_bytes + 64);
     if (!st->memory)
         return pp_error_set(err, PP_ERR_NOMEM,
             "out of memory for stage %d's %d activation slots of %zu bytes",
@@ -211,6 +224,93 @@ static pp_status build_stage(pp_trainer *t, int s, int slots, pp_error *err)
                     full || is_scratch, last);
     }
     return PP_OK;
+}
+
+void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        if (st->rank != rank)
+            continue;
+        out->params += (double)st->nparams * sizeof(float);
+        out->optimizer += (double)st->nparams *
+                          t->opt_plan.state_per_param * sizeof(float);
+        out->activations += (double)st->nslots * (double)st->slot_bytes +
+                            (double)st->scratch_bytes;
+        out->lean_activations += (double)st->nslots *
+                                     (double)st->lean_slot_bytes +
+                                 (double)st->full_slot_bytes;
+        out->slots += st->nslots;
+    }
+    out->grads = out->params;
+    out->total = out->params + out->grads + out->optimizer + out->activations;
+}
+
+/* "1.50 GiB", "12.3 MiB": sizes a reader takes in at once. */
+static const char *human(double bytes, char *buf, size_t size)
+{
+    if (bytes >= 1024.0 * 1024.0 * 1024.0)
+        snprintf(buf, size, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    else
+        snprintf(buf, size, "%.1f MiB", bytes / (1024.0 * 1024.0));
+    return buf;
+}
+
+/* The host memory a run may use: what the system has available, or
+ * PIPETTE_MEMORY_LIMIT (bytes) when it is set and smaller. */
+static double host_memory(void)
+{
+    pp_device_info info;
+    pp_error ignore;
+    double bytes = pp_device_cpu()->info(0, &info, &ignore) == PP_OK
+                       ? (double)info.free_bytes
+                       : INFINITY;
+    const char *limit = getenv("PIPETTE_MEMORY_LIMIT");
+    if (limit && *limit) {
+        char *end;
+        double v = strtod(limit, &end);
+        if (end != limit && !*end && v > 0 && v < bytes)
+            bytes = v;
+    }
+    return bytes;
+}
+
+/* Refuses, before anything is allocated, a plan that does not fit, with
+ * its numbers and what would. All cpu ranks share the host's memory. */
+static pp_status check_memory(const pp_trainer *t, pp_error *err)
+{
+    pp_memory sum = {0}, r;
+    for (int rank = 0; rank < t->p; rank++) {
+        pp_trainer_memory(t, rank, &r);
+        sum.params += r.params;
+        sum.grads += r.grads;
+        sum.optimizer += r.optimizer;
+        sum.activations += r.activations;
+        sum.lean_activations += r.lean_activations;
+        sum.total += r.total;
+    }
+    double have = host_memory();
+    if (sum.total <= have)
+        return PP_OK;
+    double lean = sum.total - sum.activations + sum.lean_activations;
+    char a[32], b[32], c[32], d[32], e[32], f[32], advice[256];
+    if (!t->o.recompute && lean <= have)
+        snprintf(advice, sizeof advice,
+                 "with recompute = true it would need %s and fit",
+                 human(lean, a, sizeof a));
+    else
+        snprintf(advice, sizeof advice,
+                 "use a smaller batch, more micro-batches with a schedule "
+                 "that holds fewer at once (1f1b rather than gpipe), %s"
+                 "or more ranks", t->o.recompute ? "" : "recompute = true, ");
+    return pp_error_set(err, PP_ERR_NOMEM,
+        "the plan needs %s of host memory but %s is available (parameters "
+        "%s, gradients %s, optimizer state %s, activations %s): %s",
+        human(sum.total, a, sizeof a), human(have, b, sizeof b),
+        human(sum.params, c, sizeof c), human(sum.grads, d, sizeof d),
+        human(sum.optimizer, e, sizeof e),
+        human(sum.activations, f, sizeof f), advice);
 }
 
 static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
@@ -321,7 +421,11 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     for (int r = 0; !st && r < t->p; r++)
         count_slots(t, r, slots);
     for (int s = 0; !st && s < t->S; s++)
-        st = build_stage(t, s, slots[s] > 0 ? slots[s] : 1, err);
+        st = describe_stage(t, s, slots[s] > 0 ? slots[s] : 1, err);
+    if (!st)
+        st = check_memory(t, err);
+    for (int s = 0; !st && s < t->S; s++)
+        st = allocate_stage(t, s, err);
     pp_costs costs = pp_costs_default();
     if (!st)
         st = pp_simulate(m->plan, &costs, &t->planned, err);
@@ -418,23 +522,13 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
         fprintf(out, "\n");
     }
     for (int r = 0; r < t->p; r++) {
-        double params = 0, state = 0, act = 0;
-        int slots = 0;
-        for (int s = 0; s < t->S; s++) {
-            const stage_rt *st = &t->stage[s];
-            if (st->rank != r)
-                continue;
-            params += (double)st->nparams * sizeof(float);
-            state += (double)st->nparams * t->opt_plan.state_per_param *
-                     sizeof(float);
-            act += (double)st->nslots * (double)st->slot_bytes;
-            slots += st->nslots;
-        }
+        pp_memory mem;
+        pp_trainer_memory(t, r, &mem);
         fprintf(out, "  rank %d memory: parameters %.2f MiB, gradients %.2f "
                      "MiB, optimizer %.2f MiB, activations %d slot%s %.2f "
                      "MiB%s\n",
-                r, mib(params), mib(params), mib(state), slots,
-                slots == 1 ? "" : "s", mib(act),
+                r, mib(mem.params), mib(mem.grads), mib(mem.optimizer),
+                mem.slots, mem.slots == 1 ? "" : "s", mib(mem.activations),
                 t->o.recompute ? " (recompute: inputs only)" : "");
     }
 }

@@ -35,12 +35,25 @@ typedef struct pp_train_opts {
 
 typedef struct pp_trainer pp_trainer;
 
-/* Plans memory, allocates it, initialises parameters from [train] seed
+/* Plans memory and refuses a plan that does not fit (the host's available
+ * memory, or PIPETTE_MEMORY_LIMIT bytes) with its numbers and what would;
+ * then allocates it, initialises parameters from [train] seed
  * (each element a function of the seed, its layer and its index, so every
  * partition starts from the same model) and opens the data source. */
 pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
                             pp_trainer **out, pp_error *err);
 void pp_trainer_free(pp_trainer *t);
+
+typedef struct pp_memory {
+    double params, grads, optimizer, activations; /* bytes */
+    double lean_activations; /* the activations with recompute */
+    double total;
+    int slots;
+} pp_memory;
+
+/* What rank `rank` holds: its stages' parameters, gradients, optimizer
+ * state and activation slots. */
+void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out);
 
 /* Prints the plan: devices, stages and their layers, parameters per stage,
  * the schedule's simulated bubble, memory per rank. */

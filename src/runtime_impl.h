@@ -40,7 +40,9 @@ typedef struct stage_rt {
     slot *slots;
     slot scratch;        /* recompute: where a forward is rebuilt */
     unsigned char *memory;
-    size_t slot_bytes;   /* one slot, for the plan */
+    size_t slot_bytes;   /* one slot as allocated */
+    size_t full_slot_bytes, lean_slot_bytes; /* without and with recompute */
+    size_t scratch_bytes;
 } stage_rt;
 
 /* A barrier that a failure can break, so no rank waits forever. */
