@@ -9,9 +9,18 @@
  * micro-batches (i counts from the step's first sample, c->sample0). Not a
  * random number generator with state.
  */
+#include <config.h>
+
 #include <string.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static const pp_key keys[] = {
     {"rate", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.1",
@@ -89,7 +98,42 @@ static pp_status backward_input(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The same hash on the device: CPU and GPU ranks drop the same elements. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    cudaStream_t s = (cudaStream_t)c->stream;
+    int64_t per = pp_shape_elements(&c->in->shape);
+    int64_t n = (int64_t)c->n * per;
+    if (c->training)
+        PP_CUDA_TRY(pp_cuda_dropout(s, y, x, c->sample0 * per, n, c->seed,
+                                    c->plan->arg[0]), err);
+    else
+        PP_CUDA_TRY(cudaMemcpyAsync(y, x, (size_t)n * sizeof(float),
+                                    cudaMemcpyDeviceToDevice, s), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)x, (void)y;
+    return cuda_forward(c, dy, dx, err);
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward,
+                                              cuda_backward_input, NULL};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "dropout",
           "inverted dropout, reproducible from the step's seed", keys, &ops);

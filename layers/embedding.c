@@ -7,10 +7,23 @@
  * 1/sqrt(in)) init assumes of its input, and a layernorm that follows
  * makes the scale moot anyway. There is no backward_input (ids have no
  * gradient); backward_weight scatters dy into the rows that were read.
+ *
+ * On the GPU (the CUDA half below) a bad id cannot be refused without
+ * stopping the stream: its output row becomes NaN, which makes the step's
+ * loss NaN, and backward leaves it out.
  */
+#include <config.h>
+
 #include <string.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static const pp_key keys[] = {
     {"vocab", PP_KEY_INT, PP_KEY_REQUIRED, 1, INT32_MAX, NULL, NULL,
@@ -117,7 +130,44 @@ static pp_status backward_weight(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, NULL, backward_weight};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The ids are in device memory, so they are not checked here: the kernels
+ * turn a bad id's output row into NaN and leave its gradient out (see
+ * cuda_kernels.h). The backward has the CPU's order, hence its bits. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    const pp_shape *w = &c->plan->params[0].shape;
+    PP_CUDA_TRY(pp_cuda_embedding_forward((cudaStream_t)c->stream, y, x,
+                                          c->param[0], tokens(c), w->dim[1],
+                                          w->dim[0]), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
+                                      const void *y, const float *dy,
+                                      pp_error *err)
+{
+    (void)y;
+    const pp_shape *w = &c->plan->params[0].shape;
+    PP_CUDA_TRY(pp_cuda_embedding_backward_weight((cudaStream_t)c->stream,
+                                                  c->grad[0], dy, x,
+                                                  tokens(c), w->dim[1],
+                                                  w->dim[0]), err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward, NULL,
+                                              cuda_backward_weight};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "embedding",
           "token embedding: integer ids to learned feature rows", keys,

@@ -5,9 +5,18 @@
  * Not the exact erf form: the approximation is what GPT-2 checkpoints were
  * trained with. backward reads x (which the core keeps); nothing is saved.
  */
+#include <config.h>
+
 #include <math.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi) */
 #define GELU_CUBE 0.044715f
@@ -74,7 +83,38 @@ static pp_status backward_input(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The same formulas on the device, queued on the rank's stream. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    PP_CUDA_TRY(pp_cuda_gelu_forward((cudaStream_t)c->stream, y, x, count(c)),
+                err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)y;
+    PP_CUDA_TRY(pp_cuda_gelu_backward((cudaStream_t)c->stream, dx, dy, x,
+                                     count(c)),
+                err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward,
+                                              cuda_backward_input, NULL};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "gelu",
           "Gaussian error linear unit (GPT-2's tanh approximation)", NULL,

@@ -8,9 +8,18 @@
  * norm: no statistics cross rows or samples, so nothing differs between
  * training and evaluation.
  */
+#include <config.h>
+
 #include <math.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static const pp_key keys[] = {
     {"eps", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1e-5",
@@ -161,7 +170,54 @@ static pp_status backward_weight(const pp_layer_call *c, const void *x,
 static const pp_layer_kernels cpu_kernels = {forward, backward_input,
                                              backward_weight};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The same formulas on the device, queued on the rank's stream; saved
+ * holds the same (mean, rstd) per row as on the CPU. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    PP_CUDA_TRY(pp_cuda_layernorm_forward((cudaStream_t)c->stream, y,
+                                          c->saved, x, c->param[0],
+                                          c->param[1], rows(c), features(c),
+                                          (float)c->plan->arg[0]), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)y;
+    PP_CUDA_TRY(pp_cuda_layernorm_backward_input((cudaStream_t)c->stream, dx,
+                                                 dy, x, c->saved,
+                                                 c->param[0], rows(c),
+                                                 features(c)), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
+                                      const void *y, const float *dy,
+                                      pp_error *err)
+{
+    (void)y;
+    PP_CUDA_TRY(pp_cuda_layernorm_backward_weight((cudaStream_t)c->stream,
+                                                  c->grad[0], c->grad[1], dy,
+                                                  x, c->saved, rows(c),
+                                                  features(c)), err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {
+    cuda_forward, cuda_backward_input, cuda_backward_weight};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "layernorm",
           "layer normalisation over the last dimension", keys, &ops);

@@ -6,7 +6,16 @@
  * the step's loss is the mean squared error. backward_input gives
  * dx = 2 (x - t) loss_scale. Not a weighted or reduced-per-row loss.
  */
+#include <config.h>
+
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       pp_layer_plan *p, pp_error *err)
@@ -17,7 +26,8 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->out = (pp_tensor_desc){PP_F32, {0, {0}}};
     p->is_loss = 1;
     p->target = *in;
-    p->saved_bytes = 0;
+    /* The GPU's per-sample partial sums (the CPU leaves them unused). */
+    p->saved_bytes = sizeof(double);
     p->flops = 3.0 * (double)pp_shape_elements(&in->shape);
     return PP_OK;
 }
@@ -68,7 +78,40 @@ static pp_status backward_input(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* saved is one double per sample: partial sums, added in a fixed order. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    PP_CUDA_TRY(pp_cuda_mse_forward((cudaStream_t)c->stream, y, c->saved, x,
+                                    c->target, c->n,
+                                    pp_shape_elements(&c->in->shape),
+                                    c->loss_scale), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)y, (void)dy;
+    PP_CUDA_TRY(pp_cuda_mse_backward((cudaStream_t)c->stream, dx, x,
+                                     c->target, count(c), c->loss_scale),
+                err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward,
+                                              cuda_backward_input, NULL};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "mse",
           "mean squared error loss against float targets", NULL, &ops);

@@ -11,10 +11,23 @@
  * the core keeps), since a logits-sized buffer per micro-batch in flight
  * costs more than a second exp per logit. No label smoothing, no ignored
  * class: every target must be a class.
+ *
+ * On the GPU (the CUDA half below) a target outside the classes cannot
+ * be refused without stopping the stream: its row's loss and gradient
+ * become NaN instead, and the NaN loss stops the step.
  */
+#include <config.h>
+
 #include <math.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       pp_layer_plan *p, pp_error *err)
@@ -32,7 +45,10 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->target.dtype = PP_I32;
     p->target.shape = in->shape;
     p->target.shape.ndim--;
-    p->saved_bytes = 0;
+    /* A double per row: the GPU's per-row losses, which it then sums in
+     * a fixed order (the CPU sums as it goes and leaves it unused). */
+    p->saved_bytes = (size_t)pp_shape_elements(&p->target.shape) *
+                     sizeof(double);
     p->flops = 5.0 * (double)pp_shape_elements(&in->shape);
     return PP_OK;
 }
@@ -132,7 +148,42 @@ static pp_status backward_input(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The targets are in device memory, so they are not checked here: a bad
+ * class makes its row's loss and gradient NaN (see cuda_kernels.h), so the
+ * step's loss is NaN. saved is the per-row losses, summed in a fixed
+ * order. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    PP_CUDA_TRY(pp_cuda_xent_forward((cudaStream_t)c->stream, y, c->saved, x,
+                                     c->target, rows(c), classes(c),
+                                     c->loss_scale), err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)y, (void)dy;
+    PP_CUDA_TRY(pp_cuda_xent_backward((cudaStream_t)c->stream, dx, x,
+                                      c->target, rows(c), classes(c),
+                                      c->loss_scale), err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward,
+                                              cuda_backward_input, NULL};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "softmax_xent",
           "softmax and cross-entropy loss with integer class targets", NULL,

@@ -3,9 +3,18 @@
  * backward reads y (which the core keeps): tanh' = 1 - y^2. Nothing is
  * saved.
  */
+#include <config.h>
+
 #include <math.h>
 
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       pp_layer_plan *p, pp_error *err)
@@ -61,6 +70,37 @@ static pp_status backward_input(const pp_layer_call *c, const void *x,
 
 static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels};
+#ifdef HAVE_CUDA
+/* The same formulas on the device, queued on the rank's stream. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
+                              pp_error *err)
+{
+    PP_CUDA_TRY(pp_cuda_tanh_forward((cudaStream_t)c->stream, y, x, count(c)),
+                err);
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
+                                     const void *y, const float *dy,
+                                     float *dx, pp_error *err)
+{
+    (void)x;
+    PP_CUDA_TRY(pp_cuda_tanh_backward((cudaStream_t)c->stream, dx, dy, y,
+                                     count(c)),
+                err);
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {cuda_forward,
+                                              cuda_backward_input, NULL};
+#endif
+
+static const pp_layer_ops ops = {
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
 
 PP_PLUGIN(PP_KIND_LAYER, "tanh", "hyperbolic tangent, tanh(x)", NULL, &ops);

@@ -8,12 +8,25 @@
  *   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  *
  * State is two halves of the stage's state buffer, m then v, so that each
- * is one contiguous array like the parameters. Host only: there is no fused
- * device kernel yet.
+ * is one contiguous array like the parameters. With CUDA, step_cuda runs
+ * the same update as one fused kernel (optim_cuda.cu) on the stage's
+ * stream, from the same host-computed scalars and rounding as step_cpu
+ * does.
  */
+#include <config.h>
+
 #include <math.h>
 
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include "cuda_check.h"
+#include "optim_cuda.h"
+#endif
 
 enum { BETA1, BETA2, EPS, WEIGHT_DECAY };
 
@@ -54,33 +67,63 @@ static pp_status plan(const pp_section *train, pp_optimizer_plan *p,
     return PP_OK;
 }
 
-static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
+/* One step's scalars, shared by both halves so that they round alike. */
+typedef struct coeffs {
+    float b1, b2, eps;
+    float step_size;    /* lr / (1 - beta1^t) */
+    float inv_sqrt_bc2; /* 1 / sqrt(1 - beta2^t) */
+    float decay;        /* 1 - lr * weight_decay */
+} coeffs;
+
+static coeffs coeffs_of(const pp_optimizer_call *c)
 {
-    (void)err;
     const double *a = c->plan->arg;
     double t = (double)c->step;
     /* In double: 1 - 0.999^t loses most of its digits in float for small
      * t, and it scales every update. */
     double bc1 = 1.0 - pow(a[BETA1], t), bc2 = 1.0 - pow(a[BETA2], t);
-    float step_size = (float)(c->lr / bc1);
-    float inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-    float decay = (float)(1.0 - c->lr * a[WEIGHT_DECAY]);
-    float b1 = (float)a[BETA1], b2 = (float)a[BETA2], eps = (float)a[EPS];
+    return (coeffs){
+        .b1 = (float)a[BETA1], .b2 = (float)a[BETA2], .eps = (float)a[EPS],
+        .step_size = (float)(c->lr / bc1),
+        .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
+        .decay = (float)(1.0 - c->lr * a[WEIGHT_DECAY])};
+}
+
+static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
+{
+    (void)err;
+    coeffs k = coeffs_of(c);
     float *param = c->param;       /* (n) */
     const float *grad = c->grad;   /* (n) */
     float *m = c->state;           /* (n) first moment */
     float *v = c->state + c->n;    /* (n) second moment */
     for (size_t i = 0; i < c->n; i++) {
         float g = grad[i];
-        m[i] = b1 * m[i] + (1 - b1) * g;
-        v[i] = b2 * v[i] + (1 - b2) * g * g;
-        param[i] = param[i] * decay -
-                   step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
+        m[i] = k.b1 * m[i] + (1 - k.b1) * g;
+        v[i] = k.b2 * v[i] + (1 - k.b2) * g * g;
+        param[i] = param[i] * k.decay -
+                   k.step_size * m[i] / (sqrtf(v[i]) * k.inv_sqrt_bc2 + k.eps);
     }
     return PP_OK;
 }
 
-static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu};
+#ifdef HAVE_CUDA
+static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
+{
+    coeffs k = coeffs_of(c);
+    PP_CUDA_TRY(pp_adamw_cuda(c->param, c->grad, c->state, c->state + c->n,
+                              c->n, k.b1, k.b2, k.eps, k.step_size,
+                              k.inv_sqrt_bc2, k.decay, c->stream),
+                err);
+    return PP_OK;
+}
+#define STEP_CUDA step_cuda
+#else
+#define STEP_CUDA NULL
+#endif
+
+static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu,
+                                     .step_cuda = STEP_CUDA};
 
 PP_PLUGIN(PP_KIND_OPTIMIZER, "adamw",
           "Adam with decoupled weight decay (AdamW)", keys, &ops);

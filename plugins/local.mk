@@ -23,16 +23,30 @@ plugins_local_la_SOURCES = plugins/local.c
 plugins_local_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
 
-# Optimizers and data sources: host code only, built everywhere. text and
-# tokens share corpus.c (reading a file, drawing windows).
+# Optimizers and data sources, built everywhere. text and tokens share
+# corpus.c (reading a file, drawing windows).
 plugin_LTLIBRARIES += plugins/sgd.la plugins/adamw.la plugins/synthetic.la \
 	plugins/text.la plugins/tokens.la
 plugins_sgd_la_SOURCES = plugins/sgd.c
+plugins_sgd_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CPPFLAGS)
 plugins_sgd_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_sgd_la_LIBADD = $(PLUGIN_LIBADD)
 plugins_adamw_la_SOURCES = plugins/adamw.c
+plugins_adamw_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CPPFLAGS)
 plugins_adamw_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_adamw_la_LIBADD = $(PLUGIN_LIBADD) -lm
+# With CUDA both optimizers get their fused kernels from one .cu, compiled
+# once into a convenience library (the .cu.lo rule knows no per-target
+# objects) and linked whole into each; --no-undefined and the export regex
+# still hold for each plugin.
+if HAVE_CUDA
+noinst_LTLIBRARIES += plugins/liboptimcuda.la
+plugins_liboptimcuda_la_SOURCES = plugins/optim_cuda.cu plugins/optim_cuda.h
+plugins/optim_cuda.lo: plugins/optim_cuda.h
+plugins_sgd_la_LIBADD += plugins/liboptimcuda.la $(CUDA_LIBS)
+plugins_adamw_la_LIBADD += plugins/liboptimcuda.la $(CUDA_LIBS)
+endif
+EXTRA_DIST += plugins/optim_cuda.cu plugins/optim_cuda.h
 plugins_synthetic_la_SOURCES = plugins/synthetic.c plugins/counter_rng.h
 plugins_synthetic_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_synthetic_la_LIBADD = $(PLUGIN_LIBADD) -lm

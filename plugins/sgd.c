@@ -8,12 +8,24 @@
  *   param -= lr * g
  *
  * Weight decay here is added to the gradient, so momentum carries it; for
- * decay decoupled from the gradient use adamw. Host only: there is no fused
- * device kernel yet.
+ * decay decoupled from the gradient use adamw. With CUDA, step_cuda runs
+ * the same update as one fused kernel (optim_cuda.cu) on the stage's
+ * stream, rounding as step_cpu does.
  */
+#include <config.h>
+
 #include <math.h>
 
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+#endif
+
 #include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include "cuda_check.h"
+#include "optim_cuda.h"
+#endif
 
 enum { MOMENTUM, WEIGHT_DECAY, NESTEROV };
 
@@ -74,7 +86,23 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
     return PP_OK;
 }
 
-static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu};
+#ifdef HAVE_CUDA
+static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
+{
+    PP_CUDA_TRY(pp_sgd_cuda(c->param, c->grad, c->state, c->n, (float)c->lr,
+                            (float)c->plan->arg[MOMENTUM],
+                            (float)c->plan->arg[WEIGHT_DECAY],
+                            c->plan->arg[NESTEROV] != 0, c->stream),
+                err);
+    return PP_OK;
+}
+#define STEP_CUDA step_cuda
+#else
+#define STEP_CUDA NULL
+#endif
+
+static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu,
+                                     .step_cuda = STEP_CUDA};
 
 PP_PLUGIN(PP_KIND_OPTIMIZER, "sgd",
           "SGD with optional momentum, Nesterov and weight decay", keys, &ops);

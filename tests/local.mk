@@ -11,6 +11,8 @@ include tests/device.mk
 include tests/timeline.mk
 include tests/optimdata.mk
 include tests/layers.mk
+include tests/cudalayers.mk
+include tests/cudalinear.mk
 
 if HAVE_CUDA
 PP_TEST_HAVE_CUDA = yes

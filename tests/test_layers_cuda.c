@@ -1,0 +1,572 @@
+/* tests/test_layers_cuda.c - the layer plugins' CUDA kernels against their
+ * CPU kernels (every layer but linear), on the same random inputs and
+ * shapes, on GPU 0.
+ *
+ * Each case plans the layer from a real [layer] section through the
+ * registry, as tests/test_layers.c does, runs forward, backward_input and
+ * backward_weight on the CPU, then the same calls on the device (inputs
+ * copied over, kernels on a stream of the test's own, results copied
+ * back) and compares. The CPU kernels are the reference: test_layers.c
+ * checks them against finite differences and float64. Gradients start
+ * from random values, so `+=` is checked as well as the sum. Backward
+ * gets the CPU's forward results (y, layernorm's saved statistics), so a
+ * backward is judged on its own rounding only.
+ *
+ * Without a GPU it exits 77 (automake's SKIP) and says why, unless
+ * PIPETTE_REQUIRE_GPU=1, when a missing GPU is a failure. main() asks
+ * CUDA for the device count, which initialises CUDA in this process, so
+ * Check runs in-process (CK_NOFORK) as in test_device_cuda.c.
+ *
+ * Not a test of speed, of linear (cuBLAS) or of the runtime.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <check.h>
+#include <cuda_runtime_api.h>
+
+#include <pipette/pipette.h>
+
+#include "config_file.h"
+#include "registry.h"
+
+static pp_registry *reg;
+static cudaStream_t stream;
+
+static const pp_key core_keys[] = {
+    {"type", PP_KEY_STRING, PP_KEY_REQUIRED, PP_NO_RANGE, NULL, NULL,
+     "the layer plugin"},
+    {0},
+};
+
+/* ---- random numbers (splitmix64), as test_layers.c ------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
+    return z ^ (z >> 31);
+}
+
+static double rng_uniform(uint64_t *s, double lo, double hi)
+{
+    return lo + (hi - lo) * (double)(rng_next(s) >> 11) * 0x1p-53;
+}
+
+static int rng_int(uint64_t *s, int lo, int hi) /* [lo, hi] */
+{
+    return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+static void fill_uniform(float *p, int64_t n, uint64_t *rng, double lo,
+                         double hi)
+{
+    for (int64_t i = 0; i < n; i++)
+        p[i] = (float)rng_uniform(rng, lo, hi);
+}
+
+static void *host_alloc(size_t bytes)
+{
+    void *p = calloc(bytes ? bytes : 1, 1);
+    ck_assert_ptr_nonnull(p);
+    return p;
+}
+
+/* ---- device memory ----------------------------------------------------- */
+
+#define CK_CUDA(call)                                                       \
+    do {                                                                    \
+        cudaError_t rc_ = (call);                                           \
+        ck_assert_msg(rc_ == cudaSuccess, "%s: %s", #call,                  \
+                      cudaGetErrorString(rc_));                             \
+    } while (0)
+
+/* A device copy of `bytes` of host memory (zeros when h is NULL). */
+static void *to_device(const void *h, size_t bytes)
+{
+    void *d = NULL;
+    CK_CUDA(cudaMalloc(&d, bytes ? bytes : 1));
+    if (h)
+        CK_CUDA(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
+    else
+        CK_CUDA(cudaMemset(d, 0, bytes ? bytes : 1));
+    return d;
+}
+
+/* Waits for the stream (so a kernel's own failure shows here), then
+ * copies back. */
+static void to_host(void *h, const void *d, size_t bytes)
+{
+    CK_CUDA(cudaStreamSynchronize(stream));
+    CK_CUDA(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
+}
+
+/* ---- judging ------------------------------------------------------------ */
+
+/* |gpu - cpu| <= rel (|cpu| + floor max|cpu|) elementwise; rel = 0 asks for
+ * the same bits. */
+typedef struct tol {
+    double rel, floor;
+} tol;
+
+#define EXACT ((tol){0, 0})
+
+static void expect_close(const char *what, const char *ctx,
+                         const float *gpu, const float *cpu, int64_t n,
+                         tol t)
+{
+    double big = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        big = fmax(big, fabs(cpu[i]));
+    for (int64_t i = 0; i < n; i++) {
+        if (t.rel == 0) {
+            ck_assert_msg(memcmp(&gpu[i], &cpu[i], sizeof(float)) == 0,
+                          "%s: %s[%lld]: gpu %a, cpu %a (must be equal)", ctx,
+                          what, (long long)i, (double)gpu[i], (double)cpu[i]);
+            continue;
+        }
+        double allowed = t.rel * (fabs(cpu[i]) + t.floor * big);
+        ck_assert_msg(fabs((double)gpu[i] - cpu[i]) <= allowed,
+                      "%s: %s[%lld]: gpu %.9g, cpu %.9g, allowed %.3g", ctx,
+                      what, (long long)i, (double)gpu[i], (double)cpu[i],
+                      allowed);
+    }
+}
+
+/* ---- the cases ---------------------------------------------------------- */
+
+/* A layer, the shapes it is tried on (`lead` leading dimensions of
+ * lead_lo..lead_hi, a last one of last_lo..last_hi, n_lo..n_hi samples),
+ * its inputs (uniform in [lo, hi], or ids below vocab) and how close the
+ * GPU's forward (y), backward_input (dx) and backward_weight (grads) must
+ * come to the CPU's.
+ *
+ * Why these tolerances:
+ * - EXACT where both sides do the same float operations in the same
+ *   order: relu, dropout (the same hash; u and the comparison are exact in
+ *   double, then one float multiply), embedding (a copy; the scatter-add
+ *   has the CPU's token order) and mse's backward (a subtraction then a
+ *   multiply: nothing for nvcc to fuse).
+ * - tanh: tanhf is within 2 ulp on both sides (CUDA's and glibc's
+ *   documented bounds), so within 4 ulp of each other, under 2e-6
+ *   relative. Its backward 1 - y^2 may be fused into one fma on the GPU:
+ *   an absolute difference of 2^-24 |dy|, under 1e-6 of the largest dx.
+ * - gelu: t = tanh(...) is within a few ulp of 1 of each other, and 1 + t
+ *   and 1 - t^2 cancel for large |v|: absolute errors of ~1e-7 |v|
+ *   (forward) and ~1e-6 |dy| (backward, the derivative multiplying t's
+ *   error by up to (1 + 3c v^2) v), hence the floors relative to the
+ *   tensor's largest value. Still 100 times below any real mistake (a
+ *   wrong constant or term moves results by 1e-2 or more).
+ * - layernorm: row sums of up to ~100 terms in another order (a warp's
+ *   butterfly vs a loop): relative differences of order C 2^-24 ~ 1e-5
+ *   in mean and variance, 1e-4 covers them; rstd alone is a well
+ *   conditioned function of the variance. dw and db are sums over rows in
+ *   another order (32 lanes, then a tree), judged against the largest.
+ * - softmax_xent: the GPU takes expf of a float argument where the CPU
+ *   takes exp in double: 2e-6 relative in a probability at most, the sums
+ *   are in double on both sides. The loss is a sum of positive terms.
+ * - mse forward: both sum in double, in another order, then round to
+ *   float: at most a couple of float ulp apart. */
+typedef struct gpu_case {
+    const char *type, *keys;
+    int lead, lead_lo, lead_hi, last_lo, last_hi, n_lo, n_hi;
+    int vocab;        /* > 0: the input is token ids below it */
+    double lo, hi;
+    int training;
+    tol y, dx, grad;
+} gpu_case;
+
+static const gpu_case cases[] = {
+    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT, EXACT, EXACT},
+    /* Past 4096 blocks of 256: the grid-stride loops go round. */
+    {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT, EXACT,
+     EXACT},
+    {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1}, {1e-4, 0.1},
+     EXACT},
+    {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3}, {1e-6, 1},
+     EXACT},
+    {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT,
+     EXACT, EXACT},
+    {"dropout", "rate = 0.3", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1,
+     EXACT, EXACT, EXACT},
+    {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT,
+     EXACT, EXACT},
+    /* Rows past one block of 8 warps, features past one 32-wide strip and
+     * one pass of a warp's lanes. */
+    {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1},
+     {1e-4, 0.1}, {1e-4, 0.1}},
+    {"layernorm", "eps = 0.01", 1, 100, 300, 33, 70, 1, 3, 0, -2, 3, 1,
+     {1e-4, 0.1}, {1e-4, 0.1}, {1e-4, 0.1}},
+    /* Few ids for many tokens: rows are hit repeatedly. Then a vocabulary
+     * past the 64 buckets and a dim past one 32-wide strip. */
+    {"embedding", "vocab = 5\ndim = 6", 1, 1, 40, 0, 0, 1, 3, 5, 0, 0, 1,
+     EXACT, EXACT, EXACT},
+    {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
+     1, EXACT, EXACT, EXACT},
+    {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0},
+     {1e-5, 1}, EXACT},
+    {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0}, EXACT,
+     EXACT},
+};
+#define NCASES ((int)(sizeof cases / sizeof *cases))
+#define SHAPES_PER_CASE 4
+
+/* Plans `type` for one sample of `in`, as test_layers.c does. */
+static const pp_layer_ops *plan_layer(const char *type, const char *keys,
+                                      const pp_tensor_desc *in,
+                                      pp_config **cfg, pp_layer_plan *plan)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    const pp_plugin *plugin;
+    ck_assert_msg(pp_registry_find(reg, PP_KIND_LAYER, type, &plugin,
+                                   &err) == PP_OK, "%s", err.msg);
+    const char *dir = getenv("TMPDIR");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pp-layers-cuda-XXXXXX",
+             dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "[layer t]\ntype = %s\n%s\n", type, keys);
+    ck_assert_int_eq(fclose(f), 0);
+    pp_status st = pp_config_load(path, cfg, &err);
+    unlink(path);
+    ck_assert_msg(st == PP_OK, "%s", err.msg);
+    pp_section *s = pp_config_section(*cfg, "layer");
+    ck_assert_ptr_nonnull(s);
+    ck_assert_msg(pp_section_validate(s, core_keys, plugin->desc->keys,
+                                      &err) == PP_OK, "%s", err.msg);
+    memset(plan, 0, sizeof *plan);
+    const pp_layer_ops *ops = plugin->desc->ops;
+    ck_assert_msg(ops->plan(s, in, plan, &err) == PP_OK, "%s", err.msg);
+    ck_assert_ptr_nonnull(ops->cuda);
+    return ops;
+}
+
+START_TEST(test_against_cpu)
+{
+    const gpu_case *gc = &cases[_i];
+    uint64_t rng = 2000 + (uint64_t)_i;
+    for (int rep = 0; rep < SHAPES_PER_CASE; rep++) {
+        pp_shape shape = {gc->lead + 1, {0}};
+        for (int d = 0; d < gc->lead; d++)
+            shape.dim[d] = rng_int(&rng, gc->lead_lo, gc->lead_hi);
+        shape.ndim = gc->vocab ? gc->lead : gc->lead + 1;
+        if (!gc->vocab)
+            shape.dim[gc->lead] = rng_int(&rng, gc->last_lo, gc->last_hi);
+        int n = rng_int(&rng, gc->n_lo, gc->n_hi);
+        pp_tensor_desc in = {gc->vocab ? PP_I32 : PP_F32, shape};
+        pp_config *cfg;
+        pp_layer_plan plan;
+        const pp_layer_ops *ops = plan_layer(gc->type, gc->keys, &in, &cfg,
+                                             &plan);
+        char dims[64], ctx[256];
+        snprintf(ctx, sizeof ctx, "%s (%s) on n=%d x %s", gc->type, gc->keys,
+                 n, pp_shape_format(&shape, dims, sizeof dims));
+
+        int64_t in_len = n * pp_shape_elements(&shape);
+        int64_t out_len = plan.is_loss
+                              ? 1 : n * pp_shape_elements(&plan.out.shape);
+        size_t x_bytes = (size_t)in_len * (gc->vocab ? sizeof(int32_t)
+                                                     : sizeof(float));
+        size_t saved_bytes = plan.saved_bytes * (size_t)n;
+        size_t target_bytes = 0;
+
+        /* Host inputs. */
+        void *x = host_alloc(x_bytes);
+        if (gc->vocab)
+            for (int64_t i = 0; i < in_len; i++)
+                ((int32_t *)x)[i] = rng_int(&rng, 0, gc->vocab - 1);
+        else
+            fill_uniform(x, in_len, &rng, gc->lo, gc->hi);
+        float *dy = host_alloc((size_t)out_len * sizeof(float));
+        fill_uniform(dy, out_len, &rng, -1.0, 1.0);
+        void *target = NULL;
+        if (plan.is_loss) {
+            int64_t t = n * pp_shape_elements(&plan.target.shape);
+            target_bytes = (size_t)t * 4; /* int32 or float */
+            target = host_alloc(target_bytes);
+            if (plan.target.dtype == PP_I32)
+                for (int64_t i = 0; i < t; i++)
+                    ((int32_t *)target)[i] = rng_int(
+                        &rng, 0, (int)shape.dim[shape.ndim - 1] - 1);
+            else
+                fill_uniform(target, t, &rng, gc->lo, gc->hi);
+        }
+        int64_t param_len[PP_LAYER_MAX_PARAMS];
+        float *param[PP_LAYER_MAX_PARAMS], *grad0[PP_LAYER_MAX_PARAMS];
+        for (int p = 0; p < plan.nparams; p++) {
+            param_len[p] = pp_shape_elements(&plan.params[p].shape);
+            param[p] = host_alloc((size_t)param_len[p] * sizeof(float));
+            grad0[p] = host_alloc((size_t)param_len[p] * sizeof(float));
+            fill_uniform(param[p], param_len[p], &rng, -1.0, 1.0);
+            fill_uniform(grad0[p], param_len[p], &rng, -1.0, 1.0);
+        }
+        pp_layer_call base = {
+            .plan = &plan, .in = &in, .n = n, .loss_scale = 0.37,
+            .seed = rng_next(&rng), .sample0 = rng_int(&rng, 0, 5),
+            .training = gc->training};
+        const float *dy_arg = plan.is_loss ? NULL : dy;
+        pp_error err;
+        pp_error_clear(&err);
+
+        /* The CPU: the reference. */
+        const pp_layer_kernels *cpu = ops->cpu, *gpu = ops->cuda;
+        float *y = host_alloc((size_t)out_len * sizeof(float));
+        float *dx = host_alloc((size_t)in_len * sizeof(float));
+        void *saved = host_alloc(saved_bytes);
+        float *grad[PP_LAYER_MAX_PARAMS];
+        for (int p = 0; p < plan.nparams; p++) {
+            grad[p] = host_alloc((size_t)param_len[p] * sizeof(float));
+            memcpy(grad[p], grad0[p], (size_t)param_len[p] * sizeof(float));
+        }
+        pp_layer_call c = base;
+        c.param = param, c.grad = grad, c.saved = saved, c.target = target;
+        ck_assert_msg(cpu->forward(&c, x, y, &err) == PP_OK, "%s", err.msg);
+        if (cpu->backward_input)
+            ck_assert_msg(cpu->backward_input(&c, x, y, dy_arg, dx, &err) ==
+                              PP_OK, "%s", err.msg);
+        if (cpu->backward_weight)
+            ck_assert_msg(cpu->backward_weight(&c, x, y, dy_arg, &err) ==
+                              PP_OK, "%s", err.msg);
+
+        /* The GPU, on the same inputs. */
+        void *d_x = to_device(x, x_bytes);
+        float *d_y = to_device(NULL, (size_t)out_len * sizeof(float));
+        float *d_y_cpu = to_device(y, (size_t)out_len * sizeof(float));
+        float *d_dy = to_device(dy, (size_t)out_len * sizeof(float));
+        float *d_dx = to_device(NULL, (size_t)in_len * sizeof(float));
+        void *d_saved = to_device(NULL, saved_bytes);
+        void *d_target = target ? to_device(target, target_bytes) : NULL;
+        float *d_param[PP_LAYER_MAX_PARAMS], *d_grad[PP_LAYER_MAX_PARAMS];
+        for (int p = 0; p < plan.nparams; p++) {
+            size_t b = (size_t)param_len[p] * sizeof(float);
+            d_param[p] = to_device(param[p], b);
+            d_grad[p] = to_device(grad0[p], b);
+        }
+        pp_layer_call g = base;
+        g.param = d_param, g.grad = d_grad, g.saved = d_saved;
+        g.target = d_target, g.stream = stream;
+        ck_assert_msg(gpu->forward(&g, d_x, d_y, &err) == PP_OK, "%s: %s",
+                      ctx, err.msg);
+        float *got = host_alloc((size_t)(in_len > out_len ? in_len : out_len) *
+                                sizeof(float));
+        to_host(got, d_y, (size_t)out_len * sizeof(float));
+        expect_close("y", ctx, got, y, out_len, gc->y);
+
+        /* layernorm keeps (mean, rstd) a row, the CPU's layout: compare,
+         * then give backward the CPU's. The losses' saved is the GPU's
+         * scratch, not compared. */
+        if (!plan.is_loss && saved_bytes) {
+            int64_t rows = (int64_t)(saved_bytes / (2 * sizeof(float)));
+            float *st = host_alloc(saved_bytes), *cs = saved;
+            float *gm = host_alloc(saved_bytes), *cm = host_alloc(saved_bytes);
+            to_host(st, d_saved, saved_bytes);
+            for (int64_t r = 0; r < rows; r++) {
+                gm[r] = st[2 * r], cm[r] = cs[2 * r];
+                gm[rows + r] = st[2 * r + 1], cm[rows + r] = cs[2 * r + 1];
+            }
+            expect_close("mean", ctx, gm, cm, rows, (tol){1e-4, 1});
+            expect_close("rstd", ctx, gm + rows, cm + rows, rows,
+                         (tol){1e-5, 0});
+            free(st), free(gm), free(cm);
+            CK_CUDA(cudaMemcpy(d_saved, saved, saved_bytes,
+                               cudaMemcpyHostToDevice));
+        }
+        const float *d_dy_arg = plan.is_loss ? NULL : d_dy;
+        if (gpu->backward_input) {
+            ck_assert_msg(gpu->backward_input(&g, d_x, d_y_cpu, d_dy_arg,
+                                              d_dx, &err) == PP_OK,
+                          "%s: %s", ctx, err.msg);
+            to_host(got, d_dx, (size_t)in_len * sizeof(float));
+            expect_close("dx", ctx, got, dx, in_len, gc->dx);
+        }
+        ck_assert((cpu->backward_input == NULL) ==
+                  (gpu->backward_input == NULL));
+        ck_assert((cpu->backward_weight == NULL) ==
+                  (gpu->backward_weight == NULL));
+        if (gpu->backward_weight) {
+            ck_assert_msg(gpu->backward_weight(&g, d_x, d_y_cpu, d_dy_arg,
+                                               &err) == PP_OK,
+                          "%s: %s", ctx, err.msg);
+            for (int p = 0; p < plan.nparams; p++) {
+                float *gg = host_alloc((size_t)param_len[p] * sizeof(float));
+                to_host(gg, d_grad[p], (size_t)param_len[p] * sizeof(float));
+                char what[64];
+                snprintf(what, sizeof what, "d%s", plan.params[p].name);
+                expect_close(what, ctx, gg, grad[p], param_len[p], gc->grad);
+                free(gg);
+            }
+        }
+
+        for (int p = 0; p < plan.nparams; p++) {
+            CK_CUDA(cudaFree(d_param[p]));
+            CK_CUDA(cudaFree(d_grad[p]));
+            free(param[p]);
+            free(grad0[p]);
+            free(grad[p]);
+        }
+        CK_CUDA(cudaFree(d_x));
+        CK_CUDA(cudaFree(d_y));
+        CK_CUDA(cudaFree(d_y_cpu));
+        CK_CUDA(cudaFree(d_dy));
+        CK_CUDA(cudaFree(d_dx));
+        CK_CUDA(cudaFree(d_saved));
+        CK_CUDA(cudaFree(d_target));
+        free(x), free(dy), free(target), free(y), free(dx), free(saved);
+        free(got);
+        pp_config_free(cfg);
+    }
+}
+END_TEST
+
+/* A bad id or target cannot be refused from a kernel: it must never be
+ * read or written through, and it must poison what depends on it (NaN),
+ * so the step's loss is NaN and training stops. */
+START_TEST(test_bad_ids)
+{
+    pp_tensor_desc in = {PP_I32, {1, {4}}};
+    pp_config *cfg;
+    pp_layer_plan plan;
+    const pp_layer_ops *ops = plan_layer("embedding", "vocab = 10\ndim = 3",
+                                         &in, &cfg, &plan);
+    const int32_t bad[] = {10, -1};
+    for (int b = 0; b < 2; b++) {
+        int32_t ids[8] = {0, 1, 2, 9, 3, 0, 5, 6};
+        float w[30], g0[30], gc[30], y[24], dy[24], got[30];
+        uint64_t rng = 31;
+        fill_uniform(w, 30, &rng, -1, 1);
+        fill_uniform(g0, 30, &rng, -1, 1);
+        memcpy(gc, g0, sizeof gc);
+        fill_uniform(dy, 24, &rng, -1, 1);
+        /* The reference: the bad token's gradient left out, i.e. a zero
+         * dy row added to row 0, in the same order. */
+        float *param[1] = {w}, *grad[1] = {gc};
+        float dy0[24];
+        memcpy(dy0, dy, sizeof dy);
+        memset(dy0 + 15, 0, 3 * sizeof(float));
+        pp_layer_call c = {.plan = &plan, .in = &in, .n = 2, .param = param,
+                           .grad = grad};
+        pp_error err;
+        pp_error_clear(&err);
+        ck_assert_int_eq(ops->cpu->forward(&c, ids, y, &err), PP_OK);
+        ck_assert_int_eq(ops->cpu->backward_weight(&c, ids, y, dy0, &err),
+                         PP_OK);
+
+        ids[5] = bad[b];
+        float *d_w = to_device(w, sizeof w), *d_g = to_device(g0, sizeof g0);
+        float *d_dy = to_device(dy, sizeof dy), *d_y = to_device(NULL, 96);
+        int32_t *d_ids = to_device(ids, sizeof ids);
+        float *d_param[1] = {d_w}, *d_grad[1] = {d_g};
+        pp_layer_call g = c;
+        g.param = d_param, g.grad = d_grad, g.stream = stream;
+        ck_assert_int_eq(ops->cuda->forward(&g, d_ids, d_y, &err), PP_OK);
+        to_host(got, d_y, 24 * sizeof(float));
+        for (int i = 0; i < 24; i++)
+            if (i / 3 == 5)
+                ck_assert_msg(isnan(got[i]), "y[%d] = %g, not NaN", i,
+                              got[i]);
+            else
+                ck_assert_float_eq(got[i], y[i]);
+        ck_assert_int_eq(ops->cuda->backward_weight(&g, d_ids, d_y, d_dy,
+                                                    &err), PP_OK);
+        to_host(got, d_g, 30 * sizeof(float));
+        expect_close("dweight", "embedding with a bad id", got, grad[0], 30,
+                     EXACT);
+        CK_CUDA(cudaFree(d_w));
+        CK_CUDA(cudaFree(d_g));
+        CK_CUDA(cudaFree(d_dy));
+        CK_CUDA(cudaFree(d_y));
+        CK_CUDA(cudaFree(d_ids));
+    }
+    pp_config_free(cfg);
+
+    in = (pp_tensor_desc){PP_F32, {1, {3}}};
+    ops = plan_layer("softmax_xent", "", &in, &cfg, &plan);
+    float x[12], dx[12], loss;
+    uint64_t rng = 32;
+    fill_uniform(x, 12, &rng, -1, 1);
+    int32_t t[4] = {0, 1, 3, 2};
+    float *d_x = to_device(x, sizeof x), *d_dx = to_device(NULL, sizeof dx);
+    float *d_loss = to_device(NULL, sizeof loss);
+    int32_t *d_t = to_device(t, sizeof t);
+    void *d_saved = to_device(NULL, plan.saved_bytes * 4);
+    pp_layer_call g = {.plan = &plan, .in = &in, .n = 4, .saved = d_saved,
+                       .target = d_t, .loss_scale = 0.25, .stream = stream};
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_int_eq(ops->cuda->forward(&g, d_x, d_loss, &err), PP_OK);
+    to_host(&loss, d_loss, sizeof loss);
+    ck_assert_msg(isnan(loss), "loss %g with a bad target, not NaN",
+                  (double)loss);
+    ck_assert_int_eq(ops->cuda->backward_input(&g, d_x, d_loss, NULL, d_dx,
+                                               &err), PP_OK);
+    to_host(dx, d_dx, sizeof dx);
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(isnan(dx[i]) == (i / 3 == 2), "dx[%d] = %g", i,
+                      (double)dx[i]);
+    CK_CUDA(cudaFree(d_x));
+    CK_CUDA(cudaFree(d_dx));
+    CK_CUDA(cudaFree(d_loss));
+    CK_CUDA(cudaFree(d_t));
+    CK_CUDA(cudaFree(d_saved));
+    pp_config_free(cfg);
+}
+END_TEST
+
+static Suite *layers_cuda_suite(void)
+{
+    Suite *s = suite_create("layers_cuda");
+    TCase *tc = tcase_create("gpu");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, test_against_cpu, 0, NCASES);
+    tcase_add_test(tc, test_bad_ids);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    int n = 0;
+    cudaError_t rc = cudaGetDeviceCount(&n);
+    if (rc != cudaSuccess || n == 0) {
+        const char *why = rc != cudaSuccess ? cudaGetErrorString(rc)
+                                            : "no CUDA device";
+        const char *require = getenv("PIPETTE_REQUIRE_GPU");
+        if (require && strcmp(require, "1") == 0) {
+            fprintf(stderr, "test_layers_cuda: PIPETTE_REQUIRE_GPU=1 but no "
+                            "GPU answers: %s\n", why);
+            return EXIT_FAILURE;
+        }
+        printf("test_layers_cuda: skipped, no GPU answers: %s\n", why);
+        return 77;
+    }
+    pp_error err;
+    pp_error_clear(&err);
+    if (pp_registry_create(NULL, &reg, &err) != PP_OK) {
+        fprintf(stderr, "test_layers_cuda: %s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    if (cudaSetDevice(0) != cudaSuccess ||
+        cudaStreamCreate(&stream) != cudaSuccess) {
+        fprintf(stderr, "test_layers_cuda: no stream on GPU 0\n");
+        return EXIT_FAILURE;
+    }
+    SRunner *sr = srunner_create(layers_cuda_suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    cudaStreamDestroy(stream);
+    pp_registry_free(reg);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
