@@ -60,6 +60,12 @@ __device__ static float warp_max(float v)
     for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;        \
          i < (n); i += (int64_t)blockDim.x * gridDim.x)
 
+__global__ static void fill_kernel(float *x, float value, int64_t n)
+{
+    GRID_STRIDE(i, n)
+        x[i] = value;
+}
+
 __global__ static void relu_forward_kernel(float *y, const float *x,
                                            int64_t n)
 {
@@ -408,6 +414,12 @@ __global__ static void embedding_backward_kernel(float *dweight,
                      PP_ROW_WARPS * PP_WARP, 0, (s)>>>(__VA_ARGS__);        \
         return cudaGetLastError();                                          \
     } while (0)
+
+extern "C" cudaError_t pp_cuda_fill(cudaStream_t s, float *x, float value,
+                                    int64_t n)
+{
+    LAUNCH_ELEMENTWISE(fill_kernel, s, n, x, value, n);
+}
 
 extern "C" cudaError_t pp_cuda_relu_forward(cudaStream_t s, float *y,
                                             const float *x, int64_t n)

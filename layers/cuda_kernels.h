@@ -28,6 +28,9 @@
 extern "C" {
 #endif
 
+/* x (n) = value (cudart's memsets repeat a byte; 1.0f is not one) */
+cudaError_t pp_cuda_fill(cudaStream_t s, float *x, float value, int64_t n);
+
 /* y (n) = max(x, 0); dx (n) = dy where y > 0, else 0 */
 cudaError_t pp_cuda_relu_forward(cudaStream_t s, float *y, const float *x,
                                  int64_t n);

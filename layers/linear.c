@@ -21,10 +21,7 @@
 
 #ifdef HAVE_CUBLAS
 #include <limits.h>
-#include <stdatomic.h>
-#include <string.h>
 
-#include <cudaTypedefs.h>
 #include <cuda_runtime_api.h>
 #include <cublas_v2.h>
 #endif
@@ -33,6 +30,7 @@
 
 #ifdef HAVE_CUBLAS
 #include "cuda_check.h"
+#include "cuda_kernels.h"
 #endif
 #include "matmul.h"
 
@@ -200,42 +198,11 @@ static pp_status gemm(const pp_layer_call *c, cublasOperation_t op_a,
     return PP_OK;
 }
 
-/* The driver's cuMemsetD32Async, looked up once: cudart's memsets write
- * a repeated byte, and 1.0f is not one. Looked up at run time because
- * plugins never link the driver library. Threads racing here store the
- * same pointer. */
-static _Atomic(PFN_cuMemsetD32Async_v3020) memset_d32;
-
 /* ones (n) = 1.0f, queued on c->stream. */
 static pp_status fill_ones(const pp_layer_call *c, float *ones, int n,
                            pp_error *err)
 {
-    PFN_cuMemsetD32Async_v3020 fill = atomic_load(&memset_d32);
-    if (!fill) {
-        void *fn = NULL;
-        enum cudaDriverEntryPointQueryResult found;
-        PP_CUDA_TRY(cudaGetDriverEntryPointByVersion(
-                        "cuMemsetD32Async", &fn, CUDART_VERSION,
-                        cudaEnableDefault, &found),
-                    err);
-        if (found != cudaDriverEntryPointSuccess || !fn)
-            return pp_error_set(err, PP_ERR_DEVICE,
-                                "linear: the CUDA driver does not provide "
-                                "cuMemsetD32Async (lookup result %d)",
-                                (int)found);
-        fill = (PFN_cuMemsetD32Async_v3020)fn;
-        atomic_store(&memset_d32, fill);
-    }
-    const float one = 1.0f;
-    unsigned int bits;
-    memcpy(&bits, &one, sizeof bits);
-    CUresult rc = fill((CUdeviceptr)(uintptr_t)ones, bits, (size_t)n,
-                       (CUstream)c->stream);
-    if (rc != CUDA_SUCCESS)
-        return pp_error_set(err, PP_ERR_DEVICE,
-                            "linear: cuMemsetD32Async of %d floats failed "
-                            "(CUresult %d)",
-                            n, (int)rc);
+    PP_CUDA_TRY(pp_cuda_fill((cudaStream_t)c->stream, ones, 1.0f, n), err);
     return PP_OK;
 }
 

@@ -28,7 +28,7 @@ layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLAS_CPPFLAGS)
 layers_linear_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_linear_la_LIBADD = $(PLUGIN_LIBADD) -lm
 if HAVE_CUBLAS
-layers_linear_la_LIBADD += $(CUDA_LIBS) $(CUBLAS_LIBS)
+layers_linear_la_LIBADD += layers/libppcuda.la $(CUDA_LIBS) $(CUBLAS_LIBS)
 endif
 
 layers_relu_la_SOURCES = layers/relu.c
