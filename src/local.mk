@@ -43,3 +43,6 @@ src_pipette_SOURCES = \
 	src/cmd_train.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 src_pipette_LDADD = src/libpipette.la
+# Find the installed libpipette even where $(libdir) is on the loader's
+# path but its cache has not been refreshed (ldconfig) since make install.
+src_pipette_LDFLAGS = -Wl,-rpath,$(libdir)
