@@ -21,6 +21,13 @@ done
 [ -f "$stage$PP_MANDIR/man1/pipette.1" ] || fail "pipette.1 not installed"
 [ -f "$stage$PP_MANDIR/man5/pipette.ini.5" ] || fail "pipette.ini.5 not installed"
 
+# Where libdir is on the loader's path, its cache may predate the install:
+# the binary names libdir itself.
+if command -v readelf >/dev/null 2>&1; then
+    readelf -d "$bin" | grep -Eq "(RUNPATH|RPATH).*$PP_LIBDIR" ||
+        fail "the installed pipette does not name $PP_LIBDIR as its runpath"
+fi
+
 # The staged pipette, with the staged library and plugins: it must not
 # reach into the build tree.
 LD_LIBRARY_PATH="$stage$PP_LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
