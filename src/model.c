@@ -44,6 +44,9 @@ static const pp_key pipeline_keys[] = {
      "micro-batches per step; must divide [train] batch"},
     {"stages_per_rank", PP_KEY_INT, 0, 1, 64, NULL, "1",
      "stages each rank holds (v, for interleaved schedules)"},
+    {"layers_per_stage", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "how many layers each stage takes, in order, e.g. 2,3,1 (partition = "
+     "manual)"},
     {"partition", PP_KEY_ENUM, 0, PP_NO_RANGE, "params|flops|manual", NULL,
      "how layers are cut into stages (default: manual when layers say stage =, else params)"},
     {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|nccl|mpi", "auto",
@@ -402,12 +405,75 @@ static void load_pipeline(pp_model *m, pp_error *err)
         m->partition = strcmp(text, "manual") == 0 ? PP_PARTITION_MANUAL
                      : strcmp(text, "flops") == 0  ? PP_PARTITION_FLOPS
                                                    : PP_PARTITION_PARAMS;
+    } else if (pp_section_has(s, "layers_per_stage")) {
+        m->partition = PP_PARTITION_MANUAL;
     } else {
         m->partition = PP_PARTITION_PARAMS;
         for (int i = 0; i < m->nlayers; i++)
             if (m->layers[i].stage >= 0)
                 m->partition = PP_PARTITION_MANUAL;
     }
+}
+
+/* [pipeline] layers_per_stage = 2,3,1: the list gives each layer its
+ * stage, as stage keys on the layers would; the list itself is checked
+ * here, so its errors point at it. Returns 0 after reporting one. */
+static int apply_layer_counts(pp_model *m, pp_section *s, int stages,
+                              pp_error *err)
+{
+    const char *text;
+    pp_error ignore;
+    pp_section_string(s, "layers_per_stage", &text, &ignore);
+    if (m->partition != PP_PARTITION_MANUAL) {
+        pp_section_error(s, "layers_per_stage", err,
+            "a list of layers per stage is a manual partition, but partition "
+            "= %s: remove one of them", pp_partition_name(m->partition));
+        return 0;
+    }
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].stage >= 0) {
+            pp_section_error(m->layers[i].section, "stage", err,
+                "[pipeline] layers_per_stage already places the layers: "
+                "remove this key or that list");
+            return 0;
+        }
+    /* Parsed twice over the same text: once to check and add up, once to
+     * place the layers. */
+    int listed = 0;
+    long total = 0;
+    for (const char *p = text; *p; listed++) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (end == p || n < 1 || (*end && *end != ',')) {
+            pp_section_error(s, "layers_per_stage", err,
+                "expected whole numbers of at least 1 separated by commas, "
+                "one per stage, got '%s'", text);
+            return 0;
+        }
+        total += n;
+        p = *end ? end + 1 : end;
+    }
+    if (listed != stages || total != m->nlayers) {
+        pp_section_error(s, "layers_per_stage", err,
+            "%d number%s adding up to %ld, but the pipeline has %d stage%s "
+            "and the model %d layer%s: give one count per stage, adding up "
+            "to the layers", listed, listed == 1 ? "" : "s", total, stages,
+            stages == 1 ? "" : "s", m->nlayers, m->nlayers == 1 ? "" : "s");
+        return 0;
+    }
+    int layer = 0, stage = 0;
+    for (const char *p = text; *p; stage++) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        for (long k = 0; k < n; k++)
+            m->layers[layer++].stage = stage;
+        while (*end == ' ' || *end == '\t')
+            end++;
+        p = *end ? end + 1 : end;
+    }
+    return 1;
 }
 
 /* Returns 1 when the stages can be cut: enough layers, and manual stage
@@ -419,6 +485,9 @@ static int check_partition(pp_model *m, pp_error *err)
     size_t before = err->count;
     int stages = m->nranks * m->stages_per_rank;
     pp_section *pipe = pp_config_section(m->cfg, "pipeline");
+    if (pipe && pp_section_has(pipe, "layers_per_stage") &&
+        !apply_layer_counts(m, pipe, stages, err))
+        return 0;
     if (stages > m->nlayers) {
         if (pipe)
             pp_section_error(pipe, pp_section_has(pipe, "stages_per_rank") ?

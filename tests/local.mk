@@ -85,6 +85,7 @@ CHECK_CORPUS = tests/check/good.ini \
 	$(CHECK_CASES:%=tests/check/%.ini) $(CHECK_CASES:%=tests/check/%.expected)
 CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	missing_model no_loss pipeline stage_conflict syntax too_many_stages \
+	layers_per_stage layers_per_stage_conflict layers_per_stage_syntax \
 	unknown_plugins unknown_type wrong_kind
 
 # install.sh runs `make install`, and libtool relinks the plugins in place

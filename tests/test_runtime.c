@@ -165,6 +165,14 @@ START_TEST(partition_balances_and_follows_stage_keys)
     ck_assert_int_eq(pp_partition_layers(m, 2, first, &err), PP_OK);
     ck_assert_int_eq(first[1], 3);
     pp_model_free(m);
+
+    /* The same cut written as a list in [pipeline]. */
+    m = model_with(layers, "devices = cpu*2\nlayers_per_stage = 3, 2\n");
+    ck_assert_int_eq(m->partition, PP_PARTITION_MANUAL);
+    ck_assert_int_eq(pp_partition_layers(m, 2, first, &err), PP_OK);
+    ck_assert_int_eq(first[1], 3);
+    ck_assert_int_eq(first[2], 5);
+    pp_model_free(m);
 }
 END_TEST
 
