@@ -524,12 +524,24 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
     for (int r = 0; r < t->p; r++) {
         pp_memory mem;
         pp_trainer_memory(t, r, &mem);
-        fprintf(out, "  rank %d memory: parameters %.2f MiB, gradients %.2f "
-                     "MiB, optimizer %.2f MiB, activations %d slot%s %.2f "
-                     "MiB%s\n",
-                r, mib(mem.params), mib(mem.grads), mib(mem.optimizer),
-                mem.slots, mem.slots == 1 ? "" : "s", mib(mem.activations),
-                t->o.recompute ? " (recompute: inputs only)" : "");
+        fprintf(out, "  rank %d (cpu) memory: parameters %.2f MiB, gradients "
+                     "%.2f MiB, optimizer %.2f MiB, activations ",
+                r, mib(mem.params), mib(mem.grads), mib(mem.optimizer));
+        /* slots x bytes, stage by stage: a rank's stages differ in size */
+        int first = 1;
+        for (int s = 0; s < t->S; s++) {
+            const stage_rt *st = &t->stage[s];
+            if (st->rank != r)
+                continue;
+            fprintf(out, "%s%d x %.2f", first ? "" : " + ", st->nslots,
+                    mib((double)st->slot_bytes));
+            if (st->scratch_bytes)
+                fprintf(out, " + %.2f", mib((double)st->scratch_bytes));
+            first = 0;
+        }
+        fprintf(out, " = %.2f MiB%s\n", mib(mem.activations),
+                t->o.recompute ? " (recompute: inputs only, and a scratch "
+                                 "slot per stage)" : "");
     }
 }
 

@@ -12,7 +12,7 @@ run timeout 120 "$PIPETTE" train "$examples/mlp.ini"
 expect_status 0 "train mlp.ini"
 expect_out "^plan: mlp, 2 ranks on cpu, 2 stages, schedule 1f1b, 8 micro-batches of 32 samples \(batch 256\)$" "plan header"
 expect_out "^  stage 0 on rank 0: [0-9]+ parameters: fc1" "plan stages"
-expect_out "^  rank 1 memory: parameters [0-9.]+ MiB, gradients [0-9.]+ MiB, optimizer [0-9.]+ MiB, activations [0-9]+ slots? [0-9.]+ MiB$" "memory per rank"
+expect_out "^  rank 1 \(cpu\) memory: parameters [0-9.]+ MiB, gradients [0-9.]+ MiB, optimizer [0-9.]+ MiB, activations 1 x [0-9.]+ = [0-9.]+ MiB$" "memory per rank, slots x bytes"
 expect_out "^step +20  loss [0-9.]+ +[0-9.]+ samples/s  bubble +[0-9.]+%$" "log line"
 # loss_at STEP: the loss logged for that step.
 loss_at() { awk -v s="$1" '$1 == "step" && $2 == s { print $4 }' "$tmp/out"; }
