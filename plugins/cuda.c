@@ -15,7 +15,7 @@
 
 #include <cuda_runtime_api.h>
 #ifdef HAVE_CUBLAS
-#include <cublas_api.h>
+#include <cublas_v2.h>
 #endif
 #ifdef HAVE_CUDNN
 #include <cudnn.h>
@@ -227,6 +227,109 @@ static pp_status cuda_axpy(int index, float *y, float alpha, const float *x,
     return PP_OK;
 }
 
+static pp_status cuda_use(int index, pp_error *err)
+{
+    if (CUDA_TRY(index, cudaSetDevice(index), err))
+        return err->code;
+    return PP_OK;
+}
+
+static enum cudaMemcpyKind kind_of(pp_copy_kind kind)
+{
+    return kind == PP_COPY_HOST_TO_DEVICE   ? cudaMemcpyHostToDevice
+         : kind == PP_COPY_DEVICE_TO_HOST   ? cudaMemcpyDeviceToHost
+                                            : cudaMemcpyDeviceToDevice;
+}
+
+static void cuda_rank_close(pp_device_rank *r)
+{
+#ifdef HAVE_CUDNN
+    if (r->dnn)
+        cudnnDestroy((cudnnHandle_t)r->dnn);
+#endif
+#ifdef HAVE_CUBLAS
+    if (r->blas)
+        cublasDestroy((cublasHandle_t)r->blas);
+#endif
+    if (r->stream)
+        cudaStreamDestroy((cudaStream_t)r->stream);
+    (void)cudaGetLastError();
+    *r = (pp_device_rank){r->index, NULL, NULL, NULL};
+}
+
+/* A non-blocking stream (it never waits for the legacy default stream),
+ * and the library handles bound to it. */
+static pp_status cuda_rank_open(int index, pp_device_rank *out,
+                                pp_error *err)
+{
+    *out = (pp_device_rank){index, NULL, NULL, NULL};
+    cudaStream_t stream;
+    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
+        CUDA_TRY(index, cudaStreamCreateWithFlags(&stream,
+                                                  cudaStreamNonBlocking),
+                 err))
+        return err->code;
+    out->stream = stream;
+#ifdef HAVE_CUBLAS
+    cublasHandle_t blas;
+    cublasStatus_t bs = cublasCreate(&blas);
+    if (bs == CUBLAS_STATUS_SUCCESS) {
+        out->blas = blas;
+        bs = cublasSetStream(blas, stream);
+    }
+    if (bs != CUBLAS_STATUS_SUCCESS) {
+        cuda_rank_close(out);
+        return pp_error_set(err, PP_ERR_DEVICE, "cuda device %d: cuBLAS: %s "
+                            "(%s)", index, cublasGetStatusString(bs),
+                            cublasGetStatusName(bs));
+    }
+#endif
+#ifdef HAVE_CUDNN
+    cudnnHandle_t dnn;
+    cudnnStatus_t ds = cudnnCreate(&dnn);
+    if (ds == CUDNN_STATUS_SUCCESS) {
+        out->dnn = dnn;
+        ds = cudnnSetStream(dnn, stream);
+    }
+    if (ds != CUDNN_STATUS_SUCCESS) {
+        cuda_rank_close(out);
+        return pp_error_set(err, PP_ERR_DEVICE, "cuda device %d: cuDNN: %s",
+                            index, cudnnGetErrorString(ds));
+    }
+#endif
+    return PP_OK;
+}
+
+static pp_status cuda_copy_async(const pp_device_rank *r, void *dst,
+                                 const void *src, size_t bytes,
+                                 pp_copy_kind kind, pp_error *err)
+{
+    if (bytes && CUDA_TRY(r->index, cudaMemcpyAsync(dst, src, bytes,
+                                                    kind_of(kind),
+                                                    (cudaStream_t)r->stream),
+                          err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_zero_async(const pp_device_rank *r, void *x,
+                                 size_t bytes, pp_error *err)
+{
+    if (bytes && CUDA_TRY(r->index, cudaMemsetAsync(x, 0, bytes,
+                                                    (cudaStream_t)r->stream),
+                          err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_sync(const pp_device_rank *r, pp_error *err)
+{
+    if (CUDA_TRY(r->index, cudaStreamSynchronize((cudaStream_t)r->stream),
+                 err))
+        return err->code;
+    return PP_OK;
+}
+
 static const pp_device_ops cuda_ops = {
     .count = cuda_count,
     .info = cuda_info,
@@ -237,6 +340,12 @@ static const pp_device_ops cuda_ops = {
     .fill = cuda_fill,
     .scale = cuda_scale,
     .axpy = cuda_axpy,
+    .use = cuda_use,
+    .rank_open = cuda_rank_open,
+    .rank_close = cuda_rank_close,
+    .copy_async = cuda_copy_async,
+    .zero_async = cuda_zero_async,
+    .sync = cuda_sync,
 };
 
 PP_PLUGIN(PP_KIND_DEVICE, "cuda",

@@ -179,6 +179,47 @@ static pp_status cpu_axpy(int index, float *y, float alpha, const float *x,
     return PP_OK;
 }
 
+/* One core's work is done when the call returns: no stream, nothing to
+ * wait for. */
+static pp_status cpu_use(int index, pp_error *err)
+{
+    return check_index(index, err);
+}
+
+static pp_status cpu_rank_open(int index, pp_device_rank *out, pp_error *err)
+{
+    *out = (pp_device_rank){index, NULL, NULL, NULL};
+    return check_index(index, err);
+}
+
+static void cpu_rank_close(pp_device_rank *r)
+{
+    (void)r;
+}
+
+static pp_status cpu_copy_async(const pp_device_rank *r, void *dst,
+                                const void *src, size_t bytes,
+                                pp_copy_kind kind, pp_error *err)
+{
+    return cpu_copy(r->index, dst, src, bytes, kind, err);
+}
+
+static pp_status cpu_zero_async(const pp_device_rank *r, void *x,
+                                size_t bytes, pp_error *err)
+{
+    (void)r;
+    (void)err;
+    memset(x, 0, bytes);
+    return PP_OK;
+}
+
+static pp_status cpu_sync(const pp_device_rank *r, pp_error *err)
+{
+    (void)r;
+    (void)err;
+    return PP_OK;
+}
+
 static const pp_device_ops cpu_ops = {
     .count = cpu_count,
     .info = cpu_info,
@@ -189,6 +230,12 @@ static const pp_device_ops cpu_ops = {
     .fill = cpu_fill,
     .scale = cpu_scale,
     .axpy = cpu_axpy,
+    .use = cpu_use,
+    .rank_open = cpu_rank_open,
+    .rank_close = cpu_rank_close,
+    .copy_async = cpu_copy_async,
+    .zero_async = cpu_zero_async,
+    .sync = cpu_sync,
 };
 
 const pp_device_ops *pp_device_cpu(void)

@@ -196,6 +196,12 @@ START_TEST(test_no_gpu_errors)
                                &err), PP_ERR_DEVICE);
     ck_assert_float_eq(x[0], 1.0f); /* nothing ran on the host's memory */
     ops->release(0, NULL);
+    /* A rank cannot open either, and leaves nothing behind. */
+    pp_device_rank r;
+    ck_assert_int_eq(ops->use(0, &err), PP_ERR_DEVICE);
+    ck_assert_int_eq(ops->rank_open(0, &r, &err), PP_ERR_DEVICE);
+    ck_assert_ptr_null(r.stream);
+    ck_assert_ptr_null(r.blas);
 }
 END_TEST
 

@@ -187,6 +187,28 @@ START_TEST(test_axpy)
 }
 END_TEST
 
+/* A rank on the cpu: no stream, and the "queued" work is done at once. */
+START_TEST(test_rank_ops)
+{
+    const pp_device_ops *cpu = pp_device_cpu();
+    pp_error err;
+    pp_error_clear(&err);
+    pp_device_rank r;
+    ck_assert_int_eq(cpu->use(0, &err), PP_OK);
+    ck_assert_int_eq(cpu->rank_open(0, &r, &err), PP_OK);
+    ck_assert_ptr_null(r.stream);
+    float a[5] = {1, 2, 3, 4, 5}, b[5];
+    ck_assert_int_eq(cpu->copy_async(&r, b, a, sizeof a,
+                                     PP_COPY_HOST_TO_DEVICE, &err), PP_OK);
+    ck_assert(memcmp(a, b, sizeof a) == 0);
+    ck_assert_int_eq(cpu->zero_async(&r, b, 3 * sizeof *b, &err), PP_OK);
+    ck_assert(b[0] == 0 && b[2] == 0 && b[3] == 4);
+    ck_assert_int_eq(cpu->sync(&r, &err), PP_OK);
+    cpu->rank_close(&r);
+    ck_assert_int_eq(cpu->rank_open(1, &r, &err), PP_ERR_DEVICE);
+}
+END_TEST
+
 START_TEST(test_copy)
 {
     static const pp_copy_kind kinds[] = {
@@ -220,6 +242,7 @@ static Suite *device_cpu_suite(void)
     Suite *s = suite_create("device_cpu");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_count);
+    tcase_add_test(tc, test_rank_ops);
     tcase_add_test(tc, test_info);
     tcase_add_test(tc, test_bad_index);
     tcase_add_test(tc, test_alloc_alignment);

@@ -36,6 +36,15 @@ typedef enum pp_copy_kind {
     PP_COPY_DEVICE_TO_DEVICE
 } pp_copy_kind;
 
+/* What one rank computes with on a device: a stream of its own and the
+ * library handles bound to it (cuda: cuBLAS, cuDNN); all NULL on cpu. */
+typedef struct pp_device_rank {
+    int index;
+    void *stream;
+    void *blas;
+    void *dnn;
+} pp_device_rank;
+
 typedef struct pp_device_ops {
     /* How many devices answer. None answering is not an error: *n = 0 and
      * `why` (if not NULL) gets the reason, e.g. the driver's message. */
@@ -57,6 +66,21 @@ typedef struct pp_device_ops {
     /* y[i] += alpha * x[i]  (gradient accumulation, SGD) */
     pp_status (*axpy)(int index, float *y, float alpha, const float *x,
                       size_t n, pp_error *err);
+
+    /* For training. A rank's thread first calls use() (the device is
+     * current per thread), then queues its work on its rank's stream:
+     * the operations below return before it has run, except sync(). The
+     * cpu device runs everything at once. */
+    pp_status (*use)(int index, pp_error *err);
+    pp_status (*rank_open)(int index, pp_device_rank *out, pp_error *err);
+    void (*rank_close)(pp_device_rank *r);
+    pp_status (*copy_async)(const pp_device_rank *r, void *dst,
+                            const void *src, size_t bytes, pp_copy_kind kind,
+                            pp_error *err);
+    pp_status (*zero_async)(const pp_device_rank *r, void *x, size_t bytes,
+                            pp_error *err);
+    /* Waits until everything queued on the rank's stream has run. */
+    pp_status (*sync)(const pp_device_rank *r, pp_error *err);
 } pp_device_ops;
 
 /* The built-in cpu device: host memory, plain loops. */
