@@ -156,12 +156,15 @@ static pp_status describe_stage(pp_trainer *t, int s, int slots,
         lr->index = t->first[s] + l;
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->desc->ops;
-        if (lr->ml->plugin->desc->abi_minor < 1 || !ops->cpu ||
-            !ops->cpu->forward)
+        int cuda = t->rank[st->rank].cuda;
+        lr->k = lr->ml->plugin->desc->abi_minor < 1 ? NULL
+              : cuda                                ? ops->cuda
+                                                    : ops->cpu;
+        if (!lr->k || !lr->k->forward)
             return pp_section_error(lr->ml->section, "type", err,
-                "layer plugin '%s' has no CPU kernels: it cannot run on a "
-                "cpu rank", lr->ml->plugin->desc->name);
-        lr->k = ops->cpu;
+                "layer plugin '%s' has no %s kernels: it cannot run on a %s "
+                "rank", lr->ml->plugin->desc->name, cuda ? "CUDA" : "CPU",
+                cuda ? "cuda" : "cpu");
         lr->in_bytes = pp_tensor_bytes(&lr->ml->in);
         lr->out_bytes = pp_tensor_bytes(&lr->ml->plan.out);
         st->nparams += (size_t)pp_layer_plan_params(&lr->ml->plan);
@@ -177,17 +180,42 @@ static pp_status describe_stage(pp_trainer *t, int s, int slots,
     return PP_OK;
 }
 
+/* Device memory of `bytes`, zeroed. */
+static pp_status device_zeroed(const rank_rt *rk, size_t bytes, void **ptr,
+                               pp_error *err)
+{
+    pp_status st = rk->dev->alloc(rk->dr.index, bytes ? bytes : 1, ptr, err);
+    if (!st)
+        st = rk->dev->zero_async(&rk->dr, *ptr, bytes, err);
+    if (!st)
+        st = rk->dev->sync(&rk->dr, err);
+    return st;
+}
+
 static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
 {
     stage_rt *st = &t->stage[s];
+    const rank_rt *rk = &t->rank[st->rank];
     size_t state = st->nparams * (size_t)t->opt_plan.state_per_param;
-    st->params = calloc(st->nparams + 1, sizeof(float));
-    st->grads = calloc(st->nparams + 1, sizeof(float));
-    st->opt = calloc(state + 1, sizeof(float));
-    if (!st->params || !st->grads || !st->opt)
-        return pp_error_set(err, PP_ERR_NOMEM,
-                            "out of memory for stage %d's %zu parameters", s,
-                            st->nparams);
+    void *params, *grads, *opt;
+    pp_status rc = device_zeroed(rk, st->nparams * sizeof(float), &params,
+                                 err);
+    st->params = params;
+    if (!rc)
+        rc = device_zeroed(rk, st->nparams * sizeof(float), &grads, err);
+    st->grads = rc ? NULL : grads;
+    if (!rc)
+        rc = device_zeroed(rk, state * sizeof(float), &opt, err);
+    st->opt = rc ? NULL : opt;
+    if (rc)
+        return pp_error_prefix(err, "stage %d's %zu parameters", s,
+                               st->nparams);
+    /* Parameters are made on the host (the same numbers whatever the
+     * device) and copied over once. */
+    st->host_params = rk->cuda ? malloc(st->nparams * sizeof(float) + 1)
+                               : st->params;
+    if (!st->host_params)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     size_t at = 0;
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
@@ -195,21 +223,28 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
             const pp_param_decl *d = &lr->ml->plan.params[i];
             lr->param[i] = st->params + at;
             lr->grad[i] = st->grads + at;
-            init_param(lr->param[i], d, (uint64_t)t->m->seed, lr->index, i);
+            init_param(st->host_params + at, d, (uint64_t)t->m->seed,
+                       lr->index, i);
             at += (size_t)pp_shape_elements(&d->shape);
         }
     }
+    if (rk->cuda && rk->dev->copy(rk->dr.index, st->params, st->host_params,
+                                  st->nparams * sizeof(float),
+                                  PP_COPY_HOST_TO_DEVICE, err))
+        return err->code;
 
     int last = s == t->S - 1, full = !t->o.recompute, slots = st->nslots;
     st->slots = calloc((size_t)slots, sizeof *st->slots);
     if (!st->slots)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    st->memory = aligned_alloc(64, st->slot_bytes * (size_t)slots +
-                                       st->scratch_bytes + 64);
-    if (!st->memory)
-        return pp_error_set(err, PP_ERR_NOMEM,
-            "out of memory for stage %d's %d activation slots of %zu bytes",
-            s, slots, st->slot_bytes);
+    void *memory;
+    if (rk->dev->alloc(rk->dr.index,
+                       st->slot_bytes * (size_t)slots + st->scratch_bytes +
+                           64,
+                       &memory, err))
+        return pp_error_prefix(err, "stage %d's %d activation slots of %zu "
+                               "bytes", s, slots, st->slot_bytes);
+    st->memory = memory;
     slot *all[2] = {st->slots, &st->scratch};
     for (int k = 0; k < slots + !full; k++) {
         slot *sl = k < slots ? &all[0][k] : all[1];
@@ -222,6 +257,34 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
         int is_scratch = k == slots;
         layout_slot(t, st, sl, st->memory + st->slot_bytes * (size_t)k,
                     full || is_scratch, last);
+    }
+    return PP_OK;
+}
+
+/* Each rank's host buffer for what crosses to and from its device: a
+ * micro-batch of data inputs or targets, a message, the loss. */
+static pp_status allocate_staging(pp_trainer *t, pp_error *err)
+{
+    size_t data = (size_t)t->n * (pp_tensor_bytes(&t->data_info.input) >
+                                          pp_tensor_bytes(&t->data_info.target)
+                                      ? pp_tensor_bytes(&t->data_info.input)
+                                      : pp_tensor_bytes(&t->data_info.target));
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        rank_rt *rk = &t->rank[st->rank];
+        size_t need = data;
+        size_t in = (size_t)t->n * st->layer[0].in_bytes;
+        size_t out = (size_t)t->n * st->layer[st->nl - 1].out_bytes;
+        need = in > need ? in : need;
+        need = out > need ? out : need;
+        if (need > rk->staging_bytes)
+            rk->staging_bytes = need;
+    }
+    for (int r = 0; r < t->p; r++) {
+        rank_rt *rk = &t->rank[r];
+        rk->staging = malloc(rk->staging_bytes + sizeof(double));
+        if (!rk->staging)
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
     return PP_OK;
 }
@@ -276,41 +339,120 @@ static double host_memory(void)
     return bytes;
 }
 
-/* Refuses, before anything is allocated, a plan that does not fit, with
- * its numbers and what would. All cpu ranks share the host's memory. */
+/* The memory one device has for the run: host memory for cpu ranks, the
+ * GPU's free memory for cuda ranks. */
+static double available(const pp_trainer *t, int r)
+{
+    const rank_rt *rk = &t->rank[r];
+    if (!rk->cuda)
+        return host_memory();
+    pp_device_info info;
+    pp_error ignore;
+    return rk->dev->info(rk->dr.index, &info, &ignore) == PP_OK
+               ? (double)info.free_bytes
+               : INFINITY;
+}
+
+/* Refuses, before anything is allocated, a plan that does not fit a
+ * device, with its numbers and what would. All cpu ranks share the host's
+ * memory; ranks on one GPU share it. */
 static pp_status check_memory(const pp_trainer *t, pp_error *err)
 {
-    pp_memory sum = {0}, r;
-    for (int rank = 0; rank < t->p; rank++) {
-        pp_trainer_memory(t, rank, &r);
-        sum.params += r.params;
-        sum.grads += r.grads;
-        sum.optimizer += r.optimizer;
-        sum.activations += r.activations;
-        sum.lean_activations += r.lean_activations;
-        sum.total += r.total;
+    for (int first = 0; first < t->p; first++) {
+        const rank_rt *fk = &t->rank[first];
+        int seen = 0;
+        for (int r = 0; r < first; r++)
+            seen |= t->rank[r].cuda == fk->cuda &&
+                    t->rank[r].dr.index == fk->dr.index;
+        if (seen)
+            continue; /* that device was checked with its first rank */
+        pp_memory sum = {0}, one;
+        for (int r = first; r < t->p; r++) {
+            if (t->rank[r].cuda != fk->cuda ||
+                t->rank[r].dr.index != fk->dr.index)
+                continue;
+            pp_trainer_memory(t, r, &one);
+            sum.params += one.params;
+            sum.grads += one.grads;
+            sum.optimizer += one.optimizer;
+            sum.activations += one.activations;
+            sum.lean_activations += one.lean_activations;
+            sum.total += one.total;
+        }
+        double have = available(t, first);
+        if (sum.total <= have)
+            continue;
+        double lean = sum.total - sum.activations + sum.lean_activations;
+        char a[32], b[32], c[32], d[32], e[32], f[32], where[32];
+        char advice[256];
+        if (!t->o.recompute && lean <= have)
+            snprintf(advice, sizeof advice,
+                     "with recompute = true it would need %s and fit",
+                     human(lean, a, sizeof a));
+        else
+            snprintf(advice, sizeof advice,
+                     "use a smaller batch, more micro-batches with a "
+                     "schedule that holds fewer at once (1f1b rather than "
+                     "gpipe), %sor more ranks",
+                     t->o.recompute ? "" : "recompute = true, ");
+        if (fk->cuda)
+            snprintf(where, sizeof where, "cuda:%d", fk->dr.index);
+        else
+            snprintf(where, sizeof where, "host");
+        return pp_error_set(err, PP_ERR_NOMEM,
+            "the plan needs %s of %s memory but %s is available "
+            "(parameters %s, gradients %s, optimizer state %s, activations "
+            "%s): %s",
+            human(sum.total, a, sizeof a), where, human(have, b, sizeof b),
+            human(sum.params, c, sizeof c), human(sum.grads, d, sizeof d),
+            human(sum.optimizer, e, sizeof e),
+            human(sum.activations, f, sizeof f), advice);
     }
-    double have = host_memory();
-    if (sum.total <= have)
-        return PP_OK;
-    double lean = sum.total - sum.activations + sum.lean_activations;
-    char a[32], b[32], c[32], d[32], e[32], f[32], advice[256];
-    if (!t->o.recompute && lean <= have)
-        snprintf(advice, sizeof advice,
-                 "with recompute = true it would need %s and fit",
-                 human(lean, a, sizeof a));
-    else
-        snprintf(advice, sizeof advice,
-                 "use a smaller batch, more micro-batches with a schedule "
-                 "that holds fewer at once (1f1b rather than gpipe), %s"
-                 "or more ranks", t->o.recompute ? "" : "recompute = true, ");
-    return pp_error_set(err, PP_ERR_NOMEM,
-        "the plan needs %s of host memory but %s is available (parameters "
-        "%s, gradients %s, optimizer state %s, activations %s): %s",
-        human(sum.total, a, sizeof a), human(have, b, sizeof b),
-        human(sum.params, c, sizeof c), human(sum.grads, d, sizeof d),
-        human(sum.optimizer, e, sizeof e),
-        human(sum.activations, f, sizeof f), advice);
+    return PP_OK;
+}
+
+/* Each rank's device, its stream and handles. A GPU that does not answer
+ * is an error at the devices key: the file names hardware this machine
+ * does not have. */
+static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
+{
+    const pp_model *m = t->m;
+    const pp_device_ops *cuda = NULL;
+    int gpus = 0;
+    char why[512] = "";
+    for (int r = 0; r < t->p; r++) {
+        rank_rt *rk = &t->rank[r];
+        const pp_device_spec *d = &m->devices[r];
+        if (d->kind == PP_DEV_CPU) {
+            rk->dev = pp_device_cpu();
+        } else {
+            if (!cuda) {
+                const pp_plugin *plugin;
+                if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda",
+                                     &plugin, err))
+                    return err->code;
+                cuda = plugin->desc->ops;
+                if (cuda->count(&gpus, why, sizeof why, err))
+                    return err->code;
+            }
+            if (d->index >= gpus)
+                return pp_section_error(pipe, "devices", err,
+                    "cuda:%d: %s", d->index,
+                    gpus == 0 ? (why[0] ? why : "no GPU answers")
+                              : "there is no GPU with that index");
+            if (!t->opt->step_cuda)
+                return pp_error_set(err, PP_ERR_PLUGIN,
+                    "optimizer '%s' has no CUDA update: it cannot run on "
+                    "cuda ranks", m->optimizer);
+            rk->dev = cuda;
+            rk->cuda = 1;
+        }
+        int index = d->kind == PP_DEV_CPU ? 0 : d->index;
+        if (rk->dev->rank_open(index, &rk->dr, err))
+            return pp_error_prefix(err, "rank %d", r);
+        rk->opened = 1;
+    }
+    return PP_OK;
 }
 
 static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
@@ -323,11 +465,6 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
         return pp_error_set(err, PP_ERR_CONFIG,
             "%s: training needs a [train] section and a [data] section",
             m->cfg->path);
-    for (int r = 0; r < m->nranks; r++)
-        if (m->devices[r].kind != PP_DEV_CPU)
-            return pp_section_error(pipe, "devices", err,
-                "cuda:%d: this pipette trains on cpu ranks only so far; "
-                "use devices = cpu*%d", m->devices[r].index, m->nranks);
     if (strcmp(m->transport, "auto") != 0 && strcmp(m->transport, "local"))
         return pp_section_error(pipe, "transport", err,
             "transport %s is not available for cpu ranks: use auto or local",
@@ -351,7 +488,7 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
                                &plugin, err)))
         return st;
     t->tr = plugin->desc->ops;
-    return PP_OK;
+    return open_devices(t, pipe, err);
 }
 
 /* The data source and the model must agree on what a sample is. */
@@ -403,7 +540,9 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     t->steps = opts->steps > 0 ? opts->steps : m->steps;
     t->log_every = opts->log_every > 0 ? opts->log_every : m->log_every;
     pthread_mutex_init(&t->fail_lock, NULL);
-    pp_status st = resolve_plugins(t, err);
+    t->rank = calloc((size_t)t->p, sizeof *t->rank);
+    pp_status st = t->rank ? resolve_plugins(t, err)
+                           : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     if (!st)
         st = check_data(t, err);
     int64_t targets = m->batch *
@@ -426,6 +565,8 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         st = check_memory(t, err);
     for (int s = 0; !st && s < t->S; s++)
         st = allocate_stage(t, s, err);
+    if (!st)
+        st = allocate_staging(t, err);
     pp_costs costs = pp_costs_default();
     if (!st)
         st = pp_simulate(m->plan, &costs, &t->planned, err);
@@ -456,12 +597,23 @@ void pp_trainer_free(pp_trainer *t)
             free(sl->saved);
         }
         free(st->slots);
-        free(st->memory);
         free(st->layer);
-        free(st->params);
-        free(st->grads);
-        free(st->opt);
+        const rank_rt *rk = t->rank ? &t->rank[st->rank] : NULL;
+        if (rk && rk->dev) {
+            if (rk->cuda)
+                free(st->host_params);
+            rk->dev->release(rk->dr.index, st->memory);
+            rk->dev->release(rk->dr.index, st->params);
+            rk->dev->release(rk->dr.index, st->grads);
+            rk->dev->release(rk->dr.index, st->opt);
+        }
     }
+    for (int r = 0; t->rank && r < t->p; r++) {
+        if (t->rank[r].opened)
+            t->rank[r].dev->rank_close(&t->rank[r].dr);
+        free(t->rank[r].staging);
+    }
+    free(t->rank);
     if (t->data && t->data_state)
         t->data->close(t->data_state);
     for (int r = 0; t->trace && r < t->p; r++)
@@ -491,7 +643,14 @@ const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
             if (lr->index != layer || param >= lr->ml->plan.nparams)
                 continue;
             *n = (size_t)pp_shape_elements(&lr->ml->plan.params[param].shape);
-            return lr->param[param];
+            const rank_rt *rk = &t->rank[st->rank];
+            pp_error ignore;
+            if (rk->cuda &&
+                rk->dev->copy(rk->dr.index, st->host_params, st->params,
+                              st->nparams * sizeof(float),
+                              PP_COPY_DEVICE_TO_HOST, &ignore))
+                return NULL;
+            return st->host_params + (lr->param[param] - st->params);
         }
     }
     *n = 0;
@@ -598,9 +757,19 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
     int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
              fwrite(&version, sizeof version, 1, f) == 1 &&
              fwrite(&total, sizeof total, 1, f) == 1;
-    for (int s = 0; ok && s < t->S; s++)
-        ok = fwrite(t->stage[s].params, sizeof(float), t->stage[s].nparams,
-                    f) == t->stage[s].nparams;
+    for (int s = 0; ok && s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        const rank_rt *rk = &t->rank[st->rank];
+        if (rk->cuda && rk->dev->copy(rk->dr.index, st->host_params,
+                                      st->params,
+                                      st->nparams * sizeof(float),
+                                      PP_COPY_DEVICE_TO_HOST, err)) {
+            fclose(f);
+            return err->code;
+        }
+        ok = fwrite(st->host_params, sizeof(float), st->nparams, f) ==
+             st->nparams;
+    }
     if (fclose(f) != 0 || !ok)
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
                             "checkpoint: %s", path, strerror(errno));

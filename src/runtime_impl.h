@@ -30,11 +30,26 @@ typedef struct slot {
     void *target;        /* last stage: n samples of targets */
 } slot;
 
+/* A rank's device: its table, its stream and handles, and a host buffer
+ * that data, messages and the loss pass through on their way to or from
+ * device memory. */
+typedef struct rank_rt {
+    const pp_device_ops *dev;
+    pp_device_rank dr;
+    int cuda;              /* device memory: copies go through staging */
+    int opened;
+    unsigned char *staging;
+    size_t staging_bytes;
+} rank_rt;
+
 typedef struct stage_rt {
     int s, rank;
     int nl;
     layer_rt *layer;
-    float *params, *grads, *opt; /* contiguous: nparams, nparams, state */
+    float *params, *grads, *opt; /* contiguous: nparams, nparams, state,
+                                    in the rank's device memory */
+    float *host_params;          /* a host copy of params (the same
+                                    buffer on cpu) */
     size_t nparams;
     int nslots;
     slot *slots;
@@ -64,6 +79,7 @@ struct pp_trainer {
                                     per micro-batch */
     int64_t steps, log_every;
     int *first;                  /* [S + 1] partition */
+    rank_rt *rank;               /* [p] */
     stage_rt *stage;             /* [S] */
     const pp_optimizer_ops *opt;
     pp_optimizer_plan opt_plan;

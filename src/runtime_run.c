@@ -115,9 +115,12 @@ static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
     return x ^ ((uint64_t)step << 24) ^ (uint64_t)layer;
 }
 
-static pp_layer_call make_call(const pp_trainer *t, const layer_rt *lr,
-                               const slot *sl, int l, int64_t step, int mb)
+static pp_layer_call make_call(const rank_ctx *x, const layer_rt *lr,
+                               const slot *sl, int l, int mb)
 {
+    const pp_trainer *t = x->t;
+    const pp_device_rank *dr = &t->rank[x->r].dr;
+    int64_t step = x->step;
     pp_layer_call c = {
         .plan = &lr->ml->plan,
         .in = &lr->ml->in,
@@ -130,6 +133,9 @@ static pp_layer_call make_call(const pp_trainer *t, const layer_rt *lr,
         .seed = layer_seed(t, step, lr->index),
         .sample0 = (int64_t)mb * t->n,
         .training = 1,
+        .stream = dr->stream,
+        .blas = dr->blas,
+        .dnn = dr->dnn,
     };
     return c;
 }
@@ -144,14 +150,23 @@ static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
     into->target = sl->target;
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
-        pp_layer_call c = make_call(t, lr, into, l, x->step, mb);
+        pp_layer_call c = make_call(x, lr, into, l, mb);
         pp_status s = lr->k->forward(&c, into->act[l], into->act[l + 1],
                                      &x->err);
         if (s)
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
-    if (loss)
-        *loss = *(float *)into->act[st->nl];
+    if (loss) {
+        /* The one number every step waits for on a device: read back. */
+        const rank_rt *rk = &t->rank[x->r];
+        float value;
+        if (rk->dev->copy_async(&rk->dr, &value, into->act[st->nl],
+                                sizeof value, PP_COPY_DEVICE_TO_HOST,
+                                &x->err) ||
+            rk->dev->sync(&rk->dr, &x->err))
+            return x->err.code;
+        *loss = value;
+    }
     return PP_OK;
 }
 
@@ -164,7 +179,7 @@ static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
     int last = st->s == t->S - 1;
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
-        pp_layer_call c = make_call(t, lr, sl, l, x->step, mb);
+        pp_layer_call c = make_call(x, lr, sl, l, mb);
         const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
         /* The first stage's input gradient has nowhere to go. */
         int wanted = l > 0 || st->s > 0;
@@ -188,7 +203,7 @@ static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
         layer_rt *lr = &st->layer[l];
         if (!lr->k->backward_weight)
             continue;
-        pp_layer_call c = make_call(t, lr, sl, l, x->step, mb);
+        pp_layer_call c = make_call(x, lr, sl, l, mb);
         const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
         if (lr->k->backward_weight(&c, sl->act[l], sl->act[l + 1], dy,
                                    &x->err))
@@ -238,13 +253,28 @@ static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
     if (!sl)
         return no_slot(x, s, mb);
     int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
+    const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;
-    if (s == 0)
-        rc = t->data->read(t->data_state, first, t->n, sl->act[0], NULL,
+    /* Data is made on the host and copied to the rank's memory (a plain
+     * copy on cpu); the staging buffer is free again once copy_async
+     * returns, even for a device. */
+    if (s == 0) {
+        rc = t->data->read(t->data_state, first, t->n, rk->staging, NULL,
                            &x->err);
-    if (!rc && last)
-        rc = t->data->read(t->data_state, first, t->n, NULL, sl->target,
+        if (!rc)
+            rc = rk->dev->copy_async(&rk->dr, sl->act[0], rk->staging,
+                                     in_bytes(t, st), PP_COPY_HOST_TO_DEVICE,
+                                     &x->err);
+    }
+    if (!rc && last) {
+        rc = t->data->read(t->data_state, first, t->n, NULL, rk->staging,
                            &x->err);
+        if (!rc)
+            rc = rk->dev->copy_async(
+                &rk->dr, sl->target, rk->staging,
+                (size_t)t->n * pp_tensor_bytes(&t->data_info.target),
+                PP_COPY_HOST_TO_DEVICE, &x->err);
+    }
     slot *into = t->o.recompute ? &st->scratch : sl;
     double l = 0;
     if (!rc)
@@ -261,7 +291,9 @@ static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
         slot *next = take_slot(&t->stage[s + 1], mb);
         if (!next)
             return no_slot(x, s + 1, mb);
-        memcpy(next->act[0], *out, out_bytes(t, st));
+        return rk->dev->copy_async(&rk->dr, next->act[0], *out,
+                                   out_bytes(t, st),
+                                   PP_COPY_DEVICE_TO_DEVICE, &x->err);
     }
     return PP_OK;
 }
@@ -295,7 +327,11 @@ static pp_status backward(rank_ctx *x, stage_rt *st, const pp_task *task,
         slot *ps = find_slot(prev, mb);
         if (!ps)
             return no_slot(x, s - 1, mb);
-        memcpy(ps->grad[prev->nl], full->grad[0], in_bytes(t, st));
+        const rank_rt *rk = &t->rank[x->r];
+        if (rk->dev->copy_async(&rk->dr, ps->grad[prev->nl], full->grad[0],
+                                in_bytes(t, st), PP_COPY_DEVICE_TO_DEVICE,
+                                &x->err))
+            return x->err.code;
     }
     /* Its memory stays as it is until the next take: the send after this
      * task still reads from it. */
@@ -333,9 +369,11 @@ static pp_status optimizer_step(rank_ctx *x)
         stage_rt *st = &t->stage[s];
         if (st->rank != x->r || st->nparams == 0)
             continue;
+        const rank_rt *rk = &t->rank[x->r];
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
-                               st->nparams, x->step + 1, t->m->lr, NULL};
-        if (t->opt->step_cpu(&c, &x->err))
+                               st->nparams, x->step + 1, t->m->lr,
+                               rk->dr.stream};
+        if ((rk->cuda ? t->opt->step_cuda : t->opt->step_cpu)(&c, &x->err))
             return x->err.code;
     }
     return PP_OK;
@@ -346,10 +384,13 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
 {
     pp_trainer *t = x->t;
     const pp_program *prog = &t->m->plan->prog[x->r];
+    const rank_rt *rk = &t->rank[x->r];
     for (int s = 0; s < t->S; s++)
-        if (t->stage[s].rank == x->r)
-            memset(t->stage[s].grads, 0,
-                   t->stage[s].nparams * sizeof(float));
+        if (t->stage[s].rank == x->r &&
+            rk->dev->zero_async(&rk->dr, t->stage[s].grads,
+                                t->stage[s].nparams * sizeof(float),
+                                &x->err))
+            return x->err.code;
     double loss = 0, busy = 0;
     const void *out = NULL;
     for (int i = 0; i < prog->n; i++) {
@@ -362,34 +403,51 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             rc = in->task.op == PP_OP_F
                      ? forward(x, st, in->task.mb, &loss, &out)
                      : backward(x, st, &in->task, &out);
+            /* A device runs the task later than it is queued: wait, so
+             * busy times and traces are the device's. */
+            if (!rc && rk->cuda)
+                rc = rk->dev->sync(&rk->dr, &x->err);
             busy += pp_now() - start;
         } else if (in->kind == PP_INS_SEND) {
             stage_rt *st = &t->stage[in->task.stage];
             size_t bytes = in->msg == PP_MSG_ACT ? out_bytes(t, st)
                                                  : in_bytes(t, st);
-            rc = t->tr->send(t->tr_state, x->r, in->peer,
-                             tag_of(t, x->step, in->task.mb, in->task.stage,
-                                    in->msg),
-                             out, bytes, &x->err);
+            /* The local transport moves host memory: a device's output
+             * goes through staging. */
+            const void *from = out;
+            if (rk->cuda) {
+                rc = rk->dev->copy_async(&rk->dr, rk->staging, out, bytes,
+                                         PP_COPY_DEVICE_TO_HOST, &x->err);
+                if (!rc)
+                    rc = rk->dev->sync(&rk->dr, &x->err);
+                from = rk->staging;
+            }
+            if (!rc)
+                rc = t->tr->send(t->tr_state, x->r, in->peer,
+                                 tag_of(t, x->step, in->task.mb,
+                                        in->task.stage, in->msg),
+                                 from, bytes, &x->err);
         } else if (in->kind == PP_INS_RECV) {
             int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
             stage_rt *st = &t->stage[into];
             slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
                                              : find_slot(st, in->task.mb);
+            void *to = !sl                        ? NULL
+                     : in->msg == PP_MSG_ACT        ? (void *)sl->act[0]
+                                                    : (void *)sl->grad[st->nl];
+            size_t bytes = in->msg == PP_MSG_ACT ? in_bytes(t, st)
+                                                 : out_bytes(t, st);
             if (!sl)
                 rc = no_slot(x, into, in->task.mb);
-            else if (in->msg == PP_MSG_ACT)
-                rc = t->tr->recv(t->tr_state, x->r, in->peer,
-                                 tag_of(t, x->step, in->task.mb,
-                                        in->task.stage, in->msg),
-                                 sl->act[0], in_bytes(t, st),
-                                 t->o.recv_timeout_ms, &x->err);
             else
                 rc = t->tr->recv(t->tr_state, x->r, in->peer,
                                  tag_of(t, x->step, in->task.mb,
                                         in->task.stage, in->msg),
-                                 sl->grad[st->nl], out_bytes(t, st),
+                                 rk->cuda ? rk->staging : to, bytes,
                                  t->o.recv_timeout_ms, &x->err);
+            if (!rc && rk->cuda)
+                rc = rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
+                                         PP_COPY_HOST_TO_DEVICE, &x->err);
         } else {
             rc = optimizer_step(x);
         }
@@ -398,6 +456,8 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         if (in->kind != PP_INS_STEP)
             record(x, in->kind, &in->task, start, pp_now());
     }
+    if (rk->cuda && rk->dev->sync(&rk->dr, &x->err))
+        return x->err.code;
     t->busy[x->r * 2 + (x->step & 1)] = busy;
     if (t->m->plan->rank_of_stage[t->S - 1] == x->r)
         t->loss[x->step] = loss;
@@ -452,6 +512,11 @@ static void *rank_main(void *arg)
         CPU_ZERO(&set);
         CPU_SET(x->r, &set);
         pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
+    const rank_rt *rk = &t->rank[x->r];
+    if (rk->dev->use(rk->dr.index, &x->err)) {
+        fail(t, x->r, 0, NULL, &x->err);
+        return NULL;
     }
     for (x->step = 0; x->step < t->steps; x->step++) {
         double start = pp_now();
