@@ -57,6 +57,14 @@ tests_test_train_SOURCES = tests/test_train.c
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LIBS) -lm
 
+if HAVE_CUDA
+check_PROGRAMS += tests/test_train_cuda
+TESTS += tests/test_train_cuda
+tests_test_train_cuda_SOURCES = tests/test_train_cuda.c
+tests_test_train_cuda_CFLAGS = $(TEST_CFLAGS)
+tests_test_train_cuda_LDADD = $(TEST_LIBS) -lm
+endif
+
 check_PROGRAMS += tests/test_runtime
 TESTS += tests/test_runtime
 tests_test_runtime_SOURCES = tests/test_runtime.c

@@ -1,0 +1,149 @@
+/* tests/test_train_cuda.c - training on GPU ranks trains the same model as
+ * on the CPU. All ranks on GPU 0 (the machines this runs on may have one):
+ * under several schedules, with and without recompute, the weights after
+ * a few steps must match one CPU rank's.
+ *
+ * Tolerance |a - b| <= 1e-4 + 1e-4 |b|, ten times test_train.c's: besides
+ * the regrouping of sums by micro-batch, cuBLAS and the GPU kernels add
+ * in other orders than the CPU loops (every kernel's own bound is in
+ * test_layers_cuda.c and test_linear_optim_cuda.c).
+ *
+ * Exits 77 when no GPU answers, unless PIPETTE_REQUIRE_GPU=1. A plain
+ * program: CUDA must not be initialised in a parent that forks.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pipette/device.h>
+
+#include "runtime.h"
+
+#define STEPS 3
+#define NLAYERS 8
+
+static const char model_text[] =
+    "[model]\ninput = 6\n"
+    "[layer fc1]\ntype = linear\nunits = 16\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer drop]\ntype = dropout\nrate = 0.2\n"
+    "[layer fc2]\ntype = linear\nunits = 12\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer fc3]\ntype = linear\nunits = 3\n"
+    "[layer loss]\ntype = softmax_xent\n"
+    "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
+    "microbatches = %d\nrecompute = %s\n"
+    "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
+    "lr = 0.1\nseed = 7\n"
+    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
+
+static int failures;
+
+/* Trains and copies every parameter out, in model order, into w. */
+static size_t train(const char *schedule, const char *devices, int v, int m,
+                    int recompute, float *w, size_t cap)
+{
+    char path[] = "/tmp/pp-train-cuda-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        perror("mkstemp");
+        exit(1);
+    }
+    fprintf(f, model_text, schedule, devices, v, m,
+            recompute ? "true" : "false", STEPS);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_model *model;
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    pp_status st = pp_model_load(path, &model, &err);
+    unlink(path);
+    if (!st)
+        st = pp_trainer_create(model, &o, &t, &err);
+    if (!st)
+        st = pp_trainer_run(t, &err);
+    if (st) {
+        fprintf(stderr, "FAIL: %s on %s: %s\n", schedule, devices, err.msg);
+        exit(1);
+    }
+    size_t at = 0;
+    for (int l = 0; l < NLAYERS; l++)
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            const float *p = pp_trainer_param(t, l, i, &n);
+            if (p && at + n <= cap) {
+                memcpy(w + at, p, n * sizeof *w);
+                at += n;
+            }
+        }
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return at;
+}
+
+static int gpu_answers(void)
+{
+    pp_registry *reg;
+    pp_error err;
+    const pp_plugin *cuda;
+    int n = 0;
+    char why[512] = "";
+    pp_error_clear(&err);
+    if (pp_registry_create(NULL, &reg, &err) == PP_OK) {
+        if (pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &cuda, &err) ==
+            PP_OK)
+            ((const pp_device_ops *)cuda->desc->ops)->count(&n, why,
+                                                            sizeof why, &err);
+        pp_registry_free(reg);
+    }
+    if (n == 0)
+        printf("no GPU answers: %s\n", why[0] ? why : err.msg);
+    return n > 0;
+}
+
+int main(void)
+{
+    if (!gpu_answers()) {
+        const char *req = getenv("PIPETTE_REQUIRE_GPU");
+        return req && strcmp(req, "1") == 0 ? 1 : 77;
+    }
+    enum { CAP = 1 << 16 };
+    static float ref[CAP], got[CAP];
+    size_t n = train("vanilla", "cpu", 1, 1, 0, ref, CAP);
+    static const struct {
+        const char *schedule, *devices;
+        int v, m, recompute;
+    } runs[] = {
+        {"vanilla", "cuda:0", 1, 1, 0},
+        {"1f1b", "cuda:0*2", 1, 4, 0},
+        {"gpipe", "cuda:0*4", 1, 8, 1},
+        {"interleaved", "cuda:0*2", 2, 4, 0},
+        {"zb-h1", "cuda:0*4", 1, 4, 1},
+        {"zb-v", "cuda:0*2", 2, 4, 0},
+    };
+    for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
+        size_t m = train(runs[k].schedule, runs[k].devices, runs[k].v,
+                         runs[k].m, runs[k].recompute, got, CAP);
+        double worst = 0;
+        for (size_t i = 0; i < n && m == n; i++) {
+            double d = fabs((double)got[i] - ref[i]) /
+                       (1e-4 + 1e-4 * fabs(ref[i]));
+            if (d > worst)
+                worst = d;
+        }
+        int ok = m == n && worst <= 1.0;
+        failures += !ok;
+        printf("%s: %s on %s (v=%d, m=%d, recompute=%d): worst %.3f of the "
+               "tolerance\n", ok ? "PASS" : "FAIL", runs[k].schedule,
+               runs[k].devices, runs[k].v, runs[k].m, runs[k].recompute,
+               worst);
+    }
+    return failures ? 1 : 0;
+}
