@@ -100,9 +100,9 @@ PIPETTE_MEMORY_LIMIT=1900000 run "$PIPETTE" train --quiet "$examples/char-1f1b.i
 expect_status 1 "a plan over the memory limit"
 expect_err "^pipette: the plan needs 2\.0 MiB of host memory but 1\.8 MiB is available \(parameters 0\.1 MiB, gradients 0\.1 MiB, optimizer state 0\.2 MiB, activations 1\.6 MiB\): with recompute = true it would need 1\.8 MiB and fit$" "memory refusal names the fix"
 
-# GPU ranks: refused before anything runs, at the devices key (with CUDA
-# built, because training on GPUs is not there yet; without, because the
-# cuda device plugin is missing).
+# GPU ranks where no GPU answers: refused before anything runs, at the
+# devices key (with CUDA built, with the driver's reason; without, because
+# the cuda device plugin is missing). test_train_cuda trains on a GPU.
 sed 's|^devices = .*|devices = cuda:0,cuda:0|' "$examples/mlp.ini" >"$tmp/gpu.ini"
 run "$PIPETTE" train "$tmp/gpu.ini"
 expect_status 2 "train on cuda ranks"
