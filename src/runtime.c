@@ -2,14 +2,12 @@
  * every buffer allocated and parameters initialised, before step 1. The
  * ranks' threads are in runtime_run.c. */
 #define _GNU_SOURCE /* clock_gettime's CLOCK_MONOTONIC with -std=c11 */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "runtime_impl.h"
-#include "timeline.h"
 
 double pp_now(void)
 {
@@ -655,140 +653,4 @@ const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
     }
     *n = 0;
     return NULL;
-}
-
-static double mib(double bytes)
-{
-    return bytes / (1024.0 * 1024.0);
-}
-
-void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
-{
-    const pp_model *m = t->m;
-    fprintf(out, "plan: %s, %d rank%s on cpu, %d stage%s, schedule %s, "
-                 "%d micro-batches of %d samples (batch %lld)\n",
-            m->name ? m->name : m->cfg->path, t->p, t->p == 1 ? "" : "s",
-            t->S, t->S == 1 ? "" : "s", m->schedule, t->mbs, t->n,
-            (long long)m->batch);
-    fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
-            100.0 * t->planned->bubble, pp_partition_name(m->partition));
-    for (int s = 0; s < t->S; s++) {
-        const stage_rt *st = &t->stage[s];
-        fprintf(out, "  stage %d on rank %d: %zu parameters:", s, st->rank,
-                st->nparams);
-        for (int l = 0; l < st->nl; l++)
-            fprintf(out, " %s", st->layer[l].ml->name);
-        fprintf(out, "\n");
-    }
-    for (int r = 0; r < t->p; r++) {
-        pp_memory mem;
-        pp_trainer_memory(t, r, &mem);
-        fprintf(out, "  rank %d (cpu) memory: parameters %.2f MiB, gradients "
-                     "%.2f MiB, optimizer %.2f MiB, activations ",
-                r, mib(mem.params), mib(mem.grads), mib(mem.optimizer));
-        /* slots x bytes, stage by stage: a rank's stages differ in size */
-        int first = 1;
-        for (int s = 0; s < t->S; s++) {
-            const stage_rt *st = &t->stage[s];
-            if (st->rank != r)
-                continue;
-            fprintf(out, "%s%d x %.2f", first ? "" : " + ", st->nslots,
-                    mib((double)st->slot_bytes));
-            if (st->scratch_bytes)
-                fprintf(out, " + %.2f", mib((double)st->scratch_bytes));
-            first = 0;
-        }
-        fprintf(out, " = %.2f MiB%s\n", mib(mem.activations),
-                t->o.recompute ? " (recompute: inputs only, and a scratch "
-                                 "slot per stage)" : "");
-    }
-}
-
-/* Writes the measured timeline in the simulator's Chrome format. */
-static pp_status write_trace(const pp_trainer *t, pp_error *err)
-{
-    FILE *f = fopen(t->o.trace, "w");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
-                            t->o.trace, strerror(errno));
-    int total = 0;
-    for (int r = 0; r < t->p; r++)
-        total += t->trace[r].n;
-    pp_sim sim = {.p = t->p, .nspans = total};
-    sim.spans = malloc((size_t)total * sizeof *sim.spans + 1);
-    if (!sim.spans) {
-        fclose(f);
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    }
-    for (int r = 0, at = 0; r < t->p; r++) {
-        memcpy(sim.spans + at, t->trace[r].span,
-               (size_t)t->trace[r].n * sizeof *sim.spans);
-        at += t->trace[r].n;
-    }
-    pp_plan shown = *t->m->plan;
-    char name[sizeof shown.name + 32];
-    snprintf(name, sizeof name, "%s, measured by pipette train",
-             t->m->plan->name);
-    memcpy(shown.name, name, sizeof shown.name - 1);
-    shown.name[sizeof shown.name - 1] = '\0';
-    pp_timeline_chrome(&shown, &sim, f);
-    free(sim.spans);
-    if (fclose(f) != 0)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
-                            t->o.trace, strerror(errno));
-    return PP_OK;
-}
-
-/* The parameters, in the model's layer order whatever the partition:
- * "PPCKPT01", a little-endian uint32 version (1), a uint64 count of
- * floats, then each layer's parameters as declared, float32 little-endian
- * (the host's order on every machine pipette runs on). */
-static pp_status write_checkpoint(const pp_trainer *t, const char *path,
-                                  pp_error *err)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
-                            "checkpoint: %s", path, strerror(errno));
-    uint64_t total = 0;
-    for (int s = 0; s < t->S; s++)
-        total += t->stage[s].nparams;
-    uint32_t version = 1;
-    int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
-             fwrite(&version, sizeof version, 1, f) == 1 &&
-             fwrite(&total, sizeof total, 1, f) == 1;
-    for (int s = 0; ok && s < t->S; s++) {
-        const stage_rt *st = &t->stage[s];
-        const rank_rt *rk = &t->rank[st->rank];
-        if (rk->cuda && rk->dev->copy(rk->dr.index, st->host_params,
-                                      st->params,
-                                      st->nparams * sizeof(float),
-                                      PP_COPY_DEVICE_TO_HOST, err)) {
-            fclose(f);
-            return err->code;
-        }
-        ok = fwrite(st->host_params, sizeof(float), st->nparams, f) ==
-             st->nparams;
-    }
-    if (fclose(f) != 0 || !ok)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
-                            "checkpoint: %s", path, strerror(errno));
-    return PP_OK;
-}
-
-pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
-{
-    if (t->m->log && !(t->log = fopen(t->m->log, "w")))
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
-                            t->m->log, strerror(errno));
-    pp_status st = pp_run_ranks(t, err);
-    if (t->log && fclose(t->log) != 0 && !st)
-        st = pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
-                          t->m->log, strerror(errno));
-    t->log = NULL;
-    if (!st && t->trace)
-        st = write_trace(t, err);
-    if (!st && t->m->checkpoint)
-        st = write_checkpoint(t, t->m->checkpoint, err);
-    return st;
 }
