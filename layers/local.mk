@@ -31,7 +31,7 @@ if HAVE_CUBLAS
 layers_linear_la_LIBADD += layers/libppcuda.la $(CUDA_LIBS) $(CUBLAS_LIBS)
 endif
 
-layers_relu_la_SOURCES = layers/relu.c
+layers_relu_la_SOURCES = layers/relu.c layers/elementwise.h
 layers_relu_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_relu_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_relu_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
@@ -46,12 +46,12 @@ layers_embedding_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_embedding_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_embedding_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
 
-layers_gelu_la_SOURCES = layers/gelu.c
+layers_gelu_la_SOURCES = layers/gelu.c layers/elementwise.h
 layers_gelu_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_gelu_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_gelu_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD) -lm
 
-layers_tanh_la_SOURCES = layers/tanh.c
+layers_tanh_la_SOURCES = layers/tanh.c layers/elementwise.h
 layers_tanh_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_tanh_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_tanh_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD) -lm
