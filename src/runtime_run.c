@@ -255,21 +255,21 @@ static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
     int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
     const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;
-    /* Data is made on the host and copied to the rank's memory (a plain
-     * copy on cpu); the staging buffer is free again once copy_async
-     * returns, even for a device. */
+    /* Data is made on the host: a cpu rank's slot takes it directly; a
+     * device's goes through staging, which is free again once copy_async
+     * returns. */
     if (s == 0) {
-        rc = t->data->read(t->data_state, first, t->n, rk->staging, NULL,
-                           &x->err);
-        if (!rc)
+        void *to = rk->cuda ? (void *)rk->staging : (void *)sl->act[0];
+        rc = t->data->read(t->data_state, first, t->n, to, NULL, &x->err);
+        if (!rc && rk->cuda)
             rc = rk->dev->copy_async(&rk->dr, sl->act[0], rk->staging,
                                      in_bytes(t, st), PP_COPY_HOST_TO_DEVICE,
                                      &x->err);
     }
     if (!rc && last) {
-        rc = t->data->read(t->data_state, first, t->n, NULL, rk->staging,
-                           &x->err);
-        if (!rc)
+        void *to = rk->cuda ? (void *)rk->staging : sl->target;
+        rc = t->data->read(t->data_state, first, t->n, NULL, to, &x->err);
+        if (!rc && rk->cuda)
             rc = rk->dev->copy_async(
                 &rk->dr, sl->target, rk->staging,
                 (size_t)t->n * pp_tensor_bytes(&t->data_info.target),
