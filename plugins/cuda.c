@@ -173,24 +173,25 @@ static void cuda_release(int index, void *ptr)
     (void)cudaGetLastError();
 }
 
+static enum cudaMemcpyKind kind_of(pp_copy_kind kind)
+{
+    return kind == PP_COPY_HOST_TO_DEVICE   ? cudaMemcpyHostToDevice
+         : kind == PP_COPY_DEVICE_TO_HOST   ? cudaMemcpyDeviceToHost
+                                            : cudaMemcpyDeviceToDevice;
+}
+
 static pp_status cuda_copy(int index, void *dst, const void *src,
                            size_t bytes, pp_copy_kind kind, pp_error *err)
 {
-    enum cudaMemcpyKind how;
-    switch (kind) {
-    case PP_COPY_HOST_TO_DEVICE: how = cudaMemcpyHostToDevice; break;
-    case PP_COPY_DEVICE_TO_HOST: how = cudaMemcpyDeviceToHost; break;
-    case PP_COPY_DEVICE_TO_DEVICE: how = cudaMemcpyDeviceToDevice; break;
-    default:
+    if (kind < PP_COPY_HOST_TO_DEVICE || kind > PP_COPY_DEVICE_TO_DEVICE)
         return pp_error_set(err, PP_ERR_RUNTIME,
                             "cuda device %d: unknown copy kind %d", index,
                             (int)kind);
-    }
     if (CUDA_TRY(index, cudaSetDevice(index), err))
         return err->code;
     if (bytes == 0) /* a zero-byte allocation may be NULL */
         return PP_OK;
-    if (CUDA_TRY(index, cudaMemcpy(dst, src, bytes, how), err))
+    if (CUDA_TRY(index, cudaMemcpy(dst, src, bytes, kind_of(kind)), err))
         return err->code;
     return PP_OK;
 }
@@ -232,13 +233,6 @@ static pp_status cuda_use(int index, pp_error *err)
     if (CUDA_TRY(index, cudaSetDevice(index), err))
         return err->code;
     return PP_OK;
-}
-
-static enum cudaMemcpyKind kind_of(pp_copy_kind kind)
-{
-    return kind == PP_COPY_HOST_TO_DEVICE   ? cudaMemcpyHostToDevice
-         : kind == PP_COPY_DEVICE_TO_HOST   ? cudaMemcpyDeviceToHost
-                                            : cudaMemcpyDeviceToDevice;
 }
 
 static void cuda_rank_close(pp_device_rank *r)
