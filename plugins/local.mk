@@ -58,3 +58,5 @@ plugins_tokens_la_SOURCES = plugins/tokens.c plugins/corpus.c \
 	plugins/corpus.h plugins/counter_rng.h
 plugins_tokens_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_tokens_la_LIBADD = $(PLUGIN_LIBADD)
+
+include plugins/nccl.mk

@@ -13,6 +13,7 @@ include tests/optimdata.mk
 include tests/layers.mk
 include tests/cudalayers.mk
 include tests/cudalinear.mk
+include tests/nccl.mk
 
 if HAVE_CUDA
 PP_TEST_HAVE_CUDA = yes

@@ -7,7 +7,8 @@
  * only ever appended, with an ABI minor bump.
  *
  * All pointers passed to fill/scale/axpy/copy live on the device `index`
- * unless the copy kind says otherwise. The operations here are synchronous.
+ * unless the copy kind says otherwise. The operations before `use` are
+ * synchronous; those after it are queued on a rank's stream.
  */
 #ifndef PIPETTE_DEVICE_H
 #define PIPETTE_DEVICE_H
@@ -81,6 +82,30 @@ typedef struct pp_device_ops {
                             pp_error *err);
     /* Waits until everything queued on the rank's stream has run. */
     pp_status (*sync)(const pp_device_rank *r, pp_error *err);
+
+    /* 1.2: events, so that work on different streams (ranks, transports)
+     * is ordered on the device and the host waits only where it must.
+     * An event belongs to r's device; `timing` events can be timed with
+     * event_elapsed, the others are cheaper to record. */
+    pp_status (*event_create)(const pp_device_rank *r, int timing, void **ev,
+                              pp_error *err);
+    void (*event_destroy)(const pp_device_rank *r, void *ev);
+    /* Marks the point that r's stream has reached in what is queued. */
+    pp_status (*event_record)(const pp_device_rank *r, void *ev,
+                              pp_error *err);
+    /* Work queued on r's stream from now on starts after ev's point; ev
+     * may belong to another rank's stream or device of this kind. */
+    pp_status (*event_wait)(const pp_device_rank *r, void *ev,
+                            pp_error *err);
+    /* Blocks the calling thread until ev's point has run. */
+    pp_status (*event_sync)(void *ev, pp_error *err);
+    /* Milliseconds from a's point to b's, both timing events recorded on
+     * one device and already run. */
+    pp_status (*event_elapsed)(void *a, void *b, double *ms, pp_error *err);
+    /* Host memory that copies to and from the device can use without
+     * waiting for the stream (page-locked on cuda). */
+    pp_status (*host_alloc)(size_t bytes, void **ptr, pp_error *err);
+    void (*host_release)(void *ptr);
 } pp_device_ops;
 
 /* The built-in cpu device: host memory, plain loops. */

@@ -32,9 +32,12 @@ extern "C" {
  * abi_minor is N or more.
  *
  * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
- *      transport tables were defined. */
+ *      transport tables were defined.
+ * 1.2: device tables gained events and page-locked host memory; transport
+ *      tables gained their stream-ordered half (open, send_async,
+ *      recv_async) for device memory. */
 #define PP_ABI_MAJOR 1
-#define PP_ABI_MINOR 1
+#define PP_ABI_MINOR 2
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

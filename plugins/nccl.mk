@@ -1,0 +1,1 @@
+# plugins/nccl.mk - the nccl transport (included from plugins/local.mk).

@@ -1,0 +1,1 @@
+# tests/nccl.mk - the nccl transport tests (included from tests/local.mk).
