@@ -2,10 +2,10 @@
  * runtime.
  *
  * A plugin, not part of libpipette, so that the core never links CUDA and
- * loads on any machine. Every operation is synchronous and selects its
- * device first (the current device is per thread, and the caller's thread
- * may have used another). Streams and events come with the GPU training
- * path; the kernels live in cuda_kernels.cu.
+ * loads on any machine. The synchronous operations select their device
+ * first (the current device is per thread, and the caller's thread may
+ * have used another); the queued ones run on a rank's stream from the
+ * rank's own thread. The kernels live in cuda_kernels.cu.
  */
 #include <config.h>
 
@@ -37,10 +37,14 @@ static pp_status cuda_check(cudaError_t rc, int index, const char *call,
     if (rc == cudaSuccess)
         return PP_OK;
     (void)cudaGetLastError();
+    char where[32] = "cuda";
+    /* Events and host memory belong to no device index of ours. */
+    if (index >= 0)
+        snprintf(where, sizeof where, "cuda device %d", index);
     return pp_error_set(err,
                         rc == cudaErrorMemoryAllocation ? PP_ERR_NOMEM
                                                         : PP_ERR_DEVICE,
-                        "cuda device %d: %s: %s (%s) [%s:%d]", index, call,
+                        "%s: %s: %s (%s) [%s:%d]", where, call,
                         cudaGetErrorString(rc), cudaGetErrorName(rc), file,
                         line);
 }
@@ -324,6 +328,91 @@ static pp_status cuda_sync(const pp_device_rank *r, pp_error *err)
     return PP_OK;
 }
 
+/* Events are made on r's device without changing the calling thread's
+ * current device: a transport may make a receiver's events from the
+ * sender's thread. */
+static pp_status cuda_event_create(const pp_device_rank *r, int timing,
+                                   void **ev, pp_error *err)
+{
+    int current;
+    cudaEvent_t e = NULL;
+    if (CUDA_TRY(r->index, cudaGetDevice(&current), err) ||
+        CUDA_TRY(r->index, cudaSetDevice(r->index), err))
+        return err->code;
+    pp_status st = CUDA_TRY(r->index,
+        cudaEventCreateWithFlags(&e, timing ? cudaEventDefault
+                                            : cudaEventDisableTiming),
+        err);
+    cudaSetDevice(current);
+    *ev = st ? NULL : e;
+    return st;
+}
+
+static void cuda_event_destroy(const pp_device_rank *r, void *ev)
+{
+    (void)r;
+    if (ev)
+        cudaEventDestroy((cudaEvent_t)ev);
+    (void)cudaGetLastError();
+}
+
+static pp_status cuda_event_record(const pp_device_rank *r, void *ev,
+                                   pp_error *err)
+{
+    if (CUDA_TRY(r->index, cudaEventRecord((cudaEvent_t)ev,
+                                           (cudaStream_t)r->stream),
+                 err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_event_wait(const pp_device_rank *r, void *ev,
+                                 pp_error *err)
+{
+    if (CUDA_TRY(r->index, cudaStreamWaitEvent((cudaStream_t)r->stream,
+                                               (cudaEvent_t)ev, 0),
+                 err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_event_sync(void *ev, pp_error *err)
+{
+    if (CUDA_TRY(-1, cudaEventSynchronize((cudaEvent_t)ev), err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_event_elapsed(void *a, void *b, double *ms,
+                                    pp_error *err)
+{
+    float f = 0;
+    if (CUDA_TRY(-1, cudaEventElapsedTime(&f, (cudaEvent_t)a,
+                                          (cudaEvent_t)b),
+                 err))
+        return err->code;
+    *ms = f;
+    return PP_OK;
+}
+
+static pp_status cuda_host_alloc(size_t bytes, void **ptr, pp_error *err)
+{
+    *ptr = NULL;
+    if (CUDA_TRY(-1, cudaMallocHost(ptr, bytes ? bytes : 1), err)) {
+        *ptr = NULL;
+        return pp_error_prefix(err, "cannot allocate %zu bytes of "
+                               "page-locked host memory", bytes);
+    }
+    return PP_OK;
+}
+
+static void cuda_host_release(void *ptr)
+{
+    if (ptr)
+        cudaFreeHost(ptr);
+    (void)cudaGetLastError();
+}
+
 static const pp_device_ops cuda_ops = {
     .count = cuda_count,
     .info = cuda_info,
@@ -340,6 +429,14 @@ static const pp_device_ops cuda_ops = {
     .copy_async = cuda_copy_async,
     .zero_async = cuda_zero_async,
     .sync = cuda_sync,
+    .event_create = cuda_event_create,
+    .event_destroy = cuda_event_destroy,
+    .event_record = cuda_event_record,
+    .event_wait = cuda_event_wait,
+    .event_sync = cuda_event_sync,
+    .event_elapsed = cuda_event_elapsed,
+    .host_alloc = cuda_host_alloc,
+    .host_release = cuda_host_release,
 };
 
 PP_PLUGIN(PP_KIND_DEVICE, "cuda",

@@ -152,8 +152,13 @@ static void local_abort(void *handle)
     }
 }
 
-static const pp_transport_ops ops = {local_create, local_destroy, local_send,
-                                     local_recv, local_abort};
+static const pp_transport_ops ops = {
+    .create = local_create,
+    .destroy = local_destroy,
+    .send = local_send,
+    .recv = local_recv,
+    .abort = local_abort,
+};
 
 PP_PLUGIN(PP_KIND_TRANSPORT, "local",
           "ranks as threads of one process: copies through mailboxes", NULL,

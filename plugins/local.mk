@@ -23,6 +23,14 @@ plugins_local_la_SOURCES = plugins/local.c
 plugins_local_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
 
+# The peer transport: device-to-device copies between ranks of one
+# process, written against the device table (so built and tested
+# everywhere, with the cpu device where there is no GPU).
+plugin_LTLIBRARIES += plugins/peer.la
+plugins_peer_la_SOURCES = plugins/peer.c
+plugins_peer_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+plugins_peer_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
+
 # Optimizers and data sources, built everywhere. text and tokens share
 # corpus.c (reading a file, drawing windows).
 plugin_LTLIBRARIES += plugins/sgd.la plugins/adamw.la plugins/synthetic.la \

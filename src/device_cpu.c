@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pipette/device.h>
@@ -220,6 +221,74 @@ static pp_status cpu_sync(const pp_device_rank *r, pp_error *err)
     return PP_OK;
 }
 
+/* Work is done when its call returns, so an event is just the time it
+ * was recorded: the same trace and busy-time code serves cpu and cuda. */
+typedef struct cpu_event {
+    double seconds;
+} cpu_event;
+
+static pp_status cpu_event_create(const pp_device_rank *r, int timing,
+                                  void **ev, pp_error *err)
+{
+    (void)r;
+    (void)timing;
+    *ev = calloc(1, sizeof(cpu_event));
+    if (!*ev)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory for an event");
+    return PP_OK;
+}
+
+static void cpu_event_destroy(const pp_device_rank *r, void *ev)
+{
+    (void)r;
+    free(ev);
+}
+
+static pp_status cpu_event_record(const pp_device_rank *r, void *ev,
+                                  pp_error *err)
+{
+    (void)r;
+    (void)err;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ((cpu_event *)ev)->seconds = (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    return PP_OK;
+}
+
+static pp_status cpu_event_wait(const pp_device_rank *r, void *ev,
+                                pp_error *err)
+{
+    (void)r;
+    (void)ev;
+    (void)err;
+    return PP_OK;
+}
+
+static pp_status cpu_event_sync(void *ev, pp_error *err)
+{
+    (void)ev;
+    (void)err;
+    return PP_OK;
+}
+
+static pp_status cpu_event_elapsed(void *a, void *b, double *ms,
+                                   pp_error *err)
+{
+    (void)err;
+    *ms = 1e3 * (((cpu_event *)b)->seconds - ((cpu_event *)a)->seconds);
+    return PP_OK;
+}
+
+static pp_status cpu_host_alloc(size_t bytes, void **ptr, pp_error *err)
+{
+    return cpu_alloc(0, bytes, ptr, err);
+}
+
+static void cpu_host_release(void *ptr)
+{
+    cpu_release(0, ptr);
+}
+
 static const pp_device_ops cpu_ops = {
     .count = cpu_count,
     .info = cpu_info,
@@ -236,6 +305,14 @@ static const pp_device_ops cpu_ops = {
     .copy_async = cpu_copy_async,
     .zero_async = cpu_zero_async,
     .sync = cpu_sync,
+    .event_create = cpu_event_create,
+    .event_destroy = cpu_event_destroy,
+    .event_record = cpu_event_record,
+    .event_wait = cpu_event_wait,
+    .event_sync = cpu_event_sync,
+    .event_elapsed = cpu_event_elapsed,
+    .host_alloc = cpu_host_alloc,
+    .host_release = cpu_host_release,
 };
 
 const pp_device_ops *pp_device_cpu(void)

@@ -49,7 +49,7 @@ static const pp_key pipeline_keys[] = {
      "manual)"},
     {"partition", PP_KEY_ENUM, 0, PP_NO_RANGE, "params|flops|manual", NULL,
      "how layers are cut into stages (default: manual when layers say stage =, else params)"},
-    {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|nccl|mpi", "auto",
+    {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|peer|nccl", "auto",
      "how tensors move between ranks"},
     {"recompute", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "false",
      "keep only each stage's input per micro-batch; recompute in backward"},

@@ -261,7 +261,11 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
 
 /* Each rank's host buffer for what crosses to and from its device: a
  * micro-batch of data inputs or targets, a message, the loss. */
-static pp_status allocate_staging(pp_trainer *t, pp_error *err)
+/* What each rank needs besides its stages: the timing events of its
+ * program; on a GPU, the page-locked ring the data goes through, the
+ * per-micro-batch losses, and host staging for the messages of a host
+ * transport. */
+static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
 {
     size_t data = (size_t)t->n * (pp_tensor_bytes(&t->data_info.input) >
                                           pp_tensor_bytes(&t->data_info.target)
@@ -270,19 +274,39 @@ static pp_status allocate_staging(pp_trainer *t, pp_error *err)
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         rank_rt *rk = &t->rank[st->rank];
-        size_t need = data;
         size_t in = (size_t)t->n * st->layer[0].in_bytes;
         size_t out = (size_t)t->n * st->layer[st->nl - 1].out_bytes;
-        need = in > need ? in : need;
-        need = out > need ? out : need;
+        size_t need = in > out ? in : out;
         if (need > rk->staging_bytes)
             rk->staging_bytes = need;
+        if (s == 0 || s == t->S - 1)
+            rk->ring_bytes = data;
     }
     for (int r = 0; r < t->p; r++) {
         rank_rt *rk = &t->rank[r];
-        rk->staging = malloc(rk->staging_bytes + sizeof(double));
-        if (!rk->staging)
+        const pp_device_ops *dev = rk->dev;
+        int host_link = 0;
+        for (int q = 0; q < t->p; q++)
+            host_link |= t->route[r * t->p + q] == PP_VIA_LOCAL ||
+                         t->route[q * t->p + r] == PP_VIA_LOCAL;
+        if (rk->cuda && host_link &&
+            !(rk->staging = malloc(rk->staging_bytes)))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        for (int i = 0; rk->cuda && rk->ring_bytes && i < 2; i++)
+            if (dev->host_alloc(rk->ring_bytes, (void **)&rk->ring[i], err) ||
+                dev->event_create(&rk->dr, 0, &rk->ring_done[i], err))
+                return pp_error_prefix(err, "rank %d", r);
+        if (dev->alloc(rk->dr.index, (size_t)t->mbs * sizeof(float),
+                       (void **)&rk->loss, err) ||
+            dev->host_alloc((size_t)t->mbs * sizeof(float),
+                            (void **)&rk->loss_host, err))
+            return pp_error_prefix(err, "rank %d", r);
+        int marks = t->m->plan->prog[r].n + 1;
+        if (!(rk->mark = calloc((size_t)marks, sizeof *rk->mark)))
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        for (; rk->nmarks < marks; rk->nmarks++)
+            if (dev->event_create(&rk->dr, 1, &rk->mark[rk->nmarks], err))
+                return pp_error_prefix(err, "rank %d", r);
     }
     return PP_OK;
 }
@@ -463,10 +487,6 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
         return pp_error_set(err, PP_ERR_CONFIG,
             "%s: training needs a [train] section and a [data] section",
             m->cfg->path);
-    if (strcmp(m->transport, "auto") != 0 && strcmp(m->transport, "local"))
-        return pp_section_error(pipe, "transport", err,
-            "transport %s is not available for cpu ranks: use auto or local",
-            m->transport);
     const pp_plugin *plugin;
     pp_status st = pp_registry_find(m->registry, PP_KIND_OPTIMIZER,
                                     m->optimizer, &plugin, err);
@@ -482,11 +502,9 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
     if ((st = t->data->open(data, (uint64_t)m->seed, &t->data_state,
                             &t->data_info, err)))
         return st;
-    if ((st = pp_registry_find(m->registry, PP_KIND_TRANSPORT, "local",
-                               &plugin, err)))
+    if ((st = open_devices(t, pipe, err)))
         return st;
-    t->tr = plugin->desc->ops;
-    return open_devices(t, pipe, err);
+    return pp_transports_plan(t, pipe, err);
 }
 
 /* The data source and the model must agree on what a sample is. */
@@ -564,7 +582,7 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     for (int s = 0; !st && s < t->S; s++)
         st = allocate_stage(t, s, err);
     if (!st)
-        st = allocate_staging(t, err);
+        st = allocate_rank_buffers(t, err);
     pp_costs costs = pp_costs_default();
     if (!st)
         st = pp_simulate(m->plan, &costs, &t->planned, err);
@@ -607,10 +625,27 @@ void pp_trainer_free(pp_trainer *t)
         }
     }
     for (int r = 0; t->rank && r < t->p; r++) {
-        if (t->rank[r].opened)
-            t->rank[r].dev->rank_close(&t->rank[r].dr);
-        free(t->rank[r].staging);
+        rank_rt *rk = &t->rank[r];
+        if (!rk->opened)
+            continue;
+        const pp_device_ops *dev = rk->dev;
+        for (int i = 0; i < 2; i++) {
+            if (rk->ring_done[i])
+                dev->event_destroy(&rk->dr, rk->ring_done[i]);
+            if (rk->ring[i])
+                dev->host_release(rk->ring[i]);
+        }
+        for (int i = 0; i < rk->nmarks; i++)
+            dev->event_destroy(&rk->dr, rk->mark[i]);
+        free(rk->mark);
+        if (rk->loss)
+            dev->release(rk->dr.index, rk->loss);
+        if (rk->loss_host)
+            dev->host_release(rk->loss_host);
+        free(rk->staging);
+        dev->rank_close(&rk->dr);
     }
+    pp_transports_free(t);
     free(t->rank);
     if (t->data && t->data_state)
         t->data->close(t->data_state);

@@ -30,17 +30,41 @@ typedef struct slot {
     void *target;        /* last stage: n samples of targets */
 } slot;
 
-/* A rank's device: its table, its stream and handles, and a host buffer
- * that data, messages and the loss pass through on their way to or from
- * device memory. */
+/* A rank's device: its table, its stream and handles; where data, host
+ * transports' messages and the losses pass on their way to or from device
+ * memory; and the events that time its tasks. */
 typedef struct rank_rt {
     const pp_device_ops *dev;
     pp_device_rank dr;
-    int cuda;              /* device memory: copies go through staging */
+    int cuda;              /* device memory: host data goes through `ring` */
     int opened;
-    unsigned char *staging;
+    unsigned char *staging;   /* a host transport's messages (cuda) */
     size_t staging_bytes;
+    /* Page-locked buffers the data is read into, used in turn: the copy
+     * from one runs while the next is filled. ring_done[i] marks its last
+     * copy, which must have run before the host writes it again. */
+    unsigned char *ring[2];
+    void *ring_done[2];
+    int ring_used[2], ring_next;
+    size_t ring_bytes;
+    float *loss;           /* [mbs] on the device: each micro-batch's loss */
+    float *loss_host;      /* [mbs] page-locked: read after the step */
+    void **mark;           /* [program length + 1] timing events: before
+                              each instruction, and after the last */
+    int nmarks;
 } rank_rt;
+
+/* A transport the run uses, and the directions it carries. */
+enum { PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL, PP_VIA_COUNT,
+       PP_VIA_NONE = 255 };
+
+typedef struct transport_rt {
+    const char *name;
+    const pp_transport_ops *ops;
+    void *state;           /* between open and close */
+    int used, async;       /* async: the stream-ordered half */
+    unsigned char *links;  /* [src * p + dst] */
+} transport_rt;
 
 typedef struct stage_rt {
     int s, rank;
@@ -86,8 +110,8 @@ struct pp_trainer {
     const pp_data_ops *data;
     void *data_state;
     pp_data_info data_info;
-    const pp_transport_ops *tr;
-    void *tr_state;
+    transport_rt via[PP_VIA_COUNT];
+    unsigned char *route;        /* [src * p + dst]: an index into via */
     pp_sim *planned;             /* the schedule simulated, default costs */
     double loss_scale;
 
@@ -105,5 +129,14 @@ struct pp_trainer {
 
 double pp_now(void);
 pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
+
+/* runtime_transport.c */
+pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
+pp_status pp_transports_open(pp_trainer *t, pp_error *err);
+void pp_transports_abort(pp_trainer *t);
+void pp_transports_close(pp_trainer *t);
+void pp_transports_free(pp_trainer *t);
+const transport_rt *pp_route(const pp_trainer *t, int src, int dst);
+void pp_transports_print(const pp_trainer *t, FILE *out);
 
 #endif

@@ -68,7 +68,7 @@ static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
         pp_error_set(&t->failure, why->code, "rank %d, step %lld%s%s: %s",
                      rank, (long long)step + 1, task ? ", " : "", name,
                      why->msg);
-        t->tr->abort(t->tr_state);
+        pp_transports_abort(t);
         barrier_break(&t->barrier);
     }
     pthread_mutex_unlock(&t->fail_lock);
@@ -78,6 +78,7 @@ typedef struct rank_ctx {
     pp_trainer *t;
     int r;
     int64_t step;
+    pp_task diverged;    /* the forward whose loss was not finite */
     pp_error err;
 } rank_ctx;
 
@@ -141,9 +142,11 @@ static pp_layer_call make_call(const rank_ctx *x, const layer_rt *lr,
 }
 
 /* Forward of every layer of the stage, from act[0] into `into` (the slot
- * itself, or the scratch slot when recomputing). */
+ * itself, or the scratch slot when recomputing). The last stage's loss is
+ * kept on the device, read once the step is over: reading it here would
+ * make the host wait for every micro-batch. */
 static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
-                                slot *into, int mb, double *loss)
+                                slot *into, int mb, int keep_loss)
 {
     pp_trainer *t = x->t;
     into->act[0] = sl->act[0];
@@ -156,16 +159,11 @@ static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
         if (s)
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
-    if (loss) {
-        /* The one number every step waits for on a device: read back. */
+    if (keep_loss) {
         const rank_rt *rk = &t->rank[x->r];
-        float value;
-        if (rk->dev->copy_async(&rk->dr, &value, into->act[st->nl],
-                                sizeof value, PP_COPY_DEVICE_TO_HOST,
-                                &x->err) ||
-            rk->dev->sync(&rk->dr, &x->err))
-            return x->err.code;
-        *loss = value;
+        return rk->dev->copy_async(&rk->dr, rk->loss + mb, into->act[st->nl],
+                                   sizeof(float), PP_COPY_DEVICE_TO_DEVICE,
+                                   &x->err);
     }
     return PP_OK;
 }
@@ -224,7 +222,7 @@ static pp_status materialise(rank_ctx *x, stage_rt *st, slot *sl, int mb,
     slot *sc = &st->scratch;
     sc->grad[st->nl] = sl->grad[st->nl];
     *full = sc;
-    return forward_layers(x, st, sl, sc, mb, NULL);
+    return forward_layers(x, st, sl, sc, mb, 0);
 }
 
 static size_t out_bytes(const pp_trainer *t, const stage_rt *st)
@@ -244,8 +242,32 @@ static pp_status no_slot(rank_ctx *x, int stage, int mb)
                         stage, mb);
 }
 
-static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
-                         const void **out)
+/* A micro-batch's inputs or targets, made on the host: a cpu rank's slot
+ * takes them directly; a GPU's go through the next page-locked ring
+ * buffer, once the copy that last read it has run. */
+static pp_status read_data(rank_ctx *x, int64_t first, void *input,
+                           void *target, size_t bytes)
+{
+    pp_trainer *t = x->t;
+    rank_rt *rk = &t->rank[x->r];
+    if (!rk->cuda)
+        return t->data->read(t->data_state, first, t->n, input, target,
+                             &x->err);
+    int i = rk->ring_next;
+    rk->ring_next ^= 1;
+    if (rk->ring_used[i] && rk->dev->event_sync(rk->ring_done[i], &x->err))
+        return x->err.code;
+    if (t->data->read(t->data_state, first, t->n, input ? rk->ring[i] : NULL,
+                      target ? rk->ring[i] : NULL, &x->err) ||
+        rk->dev->copy_async(&rk->dr, input ? input : target, rk->ring[i],
+                            bytes, PP_COPY_HOST_TO_DEVICE, &x->err) ||
+        rk->dev->event_record(&rk->dr, rk->ring_done[i], &x->err))
+        return x->err.code;
+    rk->ring_used[i] = 1;
+    return PP_OK;
+}
+
+static pp_status forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
 {
     pp_trainer *t = x->t;
     int s = st->s, last = s == t->S - 1;
@@ -255,36 +277,16 @@ static pp_status forward(rank_ctx *x, stage_rt *st, int mb, double *loss,
     int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
     const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;
-    /* Data is made on the host: a cpu rank's slot takes it directly; a
-     * device's goes through staging, which is free again once copy_async
-     * returns. */
-    if (s == 0) {
-        void *to = rk->cuda ? (void *)rk->staging : (void *)sl->act[0];
-        rc = t->data->read(t->data_state, first, t->n, to, NULL, &x->err);
-        if (!rc && rk->cuda)
-            rc = rk->dev->copy_async(&rk->dr, sl->act[0], rk->staging,
-                                     in_bytes(t, st), PP_COPY_HOST_TO_DEVICE,
-                                     &x->err);
-    }
-    if (!rc && last) {
-        void *to = rk->cuda ? (void *)rk->staging : sl->target;
-        rc = t->data->read(t->data_state, first, t->n, NULL, to, &x->err);
-        if (!rc && rk->cuda)
-            rc = rk->dev->copy_async(
-                &rk->dr, sl->target, rk->staging,
-                (size_t)t->n * pp_tensor_bytes(&t->data_info.target),
-                PP_COPY_HOST_TO_DEVICE, &x->err);
-    }
+    if (s == 0)
+        rc = read_data(x, first, sl->act[0], NULL, in_bytes(t, st));
+    if (!rc && last)
+        rc = read_data(x, first, NULL, sl->target,
+                       (size_t)t->n * pp_tensor_bytes(&t->data_info.target));
     slot *into = t->o.recompute ? &st->scratch : sl;
-    double l = 0;
     if (!rc)
-        rc = forward_layers(x, st, sl, into, mb, last ? &l : NULL);
+        rc = forward_layers(x, st, sl, into, mb, last);
     if (rc)
         return rc;
-    if (last && !isfinite(l))
-        return pp_error_set(&x->err, PP_ERR_RUNTIME,
-            "the loss is %g: training diverged (try a smaller lr)", l);
-    *loss += l;
     *out = into->act[st->nl];
     /* The next stage on this rank takes the output over at once. */
     if (!last && t->stage[s + 1].rank == x->r) {
@@ -344,8 +346,6 @@ static void record(rank_ctx *x, pp_ins_kind kind, const pp_task *task,
                    double start, double end)
 {
     pp_trainer *t = x->t;
-    if (!t->trace)
-        return;
     span_log *log = &t->trace[x->r];
     if (log->n == log->cap) {
         int cap = log->cap ? 2 * log->cap : 1024;
@@ -355,11 +355,56 @@ static void record(rank_ctx *x, pp_ins_kind kind, const pp_task *task,
         log->span = grown;
         log->cap = cap;
     }
-    /* Trace times are milliseconds: one cost unit in the simulator's
-     * Chrome output is one millisecond. */
-    log->span[log->n++] = (pp_span){x->r, kind, *task,
-                                    1e3 * (start - t->t0),
-                                    1e3 * (end - t->t0)};
+    log->span[log->n++] = (pp_span){x->r, kind, *task, start, end};
+}
+
+/* Busy time and trace spans of the step just run, from the events marked
+ * around each instruction: the device's times, not the host's, which on
+ * a GPU runs ahead. Times are kept relative to the last mark, which has
+ * just run, so that single-precision event times stay exact in long
+ * runs. Trace times are milliseconds: one cost unit in the simulator's
+ * Chrome output is one millisecond. */
+static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    double end_ms = 1e3 * (pp_now() - t->t0);
+    void *last = rk->mark[prog->n];
+    *busy = 0;
+    for (int i = 0; i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        if (in->kind == PP_INS_STEP ||
+            (in->kind != PP_INS_COMPUTE && !t->trace))
+            continue;
+        double before, after;
+        if (rk->dev->event_elapsed(rk->mark[i], last, &before, &x->err) ||
+            rk->dev->event_elapsed(rk->mark[i + 1], last, &after, &x->err))
+            return x->err.code;
+        if (in->kind == PP_INS_COMPUTE)
+            *busy += 1e-3 * (before - after);
+        if (t->trace)
+            record(x, in->kind, &in->task, end_ms - before, end_ms - after);
+    }
+    return PP_OK;
+}
+
+/* The step's loss from the micro-batches' losses on the device; the first
+ * that is not finite fails the step, naming its forward. */
+static pp_status step_loss(rank_ctx *x, double *loss)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    *loss = 0;
+    for (int mb = 0; mb < t->mbs; mb++) {
+        double l = rk->loss_host[mb];
+        if (!isfinite(l)) {
+            x->diverged = (pp_task){PP_OP_F, mb, t->S - 1};
+            return pp_error_set(&x->err, PP_ERR_RUNTIME,
+                "the loss is %g: training diverged (try a smaller lr)", l);
+        }
+        *loss += l;
+    }
+    return PP_OK;
 }
 
 static pp_status optimizer_step(rank_ctx *x)
@@ -379,7 +424,58 @@ static pp_status optimizer_step(rank_ctx *x)
     return PP_OK;
 }
 
-/* One step of rank x->r's program. */
+/* A host transport's message from or into device memory goes through
+ * the rank's staging buffer, and the host waits for the copy. */
+static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
+                              size_t bytes, uint64_t tag)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    const transport_rt *via = pp_route(t, x->r, in->peer);
+    if (via->async)
+        return via->ops->send_async(via->state, x->r, in->peer, tag, out,
+                                    bytes, &x->err);
+    if (rk->cuda) {
+        if (rk->dev->copy_async(&rk->dr, rk->staging, out, bytes,
+                                PP_COPY_DEVICE_TO_HOST, &x->err) ||
+            rk->dev->sync(&rk->dr, &x->err))
+            return x->err.code;
+        out = rk->staging;
+    }
+    return via->ops->send(via->state, x->r, in->peer, tag, out, bytes,
+                          &x->err);
+}
+
+static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
+    stage_rt *st = &t->stage[into];
+    slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
+                                     : find_slot(st, in->task.mb);
+    if (!sl)
+        return no_slot(x, into, in->task.mb);
+    void *to = in->msg == PP_MSG_ACT ? (void *)sl->act[0]
+                                     : (void *)sl->grad[st->nl];
+    size_t bytes = in->msg == PP_MSG_ACT ? in_bytes(t, st) : out_bytes(t, st);
+    int timeout = t->o.recv_timeout_ms;
+    const transport_rt *via = pp_route(t, in->peer, x->r);
+    if (via->async)
+        return via->ops->recv_async(via->state, x->r, in->peer, tag, to,
+                                    bytes, timeout, &x->err);
+    if (via->ops->recv(via->state, x->r, in->peer, tag,
+                       rk->cuda ? rk->staging : to, bytes, timeout, &x->err))
+        return x->err.code;
+    /* Pageable staging: the copy has read it when copy_async returns. */
+    return rk->cuda ? rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
+                                          PP_COPY_HOST_TO_DEVICE, &x->err)
+                    : PP_OK;
+}
+
+/* One step of rank x->r's program. Nothing here waits for the device
+ * until the step is queued: the host runs ahead, and only receives from
+ * other ranks (on the host side of a transport) hold it back. */
 static pp_status run_step(rank_ctx *x, const pp_task **where)
 {
     pp_trainer *t = x->t;
@@ -391,76 +487,54 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
                                 t->stage[s].nparams * sizeof(float),
                                 &x->err))
             return x->err.code;
-    double loss = 0, busy = 0;
     const void *out = NULL;
     for (int i = 0; i < prog->n; i++) {
         const pp_ins *in = &prog->ins[i];
         *where = &in->task;
-        double start = pp_now();
-        pp_status rc = PP_OK;
+        if (rk->dev->event_record(&rk->dr, rk->mark[i], &x->err))
+            return x->err.code;
+        uint64_t tag = tag_of(t, x->step, in->task.mb, in->task.stage,
+                              in->msg);
+        pp_status rc;
         if (in->kind == PP_INS_COMPUTE) {
             stage_rt *st = &t->stage[in->task.stage];
             rc = in->task.op == PP_OP_F
-                     ? forward(x, st, in->task.mb, &loss, &out)
+                     ? forward(x, st, in->task.mb, &out)
                      : backward(x, st, &in->task, &out);
-            /* A device runs the task later than it is queued: wait, so
-             * busy times and traces are the device's. */
-            if (!rc && rk->cuda)
-                rc = rk->dev->sync(&rk->dr, &x->err);
-            busy += pp_now() - start;
         } else if (in->kind == PP_INS_SEND) {
             stage_rt *st = &t->stage[in->task.stage];
-            size_t bytes = in->msg == PP_MSG_ACT ? out_bytes(t, st)
-                                                 : in_bytes(t, st);
-            /* The local transport moves host memory: a device's output
-             * goes through staging. */
-            const void *from = out;
-            if (rk->cuda) {
-                rc = rk->dev->copy_async(&rk->dr, rk->staging, out, bytes,
-                                         PP_COPY_DEVICE_TO_HOST, &x->err);
-                if (!rc)
-                    rc = rk->dev->sync(&rk->dr, &x->err);
-                from = rk->staging;
-            }
-            if (!rc)
-                rc = t->tr->send(t->tr_state, x->r, in->peer,
-                                 tag_of(t, x->step, in->task.mb,
-                                        in->task.stage, in->msg),
-                                 from, bytes, &x->err);
+            rc = send_message(x, in, out,
+                              in->msg == PP_MSG_ACT ? out_bytes(t, st)
+                                                    : in_bytes(t, st),
+                              tag);
         } else if (in->kind == PP_INS_RECV) {
-            int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
-            stage_rt *st = &t->stage[into];
-            slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
-                                             : find_slot(st, in->task.mb);
-            void *to = !sl                        ? NULL
-                     : in->msg == PP_MSG_ACT        ? (void *)sl->act[0]
-                                                    : (void *)sl->grad[st->nl];
-            size_t bytes = in->msg == PP_MSG_ACT ? in_bytes(t, st)
-                                                 : out_bytes(t, st);
-            if (!sl)
-                rc = no_slot(x, into, in->task.mb);
-            else
-                rc = t->tr->recv(t->tr_state, x->r, in->peer,
-                                 tag_of(t, x->step, in->task.mb,
-                                        in->task.stage, in->msg),
-                                 rk->cuda ? rk->staging : to, bytes,
-                                 t->o.recv_timeout_ms, &x->err);
-            if (!rc && rk->cuda)
-                rc = rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
-                                         PP_COPY_HOST_TO_DEVICE, &x->err);
+            rc = recv_message(x, in, tag);
         } else {
             rc = optimizer_step(x);
         }
         if (rc)
             return rc;
-        if (in->kind != PP_INS_STEP)
-            record(x, in->kind, &in->task, start, pp_now());
     }
-    if (rk->cuda && rk->dev->sync(&rk->dr, &x->err))
+    *where = NULL;
+    int holds_loss = t->m->plan->rank_of_stage[t->S - 1] == x->r;
+    if (rk->dev->event_record(&rk->dr, rk->mark[prog->n], &x->err) ||
+        (holds_loss &&
+         rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
+                             (size_t)t->mbs * sizeof(float),
+                             PP_COPY_DEVICE_TO_HOST, &x->err)) ||
+        rk->dev->sync(&rk->dr, &x->err))
+        return x->err.code;
+    double busy, loss;
+    if (account(x, prog, &busy))
         return x->err.code;
     t->busy[x->r * 2 + (x->step & 1)] = busy;
-    if (t->m->plan->rank_of_stage[t->S - 1] == x->r)
+    if (holds_loss) {
+        if (step_loss(x, &loss)) {
+            *where = &x->diverged;
+            return x->err.code;
+        }
         t->loss[x->step] = loss;
+    }
     return PP_OK;
 }
 
@@ -548,7 +622,7 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         free(ctx);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
-    pp_status st = t->tr->create(t->p, &t->tr_state, err);
+    pp_status st = pp_transports_open(t, err);
     if (st) {
         free(threads);
         free(ctx);
@@ -573,8 +647,13 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
     if (t->o.progress && !t->o.quiet)
         fputs("\r\033[K", t->o.out);
     barrier_destroy(&t->barrier);
-    t->tr->destroy(t->tr_state);
-    t->tr_state = NULL;
+    /* A failed rank may have left work queued that reads the transports'
+     * buffers: let it drain before they go. */
+    for (int r = 0; t->failed && r < t->p; r++) {
+        pp_error ignore;
+        t->rank[r].dev->sync(&t->rank[r].dr, &ignore);
+    }
+    pp_transports_close(t);
     free(threads);
     free(ctx);
     if (t->failed) {

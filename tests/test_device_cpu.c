@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <check.h>
 
@@ -237,12 +238,45 @@ START_TEST(test_copy)
 }
 END_TEST
 
+/* cpu events are the times they were recorded at: elapsed is the host
+ * time between two records, which is what traces and busy times read. */
+START_TEST(test_events)
+{
+    const pp_device_ops *cpu = pp_device_cpu();
+    pp_device_rank r;
+    pp_error err;
+    ck_assert_int_eq(cpu->rank_open(0, &r, &err), PP_OK);
+    void *a, *b;
+    ck_assert_int_eq(cpu->event_create(&r, 1, &a, &err), PP_OK);
+    ck_assert_int_eq(cpu->event_create(&r, 0, &b, &err), PP_OK);
+    ck_assert_int_eq(cpu->event_record(&r, a, &err), PP_OK);
+    nanosleep(&(struct timespec){0, 20000000}, NULL);
+    ck_assert_int_eq(cpu->event_record(&r, b, &err), PP_OK);
+    ck_assert_int_eq(cpu->event_wait(&r, a, &err), PP_OK);
+    ck_assert_int_eq(cpu->event_sync(b, &err), PP_OK);
+    double ms;
+    ck_assert_int_eq(cpu->event_elapsed(a, b, &ms, &err), PP_OK);
+    ck_assert_msg(ms >= 19.0 && ms < 2000.0, "elapsed %g ms", ms);
+    ck_assert_int_eq(cpu->event_elapsed(b, a, &ms, &err), PP_OK);
+    ck_assert(ms < 0);
+    cpu->event_destroy(&r, a);
+    cpu->event_destroy(&r, b);
+    void *host;
+    ck_assert_int_eq(cpu->host_alloc(100, &host, &err), PP_OK);
+    ck_assert_uint_eq((uintptr_t)host % 64, 0);
+    memset(host, 1, 100);
+    cpu->host_release(host);
+    cpu->rank_close(&r);
+}
+END_TEST
+
 static Suite *device_cpu_suite(void)
 {
     Suite *s = suite_create("device_cpu");
     TCase *tc = tcase_create("core");
     tcase_add_test(tc, test_count);
     tcase_add_test(tc, test_rank_ops);
+    tcase_add_test(tc, test_events);
     tcase_add_test(tc, test_info);
     tcase_add_test(tc, test_bad_index);
     tcase_add_test(tc, test_alloc_alignment);

@@ -274,6 +274,57 @@ START_TEST(test_info)
 }
 END_TEST
 
+/* Two ranks' streams on one GPU, ordered by an event alone: rank b's
+ * copy must see rank a's zeroing and then its page-locked upload, both
+ * queued on a's stream, with no host sync in between. Then the events
+ * time what ran between them. */
+START_TEST(test_events_order_streams)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    pp_error err;
+    pp_error_clear(&err);
+    size_t n = (size_t)64 << 20; /* 256 MB: long enough to race */
+    pp_device_rank a, b;
+    ck_assert_msg(gpu->use(0, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(gpu->rank_open(0, &a, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(gpu->rank_open(0, &b, &err) == PP_OK, "%s", err.msg);
+    float *pinned, *x = gpu_floats(gpu, 0, n), *y = gpu_floats(gpu, 0, n);
+    ck_assert_msg(gpu->host_alloc(n * sizeof(float), (void **)&pinned,
+                                  &err) == PP_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        pinned[i] = (float)(i % 1000);
+    void *start, *done;
+    ck_assert_int_eq(gpu->event_create(&a, 1, &start, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_create(&a, 1, &done, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_record(&a, start, &err), PP_OK);
+    ck_assert_int_eq(gpu->zero_async(&a, x, n * sizeof(float), &err), PP_OK);
+    ck_assert_int_eq(gpu->copy_async(&a, x, pinned, n * sizeof(float),
+                                     PP_COPY_HOST_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_record(&a, done, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_wait(&b, done, &err), PP_OK);
+    ck_assert_int_eq(gpu->copy_async(&b, y, x, n * sizeof(float),
+                                     PP_COPY_DEVICE_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&b, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_sync(done, &err), PP_OK);
+    float *got = host_floats(n);
+    from_gpu(gpu, 0, got, y, n);
+    for (size_t i = 0; i < n; i += 4099)
+        ck_assert_float_eq(got[i], (float)(i % 1000));
+    double ms;
+    ck_assert_int_eq(gpu->event_elapsed(start, done, &ms, &err), PP_OK);
+    ck_assert_msg(ms > 0 && ms < 10000, "elapsed %g ms", ms);
+    gpu->event_destroy(&a, start);
+    gpu->event_destroy(&a, done);
+    gpu->host_release(pinned);
+    gpu->release(0, x);
+    gpu->release(0, y);
+    free(got);
+    gpu->rank_close(&a);
+    gpu->rank_close(&b);
+}
+END_TEST
+
 static Suite *device_cuda_suite(void)
 {
     Suite *s = suite_create("device_cuda");
@@ -284,6 +335,7 @@ static Suite *device_cuda_suite(void)
     tcase_add_loop_test(tc, test_axpy, 0, NSIZES);
     tcase_add_loop_test(tc, test_copy, 0, NSIZES);
     tcase_add_test(tc, test_alloc_too_much);
+    tcase_add_test(tc, test_events_order_streams);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,6 +1,6 @@
 /* tests/test_runtime.c - the pieces of the runtime under the training
- * tests: the local transport (matching, timeouts, abort) and the
- * partitioner. */
+ * tests: the local and peer transports (matching, snapshots, timeouts,
+ * abort) and the partitioner. */
 #include <config.h>
 
 #include <check.h>
@@ -13,18 +13,23 @@
 
 #include "runtime.h"
 
-static const pp_transport_ops *local_transport(void)
+static const pp_transport_ops *transport(const char *name)
 {
     pp_registry *reg;
     pp_error err;
     ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
     const pp_plugin *p;
-    ck_assert_msg(pp_registry_find(reg, PP_KIND_TRANSPORT, "local", &p,
+    ck_assert_msg(pp_registry_find(reg, PP_KIND_TRANSPORT, name, &p,
                                    &err) == PP_OK, "%s", err.msg);
     /* Plugins stay loaded (RTLD_NODELETE): the table outlives reg. */
     const pp_transport_ops *ops = p->desc->ops;
     pp_registry_free(reg);
     return ops;
+}
+
+static const pp_transport_ops *local_transport(void)
+{
+    return transport("local");
 }
 
 START_TEST(messages_match_by_source_and_tag)
@@ -109,6 +114,97 @@ START_TEST(abort_wakes_a_waiting_rank)
 }
 END_TEST
 
+/* The peer transport over n cpu ranks, every pair linked but 2 -> 0. */
+typedef struct peer_run {
+    const pp_transport_ops *tr;
+    void *t;
+    pp_device_rank dr[3];
+    pp_transport_rank rank[3];
+} peer_run;
+
+static void peer_open(peer_run *run)
+{
+    run->tr = transport("peer");
+    ck_assert_ptr_null(run->tr->send);
+    unsigned char links[9] = {1, 1, 1, 1, 1, 1, 0, 1, 1};
+    for (int r = 0; r < 3; r++) {
+        run->dr[r] = (pp_device_rank){0, NULL, NULL, NULL};
+        run->rank[r] = (pp_transport_rank){pp_device_cpu(), &run->dr[r]};
+    }
+    pp_error err;
+    ck_assert_int_eq(run->tr->open(3, run->rank, links, &run->t, &err),
+                     PP_OK);
+}
+
+START_TEST(peer_snapshots_and_matches_by_tag)
+{
+    peer_run run;
+    peer_open(&run);
+    const pp_transport_ops *tr = run.tr;
+    pp_error err;
+    float a[64], got[64];
+    for (int round = 0; round < 3; round++) {
+        /* Several in flight at once, received in another order; the
+         * source is overwritten right after each send. */
+        for (int k = 0; k < 4; k++) {
+            for (int i = 0; i < 64; i++)
+                a[i] = (float)(100 * round + 10 * k + i);
+            ck_assert_int_eq(tr->send_async(run.t, 0, 1, (uint64_t)k, a,
+                                            sizeof a, &err), PP_OK);
+            memset(a, 0, sizeof a);
+        }
+        for (int k = 3; k >= 0; k--) {
+            ck_assert_int_eq(tr->recv_async(run.t, 1, 0, (uint64_t)k, got,
+                                            sizeof got, 0, &err), PP_OK);
+            for (int i = 0; i < 64; i++)
+                ck_assert_float_eq(got[i], (float)(100 * round + 10 * k + i));
+        }
+    }
+    /* A size that does not match is an error, not a partial copy. */
+    ck_assert_int_eq(tr->send_async(run.t, 1, 2, 5, a, 16, &err), PP_OK);
+    ck_assert_int_eq(tr->recv_async(run.t, 2, 1, 5, got, 32, 0, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "message from rank 1 is 16 bytes, expected 32");
+    /* A direction that was not opened. */
+    ck_assert_int_eq(tr->send_async(run.t, 2, 0, 1, a, 16, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "peer: no link from rank 2 to rank 0 was "
+                              "opened");
+    tr->destroy(run.t);
+}
+END_TEST
+
+static void *peer_wait_forever(void *arg)
+{
+    waiter *w = arg;
+    int got;
+    w->st = w->tr->recv_async(w->t, 1, 0, 1, &got, sizeof got, -1, &w->err);
+    return NULL;
+}
+
+START_TEST(peer_times_out_and_aborts)
+{
+    peer_run run;
+    peer_open(&run);
+    pp_error err;
+    int got;
+    ck_assert_int_eq(run.tr->recv_async(run.t, 1, 0, 1, &got, sizeof got, 50,
+                                        &err), PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "no message from rank 0 after 50 ms");
+    waiter w = {run.tr, run.t, PP_OK, {0}};
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, peer_wait_forever, &w), 0);
+    nanosleep(&(struct timespec){0, 50000000}, NULL);
+    run.tr->abort(run.t);
+    pthread_join(th, NULL);
+    ck_assert_int_eq(w.st, PP_ERR_RUNTIME);
+    ck_assert_str_eq(w.err.msg, "stopped: another rank failed");
+    ck_assert_int_eq(run.tr->recv_async(run.t, 0, 1, 2, &got, sizeof got, -1,
+                                        &err), PP_ERR_RUNTIME);
+    run.tr->destroy(run.t);
+}
+END_TEST
+
 /* A model of the given layers, loaded from a temporary file. */
 static pp_model *model_with(const char *layers, const char *pipeline)
 {
@@ -183,6 +279,8 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, messages_match_by_source_and_tag);
     tcase_add_test(tc, recv_times_out);
     tcase_add_test(tc, abort_wakes_a_waiting_rank);
+    tcase_add_test(tc, peer_snapshots_and_matches_by_tag);
+    tcase_add_test(tc, peer_times_out_and_aborts);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");
     tcase_add_test(part, partition_balances_and_follows_stage_keys);

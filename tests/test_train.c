@@ -5,7 +5,9 @@
  * SGD steps with momentum: under every schedule, over a grid of ranks,
  * micro-batches and stages per rank, with recompute on and off, the
  * parameters at the end must equal those of one rank running the whole
- * batch at once.
+ * batch at once. The ranks talk through the local transport (host
+ * mailboxes), and again through the peer transport (stream-ordered
+ * snapshots, run here with the cpu device), which the GPU path uses.
  *
  * Tolerance: float32 sums taken in another order. A micro-batch split
  * changes how each parameter gradient's sum over the batch's rows is
@@ -41,7 +43,7 @@ static const char model_text[] =
     "[layer fc3]\ntype = linear\nunits = 3\n"
     "[layer loss]\ntype = softmax_xent\n"
     "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
-    "microbatches = %d\nrecompute = %s\n"
+    "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
     "lr = 0.1\nseed = 7\n"
     "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
@@ -63,14 +65,14 @@ static void weights_free(weights *w)
 
 /* Trains; returns 0 when the schedule refuses (p, m, v). */
 static int train(const char *schedule, int p, int m, int v, int recompute,
-                 weights *out)
+                 const char *transport, weights *out)
 {
     char path[] = "/tmp/pp-train-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
     fprintf(f, model_text, schedule, p, v, m, recompute ? "true" : "false",
-            STEPS);
+            transport, STEPS);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -126,11 +128,15 @@ static const char *const schedules[] = {
     "zb-h1", "zb-h2", "zb-v",
 };
 
+#define NSCHEDULES ((int)(sizeof schedules / sizeof *schedules))
+
+/* _i < NSCHEDULES: local transport; the rest: peer. */
 START_TEST(every_schedule_trains_the_same_model)
 {
-    const char *name = schedules[_i];
+    const char *name = schedules[_i % NSCHEDULES];
+    const char *transport = _i < NSCHEDULES ? "local" : "peer";
     weights ref;
-    ck_assert(train("vanilla", 1, 1, 1, 0, &ref));
+    ck_assert(train("vanilla", 1, 1, 1, 0, "local", &ref));
     /* The reference learns: its loss falls over the steps. */
     ck_assert_msg(ref.loss[STEPS - 1] < ref.loss[0], "loss %g -> %g",
                   ref.loss[0], ref.loss[STEPS - 1]);
@@ -143,14 +149,14 @@ START_TEST(every_schedule_trains_the_same_model)
         for (int recompute = 0; recompute < 2; recompute++) {
             int p = grid[g][0], m = grid[g][1], v = grid[g][2];
             weights got;
-            if (!train(name, p, m, v, recompute, &got))
+            if (!train(name, p, m, v, recompute, transport, &got))
                 continue;
             runs++;
             double worst = max_diff(&got, &ref);
             ck_assert_msg(worst <= 1.0,
-                          "%s p=%d m=%d v=%d recompute=%d: weights differ "
-                          "from one rank's by %.1f x the tolerance",
-                          name, p, m, v, recompute, worst);
+                          "%s p=%d m=%d v=%d recompute=%d %s: weights "
+                          "differ from one rank's by %.1f x the tolerance",
+                          name, p, m, v, recompute, transport, worst);
             for (int s = 0; s < STEPS; s++)
                 ck_assert_msg(fabs(got.loss[s] - ref.loss[s]) <=
                                   1e-5 * fabs(ref.loss[s]),
@@ -170,7 +176,7 @@ static Suite *train_suite(void)
     TCase *tc = tcase_create("equivalence");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
-                        (int)(sizeof schedules / sizeof *schedules));
+                        2 * NSCHEDULES);
     suite_add_tcase(s, tc);
     return s;
 }

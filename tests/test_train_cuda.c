@@ -1,7 +1,9 @@
 /* tests/test_train_cuda.c - training on GPU ranks trains the same model as
  * on the CPU. All ranks on GPU 0 (the machines this runs on may have one):
  * under several schedules, with and without recompute, the weights after
- * a few steps must match one CPU rank's.
+ * a few steps must match one CPU rank's. The ranks talk through the
+ * transport auto picks (peer: copies ordered by events), through host
+ * staging (local), and between a cpu rank and a GPU rank.
  *
  * Tolerance |a - b| <= 1e-4 + 1e-4 |b|, ten times test_train.c's: besides
  * the regrouping of sums by micro-batch, cuBLAS and the GPU kernels add
@@ -37,7 +39,7 @@ static const char model_text[] =
     "[layer fc3]\ntype = linear\nunits = 3\n"
     "[layer loss]\ntype = softmax_xent\n"
     "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
-    "microbatches = %d\nrecompute = %s\n"
+    "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
     "lr = 0.1\nseed = 7\n"
     "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
@@ -46,7 +48,8 @@ static int failures;
 
 /* Trains and copies every parameter out, in model order, into w. */
 static size_t train(const char *schedule, const char *devices, int v, int m,
-                    int recompute, float *w, size_t cap)
+                    int recompute, const char *transport, float *w,
+                    size_t cap)
 {
     char path[] = "/tmp/pp-train-cuda-XXXXXX";
     int fd = mkstemp(path);
@@ -56,7 +59,7 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
         exit(1);
     }
     fprintf(f, model_text, schedule, devices, v, m,
-            recompute ? "true" : "false", STEPS);
+            recompute ? "true" : "false", transport, STEPS);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -70,7 +73,8 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
     if (!st)
         st = pp_trainer_run(t, &err);
     if (st) {
-        fprintf(stderr, "FAIL: %s on %s: %s\n", schedule, devices, err.msg);
+        fprintf(stderr, "FAIL: %s on %s (transport %s): %s\n", schedule,
+                devices, transport, err.msg);
         exit(1);
     }
     size_t at = 0;
@@ -116,21 +120,25 @@ int main(void)
     }
     enum { CAP = 1 << 16 };
     static float ref[CAP], got[CAP];
-    size_t n = train("vanilla", "cpu", 1, 1, 0, ref, CAP);
+    size_t n = train("vanilla", "cpu", 1, 1, 0, "auto", ref, CAP);
     static const struct {
         const char *schedule, *devices;
         int v, m, recompute;
+        const char *transport;
     } runs[] = {
-        {"vanilla", "cuda:0", 1, 1, 0},
-        {"1f1b", "cuda:0*2", 1, 4, 0},
-        {"gpipe", "cuda:0*4", 1, 8, 1},
-        {"interleaved", "cuda:0*2", 2, 4, 0},
-        {"zb-h1", "cuda:0*4", 1, 4, 1},
-        {"zb-v", "cuda:0*2", 2, 4, 0},
+        {"vanilla", "cuda:0", 1, 1, 0, "auto"},
+        {"1f1b", "cuda:0*2", 1, 4, 0, "auto"},
+        {"gpipe", "cuda:0*4", 1, 8, 1, "auto"},
+        {"interleaved", "cuda:0*2", 2, 4, 0, "auto"},
+        {"zb-h1", "cuda:0*4", 1, 4, 1, "peer"},
+        {"zb-v", "cuda:0*2", 2, 4, 0, "auto"},
+        {"1f1b", "cuda:0*3", 1, 6, 0, "local"},
+        {"1f1b", "cpu,cuda:0", 1, 4, 0, "auto"},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         size_t m = train(runs[k].schedule, runs[k].devices, runs[k].v,
-                         runs[k].m, runs[k].recompute, got, CAP);
+                         runs[k].m, runs[k].recompute, runs[k].transport,
+                         got, CAP);
         double worst = 0;
         for (size_t i = 0; i < n && m == n; i++) {
             double d = fabs((double)got[i] - ref[i]) /
@@ -140,10 +148,10 @@ int main(void)
         }
         int ok = m == n && worst <= 1.0;
         failures += !ok;
-        printf("%s: %s on %s (v=%d, m=%d, recompute=%d): worst %.3f of the "
-               "tolerance\n", ok ? "PASS" : "FAIL", runs[k].schedule,
-               runs[k].devices, runs[k].v, runs[k].m, runs[k].recompute,
-               worst);
+        printf("%s: %s on %s (v=%d, m=%d, recompute=%d, transport %s): "
+               "worst %.3f of the tolerance\n", ok ? "PASS" : "FAIL",
+               runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
+               runs[k].recompute, runs[k].transport, worst);
     }
     return failures ? 1 : 0;
 }
