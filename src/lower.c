@@ -92,3 +92,32 @@ pp_status pp_plan_lower(pp_plan *plan, pp_error *err)
     plan->prog = prog;
     return PP_OK;
 }
+
+/* The next message of the program from `at` on that goes to (or comes
+ * from) `peer`, or NULL. */
+static const pp_ins *next_message(const pp_program *prog, int *at,
+                                  pp_ins_kind kind, int peer)
+{
+    while (*at < prog->n) {
+        const pp_ins *in = &prog->ins[(*at)++];
+        if (in->kind == kind && in->peer == peer)
+            return in;
+    }
+    return NULL;
+}
+
+int pp_plan_in_order(const pp_plan *plan, int src, int dst)
+{
+    int i = 0, j = 0;
+    for (;;) {
+        const pp_ins *send = next_message(&plan->prog[src], &i, PP_INS_SEND,
+                                          dst);
+        const pp_ins *recv = next_message(&plan->prog[dst], &j, PP_INS_RECV,
+                                          src);
+        if (!send || !recv)
+            return !send && !recv;
+        if (send->msg != recv->msg || send->task.mb != recv->task.mb ||
+            send->task.stage != recv->task.stage)
+            return 0;
+    }
+}

@@ -109,6 +109,11 @@ pp_status pp_plan_verify(pp_plan *plan, pp_error *err);
 /* Builds plan->prog from the tasks. Idempotent. */
 pp_status pp_plan_lower(pp_plan *plan, pp_error *err);
 
+/* 1 when rank dst receives rank src's messages in the order src sends
+ * them (after pp_plan_lower): what a transport that delivers in order,
+ * like NCCL, needs. */
+int pp_plan_in_order(const pp_plan *plan, int src, int dst);
+
 /* Writes a task as "F3.1". */
 const char *pp_task_format(const pp_task *t, char *buf, int size);
 

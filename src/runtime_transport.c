@@ -7,8 +7,11 @@
  *   cpu and cpu                local, or peer when named
  *   one GPU                    peer (NCCL refuses two ranks of one
  *                              communicator on one GPU), or local if named
- *   two GPUs                   nccl under auto when the plugin is there,
- *                              else peer; local or peer or nccl if named
+ *   two GPUs                   nccl under auto when the plugin is there
+ *                              and the receiver takes the messages in the
+ *                              order they are sent (NCCL matches in order;
+ *                              zb-v's V does not), else peer; local, peer
+ *                              or nccl if named
  *
  * Only pairs that exchange messages in the lowered programs are routed,
  * and only the transports some pair uses are loaded and opened.
@@ -35,7 +38,8 @@ static int route_of(const pp_trainer *t, int a, int b, int have_nccl)
         return PP_VIA_PEER;
     if (strcmp(want, "nccl") == 0)
         return PP_VIA_NCCL;
-    return have_nccl ? PP_VIA_NCCL : PP_VIA_PEER;
+    return have_nccl && pp_plan_in_order(t->m->plan, a, b) ? PP_VIA_NCCL
+                                                           : PP_VIA_PEER;
 }
 
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
@@ -62,11 +66,31 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
             if (in->kind != PP_INS_SEND)
                 continue;
             int v = route_of(t, r, in->peer, nccl != NULL);
+            if (v == PP_VIA_NCCL && !pp_plan_in_order(t->m->plan, r, in->peer))
+                return pp_section_error(pipe, "transport", err,
+                    "nccl delivers messages in the order they are sent, and "
+                    "under schedule %s rank %d receives rank %d's in "
+                    "another order: use transport = auto or peer",
+                    t->m->schedule, in->peer, r);
             t->route[r * p + in->peer] = (unsigned char)v;
             t->via[v].links[r * p + in->peer] = 1;
             t->via[v].used = 1;
         }
     }
+    /* A transport named for ranks it cannot connect is a mistake in the
+     * file, not a preference to ignore. */
+    int any = 0, named = -1;
+    for (int v = 0; v < PP_VIA_COUNT; v++) {
+        any |= t->via[v].used;
+        if (strcmp(t->m->transport, via_names[v]) == 0)
+            named = v;
+    }
+    if (any && named >= 0 && !t->via[named].used)
+        return pp_section_error(pipe, "transport", err,
+            "%s connects none of these ranks (%s): use transport = auto",
+            t->m->transport,
+            named == PP_VIA_NCCL ? "it needs ranks on two different GPUs"
+                                 : "it needs two cpu ranks or two GPU ranks");
     for (int v = 0; v < PP_VIA_COUNT; v++) {
         transport_rt *tr = &t->via[v];
         if (!tr->used)

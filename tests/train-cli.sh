@@ -40,6 +40,25 @@ awk 'NR == 1 { a = $1 } { d = $1 - a; if (d < 0) d = -d; if (d > 1e-5 * a) bad =
      END { exit bad || NR != 6 }' "$tmp/losses" ||
     fail "the char examples' losses at step 3 differ: $(tr '\n' ' ' <"$tmp/losses")"
 
+# Transports: the plan names which carries each direction; peer (the
+# stream-ordered GPU path, here with the cpu device) gives the same
+# losses as local; a transport that connects none of the ranks is refused.
+run timeout 120 "$PIPETTE" train --steps 3 "$examples/char-1f1b.ini"
+expect_out "^  transport: local 0->1 1->0 1->2 2->1$" "plan names the transport of each direction"
+local_loss=$(loss_at 3)
+sed 's/^schedule = 1f1b/schedule = 1f1b\ntransport = peer/' \
+    "$examples/char-1f1b.ini" >"$tmp/peer.ini"
+cp "$examples/corpus.txt" "$tmp/"
+run timeout 120 "$PIPETTE" train --steps 3 "$tmp/peer.ini"
+expect_status 0 "train with transport = peer"
+expect_out "^  transport: peer 0->1 1->0 1->2 2->1$" "peer carries every direction"
+[ "$(loss_at 3)" = "$local_loss" ] ||
+    fail "transport = peer: loss $(loss_at 3) at step 3, local gives $local_loss"
+sed 's/^transport = peer/transport = nccl/' "$tmp/peer.ini" >"$tmp/nccl.ini"
+run timeout 60 "$PIPETTE" train --steps 1 "$tmp/nccl.ini"
+expect_status 2 "transport = nccl on cpu ranks"
+expect_err "^$tmp/nccl\.ini:[0-9]+: \[pipeline\] transport: nccl connects none of these ranks \(it needs ranks on two different GPUs\): use transport = auto$" "nccl on cpu ranks refused at its key"
+
 # A measured trace, in the simulator's Chrome format, with sends and
 # receives.
 run timeout 120 "$PIPETTE" train --steps 2 --trace "$tmp/trace.json" "$examples/char-interleaved.ini"
