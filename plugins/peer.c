@@ -131,14 +131,16 @@ static pp_status peer_open(int ranks, const pp_transport_rank *rank,
     return PP_OK;
 }
 
-/* A free buffer of at least `bytes`, or a new one. The pool grows only
- * while the first step finds its high-water mark. */
+/* A free buffer of exactly `bytes`, or a new one. Exact sizes keep the
+ * pool within what the runtime plans for (one step's messages): a big
+ * buffer lent to a small message could force another big one. The pool
+ * grows only until it reaches its high-water mark. */
 static pp_status take_buffer(peer *t, int src, int dst, link *l,
                              size_t bytes, buffer **out, pp_error *err)
 {
     pthread_mutex_lock(&l->lock);
     buffer **at = &l->free;
-    while (*at && (*at)->capacity < bytes)
+    while (*at && (*at)->capacity != bytes)
         at = &(*at)->next;
     buffer *b = *at;
     if (b)

@@ -329,7 +329,18 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
         out->slots += st->nslots;
     }
     out->grads = out->params;
-    out->total = out->params + out->grads + out->optimizer + out->activations;
+    const pp_program *prog = &t->m->plan->prog[rank];
+    for (int i = 0; i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        if (in->kind != PP_INS_SEND || !pp_route(t, rank, in->peer)->async)
+            continue;
+        const stage_rt *st = &t->stage[in->task.stage];
+        out->transfers += (double)t->n *
+            (double)(in->msg == PP_MSG_ACT ? st->layer[st->nl - 1].out_bytes
+                                           : st->layer[0].in_bytes);
+    }
+    out->total = out->params + out->grads + out->optimizer +
+                 out->activations + out->transfers;
 }
 
 /* "1.50 GiB", "12.3 MiB": sizes a reader takes in at once. */
@@ -399,14 +410,18 @@ static pp_status check_memory(const pp_trainer *t, pp_error *err)
             sum.optimizer += one.optimizer;
             sum.activations += one.activations;
             sum.lean_activations += one.lean_activations;
+            sum.transfers += one.transfers;
             sum.total += one.total;
         }
         double have = available(t, first);
         if (sum.total <= have)
             continue;
         double lean = sum.total - sum.activations + sum.lean_activations;
-        char a[32], b[32], c[32], d[32], e[32], f[32], where[32];
-        char advice[256];
+        char a[32], b[32], c[32], d[32], e[32], f[32], g[32], where[32];
+        char advice[256], transfers[64] = "";
+        if (sum.transfers > 0)
+            snprintf(transfers, sizeof transfers, ", transfer buffers %s",
+                     human(sum.transfers, g, sizeof g));
         if (!t->o.recompute && lean <= have)
             snprintf(advice, sizeof advice,
                      "with recompute = true it would need %s and fit",
@@ -424,11 +439,11 @@ static pp_status check_memory(const pp_trainer *t, pp_error *err)
         return pp_error_set(err, PP_ERR_NOMEM,
             "the plan needs %s of %s memory but %s is available "
             "(parameters %s, gradients %s, optimizer state %s, activations "
-            "%s): %s",
+            "%s%s): %s",
             human(sum.total, a, sizeof a), where, human(have, b, sizeof b),
             human(sum.params, c, sizeof c), human(sum.grads, d, sizeof d),
             human(sum.optimizer, e, sizeof e),
-            human(sum.activations, f, sizeof f), advice);
+            human(sum.activations, f, sizeof f), transfers, advice);
     }
     return PP_OK;
 }

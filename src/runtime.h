@@ -47,12 +47,16 @@ void pp_trainer_free(pp_trainer *t);
 typedef struct pp_memory {
     double params, grads, optimizer, activations; /* bytes */
     double lean_activations; /* the activations with recompute */
+    double transfers;        /* stream-ordered sends' buffers, at most */
     double total;
     int slots;
 } pp_memory;
 
 /* What rank `rank` holds: its stages' parameters, gradients, optimizer
- * state and activation slots. */
+ * state and activation slots, and the transfer buffers its sends may
+ * fill (a stream-ordered transport snapshots each message; at most one
+ * step's worth are held, since every receive of a step is queued before
+ * the next begins). */
 void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out);
 
 /* Prints the plan: devices, stages and their layers, parameters per stage,

@@ -72,9 +72,13 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
                 fprintf(out, " + %.2f", mib((double)st->scratch_bytes));
             first = 0;
         }
-        fprintf(out, " = %.2f MiB%s\n", mib(mem.activations),
+        fprintf(out, " = %.2f MiB%s", mib(mem.activations),
                 t->o.recompute ? " (recompute: inputs only, and a scratch "
                                  "slot per stage)" : "");
+        if (mem.transfers > 0)
+            fprintf(out, ", transfer buffers up to %.2f MiB",
+                    mib(mem.transfers));
+        fputc('\n', out);
     }
 }
 

@@ -52,6 +52,8 @@ cp "$examples/corpus.txt" "$tmp/"
 run timeout 120 "$PIPETTE" train --steps 3 "$tmp/peer.ini"
 expect_status 0 "train with transport = peer"
 expect_out "^  transport: peer 0->1 1->0 1->2 2->1$" "peer carries every direction"
+# Rank 0 snapshots 6 activations of 8 x 32 x 24 floats a step: 0.14 MiB.
+expect_out "^  rank 0 \(cpu\) memory: .*, transfer buffers up to 0\.14 MiB$" "transfer buffers in the memory plan"
 [ "$(loss_at 3)" = "$local_loss" ] ||
     fail "transport = peer: loss $(loss_at 3) at step 3, local gives $local_loss"
 sed 's/^transport = peer/transport = nccl/' "$tmp/peer.ini" >"$tmp/nccl.ini"
