@@ -312,16 +312,17 @@ static route *route_of(transport *t, int src, int dst, pp_error *err)
     return NULL;
 }
 
-/* A free pooled buffer of at least bytes, the smallest one, or a new one.
- * Free: its last reader's event has passed (queried, never waited on the
- * host, so a sender never waits for its receiver). */
+/* A free pooled buffer of exactly bytes, or a new one. Free: its last
+ * reader's event has passed (queried, never waited on the host, so a
+ * sender never waits for its receiver). Exact sizes keep the pool within
+ * what the runtime's memory plan counts (one step's messages): a big
+ * buffer lent to a small message could force another big one. */
 static pp_status take_buffer(route *r, size_t bytes, int *out, pp_error *err)
 {
     int best = -1;
-    for (int i = 0; i < r->npool; i++) {
+    for (int i = 0; i < r->npool && best < 0; i++) {
         buffer *b = &r->pool[i];
-        if (b->busy || b->size < bytes ||
-            (best >= 0 && b->size >= r->pool[best].size))
+        if (b->busy || b->size != bytes)
             continue;
         cudaError_t rc = cudaEventQuery(b->done);
         if (rc == cudaErrorNotReady)
