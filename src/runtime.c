@@ -353,13 +353,14 @@ static const char *human(double bytes, char *buf, size_t size)
     return buf;
 }
 
-/* The host memory a run may use: what the system has available, or
- * PIPETTE_MEMORY_LIMIT (bytes) when it is set and smaller. */
-static double host_memory(void)
+/* What rank r's device has free, capped by PIPETTE_MEMORY_LIMIT (so the
+ * refusal can be tried, and a shared machine kept within a share). */
+static double available(const pp_trainer *t, int r)
 {
+    const rank_rt *rk = &t->rank[r];
     pp_device_info info;
     pp_error ignore;
-    double bytes = pp_device_cpu()->info(0, &info, &ignore) == PP_OK
+    double bytes = rk->dev->info(rk->dr.index, &info, &ignore) == PP_OK
                        ? (double)info.free_bytes
                        : INFINITY;
     const char *limit = getenv("PIPETTE_MEMORY_LIMIT");
@@ -370,20 +371,6 @@ static double host_memory(void)
             bytes = v;
     }
     return bytes;
-}
-
-/* The memory one device has for the run: host memory for cpu ranks, the
- * GPU's free memory for cuda ranks. */
-static double available(const pp_trainer *t, int r)
-{
-    const rank_rt *rk = &t->rank[r];
-    if (!rk->cuda)
-        return host_memory();
-    pp_device_info info;
-    pp_error ignore;
-    return rk->dev->info(rk->dr.index, &info, &ignore) == PP_OK
-               ? (double)info.free_bytes
-               : INFINITY;
 }
 
 /* Refuses, before anything is allocated, a plan that does not fit a

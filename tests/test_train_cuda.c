@@ -92,6 +92,43 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
     return at;
 }
 
+/* A plan over the GPU's memory (here: over PIPETTE_MEMORY_LIMIT) is
+ * refused before anything is allocated, naming the GPU and its parts. */
+static int refuses_what_does_not_fit(void)
+{
+    char path[] = "/tmp/pp-train-cuda-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        perror("mkstemp");
+        exit(1);
+    }
+    fprintf(f, model_text, "1f1b", "cuda:0*2", 1, 4, "false", "auto", STEPS);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_model *model;
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    pp_status st = pp_model_load(path, &model, &err);
+    unlink(path);
+    if (st) {
+        fprintf(stderr, "FAIL: %s\n", err.msg);
+        exit(1);
+    }
+    setenv("PIPETTE_MEMORY_LIMIT", "1000", 1);
+    st = pp_trainer_create(model, &o, &t, &err);
+    unsetenv("PIPETTE_MEMORY_LIMIT");
+    int ok = st == PP_ERR_NOMEM && !t &&
+             strstr(err.msg, "of cuda:0 memory but 0.0 MiB is available") &&
+             strstr(err.msg, "transfer buffers");
+    printf("%s: memory refusal on cuda:0: %s\n", ok ? "PASS" : "FAIL",
+           st ? err.msg : "accepted");
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return ok;
+}
+
 static int gpu_answers(void)
 {
     pp_registry *reg;
@@ -153,5 +190,6 @@ int main(void)
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
     }
+    failures += !refuses_what_does_not_fit();
     return failures ? 1 : 0;
 }
