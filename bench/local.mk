@@ -6,5 +6,15 @@ bench_linear_gpu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(CUDA_CPPFLAGS) $(CUBLAS_CPPFLAGS)
 bench_linear_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(CUBLAS_LIBS)
 endif
-EXTRA_DIST += bench/linear_gpu.c bench/schedules.sh bench/cpu-pipeline.sh \
-	bench/gpu.sh
+# The transports through their plugins; the CUDA runtime only for events
+# and the bare copy (NCCL, when there, is the nccl plugin's business).
+if HAVE_CUDA
+noinst_PROGRAMS += bench/transfer_gpu
+bench_transfer_gpu_SOURCES = bench/transfer_gpu.c
+bench_transfer_gpu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
+	$(CUDA_CPPFLAGS)
+bench_transfer_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(PTHREAD_LIBS)
+endif
+EXTRA_DIST += bench/linear_gpu.c bench/transfer_gpu.c bench/schedules.sh \
+	bench/cpu-pipeline.sh bench/gpu.sh bench/gpu-mlp.ini \
+	bench/gpu-char.ini bench/torch_reference.py
