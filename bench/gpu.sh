@@ -8,10 +8,10 @@
 #      `pipette train`: one stage on cuda:0 (the whole batch, and 8
 #      micro-batches), and four stages on the same GPU (cuda:0*4, 1F1B, 8
 #      micro-batches); beside PyTorch eager on the same model file
-#      (bench/torch_reference.py), when PyTorch imports. Targets: one
-#      stage at least 0.8x PyTorch's speed (ratio = PyTorch step time /
-#      pipette step time); four stages' step time within 10% of one
-#      stage's (whole batch).
+#      (bench/torch_reference.py), when PyTorch imports. Targets (issue
+#      5, as written): one stage's step time at most 0.8x PyTorch's
+#      (ratio = pipette step time / PyTorch step time); four stages' step
+#      time within 10% of one stage's (whole batch).
 #   3. moving a message on one GPU, 1 MiB to 1 GiB (bench/transfer_gpu):
 #      the peer transport between two ranks, the nccl transport from a
 #      rank to itself, and bare cudaMemcpyAsync, in GB/s.
@@ -49,7 +49,7 @@ if [ -z "${PYTHON:-}" ]; then
 fi
 
 # Targets of part 2.
-torch_min=0.80   # one stage: PyTorch step time / pipette step time >= this
+torch_max=0.80   # one stage: pipette step time / PyTorch step time <= this
 stages_max=1.10  # four stages' step time / one stage's <= this
 
 work=$(mktemp -d)
@@ -281,13 +281,13 @@ part2() {
             tm = (f[1] in t) ? t[f[1]] : "-"
             printf "| %s | %d | %d | %.1f | %.1f | %.1f%% | %s | %s |\n", f[1], f[2], f[3],
                 f[4], f[5], f[6], tm == "-" ? "-" : sprintf("%.1f", tm),
-                tm == "-" ? "-" : sprintf("%.2fx", tm / f[4])
+                tm == "-" ? "-" : sprintf("%.2fx", f[4] / tm)
         }
     }' "$rows"
     echo
-    echo "ratio: PyTorch step time / pipette step time (above 1: pipette is faster)"
+    echo "ratio: pipette step time / PyTorch step time (below 1: pipette is faster)"
     echo "targets:"
-    if ! awk -v tmin="$torch_min" -v smax="$stages_max" '
+    if ! awk -v tmax="$torch_max" -v smax="$stages_max" '
     $1 == "torch" { t[$2] = $3; model[++k] = $2; next }
     $2 == 1 && $3 == 1 { one[$1] = $4 }
     $2 == 4 { four[$1] = $4 }
@@ -297,10 +297,10 @@ part2() {
             if (!(m in one))
                 printf "  %s: one stage: not measured  FAILED\n", m
             else if (t[m] == "-")
-                printf "  %s: one stage at least %.2fx PyTorch: no PyTorch number  SKIPPED\n", m, tmin
+                printf "  %s: one stage step time at most %.2fx PyTorch'"'"'s: no PyTorch number  SKIPPED\n", m, tmax
             else
-                printf "  %s: one stage at least %.2fx PyTorch: %.2fx  %s\n", m, tmin,
-                    t[m] / one[m], (t[m] / one[m] >= tmin) ? "PASS" : "MISS"
+                printf "  %s: one stage step time at most %.2fx PyTorch'"'"'s: %.2fx  %s\n", m, tmax,
+                    one[m] / t[m], (one[m] <= tmax * t[m]) ? "PASS" : "MISS"
             if (!(m in one) || !(m in four))
                 printf "  %s: four stages within %.0f%% of one stage: not measured  FAILED\n", m, 100 * (smax - 1)
             else
