@@ -6,6 +6,9 @@
 #
 #   bench/cpu-pipeline.sh [PIPETTE]      (default: src/pipette of this tree)
 #
+# TRANSPORT=peer runs the ranks over the stream-ordered peer transport
+# (a snapshot copy per message) instead of local (default).
+#
 # Eight equal layers cut four and four (partition = flops), so the stages
 # cost about the same. Costs are measured per op and per stage from the
 # run's trace, and the simulator is given exactly those. Needs 2 free cores (the ranks are pinned to cores 0
@@ -15,6 +18,7 @@ pipette=${1:-$(dirname "$0")/../src/pipette}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 steps=30
+transport=${TRANSPORT:-local}
 
 model() { # model SCHEDULE V
     echo "[model]"
@@ -35,6 +39,7 @@ devices = cpu*2
 stages_per_rank = $2
 microbatches = 8
 partition = flops
+transport = $transport
 [train]
 batch = 512
 steps = $steps
