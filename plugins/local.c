@@ -15,6 +15,8 @@
 
 #include <pipette/pipette.h>
 
+#include "deadline.h"
+
 typedef struct message {
     struct message *next;
     int src;
@@ -92,16 +94,7 @@ static pp_status local_recv(void *handle, int dst, int src, uint64_t tag,
 {
     local *t = handle;
     mailbox *box = &t->box[dst];
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = pp_deadline_after(timeout_ms);
     pthread_mutex_lock(&box->lock);
     pp_status st = PP_OK;
     for (;;) {

@@ -19,7 +19,7 @@ EXTRA_DIST += plugins/cuda.c plugins/cuda_kernels.cu plugins/cuda_kernels.h
 
 # The local transport: ranks as threads of one process.
 plugin_LTLIBRARIES += plugins/local.la
-plugins_local_la_SOURCES = plugins/local.c
+plugins_local_la_SOURCES = plugins/local.c plugins/deadline.h
 plugins_local_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
 
@@ -27,7 +27,7 @@ plugins_local_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
 # process, written against the device table (so built and tested
 # everywhere, with the cpu device where there is no GPU).
 plugin_LTLIBRARIES += plugins/peer.la
-plugins_peer_la_SOURCES = plugins/peer.c
+plugins_peer_la_SOURCES = plugins/peer.c plugins/deadline.h
 plugins_peer_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_peer_la_LIBADD = $(PLUGIN_LIBADD) $(PTHREAD_LIBS)
 

@@ -27,6 +27,8 @@
 
 #include <pipette/pipette.h>
 
+#include "deadline.h"
+
 /* PP_OK, or err filled with the call, the library's text and where it
  * failed. CUDA's last-error is cleared so a later launch check does not
  * report this failure again. */
@@ -517,16 +519,7 @@ static pp_status nccl_recv_async(void *handle, int dst, int src, uint64_t tag,
     route *r = route_of(t, src, dst, err);
     if (!r)
         return err->code;
-    struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    if (timeout_ms >= 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = pp_deadline_after(timeout_ms);
     int prev;
     if (enter(r->ddev, &prev, err))
         return err->code;

@@ -24,6 +24,8 @@
 
 #include <pipette/pipette.h>
 
+#include "deadline.h"
+
 /* A transfer buffer of one link: free, or holding one message. */
 typedef struct buffer {
     struct buffer *next;     /* in the free list or the message list */
@@ -205,25 +207,12 @@ static pp_status peer_send_async(void *handle, int src, int dst,
     return st;
 }
 
-static void deadline_after(int timeout_ms, struct timespec *at)
-{
-    clock_gettime(CLOCK_REALTIME, at);
-    at->tv_sec += timeout_ms / 1000;
-    at->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (at->tv_nsec >= 1000000000L) {
-        at->tv_sec++;
-        at->tv_nsec -= 1000000000L;
-    }
-}
-
 /* The message (src, tag) once it is there; NULL with err on timeout or
  * abort. */
 static buffer *wait_message(peer *t, link *l, int src, uint64_t tag,
                             int timeout_ms, pp_error *err)
 {
-    struct timespec deadline;
-    if (timeout_ms >= 0)
-        deadline_after(timeout_ms, &deadline);
+    struct timespec deadline = pp_deadline_after(timeout_ms);
     buffer *found = NULL;
     pthread_mutex_lock(&l->lock);
     for (;;) {

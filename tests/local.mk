@@ -84,7 +84,7 @@ endif
 
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh
-EXTRA_DIST += tests/cli.sh tests/check-corpus.sh tests/install.sh \
+EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh $(CHECK_CORPUS)
 

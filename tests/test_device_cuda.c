@@ -21,6 +21,7 @@
 #include <pipette/pipette.h>
 
 #include "registry.h"
+#include "gpu_skip.h"
 
 /* Empty, a single element, and a prime that leaves a ragged last block
  * and, at 256 threads and at most 4096 blocks, makes the grid-stride loop
@@ -356,14 +357,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     if (n == 0) {
-        const char *require = getenv("PIPETTE_REQUIRE_GPU");
-        if (require && strcmp(require, "1") == 0) {
-            fprintf(stderr, "test_device_cuda: PIPETTE_REQUIRE_GPU=1 but no "
-                            "GPU answers: %s\n", why);
-            return EXIT_FAILURE;
-        }
-        printf("test_device_cuda: skipped, no GPU answers: %s\n", why);
-        return 77;
+        return pp_test_no_gpu("test_device_cuda", why);
     }
     SRunner *sr = srunner_create(device_cuda_suite());
     srunner_set_fork_status(sr, CK_NOFORK);

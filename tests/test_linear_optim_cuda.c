@@ -36,6 +36,7 @@
 
 #include "config_file.h"
 #include "registry.h"
+#include "gpu_skip.h"
 
 static pp_registry *reg;
 static cudaStream_t stream;
@@ -499,14 +500,7 @@ int main(void)
     if (rc != cudaSuccess || ndev == 0) {
         const char *why = rc != cudaSuccess ? cudaGetErrorString(rc)
                                             : "no CUDA device";
-        const char *require = getenv("PIPETTE_REQUIRE_GPU");
-        if (require && strcmp(require, "1") == 0) {
-            fprintf(stderr, "test_linear_optim_cuda: PIPETTE_REQUIRE_GPU=1 "
-                            "but no GPU answers: %s\n", why);
-            return EXIT_FAILURE;
-        }
-        printf("test_linear_optim_cuda: skipped, no GPU answers: %s\n", why);
-        return 77;
+        return pp_test_no_gpu("test_linear_optim_cuda", why);
     }
 
     pp_error err;

@@ -24,6 +24,7 @@
 #include <pipette/pipette.h>
 
 #include "registry.h"
+#include "gpu_skip.h"
 
 #define TIMEOUT_MS 10000 /* a receive that should succeed at once */
 
@@ -450,14 +451,7 @@ int main(void)
         return EXIT_FAILURE;
     }
     if (ndev == 0) {
-        const char *require = getenv("PIPETTE_REQUIRE_GPU");
-        if (require && strcmp(require, "1") == 0) {
-            fprintf(stderr, "test_nccl_cuda: PIPETTE_REQUIRE_GPU=1 but no "
-                            "GPU answers: %s\n", why);
-            return EXIT_FAILURE;
-        }
-        printf("test_nccl_cuda: skipped, no GPU answers: %s\n", why);
-        return 77;
+        return pp_test_no_gpu("test_nccl_cuda", why);
     }
     SRunner *sr = srunner_create(nccl_cuda_suite());
     srunner_set_fork_status(sr, CK_NOFORK);

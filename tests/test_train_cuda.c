@@ -24,6 +24,7 @@
 #include <pipette/device.h>
 
 #include "runtime.h"
+#include "gpu_skip.h"
 
 #define STEPS 3
 #define NLAYERS 8
@@ -129,32 +130,32 @@ static int refuses_what_does_not_fit(void)
     return ok;
 }
 
-static int gpu_answers(void)
+/* NULL when a GPU answers, else why not (the driver's reason, or why
+ * the cuda plugin could not be asked, in err). */
+static const char *no_gpu(char *why, size_t size, pp_error *err)
 {
     pp_registry *reg;
-    pp_error err;
     const pp_plugin *cuda;
     int n = 0;
-    char why[512] = "";
-    pp_error_clear(&err);
-    if (pp_registry_create(NULL, &reg, &err) == PP_OK) {
-        if (pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &cuda, &err) ==
+    why[0] = '\0';
+    pp_error_clear(err);
+    if (pp_registry_create(NULL, &reg, err) == PP_OK) {
+        if (pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &cuda, err) ==
             PP_OK)
-            ((const pp_device_ops *)cuda->desc->ops)->count(&n, why,
-                                                            sizeof why, &err);
+            ((const pp_device_ops *)cuda->desc->ops)->count(&n, why, size,
+                                                            err);
         pp_registry_free(reg);
     }
-    if (n == 0)
-        printf("no GPU answers: %s\n", why[0] ? why : err.msg);
-    return n > 0;
+    return n > 0 ? NULL : why[0] ? why : err->msg;
 }
 
 int main(void)
 {
-    if (!gpu_answers()) {
-        const char *req = getenv("PIPETTE_REQUIRE_GPU");
-        return req && strcmp(req, "1") == 0 ? 1 : 77;
-    }
+    char why[512];
+    pp_error err;
+    const char *missing = no_gpu(why, sizeof why, &err);
+    if (missing)
+        return pp_test_no_gpu("test_train_cuda", missing);
     enum { CAP = 1 << 16 };
     static float ref[CAP], got[CAP];
     size_t n = train("vanilla", "cpu", 1, 1, 0, "auto", ref, CAP);
