@@ -55,6 +55,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                                    PP_INIT_NORMAL, 1.0f};
     p->nparams = 1;
     p->saved_bytes = 0;
+    p->in_ids = vocab;
     /* No arithmetic, but a row copied per token: count it so the
      * partitioner does not see a free layer. */
     p->flops = (double)pp_shape_elements(&in->shape) * (double)dim;

@@ -45,6 +45,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->target.dtype = PP_I32;
     p->target.shape = in->shape;
     p->target.shape.ndim--;
+    p->target_ids = classes;
     /* A double per row: the GPU's per-row losses, which it then sums in
      * a fixed order (the CPU sums as it goes and leaves it unused). */
     p->saved_bytes = (size_t)pp_shape_elements(&p->target.shape) *

@@ -111,6 +111,7 @@ static pp_status open_mixture(const pp_section *cfg, state *s,
     place_centres(s);
     info->input = (pp_tensor_desc){PP_F32, {1, {s->features}}};
     info->target = (pp_tensor_desc){PP_I32, {0, {0}}};
+    info->target_ids = s->classes;
     return PP_OK;
 }
 
@@ -127,6 +128,7 @@ static pp_status open_sequence(const pp_section *cfg, state *s,
                          (uint64_t)(s->vocab - 1));
     info->input = (pp_tensor_desc){PP_I32, {1, {s->length}}};
     info->target = info->input;
+    info->input_ids = info->target_ids = s->vocab;
     return PP_OK;
 }
 

@@ -53,6 +53,7 @@ static pp_status data_open(const pp_section *cfg, uint64_t seed, void **out,
     }
     info->input = (pp_tensor_desc){PP_I32, {1, {s->length}}};
     info->target = info->input;
+    info->input_ids = info->target_ids = 256; /* bytes */
     info->samples = 0;
     *out = s;
     return PP_OK;

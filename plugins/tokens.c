@@ -33,7 +33,7 @@ static const pp_key keys[] = {
 
 typedef struct state {
     int32_t *ids; /* (count) */
-    int64_t count, length;
+    int64_t count, length, vocab;
     uint64_t seed;
 } state;
 
@@ -84,6 +84,7 @@ static pp_status decode(const pp_section *cfg, const char *path,
             "'%s' has %u ids; length = %lld needs at least %lld", path,
             count, (long long)s->length, (long long)s->length + 1);
     s->count = count;
+    s->vocab = vocab;
     return PP_OK;
 }
 
@@ -112,6 +113,7 @@ static pp_status data_open(const pp_section *cfg, uint64_t seed, void **out,
     s->seed = seed;
     info->input = (pp_tensor_desc){PP_I32, {1, {s->length}}};
     info->target = info->input;
+    info->input_ids = info->target_ids = s->vocab;
     info->samples = 0;
     *out = s;
     return PP_OK;

@@ -524,7 +524,21 @@ static pp_status check_data(const pp_trainer *t, pp_error *err)
             pp_shape_format(&in->shape, a, sizeof a),
             m->input.dtype == PP_I32 ? "int" : "float",
             pp_shape_format(&m->input.shape, b, sizeof b));
+    const pp_layer_plan *first = &m->layers[0].plan;
+    if (first->in_ids && t->data_info.input_ids > first->in_ids)
+        return pp_section_error(m->layers[0].section, NULL, err,
+            "the data source's ids go up to %lld, this layer takes ids "
+            "below %lld: a larger vocabulary would take them all",
+            (long long)t->data_info.input_ids - 1,
+            (long long)first->in_ids);
     const pp_layer_plan *loss = &m->layers[m->nlayers - 1].plan;
+    if (loss->target_ids && t->data_info.target_ids > loss->target_ids)
+        return pp_section_error(m->layers[m->nlayers - 1].section, NULL, err,
+            "the data source's targets go up to %lld, this loss takes "
+            "classes below %lld: the layer before it needs %lld outputs",
+            (long long)t->data_info.target_ids - 1,
+            (long long)loss->target_ids,
+            (long long)t->data_info.target_ids);
     const pp_tensor_desc *tg = &t->data_info.target;
     if (tg->dtype != loss->target.dtype ||
         pp_shape_elements(&tg->shape) != pp_shape_elements(&loss->target.shape))

@@ -61,6 +61,18 @@ run timeout 60 "$PIPETTE" train --steps 1 "$tmp/nccl.ini"
 expect_status 2 "transport = nccl on cpu ranks"
 expect_err "^$tmp/nccl\.ini:[0-9]+: \[pipeline\] transport: nccl connects none of these ranks \(it needs ranks on two different GPUs\): use transport = auto$" "nccl on cpu ranks refused at its key"
 
+# Ids the model cannot take are refused before the first step (a GPU
+# kernel could not refuse them): bytes into a 200-id embedding, 256
+# next-byte targets into a 100-class loss.
+sed 's/^vocab = 256 .*/vocab = 200/' "$examples/char-1f1b.ini" >"$tmp/vocab.ini"
+run "$PIPETTE" train --steps 1 "$tmp/vocab.ini"
+expect_status 2 "data ids beyond the embedding's vocab"
+expect_err "^$tmp/vocab\.ini:[0-9]+: \[layer embed\] the data source's ids go up to 255, this layer takes ids below 200: a larger vocabulary would take them all$" "embedding vocab refusal"
+sed 's/^units = 256/units = 100/' "$examples/char-1f1b.ini" >"$tmp/classes.ini"
+run "$PIPETTE" train --steps 1 "$tmp/classes.ini"
+expect_status 2 "targets beyond the loss's classes"
+expect_err "^$tmp/classes\.ini:[0-9]+: \[layer loss\] the data source's targets go up to 255, this loss takes classes below 100: the layer before it needs 256 outputs$" "loss classes refusal"
+
 # A measured trace, in the simulator's Chrome format, with sends and
 # receives.
 run timeout 120 "$PIPETTE" train --steps 2 --trace "$tmp/trace.json" "$examples/char-interleaved.ini"
@@ -102,11 +114,12 @@ expect_status 1 "a diverging loss"
 expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "NaN loss names rank, step and task"
 
 # A layer failing on one rank stops every rank (the others are waiting
-# for its messages) and names the rank, the step and the task.
-corpus="$(cd "$examples" && pwd)/corpus.txt"
-sed 's|^vocab = 256 .*|vocab = 10|; s|^path = .*|path = '"$corpus"'|' \
-    "$examples/char-1f1b.ini" >"$tmp/vocab.ini"
-run timeout 60 "$PIPETTE" train --quiet "$tmp/vocab.ini"
+# for its messages) and names the rank, the step and the task: ids up to
+# 299 from a test source that does not declare them, into a 10-id
+# embedding.
+sed 's|^vocab = 256 .*|vocab = 10|; s|^source = .*|source = wild_ids|; /^path = /d' \
+    "$examples/char-1f1b.ini" >"$tmp/wild.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet "$tmp/wild.ini"
 expect_status 1 "a layer error"
 expect_err "^pipette: rank 0, step 1, F0\.0: layer embed: embedding: token id [0-9]+ \(at token [0-9]+ of the micro-batch\) is outside the vocabulary of 10 ids \(0 to 9\)$" "layer error names rank, step, task and layer"
 

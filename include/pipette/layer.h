@@ -67,6 +67,9 @@ typedef struct pp_layer_plan {
     pp_tensor_desc target;              /* per-sample targets, when is_loss */
     double arg[PP_LAYER_MAX_ARGS];      /* the plugin's own numbers for its
                                            kernels (units, eps, rate...) */
+    /* 1.2: the ids the layer takes as its input and as targets are
+     * below these; 0 where it takes none. */
+    int64_t in_ids, target_ids;
 } pp_layer_plan;
 
 /* One call of a kernel on one micro-batch. */

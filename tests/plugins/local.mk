@@ -64,3 +64,8 @@ check_LTLIBRARIES += tests/plugins/unresolved.la
 tests_plugins_unresolved_la_SOURCES = tests/plugins/unresolved.c
 tests_plugins_unresolved_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS)
 tests_plugins_unresolved_la_LIBADD = src/libpipette.la
+
+check_LTLIBRARIES += tests/plugins/wild_ids.la
+tests_plugins_wild_ids_la_SOURCES = tests/plugins/wild_ids.c
+tests_plugins_wild_ids_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_wild_ids_la_LIBADD = src/libpipette.la
