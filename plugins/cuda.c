@@ -255,6 +255,25 @@ static void cuda_rank_close(pp_device_rank *r)
     *r = (pp_device_rank){r->index, NULL, NULL, NULL};
 }
 
+/* Lets kernels and copies on `index` reach every GPU they can directly,
+ * so that the peer transport's copies between GPUs go over NVLink or PCIe
+ * peer to peer rather than through host memory. Where that cannot be
+ * (no peer path, or the driver's limit of peers), copies still work,
+ * staged by the driver: nothing to report. */
+static void enable_peers(int index)
+{
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess)
+        n = 0;
+    for (int d = 0; d < n; d++) {
+        int can = 0;
+        if (d != index && cudaDeviceCanAccessPeer(&can, index, d) ==
+                              cudaSuccess && can)
+            (void)cudaDeviceEnablePeerAccess(d, 0);
+    }
+    (void)cudaGetLastError(); /* cudaErrorPeerAccessAlreadyEnabled too */
+}
+
 /* A non-blocking stream (it never waits for the legacy default stream),
  * and the library handles bound to it. */
 static pp_status cuda_rank_open(int index, pp_device_rank *out,
@@ -268,6 +287,7 @@ static pp_status cuda_rank_open(int index, pp_device_rank *out,
                  err))
         return err->code;
     out->stream = stream;
+    enable_peers(index);
 #ifdef HAVE_CUBLAS
     cublasHandle_t blas;
     cublasStatus_t bs = cublasCreate(&blas);
