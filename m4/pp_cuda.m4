@@ -158,9 +158,9 @@ pp_row inih yes "$pp_inih_version" "model files (required)"
 pp_row Check "$pp_have_check" "$pp_check_version" "make check"
 pp_row CUDA "$pp_have_cuda" "$pp_cuda_version" "cuda device plugin, .cu kernels"
 pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
-pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "cuDNN layer kernels"
-pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "transfers between GPUs"
-pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "multi-process runs"
+pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "a handle per GPU rank, for layer plugins"
+pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
+pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
 echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"
