@@ -39,6 +39,22 @@ for name in linear relu softmax_xent; do
 done
 if [ "$PP_HAVE_CUDA" = yes ]; then
     expect_out "^device +cuda +1\.[0-9]+ +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
+    expect_out "^transport +peer +1\.2 " "plugins lists the peer transport"
+    if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
+        expect_out "^transport +nccl +1\.2 +$PP_BUILDDIR/plugins/\.libs/nccl\.so$" "plugins lists the nccl transport"
+    fi
+fi
+
+# Nothing built needs the CUDA driver library (libcuda.so): it exists only
+# where a GPU driver is installed, and a plugin that needed it would fail
+# to load on the machines that have no GPU instead of saying so.
+if command -v readelf >/dev/null 2>&1; then
+    for so in "$PP_BUILDDIR"/src/.libs/libpipette.so "$PP_BUILDDIR"/layers/.libs/*.so "$PP_BUILDDIR"/plugins/.libs/*.so; do
+        [ -f "$so" ] || continue
+        if readelf -d "$so" | grep -q 'NEEDED.*\[libcuda\.so'; then
+            fail "$so needs libcuda.so"
+        fi
+    done
 fi
 
 # Broken plugins on the path: listed as refused, exit 1, good ones still
