@@ -131,6 +131,11 @@ double pp_now(void);
 pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 
 /* runtime_transport.c */
+/* The transport between ranks on devices a and b under the [pipeline]
+ * transport key `want`; nccl_ok: auto may take nccl (the plugin is
+ * there and the pair's messages arrive in send order). */
+int pp_route_choose(const pp_device_spec *a, const pp_device_spec *b,
+                    const char *want, int nccl_ok);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 void pp_transports_abort(pp_trainer *t);

@@ -24,22 +24,20 @@
 
 static const char *const via_names[PP_VIA_COUNT] = {"local", "peer", "nccl"};
 
-static int route_of(const pp_trainer *t, int a, int b, int have_nccl)
+int pp_route_choose(const pp_device_spec *a, const pp_device_spec *b,
+                    const char *want, int nccl_ok)
 {
-    const pp_device_spec *da = &t->m->devices[a], *db = &t->m->devices[b];
-    const char *want = t->m->transport;
-    if (da->kind != db->kind)
+    if (a->kind != b->kind)
         return PP_VIA_LOCAL;
-    if (da->kind == PP_DEV_CPU)
+    if (a->kind == PP_DEV_CPU)
         return strcmp(want, "peer") == 0 ? PP_VIA_PEER : PP_VIA_LOCAL;
     if (strcmp(want, "local") == 0)
         return PP_VIA_LOCAL;
-    if (strcmp(want, "peer") == 0 || da->index == db->index)
+    if (strcmp(want, "peer") == 0 || a->index == b->index)
         return PP_VIA_PEER;
     if (strcmp(want, "nccl") == 0)
         return PP_VIA_NCCL;
-    return have_nccl && pp_plan_in_order(t->m->plan, a, b) ? PP_VIA_NCCL
-                                                           : PP_VIA_PEER;
+    return nccl_ok ? PP_VIA_NCCL : PP_VIA_PEER;
 }
 
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
@@ -65,7 +63,11 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
             const pp_ins *in = &prog->ins[i];
             if (in->kind != PP_INS_SEND)
                 continue;
-            int v = route_of(t, r, in->peer, nccl != NULL);
+            int v = pp_route_choose(&t->m->devices[r],
+                                    &t->m->devices[in->peer],
+                                    t->m->transport,
+                                    nccl && pp_plan_in_order(t->m->plan, r,
+                                                             in->peer));
             if (v == PP_VIA_NCCL && !pp_plan_in_order(t->m->plan, r, in->peer))
                 return pp_section_error(pipe, "transport", err,
                     "nccl delivers messages in the order they are sent, and "

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "runtime.h"
+#include "runtime_impl.h"
 
 static const pp_transport_ops *transport(const char *name)
 {
@@ -205,6 +206,41 @@ START_TEST(peer_times_out_and_aborts)
 }
 END_TEST
 
+/* Which transport carries a pair, for every kind of pair and every
+ * value of the transport key: the GPU rows run nowhere else in CI. */
+START_TEST(routes_by_devices_and_key)
+{
+    const pp_device_spec cpu = {PP_DEV_CPU, 0}, gpu0 = {PP_DEV_CUDA, 0},
+                         gpu0b = {PP_DEV_CUDA, 0}, gpu1 = {PP_DEV_CUDA, 1};
+    static const struct {
+        const char *want;
+        int nccl_ok;
+        int cpu_cpu, cpu_gpu, same_gpu, two_gpus;
+    } rows[] = {
+        {"auto", 1, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL},
+        /* no nccl plugin, or zb-v's order */
+        {"auto", 0, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_PEER},
+        {"local", 1, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_LOCAL},
+        {"peer", 1, PP_VIA_PEER, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_PEER},
+        /* named nccl: the order is checked by the caller, which refuses */
+        {"nccl", 0, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        const char *w = rows[i].want;
+        int ok = rows[i].nccl_ok;
+        ck_assert_int_eq(pp_route_choose(&cpu, &cpu, w, ok), rows[i].cpu_cpu);
+        ck_assert_int_eq(pp_route_choose(&cpu, &gpu0, w, ok),
+                         rows[i].cpu_gpu);
+        ck_assert_int_eq(pp_route_choose(&gpu1, &cpu, w, ok),
+                         rows[i].cpu_gpu);
+        ck_assert_int_eq(pp_route_choose(&gpu0, &gpu0b, w, ok),
+                         rows[i].same_gpu);
+        ck_assert_int_eq(pp_route_choose(&gpu0, &gpu1, w, ok),
+                         rows[i].two_gpus);
+    }
+}
+END_TEST
+
 /* A model of the given layers, loaded from a temporary file. */
 static pp_model *model_with(const char *layers, const char *pipeline)
 {
@@ -281,6 +317,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, abort_wakes_a_waiting_rank);
     tcase_add_test(tc, peer_snapshots_and_matches_by_tag);
     tcase_add_test(tc, peer_times_out_and_aborts);
+    tcase_add_test(tc, routes_by_devices_and_key);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");
     tcase_add_test(part, partition_balances_and_follows_stage_keys);
