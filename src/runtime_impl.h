@@ -130,6 +130,10 @@ struct pp_trainer {
 double pp_now(void);
 pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 
+/* runtime_memory.c: refuses, before anything is allocated, a plan that
+ * does not fit a device, with its numbers and what would. */
+pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
+
 /* runtime_transport.c */
 /* The transport between ranks on devices a and b under the [pipeline]
  * transport key `want`; nccl_ok: auto may take nccl (the plugin is

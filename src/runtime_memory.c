@@ -1,0 +1,133 @@
+/* src/runtime_memory.c - what a run needs of each device (parameters,
+ * gradients, optimizer state, activation slots, transfer buffers) and
+ * whether it fits, decided before anything is allocated. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime_impl.h"
+
+void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        if (st->rank != rank)
+            continue;
+        out->params += (double)st->nparams * sizeof(float);
+        out->optimizer += (double)st->nparams *
+                          t->opt_plan.state_per_param * sizeof(float);
+        out->activations += (double)st->nslots * (double)st->slot_bytes +
+                            (double)st->scratch_bytes;
+        out->lean_activations += (double)st->nslots *
+                                     (double)st->lean_slot_bytes +
+                                 (double)st->full_slot_bytes;
+        out->slots += st->nslots;
+    }
+    out->grads = out->params;
+    const pp_program *prog = &t->m->plan->prog[rank];
+    for (int i = 0; i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        if (in->kind != PP_INS_SEND || !pp_route(t, rank, in->peer)->async)
+            continue;
+        const stage_rt *st = &t->stage[in->task.stage];
+        out->transfers += (double)t->n *
+            (double)(in->msg == PP_MSG_ACT ? st->layer[st->nl - 1].out_bytes
+                                           : st->layer[0].in_bytes);
+    }
+    out->total = out->params + out->grads + out->optimizer +
+                 out->activations + out->transfers;
+}
+
+/* "1.50 GiB", "12.3 MiB": sizes a reader takes in at once. */
+static const char *human(double bytes, char *buf, size_t size)
+{
+    if (bytes >= 1024.0 * 1024.0 * 1024.0)
+        snprintf(buf, size, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
+    else
+        snprintf(buf, size, "%.1f MiB", bytes / (1024.0 * 1024.0));
+    return buf;
+}
+
+/* What rank r's device has free, capped by PIPETTE_MEMORY_LIMIT (so the
+ * refusal can be tried, and a shared machine kept within a share). */
+static double available(const pp_trainer *t, int r)
+{
+    const rank_rt *rk = &t->rank[r];
+    pp_device_info info;
+    pp_error ignore;
+    double bytes = rk->dev->info(rk->dr.index, &info, &ignore) == PP_OK
+                       ? (double)info.free_bytes
+                       : INFINITY;
+    const char *limit = getenv("PIPETTE_MEMORY_LIMIT");
+    if (limit && *limit) {
+        char *end;
+        double v = strtod(limit, &end);
+        if (end != limit && !*end && v > 0 && v < bytes)
+            bytes = v;
+    }
+    return bytes;
+}
+
+/* Refuses, before anything is allocated, a plan that does not fit a
+ * device, with its numbers and what would. All cpu ranks share the host's
+ * memory; ranks on one GPU share it. */
+pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
+{
+    for (int first = 0; first < t->p; first++) {
+        const rank_rt *fk = &t->rank[first];
+        int seen = 0;
+        for (int r = 0; r < first; r++)
+            seen |= t->rank[r].cuda == fk->cuda &&
+                    t->rank[r].dr.index == fk->dr.index;
+        if (seen)
+            continue; /* that device was checked with its first rank */
+        pp_memory sum = {0}, one;
+        for (int r = first; r < t->p; r++) {
+            if (t->rank[r].cuda != fk->cuda ||
+                t->rank[r].dr.index != fk->dr.index)
+                continue;
+            pp_trainer_memory(t, r, &one);
+            sum.params += one.params;
+            sum.grads += one.grads;
+            sum.optimizer += one.optimizer;
+            sum.activations += one.activations;
+            sum.lean_activations += one.lean_activations;
+            sum.transfers += one.transfers;
+            sum.total += one.total;
+        }
+        double have = available(t, first);
+        if (sum.total <= have)
+            continue;
+        double lean = sum.total - sum.activations + sum.lean_activations;
+        char a[32], b[32], c[32], d[32], e[32], f[32], g[32], where[32];
+        char advice[256], transfers[64] = "";
+        if (sum.transfers > 0)
+            snprintf(transfers, sizeof transfers, ", transfer buffers %s",
+                     human(sum.transfers, g, sizeof g));
+        if (!t->o.recompute && lean <= have)
+            snprintf(advice, sizeof advice,
+                     "with recompute = true it would need %s and fit",
+                     human(lean, a, sizeof a));
+        else
+            snprintf(advice, sizeof advice,
+                     "use a smaller batch, more micro-batches with a "
+                     "schedule that holds fewer at once (1f1b rather than "
+                     "gpipe), %sor more ranks",
+                     t->o.recompute ? "" : "recompute = true, ");
+        if (fk->cuda)
+            snprintf(where, sizeof where, "cuda:%d", fk->dr.index);
+        else
+            snprintf(where, sizeof where, "host");
+        return pp_error_set(err, PP_ERR_NOMEM,
+            "the plan needs %s of %s memory but %s is available "
+            "(parameters %s, gradients %s, optimizer state %s, activations "
+            "%s%s): %s",
+            human(sum.total, a, sizeof a), where, human(have, b, sizeof b),
+            human(sum.params, c, sizeof c), human(sum.grads, d, sizeof d),
+            human(sum.optimizer, e, sizeof e),
+            human(sum.activations, f, sizeof f), transfers, advice);
+    }
+    return PP_OK;
+}
