@@ -8,6 +8,7 @@
 
 #include "cmd.h"
 #include "model.h"
+#include "routes.h"
 
 static const char usage[] =
     "usage: pipette check [-q] FILE.ini...\n"
@@ -71,6 +72,7 @@ static void print_summary(const char *path, const pp_model *m)
         printf(") per rank, simulated with F=1, B=2\n");
         pp_sim_free(sim);
     }
+    pp_routes_print(m, m->route, stdout);
     if (m->has_train)
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
                "seed %lld\n",

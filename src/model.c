@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "routes.h"
 
 static const pp_key model_keys[] = {
     {"name", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL, "the model's name, for logs"},
@@ -96,6 +97,7 @@ void pp_model_free(pp_model *m)
         return;
     free(m->layers);
     free(m->devices);
+    free(m->route);
     pp_plan_free(m->plan);
     pp_registry_free(m->registry);
     pp_config_free(m->cfg);
@@ -662,6 +664,13 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
     load_pipeline(m, err);
     if (m->nlayers > 0 && check_partition(m, err))
         load_schedule(m, err);
+    if (m->plan) {
+        m->route = malloc((size_t)m->nranks * (size_t)m->nranks);
+        if (!m->route)
+            pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+        else
+            pp_routes_plan(m, m->route, err);
+    }
     load_train(m, err);
     load_data(m, err);
     if (err->code != PP_OK) {

@@ -56,6 +56,7 @@ typedef struct pp_model {
     int stages_per_rank;
     pp_partition partition;
     const char *transport;
+    unsigned char *route;    /* [src * nranks + dst]: routes.h */
     int recompute;
 
     int has_train;

@@ -7,6 +7,7 @@
 
 #include <pipette/pipette.h>
 
+#include "routes.h"
 #include "runtime.h"
 
 typedef struct layer_rt {
@@ -55,9 +56,6 @@ typedef struct rank_rt {
 } rank_rt;
 
 /* A transport the run uses, and the directions it carries. */
-enum { PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL, PP_VIA_COUNT,
-       PP_VIA_NONE = 255 };
-
 typedef struct transport_rt {
     const char *name;
     const pp_transport_ops *ops;
@@ -111,7 +109,7 @@ struct pp_trainer {
     void *data_state;
     pp_data_info data_info;
     transport_rt via[PP_VIA_COUNT];
-    unsigned char *route;        /* [src * p + dst]: an index into via */
+    const unsigned char *route;  /* the model's: an index into via */
     pp_sim *planned;             /* the schedule simulated, default costs */
     double loss_scale;
 
@@ -135,17 +133,11 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
 
 /* runtime_transport.c */
-/* The transport between ranks on devices a and b under the [pipeline]
- * transport key `want`; nccl_ok: auto may take nccl (the plugin is
- * there and the pair's messages arrive in send order). */
-int pp_route_choose(const pp_device_spec *a, const pp_device_spec *b,
-                    const char *want, int nccl_ok);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 void pp_transports_abort(pp_trainer *t);
 void pp_transports_close(pp_trainer *t);
 void pp_transports_free(pp_trainer *t);
 const transport_rt *pp_route(const pp_trainer *t, int src, int dst);
-void pp_transports_print(const pp_trainer *t, FILE *out);
 
 #endif

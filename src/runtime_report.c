@@ -52,7 +52,7 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             fprintf(out, " %s", st->layer[l].ml->name);
         fprintf(out, "\n");
     }
-    pp_transports_print(t, out);
+    pp_routes_print(m, t->route, out);
     for (int r = 0; r < t->p; r++) {
         pp_memory mem;
         pp_trainer_memory(t, r, &mem);

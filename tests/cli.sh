@@ -110,6 +110,47 @@ run "$PIPETTE" check "$tmp/gpu.ini"
 if [ "$PP_HAVE_CUDA" = yes ]; then
     expect_status 0 "check of a GPU model with the cuda plugin built"
     expect_out "pipeline: 2 ranks \\(cuda:0, cuda:1\\)" "GPU ranks listed"
+    # Two GPUs: auto takes nccl where it is built (peer otherwise) for a
+    # schedule whose receivers take messages in send order...
+    if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
+        between=nccl
+    else
+        between=peer
+    fi
+    expect_out "^  transport: $between 0->1 1->0$" "two GPUs: $between under auto"
+    # ...and peer for zb-v's direction 0->1, whose messages rank 1 takes
+    # in another order than rank 0 sends them; naming nccl is an error.
+    cat >"$tmp/gpu-v.ini" <<'EOF'
+[model]
+input = 8
+[layer fc1]
+type = linear
+units = 8
+[layer fc2]
+type = linear
+units = 8
+[layer fc3]
+type = linear
+units = 3
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cuda:0, cuda:1
+schedule = zb-v
+stages_per_rank = 2
+microbatches = 4
+EOF
+    run "$PIPETTE" check "$tmp/gpu-v.ini"
+    expect_status 0 "check of zb-v on two GPUs"
+    if [ "$between" = nccl ]; then
+        expect_out "^  transport: peer 0->1; nccl 1->0$" "zb-v on two GPUs: peer only where the order differs"
+    else
+        expect_out "^  transport: peer 0->1 1->0$" "zb-v on two GPUs: peer"
+    fi
+    printf 'transport = nccl\n' >>"$tmp/gpu-v.ini"
+    run "$PIPETTE" check "$tmp/gpu-v.ini"
+    expect_status 2 "check of zb-v with transport = nccl"
+    expect_err "^$tmp/gpu-v\\.ini:19: \\[pipeline\\] transport: nccl delivers messages in the order they are sent, and under schedule zb-v rank 1 receives rank 0's in another order: use transport = auto or peer$" "nccl refused for zb-v's order"
 else
     expect_status 2 "check of a GPU model without the cuda plugin"
     expect_err "^$tmp/gpu\\.ini:9: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
