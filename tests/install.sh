@@ -47,6 +47,17 @@ run "$bin" train --steps 2 "$stage$PP_EXAMPLEDIR/mlp.ini"
 expect_status 0 "installed pipette trains the installed example"
 run "$bin" train --steps 2 --quiet "$stage$PP_EXAMPLEDIR/char-1f1b.ini"
 expect_status 0 "installed character example finds its corpus beside it"
+# The stream-ordered transport is installed and loads from there.
+sed 's/^schedule = 1f1b/schedule = 1f1b\ntransport = peer/' \
+    "$stage$PP_EXAMPLEDIR/char-1f1b.ini" >"$stage$PP_EXAMPLEDIR/peer.ini"
+run "$bin" train --steps 2 "$stage$PP_EXAMPLEDIR/peer.ini"
+expect_status 0 "installed pipette trains over the installed peer transport"
+expect_out "^  transport: peer 0->1 1->0 1->2 2->1$" "installed peer transport used"
+rm -f "$stage$PP_EXAMPLEDIR/peer.ini"
+run "$bin" check "$stage$PP_EXAMPLEDIR/gpu-char.ini"
+if [ "$PP_HAVE_CUDA" = yes ]; then
+    expect_status 0 "installed GPU example checks with the installed cuda plugin"
+fi
 
 # The schedule author's guide, run as written: its C example built out of
 # tree against the staged SDK through pkg-config, checked with `pipette
