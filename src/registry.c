@@ -427,7 +427,8 @@ static pp_status list_dir(const char *dir, char ***names, size_t *n,
     closedir(d);
     if (failed)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    qsort(*names, *n, sizeof **names, compare_names);
+    if (*n > 1) /* an empty directory leaves names NULL */
+        qsort(*names, *n, sizeof **names, compare_names);
     return PP_OK;
 }
 
