@@ -312,7 +312,8 @@ static void closest_name(const pp_registry *reg, uint32_t kind,
             char **names;
             size_t n;
             pp_error ignore;
-            if (list_dir(dir, &names, &n, &ignore))
+            /* realloc(all, 0) would free `all` and say it failed. */
+            if (list_dir(dir, &names, &n, &ignore) || n == 0)
                 continue;
             char **grown = realloc(all, (nall + n) * sizeof *grown);
             if (!grown) {
