@@ -35,12 +35,9 @@ pp_status pp_routes_plan(const pp_model *m, unsigned char *route,
     int p = m->nranks;
     const pp_section *pipe = pp_config_section(m->cfg, "pipeline");
     memset(route, PP_VIA_NONE, (size_t)p * (size_t)p);
-    /* auto takes nccl only where it is installed. */
-    const pp_plugin *nccl = NULL;
-    pp_error ignore;
-    if (strcmp(m->transport, "auto") == 0)
-        pp_registry_find(m->registry, PP_KIND_TRANSPORT, "nccl", &nccl,
-                         &ignore);
+    /* auto takes nccl only where it is installed; looked up only for a
+     * pair of GPUs, since loading it maps NCCL and CUDA. */
+    int nccl = -1; /* not looked up yet */
     int used[PP_VIA_COUNT] = {0};
     for (int r = 0; r < p; r++) {
         const pp_program *prog = &m->plan->prog[r];
@@ -48,9 +45,18 @@ pp_status pp_routes_plan(const pp_model *m, unsigned char *route,
             const pp_ins *in = &prog->ins[i];
             if (in->kind != PP_INS_SEND)
                 continue;
+            const pp_device_spec *a = &m->devices[r],
+                                 *b = &m->devices[in->peer];
+            if (nccl < 0 && a->kind == PP_DEV_CUDA &&
+                b->kind == PP_DEV_CUDA && a->index != b->index &&
+                strcmp(m->transport, "auto") == 0) {
+                const pp_plugin *plugin;
+                pp_error ignore;
+                nccl = pp_registry_find(m->registry, PP_KIND_TRANSPORT,
+                                        "nccl", &plugin, &ignore) == PP_OK;
+            }
             int in_order = pp_plan_in_order(m->plan, r, in->peer);
-            int v = pp_route_choose(&m->devices[r], &m->devices[in->peer],
-                                    m->transport, nccl && in_order);
+            int v = pp_route_choose(a, b, m->transport, nccl > 0 && in_order);
             if (v == PP_VIA_NCCL && !in_order)
                 return pp_section_error(pipe, "transport", err,
                     "nccl delivers messages in the order they are sent, and "
