@@ -314,6 +314,26 @@ static route *route_of(transport *t, int src, int dst, pp_error *err)
     return NULL;
 }
 
+/* One more pooled buffer of bytes on src's GPU (the current device). */
+static pp_status grow_pool(route *r, size_t bytes, int *out, pp_error *err)
+{
+    buffer *grown = realloc(r->pool, (size_t)(r->npool + 1) * sizeof *grown);
+    if (!grown)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    r->pool = grown;
+    buffer *b = &r->pool[r->npool];
+    *b = (buffer){.size = bytes};
+    if (CUDA_TRY(cudaMalloc(&b->ptr, bytes), err))
+        return pp_error_prefix(err, "a %zu-byte send snapshot", bytes);
+    if (CUDA_TRY(cudaEventCreateWithFlags(&b->done, cudaEventDisableTiming),
+                 err)) {
+        cudaFree(b->ptr);
+        return err->code;
+    }
+    *out = r->npool++;
+    return PP_OK;
+}
+
 /* A free pooled buffer of exactly bytes, or a new one. Free: its last
  * reader's event has passed (queried, never waited on the host, so a
  * sender never waits for its receiver). Exact sizes keep the pool within
@@ -333,23 +353,8 @@ static pp_status take_buffer(route *r, size_t bytes, int *out, pp_error *err)
             return err->code;
         best = i;
     }
-    if (best < 0) {
-        buffer *grown = realloc(r->pool,
-                                (size_t)(r->npool + 1) * sizeof *grown);
-        if (!grown)
-            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        r->pool = grown;
-        buffer *b = &r->pool[r->npool];
-        *b = (buffer){.size = bytes};
-        if (CUDA_TRY(cudaMalloc(&b->ptr, bytes), err))
-            return pp_error_prefix(err, "a %zu-byte send snapshot", bytes);
-        if (CUDA_TRY(cudaEventCreateWithFlags(&b->done,
-                                              cudaEventDisableTiming), err)) {
-            cudaFree(b->ptr);
-            return err->code;
-        }
-        best = r->npool++;
-    }
+    if (best < 0)
+        return grow_pool(r, bytes, out, err);
     *out = best;
     return PP_OK;
 }
@@ -416,6 +421,25 @@ static pp_status snapshot(route *r, const void *buf, size_t bytes, int *k,
         CUDA_TRY(cudaStreamWaitEvent(r->send, r->copied, 0), err))
         return err->code;
     return PP_OK;
+}
+
+/* Before the ranks start (the pool is src's thread's afterwards): every
+ * snapshot a step's messages of this size can hold at once. */
+static pp_status nccl_reserve(void *handle, int src, int dst, size_t bytes,
+                              int count, pp_error *err)
+{
+    transport *t = handle;
+    route *r = route_of(t, src, dst, err);
+    if (!r)
+        return err->code;
+    int prev, k;
+    if (enter(r->sdev, &prev, err))
+        return err->code;
+    pp_status st = PP_OK;
+    for (int i = 0; !st && bytes && i < count; i++)
+        st = grow_pool(r, bytes, &k, err);
+    leave(r->sdev, prev);
+    return st;
 }
 
 static pp_status nccl_send_async(void *handle, int src, int dst, uint64_t tag,
@@ -536,6 +560,7 @@ static const pp_transport_ops ops = {
     .open = nccl_open,
     .send_async = nccl_send_async,
     .recv_async = nccl_recv_async,
+    .reserve = nccl_reserve,
 };
 
 PP_PLUGIN(PP_KIND_TRANSPORT, "nccl",

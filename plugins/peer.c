@@ -133,27 +133,12 @@ static pp_status peer_open(int ranks, const pp_transport_rank *rank,
     return PP_OK;
 }
 
-/* A free buffer of exactly `bytes`, or a new one. Exact sizes keep the
- * pool within what the runtime plans for (one step's messages): a big
- * buffer lent to a small message could force another big one. The pool
- * grows only until it reaches its high-water mark. */
-static pp_status take_buffer(peer *t, int src, int dst, link *l,
-                             size_t bytes, buffer **out, pp_error *err)
+/* A new transfer buffer of the link, in its list of all buffers. */
+static pp_status new_buffer(peer *t, int src, int dst, link *l, size_t bytes,
+                            buffer **out, pp_error *err)
 {
-    pthread_mutex_lock(&l->lock);
-    buffer **at = &l->free;
-    while (*at && (*at)->capacity != bytes)
-        at = &(*at)->next;
-    buffer *b = *at;
-    if (b)
-        *at = b->next;
-    pthread_mutex_unlock(&l->lock);
-    if (b) {
-        *out = b;
-        return PP_OK;
-    }
     const pp_transport_rank *s = &t->rank[src], *d = &t->rank[dst];
-    b = calloc(1, sizeof *b);
+    buffer *b = calloc(1, sizeof *b);
     if (!b)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     b->capacity = bytes;
@@ -169,6 +154,46 @@ static pp_status take_buffer(peer *t, int src, int dst, link *l,
     l->all = b;
     pthread_mutex_unlock(&l->lock);
     *out = b;
+    return PP_OK;
+}
+
+/* A free buffer of exactly `bytes`, or a new one. Exact sizes keep the
+ * pool within what the runtime plans and reserves (one step's messages):
+ * a big buffer lent to a small message could force another big one. */
+static pp_status take_buffer(peer *t, int src, int dst, link *l,
+                             size_t bytes, buffer **out, pp_error *err)
+{
+    pthread_mutex_lock(&l->lock);
+    buffer **at = &l->free;
+    while (*at && (*at)->capacity != bytes)
+        at = &(*at)->next;
+    buffer *b = *at;
+    if (b)
+        *at = b->next;
+    pthread_mutex_unlock(&l->lock);
+    if (b) {
+        *out = b;
+        return PP_OK;
+    }
+    return new_buffer(t, src, dst, l, bytes, out, err);
+}
+
+static pp_status peer_reserve(void *handle, int src, int dst, size_t bytes,
+                              int count, pp_error *err)
+{
+    peer *t = handle;
+    link *l = link_of(t, src, dst, err);
+    if (!l)
+        return err->code;
+    for (int i = 0; i < count; i++) {
+        buffer *b = NULL;
+        if (new_buffer(t, src, dst, l, bytes, &b, err))
+            return err->code;
+        pthread_mutex_lock(&l->lock);
+        b->next = l->free;
+        l->free = b;
+        pthread_mutex_unlock(&l->lock);
+    }
     return PP_OK;
 }
 
@@ -300,6 +325,7 @@ static const pp_transport_ops ops = {
     .open = peer_open,
     .send_async = peer_send_async,
     .recv_async = peer_recv_async,
+    .reserve = peer_reserve,
 };
 
 PP_PLUGIN(PP_KIND_TRANSPORT, "peer",

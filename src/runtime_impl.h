@@ -133,6 +133,9 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
 
 /* runtime_transport.c */
+/* The bytes of a SEND's message: the stage's output (an activation) or
+ * the gradient of its input. */
+size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 void pp_transports_abort(pp_trainer *t);

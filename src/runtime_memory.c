@@ -29,12 +29,8 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
     const pp_program *prog = &t->m->plan->prog[rank];
     for (int i = 0; i < prog->n; i++) {
         const pp_ins *in = &prog->ins[i];
-        if (in->kind != PP_INS_SEND || !pp_route(t, rank, in->peer)->async)
-            continue;
-        const stage_rt *st = &t->stage[in->task.stage];
-        out->transfers += (double)t->n *
-            (double)(in->msg == PP_MSG_ACT ? st->layer[st->nl - 1].out_bytes
-                                           : st->layer[0].in_bytes);
+        if (in->kind == PP_INS_SEND && pp_route(t, rank, in->peer)->async)
+            out->transfers += (double)pp_message_bytes(t, in);
     }
     out->total = out->params + out->grads + out->optimizer +
                  out->activations + out->transfers;

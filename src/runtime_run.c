@@ -502,11 +502,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
                      ? forward(x, st, in->task.mb, &out)
                      : backward(x, st, &in->task, &out);
         } else if (in->kind == PP_INS_SEND) {
-            stage_rt *st = &t->stage[in->task.stage];
-            rc = send_message(x, in, out,
-                              in->msg == PP_MSG_ACT ? out_bytes(t, st)
-                                                    : in_bytes(t, st),
-                              tag);
+            rc = send_message(x, in, out, pp_message_bytes(t, in), tag);
         } else if (in->kind == PP_INS_RECV) {
             rc = recv_message(x, in, tag);
         } else {

@@ -48,6 +48,45 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
     return PP_OK;
 }
 
+size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send)
+{
+    const stage_rt *st = &t->stage[send->task.stage];
+    return (size_t)t->n * (send->msg == PP_MSG_ACT
+                               ? st->layer[st->nl - 1].out_bytes
+                               : st->layer[0].in_bytes);
+}
+
+/* Every buffer a direction's messages of one step can need, made before
+ * step 1 where the transport can: the memory plan counted them. Runs of
+ * one size and direction are reserved together. */
+static pp_status reserve(pp_trainer *t, pp_error *err)
+{
+    for (int r = 0; r < t->p; r++) {
+        const pp_program *prog = &t->m->plan->prog[r];
+        for (int i = 0; i < prog->n; i++) {
+            const pp_ins *in = &prog->ins[i];
+            if (in->kind != PP_INS_SEND)
+                continue;
+            const transport_rt *tr = pp_route(t, r, in->peer);
+            size_t bytes = pp_message_bytes(t, in);
+            int seen = 0, count = 0;
+            for (int j = 0; j < prog->n; j++) {
+                const pp_ins *o = &prog->ins[j];
+                if (o->kind != PP_INS_SEND || o->peer != in->peer ||
+                    pp_message_bytes(t, o) != bytes)
+                    continue;
+                seen |= j < i;
+                count++;
+            }
+            if (seen || !tr->async || !tr->ops->reserve)
+                continue;
+            if (tr->ops->reserve(tr->state, r, in->peer, bytes, count, err))
+                return pp_error_prefix(err, "transport %s", tr->name);
+        }
+    }
+    return PP_OK;
+}
+
 pp_status pp_transports_open(pp_trainer *t, pp_error *err)
 {
     pp_transport_rank *rank = calloc((size_t)t->p, sizeof *rank);
@@ -67,6 +106,8 @@ pp_status pp_transports_open(pp_trainer *t, pp_error *err)
             pp_error_prefix(err, "transport %s", tr->name);
     }
     free(rank);
+    if (!st)
+        st = reserve(t, err);
     if (st)
         pp_transports_close(t);
     return st;

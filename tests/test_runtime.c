@@ -171,6 +171,38 @@ START_TEST(peer_snapshots_and_matches_by_tag)
                      PP_ERR_RUNTIME);
     ck_assert_str_eq(err.msg, "peer: no link from rank 2 to rank 0 was "
                               "opened");
+    ck_assert_int_eq(tr->reserve(run.t, 2, 0, 16, 1, &err), PP_ERR_RUNTIME);
+    tr->destroy(run.t);
+}
+END_TEST
+
+/* reserve makes the buffers before the first send: an allocation that
+ * cannot succeed fails there, with the direction named, and reserved
+ * buffers carry messages like grown ones. */
+START_TEST(peer_reserves_before_sending)
+{
+    peer_run run;
+    peer_open(&run);
+    const pp_transport_ops *tr = run.tr;
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_int_eq(tr->reserve(run.t, 0, 1, (size_t)1 << 62, 1, &err),
+                     PP_ERR_NOMEM);
+    ck_assert_msg(strncmp(err.msg, "peer: a transfer buffer from rank 0 to "
+                          "rank 1: ", 39) == 0, "%s", err.msg);
+    ck_assert_int_eq(tr->reserve(run.t, 1, 2, 3 * sizeof(int), 2, &err),
+                     PP_OK);
+    int a[3] = {1, 2, 3}, b[3] = {4, 5, 6}, got[3];
+    ck_assert_int_eq(tr->send_async(run.t, 1, 2, 1, a, sizeof a, &err),
+                     PP_OK);
+    ck_assert_int_eq(tr->send_async(run.t, 1, 2, 2, b, sizeof b, &err),
+                     PP_OK);
+    ck_assert_int_eq(tr->recv_async(run.t, 2, 1, 2, got, sizeof got, 0,
+                                    &err), PP_OK);
+    ck_assert_int_eq(got[2], 6);
+    ck_assert_int_eq(tr->recv_async(run.t, 2, 1, 1, got, sizeof got, 0,
+                                    &err), PP_OK);
+    ck_assert_int_eq(got[0], 1);
     tr->destroy(run.t);
 }
 END_TEST
@@ -317,6 +349,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, abort_wakes_a_waiting_rank);
     tcase_add_test(tc, peer_snapshots_and_matches_by_tag);
     tcase_add_test(tc, peer_times_out_and_aborts);
+    tcase_add_test(tc, peer_reserves_before_sending);
     tcase_add_test(tc, routes_by_devices_and_key);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");

@@ -66,6 +66,12 @@ typedef struct pp_transport_ops {
     pp_status (*recv_async)(void *t, int dst, int src, uint64_t tag,
                             void *buf, size_t bytes, int timeout_ms,
                             pp_error *err);
+    /* Optional: makes ready, before the first send, what `count`
+     * messages of `bytes` from src to dst in flight at once will need
+     * (the runtime calls it after open with each direction's messages of
+     * one step), so that a run allocates its memory before step 1. */
+    pp_status (*reserve)(void *t, int src, int dst, size_t bytes, int count,
+                         pp_error *err);
 } pp_transport_ops;
 
 #ifdef __cplusplus
