@@ -2,13 +2,14 @@
  *
  * libpipette never links CUDA: a device kind ("cpu" built in, "cuda" as a
  * plugin) is a table of operations, so the core runs anywhere and a machine
- * without a GPU loads and tests everything else. The table grows with the
- * runtime (streams and events come with the GPU training path); fields are
- * only ever appended, with an ABI minor bump.
+ * without a GPU loads and tests everything else. Fields are only ever
+ * appended, with an ABI minor bump (1.1: ranks and streams; 1.2: events
+ * and page-locked host memory).
  *
  * All pointers passed to fill/scale/axpy/copy live on the device `index`
  * unless the copy kind says otherwise. The operations before `use` are
- * synchronous; those after it are queued on a rank's stream.
+ * synchronous; from `use` on, a rank's work is queued on its stream
+ * (except sync, event_sync, event_elapsed and the allocations).
  */
 #ifndef PIPETTE_DEVICE_H
 #define PIPETTE_DEVICE_H
