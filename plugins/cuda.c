@@ -177,11 +177,14 @@ static void cuda_release(int index, void *ptr)
     (void)cudaGetLastError();
 }
 
+/* Device to device is cudaMemcpyDefault: the two buffers may be on two
+ * GPUs (the peer transport), which unified addressing tells apart by the
+ * pointers alone. */
 static enum cudaMemcpyKind kind_of(pp_copy_kind kind)
 {
     return kind == PP_COPY_HOST_TO_DEVICE   ? cudaMemcpyHostToDevice
          : kind == PP_COPY_DEVICE_TO_HOST   ? cudaMemcpyDeviceToHost
-                                            : cudaMemcpyDeviceToDevice;
+                                            : cudaMemcpyDefault;
 }
 
 static pp_status cuda_copy(int index, void *dst, const void *src,
