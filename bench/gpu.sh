@@ -7,7 +7,8 @@
 #   2. training steps of bench/gpu-mlp.ini and bench/gpu-char.ini with
 #      `pipette train`: one stage on cuda:0 (the whole batch, and 8
 #      micro-batches), and four stages on the same GPU (cuda:0*4, 1F1B, 8
-#      micro-batches); beside PyTorch eager on the same model file
+#      micro-batches), with the transport auto picks (peer) and again
+#      through host memory (local); beside PyTorch eager on the same model file
 #      (bench/torch_reference.py), when PyTorch imports. Targets (issue
 #      5, as written): one stage's step time at most 0.8x PyTorch's
 #      (ratio = pipette step time / PyTorch step time); four stages' step
@@ -136,15 +137,19 @@ part1() {
 # ---------------------------------------------------------------- part 2
 # A variant of a model file: only its devices and microbatches lines
 # rewritten (each must be there exactly once).
-variant() { # variant TEMPLATE DEVICES MICROBATCHES
+variant() { # variant TEMPLATE DEVICES MICROBATCHES TRANSPORT
     for key in devices microbatches; do
         if [ "$(grep -c "^$key = " "$1")" != 1 ]; then
             echo "bench/gpu.sh: $1 must have one '$key = ' line" >&2
             return 1
         fi
     done
+    if grep -q "^transport = " "$1"; then
+        echo "bench/gpu.sh: $1 must leave transport to this script" >&2
+        return 1
+    fi
     sed -e "s/^devices = .*/devices = $2/" \
-        -e "s/^microbatches = .*/microbatches = $3/" "$1"
+        -e "s/^microbatches = .*/microbatches = $3\\ntransport = $4/" "$1"
 }
 
 # From a `pipette train` log: median step ms and samples/s, median
@@ -209,20 +214,25 @@ part2() {
         char) warm=5 steps=20 ;;
         esac
         params1=
-        for v in 1 2 3; do
+        # The last: four stages with their messages through host memory
+        # (local) instead of device copies ordered by events (peer, which
+        # auto picks on one GPU): what the stream-ordered path is worth.
+        for v in 1 2 3 4; do
+            transport=auto
             case $v in
             1) stages=1 devices=cuda:0 mb=1 ;;
             2) stages=1 devices=cuda:0 mb=8 ;;
             3) stages=4 devices='cuda:0*4' mb=8 ;;
+            4) stages=4 devices='cuda:0*4' mb=8 transport=local ;;
             esac
-            ini=$work/gpu-$model-$stages-$mb.ini
-            log=$work/gpu-$model-$stages-$mb.log
-            variant "$here/gpu-$model.ini" "$devices" "$mb" >"$ini" || {
+            ini=$work/gpu-$model-$stages-$mb-$transport.ini
+            log=$work/gpu-$model-$stages-$mb-$transport.log
+            variant "$here/gpu-$model.ini" "$devices" "$mb" "$transport" >"$ini" || {
                 fail "part 2: bench/gpu-$model.ini"
                 p2=failed
                 continue 2
             }
-            echo "pipette train gpu-$model.ini, devices = $devices, microbatches = $mb, $warm + $steps steps"
+            echo "pipette train gpu-$model.ini, devices = $devices, microbatches = $mb, transport = $transport, $warm + $steps steps"
             rc=0
             bounded 900 "$pipette" train --steps $((warm + steps)) "$ini" \
                 >"$log" 2>&1 || rc=$?
@@ -241,14 +251,14 @@ part2() {
             set -- $r
             echo "  -> median step $1 ms, $2 samples/s, bubble $3%"
             [ -n "$params1" ] || params1=$4
-            echo "$model $stages $mb $1 $2 $3 $4" >>"$rows"
+            echo "$model $stages $mb $1 $2 $3 $4 $transport" >>"$rows"
         done
         tms=-
         if [ -z "$torch_why" ]; then
             echo "PyTorch eager on gpu-$model.ini, $warm + $steps steps"
             rc=0
             bounded 900 "$PYTHON" "$here/torch_reference.py" --warmup "$warm" \
-                --steps "$steps" "$work/gpu-$model-1-1.ini" \
+                --steps "$steps" "$work/gpu-$model-1-1-auto.ini" \
                 >"$work/torch-$model" 2>&1 || rc=$?
             sed 's/^/  | /' "$work/torch-$model"
             result=$(sed -n 's/^RESULT //p' "$work/torch-$model")
@@ -271,16 +281,16 @@ part2() {
     [ -z "$torch_why" ] || note "part 2: PyTorch reference skipped: $torch_why"
 
     echo
-    echo "| model | stages | micro-batches | pipette step ms | samples/s | bubble | PyTorch step ms | ratio |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| model | stages | micro-batches | transport | pipette step ms | samples/s | bubble | PyTorch step ms | ratio |"
+    echo "|---|---|---|---|---|---|---|---|---|"
     awk '$1 == "torch" { t[$2] = $3; next }
     { row[++n] = $0 }
     END {
         for (i = 1; i <= n; i++) {
             split(row[i], f, " ")
             tm = (f[1] in t) ? t[f[1]] : "-"
-            printf "| %s | %d | %d | %.1f | %.1f | %.1f%% | %s | %s |\n", f[1], f[2], f[3],
-                f[4], f[5], f[6], tm == "-" ? "-" : sprintf("%.1f", tm),
+            printf "| %s | %d | %d | %s | %.1f | %.1f | %.1f%% | %s | %s |\n", f[1], f[2], f[3],
+                f[8], f[4], f[5], f[6], tm == "-" ? "-" : sprintf("%.1f", tm),
                 tm == "-" ? "-" : sprintf("%.2fx", f[4] / tm)
         }
     }' "$rows"
@@ -290,7 +300,7 @@ part2() {
     if ! awk -v tmax="$torch_max" -v smax="$stages_max" '
     $1 == "torch" { t[$2] = $3; model[++k] = $2; next }
     $2 == 1 && $3 == 1 { one[$1] = $4 }
-    $2 == 4 { four[$1] = $4 }
+    $2 == 4 && $8 == "auto" { four[$1] = $4 }
     END {
         for (i = 1; i <= k; i++) {
             m = model[i]
