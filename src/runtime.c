@@ -290,16 +290,29 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         if (rk->cuda && host_link &&
             !(rk->staging = malloc(rk->staging_bytes)))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        for (int i = 0; rk->cuda && rk->ring_bytes && i < 2; i++)
-            if (dev->host_alloc(rk->ring_bytes, (void **)&rk->ring[i], err) ||
-                dev->event_create(&rk->dr, 0, &rk->ring_done[i], err))
-                return pp_error_prefix(err, "rank %d", r);
+        if (rk->cuda && rk->ring_bytes &&
+            pp_data_ring_open(&rk->ring, dev, &rk->dr, t->data,
+                              t->data_state, t->n, rk->ring_bytes, err))
+            return pp_error_prefix(err, "rank %d", r);
         if (dev->alloc(rk->dr.index, (size_t)t->mbs * sizeof(float),
                        (void **)&rk->loss, err) ||
             dev->host_alloc((size_t)t->mbs * sizeof(float),
                             (void **)&rk->loss_host, err))
             return pp_error_prefix(err, "rank %d", r);
-        int marks = t->m->plan->prog[r].n + 1;
+        /* The micro-batch whose data the program reads first: the one
+         * to prefetch for the next step. */
+        const pp_program *prog = &t->m->plan->prog[r];
+        rk->prefetch_mb[PP_RING_INPUT] = rk->prefetch_mb[PP_RING_TARGET] = -1;
+        for (int i = prog->n - 1; i >= 0; i--) {
+            const pp_task *task = &prog->ins[i].task;
+            if (prog->ins[i].kind != PP_INS_COMPUTE || task->op != PP_OP_F)
+                continue;
+            if (task->stage == 0)
+                rk->prefetch_mb[PP_RING_INPUT] = task->mb;
+            if (task->stage == t->S - 1)
+                rk->prefetch_mb[PP_RING_TARGET] = task->mb;
+        }
+        int marks = prog->n + 1;
         if (!(rk->mark = calloc((size_t)marks, sizeof *rk->mark)))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         for (; rk->nmarks < marks; rk->nmarks++)
@@ -519,12 +532,8 @@ void pp_trainer_free(pp_trainer *t)
         if (!rk->opened)
             continue;
         const pp_device_ops *dev = rk->dev;
-        for (int i = 0; i < 2; i++) {
-            if (rk->ring_done[i])
-                dev->event_destroy(&rk->dr, rk->ring_done[i]);
-            if (rk->ring[i])
-                dev->host_release(rk->ring[i]);
-        }
+        if (rk->ring.dev)
+            pp_data_ring_close(&rk->ring);
         for (int i = 0; i < rk->nmarks; i++)
             dev->event_destroy(&rk->dr, rk->mark[i]);
         free(rk->mark);

@@ -7,6 +7,7 @@
 
 #include <pipette/pipette.h>
 
+#include "data_ring.h"
 #include "routes.h"
 #include "runtime.h"
 
@@ -41,13 +42,10 @@ typedef struct rank_rt {
     int opened;
     unsigned char *staging;   /* a host transport's messages (cuda) */
     size_t staging_bytes;
-    /* Page-locked buffers the data is read into, used in turn: the copy
-     * from one runs while the next is filled. ring_done[i] marks its last
-     * copy, which must have run before the host writes it again. */
-    unsigned char *ring[2];
-    void *ring_done[2];
-    int ring_used[2], ring_next;
+    pp_data_ring ring;     /* cuda ranks with the first or last stage */
     size_t ring_bytes;
+    int prefetch_mb[2];    /* the micro-batch whose inputs and targets
+                              (PP_RING_*) the program reads first, or -1 */
     float *loss;           /* [mbs] on the device: each micro-batch's loss */
     float *loss_host;      /* [mbs] page-locked: read after the step */
     void **mark;           /* [program length + 1] timing events: before

@@ -243,8 +243,7 @@ static pp_status no_slot(rank_ctx *x, int stage, int mb)
 }
 
 /* A micro-batch's inputs or targets, made on the host: a cpu rank's slot
- * takes them directly; a GPU's go through the next page-locked ring
- * buffer, once the copy that last read it has run. */
+ * takes them directly; a GPU's go through its data ring. */
 static pp_status read_data(rank_ctx *x, int64_t first, void *input,
                            void *target, size_t bytes)
 {
@@ -253,17 +252,28 @@ static pp_status read_data(rank_ctx *x, int64_t first, void *input,
     if (!rk->cuda)
         return t->data->read(t->data_state, first, t->n, input, target,
                              &x->err);
-    int i = rk->ring_next;
-    rk->ring_next ^= 1;
-    if (rk->ring_used[i] && rk->dev->event_sync(rk->ring_done[i], &x->err))
-        return x->err.code;
-    if (t->data->read(t->data_state, first, t->n, input ? rk->ring[i] : NULL,
-                      target ? rk->ring[i] : NULL, &x->err) ||
-        rk->dev->copy_async(&rk->dr, input ? input : target, rk->ring[i],
-                            bytes, PP_COPY_HOST_TO_DEVICE, &x->err) ||
-        rk->dev->event_record(&rk->dr, rk->ring_done[i], &x->err))
-        return x->err.code;
-    rk->ring_used[i] = 1;
+    return pp_data_ring_read(&rk->ring, first,
+                             input ? PP_RING_INPUT : PP_RING_TARGET,
+                             input ? input : target, bytes, &x->err);
+}
+
+/* A GPU rank makes the next step's first data while its device finishes
+ * this step, instead of after it. */
+static pp_status prefetch(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    rank_rt *rk = &t->rank[x->r];
+    if (!rk->cuda || x->step + 1 >= t->steps)
+        return PP_OK;
+    for (int what = PP_RING_INPUT; what <= PP_RING_TARGET; what++) {
+        int mb = rk->prefetch_mb[what];
+        if (mb >= 0 &&
+            pp_data_ring_prefetch(&rk->ring,
+                                  (x->step + 1) * t->m->batch +
+                                      (int64_t)mb * t->n,
+                                  what, &x->err))
+            return x->err.code;
+    }
     return PP_OK;
 }
 
@@ -514,6 +524,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     *where = NULL;
     int holds_loss = t->m->plan->rank_of_stage[t->S - 1] == x->r;
     if (rk->dev->event_record(&rk->dr, rk->mark[prog->n], &x->err) ||
+        prefetch(x) ||
         (holds_loss &&
          rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
                              (size_t)t->mbs * sizeof(float),

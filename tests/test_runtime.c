@@ -13,6 +13,7 @@
 
 #include "runtime.h"
 #include "runtime_impl.h"
+#include "data_ring.h"
 
 static const pp_transport_ops *transport(const char *name)
 {
@@ -273,6 +274,81 @@ START_TEST(routes_by_devices_and_key)
 }
 END_TEST
 
+/* A data source for the ring's tests: sample i's input is i, its target
+ * -i; it counts its reads (through a pointer: reads get a const state). */
+typedef struct counting {
+    int *reads;
+} counting;
+
+static pp_status counting_read(const void *state, int64_t first, int n,
+                               void *inputs, void *targets, pp_error *err)
+{
+    (void)err;
+    const counting *c = state;
+    (*c->reads)++;
+    for (int i = 0; i < n; i++) {
+        if (inputs)
+            ((int32_t *)inputs)[i] = (int32_t)(first + i);
+        if (targets)
+            ((int32_t *)targets)[i] = (int32_t)-(first + i);
+    }
+    return PP_OK;
+}
+
+/* A prefetched read is taken from its buffer without asking the source
+ * again; a read nobody prefetched, or a prefetch a later read displaced,
+ * asks the source; the data is right either way. */
+START_TEST(data_ring_prefetches)
+{
+    static const pp_data_ops ops = {NULL, counting_read, NULL};
+    int reads = 0;
+    counting state = {&reads};
+    const pp_device_ops *cpu = pp_device_cpu();
+    pp_device_rank dr;
+    pp_error err;
+    ck_assert_int_eq(cpu->rank_open(0, &dr, &err), PP_OK);
+    pp_data_ring ring;
+    ck_assert_int_eq(pp_data_ring_open(&ring, cpu, &dr, &ops, &state, 4,
+                                       4 * sizeof(int32_t), &err), PP_OK);
+    int32_t got[4];
+    ck_assert_int_eq(pp_data_ring_read(&ring, 0, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(reads, 1);
+    ck_assert_int_eq(got[3], 3);
+    /* The next step's first inputs and targets, ahead. */
+    ck_assert_int_eq(pp_data_ring_prefetch(&ring, 8, PP_RING_INPUT, &err),
+                     PP_OK);
+    ck_assert_int_eq(pp_data_ring_prefetch(&ring, 8, PP_RING_TARGET, &err),
+                     PP_OK);
+    ck_assert_int_eq(reads, 3);
+    ck_assert_int_eq(pp_data_ring_read(&ring, 8, PP_RING_TARGET, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(got[1], -9);
+    ck_assert_int_eq(pp_data_ring_read(&ring, 8, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(got[1], 9);
+    ck_assert_int_eq(reads, 3); /* both from the buffers */
+    /* Taken once: asked again, the source makes it again. */
+    ck_assert_int_eq(pp_data_ring_read(&ring, 8, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(reads, 4);
+    /* A prefetch that two reads displace is made again when asked. */
+    ck_assert_int_eq(pp_data_ring_prefetch(&ring, 16, PP_RING_INPUT, &err),
+                     PP_OK);
+    ck_assert_int_eq(pp_data_ring_read(&ring, 20, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(pp_data_ring_read(&ring, 24, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(reads, 7);
+    ck_assert_int_eq(pp_data_ring_read(&ring, 16, PP_RING_INPUT, got,
+                                       sizeof got, &err), PP_OK);
+    ck_assert_int_eq(reads, 8);
+    ck_assert_int_eq(got[0], 16);
+    pp_data_ring_close(&ring);
+    cpu->rank_close(&dr);
+}
+END_TEST
+
 /* A model of the given layers, loaded from a temporary file. */
 static pp_model *model_with(const char *layers, const char *pipeline)
 {
@@ -351,6 +427,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, peer_times_out_and_aborts);
     tcase_add_test(tc, peer_reserves_before_sending);
     tcase_add_test(tc, routes_by_devices_and_key);
+    tcase_add_test(tc, data_ring_prefetches);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");
     tcase_add_test(part, partition_balances_and_follows_stage_keys);
