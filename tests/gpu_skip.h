@@ -4,9 +4,12 @@
 #ifndef PP_TESTS_GPU_SKIP_H
 #define PP_TESTS_GPU_SKIP_H
 
+#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <pipette/device.h>
 
 static inline int pp_test_no_gpu(const char *program, const char *why)
 {
@@ -18,6 +21,31 @@ static inline int pp_test_no_gpu(const char *program, const char *why)
     }
     printf("%s: skipped, no GPU answers: %s\n", program, why);
     return 77;
+}
+
+/* main() of a test that asks the cuda device plugin `gpu` for GPUs: the
+ * suite runs when one answers, in this process (CK_NOFORK: a forked child
+ * cannot use its parent's CUDA context). */
+static inline int pp_test_gpu_main(const char *program,
+                                   const pp_device_ops *gpu,
+                                   Suite *(*suite)(void))
+{
+    int n = 0;
+    char why[512];
+    pp_error err;
+    pp_error_clear(&err);
+    if (gpu->count(&n, why, sizeof why, &err)) {
+        fprintf(stderr, "%s: %s\n", program, err.msg);
+        return EXIT_FAILURE;
+    }
+    if (n == 0)
+        return pp_test_no_gpu(program, why);
+    SRunner *sr = srunner_create(suite());
+    srunner_set_fork_status(sr, CK_NOFORK);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
 
 #endif

@@ -350,19 +350,5 @@ int main(void)
         fprintf(stderr, "test_device_cuda: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    int n = 0;
-    char why[512];
-    if (gpu->count(&n, why, sizeof why, &err)) {
-        fprintf(stderr, "test_device_cuda: %s\n", err.msg);
-        return EXIT_FAILURE;
-    }
-    if (n == 0) {
-        return pp_test_no_gpu("test_device_cuda", why);
-    }
-    SRunner *sr = srunner_create(device_cuda_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pp_test_gpu_main("test_device_cuda", gpu, device_cuda_suite);
 }

@@ -30,7 +30,6 @@
 
 static const pp_device_ops *gpu;
 static const pp_transport_ops *net;
-static int ndev;
 
 static pp_status load(pp_plugin_kind kind, const char *name, const void **ops,
                       pp_error *err)
@@ -369,6 +368,9 @@ static void *exchange(void *arg)
 
 START_TEST(test_two_gpus_exchange)
 {
+    int ndev = 0;
+    pp_error counted;
+    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &counted), PP_OK);
     if (ndev < 2) {
         printf("test_two_gpus_exchange: one GPU, nothing to exchange\n");
         return;
@@ -445,18 +447,5 @@ int main(void)
         fprintf(stderr, "test_nccl_cuda: %s\n", err.msg);
         return EXIT_FAILURE;
     }
-    char why[512];
-    if (gpu->count(&ndev, why, sizeof why, &err)) {
-        fprintf(stderr, "test_nccl_cuda: %s\n", err.msg);
-        return EXIT_FAILURE;
-    }
-    if (ndev == 0) {
-        return pp_test_no_gpu("test_nccl_cuda", why);
-    }
-    SRunner *sr = srunner_create(nccl_cuda_suite());
-    srunner_set_fork_status(sr, CK_NOFORK);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return pp_test_gpu_main("test_nccl_cuda", gpu, nccl_cuda_suite);
 }
