@@ -161,7 +161,9 @@ static pp_status cuda_alloc(int index, size_t bytes, void **ptr,
     *ptr = NULL;
     if (CUDA_TRY(index, cudaSetDevice(index), err))
         return err->code;
-    if (CUDA_TRY(index, cudaMalloc(ptr, bytes), err)) {
+    /* As on cpu, zero bytes still gets a distinct pointer: cudaMalloc's
+     * documentation says nothing of size 0 (cuMemAlloc refuses it). */
+    if (CUDA_TRY(index, cudaMalloc(ptr, bytes ? bytes : 1), err)) {
         *ptr = NULL;
         return pp_error_prefix(err, "cannot allocate %zu bytes", bytes);
     }
@@ -198,7 +200,14 @@ static pp_status cuda_copy(int index, void *dst, const void *src,
         return err->code;
     if (bytes == 0) /* a zero-byte allocation may be NULL */
         return PP_OK;
-    if (CUDA_TRY(index, cudaMemcpy(dst, src, bytes, kind_of(kind)), err))
+    /* cudaMemcpy may return before its copy has landed: from pageable
+     * host memory once the data is staged, device to device at once (the
+     * runtime API's "API synchronization behavior"). The ranks' streams
+     * are non-blocking and never wait for the default stream, so a rank
+     * could read the destination first: wait for the default stream, the
+     * one cudaMemcpy used, before calling the copy done. */
+    if (CUDA_TRY(index, cudaMemcpy(dst, src, bytes, kind_of(kind)), err) ||
+        CUDA_TRY(index, cudaStreamSynchronize(0), err))
         return err->code;
     return PP_OK;
 }
@@ -242,8 +251,16 @@ static pp_status cuda_use(int index, pp_error *err)
     return PP_OK;
 }
 
+/* The handles belong to r's device, which need not be the calling
+ * thread's current one (the trainer frees every rank from one thread):
+ * cuBLAS and cuDNN tie a handle to the device current at its creation, and
+ * their destroy synchronises and frees on the current device. */
 static void cuda_rank_close(pp_device_rank *r)
 {
+    int current = -1;
+    if (cudaGetDevice(&current) != cudaSuccess ||
+        cudaSetDevice(r->index) != cudaSuccess)
+        current = -1;
 #ifdef HAVE_CUDNN
     if (r->dnn)
         cudnnDestroy((cudnnHandle_t)r->dnn);
@@ -254,6 +271,8 @@ static void cuda_rank_close(pp_device_rank *r)
 #endif
     if (r->stream)
         cudaStreamDestroy((cudaStream_t)r->stream);
+    if (current >= 0)
+        cudaSetDevice(current);
     (void)cudaGetLastError();
     *r = (pp_device_rank){r->index, NULL, NULL, NULL};
 }

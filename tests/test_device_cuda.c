@@ -326,6 +326,123 @@ START_TEST(test_events_order_streams)
 }
 END_TEST
 
+/* The index of the first float where a and b differ, or n. */
+static size_t first_difference(const float *a, const float *b, size_t n)
+{
+    size_t i = 0;
+    while (i < n && memcmp(&a[i], &b[i], sizeof(float)) == 0)
+        i++;
+    return i;
+}
+
+/* A synchronous copy has landed when it returns, even for a rank's stream,
+ * which is non-blocking and so never waits for the default stream that
+ * cudaMemcpy uses. The two cases where cudaMemcpy itself may return
+ * early: from pageable host memory (once the data is staged) and device
+ * to device (at once). Large enough that the DMA outlasts the return. */
+START_TEST(test_copy_then_stream)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    pp_error err;
+    pp_error_clear(&err);
+    size_t n = (size_t)64 << 20, bytes = n * sizeof(float);
+    pp_device_rank r;
+    ck_assert_msg(gpu->rank_open(0, &r, &err) == PP_OK, "%s", err.msg);
+    float *src = host_floats(n), *back = host_floats(n);
+    for (size_t i = 0; i < n; i++)
+        src[i] = (float)(i % 1000 + 1);
+    float *x = gpu_floats(gpu, 0, n), *y = gpu_floats(gpu, 0, n);
+    float *z = gpu_floats(gpu, 0, n);
+
+    ck_assert_int_eq(gpu->zero_async(&r, y, bytes, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+    to_gpu(gpu, 0, x, src, n); /* pageable host to device */
+    ck_assert_int_eq(gpu->copy_async(&r, y, x, bytes,
+                                     PP_COPY_DEVICE_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+    from_gpu(gpu, 0, back, y, n);
+    size_t at = first_difference(back, src, n);
+    ck_assert_msg(at == n, "host to device: y[%zu] = %g, want %g", at,
+                  (double)back[at], (double)src[at]);
+
+    ck_assert_int_eq(gpu->zero_async(&r, x, bytes, &err), PP_OK);
+    ck_assert_int_eq(gpu->zero_async(&r, z, bytes, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+    ck_assert_msg(gpu->copy(0, z, y, bytes, PP_COPY_DEVICE_TO_DEVICE,
+                            &err) == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(gpu->copy_async(&r, x, z, bytes,
+                                     PP_COPY_DEVICE_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+    from_gpu(gpu, 0, back, x, n);
+    at = first_difference(back, src, n);
+    ck_assert_msg(at == n, "device to device: x[%zu] = %g, want %g", at,
+                  (double)back[at], (double)src[at]);
+
+    gpu->release(0, x);
+    gpu->release(0, y);
+    gpu->release(0, z);
+    free(src);
+    free(back);
+    gpu->rank_close(&r);
+}
+END_TEST
+
+/* What the peer transport does between two GPUs: rank b, on another
+ * device, waits for rank a's event and copies a's buffer across, each
+ * rank's work queued from "its" thread (the current device set by use).
+ * b's event is made while device 0 is current, as a sender makes a
+ * receiver's. Passes trivially with one GPU. */
+START_TEST(test_events_across_devices)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev);
+    if (ndev < 2)
+        return;
+    pp_error err;
+    pp_error_clear(&err);
+    size_t n = (size_t)16 << 20, bytes = n * sizeof(float);
+    pp_device_rank a, b;
+    ck_assert_msg(gpu->rank_open(0, &a, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(gpu->rank_open(1, &b, &err) == PP_OK, "%s", err.msg);
+    float *pinned, *x = gpu_floats(gpu, 0, n), *y = gpu_floats(gpu, 1, n);
+    ck_assert_msg(gpu->host_alloc(bytes, (void **)&pinned, &err) == PP_OK,
+                  "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        pinned[i] = (float)(i % 1000 + 1);
+    void *done, *released;
+    ck_assert_int_eq(gpu->use(0, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_create(&a, 0, &done, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_create(&b, 0, &released, &err), PP_OK);
+    ck_assert_int_eq(gpu->zero_async(&a, x, bytes, &err), PP_OK);
+    ck_assert_int_eq(gpu->copy_async(&a, x, pinned, bytes,
+                                     PP_COPY_HOST_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_record(&a, done, &err), PP_OK);
+
+    ck_assert_int_eq(gpu->use(1, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_wait(&b, done, &err), PP_OK);
+    ck_assert_int_eq(gpu->copy_async(&b, y, x, bytes,
+                                     PP_COPY_DEVICE_TO_DEVICE, &err), PP_OK);
+    ck_assert_int_eq(gpu->event_record(&b, released, &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&b, &err), PP_OK);
+
+    float *got = host_floats(n);
+    from_gpu(gpu, 1, got, y, n);
+    size_t at = first_difference(got, pinned, n);
+    ck_assert_msg(at == n, "y[%zu] = %g, want %g", at, (double)got[at],
+                  (double)pinned[at]);
+    ck_assert_int_eq(gpu->event_sync(released, &err), PP_OK);
+    gpu->event_destroy(&a, done);
+    gpu->event_destroy(&b, released);
+    gpu->host_release(pinned);
+    gpu->release(0, x);
+    gpu->release(1, y);
+    free(got);
+    gpu->rank_close(&a);
+    gpu->rank_close(&b);
+}
+END_TEST
+
 static Suite *device_cuda_suite(void)
 {
     Suite *s = suite_create("device_cuda");
@@ -337,6 +454,8 @@ static Suite *device_cuda_suite(void)
     tcase_add_loop_test(tc, test_copy, 0, NSIZES);
     tcase_add_test(tc, test_alloc_too_much);
     tcase_add_test(tc, test_events_order_streams);
+    tcase_add_test(tc, test_copy_then_stream);
+    tcase_add_test(tc, test_events_across_devices);
     suite_add_tcase(s, tc);
     return s;
 }

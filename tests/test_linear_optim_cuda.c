@@ -74,17 +74,27 @@ static float *host_floats(size_t n)
     return p;
 }
 
+/* n floats from host into device memory d, landed before the next kernel
+ * on `stream`: cudaMemcpy from pageable memory may return before its DMA
+ * is done, and the non-blocking stream never waits for the default one. */
+static void upload(float *d, const float *host, size_t n)
+{
+    CUDA_OK(cudaMemcpy(d, host, n * sizeof(float), cudaMemcpyHostToDevice));
+    CUDA_OK(cudaDeviceSynchronize());
+}
+
 /* A device copy of host (n floats), or n floats of a NaN pattern when host
  * is NULL. */
 static float *device_floats(const float *host, size_t n)
 {
     void *d = NULL;
     CUDA_OK(cudaMalloc(&d, (n ? n : 1) * sizeof(float)));
-    if (host)
-        CUDA_OK(cudaMemcpy(d, host, n * sizeof(float),
-                           cudaMemcpyHostToDevice));
-    else
+    if (host) {
+        upload(d, host, n);
+    } else { /* cudaMemset too may return before it has run */
         CUDA_OK(cudaMemset(d, 0xff, (n ? n : 1) * sizeof(float)));
+        CUDA_OK(cudaDeviceSynchronize());
+    }
     return d;
 }
 
@@ -433,8 +443,7 @@ START_TEST(test_optimizer)
         fill_uniform(grad, n, &rng);
         for (size_t i = 0; i < n; i += 3)
             grad[i] *= 1e-3f;
-        CUDA_OK(cudaMemcpy(d_grad, grad, n * sizeof(float),
-                           cudaMemcpyHostToDevice));
+        upload(d_grad, grad, n);
         call.step = gcall.step = t;
         ck_assert_int_eq(ops->step_cpu(&call, &err), PP_OK);
         ck_assert_msg(ops->step_cuda(&gcall, &err) == PP_OK, "%s", err.msg);
