@@ -2,7 +2,11 @@
  * on the same shapes, in the same run: forward, input gradient and weight
  * gradient of y = x W^T + b with x (rows, in), W (out, in), timed with
  * CUDA events on one stream, reported in TFLOP/s (three GEMMs of
- * 2 rows in out FLOPs each).
+ * 2 rows in out FLOPs each). The layer has its default bias, so the bare
+ * side does the same bias work with the same cuBLAS calls (a rank-1 update
+ * after the forward GEMM, a GEMV for the bias gradient): the ratio is then
+ * the layer's own overhead, not the bias's memory traffic, which at small
+ * shapes or with TF32 is a few percent of the GEMMs' time.
  *
  *   bench/linear_gpu [ROWS IN OUT [ITERS]]   (default 8192 8192 8192 20)
  *
@@ -55,22 +59,27 @@ static float *device_random(size_t n, unsigned seed)
     return dev;
 }
 
-/* The three GEMMs the layer runs, through cuBLAS directly (row-major seen
- * as column-major, as in layers/linear.c). */
+/* The layer's work through cuBLAS directly (row-major seen as
+ * column-major, as in layers/linear.c): the three GEMMs, the bias added to
+ * y and its gradient summed from dy, against a vector of ones (rows). */
 static void bare(cublasHandle_t h, cublasComputeType_t compute, int rows,
-                 int in, int out, const float *x, const float *w, float *y,
-                 const float *dy, float *dx, float *dw)
+                 int in, int out, const float *x, const float *w,
+                 const float *b, const float *ones, float *y,
+                 const float *dy, float *dx, float *dw, float *db)
 {
     const float one = 1.0f, zero = 0.0f;
     CHECK_BLAS(cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, &one,
                             w, CUDA_R_32F, in, x, CUDA_R_32F, in, &zero, y,
                             CUDA_R_32F, out, compute, CUBLAS_GEMM_DEFAULT));
+    CHECK_BLAS(cublasSger(h, out, rows, &one, b, 1, ones, 1, y, out));
     CHECK_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, &one,
                             w, CUDA_R_32F, in, dy, CUDA_R_32F, out, &zero, dx,
                             CUDA_R_32F, in, compute, CUBLAS_GEMM_DEFAULT));
     CHECK_BLAS(cublasGemmEx(h, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, &one,
                             x, CUDA_R_32F, in, dy, CUDA_R_32F, out, &one, dw,
                             CUDA_R_32F, in, compute, CUBLAS_GEMM_DEFAULT));
+    CHECK_BLAS(cublasSgemv(h, CUBLAS_OP_N, out, rows, &one, dy, out, ones, 1,
+                           &one, db, 1));
 }
 
 int main(int argc, char **argv)
@@ -134,6 +143,23 @@ int main(int argc, char **argv)
     CHECK(cudaMalloc((void **)&dw, ws * sizeof(float)));
     CHECK(cudaMalloc((void **)&db, (size_t)out * sizeof(float)));
     CHECK(cudaMalloc((void **)&saved, l->plan.saved_bytes * (size_t)rows + 4));
+    if (l->plan.nparams != 2) {
+        fprintf(stderr, "linear planned without its bias\n");
+        return 1;
+    }
+    /* The bare side's ones, made once: the layer refills its own each
+     * forward, a cost that belongs to the layer. */
+    float *ones_host = malloc((size_t)rows * sizeof *ones_host), *ones;
+    if (!ones_host) {
+        fprintf(stderr, "out of host memory\n");
+        return 1;
+    }
+    for (int i = 0; i < rows; i++)
+        ones_host[i] = 1.0f;
+    CHECK(cudaMalloc((void **)&ones, (size_t)rows * sizeof(float)));
+    CHECK(cudaMemcpy(ones, ones_host, (size_t)rows * sizeof(float),
+                     cudaMemcpyHostToDevice));
+    free(ones_host);
     float *param[2] = {w, b}, *grad[2] = {dw, db};
     pp_layer_call c = {.plan = &l->plan, .in = &l->in, .n = rows,
                        .param = param, .grad = grad, .saved = saved,
@@ -160,7 +186,8 @@ int main(int argc, char **argv)
         CHECK(cudaEventElapsedTime(&ms_layer, t0, t1));
         CHECK(cudaEventRecord(t0, s));
         for (int i = 0; i < iters; i++)
-            bare(h, compute, rows, in, out, x, w, y, dy, dx, dw);
+            bare(h, compute, rows, in, out, x, w, b, ones, y, dy, dx, dw,
+                 db);
         CHECK(cudaEventRecord(t1, s));
         CHECK(cudaEventSynchronize(t1));
         CHECK(cudaEventElapsedTime(&ms_bare, t0, t1));

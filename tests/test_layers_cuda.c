@@ -89,7 +89,10 @@ static void *host_alloc(size_t bytes)
                       cudaGetErrorString(rc_));                             \
     } while (0)
 
-/* A device copy of `bytes` of host memory (zeros when h is NULL). */
+/* A device copy of `bytes` of host memory, or, when h is NULL, a NaN
+ * pattern (all bits set) for a buffer the kernels must write: zeros would
+ * hide a kernel that skips the elements it should set to 0 (relu, dropout,
+ * a masked gradient), since the CPU reference has zeros there too. */
 static void *to_device(const void *h, size_t bytes)
 {
     void *d = NULL;
@@ -97,7 +100,7 @@ static void *to_device(const void *h, size_t bytes)
     if (h)
         CK_CUDA(cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice));
     else
-        CK_CUDA(cudaMemset(d, 0, bytes ? bytes : 1));
+        CK_CUDA(cudaMemset(d, 0xff, bytes ? bytes : 1));
     return d;
 }
 
