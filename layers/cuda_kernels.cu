@@ -202,7 +202,8 @@ __global__ static void layernorm_backward_input_kernel(
     }
 }
 
-/* Per row: max, log-sum-exp (the sum in double, as softmax_xent.c) and
+/* Per row: max and log-sum-exp, summed in double as softmax_xent.c does
+ * but of float exps (FP64 exp costs more than its 1e-7 is worth), and
  * whether the target is a class. A bad target makes the row NaN. */
 __device__ static void xent_row(const float *xr, int64_t C, float *max,
                                 double *lse)

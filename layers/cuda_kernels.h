@@ -6,8 +6,9 @@
  * include/pipette. Every pointer is device memory. Each launcher queues
  * its kernels on `stream` and returns the launch error only: nothing here
  * synchronises or allocates, so the caller's pipeline keeps running.
- * Formulas, layouts and the order of parameter-gradient accumulation are
- * those of the CPU halves (layers/NAME.c), which are the reference.
+ * Formulas and layouts are those of the CPU halves (layers/NAME.c), which
+ * are the reference; so is the order of embedding's gradient sums, while
+ * layernorm's weight gradients meet in a tree (the tests allow for it).
  *
  * An out-of-range token id or target class cannot be refused from inside a
  * kernel without stopping the stream to read a flag. The kernels never
