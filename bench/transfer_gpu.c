@@ -332,7 +332,12 @@ static int time_peer(const bench *b, const pp_transport_ops *tr,
 }
 
 /* (b) nccl: one rank, linked to itself; each message is a send then a
- * receive on rank 0's stream. */
+ * receive on rank 0's stream. As with peer, the host stays at most DEPTH
+ * messages ahead of the device: the transport's snapshot buffer of a
+ * message is free again only once the message has run, so a host running
+ * ahead would make it allocate one more buffer per message, inside the
+ * timed loop (16 GiB of them at 64 MiB and up), and time cudaMalloc. The
+ * DEPTH + 1 buffers this needs are reserved before the warm-up. */
 static int time_nccl(const bench *b, const pp_transport_ops *tr,
                      size_t bytes, int iters, double *ms)
 {
@@ -345,7 +350,15 @@ static int time_nccl(const bench *b, const pp_transport_ops *tr,
         fprintf(stderr, "transfer_gpu: nccl: open: %s\n", err.msg);
         return 1;
     }
+    if (tr->reserve && tr->reserve(t, 0, 0, bytes, DEPTH + 1, &err)) {
+        fprintf(stderr, "transfer_gpu: nccl: reserve: %s\n", err.msg);
+        tr->destroy(t);
+        return 1;
+    }
     void *t0 = event_new(b, &b->dr[0]), *t1 = event_new(b, &b->dr[0]);
+    void *done[DEPTH]; /* recorded after message i, i + DEPTH, ... */
+    for (int d = 0; d < DEPTH; d++)
+        TRY(b->dev->event_create(&b->dr[0], 0, &done[d], &err), &err);
     int rc = 0;
     for (int i = 0; !rc && i < WARM + iters; i++) {
         if (i == WARM) {
@@ -356,9 +369,11 @@ static int time_nccl(const bench *b, const pp_transport_ops *tr,
             clear_dst(b, &b->dr[0], bytes);
             TRY(b->dev->event_record(&b->dr[0], t0, &err), &err);
         }
-        rc = tr->send_async(t, 0, 0, (uint64_t)i, b->src, bytes, &err) ||
+        rc = (i >= DEPTH && b->dev->event_sync(done[i % DEPTH], &err)) ||
+             tr->send_async(t, 0, 0, (uint64_t)i, b->src, bytes, &err) ||
              tr->recv_async(t, 0, 0, (uint64_t)i, b->dst, bytes, TIMEOUT_MS,
-                            &err);
+                            &err) ||
+             b->dev->event_record(&b->dr[0], done[i % DEPTH], &err);
     }
     if (!rc)
         rc = b->dev->event_record(&b->dr[0], t1, &err) ||
@@ -373,6 +388,8 @@ static int time_nccl(const bench *b, const pp_transport_ops *tr,
     tr->destroy(t);
     b->dev->event_destroy(&b->dr[0], t0);
     b->dev->event_destroy(&b->dr[0], t1);
+    for (int d = 0; d < DEPTH; d++)
+        b->dev->event_destroy(&b->dr[0], done[d]);
     return rc;
 }
 

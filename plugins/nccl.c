@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <cuda_runtime_api.h>
@@ -87,6 +88,7 @@ typedef struct route {
     cudaStream_t scompute, dcompute, send, recv;
     cudaEvent_t copied, ready, arrived;
     ncclComm_t comm[2];
+    int warm;         /* warm_up finished: nothing of open is in flight */
     buffer *pool;
     int npool;
     pthread_mutex_t lock;
@@ -175,15 +177,20 @@ static pp_status route_open(route *r, pp_error *err)
         CUDA_TRY(cudaEventCreateWithFlags(&r->arrived,
                                           cudaEventDisableTiming), err))
         return err->code;
-    return warm_up(r, err);
+    if (warm_up(r, err))
+        return err->code;
+    r->warm = 1;
+    return PP_OK;
 }
 
 static void route_close(route *r)
 {
     /* A message never received leaves its send kernel waiting for ever,
-     * and ncclCommDestroy would wait with it. A self link's sends are
-     * only issued by its receives. */
-    int stuck = r->len > 0 && r->src != r->dst;
+     * and ncclCommDestroy would wait with it (it synchronises the
+     * communicator's work before freeing it). A self link's sends are
+     * only issued by its receives. A warm-up that failed half way may
+     * have left its send or its receive alone in the same state. */
+    int stuck = !r->warm || (r->len > 0 && r->src != r->dst);
     for (int i = 0; i < 2; i++)
         if (r->comm[i])
             (void)(stuck ? ncclCommAbort(r->comm[i])
@@ -253,6 +260,28 @@ static void nccl_abort(void *handle)
     (void)cudaGetLastError();
 }
 
+/* NCCL_LAUNCH_MODE=GROUP makes every launch on a 2-rank communicator
+ * wait, in the launching thread, until the thread of its other rank
+ * launches too (an intra-process barrier in NCCL's doLaunches). A send
+ * is launched alone, under the route's lock and before its message is
+ * posted, so it would wait for a receive that cannot be issued: the run
+ * would hang at its first message. Read after the communicators exist,
+ * when NCCL has also put ~/.nccl.conf and /etc/nccl.conf into the
+ * environment. */
+static pp_status check_launch_mode(const transport *t, pp_error *err)
+{
+    int pairs = 0;
+    for (int i = 0; i < t->nroutes; i++)
+        pairs |= t->routes[i].src != t->routes[i].dst;
+    const char *mode = getenv("NCCL_LAUNCH_MODE");
+    if (pairs && mode && strcasecmp(mode, "GROUP") == 0)
+        return pp_error_set(err, PP_ERR_CONFIG,
+            "nccl: NCCL_LAUNCH_MODE=%s would make each send wait for its "
+            "receive, and a pipeline's sends come first: unset it (or set "
+            "PARALLEL), or use transport = peer", mode);
+    return PP_OK;
+}
+
 static pp_status nccl_open(int ranks, const pp_transport_rank *rank,
                            const unsigned char *links, void **out,
                            pp_error *err)
@@ -294,6 +323,8 @@ static pp_status nccl_open(int ranks, const pp_transport_rank *rank,
         if ((st = route_open(&t->routes[i], err)))
             pp_error_prefix(err, "link %d -> %d", t->routes[i].src,
                             t->routes[i].dst);
+    if (!st)
+        st = check_launch_mode(t, err);
     if (st)
         nccl_destroy(t);
     else

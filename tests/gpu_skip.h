@@ -5,9 +5,11 @@
 #define PP_TESTS_GPU_SKIP_H
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pipette/device.h>
 
@@ -21,6 +23,33 @@ static inline int pp_test_no_gpu(const char *program, const char *why)
     }
     printf("%s: skipped, no GPU answers: %s\n", program, why);
     return 77;
+}
+
+/* Far beyond any working run of one GPU test program (each opens a few
+ * CUDA contexts and NCCL communicators, a second or so each). */
+#define PP_TEST_WATCHDOG_S 600
+
+static inline void pp_test_watchdog_fired(int sig)
+{
+    (void)sig;
+    static const char msg[] = "GPU test still running after 600 s: a "
+                              "kernel, a transfer or a communicator hangs\n";
+    ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)ignored;
+    _exit(EXIT_FAILURE);
+}
+
+/* The GPU tests run in-process (see below), where Check's timeouts do not
+ * work: without this, a hang on the device would stop `make check` for
+ * ever instead of failing it. */
+static inline void pp_test_watchdog(void)
+{
+    struct sigaction on_alarm = {.sa_handler = pp_test_watchdog_fired};
+    sigemptyset(&on_alarm.sa_mask);
+    if (sigaction(SIGALRM, &on_alarm, NULL) == 0)
+        alarm(PP_TEST_WATCHDOG_S);
+    else
+        perror("GPU test watchdog: sigaction");
 }
 
 /* main() of a test that asks the cuda device plugin `gpu` for GPUs: the
@@ -40,6 +69,7 @@ static inline int pp_test_gpu_main(const char *program,
     }
     if (n == 0)
         return pp_test_no_gpu(program, why);
+    pp_test_watchdog();
     SRunner *sr = srunner_create(suite());
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);

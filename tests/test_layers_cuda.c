@@ -547,6 +547,7 @@ int main(void)
                                             : "no CUDA device";
         return pp_test_no_gpu("test_layers_cuda", why);
     }
+    pp_test_watchdog();
     pp_error err;
     pp_error_clear(&err);
     if (pp_registry_create(NULL, &reg, &err) != PP_OK) {

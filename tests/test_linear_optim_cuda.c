@@ -511,6 +511,7 @@ int main(void)
                                             : "no CUDA device";
         return pp_test_no_gpu("test_linear_optim_cuda", why);
     }
+    pp_test_watchdog();
 
     pp_error err;
     pp_error_clear(&err);

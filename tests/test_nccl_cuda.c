@@ -8,8 +8,10 @@
  *
  * main() asks CUDA for the device count, so CUDA is initialised in this
  * process and a forked child could not use it: Check runs the tests
- * in-process (CK_NOFORK), and a test that must not hang bounds its own
- * wait.
+ * in-process (CK_NOFORK), where its timeouts do not work. A test that
+ * must not hang bounds its own wait, and gpu_skip.h's watchdog fails the
+ * whole program if anything else hangs (a send waiting for its receive,
+ * a destroy waiting for a kernel).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -357,9 +359,12 @@ static void *exchange(void *arg)
     peer *p = arg;
     int other = 1 - p->me;
     pp_error_clear(&p->err);
+    /* The source is cleared right after the send, in stream order: the
+     * message must be the buffer as it was sent. */
     if (!(p->st = gpu->use(p->me, &p->err)) &&
         !(p->st = net->send_async(p->t, p->me, other, (uint64_t)p->me, p->out,
                                   p->bytes, &p->err)) &&
+        !(p->st = gpu->zero_async(&p->dr, p->out, p->bytes, &p->err)) &&
         !(p->st = net->recv_async(p->t, p->me, other, (uint64_t)other, p->in,
                                   p->bytes, TIMEOUT_MS, &p->err)))
         p->st = gpu->sync(&p->dr, &p->err);
@@ -421,6 +426,55 @@ START_TEST(test_two_gpus_exchange)
 }
 END_TEST
 
+/* A message sent on a link between two GPUs and never received leaves
+ * its send kernel waiting on the device. destroy must end it rather than
+ * wait for it, and so must abort then destroy (what the runtime does when
+ * a rank fails). A hang here is caught by the watchdog. */
+static void unreceived_send(int abort_first)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    size_t bytes = 1u << 20;
+    pp_device_rank dr[2];
+    pp_transport_rank tr[2];
+    for (int r = 0; r < 2; r++) {
+        ck_assert_msg(gpu->rank_open(r, &dr[r], &err) == PP_OK, "%s",
+                      err.msg);
+        tr[r] = (pp_transport_rank){gpu, &dr[r]};
+    }
+    void *src = gpu_alloc(0, bytes);
+    const unsigned char links[] = {0, 1, 0, 0}; /* 0 -> 1 only */
+    void *t = NULL;
+    ck_assert_msg(net->open(2, tr, links, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    ck_assert_msg(gpu->use(0, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(net->send_async(t, 0, 1, 1, src, bytes, &err) == PP_OK,
+                  "%s", err.msg);
+    /* The snapshot has run; the send is queued behind it. */
+    ck_assert_msg(gpu->sync(&dr[0], &err) == PP_OK, "%s", err.msg);
+    if (abort_first)
+        net->abort(t);
+    net->destroy(t);
+    for (int r = 0; r < 2; r++)
+        gpu->rank_close(&dr[r]);
+    gpu->release(0, src);
+}
+
+START_TEST(test_two_gpus_unreceived_send)
+{
+    int ndev = 0;
+    pp_error counted;
+    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &counted), PP_OK);
+    if (ndev < 2) {
+        printf("test_two_gpus_unreceived_send: one GPU, no link to leave "
+               "a send on\n");
+        return;
+    }
+    unreceived_send(0);
+    unreceived_send(1);
+}
+END_TEST
+
 static Suite *nccl_cuda_suite(void)
 {
     Suite *s = suite_create("nccl_cuda");
@@ -431,9 +485,10 @@ static Suite *nccl_cuda_suite(void)
     tcase_add_test(tc, test_self_size_mismatch);
     tcase_add_test(tc, test_self_timeout);
     tcase_add_test(tc, test_two_gpus_exchange);
-    /* Last: an aborted communicator is the one thing a test leaves behind
-     * that the next might trip on. */
+    /* Last, the tests that abort: an aborted communicator is the one
+     * thing a test leaves behind that the next might trip on. */
     tcase_add_test(tc, test_self_abort_wakes_receive);
+    tcase_add_test(tc, test_two_gpus_unreceived_send);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -160,6 +160,11 @@ static Suite *nccl_plugin_suite(void)
 {
     Suite *s = suite_create("nccl_plugin");
     TCase *tc = tcase_create("no_gpu_needed");
+    /* Check's default is 4 s a test, and where two GPUs answer
+     * test_different_gpus creates two communicators and connects each
+     * (CUDA contexts on both GPUs, NCCL's topology detection, a warm-up
+     * send): seconds each, so the default would fail a working plugin. */
+    tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_descriptor);
     tcase_add_test(tc, test_same_gpu_refused);
     tcase_add_test(tc, test_different_gpus);

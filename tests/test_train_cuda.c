@@ -156,6 +156,7 @@ int main(void)
     const char *missing = no_gpu(why, sizeof why, &err);
     if (missing)
         return pp_test_no_gpu("test_train_cuda", missing);
+    pp_test_watchdog();
     enum { CAP = 1 << 16 };
     static float ref[CAP], got[CAP];
     size_t n = train("vanilla", "cpu", 1, 1, 0, "auto", ref, CAP);
