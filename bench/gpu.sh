@@ -22,7 +22,13 @@
 # Run on a machine with an NVIDIA GPU, with cuDNN and NCCL on
 # LD_LIBRARY_PATH. PYTHON picks the interpreter for the PyTorch reference
 # (default /opt/torch/.venv/bin/python where it exists, else python3);
-# PIPETTE_BENCH_PARTS picks parts (default "1 2 3"). Prints the commit,
+# PIPETTE_TORCH_LD_LIBRARY_PATH, when set (even empty), is the
+# LD_LIBRARY_PATH it runs with, so that the CUDA libraries added for
+# pipette do not replace the ones PyTorch was built with (scripts/
+# device-run.sh sets it to the machine's own). PIPETTE_BENCH_PARTS picks
+# parts (default "1 2 3"). Each command is limited to 300 s, and the
+# whole runs in a few minutes on an H100 (the lent machines stop a
+# command at 10). Prints the commit,
 # the device, each part's results and a summary that names every part
 # skipped and why. Exit status: 0 every selected part ran (targets may
 # still be missed: see the summary), 1 a part failed, 77 nothing ran
@@ -41,6 +47,7 @@ build=$(cd "${1:-$top}" && pwd) || {
 }
 pipette=$build/src/pipette
 parts=${PIPETTE_BENCH_PARTS:-1 2 3}
+torch_ld=${PIPETTE_TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x /opt/torch/.venv/bin/python ]; then
         PYTHON=/opt/torch/.venv/bin/python
@@ -84,6 +91,9 @@ echo "== bench/gpu.sh, $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n)"
 if [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
     echo "commit: $(git -C "$top" rev-parse --short HEAD)$(
         git -C "$top" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
+elif [ -s "$top/.commit" ]; then
+    # A tree packed by scripts/device-pack.sh, without its .git.
+    echo "commit: $(cat "$top/.commit")"
 else
     echo "commit: unknown ($top is not a git checkout)"
 fi
@@ -120,7 +130,7 @@ part1() {
         for tf32 in 0 1; do
             rc=0
             # shellcheck disable=SC2086
-            PIPETTE_TF32=$tf32 "$bin" $size 20 >"$work/p1" 2>&1 || rc=$?
+            bounded 300 env PIPETTE_TF32=$tf32 "$bin" $size 20 >"$work/p1" 2>&1 || rc=$?
             cat "$work/p1"
             if [ "$rc" -eq 77 ]; then
                 note "part 1 skipped: $(tail -n 1 "$work/p1")"
@@ -199,7 +209,8 @@ part2() {
         return 0
     fi
     torch_why=
-    if ! "$PYTHON" -c 'import torch' >"$work/torch" 2>&1; then
+    if ! env LD_LIBRARY_PATH="$torch_ld" "$PYTHON" -c 'import torch' \
+        >"$work/torch" 2>&1; then
         torch_why="'$PYTHON -c \"import torch\"' failed: $(tail -n 1 "$work/torch")"
         echo "PyTorch reference skipped: $torch_why"
     fi
@@ -234,7 +245,7 @@ part2() {
             }
             echo "pipette train gpu-$model.ini, devices = $devices, microbatches = $mb, transport = $transport, $warm + $steps steps"
             rc=0
-            bounded 900 "$pipette" train --steps $((warm + steps)) "$ini" \
+            bounded 300 "$pipette" train --steps $((warm + steps)) "$ini" \
                 >"$log" 2>&1 || rc=$?
             sed 's/^/  | /' "$log"
             if [ "$rc" -ne 0 ]; then
@@ -257,7 +268,8 @@ part2() {
         if [ -z "$torch_why" ]; then
             echo "PyTorch eager on gpu-$model.ini, $warm + $steps steps"
             rc=0
-            bounded 900 "$PYTHON" "$here/torch_reference.py" --warmup "$warm" \
+            bounded 300 env LD_LIBRARY_PATH="$torch_ld" \
+                "$PYTHON" "$here/torch_reference.py" --warmup "$warm" \
                 --steps "$steps" "$work/gpu-$model-1-1-auto.ini" \
                 >"$work/torch-$model" 2>&1 || rc=$?
             sed 's/^/  | /' "$work/torch-$model"
@@ -340,7 +352,7 @@ part3() {
         return 0
     fi
     rc=0
-    bounded 900 "$bin" >"$work/p3" 2>&1 || rc=$?
+    bounded 300 "$bin" >"$work/p3" 2>&1 || rc=$?
     cat "$work/p3"
     if [ "$rc" -eq 77 ]; then
         note "part 3 skipped: $(tail -n 1 "$work/p3")"

@@ -309,10 +309,17 @@ def main():
               "torch.cuda.is_available() is False): skipped"
               % torch.__version__)
         return SKIP
-    # Exact FP32 products, as linear's default tf32 = false.
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    torch.set_float32_matmul_precision("highest")
+    # Exact FP32 products, as linear's default tf32 = false. PyTorch 2.9
+    # replaced allow_tf32 with fp32_precision and warns about the old
+    # flags (mixing the two is an error in places): use the one there is.
+    if hasattr(torch.backends, "fp32_precision"):
+        torch.backends.fp32_precision = "ieee"
+        torch.backends.cuda.matmul.fp32_precision = "ieee"
+        torch.backends.cudnn.fp32_precision = "ieee"
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
     device = torch.device(a.device)
 
     try:

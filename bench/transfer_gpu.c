@@ -294,6 +294,16 @@ static int time_peer(const bench *b, const pp_transport_ops *tr,
         fprintf(stderr, "transfer_gpu: peer: open: %s\n", d.err[0].msg);
         return 1;
     }
+    /* Every transfer buffer the messages can hold at once (DEPTH sent and
+     * not yet received, and the one being sent), made before the clock
+     * starts: a warm-up that the receiver keeps up with makes fewer, and
+     * the cudaMalloc of the rest would land between the events. */
+    if (tr->reserve &&
+        tr->reserve(d.t, 0, 1, bytes, DEPTH + 1, &d.err[0])) {
+        fprintf(stderr, "transfer_gpu: peer: reserve: %s\n", d.err[0].msg);
+        tr->destroy(d.t);
+        return 1;
+    }
     d.start = event_new(b, &b->dr[0]);
     d.stop = event_new(b, &b->dr[1]);
     pthread_mutex_init(&d.lock, NULL);

@@ -287,9 +287,15 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         for (int q = 0; q < t->p; q++)
             host_link |= t->route[r * t->p + q] == PP_VIA_LOCAL ||
                          t->route[q * t->p + r] == PP_VIA_LOCAL;
+        /* Page-locked, so that the copy out of it is queued like any
+         * other and the host waits for it only when it refills the buffer
+         * (pageable memory gives no such promise: the CUDA runtime may or
+         * may not have read it when cudaMemcpyAsync returns). */
         if (rk->cuda && host_link &&
-            !(rk->staging = malloc(rk->staging_bytes)))
-            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+            (dev->host_alloc(rk->staging_bytes, (void **)&rk->staging,
+                             err) ||
+             dev->event_create(&rk->dr, 0, &rk->staged, err)))
+            return pp_error_prefix(err, "rank %d: message staging", r);
         if (rk->cuda && rk->ring_bytes &&
             pp_data_ring_open(&rk->ring, dev, &rk->dr, t->data,
                               t->data_state, t->n, rk->ring_bytes, err))
@@ -312,7 +318,7 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
             if (task->stage == t->S - 1)
                 rk->prefetch_mb[PP_RING_TARGET] = task->mb;
         }
-        int marks = prog->n + 1;
+        int marks = prog->n + 2;
         if (!(rk->mark = calloc((size_t)marks, sizeof *rk->mark)))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         for (; rk->nmarks < marks; rk->nmarks++)
@@ -541,7 +547,10 @@ void pp_trainer_free(pp_trainer *t)
             dev->release(rk->dr.index, rk->loss);
         if (rk->loss_host)
             dev->host_release(rk->loss_host);
-        free(rk->staging);
+        if (rk->staged)
+            dev->event_destroy(&rk->dr, rk->staged);
+        if (rk->staging)
+            dev->host_release(rk->staging);
         dev->rank_close(&rk->dr);
     }
     pp_transports_free(t);

@@ -40,16 +40,22 @@ typedef struct rank_rt {
     pp_device_rank dr;
     int cuda;              /* device memory: host data goes through `ring` */
     int opened;
-    unsigned char *staging;   /* a host transport's messages (cuda) */
+    unsigned char *staging;   /* a host transport's messages (cuda):
+                                 page-locked */
     size_t staging_bytes;
+    void *staged;          /* the copy out of staging into device memory
+                              has run (recorded when `staged_pending`) */
+    int staged_pending;
     pp_data_ring ring;     /* cuda ranks with the first or last stage */
     size_t ring_bytes;
     int prefetch_mb[2];    /* the micro-batch whose inputs and targets
                               (PP_RING_*) the program reads first, or -1 */
     float *loss;           /* [mbs] on the device: each micro-batch's loss */
     float *loss_host;      /* [mbs] page-locked: read after the step */
-    void **mark;           /* [program length + 1] timing events: before
-                              each instruction, and after the last */
+    void **mark;           /* [program length + 2] timing events: before
+                              each instruction, after the last, and (the
+                              last) where the step starts, which dates
+                              them on the host's clock */
     int nmarks;
 } rank_rt;
 

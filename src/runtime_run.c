@@ -78,6 +78,7 @@ typedef struct rank_ctx {
     pp_trainer *t;
     int r;
     int64_t step;
+    double begin_ms;     /* host clock, since t0, at the step's first mark */
     pp_task diverged;    /* the forward whose loss was not finite */
     pp_error err;
 } rank_ctx;
@@ -370,30 +371,34 @@ static void record(rank_ctx *x, pp_ins_kind kind, const pp_task *task,
 
 /* Busy time and trace spans of the step just run, from the events marked
  * around each instruction: the device's times, not the host's, which on
- * a GPU runs ahead. Times are kept relative to the last mark, which has
- * just run, so that single-precision event times stay exact in long
- * runs. Trace times are milliseconds: one cost unit in the simulator's
- * Chrome output is one millisecond. */
+ * a GPU runs ahead. They are dated from the step's first mark, recorded
+ * on an idle stream as the host read its clock (begin_ms), so every
+ * rank's spans share the host's time line; the host's own time at the
+ * step's end would not do, since a GPU rank prepares the next step's
+ * data then, after its device may have finished. Elapsed times within a
+ * step stay exact in single precision however long the run. Trace times
+ * are milliseconds: one cost unit in the simulator's Chrome output is one
+ * millisecond. */
 static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
-    double end_ms = 1e3 * (pp_now() - t->t0);
-    void *last = rk->mark[prog->n];
+    void *begin = rk->mark[prog->n + 1];
     *busy = 0;
     for (int i = 0; i < prog->n; i++) {
         const pp_ins *in = &prog->ins[i];
         if (in->kind == PP_INS_STEP ||
             (in->kind != PP_INS_COMPUTE && !t->trace))
             continue;
-        double before, after;
-        if (rk->dev->event_elapsed(rk->mark[i], last, &before, &x->err) ||
-            rk->dev->event_elapsed(rk->mark[i + 1], last, &after, &x->err))
+        double from, to;
+        if (rk->dev->event_elapsed(begin, rk->mark[i], &from, &x->err) ||
+            rk->dev->event_elapsed(begin, rk->mark[i + 1], &to, &x->err))
             return x->err.code;
         if (in->kind == PP_INS_COMPUTE)
-            *busy += 1e-3 * (before - after);
+            *busy += 1e-3 * (to - from);
         if (t->trace)
-            record(x, in->kind, &in->task, end_ms - before, end_ms - after);
+            record(x, in->kind, &in->task, x->begin_ms + from,
+                   x->begin_ms + to);
     }
     return PP_OK;
 }
@@ -434,8 +439,9 @@ static pp_status optimizer_step(rank_ctx *x)
     return PP_OK;
 }
 
-/* A host transport's message from or into device memory goes through
- * the rank's staging buffer, and the host waits for the copy. */
+/* A host transport's message from device memory goes through the rank's
+ * staging buffer, and the host waits for the copy (and with it for any
+ * copy out of staging still queued, see recv_message). */
 static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
                               size_t bytes, uint64_t tag)
 {
@@ -459,7 +465,7 @@ static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
 static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
 {
     pp_trainer *t = x->t;
-    const rank_rt *rk = &t->rank[x->r];
+    rank_rt *rk = &t->rank[x->r];
     int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
     stage_rt *st = &t->stage[into];
     slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
@@ -474,13 +480,24 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
     if (via->async)
         return via->ops->recv_async(via->state, x->r, in->peer, tag, to,
                                     bytes, timeout, &x->err);
-    if (via->ops->recv(via->state, x->r, in->peer, tag,
-                       rk->cuda ? rk->staging : to, bytes, timeout, &x->err))
+    if (!rk->cuda)
+        return via->ops->recv(via->state, x->r, in->peer, tag, to, bytes,
+                              timeout, &x->err);
+    /* The last message's copy out of staging may still be queued: the
+     * host refills the buffer only once the device has read it. (A send
+     * through staging waits for the whole stream, this copy included.) */
+    if (rk->staged_pending &&
+        rk->dev->event_sync(rk->staged, &x->err))
         return x->err.code;
-    /* Pageable staging: the copy has read it when copy_async returns. */
-    return rk->cuda ? rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
-                                          PP_COPY_HOST_TO_DEVICE, &x->err)
-                    : PP_OK;
+    rk->staged_pending = 0;
+    if (via->ops->recv(via->state, x->r, in->peer, tag, rk->staging, bytes,
+                       timeout, &x->err) ||
+        rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
+                            PP_COPY_HOST_TO_DEVICE, &x->err) ||
+        rk->dev->event_record(&rk->dr, rk->staged, &x->err))
+        return x->err.code;
+    rk->staged_pending = 1;
+    return PP_OK;
 }
 
 /* One step of rank x->r's program. Nothing here waits for the device
@@ -491,6 +508,11 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     pp_trainer *t = x->t;
     const pp_program *prog = &t->m->plan->prog[x->r];
     const rank_rt *rk = &t->rank[x->r];
+    /* The last step ended with a sync, so the stream is idle: the device
+     * reaches this mark as it is recorded, at the host's begin_ms. */
+    x->begin_ms = 1e3 * (pp_now() - t->t0);
+    if (rk->dev->event_record(&rk->dr, rk->mark[prog->n + 1], &x->err))
+        return x->err.code;
     for (int s = 0; s < t->S; s++)
         if (t->stage[s].rank == x->r &&
             rk->dev->zero_async(&rk->dr, t->stage[s].grads,

@@ -26,13 +26,18 @@ static inline int pp_test_no_gpu(const char *program, const char *why)
 }
 
 /* Far beyond any working run of one GPU test program (each opens a few
- * CUDA contexts and NCCL communicators, a second or so each). */
-#define PP_TEST_WATCHDOG_S 600
+ * CUDA contexts and NCCL communicators, a second or so each), and short
+ * enough that a hang still leaves a lent GPU machine's 10-minute call
+ * time to bring the logs back. */
+#define PP_TEST_WATCHDOG_S 300
+#define PP_TEST_STR_(x) #x
+#define PP_TEST_STR(x) PP_TEST_STR_(x)
 
 static inline void pp_test_watchdog_fired(int sig)
 {
     (void)sig;
-    static const char msg[] = "GPU test still running after 600 s: a "
+    static const char msg[] = "GPU test still running after "
+                              PP_TEST_STR(PP_TEST_WATCHDOG_S) " s: a "
                               "kernel, a transfer or a communicator hangs\n";
     ssize_t ignored = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)ignored;

