@@ -287,6 +287,14 @@ static pp_status nccl_open(int ranks, const pp_transport_rank *rank,
                            pp_error *err)
 {
     *out = NULL;
+    /* Non-blocking communicators return ncclInProgress from every call
+     * and finish in the background; this transport waits for nothing of
+     * the kind, and would fail at its first call with NCCL's message. */
+    const char *blocking = getenv("NCCL_COMM_BLOCKING");
+    if (blocking && strcmp(blocking, "0") == 0)
+        return pp_error_set(err, PP_ERR_CONFIG,
+            "nccl: NCCL_COMM_BLOCKING=0 is not supported: unset it, or "
+            "use transport = peer");
     int n = 0;
     for (int s = 0; s < ranks; s++)
         for (int d = 0; d < ranks; d++) {

@@ -125,6 +125,19 @@ START_TEST(test_same_gpu_refused)
 }
 END_TEST
 
+/* Refused before NCCL or CUDA is asked anything, whatever the ranks. */
+START_TEST(test_non_blocking_refused)
+{
+    const int index[] = {0, 1};
+    const unsigned char links[] = {0, 1, 0, 0};
+    ck_assert_int_eq(setenv("NCCL_COMM_BLOCKING", "0", 1), 0);
+    assert_refused(2, index, links,
+                   "nccl: NCCL_COMM_BLOCKING=0 is not supported: unset it, "
+                   "or use transport = peer");
+    ck_assert_int_eq(unsetenv("NCCL_COMM_BLOCKING"), 0);
+}
+END_TEST
+
 /* Ranks on different GPUs pass the check and reach CUDA: without two GPUs
  * that fails as a device error, located, and leaves nothing open. */
 START_TEST(test_different_gpus)
@@ -167,6 +180,7 @@ static Suite *nccl_plugin_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_descriptor);
     tcase_add_test(tc, test_same_gpu_refused);
+    tcase_add_test(tc, test_non_blocking_refused);
     tcase_add_test(tc, test_different_gpus);
     suite_add_tcase(s, tc);
     return s;
