@@ -14,6 +14,16 @@ AC_ARG_WITH([cuda],
   [], [with_cuda=check])
 AC_ARG_VAR([NVCC], [CUDA compiler (default: DIR/bin/nvcc)])
 AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo -arch=all-major)])
+AC_ARG_ENABLE([cuda-emulator],
+  AS_HELP_STRING([--enable-cuda-emulator],
+    [build the CUDA code against a CPU emulation of the CUDA runtime, cuBLAS
+     and cuDNN (tests/emu), so that make check runs the GPU tests with no GPU:
+     for testing only; needs the CUDA headers, a C++ compiler (CXX) and perl,
+     not nvcc; no NCCL]),
+  [], [enable_cuda_emulator=no])
+AS_CASE([$enable_cuda_emulator], [yes|no], [],
+  [AC_MSG_ERROR([--enable-cuda-emulator takes no value])])
+pp_cuda_emulator=$enable_cuda_emulator
 pp_have_cuda=no
 pp_cuda_version=
 pp_cuda_why="not requested"
@@ -21,7 +31,8 @@ AS_CASE([$with_cuda],
   [no], [pp_cuda_home=],
   [yes|check], [pp_cuda_home=${CUDA_HOME:-/usr/local/cuda}],
   [pp_cuda_home=$with_cuda])
-AS_IF([test -n "$pp_cuda_home"], [
+AS_IF([test "x$pp_cuda_emulator" = xyes], [PP_CUDA_EMULATOR_SETUP])
+AS_IF([test -n "$pp_cuda_home" && test "x$pp_cuda_emulator" != xyes], [
   AS_IF([test -z "$NVCC"], [NVCC=$pp_cuda_home/bin/nvcc])
   AC_MSG_CHECKING([for nvcc])
   AS_IF([test -x "$NVCC"], [
@@ -55,10 +66,48 @@ AS_IF([test "x$pp_have_cuda" = xyes], [
   CUDA_LIBS="$CUDA_LDFLAGS -lcudart -lstdc++"
   AC_DEFINE([HAVE_CUDA], [1], [Define if the CUDA toolkit is available])
 ])
+AS_IF([test "x$pp_cuda_emulator" = xyes], [
+  # The emulator stands in for libcudart, libcublas and libcudnn; the .cu
+  # files, compiled by $(CXX), need the C++ runtime as nvcc's output does,
+  # and libm for what is an intrinsic on a GPU (fmaf, expf).
+  CUDA_LDFLAGS=
+  CUDA_LIBS="$pp_cuda_emulator_la -lstdc++ -lm"
+  AC_DEFINE([PP_CUDA_EMULATOR], [1],
+    [Define if the CUDA code runs on the CPU emulator (--enable-cuda-emulator)])
+])
+AM_CONDITIONAL([PP_CUDA_EMULATOR], [test "x$pp_cuda_emulator" = xyes])
 AC_SUBST([CUDA_CPPFLAGS])
 AC_SUBST([CUDA_LDFLAGS])
 AC_SUBST([CUDA_LIBS])
 AM_CONDITIONAL([HAVE_CUDA], [test "x$pp_have_cuda" = xyes])
+])
+
+# PP_CUDA_EMULATOR_SETUP: --enable-cuda-emulator. The CUDA headers (for
+# the prototypes the emulator implements and the code it runs), a C++
+# compiler for the .cu files and the kernel emulator, perl for
+# tests/emu/cu2cc.pl; no nvcc, no CUDA libraries, no GPU. Sets what
+# PP_CHECK_CUDA would for a toolkit, plus CXX, CXXFLAGS, PERL and
+# pp_cuda_emulator_la.
+AC_DEFUN([PP_CUDA_EMULATOR_SETUP], [
+AS_IF([test "x$with_cuda" = xno],
+  [AC_MSG_ERROR([--enable-cuda-emulator needs the CUDA headers: drop --without-cuda])])
+CUDA_CPPFLAGS="-isystem $pp_cuda_home/include"
+pp_save_CPPFLAGS=$CPPFLAGS
+CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS"
+AC_CHECK_HEADER([cuda_runtime.h], [],
+  [AC_MSG_ERROR([--enable-cuda-emulator needs the CUDA headers: no cuda_runtime.h in $pp_cuda_home/include (--with-cuda=DIR)])])
+AC_COMPUTE_INT([pp_v1], [CUDART_VERSION], [#include <cuda_runtime_api.h>], [pp_v1=0])
+CPPFLAGS=$pp_save_CPPFLAGS
+pp_cuda_version="$((pp_v1 / 1000)).$((pp_v1 % 1000 / 10))-emu"
+AC_ARG_VAR([CXX], [C++ compiler for --enable-cuda-emulator])
+AC_ARG_VAR([CXXFLAGS], [flags for CXX (default: -g -O2)])
+AC_CHECK_PROGS([CXX], [g++ c++ clang++])
+AS_IF([test -z "$CXX"], [AC_MSG_ERROR([--enable-cuda-emulator needs a C++ compiler (CXX)])])
+AS_IF([test "${CXXFLAGS+set}" != set], [CXXFLAGS="-g -O2"])
+AC_PATH_PROG([PERL], [perl])
+AS_IF([test -z "$PERL"], [AC_MSG_ERROR([--enable-cuda-emulator needs perl])])
+pp_cuda_emulator_la=tests/emu/libpipette-cuda-emulator.la
+pp_have_cuda=yes
 ])
 
 # PP_CHECK_CUDA_LIB(TITLE, NAME, HEADER, LIB, FUNC, VERSION-HEADER, MAJOR, MINOR, PATCH)
@@ -77,6 +126,12 @@ AS_CASE([$with_$2],
   [pp_$2_home=$with_$2])
 AS_IF([test "x$with_$2" != xno && test "x$pp_have_cuda" != xyes && test "x$with_$2" != xcheck],
   [AC_MSG_ERROR([--with-$2 needs the CUDA toolkit, which was not found])])
+AS_IF([test "x$pp_cuda_emulator" = xyes && test "x$2" = xnccl], [
+  # Not emulated: the transport between GPUs is peer.
+  AS_IF([test "x$with_$2" != xno && test "x$with_$2" != xcheck],
+    [AC_MSG_ERROR([--with-$2 cannot be used with --enable-cuda-emulator, which does not emulate $1])])
+  pp_$2_home=
+])
 AS_IF([test "x$pp_have_cuda" = xyes && test -n "$pp_$2_home"], [
   pp_$2_libdir=$pp_$2_home/lib64
   AS_IF([test -d "$pp_$2_libdir"], [], [pp_$2_libdir=$pp_$2_home/lib])
@@ -85,8 +140,10 @@ AS_IF([test "x$pp_have_cuda" = xyes && test -n "$pp_$2_home"], [
   pp_save_CPPFLAGS=$CPPFLAGS; pp_save_LDFLAGS=$LDFLAGS
   CPPFLAGS="$CPPFLAGS $CUDA_CPPFLAGS $m4_toupper($2)_CPPFLAGS"
   LDFLAGS="$LDFLAGS $CUDA_LDFLAGS $m4_toupper($2)_LDFLAGS"
-  AC_CHECK_HEADER([$3],
-    [AC_CHECK_LIB([$4], [$5], [pp_have_$2=yes], [], [-lcudart])])
+  AS_IF([test "x$pp_cuda_emulator" = xyes],
+    [AC_CHECK_HEADER([$3], [pp_have_$2=yes])],
+    [AC_CHECK_HEADER([$3],
+      [AC_CHECK_LIB([$4], [$5], [pp_have_$2=yes], [], [-lcudart])])])
   AS_IF([test "x$pp_have_$2" = xyes], [
     AC_COMPUTE_INT([pp_v1], [$7], [#include <$6>], [pp_v1=?])
     AC_COMPUTE_INT([pp_v2], [$8], [#include <$6>], [pp_v2=?])
@@ -99,6 +156,7 @@ AS_IF([test "x$pp_have_$2" = xno && test "x$with_$2" != xno && test "x$with_$2" 
   [AC_MSG_ERROR([--with-$2 was given but $1 ($3, lib$4) was not found in $pp_$2_home])])
 AS_IF([test "x$pp_have_$2" = xyes], [
   m4_toupper($2)_LIBS="$m4_toupper($2)_LDFLAGS -l$4"
+  AS_IF([test "x$pp_cuda_emulator" = xyes], [m4_toupper($2)_LIBS=$pp_cuda_emulator_la])
   AC_DEFINE([HAVE_]m4_toupper($2), [1], [Define if $1 is available])
 ], [
   m4_toupper($2)_CPPFLAGS=
@@ -162,6 +220,10 @@ pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "a handle per GPU rank, for la
 pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
+AS_IF([test "x$pp_cuda_emulator" = xyes], [
+  echo "  (CUDA emulator: CUDA, cuBLAS and cuDNN emulated on the CPU by tests/emu,"
+  echo "   so that make check runs the GPU tests; for testing only, no NCCL, and"
+  echo "   devices are named \"pipette CUDA emulator\")"])
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
 echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"
 echo "  warnings: $WARN_CFLAGS"

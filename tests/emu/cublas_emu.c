@@ -1,0 +1,525 @@
+/* tests/emu/cublas_emu.c - the cuBLAS calls pipette makes, on the CPU:
+ * cublasGemmEx in FP32, cublasSger, cublasSgemv, and the handle.
+ *
+ * BLAS semantics exactly as documented, column-major: element (i, j) of
+ * an m x n matrix with leading dimension ld is at [i + j * ld]; op(X) is
+ * X, or its transpose for CUBLAS_OP_T (and CUBLAS_OP_C, the same for
+ * real data). A row-major/column-major confusion in the caller therefore
+ * gives wrong numbers here, as on a GPU. Sums are in float, in order;
+ * beta == 0 means C (or y) is not read, so NaN there does not survive.
+ * CUBLAS_COMPUTE_32F_FAST_TF32 (and CUBLAS_COMPUTE_32F on a handle in
+ * CUBLAS_TF32_TENSOR_OP_MATH) rounds A and B to TF32, 10 mantissa bits,
+ * to nearest, as tensor cores would see them; CUBLAS_COMPUTE_32F_PEDANTIC
+ * never does.
+ *
+ * Every matrix and vector must lie inside device (or page-locked host)
+ * memory the handle's device can reach, and the calling thread's current
+ * device and the handle's stream must be the handle's device: otherwise
+ * the call fails with CUBLAS_STATUS_EXECUTION_FAILED and a line on
+ * stderr, where a real GPU would fault or read garbage.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cuda_runtime_api.h>
+#include <cublas_v2.h>
+
+#include "cuda_emu.h"
+#include "cuda_emu_errors.h"
+
+#define HANDLE_MAGIC 0x43424c53u /* "CBLS" */
+
+struct cublasContext {
+    unsigned magic;
+    int device;
+    cudaStream_t stream;
+    cublasMath_t math;
+    cublasPointerMode_t pointers;
+};
+
+/* ---- status, versions ------------------------------------------------- */
+
+static const struct pp_emu_code *status_code(cublasStatus_t s)
+{
+    size_t n = sizeof pp_emu_cublas_status / sizeof *pp_emu_cublas_status;
+    for (size_t i = 0; i < n; i++)
+        if (pp_emu_cublas_status[i].code == (int)s)
+            return &pp_emu_cublas_status[i];
+    return NULL;
+}
+
+const char *cublasGetStatusName(cublasStatus_t status)
+{
+    const struct pp_emu_code *c = status_code(status);
+    return c ? c->name : "unrecognized status";
+}
+
+const char *cublasGetStatusString(cublasStatus_t status)
+{
+    const struct pp_emu_code *c = status_code(status);
+    return c ? c->text : "unrecognized status";
+}
+
+cublasStatus_t cublasGetProperty(libraryPropertyType type, int *value)
+{
+    if (!value)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    switch (type) {
+    case MAJOR_VERSION:
+        *value = CUBLAS_VER_MAJOR;
+        return CUBLAS_STATUS_SUCCESS;
+    case MINOR_VERSION:
+        *value = CUBLAS_VER_MINOR;
+        return CUBLAS_STATUS_SUCCESS;
+    case PATCH_LEVEL:
+        *value = CUBLAS_VER_PATCH;
+        return CUBLAS_STATUS_SUCCESS;
+    default:
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+}
+
+/* ---- the handle ------------------------------------------------------- */
+
+static int live(cublasHandle_t h)
+{
+    return h && h->magic == HANDLE_MAGIC;
+}
+
+cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
+{
+    if (!handle)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (pp_emu_device_count() == 0)
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    struct cublasContext *h = malloc(sizeof *h);
+    if (!h)
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    *h = (struct cublasContext){HANDLE_MAGIC, pp_emu_current_device(), NULL,
+                                CUBLAS_DEFAULT_MATH,
+                                CUBLAS_POINTER_MODE_HOST};
+    *handle = h;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    handle->magic = 0;
+    free(handle);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetVersion_v2(cublasHandle_t handle, int *version)
+{
+    (void)handle;
+    if (!version)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *version = CUBLAS_VERSION;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream_v2(cublasHandle_t handle,
+                                  cudaStream_t streamId)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    int device;
+    if (pp_emu_stream_device(streamId, &device) != cudaSuccess) {
+        pp_emu_complain("cublasSetStream: %p is not a stream",
+                        (void *)streamId);
+        return CUBLAS_STATUS_INVALID_VALUE;
+    }
+    handle->stream = streamId;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetStream_v2(cublasHandle_t handle,
+                                  cudaStream_t *streamId)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!streamId)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *streamId = handle->stream;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    unsigned base = (unsigned)mode & 0xfu;
+    if (((unsigned)mode & ~0x1fu) || base > CUBLAS_TF32_TENSOR_OP_MATH)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    handle->math = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!mode)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *mode = handle->math;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetPointerMode_v2(cublasHandle_t handle,
+                                       cublasPointerMode_t mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (mode != CUBLAS_POINTER_MODE_HOST && mode != CUBLAS_POINTER_MODE_DEVICE)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    handle->pointers = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetPointerMode_v2(cublasHandle_t handle,
+                                       cublasPointerMode_t *mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!mode)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *mode = handle->pointers;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* ---- what a call may touch -------------------------------------------- */
+
+/* The handle's device is current and owns the handle's stream. */
+static cublasStatus_t check_context(cublasHandle_t h, const char *call)
+{
+    int stream_device, current = pp_emu_current_device();
+    if (pp_emu_stream_device(h->stream, &stream_device) != cudaSuccess) {
+        pp_emu_complain("%s: the handle's stream %p was destroyed", call,
+                        (void *)h->stream);
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    if (current != h->device || stream_device != h->device) {
+        pp_emu_complain("%s: handle of device %d used with device %d "
+                        "current and a stream of device %d", call,
+                        h->device, current, stream_device);
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* The `extent` floats from p (the first to the last element a call
+ * touches) lie inside memory the handle's device reaches. */
+static cublasStatus_t check_span(cublasHandle_t h, const char *call,
+                                 const char *what, const void *p,
+                                 size_t extent)
+{
+    if (extent == 0)
+        return CUBLAS_STATUS_SUCCESS;
+    size_t bytes = extent * sizeof(float);
+    int device = -1;
+    const char *why = NULL;
+    switch (pp_emu_locate(p, bytes, &device)) {
+    case PP_EMU_PAGEABLE:
+        why = "is not device memory";
+        break;
+    case PP_EMU_OVERRUN:
+        why = "runs past the end of its allocation";
+        break;
+    case PP_EMU_DEVICE:
+        if (!pp_emu_can_reach(h->device, device))
+            why = "is memory of a device that is no peer of the handle's";
+        break;
+    case PP_EMU_PINNED:
+        break;
+    }
+    if (!why)
+        return CUBLAS_STATUS_SUCCESS;
+    pp_emu_complain("%s: %s at %p (%zu bytes) %s", call, what, p, bytes, why);
+    return CUBLAS_STATUS_EXECUTION_FAILED;
+}
+
+/* Elements from the first to the last of a rows x cols column-major
+ * matrix with leading dimension ld (rows <= ld). */
+static size_t matrix_extent(int rows, int cols, int ld)
+{
+    if (rows <= 0 || cols <= 0)
+        return 0;
+    return (size_t)(cols - 1) * (size_t)ld + (size_t)rows;
+}
+
+static size_t vector_extent(int n, int inc)
+{
+    if (n <= 0)
+        return 0;
+    size_t step = inc < 0 ? (size_t)-(int64_t)inc : (size_t)inc;
+    return (size_t)(n - 1) * step + 1;
+}
+
+/* Element i of a vector of n with increment inc (BLAS: a negative one
+ * walks from the end). */
+static size_t vector_at(int i, int n, int inc)
+{
+    return inc >= 0 ? (size_t)i * (size_t)inc
+                    : (size_t)(n - 1 - i) * (size_t)-(int64_t)inc;
+}
+
+/* alpha and beta, from the host or the device per the pointer mode. */
+static cublasStatus_t scalar(cublasHandle_t h, const char *call,
+                             const char *what, const void *p, float *out)
+{
+    if (!p)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    if (h->pointers == CUBLAS_POINTER_MODE_DEVICE) {
+        cublasStatus_t s = check_span(h, call, what, p, 1);
+        if (s != CUBLAS_STATUS_SUCCESS)
+            return s;
+    }
+    memcpy(out, p, sizeof *out);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* ---- level 3 ---------------------------------------------------------- */
+
+/* x rounded to TF32 (8 exponent bits, 10 mantissa bits), to nearest with
+ * ties away from zero, as cvt.rna.tf32.f32; infinities and NaN kept. */
+static float to_tf32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7f800000u) != 0x7f800000u)
+        u = (u + 0x1000u) & 0xffffe000u;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+static int transposes(cublasOperation_t op)
+{
+    return op == CUBLAS_OP_T || op == CUBLAS_OP_C;
+}
+
+/* op(X) (rows x depth) into out, row by row: out[r * depth + p] =
+ * op(X)(r, p), rounded to TF32 where asked. */
+static void pack(float *out, const float *x, int ld, cublasOperation_t op,
+                 int rows, int depth, int tf32)
+{
+    for (int r = 0; r < rows; r++)
+        for (int p = 0; p < depth; p++) {
+            float v = transposes(op) ? x[(size_t)r * (size_t)ld + (size_t)p]
+                                     : x[(size_t)p * (size_t)ld + (size_t)r];
+            out[(size_t)r * (size_t)depth + (size_t)p] = tf32 ? to_tf32(v)
+                                                              : v;
+        }
+}
+
+/* sum[q] = the dot product of a with row q of b (k floats each, rows k
+ * apart), for q < cols <= DOT_COLS. In float, as FP32 GEMMs sum, but not
+ * in order: DOT_LANES partial sums each, added at the end, which GCC's
+ * vector extension turns into SIMD instructions. Any order is within the
+ * error bound of an FP32 sum of k products, which is all cuBLAS promises
+ * (its tiles and split-K sum in yet other orders). */
+#define DOT_COLS 4
+#define DOT_LANES 8
+typedef float lanes __attribute__((vector_size(DOT_LANES * sizeof(float))));
+
+static void dots(float *sum, const float *a, const float *b, int cols,
+                 int k)
+{
+    lanes acc[DOT_COLS];
+    memset(acc, 0, sizeof acc);
+    int p = 0;
+    for (; p + DOT_LANES <= k; p += DOT_LANES) {
+        lanes va;
+        memcpy(&va, a + p, sizeof va);
+        for (int q = 0; q < DOT_COLS; q++) {
+            if (q == cols)
+                break;
+            lanes vb;
+            memcpy(&vb, b + (size_t)q * (size_t)k + p, sizeof vb);
+            acc[q] += va * vb;
+        }
+    }
+    for (int q = 0; q < cols; q++) {
+        float s = 0.0f;
+        for (int l = 0; l < DOT_LANES; l++)
+            s += acc[q][l];
+        for (int r = p; r < k; r++)
+            s += a[r] * b[(size_t)q * (size_t)k + r];
+        sum[q] = s;
+    }
+}
+
+cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
+                            cublasOperation_t transb, int m, int n, int k,
+                            const void *alpha, const void *A,
+                            cudaDataType Atype, int lda, const void *B,
+                            cudaDataType Btype, int ldb, const void *beta,
+                            void *C, cudaDataType Ctype, int ldc,
+                            cublasComputeType_t computeType,
+                            cublasGemmAlgo_t algo)
+{
+    static const char call[] = "cublasGemmEx";
+    (void)algo; /* any algorithm computes the same product */
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if ((transa != CUBLAS_OP_N && !transposes(transa)) ||
+        (transb != CUBLAS_OP_N && !transposes(transb)) || m < 0 || n < 0 ||
+        k < 0)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    /* op(A) is m x k, op(B) k x n: A is stored m x k or k x m. */
+    int a_rows = transposes(transa) ? k : m, a_cols = transposes(transa) ? m
+                                                                        : k;
+    int b_rows = transposes(transb) ? n : k, b_cols = transposes(transb) ? k
+                                                                        : n;
+    if (lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
+        ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    int tf32;
+    switch (computeType) {
+    case CUBLAS_COMPUTE_32F:
+        tf32 = ((unsigned)handle->math & 0xfu) == CUBLAS_TF32_TENSOR_OP_MATH;
+        break;
+    case CUBLAS_COMPUTE_32F_PEDANTIC:
+        tf32 = 0;
+        break;
+    case CUBLAS_COMPUTE_32F_FAST_TF32:
+        tf32 = 1;
+        break;
+    default:
+        pp_emu_complain("%s: compute type %d is not emulated (only "
+                        "CUBLAS_COMPUTE_32F, _32F_PEDANTIC, _32F_FAST_TF32)",
+                        call, (int)computeType);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F) {
+        pp_emu_complain("%s: only CUDA_R_32F matrices are emulated (A %d, "
+                        "B %d, C %d)", call, (int)Atype, (int)Btype,
+                        (int)Ctype);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    float al, be;
+    cublasStatus_t s = check_context(handle, call);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = scalar(handle, call, "alpha", alpha, &al);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = scalar(handle, call, "beta", beta, &be);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
+        return s;
+    /* alpha == 0 or k == 0: A and B are not read. */
+    int products = al != 0.0f && k > 0;
+    if ((products &&
+         ((s = check_span(handle, call, "A", A,
+                          matrix_extent(a_rows, a_cols, lda))) ||
+          (s = check_span(handle, call, "B", B,
+                          matrix_extent(b_rows, b_cols, ldb))))) ||
+        (s = check_span(handle, call, "C", C, matrix_extent(m, n, ldc))))
+        return s;
+
+    float *c = C, *pa = NULL, *pb = NULL;
+    if (products) {
+        pa = malloc((size_t)m * (size_t)k * sizeof *pa);
+        pb = malloc((size_t)n * (size_t)k * sizeof *pb);
+        if (!pa || !pb) {
+            free(pa);
+            free(pb);
+            return CUBLAS_STATUS_ALLOC_FAILED;
+        }
+        pack(pa, A, lda, transa, m, k, tf32);
+        /* op(B)^T (n x k), row by row: op(B)'s columns. */
+        pack(pb, B, ldb, transb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N,
+             n, k, tf32);
+    }
+    for (int j = 0; j < n; j += DOT_COLS) {
+        int cols = n - j < DOT_COLS ? n - j : DOT_COLS;
+        for (int i = 0; i < m; i++) {
+            float sum[DOT_COLS] = {0};
+            if (products)
+                dots(sum, pa + (size_t)i * (size_t)k,
+                     pb + (size_t)j * (size_t)k, cols, k);
+            for (int q = 0; q < cols; q++) {
+                float *cij = &c[(size_t)i + (size_t)(j + q) * (size_t)ldc];
+                *cij = be == 0.0f ? al * sum[q] : al * sum[q] + be * *cij;
+            }
+        }
+    }
+    free(pa);
+    free(pb);
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* ---- level 2 ---------------------------------------------------------- */
+
+/* A = alpha x y^T + A, A m x n. */
+cublasStatus_t cublasSger_v2(cublasHandle_t handle, int m, int n,
+                             const float *alpha, const float *x, int incx,
+                             const float *y, int incy, float *A, int lda)
+{
+    static const char call[] = "cublasSger";
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (m < 0 || n < 0 || incx == 0 || incy == 0 || lda < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    float al;
+    cublasStatus_t s = check_context(handle, call);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = scalar(handle, call, "alpha", alpha, &al);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0 || al == 0.0f)
+        return s;
+    if ((s = check_span(handle, call, "x", x, vector_extent(m, incx))) ||
+        (s = check_span(handle, call, "y", y, vector_extent(n, incy))) ||
+        (s = check_span(handle, call, "A", A, matrix_extent(m, n, lda))))
+        return s;
+    for (int j = 0; j < n; j++) {
+        float t = al * y[vector_at(j, n, incy)];
+        for (int i = 0; i < m; i++) {
+            float *aij = &A[(size_t)i + (size_t)j * (size_t)lda];
+            *aij = *aij + x[vector_at(i, m, incx)] * t;
+        }
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+/* y = alpha op(A) x + beta y, A m x n: x has n elements and y m for
+ * CUBLAS_OP_N, the other way round transposed. */
+cublasStatus_t cublasSgemv_v2(cublasHandle_t handle, cublasOperation_t trans,
+                              int m, int n, const float *alpha,
+                              const float *A, int lda, const float *x,
+                              int incx, const float *beta, float *y,
+                              int incy)
+{
+    static const char call[] = "cublasSgemv";
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if ((trans != CUBLAS_OP_N && !transposes(trans)) || m < 0 || n < 0 ||
+        incx == 0 || incy == 0 || lda < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    float al, be;
+    cublasStatus_t s = check_context(handle, call);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = scalar(handle, call, "alpha", alpha, &al);
+    if (s == CUBLAS_STATUS_SUCCESS)
+        s = scalar(handle, call, "beta", beta, &be);
+    if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0 ||
+        (al == 0.0f && be == 1.0f))
+        return s;
+    int t = transposes(trans);
+    int nx = t ? m : n, ny = t ? n : m;
+    if ((al != 0.0f &&
+         ((s = check_span(handle, call, "A", A, matrix_extent(m, n, lda))) ||
+          (s = check_span(handle, call, "x", x, vector_extent(nx, incx))))) ||
+        (s = check_span(handle, call, "y", y, vector_extent(ny, incy))))
+        return s;
+    for (int r = 0; r < ny; r++) {
+        float sum = 0.0f;
+        for (int p = 0; al != 0.0f && p < nx; p++) {
+            float a = t ? A[(size_t)p + (size_t)r * (size_t)lda]
+                        : A[(size_t)r + (size_t)p * (size_t)lda];
+            sum += a * x[vector_at(p, nx, incx)];
+        }
+        float *yr = &y[vector_at(r, ny, incy)];
+        *yr = be == 0.0f ? al * sum : al * sum + be * *yr;
+    }
+    return CUBLAS_STATUS_SUCCESS;
+}

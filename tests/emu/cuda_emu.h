@@ -1,0 +1,74 @@
+/* tests/emu/cuda_emu.h - what the emulator's runtime (cuda_emu.c) shares
+ * with its cuBLAS (cublas_emu.c) and cuDNN (cudnn_emu.c): devices,
+ * allocations, streams. Private to libpipette-cuda-emulator; nothing here
+ * is exported from it.
+ *
+ * The emulator stands in for libcudart, libcublas and libcudnn so that
+ * pipette's CUDA code runs, and is tested, on a machine without a GPU:
+ * device memory is host memory, every operation runs on the calling
+ * thread when it is called (streams and events are bookkeeping), and
+ * kernels run through kernel_emu.cc. What real CUDA leaves undefined
+ * (a copy whose direction does not match its pointers, a GEMM reading
+ * memory outside any allocation) is refused, with a line on stderr saying
+ * why, instead of being allowed to corrupt memory.
+ */
+#ifndef PP_EMU_CUDA_EMU_H
+#define PP_EMU_CUDA_EMU_H
+
+#include <stddef.h>
+
+#include <cuda_runtime_api.h>
+
+#define PP_EMU_HIDDEN __attribute__((visibility("hidden")))
+
+/* The kernel emulator's launch error (a cudaError_t), cleared as read. */
+int pp_emu_take_launch_error(void);
+
+/* Devices emulated (PIPETTE_EMU_GPUS, default 1; 0 is a machine with a
+ * driver but no GPU) and the calling thread's current device. */
+PP_EMU_HIDDEN int pp_emu_device_count(void);
+PP_EMU_HIDDEN int pp_emu_current_device(void);
+
+/* Every failing call also becomes the calling thread's last error, as in
+ * CUDA: returns rc. */
+PP_EMU_HIDDEN cudaError_t pp_emu_fail(cudaError_t rc);
+/* cudaSuccess where there is a device to work on, else
+ * cudaErrorNoDevice. */
+PP_EMU_HIDDEN cudaError_t pp_emu_have_device(void);
+
+/* Where an address range lies. */
+typedef enum pp_emu_mem {
+    PP_EMU_PAGEABLE, /* in no allocation of ours: plain host memory */
+    PP_EMU_DEVICE,   /* inside one cudaMalloc allocation */
+    PP_EMU_PINNED,   /* inside one cudaMallocHost allocation */
+    PP_EMU_OVERRUN,  /* starts in an allocation, ends past it */
+} pp_emu_mem;
+
+/* The kind of [p, p + bytes) and, for device memory, its device. */
+PP_EMU_HIDDEN pp_emu_mem pp_emu_locate(const void *p, size_t bytes,
+                                       int *device);
+
+/* Whether kernels on device `from` may touch memory of device `to`:
+ * the same device, or peer access enabled from `from` to `to`. */
+PP_EMU_HIDDEN int pp_emu_can_reach(int from, int to);
+
+/* The device of a stream: cudaSuccess and *device, or
+ * cudaErrorInvalidResourceHandle for a handle that is not a live stream.
+ * The default stream handles (0, cudaStreamLegacy, cudaStreamPerThread)
+ * belong to the current device. */
+PP_EMU_HIDDEN cudaError_t pp_emu_stream_device(cudaStream_t s, int *device);
+
+/* Exported for launch_check.h, which calls it before each kernel runs:
+ * 0 where the launch may run; otherwise the cudaError_t a GPU would give
+ * (a stream of another device; a pointer argument into memory the
+ * current device cannot reach), also made the thread's last error. */
+int pp_emu_check_launch(const char *file, int line, cudaStream_t stream,
+                        int n, const void *const *pointers);
+
+/* One line on stderr: "pipette CUDA emulator: " and the message. For
+ * what a real GPU would not report at once (or at all) but which is a
+ * bug all the same. */
+PP_EMU_HIDDEN void pp_emu_complain(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+#endif
