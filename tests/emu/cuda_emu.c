@@ -586,7 +586,7 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
                             enum cudaMemcpyKind kind, cudaStream_t stream)
 {
-    cudaError_t rc = check_stream(stream);
+    cudaError_t rc = pp_emu_check_stream(stream);
     if (rc == cudaSuccess)
         rc = copy("cudaMemcpyAsync", dst, src, count, kind);
     return pp_emu_fail(rc);
@@ -614,7 +614,7 @@ cudaError_t cudaMemset(void *devPtr, int value, size_t count)
 cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
                             cudaStream_t stream)
 {
-    cudaError_t rc = check_stream(stream);
+    cudaError_t rc = pp_emu_check_stream(stream);
     if (rc == cudaSuccess)
         rc = set("cudaMemsetAsync", devPtr, value, count);
     return pp_emu_fail(rc);

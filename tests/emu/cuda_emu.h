@@ -57,6 +57,8 @@ PP_EMU_HIDDEN int pp_emu_can_reach(int from, int to);
  * The default stream handles (0, cudaStreamLegacy, cudaStreamPerThread)
  * belong to the current device. */
 PP_EMU_HIDDEN cudaError_t pp_emu_stream_device(cudaStream_t s, int *device);
+/* cudaSuccess where there is a device and s is a live or default stream. */
+PP_EMU_HIDDEN cudaError_t pp_emu_check_stream(cudaStream_t s);
 
 /* Exported for launch_check.h, which calls it before each kernel runs:
  * 0 where the launch may run; otherwise the cudaError_t a GPU would give

@@ -54,7 +54,7 @@ cudaError_t pp_emu_stream_device(cudaStream_t s, int *device)
     return cudaSuccess;
 }
 
-static cudaError_t check_stream(cudaStream_t s)
+cudaError_t pp_emu_check_stream(cudaStream_t s)
 {
     int device;
     cudaError_t rc = pp_emu_have_device();
@@ -97,12 +97,12 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream)
 /* Everything queued has run already. */
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
-    return pp_emu_fail(check_stream(stream));
+    return pp_emu_fail(pp_emu_check_stream(stream));
 }
 
 cudaError_t cudaStreamQuery(cudaStream_t stream)
 {
-    return pp_emu_fail(check_stream(stream));
+    return pp_emu_fail(pp_emu_check_stream(stream));
 }
 
 static cudaError_t check_event(cudaEvent_t e)
@@ -181,7 +181,7 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t event,
 {
     if (flags & ~(unsigned)cudaEventWaitExternal)
         return pp_emu_fail(cudaErrorInvalidValue);
-    cudaError_t rc = check_stream(stream);
+    cudaError_t rc = pp_emu_check_stream(stream);
     if (rc == cudaSuccess)
         rc = check_event(event);
     return pp_emu_fail(rc);
