@@ -36,13 +36,18 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
                  out->activations + out->transfers;
 }
 
-/* "1.50 GiB", "12.3 MiB": sizes a reader takes in at once. */
+/* "1.50 GiB", "12.3 MiB", "3.9 KiB", "1000 bytes": sizes a reader takes
+ * in at once, and never a small plan shown as 0.0 of anything. */
 static const char *human(double bytes, char *buf, size_t size)
 {
     if (bytes >= 1024.0 * 1024.0 * 1024.0)
         snprintf(buf, size, "%.2f GiB", bytes / (1024.0 * 1024.0 * 1024.0));
-    else
+    else if (bytes >= 1024.0 * 1024.0)
         snprintf(buf, size, "%.1f MiB", bytes / (1024.0 * 1024.0));
+    else if (bytes >= 1024.0)
+        snprintf(buf, size, "%.1f KiB", bytes / 1024.0);
+    else
+        snprintf(buf, size, "%.0f bytes", bytes);
     return buf;
 }
 
