@@ -34,8 +34,6 @@ struct cublasContext {
     unsigned magic;
     int device;
     cudaStream_t stream;
-    cublasMath_t math;
-    cublasPointerMode_t pointers;
 };
 
 /* ---- status, versions ------------------------------------------------- */
@@ -96,9 +94,7 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
     struct cublasContext *h = malloc(sizeof *h);
     if (!h)
         return CUBLAS_STATUS_ALLOC_FAILED;
-    *h = (struct cublasContext){HANDLE_MAGIC, pp_emu_current_device(), NULL,
-                                CUBLAS_DEFAULT_MATH,
-                                CUBLAS_POINTER_MODE_HOST};
+    *h = (struct cublasContext){HANDLE_MAGIC, pp_emu_current_device(), NULL};
     *handle = h;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -109,15 +105,6 @@ cublasStatus_t cublasDestroy_v2(cublasHandle_t handle)
         return CUBLAS_STATUS_NOT_INITIALIZED;
     handle->magic = 0;
     free(handle);
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasGetVersion_v2(cublasHandle_t handle, int *version)
-{
-    (void)handle;
-    if (!version)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    *version = CUBLAS_VERSION;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -133,60 +120,6 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t handle,
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     handle->stream = streamId;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasGetStream_v2(cublasHandle_t handle,
-                                  cudaStream_t *streamId)
-{
-    if (!live(handle))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (!streamId)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    *streamId = handle->stream;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
-{
-    if (!live(handle))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    unsigned base = (unsigned)mode & 0xfu;
-    if (((unsigned)mode & ~0x1fu) || base > CUBLAS_TF32_TENSOR_OP_MATH)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    handle->math = mode;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
-{
-    if (!live(handle))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (!mode)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    *mode = handle->math;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasSetPointerMode_v2(cublasHandle_t handle,
-                                       cublasPointerMode_t mode)
-{
-    if (!live(handle))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (mode != CUBLAS_POINTER_MODE_HOST && mode != CUBLAS_POINTER_MODE_DEVICE)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    handle->pointers = mode;
-    return CUBLAS_STATUS_SUCCESS;
-}
-
-cublasStatus_t cublasGetPointerMode_v2(cublasHandle_t handle,
-                                       cublasPointerMode_t *mode)
-{
-    if (!live(handle))
-        return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (!mode)
-        return CUBLAS_STATUS_INVALID_VALUE;
-    *mode = handle->pointers;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -266,17 +199,12 @@ static size_t vector_at(int i, int n, int inc)
                     : (size_t)(n - 1 - i) * (size_t)-(int64_t)inc;
 }
 
-/* alpha and beta, from the host or the device per the pointer mode. */
-static cublasStatus_t scalar(cublasHandle_t h, const char *call,
-                             const char *what, const void *p, float *out)
+/* alpha and beta: host pointers, cuBLAS's default pointer mode (pipette
+ * never changes it). */
+static cublasStatus_t scalar(const void *p, float *out)
 {
     if (!p)
         return CUBLAS_STATUS_INVALID_VALUE;
-    if (h->pointers == CUBLAS_POINTER_MODE_DEVICE) {
-        cublasStatus_t s = check_span(h, call, what, p, 1);
-        if (s != CUBLAS_STATUS_SUCCESS)
-            return s;
-    }
     memcpy(out, p, sizeof *out);
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -378,9 +306,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
         return CUBLAS_STATUS_INVALID_VALUE;
     int tf32;
     switch (computeType) {
-    case CUBLAS_COMPUTE_32F:
-        tf32 = ((unsigned)handle->math & 0xfu) == CUBLAS_TF32_TENSOR_OP_MATH;
-        break;
+    case CUBLAS_COMPUTE_32F: /* the default math mode: no TF32 */
     case CUBLAS_COMPUTE_32F_PEDANTIC:
         tf32 = 0;
         break;
@@ -402,9 +328,9 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     float al, be;
     cublasStatus_t s = check_context(handle, call);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = scalar(handle, call, "alpha", alpha, &al);
+        s = scalar(alpha, &al);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = scalar(handle, call, "beta", beta, &be);
+        s = scalar(beta, &be);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0)
         return s;
     /* alpha == 0 or k == 0: A and B are not read. */
@@ -464,7 +390,7 @@ cublasStatus_t cublasSger_v2(cublasHandle_t handle, int m, int n,
     float al;
     cublasStatus_t s = check_context(handle, call);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = scalar(handle, call, "alpha", alpha, &al);
+        s = scalar(alpha, &al);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0 || al == 0.0f)
         return s;
     if ((s = check_span(handle, call, "x", x, vector_extent(m, incx))) ||
@@ -498,9 +424,9 @@ cublasStatus_t cublasSgemv_v2(cublasHandle_t handle, cublasOperation_t trans,
     float al, be;
     cublasStatus_t s = check_context(handle, call);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = scalar(handle, call, "alpha", alpha, &al);
+        s = scalar(alpha, &al);
     if (s == CUBLAS_STATUS_SUCCESS)
-        s = scalar(handle, call, "beta", beta, &be);
+        s = scalar(beta, &be);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0 ||
         (al == 0.0f && be == 1.0f))
         return s;

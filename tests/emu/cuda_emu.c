@@ -152,13 +152,6 @@ cudaError_t cudaGetLastError(void)
     return rc != cudaSuccess ? rc : launch;
 }
 
-cudaError_t cudaPeekAtLastError(void)
-{
-    if (last_error == cudaSuccess)
-        last_error = (cudaError_t)pp_emu_take_launch_error();
-    return last_error;
-}
-
 cudaError_t cudaRuntimeGetVersion(int *runtimeVersion)
 {
     if (!runtimeVersion)
@@ -295,18 +288,6 @@ cudaError_t cudaDeviceEnablePeerAccess(int peerDevice, unsigned int flags)
     peer[current_device][peerDevice] = 1;
     pthread_mutex_unlock(&lock);
     return was ? pp_emu_fail(cudaErrorPeerAccessAlreadyEnabled) : cudaSuccess;
-}
-
-cudaError_t cudaDeviceDisablePeerAccess(int peerDevice)
-{
-    cudaError_t rc = valid_device(peerDevice);
-    if (rc != cudaSuccess)
-        return pp_emu_fail(rc);
-    pthread_mutex_lock(&lock);
-    int was = peer[current_device][peerDevice];
-    peer[current_device][peerDevice] = 0;
-    pthread_mutex_unlock(&lock);
-    return was ? cudaSuccess : pp_emu_fail(cudaErrorPeerAccessNotEnabled);
 }
 
 int pp_emu_can_reach(int from, int to)

@@ -100,11 +100,6 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream)
     return pp_emu_fail(pp_emu_check_stream(stream));
 }
 
-cudaError_t cudaStreamQuery(cudaStream_t stream)
-{
-    return pp_emu_fail(pp_emu_check_stream(stream));
-}
-
 static cudaError_t check_event(cudaEvent_t e)
 {
     return e && e->magic == EVENT_MAGIC ? cudaSuccess

@@ -80,10 +80,3 @@ cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId)
     return CUDNN_STATUS_SUCCESS;
 }
 
-cudnnStatus_t cudnnGetStream(cudnnHandle_t handle, cudaStream_t *streamId)
-{
-    if (!live(handle) || !streamId)
-        return CUDNN_STATUS_BAD_PARAM;
-    *streamId = handle->stream;
-    return CUDNN_STATUS_SUCCESS;
-}
