@@ -16,7 +16,10 @@
  * memory the handle's device can reach, and the calling thread's current
  * device and the handle's stream must be the handle's device: otherwise
  * the call fails with CUBLAS_STATUS_EXECUTION_FAILED and a line on
- * stderr, where a real GPU would fault or read garbage.
+ * stderr, where a real GPU would fault or read garbage. All that is
+ * checked at the call, with alpha and beta read there (host pointer
+ * mode); the arithmetic is queued on the handle's stream and reads and
+ * writes the matrices when it runs, as a GPU's kernel would.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -279,6 +282,52 @@ static void dots(float *sum, const float *a, const float *b, int cols,
     }
 }
 
+/* A checked GEMM, queued; pa and pb (NULL where alpha or k is 0) are
+ * room for op(A) and op(B)^T, packed when it runs. */
+struct gemm_work {
+    cublasOperation_t transa, transb;
+    int m, n, k;
+    float al, be;
+    const float *A;
+    int lda;
+    const float *B;
+    int ldb;
+    float *C;
+    int ldc, tf32;
+    float *pa, *pb;
+};
+
+static void run_gemm(void *arg)
+{
+    struct gemm_work *w = arg;
+    int m = w->m, n = w->n, k = w->k;
+    if (w->pa) {
+        pack(w->pa, w->A, w->lda, w->transa, m, k, w->tf32);
+        /* op(B)^T (n x k), row by row: op(B)'s columns. */
+        pack(w->pb, w->B, w->ldb,
+             w->transb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k,
+             w->tf32);
+    }
+    for (int j = 0; j < n; j += DOT_COLS) {
+        int cols = n - j < DOT_COLS ? n - j : DOT_COLS;
+        for (int i = 0; i < m; i++) {
+            float sum[DOT_COLS] = {0};
+            if (w->pa)
+                dots(sum, w->pa + (size_t)i * (size_t)k,
+                     w->pb + (size_t)j * (size_t)k, cols, k);
+            for (int q = 0; q < cols; q++) {
+                float *cij =
+                    &w->C[(size_t)i + (size_t)(j + q) * (size_t)w->ldc];
+                *cij = w->be == 0.0f ? w->al * sum[q]
+                                     : w->al * sum[q] + w->be * *cij;
+            }
+        }
+    }
+    free(w->pa);
+    free(w->pb);
+    free(w);
+}
+
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cublasOperation_t transb, int m, int n, int k,
                             const void *alpha, const void *A,
@@ -343,39 +392,50 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
         (s = check_span(handle, call, "C", C, matrix_extent(m, n, ldc))))
         return s;
 
-    float *c = C, *pa = NULL, *pb = NULL;
+    struct gemm_work *w = malloc(sizeof *w);
+    if (!w)
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    *w = (struct gemm_work){transa, transb, m, n, k, al, be, A, lda, B, ldb,
+                            C, ldc, tf32, NULL, NULL};
     if (products) {
-        pa = malloc((size_t)m * (size_t)k * sizeof *pa);
-        pb = malloc((size_t)n * (size_t)k * sizeof *pb);
-        if (!pa || !pb) {
-            free(pa);
-            free(pb);
+        w->pa = malloc((size_t)m * (size_t)k * sizeof *w->pa);
+        w->pb = malloc((size_t)n * (size_t)k * sizeof *w->pb);
+        if (!w->pa || !w->pb) {
+            free(w->pa);
+            free(w->pb);
+            free(w);
             return CUBLAS_STATUS_ALLOC_FAILED;
         }
-        pack(pa, A, lda, transa, m, k, tf32);
-        /* op(B)^T (n x k), row by row: op(B)'s columns. */
-        pack(pb, B, ldb, transb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N,
-             n, k, tf32);
     }
-    for (int j = 0; j < n; j += DOT_COLS) {
-        int cols = n - j < DOT_COLS ? n - j : DOT_COLS;
-        for (int i = 0; i < m; i++) {
-            float sum[DOT_COLS] = {0};
-            if (products)
-                dots(sum, pa + (size_t)i * (size_t)k,
-                     pb + (size_t)j * (size_t)k, cols, k);
-            for (int q = 0; q < cols; q++) {
-                float *cij = &c[(size_t)i + (size_t)(j + q) * (size_t)ldc];
-                *cij = be == 0.0f ? al * sum[q] : al * sum[q] + be * *cij;
-            }
-        }
-    }
-    free(pa);
-    free(pb);
+    pp_emu_enqueue(handle->stream, run_gemm, w, 0);
     return CUBLAS_STATUS_SUCCESS;
 }
 
 /* ---- level 2 ---------------------------------------------------------- */
+
+struct ger_work {
+    int m, n;
+    float al;
+    const float *x;
+    int incx;
+    const float *y;
+    int incy;
+    float *A;
+    int lda;
+};
+
+static void run_ger(void *arg)
+{
+    struct ger_work *w = arg;
+    for (int j = 0; j < w->n; j++) {
+        float t = w->al * w->y[vector_at(j, w->n, w->incy)];
+        for (int i = 0; i < w->m; i++) {
+            float *aij = &w->A[(size_t)i + (size_t)j * (size_t)w->lda];
+            *aij = *aij + w->x[vector_at(i, w->m, w->incx)] * t;
+        }
+    }
+    free(w);
+}
 
 /* A = alpha x y^T + A, A m x n. */
 cublasStatus_t cublasSger_v2(cublasHandle_t handle, int m, int n,
@@ -397,14 +457,40 @@ cublasStatus_t cublasSger_v2(cublasHandle_t handle, int m, int n,
         (s = check_span(handle, call, "y", y, vector_extent(n, incy))) ||
         (s = check_span(handle, call, "A", A, matrix_extent(m, n, lda))))
         return s;
-    for (int j = 0; j < n; j++) {
-        float t = al * y[vector_at(j, n, incy)];
-        for (int i = 0; i < m; i++) {
-            float *aij = &A[(size_t)i + (size_t)j * (size_t)lda];
-            *aij = *aij + x[vector_at(i, m, incx)] * t;
-        }
-    }
+    struct ger_work *w = malloc(sizeof *w);
+    if (!w)
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    *w = (struct ger_work){m, n, al, x, incx, y, incy, A, lda};
+    pp_emu_enqueue(handle->stream, run_ger, w, 0);
     return CUBLAS_STATUS_SUCCESS;
+}
+
+/* t: A transposed; x has nx elements, y ny. */
+struct gemv_work {
+    int t, nx, ny;
+    float al, be;
+    const float *A;
+    int lda;
+    const float *x;
+    int incx;
+    float *y;
+    int incy;
+};
+
+static void run_gemv(void *arg)
+{
+    struct gemv_work *w = arg;
+    for (int r = 0; r < w->ny; r++) {
+        float sum = 0.0f;
+        for (int p = 0; w->al != 0.0f && p < w->nx; p++) {
+            float a = w->t ? w->A[(size_t)p + (size_t)r * (size_t)w->lda]
+                           : w->A[(size_t)r + (size_t)p * (size_t)w->lda];
+            sum += a * w->x[vector_at(p, w->nx, w->incx)];
+        }
+        float *yr = &w->y[vector_at(r, w->ny, w->incy)];
+        *yr = w->be == 0.0f ? w->al * sum : w->al * sum + w->be * *yr;
+    }
+    free(w);
 }
 
 /* y = alpha op(A) x + beta y, A m x n: x has n elements and y m for
@@ -437,15 +523,10 @@ cublasStatus_t cublasSgemv_v2(cublasHandle_t handle, cublasOperation_t trans,
           (s = check_span(handle, call, "x", x, vector_extent(nx, incx))))) ||
         (s = check_span(handle, call, "y", y, vector_extent(ny, incy))))
         return s;
-    for (int r = 0; r < ny; r++) {
-        float sum = 0.0f;
-        for (int p = 0; al != 0.0f && p < nx; p++) {
-            float a = t ? A[(size_t)p + (size_t)r * (size_t)lda]
-                        : A[(size_t)r + (size_t)p * (size_t)lda];
-            sum += a * x[vector_at(p, nx, incx)];
-        }
-        float *yr = &y[vector_at(r, ny, incy)];
-        *yr = be == 0.0f ? al * sum : al * sum + be * *yr;
-    }
+    struct gemv_work *w = malloc(sizeof *w);
+    if (!w)
+        return CUBLAS_STATUS_ALLOC_FAILED;
+    *w = (struct gemv_work){t, nx, ny, al, be, A, lda, x, incx, y, incy};
+    pp_emu_enqueue(handle->stream, run_gemv, w, 0);
     return CUBLAS_STATUS_SUCCESS;
 }

@@ -6,14 +6,18 @@
  *                        PP_EMU_MAX_GPUS; 0: cudaGetDeviceCount says
  *                        cudaErrorNoDevice, as a driver without a GPU does)
  *   PIPETTE_EMU_MEM_MIB  memory of each device (default 2048)
+ *   PIPETTE_EMU_SYNC     1: run everything at the call (default 0)
+ *   PIPETTE_EMU_JITTER_US  most a stream's worker sleeps before each
+ *                        item (default 200; 0: never)
  *
  * Device memory is aligned_alloc()ed host memory, filled with 0xff bytes
  * (NaN as floats) so that a kernel reading what nobody wrote shows up;
  * each device's allocations count against its memory, and
- * cudaMemGetInfo answers from that count. Copies, memsets and kernels run
- * when called, on the calling thread, so a stream is a device number and
- * an event a host timestamp. The current device and the last error are
- * the calling thread's, as in CUDA.
+ * cudaMemGetInfo answers from that count. Copies and memsets are checked
+ * when called and queued on their stream (cuda_emu_stream.c); the host
+ * waits for them where the runtime API's "API synchronization behavior"
+ * says it does, and no further. The current device and the last error
+ * are the calling thread's, as in CUDA.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -33,7 +37,6 @@
 #include "cuda_emu.h"
 #include "cuda_emu_errors.h"
 
-#define PP_EMU_MAX_GPUS 16
 #define PP_EMU_ALIGN 256 /* cudaMalloc's alignment */
 
 /* ---- configuration ---------------------------------------------------- */
@@ -41,6 +44,8 @@
 static struct {
     int gpus;
     size_t mem_bytes;
+    int sync;
+    long jitter_us;
 } config;
 static pthread_once_t config_once = PTHREAD_ONCE_INIT;
 
@@ -64,6 +69,20 @@ static void read_config(void)
     config.gpus = (int)env_long("PIPETTE_EMU_GPUS", 1, 0, PP_EMU_MAX_GPUS);
     config.mem_bytes =
         (size_t)env_long("PIPETTE_EMU_MEM_MIB", 2048, 1, 1L << 20) << 20;
+    config.sync = (int)env_long("PIPETTE_EMU_SYNC", 0, 0, 1);
+    config.jitter_us = env_long("PIPETTE_EMU_JITTER_US", 200, 0, 1000000);
+}
+
+int pp_emu_sync_mode(void)
+{
+    pthread_once(&config_once, read_config);
+    return config.sync;
+}
+
+long pp_emu_jitter_us(void)
+{
+    pthread_once(&config_once, read_config);
+    return config.jitter_us;
 }
 
 int pp_emu_device_count(void)
@@ -201,7 +220,10 @@ cudaError_t cudaGetDevice(int *device)
 
 cudaError_t cudaDeviceSynchronize(void)
 {
-    return pp_emu_fail(pp_emu_have_device());
+    cudaError_t rc = pp_emu_have_device();
+    if (rc == cudaSuccess)
+        pp_emu_synchronize(current_device);
+    return pp_emu_fail(rc);
 }
 
 /* An H100-like device whose name says what it is. */
@@ -447,6 +469,10 @@ cudaError_t cudaFree(void *devPtr)
         return pp_emu_fail(rc);
     if (!devPtr)
         return cudaSuccess;
+    /* cudaFree synchronizes the device. Every device here: a peer's
+     * kernel may still be reading the memory, and freeing it under the
+     * kernel would crash the emulator rather than fail the test. */
+    pp_emu_synchronize(-1);
     if (remove_alloc(devPtr, 0) != cudaSuccess) {
         pp_emu_complain("cudaFree(%p): not the start of a cudaMalloc "
                         "allocation", devPtr);
@@ -470,6 +496,7 @@ cudaError_t cudaFreeHost(void *ptr)
 {
     if (!ptr)
         return cudaSuccess;
+    pp_emu_synchronize(-1); /* as cudaFree */
     if (remove_alloc(ptr, 1) != cudaSuccess) {
         pp_emu_complain("cudaFreeHost(%p): not the start of a "
                         "cudaMallocHost allocation", ptr);
@@ -533,8 +560,47 @@ static cudaError_t check_side(const char *call, enum cudaMemcpyKind kind,
     return cudaErrorInvalidValue;
 }
 
+/* A queued copy; `staged` holds pageable source bytes copied at the
+ * call, where CUDA stages them too. */
+struct copy_work {
+    void *dst;
+    const void *src;
+    size_t count;
+    unsigned char staged[];
+};
+
+static void run_copy(void *arg)
+{
+    struct copy_work *w = arg;
+    memmove(w->dst, w->src, w->count);
+    free(w);
+}
+
+static struct copy_work *new_copy_work(void *dst, const void *src,
+                                       size_t count, int stage)
+{
+    struct copy_work *w = malloc(sizeof *w + (stage ? count : 0));
+    if (!w)
+        return NULL;
+    *w = (struct copy_work){dst, src, count};
+    if (stage) {
+        memcpy(w->staged, src, count);
+        w->src = w->staged;
+    }
+    return w;
+}
+
+/* Checks a copy and queues it on `stream`, returning when the runtime
+ * API's "API synchronization behavior" says: the host always waits for
+ * host-to-host copies and for device-to-pageable-host ones; cudaMemcpy
+ * (not `async`) also for any copy to the host and from pinned memory; a
+ * pageable source is staged at the call, after the stream's earlier work
+ * for cudaMemcpy, and then the device write is left queued. Pinned host
+ * memory in an asynchronous copy is read or written when the copy runs,
+ * so a host that reuses it before synchronizing sees the difference. */
 static cudaError_t copy(const char *call, void *dst, const void *src,
-                        size_t count, enum cudaMemcpyKind kind)
+                        size_t count, enum cudaMemcpyKind kind,
+                        cudaStream_t stream, int async)
 {
     cudaError_t rc = pp_emu_have_device();
     if (rc != cudaSuccess)
@@ -554,14 +620,28 @@ static cudaError_t copy(const char *call, void *dst, const void *src,
         (rc = check_side(call, kind, "source", src, count, src_device)) !=
             cudaSuccess)
         return rc;
-    memmove(dst, src, count);
+    pp_emu_mem to = pp_emu_locate(dst, count, NULL);
+    pp_emu_mem from = pp_emu_locate(src, count, NULL);
+    int wait, stage = 0;
+    if (to != PP_EMU_DEVICE) /* to the host */
+        wait = from != PP_EMU_DEVICE || !async || to == PP_EMU_PAGEABLE;
+    else if (from == PP_EMU_PAGEABLE) /* staged */
+        wait = 0, stage = 1;
+    else /* device to device, or from pinned memory */
+        wait = from == PP_EMU_PINNED && !async;
+    if (stage && !async)
+        pp_emu_enqueue(stream, NULL, NULL, 1);
+    struct copy_work *w = new_copy_work(dst, src, count, stage);
+    if (!w)
+        return cudaErrorMemoryAllocation;
+    pp_emu_enqueue(stream, run_copy, w, wait);
     return cudaSuccess;
 }
 
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t count,
                        enum cudaMemcpyKind kind)
 {
-    return pp_emu_fail(copy("cudaMemcpy", dst, src, count, kind));
+    return pp_emu_fail(copy("cudaMemcpy", dst, src, count, kind, NULL, 0));
 }
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
@@ -569,11 +649,26 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t count,
 {
     cudaError_t rc = pp_emu_check_stream(stream);
     if (rc == cudaSuccess)
-        rc = copy("cudaMemcpyAsync", dst, src, count, kind);
+        rc = copy("cudaMemcpyAsync", dst, src, count, kind, stream, 1);
     return pp_emu_fail(rc);
 }
 
-static cudaError_t set(const char *call, void *p, int value, size_t count)
+struct set_work {
+    void *p;
+    int value;
+    size_t count;
+};
+
+static void run_set(void *arg)
+{
+    struct set_work *w = arg;
+    memset(w->p, w->value, w->count);
+    free(w);
+}
+
+/* Device memory only, so never synchronous with the host. */
+static cudaError_t set(const char *call, void *p, int value, size_t count,
+                       cudaStream_t stream)
 {
     cudaError_t rc = pp_emu_have_device();
     if (rc != cudaSuccess || count == 0)
@@ -583,13 +678,17 @@ static cudaError_t set(const char *call, void *p, int value, size_t count)
                         call, p, count);
         return cudaErrorInvalidValue;
     }
-    memset(p, value, count);
+    struct set_work *w = malloc(sizeof *w);
+    if (!w)
+        return cudaErrorMemoryAllocation;
+    *w = (struct set_work){p, value, count};
+    pp_emu_enqueue(stream, run_set, w, 0);
     return cudaSuccess;
 }
 
 cudaError_t cudaMemset(void *devPtr, int value, size_t count)
 {
-    return pp_emu_fail(set("cudaMemset", devPtr, value, count));
+    return pp_emu_fail(set("cudaMemset", devPtr, value, count, NULL));
 }
 
 cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
@@ -597,6 +696,6 @@ cudaError_t cudaMemsetAsync(void *devPtr, int value, size_t count,
 {
     cudaError_t rc = pp_emu_check_stream(stream);
     if (rc == cudaSuccess)
-        rc = set("cudaMemsetAsync", devPtr, value, count);
+        rc = set("cudaMemsetAsync", devPtr, value, count, stream);
     return pp_emu_fail(rc);
 }

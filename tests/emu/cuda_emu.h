@@ -5,12 +5,23 @@
  *
  * The emulator stands in for libcudart, libcublas and libcudnn so that
  * pipette's CUDA code runs, and is tested, on a machine without a GPU:
- * device memory is host memory, every operation runs on the calling
- * thread when it is called (streams and events are bookkeeping), and
- * kernels run through kernel_emu.cc. What real CUDA leaves undefined
- * (a copy whose direction does not match its pointers, a GEMM reading
- * memory outside any allocation) is refused, with a line on stderr saying
- * why, instead of being allowed to corrupt memory.
+ * device memory is host memory and kernels run through kernel_emu.cc.
+ * What real CUDA leaves undefined (a copy whose direction does not match
+ * its pointers, a GEMM reading memory outside any allocation) is refused,
+ * with a line on stderr saying why, instead of being allowed to corrupt
+ * memory.
+ *
+ * Streams are asynchronous, as on a GPU (cuda_emu_stream.c): every
+ * kernel, copy, memset, cuBLAS call and event record is checked when it
+ * is called and then queued on its stream, whose own worker thread runs
+ * the queue in order, sleeping a pseudo-random 0..PIPETTE_EMU_JITTER_US
+ * microseconds (default 200) before each item. The host returns from a
+ * call, and other streams run on, exactly as far as CUDA's documented
+ * stream and API synchronization behaviour allows, so work that misses an
+ * event wait or a synchronization reads stale or unfinished data and the
+ * test computing with it fails. PIPETTE_EMU_SYNC=1 runs everything on the
+ * calling thread when it is called instead, which tells an ordering bug
+ * from a computation bug.
  */
 #ifndef PP_EMU_CUDA_EMU_H
 #define PP_EMU_CUDA_EMU_H
@@ -20,6 +31,8 @@
 #include <cuda_runtime_api.h>
 
 #define PP_EMU_HIDDEN __attribute__((visibility("hidden")))
+
+#define PP_EMU_MAX_GPUS 16
 
 /* The kernel emulator's launch error (a cudaError_t), cleared as read. */
 int pp_emu_take_launch_error(void);
@@ -59,6 +72,21 @@ PP_EMU_HIDDEN int pp_emu_can_reach(int from, int to);
 PP_EMU_HIDDEN cudaError_t pp_emu_stream_device(cudaStream_t s, int *device);
 /* cudaSuccess where there is a device and s is a live or default stream. */
 PP_EMU_HIDDEN cudaError_t pp_emu_check_stream(cudaStream_t s);
+
+/* PIPETTE_EMU_SYNC and PIPETTE_EMU_JITTER_US (see above). */
+PP_EMU_HIDDEN int pp_emu_sync_mode(void);
+PP_EMU_HIDDEN long pp_emu_jitter_us(void);
+
+/* Queues run(arg) on stream s (a live or default stream of a device:
+ * check it first), after the work queued there before and, where s is
+ * the legacy default stream or a blocking stream, after what CUDA orders
+ * it after; run frees arg. With `wait`, returns only once it has run;
+ * a NULL run queues nothing and only waits for what is queued. Exported for launch_check.h, which queues kernels through it. */
+void pp_emu_enqueue(cudaStream_t s, void (*run)(void *), void *arg,
+                    int wait);
+/* Waits for the work queued so far on every stream of `device`, or of
+ * every device where device is -1. */
+PP_EMU_HIDDEN void pp_emu_synchronize(int device);
 
 /* Exported for launch_check.h, which calls it before each kernel runs:
  * 0 where the launch may run; otherwise the cudaError_t a GPU would give

@@ -9,7 +9,8 @@
  * switch in and one out a thread. As PTX's bar.sync and exit have it, a
  * thread that has returned no longer holds a barrier up.
  *
- * All state is thread_local: each OS thread schedules its own grids.
+ * All state is thread_local: each OS thread (a host thread, or an
+ * emulated stream's worker) schedules its own grids.
  */
 #include "kernel_emu.h"
 
@@ -211,18 +212,24 @@ static void run_block(void)
     }
 }
 
-void pp_emu_run(dim3 grid, dim3 block, void (*body)(void *), void *arg)
+/* CUDA's limits, the same on every current GPU. */
+bool pp_emu_valid_launch(dim3 grid, dim3 block)
 {
-    if (emu.in_kernel)
-        die("launch from inside a kernel (dynamic parallelism)");
-    /* CUDA's limits, the same on every current GPU. */
     uint64_t threads = (uint64_t)block.x * block.y * block.z;
     if (grid.x == 0 || grid.y == 0 || grid.z == 0 || threads == 0 ||
         threads > MAX_THREADS || block.z > 64 || grid.x > 0x7fffffffu ||
         grid.y > 65535 || grid.z > 65535) {
         emu.error = cudaErrorInvalidConfiguration;
-        return;
+        return false;
     }
+    return true;
+}
+
+void pp_emu_run(dim3 grid, dim3 block, void (*body)(void *), void *arg)
+{
+    if (emu.in_kernel)
+        die("launch from inside a kernel (dynamic parallelism)");
+    uint64_t threads = (uint64_t)block.x * block.y * block.z;
     if (!emu.fibers) {
         emu.fibers = (struct fiber *)calloc(MAX_THREADS, sizeof *emu.fibers);
         if (!emu.fibers)

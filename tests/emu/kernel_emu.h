@@ -14,7 +14,9 @@
  * thread, block after block; a block's threads are fibers (kernel_emu.cc)
  * that switch only at __syncthreads and warp shuffles. Device memory is
  * host memory. Everything here is per OS thread, so several host threads
- * (the pipeline's ranks) may run kernels at once.
+ * (the pipeline's ranks, the emulated streams' workers) may run kernels
+ * at once. launch_check.h, for pipette's own .cu files, queues each
+ * launch on its stream instead, through `closure` and `run_closure`.
  */
 #ifndef PP_KERNEL_EMU_H
 #define PP_KERNEL_EMU_H
@@ -53,6 +55,10 @@ extern thread_local dim3 pp_emu_blockDim, pp_emu_gridDim;
 
 void pp_emu_syncthreads(void);
 uint64_t pp_emu_shfl_xor(uint64_t bits, unsigned lane_mask);
+/* Whether a grid and block are within CUDA's limits; where not, the
+ * launch error is cudaErrorInvalidConfiguration. */
+bool pp_emu_valid_launch(dim3 grid, dim3 block);
+/* Runs a valid launch. */
 void pp_emu_run(dim3 grid, dim3 block, void (*body)(void *), void *arg);
 extern "C" int pp_emu_take_launch_error(void);
 
@@ -101,13 +107,15 @@ static inline float __fsqrt_rn(float a) { return sqrtf(a); }
 /* pp_emu_launch(k, grid, block[, shmem, stream])(args...): the call
  * converts args to the kernel's parameter types, as a launch does; every
  * emulated thread then gets its own copy of them. Shared memory size and
- * stream do not matter: launches run in order, each to its end. */
+ * stream do not matter here: launches run in order, each to its end. */
 template <typename... P> struct pp_emu_launcher {
     void (*kernel)(P...);
     dim3 grid, block;
 
+    /* A launch with its converted arguments, run now or later. */
     struct closure {
         void (*kernel)(P...);
+        dim3 grid, block;
         std::tuple<P...> args;
     };
 
@@ -117,9 +125,19 @@ template <typename... P> struct pp_emu_launcher {
         std::apply(cl->kernel, cl->args);
     }
 
+    /* Runs a `new` closure of a valid launch, and deletes it. */
+    static void run_closure(void *c)
+    {
+        closure *cl = (closure *)c;
+        pp_emu_run(cl->grid, cl->block, body, cl);
+        delete cl;
+    }
+
     void operator()(P... args) const
     {
-        closure cl = {kernel, std::tuple<P...>(args...)};
+        if (!pp_emu_valid_launch(grid, block))
+            return;
+        closure cl = {kernel, grid, block, std::tuple<P...>(args...)};
         pp_emu_run(grid, block, body, &cl);
     }
 };

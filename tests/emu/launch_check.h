@@ -8,10 +8,13 @@
  * cudaErrorInvalidResourceHandle), and every pointer argument that is not
  * NULL must point into memory the current device can reach: its own
  * device memory, a peer's with peer access enabled, or page-locked host
- * memory (a GPU would fault: cudaErrorIllegalAddress). A refused launch
- * does not run; its error is the thread's last error, with a line on
- * stderr naming the launch's file and line. Pointers inside structures
- * passed by value are not seen.
+ * memory (a GPU would fault: cudaErrorIllegalAddress); grid and block
+ * must be within CUDA's limits (cudaErrorInvalidConfiguration). A refused
+ * launch does not run; its error is the thread's last error, with a line
+ * on stderr naming the launch's file and line. Pointers inside structures
+ * passed by value are not seen. An accepted launch is queued on its
+ * stream with a copy of its arguments, as on a GPU, and runs later on
+ * the stream's worker thread (cuda_emu_stream.c).
  */
 #ifndef PP_EMU_LAUNCH_CHECK_H
 #define PP_EMU_LAUNCH_CHECK_H
@@ -22,6 +25,8 @@
 extern "C" int pp_emu_check_launch(const char *file, int line,
                                    cudaStream_t stream, int n,
                                    const void *const *pointers);
+extern "C" void pp_emu_enqueue(cudaStream_t stream, void (*run)(void *),
+                               void *arg, int wait);
 
 template <typename T> static inline const void *pp_emu_pointer_arg(const T &v)
 {
@@ -39,10 +44,16 @@ template <typename... P> struct pp_emu_checked_launcher {
 
     void operator()(P... args) const
     {
+        typedef pp_emu_launcher<P...> launcher;
         const void *pointers[sizeof...(P) + 1] = {pp_emu_pointer_arg(args)...};
         if (pp_emu_check_launch(file, line, stream, (int)sizeof...(P),
-                                pointers) == 0)
-            launch(args...);
+                                pointers) == 0 &&
+            pp_emu_valid_launch(launch.grid, launch.block))
+            pp_emu_enqueue(stream, launcher::run_closure,
+                           new typename launcher::closure{
+                               launch.kernel, launch.grid, launch.block,
+                               std::tuple<P...>(args...)},
+                           0);
     }
 };
 
