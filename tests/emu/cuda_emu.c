@@ -1,6 +1,5 @@
-/* tests/emu/cuda_emu.c - the CUDA runtime API as pipette uses it, on the
- * CPU (see cuda_emu.h for what the emulator is and is not).
- *
+/* tests/emu/cuda_emu.c - the CUDA runtime as pipette uses it, on the CPU
+ * (cuda_emu.h says what the emulator is and is not).
  * Environment, read once:
  *   PIPETTE_EMU_GPUS     devices emulated (default 1, at most
  *                        PP_EMU_MAX_GPUS; 0: cudaGetDeviceCount says
