@@ -440,13 +440,14 @@ static pp_status optimizer_step(rank_ctx *x)
 }
 
 /* A host transport's message from device memory goes through the rank's
- * staging buffer, and the host waits for the copy (and with it for any
- * copy out of staging still queued, see recv_message). */
+ * staging buffer, and the host waits for the copy, through the staging
+ * event (no event made per message): the stream has then also run any copy
+ * out of staging still queued (see recv_message). */
 static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
                               size_t bytes, uint64_t tag)
 {
     pp_trainer *t = x->t;
-    const rank_rt *rk = &t->rank[x->r];
+    rank_rt *rk = &t->rank[x->r];
     const transport_rt *via = pp_route(t, x->r, in->peer);
     if (via->async)
         return via->ops->send_async(via->state, x->r, in->peer, tag, out,
@@ -454,8 +455,10 @@ static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
     if (rk->cuda) {
         if (rk->dev->copy_async(&rk->dr, rk->staging, out, bytes,
                                 PP_COPY_DEVICE_TO_HOST, &x->err) ||
-            rk->dev->sync(&rk->dr, &x->err))
+            rk->dev->event_record(&rk->dr, rk->staged, &x->err) ||
+            rk->dev->event_sync(rk->staged, &x->err))
             return x->err.code;
+        rk->staged_pending = 0;
         out = rk->staging;
     }
     return via->ops->send(via->state, x->r, in->peer, tag, out, bytes,
@@ -485,7 +488,7 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
                               timeout, &x->err);
     /* The last message's copy out of staging may still be queued: the
      * host refills the buffer only once the device has read it. (A send
-     * through staging waits for the whole stream, this copy included.) */
+     * through staging waits for its own copy, and so for this one.) */
     if (rk->staged_pending &&
         rk->dev->event_sync(rk->staged, &x->err))
         return x->err.code;
