@@ -17,7 +17,14 @@
 #      the peer transport between two ranks, the nccl transport from a
 #      rank to itself, and bare cudaMemcpyAsync, in GB/s.
 #
-#   bench/gpu.sh [BUILD]        (default: this tree)
+#   bench/gpu.sh [--smoke] [BUILD]        (default: this tree)
+#
+# --smoke runs every part at toy sizes (GEMMs of 128 x 96 x 64, the two
+# models a few units wide, 1 + 2 steps, messages of 1 and 4 MiB): a check
+# that the script, its programs and its parsing work, on a GPU or on the
+# CUDA emulator (tests/bench-gpu.sh runs it in make check). Its numbers
+# mean nothing. Without --smoke the script refuses the emulator, whose
+# times would read like a slow GPU's.
 #
 # Run on a machine with an NVIDIA GPU, with cuDNN and NCCL on
 # LD_LIBRARY_PATH. PYTHON picks the interpreter for the PyTorch reference
@@ -37,8 +44,16 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd -P)
 top=$(cd "$here/.." && pwd -P)
-if [ $# -gt 1 ]; then
-    echo "usage: bench/gpu.sh [BUILD]" >&2
+smoke=0
+if [ "${1:-}" = --smoke ]; then
+    smoke=1
+    shift
+fi
+case ${1:-} in
+-*) set -- --usage ;;
+esac
+if [ $# -gt 1 ] || [ "${1:-}" = --usage ]; then
+    echo "usage: bench/gpu.sh [--smoke] [BUILD]" >&2
     exit 2
 fi
 build=$(cd "${1:-$top}" && pwd) || {
@@ -54,6 +69,19 @@ if [ -z "${PYTHON:-}" ]; then
     else
         PYTHON=python3
     fi
+fi
+
+# Sizes: the issue's, or toys for --smoke.
+if [ "$smoke" -eq 1 ]; then
+    linear_sizes="128x96x64"
+    linear_iters=2
+    corpus_bytes=65536
+    transfer_mib="1 4"
+else
+    linear_sizes="8192x8192x8192 4096x4096x4096"
+    linear_iters=20
+    corpus_bytes=16777216
+    transfer_mib=
 fi
 
 # Targets of part 2.
@@ -74,6 +102,8 @@ fail() {
     note "FAILED: $*"
     failed=1
 }
+# The reason a program gave for exiting 77, from its last line.
+why_skipped() { tail -n 1 "$1" | sed -e 's/^[a-z_]*: //' -e 's/: skipped$//'; }
 selected() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # Runs a command with a time limit where timeout(1) exists (exit 124 when
@@ -87,7 +117,8 @@ bounded() {
     fi
 }
 
-echo "== bench/gpu.sh, $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n)"
+echo "== bench/gpu.sh$([ "$smoke" -eq 0 ] || echo ' --smoke'), $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -n)"
+[ "$smoke" -eq 0 ] || echo "toy sizes: this checks the script; its numbers mean nothing"
 if [ "$(git -C "$top" rev-parse --show-toplevel 2>/dev/null)" = "$top" ]; then
     echo "commit: $(git -C "$top" rev-parse --short HEAD)$(
         git -C "$top" diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')"
@@ -115,6 +146,12 @@ elif ! grep -q '^GPU 0:' "$work/devices"; then
     gpu_why=$(grep '^GPUs:' "$work/devices" || echo "no GPU listed")
 fi
 sed 's/^/  /' "$work/devices" 2>/dev/null || true
+if [ "$smoke" -eq 0 ] && grep -q '^GPU [0-9]*: pipette CUDA emulator' "$work/devices"; then
+    echo "bench/gpu.sh: $build is built with the CUDA emulator" \
+        "(--enable-cuda-emulator), whose times mean nothing; use --smoke" \
+        "to check the script there, or a build without it on a GPU" >&2
+    exit 2
+fi
 
 # ---------------------------------------------------------------- part 1
 part1() {
@@ -126,14 +163,15 @@ part1() {
         return 0
     fi
     p1=ok
-    for size in "8192 8192 8192" "4096 4096 4096"; do
+    for size in $linear_sizes; do
         for tf32 in 0 1; do
             rc=0
-            # shellcheck disable=SC2086
-            bounded 300 env PIPETTE_TF32=$tf32 "$bin" $size 20 >"$work/p1" 2>&1 || rc=$?
+            # shellcheck disable=SC2046
+            bounded 300 env PIPETTE_TF32=$tf32 "$bin" $(echo "$size" | tr x ' ') \
+                "$linear_iters" >"$work/p1" 2>&1 || rc=$?
             cat "$work/p1"
             if [ "$rc" -eq 77 ]; then
-                note "part 1 skipped: $(tail -n 1 "$work/p1")"
+                note "part 1 skipped: $(why_skipped "$work/p1")"
                 return 0
             elif [ "$rc" -ne 0 ]; then
                 fail "part 1: linear_gpu $size (TF32 $tf32) exited $rc"
@@ -145,8 +183,24 @@ part1() {
 }
 
 # ---------------------------------------------------------------- part 2
+# --smoke's model files: the widths, windows and batches of the two
+# templates cut down, the layers and their order kept.
+shrink() { # shrink TEMPLATE
+    sed -e 's/^units = 8192$/units = 32/' -e 's/^dim = 1024$/dim = 16/' \
+        -e 's/^input = 256$/input = 16/' -e 's/^features = 256$/features = 16/' \
+        -e 's/^length = 256$/length = 16/' -e 's/^batch = 8192$/batch = 64/' \
+        -e 's/^batch = 128$/batch = 16/' "$1" >"$work/shrunk" || return 1
+    big=$(grep -E '^(units|dim|input|features|length|batch) = ([0-9]{4,}|[3-9][0-9]{2})$' \
+        "$work/shrunk" | head -n 1)
+    if [ -n "$big" ]; then
+        echo "bench/gpu.sh: --smoke does not know how to shrink '$big' in $1" >&2
+        return 1
+    fi
+    cat "$work/shrunk"
+}
+
 # A variant of a model file: only its devices and microbatches lines
-# rewritten (each must be there exactly once).
+# rewritten (each must be there exactly once), and shrunk for --smoke.
 variant() { # variant TEMPLATE DEVICES MICROBATCHES TRANSPORT
     for key in devices microbatches; do
         if [ "$(grep -c "^$key = " "$1")" != 1 ]; then
@@ -158,8 +212,13 @@ variant() { # variant TEMPLATE DEVICES MICROBATCHES TRANSPORT
         echo "bench/gpu.sh: $1 must leave transport to this script" >&2
         return 1
     fi
+    template=$1
+    if [ "$smoke" -eq 1 ]; then
+        shrink "$1" >"$work/small.ini" || return 1
+        template=$work/small.ini
+    fi
     sed -e "s/^devices = .*/devices = $2/" \
-        -e "s/^microbatches = .*/microbatches = $3\\ntransport = $4/" "$1"
+        -e "s/^microbatches = .*/microbatches = $3\\ntransport = $4/" "$template"
 }
 
 # From a `pipette train` log: median step ms and samples/s, median
@@ -215,14 +274,15 @@ part2() {
         echo "PyTorch reference skipped: $torch_why"
     fi
     # The character model's corpus, beside its variants.
-    head -c 16777216 /dev/urandom >"$work/gpu-corpus.bin"
+    head -c "$corpus_bytes" /dev/urandom >"$work/gpu-corpus.bin"
     rows=$work/rows
     : >"$rows"
     p2=ok
     for model in mlp char; do
-        case $model in
-        mlp) warm=3 steps=10 ;;
-        char) warm=5 steps=20 ;;
+        case $smoke$model in
+        1*) warm=1 steps=2 ;;
+        0mlp) warm=3 steps=10 ;;
+        0char) warm=5 steps=20 ;;
         esac
         params1=
         # The last: four stages with their messages through host memory
@@ -352,10 +412,11 @@ part3() {
         return 0
     fi
     rc=0
-    bounded 300 "$bin" >"$work/p3" 2>&1 || rc=$?
+    # shellcheck disable=SC2086
+    bounded 300 "$bin" $transfer_mib >"$work/p3" 2>&1 || rc=$?
     cat "$work/p3"
     if [ "$rc" -eq 77 ]; then
-        note "part 3 skipped: $(tail -n 1 "$work/p3")"
+        note "part 3 skipped: $(why_skipped "$work/p3")"
         return 0
     fi
     sed -n 's/^transfer_gpu: \(transport .* skipped: .*\)/part 3: \1/p' \

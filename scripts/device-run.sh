@@ -97,7 +97,7 @@ if command -v nvidia-smi >/dev/null 2>&1; then nvidia-smi -L || true; fi
 
 gpu_tests="tests/test_cuda_plugin tests/test_device_cuda tests/test_layers_cuda \
 tests/test_linear_optim_cuda tests/test_nccl_plugin tests/test_nccl_cuda \
-tests/test_train_cuda tests/train-cli.sh"
+tests/test_train_cuda tests/train-cli.sh tests/bench-gpu.sh"
 
 # The tests' logs, back through $OUT.
 save_logs() {
