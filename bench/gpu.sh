@@ -268,10 +268,16 @@ part2() {
         return 0
     fi
     torch_why=
-    if ! env LD_LIBRARY_PATH="$torch_ld" "$PYTHON" -c 'import torch' \
-        >"$work/torch" 2>&1; then
+    torch_dev=cuda
+    if ! torch_gpu=$(env LD_LIBRARY_PATH="$torch_ld" "$PYTHON" -c \
+        'import torch; print(int(torch.cuda.is_available()))' 2>"$work/torch"); then
         torch_why="'$PYTHON -c \"import torch\"' failed: $(tail -n 1 "$work/torch")"
         echo "PyTorch reference skipped: $torch_why"
+    elif [ "$smoke" -eq 1 ] && [ "$torch_gpu" != 1 ]; then
+        # A check of the reference script, where PyTorch has no GPU (the
+        # emulator's machines): its numbers mean nothing either way.
+        torch_dev=cpu
+        echo "PyTorch sees no GPU: --smoke runs its reference on the CPU"
     fi
     # The character model's corpus, beside its variants.
     head -c "$corpus_bytes" /dev/urandom >"$work/gpu-corpus.bin"
@@ -329,8 +335,8 @@ part2() {
             echo "PyTorch eager on gpu-$model.ini, $warm + $steps steps"
             rc=0
             bounded 300 env LD_LIBRARY_PATH="$torch_ld" \
-                "$PYTHON" "$here/torch_reference.py" --warmup "$warm" \
-                --steps "$steps" "$work/gpu-$model-1-1-auto.ini" \
+                "$PYTHON" "$here/torch_reference.py" --device "$torch_dev" \
+                --warmup "$warm" --steps "$steps" "$work/gpu-$model-1-1-auto.ini" \
                 >"$work/torch-$model" 2>&1 || rc=$?
             sed 's/^/  | /' "$work/torch-$model"
             result=$(sed -n 's/^RESULT //p' "$work/torch-$model")
