@@ -1,11 +1,22 @@
 # tests/layers.mk - the layer plugins' CPU kernels (included from
-# tests/local.mk): finite-difference gradients, float64 forward references,
-# dropout's mask, accumulation and runtime errors. Loads the build tree's
-# layers/.libs through the registry.
+# tests/local.mk), in two programs that share tests/layer_harness.c and
+# run in parallel under make -j:
+#
+# test_layers: gradients against finite differences, and their
+#   accumulation.
+# test_layer_values: float64 forward references, dropout's mask, runtime
+#   errors and plans.
+#
+# Both load the build tree's layers/.libs through the registry.
 if HAVE_CHECK
-check_PROGRAMS += tests/test_layers
-TESTS += tests/test_layers
-tests_test_layers_SOURCES = tests/test_layers.c
+check_PROGRAMS += tests/test_layers tests/test_layer_values
+TESTS += tests/test_layers tests/test_layer_values
+tests_test_layers_SOURCES = tests/test_layers.c \
+	tests/layer_harness.c tests/layer_harness.h
 tests_test_layers_CFLAGS = $(TEST_CFLAGS)
 tests_test_layers_LDADD = $(TEST_LIBS) -lm
+tests_test_layer_values_SOURCES = tests/test_layer_values.c \
+	tests/layer_harness.c tests/layer_harness.h
+tests_test_layer_values_CFLAGS = $(TEST_CFLAGS)
+tests_test_layer_values_LDADD = $(TEST_LIBS) -lm
 endif

@@ -1,330 +1,39 @@
-/* tests/test_optim_data.c - the optimizer plugins (sgd, adamw) against
- * updates computed here in double, and the data source plugins
- * (synthetic, text, tokens): determinism however a range of samples is
- * split, that the tasks are what they claim, and every refusal with its
- * exact message.
+/* tests/test_data_sources.c - the data source plugins (synthetic, text,
+ * tokens): determinism however a range of samples is split, that the
+ * tasks are what they claim (a mixture a nearest-centre rule learns, a
+ * sequence whose next token is known, windows of the file), and every
+ * refusal with its exact message.
  *
- * Plugins are loaded from the build tree through the registry and given
- * sections parsed from small INI files, as the core would; the core's own
- * keys for [train] and [data] are restated here, minimally.
+ * Plugins are loaded from the build tree through the registry and opened
+ * with [data] sections parsed from small INI files, as the core would
+ * (tests/plugin_fixture.c); the core's own [data] key is restated here.
+ *
+ * Not a test of how the runtime reads them into micro-batches
+ * (src/data_ring.c).
  */
-#include <check.h>
 #include <math.h>
-#include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <pipette/pipette.h>
-
-#include "config_file.h"
-#include "registry.h"
-
-static const pp_key train_core[] = {
-    {"batch", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL, NULL},
-    {"optimizer", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "sgd", NULL},
-    {"lr", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "0.01", NULL},
-    {0}};
+#include "plugin_fixture.h"
 
 static const pp_key data_core[] = {
     {"source", PP_KEY_STRING, PP_KEY_REQUIRED, PP_NO_RANGE, NULL, NULL, NULL},
     {0}};
 
-/* ---- plugins and sections ------------------------------------------- */
-
-static pp_registry *reg;
-static pp_config *cfg; /* the test's one config, freed in teardown */
-static char ini_path[512];
+static fixture fx;
 
 static void setup(void)
 {
-    pp_error err;
-    unsetenv("PIPETTE_PLUGIN_PATH");
-    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    fixture_open(&fx);
 }
 
 static void teardown(void)
 {
-    pp_config_free(cfg);
-    cfg = NULL;
-    pp_registry_free(reg);
+    fixture_close(&fx);
 }
-
-static const pp_plugin_desc *plugin(pp_plugin_kind kind, const char *name)
-{
-    const pp_plugin *p;
-    pp_error err;
-    pp_error_clear(&err);
-    pp_status st = pp_registry_find(reg, kind, name, &p, &err);
-    ck_assert_msg(st == PP_OK, "%s", err.msg);
-    return p->desc;
-}
-
-/* A fresh temporary file holding size bytes; returns its malloc'd path. */
-static char *write_tmp(const void *data, size_t size)
-{
-    const char *dir = getenv("TMPDIR");
-    char *path = malloc(512);
-    ck_assert_ptr_nonnull(path);
-    snprintf(path, 512, "%s/pp-optdata-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, data, size), (ssize_t)size);
-    close(fd);
-    return path;
-}
-
-/* Parses text (replacing cfg) and validates its first [kind] section
- * against core and the plugin's keys. The INI file is removed at once; its path stays in
- * ini_path for the expected messages. */
-static pp_section *section(const char *text, const char *kind,
-                           const pp_key *core, const pp_plugin_desc *p)
-{
-    char *tmp = write_tmp(text, strlen(text));
-    snprintf(ini_path, sizeof ini_path, "%s", tmp);
-    pp_error err;
-    pp_error_clear(&err);
-    pp_config_free(cfg);
-    pp_status st = pp_config_load(tmp, &cfg, &err);
-    unlink(tmp);
-    free(tmp);
-    ck_assert_msg(st == PP_OK, "%s", err.msg);
-    pp_section *s = pp_config_section(cfg, kind);
-    ck_assert_ptr_nonnull(s);
-    st = pp_section_validate(s, core, p->keys, &err);
-    ck_assert_msg(st == PP_OK, "%s", err.msg);
-    return s;
-}
-
-/* "LINE: message" -> "INI_PATH:LINE: message" */
-#define EXPECT_MSG(err, ...)                                                \
-    do {                                                                    \
-        char rest_[2048], want_[4096];                                      \
-        snprintf(rest_, sizeof rest_, __VA_ARGS__);                         \
-        snprintf(want_, sizeof want_, "%s:%s", ini_path, rest_);            \
-        ck_assert_int_eq((err).code, PP_ERR_CONFIG);                        \
-        ck_assert_str_eq((err).msg, want_);                                 \
-    } while (0)
-
-/* ---- optimizers ------------------------------------------------------ */
-
-enum { N = 7 };
-
-static const pp_optimizer_ops *opt_ops(const char *name)
-{
-    return plugin(PP_KIND_OPTIMIZER, name)->ops;
-}
-
-/* Plans optimizer name from the [train] lines in keys. */
-static pp_status opt_plan(const char *name, const char *keys,
-                          pp_optimizer_plan *plan, pp_error *err)
-{
-    char text[1024];
-    snprintf(text, sizeof text, "[train]\nbatch = 4\noptimizer = %s\n%s",
-             name, keys);
-    const pp_plugin_desc *p = plugin(PP_KIND_OPTIMIZER, name);
-    pp_section *s = section(text, "train", train_core, p);
-    memset(plan, 0, sizeof *plan);
-    pp_error_clear(err);
-    return ((const pp_optimizer_ops *)p->ops)->plan(s, plan, err);
-}
-
-/* The gradient of parameter i at step t: signs and sizes vary. */
-static double grad_at(int t, int i)
-{
-    return sin(1.3 * i + 0.7 * t) * (1 + i) * 0.5;
-}
-
-static double param0(int i)
-{
-    return 0.3 * i - 1.0;
-}
-
-/* Runs steps of optimizer name from param0 and returns the parameters. */
-static void run_opt(const char *name, const pp_optimizer_plan *plan,
-                    double lr, int steps, float *param)
-{
-    float grad[N];
-    float *state = calloc((size_t)N * 2 + 1, sizeof(float));
-    ck_assert_ptr_nonnull(state);
-    for (int i = 0; i < N; i++)
-        param[i] = (float)param0(i);
-    for (int t = 1; t <= steps; t++) {
-        for (int i = 0; i < N; i++)
-            grad[i] = (float)grad_at(t, i);
-        pp_optimizer_call c = {plan, param, grad,
-                               plan->state_per_param ? state : NULL,
-                               N, t, lr, NULL};
-        pp_error err;
-        pp_error_clear(&err);
-        ck_assert_int_eq(opt_ops(name)->step_cpu(&c, &err), PP_OK);
-    }
-    free(state);
-}
-
-/* torch.optim.SGD, in double. */
-static void sgd_ref(double lr, double mu, double wd, int nesterov, int steps,
-                    double *p)
-{
-    double buf[N];
-    for (int i = 0; i < N; i++)
-        p[i] = param0(i);
-    for (int t = 1; t <= steps; t++)
-        for (int i = 0; i < N; i++) {
-            double g = grad_at(t, i) + wd * p[i];
-            if (mu > 0) {
-                buf[i] = t == 1 ? g : mu * buf[i] + g;
-                g = nesterov ? g + mu * buf[i] : buf[i];
-            }
-            p[i] -= lr * g;
-        }
-}
-
-/* torch.optim.AdamW, in double. */
-static void adamw_ref(double lr, double b1, double b2, double eps, double wd,
-                      int steps, double *p)
-{
-    double m[N] = {0}, v[N] = {0};
-    for (int i = 0; i < N; i++)
-        p[i] = param0(i);
-    for (int t = 1; t <= steps; t++)
-        for (int i = 0; i < N; i++) {
-            double g = grad_at(t, i);
-            p[i] -= lr * wd * p[i];
-            m[i] = b1 * m[i] + (1 - b1) * g;
-            v[i] = b2 * v[i] + (1 - b2) * g * g;
-            double mhat = m[i] / (1 - pow(b1, t));
-            double vhat = v[i] / (1 - pow(b2, t));
-            p[i] -= lr * mhat / (sqrt(vhat) + eps);
-        }
-}
-
-static void expect_close(const float *got, const double *want)
-{
-    for (int i = 0; i < N; i++)
-        ck_assert_msg(fabs(got[i] - want[i]) <= 1e-5 * (1 + fabs(want[i])),
-                      "param %d: got %.9g, want %.9g", i, got[i], want[i]);
-}
-
-static void check_sgd(const char *keys, double lr, double mu, double wd,
-                      int nesterov, int state_per_param)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_msg(opt_plan("sgd", keys, &plan, &err) == PP_OK, "%s",
-                  err.msg);
-    ck_assert_int_eq(plan.state_per_param, state_per_param);
-    float got[N];
-    double want[N];
-    run_opt("sgd", &plan, lr, 6, got);
-    sgd_ref(lr, mu, wd, nesterov, 6, want);
-    expect_close(got, want);
-}
-
-START_TEST(sgd_plain)
-{
-    check_sgd("", 0.01, 0, 0, 0, 0);
-}
-END_TEST
-
-START_TEST(sgd_weight_decay)
-{
-    check_sgd("weight_decay = 0.1\n", 0.05, 0, 0.1, 0, 0);
-}
-END_TEST
-
-START_TEST(sgd_momentum)
-{
-    check_sgd("momentum = 0.9\nweight_decay = 0.01\n", 0.05, 0.9, 0.01, 0, 1);
-}
-END_TEST
-
-START_TEST(sgd_nesterov)
-{
-    check_sgd("momentum = 0.8\nnesterov = true\nweight_decay = 0.02\n", 0.1,
-              0.8, 0.02, 1, 1);
-}
-END_TEST
-
-START_TEST(sgd_refusals)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_int_eq(opt_plan("sgd", "nesterov = yes\n", &plan, &err),
-                     PP_ERR_CONFIG);
-    EXPECT_MSG(err, "4: [train] nesterov: needs momentum greater than 0");
-    ck_assert_int_eq(opt_plan("sgd", "momentum = 1\n", &plan, &err),
-                     PP_ERR_CONFIG);
-    EXPECT_MSG(err, "4: [train] momentum: must be less than 1, got 1");
-}
-END_TEST
-
-START_TEST(adamw_defaults)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_int_eq(opt_plan("adamw", "", &plan, &err), PP_OK);
-    ck_assert_int_eq(plan.state_per_param, 2);
-    float got[N];
-    double want[N];
-    run_opt("adamw", &plan, 0.01, 8, got);
-    adamw_ref(0.01, 0.9, 0.999, 1e-8, 0.01, 8, want);
-    expect_close(got, want);
-}
-END_TEST
-
-START_TEST(adamw_keys)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_int_eq(opt_plan("adamw", "beta1 = 0.5\nbeta2 = 0.9\n"
-                              "eps = 1e-3\nweight_decay = 0.3\n", &plan,
-                              &err), PP_OK);
-    float got[N];
-    double want[N];
-    run_opt("adamw", &plan, 0.1, 12, got);
-    adamw_ref(0.1, 0.5, 0.9, 1e-3, 0.3, 12, want);
-    expect_close(got, want);
-}
-END_TEST
-
-/* With a constant gradient the bias-corrected moments are g and g^2 at
- * every step, so each step moves a parameter by lr * g / (|g| + eps): lr,
- * whatever the gradient's size. Uncorrected, the first step would be
- * (1 - beta1) / sqrt(1 - beta2) = 3.16 times that. */
-START_TEST(adamw_bias_correction)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_int_eq(opt_plan("adamw", "weight_decay = 0\n", &plan, &err),
-                     PP_OK);
-    const float g[4] = {1e-3f, 5.0f, -2.0f, -3e-2f};
-    float p[4] = {0}, prev[4];
-    float *state = calloc(8, sizeof(float));
-    for (int t = 1; t <= 5; t++) {
-        memcpy(prev, p, sizeof p);
-        pp_optimizer_call c = {&plan, p, g, state, 4, t, 0.01, NULL};
-        ck_assert_int_eq(opt_ops("adamw")->step_cpu(&c, &err), PP_OK);
-        for (int i = 0; i < 4; i++) {
-            double want = -0.01 * g[i] / (fabs(g[i]) + 1e-8);
-            ck_assert_msg(fabs((p[i] - prev[i]) - want) < 1e-6,
-                          "step %d param %d moved %g, want %g", t, i,
-                          p[i] - prev[i], want);
-        }
-    }
-    free(state);
-}
-END_TEST
-
-START_TEST(adamw_refusals)
-{
-    pp_optimizer_plan plan;
-    pp_error err;
-    ck_assert_int_eq(opt_plan("adamw", "beta1 = 0.9\nbeta2 = 1.0\n", &plan,
-                              &err), PP_ERR_CONFIG);
-    EXPECT_MSG(err, "5: [train] beta2: must be less than 1, got 1");
-}
-END_TEST
 
 /* ---- data sources ---------------------------------------------------- */
 
@@ -341,8 +50,8 @@ static pp_status open_source(const char *name, const char *keys,
 {
     char text[1024];
     snprintf(text, sizeof text, "[data]\nsource = %s\n%s", name, keys);
-    const pp_plugin_desc *p = plugin(PP_KIND_DATA, name);
-    pp_section *s = section(text, "data", data_core, p);
+    const pp_plugin_desc *p = fixture_plugin(&fx, PP_KIND_DATA, name);
+    pp_section *s = fixture_section(&fx, text, "data", data_core, p);
     memset(src, 0, sizeof *src);
     src->ops = p->ops;
     pp_error_clear(err);
@@ -544,12 +253,12 @@ START_TEST(synthetic_refusals)
     ck_assert_int_eq(open_source("synthetic", "task = sequence\nclasses = 3\n"
                                  "spread = 1\n", 1, &s, &err),
                      PP_ERR_CONFIG);
-    EXPECT_MSG(err, "4: [data] classes: is not used by task = sequence\n"
+    EXPECT_MSG(&fx, err, "4: [data] classes: is not used by task = sequence\n"
                "%s:5: [data] spread: is not used by task = sequence",
-               ini_path);
+               fx.ini_path);
     ck_assert_int_eq(open_source("synthetic", "vocab = 3\n", 1, &s, &err),
                      PP_ERR_CONFIG);
-    EXPECT_MSG(err, "3: [data] vocab: is not used by task = mixture");
+    EXPECT_MSG(&fx, err, "3: [data] vocab: is not used by task = mixture");
 }
 END_TEST
 
@@ -629,18 +338,20 @@ START_TEST(text_refusals)
     pp_error err;
     snprintf(keys, sizeof keys, "length = 10\npath = %s\n", file);
     ck_assert_int_eq(open_source("text", keys, 1, &s, &err), PP_ERR_CONFIG);
-    EXPECT_MSG(err, "4: [data] path: '%s' has 10 bytes; length = 10 needs "
-               "at least 11", file);
+    EXPECT_MSG(&fx, err,
+               "4: [data] path: '%s' has 10 bytes; length = 10 needs at "
+               "least 11", file);
     unlink(file);
     free(file);
 
     ck_assert_int_eq(open_source("text", "path = /nonexistent/corpus.txt\n",
                                  1, &s, &err), PP_ERR_CONFIG);
-    EXPECT_MSG(err, "3: [data] path: cannot read '/nonexistent/corpus.txt': "
+    EXPECT_MSG(&fx, err,
+               "3: [data] path: cannot read '/nonexistent/corpus.txt': "
                "No such file or directory");
     ck_assert_int_eq(open_source("text", "path = /\n", 1, &s, &err),
                      PP_ERR_CONFIG);
-    EXPECT_MSG(err, "3: [data] path: cannot read '/': Is a directory");
+    EXPECT_MSG(&fx, err, "3: [data] path: cannot read '/': Is a directory");
 }
 END_TEST
 
@@ -700,7 +411,7 @@ static void expect_token_refusal(char *file, const char *length,
     pp_error err;
     ck_assert_int_eq(open_source("tokens", keys, 1, &s, &err),
                      PP_ERR_CONFIG);
-    EXPECT_MSG(err, "3: [data] path: '%s'%s", file, why);
+    EXPECT_MSG(&fx, err, "3: [data] path: '%s'%s", file, why);
     unlink(file);
     free(file);
 }
@@ -727,26 +438,15 @@ START_TEST(tokens_refusals)
     ck_assert_int_eq(open_source("tokens",
                                  "length = 4\npath = /nonexistent/missing.tok\n",
                                  1, &s, &err), PP_ERR_CONFIG);
-    EXPECT_MSG(err, "4: [data] path: cannot read '/nonexistent/missing.tok': "
+    EXPECT_MSG(&fx, err,
+               "4: [data] path: cannot read '/nonexistent/missing.tok': "
                "No such file or directory");
 }
 END_TEST
 
 static Suite *suite(void)
 {
-    Suite *s = suite_create("optim_data");
-    TCase *opt = tcase_create("optimizers");
-    tcase_add_checked_fixture(opt, setup, teardown);
-    tcase_add_test(opt, sgd_plain);
-    tcase_add_test(opt, sgd_weight_decay);
-    tcase_add_test(opt, sgd_momentum);
-    tcase_add_test(opt, sgd_nesterov);
-    tcase_add_test(opt, sgd_refusals);
-    tcase_add_test(opt, adamw_defaults);
-    tcase_add_test(opt, adamw_keys);
-    tcase_add_test(opt, adamw_bias_correction);
-    tcase_add_test(opt, adamw_refusals);
-    suite_add_tcase(s, opt);
+    Suite *s = suite_create("data_sources");
     TCase *data = tcase_create("data");
     tcase_add_checked_fixture(data, setup, teardown);
     tcase_add_test(data, synthetic_deterministic);

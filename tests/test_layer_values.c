@@ -1,0 +1,377 @@
+/* tests/test_layer_values.c - what the layer plugins' CPU kernels compute,
+ * rather than their gradients: forward values against float64
+ * references, dropout's mask, the runtime errors for bad token ids and
+ * targets, and the plans (shapes, saved bytes, initialisers, refusals)
+ * the kernels and the core's memory plan rely on.
+ *
+ * Layers are planned from a real [layer] section through the registry
+ * (tests/layer_harness.c). Inputs and parameters are random from fixed
+ * seeds: a failure reproduces.
+ *
+ * Not a test of gradients against finite differences (test_layers.c),
+ * of the initialisers or of the runtime.
+ */
+#include <config.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <check.h>
+
+#include "layer_harness.h"
+
+static pp_registry *reg;
+
+/* ---- forward values against float64 ---------------------------------- */
+
+START_TEST(test_linear_forward)
+{
+    uint64_t rng = 5;
+    pp_shape shape = {2, {13, 41}}; /* 3 x 13 = 39 rows, past one tile */
+    const int n = 3, units = 35;
+    layer l;
+    layer_open(&l, reg, "linear", "units = 35", PP_F32, &shape, n, &rng);
+    float *x = alloc_floats(l.in_len), *y = alloc_floats(l.out_len);
+    fill_uniform(x, l.in_len, &rng, -1.0, 1.0);
+    run_forward(&l, x, y);
+    const float *w = l.param[0], *b = l.param[1];
+    for (int r = 0; r < n * 13; r++)
+        for (int o = 0; o < units; o++) {
+            double ref = b[o], mag = fabs(b[o]);
+            for (int i = 0; i < 41; i++) {
+                ref += (double)x[r * 41 + i] * w[o * 41 + i];
+                mag += fabs((double)x[r * 41 + i] * w[o * 41 + i]);
+            }
+            /* A float dot product of 41 terms is within ~41 * 6e-8 of
+             * the sum of their magnitudes. */
+            ck_assert_msg(fabs(y[r * units + o] - ref) <= 1e-5 * mag,
+                          "y[%d,%d] = %g, expected %g", r, o,
+                          y[r * units + o], ref);
+        }
+    free(x);
+    free(y);
+    layer_close(&l);
+}
+END_TEST
+
+START_TEST(test_layernorm_forward)
+{
+    uint64_t rng = 6;
+    pp_shape shape = {2, {4, 10}};
+    layer l;
+    /* A large eps, so that one the kernel ignored would show. */
+    layer_open(&l, reg, "layernorm", "eps = 0.1", PP_F32, &shape, 2, &rng);
+    float *x = alloc_floats(l.in_len), *y = alloc_floats(l.out_len);
+    fill_uniform(x, l.in_len, &rng, -2.0, 3.0);
+    run_forward(&l, x, y);
+    for (int r = 0; r < 8; r++) {
+        const float *xr = x + r * 10;
+        double mean = 0.0, var = 0.0;
+        for (int i = 0; i < 10; i++)
+            mean += xr[i];
+        mean /= 10;
+        for (int i = 0; i < 10; i++)
+            var += (xr[i] - mean) * (xr[i] - mean);
+        var /= 10;
+        for (int i = 0; i < 10; i++) {
+            double ref = (xr[i] - mean) / sqrt(var + 0.1) * l.param[0][i] +
+                         l.param[1][i];
+            ck_assert_msg(fabs(y[r * 10 + i] - ref) <= 1e-5 * (1 + fabs(ref)),
+                          "y[%d,%d] = %g, expected %g", r, i, y[r * 10 + i],
+                          ref);
+        }
+    }
+    free(x);
+    free(y);
+    layer_close(&l);
+}
+END_TEST
+
+START_TEST(test_loss_forward)
+{
+    uint64_t rng = 7;
+    pp_shape shape = {2, {3, 11}};
+    layer l;
+    float loss;
+
+    layer_open(&l, reg, "softmax_xent", "", PP_F32, &shape, 4, &rng);
+    float *x = alloc_floats(l.in_len);
+    fill_uniform(x, l.in_len, &rng, -4.0, 4.0);
+    run_forward(&l, x, &loss);
+    const int32_t *t = l.target;
+    double ref = 0.0;
+    for (int r = 0; r < 12; r++) {
+        double sum = 0.0;
+        for (int j = 0; j < 11; j++)
+            sum += exp((double)x[r * 11 + j]);
+        ref -= x[r * 11 + t[r]] - log(sum);
+    }
+    ref *= l.call.loss_scale;
+    ck_assert_msg(fabs(loss - ref) <= 1e-6 * fabs(ref), "xent %g, expected %g",
+                  loss, ref);
+    free(x);
+    layer_close(&l);
+
+    layer_open(&l, reg, "mse", "", PP_F32, &shape, 4, &rng);
+    x = alloc_floats(l.in_len);
+    fill_uniform(x, l.in_len, &rng, -4.0, 4.0);
+    run_forward(&l, x, &loss);
+    const float *tf = l.target;
+    ref = 0.0;
+    for (int i = 0; i < l.in_len; i++)
+        ref += ((double)x[i] - tf[i]) * ((double)x[i] - tf[i]);
+    ref *= l.call.loss_scale;
+    ck_assert_msg(fabs(loss - ref) <= 1e-6 * fabs(ref), "mse %g, expected %g",
+                  loss, ref);
+    free(x);
+    layer_close(&l);
+}
+END_TEST
+
+/* ---- dropout's mask ----------------------------------------------------- */
+
+START_TEST(test_dropout)
+{
+    enum { N = 100000 };
+    const double rate = 0.3;
+    uint64_t rng = 8;
+    pp_shape shape = {1, {N / 4}};
+    layer l;
+    layer_open(&l, reg, "dropout", "rate = 0.3", PP_F32, &shape, 4, &rng);
+    float *x = alloc_floats(N), *y1 = alloc_floats(N), *y2 = alloc_floats(N);
+    float *dx = alloc_floats(N);
+    /* No zeros in x, so y == 0 means dropped. */
+    for (int i = 0; i < N; i++)
+        x[i] = (float)rng_uniform(&rng, 0.5, 1.5);
+
+    run_forward(&l, x, y1);
+    run_forward(&l, x, y2);
+    ck_assert_msg(memcmp(y1, y2, N * sizeof(float)) == 0,
+                  "the same seed gave two masks");
+    int kept = 0;
+    for (int i = 0; i < N; i++)
+        if (y1[i] != 0.0f) {
+            kept++;
+            ck_assert_float_eq_tol(y1[i], x[i] / (1.0 - rate), 1e-6);
+        }
+    /* Binomial: sd sqrt(0.21 / N) ~ 0.0015; 0.01 is ~7 sd. */
+    ck_assert_double_eq_tol((double)kept / N, 1.0 - rate, 0.01);
+
+    /* backward uses the forward's mask */
+    run_backward_input(&l, x, y1, x, dx);
+    ck_assert_msg(memcmp(dx, y1, N * sizeof(float)) == 0,
+                  "backward's mask differs from forward's");
+
+    /* The next seed: an unrelated mask, agreeing on an element as often
+     * as two independent ones would, rate^2 + (1 - rate)^2. */
+    l.call.seed++;
+    run_forward(&l, x, y2);
+    int agree = 0;
+    for (int i = 0; i < N; i++)
+        agree += (y1[i] == 0.0f) == (y2[i] == 0.0f);
+    ck_assert_double_eq_tol((double)agree / N,
+                            rate * rate + (1 - rate) * (1 - rate), 0.01);
+
+    /* evaluation: the identity, forward and backward */
+    l.call.training = 0;
+    run_forward(&l, x, y2);
+    ck_assert_msg(memcmp(x, y2, N * sizeof(float)) == 0,
+                  "evaluation forward is not the identity");
+    run_backward_input(&l, x, y2, x, dx);
+    ck_assert_msg(memcmp(x, dx, N * sizeof(float)) == 0,
+                  "evaluation backward is not the identity");
+    free(x);
+    free(y1);
+    free(y2);
+    free(dx);
+    layer_close(&l);
+}
+END_TEST
+
+/* ---- runtime errors ----------------------------------------------------- */
+
+START_TEST(test_embedding_bad_id)
+{
+    uint64_t rng = 10;
+    pp_shape shape = {1, {4}};
+    layer l;
+    layer_open(&l, reg, "embedding", "vocab = 10\ndim = 3", PP_I32, &shape, 2,
+               &rng);
+    int32_t ids[8] = {0, 1, 2, 9, 3, 4, 5, 6};
+    float y[24], dy[24] = {0};
+    pp_error err;
+    const int32_t bad[] = {10, -1};
+    for (int b = 0; b < 2; b++) {
+        ids[5] = bad[b];
+        pp_error_clear(&err);
+        ck_assert_int_eq(l.k->forward(&l.call, ids, y, &err), PP_ERR_RUNTIME);
+        ck_assert_msg(strstr(err.msg, "token id") &&
+                          strstr(err.msg, "at token 5") &&
+                          strstr(err.msg, "vocabulary of 10"),
+                      "%s", err.msg);
+        pp_error_clear(&err);
+        ck_assert_int_eq(l.k->backward_weight(&l.call, ids, y, dy, &err),
+                         PP_ERR_RUNTIME);
+    }
+    ck_assert_str_eq(err.msg, "embedding: token id -1 (at token 5 of the "
+                              "micro-batch) is outside the vocabulary of 10 "
+                              "ids (0 to 9)");
+    layer_close(&l);
+}
+END_TEST
+
+START_TEST(test_xent_bad_target)
+{
+    uint64_t rng = 11;
+    pp_shape shape = {1, {3}};
+    layer l;
+    layer_open(&l, reg, "softmax_xent", "", PP_F32, &shape, 4, &rng);
+    float x[12] = {0}, loss, dx[12];
+    int32_t *t = l.target;
+    const int32_t bad[] = {3, -1};
+    pp_error err;
+    for (int b = 0; b < 2; b++) {
+        t[2] = bad[b];
+        pp_error_clear(&err);
+        ck_assert_int_eq(l.k->forward(&l.call, x, &loss, &err),
+                         PP_ERR_RUNTIME);
+        ck_assert_msg(strstr(err.msg, "target class") &&
+                          strstr(err.msg, "at row 2"), "%s", err.msg);
+        pp_error_clear(&err);
+        ck_assert_int_eq(
+            l.k->backward_input(&l.call, x, &loss, NULL, dx, &err),
+            PP_ERR_RUNTIME);
+    }
+    ck_assert_str_eq(err.msg, "softmax_xent: target class -1 (at row 2 of "
+                              "the micro-batch) is outside the 3 classes (0 "
+                              "to 2)");
+    layer_close(&l);
+}
+END_TEST
+
+/* ---- plans -------------------------------------------------------------- */
+
+/* What the kernels and the core's memory plan rely on. */
+START_TEST(test_plans)
+{
+    uint64_t rng = 12;
+    pp_shape seq = {2, {6, 10}}, ids = {1, {6}};
+    layer l;
+
+    /* With a bias, one float a row: the ones its CUDA half needs. */
+    layer_open(&l, reg, "linear", "units = 3", PP_F32, &seq, 1, &rng);
+    ck_assert_uint_eq(l.plan.saved_bytes, 6 * sizeof(float));
+    ck_assert_int_eq(l.plan.out.shape.dim[1], 3);
+    ck_assert_int_eq(pp_layer_plan_params(&l.plan), 3 * 10 + 3);
+    layer_close(&l);
+
+    layer_open(&l, reg, "layernorm", "", PP_F32, &seq, 1, &rng);
+    ck_assert_uint_eq(l.plan.saved_bytes, 6 * 2 * sizeof(float));
+    ck_assert_int_eq(l.plan.params[0].init, PP_INIT_ONES);
+    ck_assert_int_eq(l.plan.params[1].init, PP_INIT_ZEROS);
+    ck_assert_double_eq_tol(l.plan.arg[0], 1e-5, 1e-12);
+    layer_close(&l);
+
+    layer_open(&l, reg, "embedding", "vocab = 50\ndim = 8", PP_I32, &ids, 1,
+               &rng);
+    ck_assert_int_eq(l.plan.out.dtype, PP_F32);
+    ck_assert_int_eq(l.plan.out.shape.ndim, 2);
+    ck_assert_int_eq(l.plan.out.shape.dim[1], 8);
+    ck_assert_int_eq(l.plan.params[0].init, PP_INIT_NORMAL);
+    ck_assert_ptr_null(l.k->backward_input);
+    layer_close(&l);
+
+    layer_open(&l, reg, "softmax_xent", "", PP_F32, &seq, 1, &rng);
+    ck_assert_int_eq(l.plan.is_loss, 1);
+    ck_assert_int_eq(l.plan.out.shape.ndim, 0);
+    ck_assert_int_eq(l.plan.target.dtype, PP_I32);
+    ck_assert_int_eq(l.plan.target.shape.ndim, 1);
+    ck_assert_int_eq(l.plan.target.shape.dim[0], 6);
+    layer_close(&l);
+
+    layer_open(&l, reg, "mse", "", PP_F32, &seq, 1, &rng);
+    ck_assert_int_eq(l.plan.target.dtype, PP_F32);
+    ck_assert_int_eq(l.plan.target.shape.ndim, 2);
+    layer_close(&l);
+
+    const char *const no_saved[] = {"relu", "gelu", "tanh", "dropout"};
+    for (int i = 0; i < 4; i++) {
+        layer_open(&l, reg, no_saved[i], "", PP_F32, &seq, 1, &rng);
+        ck_assert_uint_eq(l.plan.saved_bytes, 0);
+        ck_assert_ptr_null(l.k->backward_weight);
+        layer_close(&l);
+    }
+}
+END_TEST
+
+/* Plan errors: the wrong input dtype for every layer, and dropout's rate. */
+START_TEST(test_plan_errors)
+{
+    static const struct {
+        const char *type, *keys, *msg;
+        pp_dtype dtype;
+    } cases[] = {
+        {"linear", "units = 2", "linear needs float features", PP_I32},
+        {"relu", "", "relu needs float input", PP_I32},
+        {"gelu", "", "gelu needs float input", PP_I32},
+        {"tanh", "", "tanh needs float input", PP_I32},
+        {"layernorm", "", "layernorm needs float features", PP_I32},
+        {"dropout", "", "dropout needs float input", PP_I32},
+        {"mse", "", "mse needs float predictions", PP_I32},
+        {"softmax_xent", "", "softmax_xent needs float logits", PP_I32},
+        {"embedding", "vocab = 3\ndim = 2", "embedding needs token ids",
+         PP_F32},
+        {"dropout", "rate = 1", "rate: must be below 1", PP_F32},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pp_tensor_desc in = {cases[i].dtype, {1, {4}}};
+        pp_config *cfg;
+        pp_layer_plan plan;
+        const pp_layer_ops *ops;
+        pp_error err;
+        pp_error_clear(&err);
+        ck_assert_int_eq(plan_layer(reg, cases[i].type, cases[i].keys, &in,
+                                    &cfg, &plan, &ops, &err),
+                         PP_ERR_CONFIG);
+        ck_assert_msg(strstr(err.msg, cases[i].msg), "%s: %s", cases[i].type,
+                      err.msg);
+        pp_config_free(cfg);
+    }
+}
+END_TEST
+
+static Suite *layer_values_suite(void)
+{
+    Suite *s = suite_create("layer_values");
+    TCase *tc = tcase_create("cpu");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_linear_forward);
+    tcase_add_test(tc, test_layernorm_forward);
+    tcase_add_test(tc, test_loss_forward);
+    tcase_add_test(tc, test_dropout);
+    tcase_add_test(tc, test_embedding_bad_id);
+    tcase_add_test(tc, test_xent_bad_target);
+    tcase_add_test(tc, test_plans);
+    tcase_add_test(tc, test_plan_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    if (pp_registry_create(NULL, &reg, &err) != PP_OK) {
+        fprintf(stderr, "%s\n", err.msg);
+        return EXIT_FAILURE;
+    }
+    SRunner *sr = srunner_create(layer_values_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    pp_registry_free(reg);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
