@@ -7,7 +7,8 @@
  * backward_weight on the CPU, then the same calls on the device (inputs
  * copied over, kernels on a stream of the test's own, results copied
  * back) and compares. The CPU kernels are the reference: test_layers.c
- * checks them against finite differences and float64. Gradients start
+ * checks them against finite differences, test_layer_values.c against
+ * float64. Gradients start
  * from random values, so `+=` is checked as well as the sum. Backward
  * gets the CPU's forward results (y, layernorm's saved statistics), so a
  * backward is judged on its own rounding only.

@@ -18,7 +18,7 @@
  * every step.
  *
  * Plugins come from the build tree through the registry and are planned
- * from real sections, as in test_layers.c and test_optim_data.c.
+ * from real sections, as in test_layers.c and test_optimizers.c.
  */
 #include <math.h>
 #include <stdint.h>
