@@ -16,10 +16,10 @@ AC_ARG_VAR([NVCC], [CUDA compiler (default: DIR/bin/nvcc)])
 AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo -arch=all-major)])
 AC_ARG_ENABLE([cuda-emulator],
   AS_HELP_STRING([--enable-cuda-emulator],
-    [build the CUDA code against a CPU emulation of the CUDA runtime, cuBLAS
-     and cuDNN (tests/emu), so that make check runs the GPU tests with no GPU:
-     for testing only; needs the CUDA headers, a C++ compiler (CXX) and perl,
-     not nvcc; no NCCL]),
+    [build the CUDA code against a CPU emulation of the CUDA runtime, cuBLAS,
+     cuDNN and NCCL (tests/emu), so that make check runs the GPU tests with
+     no GPU: for testing only; needs the CUDA headers (and nccl.h for NCCL),
+     a C++ compiler (CXX) and perl, not nvcc]),
   [], [enable_cuda_emulator=no])
 AS_CASE([$enable_cuda_emulator], [yes|no], [],
   [AC_MSG_ERROR([--enable-cuda-emulator takes no value])])
@@ -126,12 +126,6 @@ AS_CASE([$with_$2],
   [pp_$2_home=$with_$2])
 AS_IF([test "x$with_$2" != xno && test "x$pp_have_cuda" != xyes && test "x$with_$2" != xcheck],
   [AC_MSG_ERROR([--with-$2 needs the CUDA toolkit, which was not found])])
-AS_IF([test "x$pp_cuda_emulator" = xyes && test "x$2" = xnccl], [
-  # Not emulated: the transport between GPUs is peer.
-  AS_IF([test "x$with_$2" != xno && test "x$with_$2" != xcheck],
-    [AC_MSG_ERROR([--with-$2 cannot be used with --enable-cuda-emulator, which does not emulate $1])])
-  pp_$2_home=
-])
 AS_IF([test "x$pp_have_cuda" = xyes && test -n "$pp_$2_home"], [
   pp_$2_libdir=$pp_$2_home/lib64
   AS_IF([test -d "$pp_$2_libdir"], [], [pp_$2_libdir=$pp_$2_home/lib])
@@ -221,8 +215,8 @@ pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_cuda_emulator" = xyes], [
-  echo "  (CUDA emulator: CUDA, cuBLAS and cuDNN emulated on the CPU by tests/emu,"
-  echo "   so that make check runs the GPU tests; for testing only, no NCCL, and"
+  echo "  (CUDA emulator: CUDA, cuBLAS, cuDNN and NCCL emulated on the CPU by"
+  echo "   tests/emu, so that make check runs the GPU tests; for testing only, and"
   echo "   devices are named \"pipette CUDA emulator\")"])
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
 echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"

@@ -183,7 +183,8 @@ static pp_status route_open(route *r, pp_error *err)
     return PP_OK;
 }
 
-static void route_close(route *r)
+/* Ends the route's communicators, and with them its NCCL kernels. */
+static void route_end(route *r)
 {
     /* A message never received leaves its send kernel waiting for ever,
      * and ncclCommDestroy would wait with it (it synchronises the
@@ -195,6 +196,13 @@ static void route_close(route *r)
         if (r->comm[i])
             (void)(stuck ? ncclCommAbort(r->comm[i])
                          : ncclCommDestroy(r->comm[i]));
+    r->comm[0] = r->comm[1] = NULL;
+}
+
+/* Only once no route has a kernel left: cudaFree synchronizes the
+ * device, and would wait for ever for another route's stuck send. */
+static void route_free(route *r)
+{
     if (cudaSetDevice(r->sdev) == cudaSuccess) {
         for (int i = 0; i < r->npool; i++) {
             cudaFree(r->pool[i].ptr);
@@ -228,7 +236,9 @@ static void nccl_destroy(void *handle)
     int prev = -1;
     (void)cudaGetDevice(&prev);
     for (int i = 0; i < t->nroutes; i++)
-        route_close(&t->routes[i]);
+        route_end(&t->routes[i]);
+    for (int i = 0; i < t->nroutes; i++)
+        route_free(&t->routes[i]);
     if (prev >= 0)
         (void)cudaSetDevice(prev);
     (void)cudaGetLastError();

@@ -429,7 +429,10 @@ END_TEST
 /* A message sent on a link between two GPUs and never received leaves
  * its send kernel waiting on the device. destroy must end it rather than
  * wait for it, and so must abort then destroy (what the runtime does when
- * a rank fails). A hang here is caught by the watchdog. */
+ * a rank fails). The stuck send is on the second link, behind one whose
+ * message was delivered: freeing the first link's buffers synchronizes
+ * the devices, which would wait for the stuck send if it were still
+ * there. A hang here is caught by the watchdog. */
 static void unreceived_send(int abort_first)
 {
     pp_error err;
@@ -437,27 +440,35 @@ static void unreceived_send(int abort_first)
     size_t bytes = 1u << 20;
     pp_device_rank dr[2];
     pp_transport_rank tr[2];
+    void *buf[2];
     for (int r = 0; r < 2; r++) {
         ck_assert_msg(gpu->rank_open(r, &dr[r], &err) == PP_OK, "%s",
                       err.msg);
         tr[r] = (pp_transport_rank){gpu, &dr[r]};
+        buf[r] = gpu_alloc(r, bytes);
     }
-    void *src = gpu_alloc(0, bytes);
-    const unsigned char links[] = {0, 1, 0, 0}; /* 0 -> 1 only */
+    const unsigned char links[] = {0, 1, 1, 0};
     void *t = NULL;
     ck_assert_msg(net->open(2, tr, links, &t, &err) == PP_OK, "%s",
                   err.msg);
     ck_assert_msg(gpu->use(0, &err) == PP_OK, "%s", err.msg);
-    ck_assert_msg(net->send_async(t, 0, 1, 1, src, bytes, &err) == PP_OK,
+    ck_assert_msg(net->send_async(t, 0, 1, 1, buf[0], bytes, &err) == PP_OK,
+                  "%s", err.msg);
+    ck_assert_msg(gpu->use(1, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(net->recv_async(t, 1, 0, 1, buf[1], bytes, TIMEOUT_MS,
+                                  &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(net->send_async(t, 1, 0, 2, buf[1], bytes, &err) == PP_OK,
                   "%s", err.msg);
     /* The snapshot has run; the send is queued behind it. */
-    ck_assert_msg(gpu->sync(&dr[0], &err) == PP_OK, "%s", err.msg);
+    for (int r = 0; r < 2; r++)
+        ck_assert_msg(gpu->sync(&dr[r], &err) == PP_OK, "%s", err.msg);
     if (abort_first)
         net->abort(t);
     net->destroy(t);
-    for (int r = 0; r < 2; r++)
+    for (int r = 0; r < 2; r++) {
         gpu->rank_close(&dr[r]);
-    gpu->release(0, src);
+        gpu->release(r, buf[r]);
+    }
 }
 
 START_TEST(test_two_gpus_unreceived_send)

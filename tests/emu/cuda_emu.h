@@ -1,9 +1,10 @@
 /* tests/emu/cuda_emu.h - what the emulator's runtime (cuda_emu.c) shares
- * with its cuBLAS (cublas_emu.c) and cuDNN (cudnn_emu.c): devices,
- * allocations, streams. Private to libpipette-cuda-emulator; nothing here
- * is exported from it.
+ * with its cuBLAS (cublas_emu.c), cuDNN (cudnn_emu.c) and NCCL
+ * (nccl_emu.c): devices, allocations, streams. Private to
+ * libpipette-cuda-emulator; nothing here is exported from it.
  *
- * The emulator stands in for libcudart, libcublas and libcudnn so that
+ * The emulator stands in for libcudart, libcublas, libcudnn and libnccl
+ * so that
  * pipette's CUDA code runs, and is tested, on a machine without a GPU:
  * device memory is host memory and kernels run through kernel_emu.cc.
  * What real CUDA leaves undefined (a copy whose direction does not match

@@ -1,9 +1,11 @@
 # tests/emu/local.mk - the CUDA emulator (./configure
-# --enable-cuda-emulator): the CUDA runtime, cuBLAS and cuDNN as pipette
-# calls them (cuda_emu.c, cublas_emu.c, cudnn_emu.c) and the kernel
-# emulator that runs the .cu files' kernels on the CPU (kernel_emu.cc,
-# with kernel_emu.h, the prelude every .cu file is compiled with, and
-# cu2cc.pl, which rewrites kernel launches into calls). Included last from
+# --enable-cuda-emulator): the CUDA runtime, cuBLAS, cuDNN and NCCL as
+# pipette calls them (cuda_emu.c, cuda_emu_stream.c, cublas_emu.c,
+# cudnn_emu.c, nccl_emu.c; NCCL only where configure found nccl.h) and the
+# kernel emulator that runs the .cu files' kernels on the CPU
+# (kernel_emu.cc, with kernel_emu.h, the prelude every .cu file is
+# compiled with, and cu2cc.pl, which rewrites kernel launches into
+# calls). Included last from
 # Makefile.am: the rule below names every plugin and program.
 #
 # One shared library, not a convenience library linked into each plugin:
@@ -18,7 +20,11 @@ tests_emu_libpipette_cuda_emulator_la_SOURCES = tests/emu/cuda_emu.c \
 	tests/emu/cuda_emu_stream.c \
 	tests/emu/cublas_emu.c tests/emu/cudnn_emu.c tests/emu/cuda_emu.h \
 	tests/emu/cuda_emu_errors.h tests/emu/launch_check.h
-tests_emu_libpipette_cuda_emulator_la_CPPFLAGS = $(CUDA_CPPFLAGS)
+if HAVE_NCCL
+tests_emu_libpipette_cuda_emulator_la_SOURCES += tests/emu/nccl_emu.c
+endif
+tests_emu_libpipette_cuda_emulator_la_CPPFLAGS = $(CUDA_CPPFLAGS) \
+	$(NCCL_CPPFLAGS)
 tests_emu_libpipette_cuda_emulator_la_LDFLAGS = -avoid-version \
 	-no-undefined -Wl,--no-undefined
 tests_emu_libpipette_cuda_emulator_la_LIBADD = tests/emu/kernel_emu.lo \
@@ -58,8 +64,9 @@ $(PP_CU_OBJECTS): tests/emu/kernel_emu.h tests/emu/launch_check.h \
 CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 
 # The emulator's own tests: the runtime and cuBLAS on hand-worked cases
-# (C), and the kernel emulator on the layers' and optimizers' kernels
-# (C++, compiled like kernel_emu.cc). That one gives the kernels host
+# (C), NCCL on cases NCCL defines (C, where nccl.h is), and the kernel
+# emulator on the layers' and optimizers' kernels (C++, compiled like
+# kernel_emu.cc). That one gives the kernels host
 # memory, which launch_check.h refuses, so it gets its own objects of the
 # two .cu files, compiled without it; its own cudaGetLastError takes
 # precedence over the library's.
@@ -88,6 +95,14 @@ tests/emu/test_optim_kernels.$(OBJEXT): plugins/optim_cuda.cu \
 	$(PP_EMU_CXX) -x c++ -include $(top_srcdir)/tests/emu/kernel_emu.h \
 		-I$(top_srcdir)/plugins -c -o $@ -
 CLEANFILES += $(PP_EMU_TEST_OBJECTS)
+if HAVE_NCCL
+check_PROGRAMS += tests/emu/test_nccl_emu
+TESTS += tests/emu/test_nccl_emu
+tests_emu_test_nccl_emu_SOURCES = tests/emu/test_nccl_emu.c
+tests_emu_test_nccl_emu_CPPFLAGS = $(CUDA_CPPFLAGS) $(NCCL_CPPFLAGS)
+tests_emu_test_nccl_emu_LDADD = tests/emu/libpipette-cuda-emulator.la \
+	$(PTHREAD_LIBS)
+endif
 
 # CUDA_LIBS names the library through a configure substitution, which
 # automake cannot see: everything that links it waits for it.
@@ -97,8 +112,8 @@ endif
 
 # Shipped by every `make dist`, whatever it was configured with.
 EXTRA_DIST += tests/emu/cuda_emu.c tests/emu/cuda_emu_stream.c \
-	tests/emu/cublas_emu.c \
+	tests/emu/cublas_emu.c tests/emu/nccl_emu.c \
 	tests/emu/cudnn_emu.c tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
 	tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
 	tests/emu/launch_check.h tests/emu/test_cuda_emu.c \
-	tests/emu/test_kernel_emu.cc
+	tests/emu/test_nccl_emu.c tests/emu/test_kernel_emu.cc
