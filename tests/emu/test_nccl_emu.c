@@ -42,10 +42,12 @@ typedef struct gpu {
     float *a, *b; /* device buffers of N floats */
 } gpu;
 
+/* Blocking streams: their work waits for fill()'s cudaMemcpy, which may
+ * return before its bytes land (legacy stream, pageable source). */
 static void gpu_open(gpu *g, int dev)
 {
     CUDA(cudaSetDevice(dev));
-    CUDA(cudaStreamCreateWithFlags(&g->s, cudaStreamNonBlocking));
+    CUDA(cudaStreamCreate(&g->s));
     CUDA(cudaMalloc((void **)&g->a, N * sizeof(float)));
     CUDA(cudaMalloc((void **)&g->b, N * sizeof(float)));
 }
