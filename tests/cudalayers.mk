@@ -7,7 +7,8 @@ if HAVE_CHECK
 if HAVE_CUDA
 check_PROGRAMS += tests/test_layers_cuda
 TESTS += tests/test_layers_cuda
-tests_test_layers_cuda_SOURCES = tests/test_layers_cuda.c
+tests_test_layers_cuda_SOURCES = tests/test_layers_cuda.c \
+	tests/layer_harness.c tests/layer_harness.h
 tests_test_layers_cuda_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 	$(CUDA_CPPFLAGS)
 tests_test_layers_cuda_CFLAGS = $(TEST_CFLAGS)

@@ -27,7 +27,7 @@ static const pp_key core_keys[] = {
 
 /* ---- random numbers (splitmix64) ------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s)
+uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15u);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;

@@ -1,5 +1,5 @@
 /* tests/layer_harness.h - what the layer tests (test_layers,
- * test_layer_values) share: seeded random numbers, and one layer planned
+ * test_layer_values, test_layers_cuda) share: seeded random numbers, and one layer planned
  * from a real [layer] section through the registry, with its parameters,
  * gradients, saved values and targets held as the core would hold them.
  *
@@ -16,6 +16,8 @@
 #include "config_file.h"
 #include "registry.h"
 
+/* The next 64 random bits of the splitmix64 state s. */
+uint64_t rng_next(uint64_t *s);
 /* Uniform in [lo, hi), from the splitmix64 state s. */
 double rng_uniform(uint64_t *s, double lo, double hi);
 /* Uniform in [lo, hi], both included. */

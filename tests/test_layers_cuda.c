@@ -3,13 +3,13 @@
  * shapes, on GPU 0.
  *
  * Each case plans the layer from a real [layer] section through the
- * registry, as tests/test_layers.c does, runs forward, backward_input and
- * backward_weight on the CPU, then the same calls on the device (inputs
- * copied over, kernels on a stream of the test's own, results copied
- * back) and compares. The CPU kernels are the reference: test_layers.c
- * checks them against finite differences, test_layer_values.c against
- * float64. Gradients start
- * from random values, so `+=` is checked as well as the sum. Backward
+ * registry with layer_harness.c, as tests/test_layers.c does, runs
+ * forward, backward_input and backward_weight on the CPU, then the same
+ * calls on the device (inputs copied over, kernels on a stream of the
+ * test's own, results copied back) and compares. The CPU kernels are the
+ * reference: test_layers.c checks them against finite differences,
+ * test_layer_values.c against float64. Gradients start from random
+ * values, so `+=` is checked as well as the sum. Backward
  * gets the CPU's forward results (y, layernorm's saved statistics), so a
  * backward is judged on its own rounding only.
  *
@@ -27,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <check.h>
 #include <cuda_runtime_api.h>
@@ -37,42 +36,10 @@
 #include "config_file.h"
 #include "registry.h"
 #include "gpu_skip.h"
+#include "layer_harness.h"
 
 static pp_registry *reg;
 static cudaStream_t stream;
-
-static const pp_key core_keys[] = {
-    {"type", PP_KEY_STRING, PP_KEY_REQUIRED, PP_NO_RANGE, NULL, NULL,
-     "the layer plugin"},
-    {0},
-};
-
-/* ---- random numbers (splitmix64), as test_layers.c ------------------- */
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-static double rng_uniform(uint64_t *s, double lo, double hi)
-{
-    return lo + (hi - lo) * (double)(rng_next(s) >> 11) * 0x1p-53;
-}
-
-static int rng_int(uint64_t *s, int lo, int hi) /* [lo, hi] */
-{
-    return lo + (int)(rng_next(s) % (uint64_t)(hi - lo + 1));
-}
-
-static void fill_uniform(float *p, int64_t n, uint64_t *rng, double lo,
-                         double hi)
-{
-    for (int64_t i = 0; i < n; i++)
-        p[i] = (float)rng_uniform(rng, lo, hi);
-}
 
 static void *host_alloc(size_t bytes)
 {
@@ -223,36 +190,16 @@ static const gpu_case cases[] = {
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
 
-/* Plans `type` for one sample of `in`, as test_layers.c does. */
-static const pp_layer_ops *plan_layer(const char *type, const char *keys,
-                                      const pp_tensor_desc *in,
-                                      pp_config **cfg, pp_layer_plan *plan)
+/* Plans `type` for one sample of `in`, which must have a CUDA half. */
+static const pp_layer_ops *plan_cuda(const char *type, const char *keys,
+                                     const pp_tensor_desc *in,
+                                     pp_config **cfg, pp_layer_plan *plan)
 {
     pp_error err;
     pp_error_clear(&err);
-    const pp_plugin *plugin;
-    ck_assert_msg(pp_registry_find(reg, PP_KIND_LAYER, type, &plugin,
-                                   &err) == PP_OK, "%s", err.msg);
-    const char *dir = getenv("TMPDIR");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/pp-layers-cuda-XXXXXX",
-             dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    ck_assert_int_ge(fd, 0);
-    FILE *f = fdopen(fd, "w");
-    ck_assert_ptr_nonnull(f);
-    fprintf(f, "[layer t]\ntype = %s\n%s\n", type, keys);
-    ck_assert_int_eq(fclose(f), 0);
-    pp_status st = pp_config_load(path, cfg, &err);
-    unlink(path);
-    ck_assert_msg(st == PP_OK, "%s", err.msg);
-    pp_section *s = pp_config_section(*cfg, "layer");
-    ck_assert_ptr_nonnull(s);
-    ck_assert_msg(pp_section_validate(s, core_keys, plugin->desc->keys,
-                                      &err) == PP_OK, "%s", err.msg);
-    memset(plan, 0, sizeof *plan);
-    const pp_layer_ops *ops = plugin->desc->ops;
-    ck_assert_msg(ops->plan(s, in, plan, &err) == PP_OK, "%s", err.msg);
+    const pp_layer_ops *ops;
+    ck_assert_msg(plan_layer(reg, type, keys, in, cfg, plan, &ops, &err) ==
+                      PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cuda);
     return ops;
 }
@@ -272,7 +219,7 @@ START_TEST(test_against_cpu)
         pp_tensor_desc in = {gc->vocab ? PP_I32 : PP_F32, shape};
         pp_config *cfg;
         pp_layer_plan plan;
-        const pp_layer_ops *ops = plan_layer(gc->type, gc->keys, &in, &cfg,
+        const pp_layer_ops *ops = plan_cuda(gc->type, gc->keys, &in, &cfg,
                                              &plan);
         char dims[64], ctx[256];
         snprintf(ctx, sizeof ctx, "%s (%s) on n=%d x %s", gc->type, gc->keys,
@@ -442,7 +389,7 @@ START_TEST(test_bad_ids)
     pp_tensor_desc in = {PP_I32, {1, {4}}};
     pp_config *cfg;
     pp_layer_plan plan;
-    const pp_layer_ops *ops = plan_layer("embedding", "vocab = 10\ndim = 3",
+    const pp_layer_ops *ops = plan_cuda("embedding", "vocab = 10\ndim = 3",
                                          &in, &cfg, &plan);
     const int32_t bad[] = {10, -1};
     for (int b = 0; b < 2; b++) {
@@ -496,7 +443,7 @@ START_TEST(test_bad_ids)
     pp_config_free(cfg);
 
     in = (pp_tensor_desc){PP_F32, {1, {3}}};
-    ops = plan_layer("softmax_xent", "", &in, &cfg, &plan);
+    ops = plan_cuda("softmax_xent", "", &in, &cfg, &plan);
     float x[12], dx[12], loss;
     uint64_t rng = 32;
     fill_uniform(x, 12, &rng, -1, 1);
