@@ -1,7 +1,8 @@
 /* tests/layer_harness.h - what the layer tests (test_layers,
- * test_layer_values, test_layers_cuda) share: seeded random numbers, and one layer planned
- * from a real [layer] section through the registry, with its parameters,
- * gradients, saved values and targets held as the core would hold them.
+ * test_layer_values, test_layers_cuda) share: seeded random numbers, and
+ * one layer planned from a real [layer] section through the registry,
+ * with its parameters, gradients, saved values and targets held as the
+ * core would hold them.
  *
  * Test-only, and not a test itself: every helper asserts with Check, so it
  * runs inside a Check test. It keeps no state; the registry is the
