@@ -164,7 +164,10 @@ int main(void)
     static float ref[CAP], got[CAP];
     size_t n = train("vanilla", "cpu", 1, 1, 0, "auto", ref, CAP);
     /* The last runs need two GPUs: ranks on different GPUs talk through
-     * nccl where it is built and the order allows (auto), else peer. */
+     * nccl where it is built and the order allows (auto), else peer; in
+     * the last two, ranks sharing a GPU also talk to the other GPU, so
+     * one GPU's ranks mix peer copies with nccl or sit in communicators
+     * of their own. */
     static const struct {
         const char *schedule, *devices;
         int v, m, recompute;
@@ -182,6 +185,8 @@ int main(void)
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2},
         {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2},
         {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2},
+        {"interleaved", "cuda:0,cuda:0,cuda:1", 2, 6, 0, "auto", 2},
+        {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         if (runs[k].gpus > gpus) {
