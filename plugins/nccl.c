@@ -9,32 +9,28 @@
  * overwrite its buffer at once, and the compute stream never waits for the
  * receiver); the send stream then sends the snapshot. A host queue per
  * direction carries {tag, bytes}: NCCL matches by order alone, so the queue
- * is what lets a receive check that it is the one expected.
+ * is what lets a receive check that it is the one expected. A watchdog
+ * (nccl_watch.c) bounds each receive's wait on the device.
  *
  * Not for two ranks on one GPU (NCCL refuses them in one communicator) and
  * not across processes.
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <cuda_runtime_api.h>
-#include <nccl.h>
-
 #include <pipette/pipette.h>
 
 #include "deadline.h"
+#include "nccl_route.h"
 
-/* PP_OK, or err filled with the call, the library's text and where it
- * failed. CUDA's last-error is cleared so a later launch check does not
- * report this failure again. */
-static pp_status cuda_check(cudaError_t rc, const char *call,
-                            const char *file, int line, pp_error *err)
+/* CUDA's last-error is cleared so a later launch check does not report
+ * this failure again. */
+pp_status nccl_cuda_check(cudaError_t rc, const char *call, const char *file,
+                          int line, pp_error *err)
 {
     if (rc == cudaSuccess)
         return PP_OK;
@@ -48,9 +44,8 @@ static pp_status cuda_check(cudaError_t rc, const char *call,
 }
 
 /* NCCL's code says little ("invalid usage"); its last error says what. */
-static pp_status nccl_check(ncclResult_t rc, ncclComm_t comm,
-                            const char *call, const char *file, int line,
-                            pp_error *err)
+pp_status nccl_lib_check(ncclResult_t rc, ncclComm_t comm, const char *call,
+                         const char *file, int line, pp_error *err)
 {
     if (rc == ncclSuccess)
         return PP_OK;
@@ -59,53 +54,6 @@ static pp_status nccl_check(ncclResult_t rc, ncclComm_t comm,
     return pp_error_set(err, PP_ERR_DEVICE, "nccl: %s: %s%s%s [%s:%d]",
                         call, ncclGetErrorString(rc), has ? ": " : "",
                         has ? last : "", file, line);
-}
-
-/* `if (CUDA_TRY(cudaFoo(...), err)) return err->code;` */
-#define CUDA_TRY(call, err)                                                 \
-    cuda_check((call), #call, __FILE__, __LINE__, (err))
-#define NCCL_TRY(comm, call, err)                                           \
-    nccl_check((call), (comm), #call, __FILE__, __LINE__, (err))
-
-typedef struct buffer {
-    void *ptr;
-    size_t size;
-    cudaEvent_t done; /* recorded after the last read of ptr */
-    int busy;         /* self link: its send is not queued yet */
-} buffer;
-
-typedef struct posted {
-    uint64_t tag;
-    size_t bytes;
-    int buf; /* self link: the snapshot the deferred send reads */
-} posted;
-
-/* One direction src -> dst. comm[0] is NCCL rank 0 on src's GPU, comm[1]
- * rank 1 on dst's; a self link has comm[0] alone. The pool is used only
- * by src's thread, the queue and comms by both, under lock. */
-typedef struct route {
-    int src, dst, sdev, ddev;
-    cudaStream_t scompute, dcompute, send, recv;
-    cudaEvent_t copied, ready, arrived;
-    ncclComm_t comm[2];
-    int warm;         /* warm_up finished: nothing of open is in flight */
-    buffer *pool;
-    int npool;
-    pthread_mutex_t lock;
-    pthread_cond_t posted_cv;
-    posted *q;
-    size_t head, len, cap;
-} route;
-
-typedef struct transport {
-    atomic_int aborted;
-    int nroutes;
-    route routes[];
-} transport;
-
-static pp_status stopped(pp_error *err)
-{
-    return pp_error_set(err, PP_ERR_RUNTIME, "stopped: another rank failed");
 }
 
 /* Makes dev current, remembering the caller's, so that a thread's device
@@ -173,9 +121,7 @@ static pp_status route_open(route *r, pp_error *err)
         CUDA_TRY(cudaStreamCreateWithFlags(&r->recv, cudaStreamNonBlocking),
                  err) ||
         CUDA_TRY(cudaEventCreateWithFlags(&r->ready, cudaEventDisableTiming),
-                 err) ||
-        CUDA_TRY(cudaEventCreateWithFlags(&r->arrived,
-                                          cudaEventDisableTiming), err))
+                 err))
         return err->code;
     if (warm_up(r, err))
         return err->code;
@@ -216,13 +162,16 @@ static void route_free(route *r)
     if (cudaSetDevice(r->ddev) == cudaSuccess) {
         if (r->ready)
             cudaEventDestroy(r->ready);
-        if (r->arrived)
-            cudaEventDestroy(r->arrived);
+        for (int i = 0; i < r->nwatch; i++) {
+            cudaEventDestroy(r->watch[i].begun);
+            cudaEventDestroy(r->watch[i].landed);
+        }
         if (r->recv)
             cudaStreamDestroy(r->recv);
     }
     (void)cudaGetLastError();
     free(r->pool);
+    free(r->watch);
     free(r->q);
     pthread_mutex_destroy(&r->lock);
     pthread_cond_destroy(&r->posted_cv);
@@ -233,6 +182,7 @@ static void nccl_destroy(void *handle)
     transport *t = handle;
     if (!t)
         return;
+    nccl_watch_stop(t);
     int prev = -1;
     (void)cudaGetDevice(&prev);
     for (int i = 0; i < t->nroutes; i++)
@@ -242,13 +192,16 @@ static void nccl_destroy(void *handle)
     if (prev >= 0)
         (void)cudaSetDevice(prev);
     (void)cudaGetLastError();
+    pthread_mutex_destroy(&t->fail_lock);
+    pthread_mutex_destroy(&t->watch_lock);
+    pthread_cond_destroy(&t->watch_cv);
     free(t);
 }
 
 /* Wakes every waiting receive, then aborts the communicators so that
  * kernels stuck in a send or receive end; the lock keeps a rank from
  * using a communicator while it is being freed. */
-static void nccl_abort(void *handle)
+void nccl_abort(void *handle)
 {
     transport *t = handle;
     atomic_store(&t->aborted, 1);
@@ -323,6 +276,9 @@ static pp_status nccl_open(int ranks, const pp_transport_rank *rank,
     if (!t)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     atomic_init(&t->aborted, 0);
+    pthread_mutex_init(&t->fail_lock, NULL);
+    pthread_mutex_init(&t->watch_lock, NULL);
+    pthread_cond_init(&t->watch_cv, NULL);
     for (int s = 0; s < ranks; s++)
         for (int d = 0; d < ranks; d++) {
             if (!links[s * ranks + d])
@@ -343,6 +299,8 @@ static pp_status nccl_open(int ranks, const pp_transport_rank *rank,
                             t->routes[i].dst);
     if (!st)
         st = check_launch_mode(t, err);
+    if (!st)
+        st = nccl_watch_start(t, err);
     if (st)
         nccl_destroy(t);
     else
@@ -398,7 +356,7 @@ static pp_status take_buffer(route *r, size_t bytes, int *out, pp_error *err)
         cudaError_t rc = cudaEventQuery(b->done);
         if (rc == cudaErrorNotReady)
             continue;
-        if (cuda_check(rc, "cudaEventQuery", __FILE__, __LINE__, err))
+        if (nccl_cuda_check(rc, "cudaEventQuery", __FILE__, __LINE__, err))
             return err->code;
         best = i;
     }
@@ -434,7 +392,7 @@ static pp_status post(transport *t, route *r, uint64_t tag, size_t bytes,
                       int k, pp_error *err)
 {
     if (atomic_load(&t->aborted))
-        return stopped(err);
+        return nccl_stopped(t, err);
     if (queue_room(r, err))
         return err->code;
     if (k >= 0 && r->src != r->dst) {
@@ -499,7 +457,7 @@ static pp_status nccl_send_async(void *handle, int src, int dst, uint64_t tag,
     if (!r)
         return err->code;
     if (atomic_load(&t->aborted))
-        return stopped(err);
+        return nccl_stopped(t, err);
     int prev, k = -1;
     if (enter(r->sdev, &prev, err))
         return err->code;
@@ -515,11 +473,16 @@ static pp_status nccl_send_async(void *handle, int src, int dst, uint64_t tag,
 
 /* Under r->lock, once the head message is the one expected: the receive
  * starts after the work dst has queued so far (which may still read buf),
- * and dst's later work starts after it. */
-static pp_status receive(route *r, posted m, void *buf, pp_error *err)
+ * and dst's later work starts after it. The watchdog times it from the
+ * watch's first event to its second. */
+static pp_status receive(route *r, posted m, void *buf, int timeout_ms,
+                         pp_error *err)
 {
-    if (CUDA_TRY(cudaEventRecord(r->ready, r->dcompute), err) ||
-        CUDA_TRY(cudaStreamWaitEvent(r->recv, r->ready, 0), err))
+    watch *w;
+    if (nccl_watch_take(r, timeout_ms, &w, err) ||
+        CUDA_TRY(cudaEventRecord(r->ready, r->dcompute), err) ||
+        CUDA_TRY(cudaStreamWaitEvent(r->recv, r->ready, 0), err) ||
+        CUDA_TRY(cudaEventRecord(w->begun, r->recv), err))
         return err->code;
     if (r->src == r->dst) {
         /* One group, distinct buffers: NCCL skips an in-place self-send. */
@@ -540,18 +503,19 @@ static pp_status receive(route *r, posted m, void *buf, pp_error *err)
                                              r->comm[1], r->recv), err)) {
         return err->code;
     }
-    if (CUDA_TRY(cudaEventRecord(r->arrived, r->recv), err) ||
-        CUDA_TRY(cudaStreamWaitEvent(r->dcompute, r->arrived, 0), err))
+    if (CUDA_TRY(cudaEventRecord(w->landed, r->recv), err) ||
+        CUDA_TRY(cudaStreamWaitEvent(r->dcompute, w->landed, 0), err))
         return err->code;
     return PP_OK;
 }
 
 /* Under r->lock: waits for the next message and takes it if it is the
  * one expected. A wrong one stays at the head, so NCCL's order and the
- * queue's still agree. */
+ * queue's still agree. *late says the wait timed out. */
 static pp_status take(transport *t, route *r, uint64_t tag, void *buf,
                       size_t bytes, int timeout_ms,
-                      const struct timespec *deadline, pp_error *err)
+                      const struct timespec *deadline, int *late,
+                      pp_error *err)
 {
     while (!r->len && !atomic_load(&t->aborted)) {
         int rc = timeout_ms < 0
@@ -562,11 +526,13 @@ static pp_status take(transport *t, route *r, uint64_t tag, void *buf,
             break;
     }
     if (atomic_load(&t->aborted))
-        return stopped(err);
-    if (!r->len)
+        return nccl_stopped(t, err);
+    if (!r->len) {
+        *late = 1;
         return pp_error_set(err, PP_ERR_RUNTIME,
                             "no message from rank %d after %d ms", r->src,
                             timeout_ms);
+    }
     posted m = r->q[r->head];
     if (m.tag != tag)
         return pp_error_set(err, PP_ERR_RUNTIME,
@@ -581,7 +547,7 @@ static pp_status take(transport *t, route *r, uint64_t tag, void *buf,
     r->head++;
     if (!--r->len)
         r->head = 0;
-    return bytes ? receive(r, m, buf, err) : PP_OK;
+    return bytes ? receive(r, m, buf, timeout_ms, err) : PP_OK;
 }
 
 static pp_status nccl_recv_async(void *handle, int dst, int src, uint64_t tag,
@@ -597,8 +563,12 @@ static pp_status nccl_recv_async(void *handle, int dst, int src, uint64_t tag,
     if (enter(r->ddev, &prev, err))
         return err->code;
     pthread_mutex_lock(&r->lock);
-    pp_status st = take(t, r, tag, buf, bytes, timeout_ms, &deadline, err);
+    int late = 0;
+    pp_status st = take(t, r, tag, buf, bytes, timeout_ms, &deadline, &late,
+                        err);
     pthread_mutex_unlock(&r->lock);
+    if (late) /* with no route's lock held: it takes each */
+        nccl_watch_explain(t, err);
     leave(r->ddev, prev);
     return st;
 }
@@ -610,6 +580,7 @@ static const pp_transport_ops ops = {
     .send_async = nccl_send_async,
     .recv_async = nccl_recv_async,
     .reserve = nccl_reserve,
+    .check = nccl_failure,
 };
 
 PP_PLUGIN(PP_KIND_TRANSPORT, "nccl",

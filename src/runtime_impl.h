@@ -65,6 +65,7 @@ typedef struct transport_rt {
     const pp_transport_ops *ops;
     void *state;           /* between open and close */
     int used, async;       /* async: the stream-ordered half */
+    pp_status (*check)(void *t, pp_error *err); /* ops->check, from 1.3 */
     unsigned char *links;  /* [src * p + dst] */
 } transport_rt;
 
@@ -142,6 +143,8 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
 size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
+/* PP_OK, or the first failure a transport met on a device by itself. */
+pp_status pp_transports_check(const pp_trainer *t, pp_error *err);
 void pp_transports_abort(pp_trainer *t);
 void pp_transports_close(pp_trainer *t);
 void pp_transports_free(pp_trainer *t);

@@ -553,8 +553,12 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         (holds_loss &&
          rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
                              (size_t)t->mbs * sizeof(float),
-                             PP_COPY_DEVICE_TO_HOST, &x->err)) ||
-        rk->dev->sync(&rk->dr, &x->err))
+                             PP_COPY_DEVICE_TO_HOST, &x->err)))
+        return x->err.code;
+    /* A transport that gave up on a receive stuck on the device ended it,
+     * which is what lets the sync return: its reason comes first. */
+    pp_status synced = rk->dev->sync(&rk->dr, &x->err);
+    if (pp_transports_check(t, &x->err) || synced)
         return x->err.code;
     double busy, loss;
     if (account(x, prog, &busy))

@@ -44,6 +44,17 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
                 "%s: transport '%s' lacks the %s half this run needs",
                 plugin->path, tr->name,
                 tr->async ? "stream-ordered" : "host");
+        tr->check = plugin->desc->abi_minor >= 3 ? tr->ops->check : NULL;
+    }
+    return PP_OK;
+}
+
+pp_status pp_transports_check(const pp_trainer *t, pp_error *err)
+{
+    for (int v = 0; v < PP_VIA_COUNT; v++) {
+        const transport_rt *tr = &t->via[v];
+        if (tr->state && tr->check && tr->check(tr->state, err))
+            return err->code;
     }
     return PP_OK;
 }

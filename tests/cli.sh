@@ -37,11 +37,11 @@ expect_status 0 "plugins"
 for name in linear relu softmax_xent; do
     expect_out "^layer +$name +1\.[0-9]+ +$PP_BUILDDIR/layers/\.libs/$name\.so$" "plugins lists $name"
 done
-expect_out "^transport +peer +1\.2 +$PP_BUILDDIR/plugins/\.libs/peer\.so$" "plugins lists the peer transport"
+expect_out "^transport +peer +1\.3 +$PP_BUILDDIR/plugins/\.libs/peer\.so$" "plugins lists the peer transport"
 if [ "$PP_HAVE_CUDA" = yes ]; then
     expect_out "^device +cuda +1\.[0-9]+ +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
     if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
-        expect_out "^transport +nccl +1\.2 +$PP_BUILDDIR/plugins/\.libs/nccl\.so$" "plugins lists the nccl transport"
+        expect_out "^transport +nccl +1\.3 +$PP_BUILDDIR/plugins/\.libs/nccl\.so$" "plugins lists the nccl transport"
     fi
 fi
 

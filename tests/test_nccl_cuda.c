@@ -13,6 +13,8 @@
  * whole program if anything else hangs (a send waiting for its receive,
  * a destroy waiting for a kernel).
  */
+#include <config.h>
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -486,6 +488,104 @@ START_TEST(test_two_gpus_unreceived_send)
 }
 END_TEST
 
+#ifdef PP_CUDA_EMULATOR
+/* The emulator's NCCL (tests/emu/nccl_emu.c) can lose a send of a given
+ * size, or lose it and report an asynchronous error, as a stuck or broken
+ * link would: the receive then spins on the device until the watchdog
+ * gives up on it. A GPU cannot be made to do either on demand. */
+enum { LOST = 4096 };
+
+/* Sends and receives one lost message on f's self link; the receive is
+ * issued (the host does not wait for the device) and never ends. */
+static void lose_one(self *f, const char *fault, int timeout_ms, void **src,
+                     void **dst)
+{
+    ck_assert_int_eq(setenv(fault, "4096", 1), 0);
+    self_open(f);
+    *src = gpu_alloc(0, LOST);
+    *dst = gpu_alloc(0, LOST);
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_msg(net->check(f->t, &err) == PP_OK, "%s", err.msg);
+    send_ok(f, 1, *src, LOST);
+    ck_assert_msg(net->recv_async(f->t, 0, 0, 1, *dst, LOST, timeout_ms,
+                                  &err) == PP_OK, "%s", err.msg);
+}
+
+static void lost_close(self *f, const char *fault, void *src, void *dst)
+{
+    self_close(f);
+    gpu->release(0, src);
+    gpu->release(0, dst);
+    unsetenv(fault);
+}
+
+START_TEST(test_self_stuck_receive)
+{
+    self f;
+    void *src, *dst;
+    lose_one(&f, "PIPETTE_EMU_NCCL_STALL", 300, &src, &dst);
+    pp_error err;
+    pp_error_clear(&err);
+    double t0 = now_ms();
+    ck_assert_msg(gpu->sync(&f.dr, &err) == PP_OK, "%s", err.msg);
+    double waited = now_ms() - t0;
+    ck_assert_msg(waited >= 250 && waited < 5000, "waited %.0f ms", waited);
+    ck_assert_int_eq(net->check(f.t, &err), PP_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.msg, "nccl: no message from rank 0 after 300 "
+                                  "ms on cuda:0: the receive began on the "
+                                  "GPU and NCCL delivered nothing"),
+                  "%s", err.msg);
+    /* Every later call says the same. */
+    pp_error later;
+    pp_error_clear(&later);
+    ck_assert_int_eq(net->send_async(f.t, 0, 0, 2, src, LOST, &later),
+                     PP_ERR_RUNTIME);
+    ck_assert_str_eq(later.msg, err.msg);
+    lost_close(&f, "PIPETTE_EMU_NCCL_STALL", src, dst);
+}
+END_TEST
+
+START_TEST(test_self_timeout_names_stuck_receive)
+{
+    self f;
+    void *src, *dst;
+    lose_one(&f, "PIPETTE_EMU_NCCL_STALL", TIMEOUT_MS, &src, &dst);
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_int_eq(net->recv_async(f.t, 0, 0, 2, dst, LOST, 300, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_msg(strstr(err.msg, "no message from rank 0 after 300 ms; "
+                                  "rank 0's receive from rank 0 has waited "),
+                  "%s", err.msg);
+    ck_assert_msg(strstr(err.msg, " ms on cuda:0, where NCCL delivered "
+                                  "nothing"), "%s", err.msg);
+    ck_assert_msg(net->check(f.t, &err) == PP_OK, "%s", err.msg);
+    net->abort(f.t); /* what the runtime does on a failure */
+    lost_close(&f, "PIPETTE_EMU_NCCL_STALL", src, dst);
+}
+END_TEST
+
+START_TEST(test_self_async_error)
+{
+    self f;
+    void *src, *dst;
+    lose_one(&f, "PIPETTE_EMU_NCCL_FAIL", TIMEOUT_MS, &src, &dst);
+    pp_error err;
+    pp_error_clear(&err);
+    double t0 = now_ms();
+    ck_assert_msg(gpu->sync(&f.dr, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(now_ms() - t0 < TIMEOUT_MS / 2, "waited %.0f ms",
+                  now_ms() - t0);
+    ck_assert_int_eq(net->check(f.t, &err), PP_ERR_DEVICE);
+    ck_assert_str_eq(err.msg, "nccl: link 0 -> 0 failed on cuda:0: "
+                              "unhandled system error (run with "
+                              "NCCL_DEBUG=INFO for details)");
+    lost_close(&f, "PIPETTE_EMU_NCCL_FAIL", src, dst);
+}
+END_TEST
+#endif
+
 static Suite *nccl_cuda_suite(void)
 {
     Suite *s = suite_create("nccl_cuda");
@@ -500,6 +600,11 @@ static Suite *nccl_cuda_suite(void)
      * thing a test leaves behind that the next might trip on. */
     tcase_add_test(tc, test_self_abort_wakes_receive);
     tcase_add_test(tc, test_two_gpus_unreceived_send);
+#ifdef PP_CUDA_EMULATOR
+    tcase_add_test(tc, test_self_stuck_receive);
+    tcase_add_test(tc, test_self_timeout_names_stuck_receive);
+    tcase_add_test(tc, test_self_async_error);
+#endif
     suite_add_tcase(s, tc);
     return s;
 }

@@ -54,7 +54,7 @@ START_TEST(test_descriptor)
                   PP_OK, "%s", err.msg);
     ck_assert_str_eq(desc->name, "nccl");
     ck_assert_uint_eq(desc->kind, PP_KIND_TRANSPORT);
-    ck_assert_uint_eq(desc->abi_minor, 2); /* the stream-ordered half */
+    ck_assert_uint_eq(desc->abi_minor, 3); /* stream-ordered, check */
     ck_assert_ptr_nonnull(desc->description);
     ck_assert_uint_gt(strlen(desc->description), 0);
     ck_assert_ptr_null(strchr(desc->description, '\n'));
@@ -66,6 +66,7 @@ START_TEST(test_descriptor)
     ck_assert_ptr_nonnull(ops->recv_async);
     ck_assert_ptr_nonnull(ops->destroy);
     ck_assert_ptr_nonnull(ops->abort);
+    ck_assert_ptr_nonnull(ops->check);
     /* Device memory only: the host half is another transport's. */
     ck_assert_ptr_null(ops->create);
     ck_assert_ptr_null(ops->send);

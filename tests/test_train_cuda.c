@@ -131,6 +131,49 @@ static int refuses_what_does_not_fit(void)
     return ok;
 }
 
+#if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
+/* A run whose NCCL link stalls (the emulator loses every message, or
+ * loses them and reports an asynchronous error: tests/emu/nccl_emu.c)
+ * fails within its message timeout and says where, instead of waiting
+ * for ever on the device. A GPU cannot be made to do this on demand. */
+static int fails_when_nccl_stalls(const char *fault, pp_status code,
+                                  const char *says)
+{
+    char path[] = "/tmp/pp-train-cuda-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        perror("mkstemp");
+        exit(1);
+    }
+    fprintf(f, model_text, "1f1b", "cuda:0,cuda:1", 1, 4, "false", "nccl",
+            STEPS);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_model *model;
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 500, .quiet = 1, .out = stdout};
+    pp_status st = pp_model_load(path, &model, &err);
+    unlink(path);
+    if (st) {
+        fprintf(stderr, "FAIL: %s\n", err.msg);
+        exit(1);
+    }
+    setenv(fault, "2", 1);
+    st = pp_trainer_create(model, &o, &t, &err);
+    if (!st)
+        st = pp_trainer_run(t, &err);
+    unsetenv(fault);
+    int ok = st == code && strstr(err.msg, says);
+    printf("%s: %s on cuda:0,cuda:1: %s\n", ok ? "PASS" : "FAIL", fault,
+           st ? err.msg : "trained");
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return ok;
+}
+#endif
+
 /* NULL when a GPU answers (*n of them), else why not (the driver's
  * reason, or why the cuda plugin could not be asked, in err). */
 static const char *no_gpu(int *gpus, char *why, size_t size, pp_error *err)
@@ -212,5 +255,15 @@ int main(void)
                runs[k].recompute, runs[k].transport, worst);
     }
     failures += !refuses_what_does_not_fit();
+#if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
+    if (gpus >= 2) {
+        failures += !fails_when_nccl_stalls("PIPETTE_EMU_NCCL_STALL",
+                                            PP_ERR_RUNTIME,
+                                            "NCCL delivered nothing");
+        failures += !fails_when_nccl_stalls("PIPETTE_EMU_NCCL_FAIL",
+                                            PP_ERR_DEVICE,
+                                            "failed on cuda:");
+    }
+#endif
     return failures ? 1 : 0;
 }

@@ -35,9 +35,10 @@ extern "C" {
  *      transport tables were defined.
  * 1.2: device tables gained events and page-locked host memory; transport
  *      tables gained their stream-ordered half (open, send_async,
- *      recv_async) for device memory. */
+ *      recv_async) for device memory.
+ * 1.3: transport tables gained check (failures met on a device). */
 #define PP_ABI_MAJOR 1
-#define PP_ABI_MINOR 2
+#define PP_ABI_MINOR 3
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

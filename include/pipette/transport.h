@@ -6,7 +6,8 @@
  * gradient), so the order in which sends and receives happen does not
  * matter. send never waits for the receiver. recv waits until the message
  * arrives, the timeout passes, or the transport is aborted (another rank
- * failed), so a run never hangs.
+ * failed), so a run never hangs; a stream-ordered receive that waits on
+ * the device is bounded the same way, through check.
  *
  * Two halves. The host half (create, send, recv) moves host memory and
  * blocks. The stream-ordered half (open, send_async, recv_async, since ABI
@@ -72,6 +73,14 @@ typedef struct pp_transport_ops {
      * one step), so that a run allocates its memory before step 1. */
     pp_status (*reserve)(void *t, int src, int dst, size_t bytes, int count,
                          pp_error *err);
+
+    /* 1.3, optional: PP_OK, or the failure the transport met on a device
+     * on its own: a receive that started there and got no message within
+     * its timeout_ms, or an asynchronous error of the library. The
+     * runtime asks after each rank's step, once its stream has drained:
+     * a transport that fails this way ends its stuck work as abort does,
+     * so the drain returns, and only this call says the step is bad. */
+    pp_status (*check)(void *t, pp_error *err);
 } pp_transport_ops;
 
 #ifdef __cplusplus

@@ -23,6 +23,12 @@
  *     communicator does not release its peers' operations.
  * Where a wait lasts more than 10 s a line on stderr says what it waits
  * for, so that a hang explains itself; the wait goes on, as NCCL's does.
+ * Two faults can be injected, for the tests of what bounds such waits:
+ * a send of PIPETTE_EMU_NCCL_STALL bytes or more is never delivered (its
+ * receive and itself spin until aborted), and one of PIPETTE_EMU_NCCL_FAIL
+ * bytes or more is not delivered either and sets its communicators'
+ * asynchronous error (ncclCommGetAsyncError), as a broken link would. (2
+ * spares the transport's 1-byte warm-up and hits every message.)
  * Needs the emulator's asynchronous streams: with PIPETTE_EMU_SYNC=1 an
  * operation would hold the issuing thread itself, so communicators are
  * refused there.
@@ -68,6 +74,7 @@ typedef struct posting {
 
 typedef struct clique {
     int n;
+    ncclResult_t async; /* what ncclCommGetAsyncError reports */
     unsigned refs; /* its communicators */
     chan *chan;
     posting *posted; /* sends running, not yet received */
@@ -276,6 +283,19 @@ ncclResult_t ncclCommAbort(ncclComm_t comm)
     return rc;
 }
 
+ncclResult_t ncclCommGetAsyncError(ncclComm_t comm, ncclResult_t *async)
+{
+    pthread_mutex_lock(&lock);
+    ncclResult_t rc = usable(comm, "ncclCommGetAsyncError");
+    if (rc == ncclSuccess && !async)
+        rc = fail(ncclInvalidArgument, "ncclCommGetAsyncError: asyncError "
+                  "is NULL");
+    if (rc == ncclSuccess)
+        *async = comm->c->async;
+    pthread_mutex_unlock(&lock);
+    return rc;
+}
+
 ncclResult_t ncclGroupStart(void)
 {
     group.depth++;
@@ -349,6 +369,13 @@ static int chan_of(const op *o)
     return o->send ? me * n + o->peer : o->peer * n + me;
 }
 
+/* Whether a send of `bytes` is to meet the fault named by variable. */
+static int faulty(const char *variable, size_t bytes)
+{
+    const char *v = getenv(variable);
+    return v && *v && bytes >= strtoull(v, NULL, 10);
+}
+
 static void run_item(void *arg)
 {
     item *it = arg;
@@ -361,6 +388,11 @@ static void run_item(void *arg)
     for (size_t i = 0; i < it->n; i++) {
         const op *o = &it->ops[i];
         if (!o->send || o->comm->aborted)
+            continue;
+        if (faulty("PIPETTE_EMU_NCCL_FAIL", o->bytes))
+            o->comm->c->async = ncclSystemError;
+        if (faulty("PIPETTE_EMU_NCCL_FAIL", o->bytes) ||
+            faulty("PIPETTE_EMU_NCCL_STALL", o->bytes))
             continue;
         mine[i] = (posting){o->comm->c->posted, chan_of(o), o->seq, o->buf,
                             o->bytes, 0};
