@@ -48,10 +48,9 @@ static const char model_text[] =
 
 static int failures;
 
-/* Trains and copies every parameter out, in model order, into w. */
-static size_t train(const char *schedule, const char *devices, int v, int m,
-                    int recompute, const char *transport, float *w,
-                    size_t cap)
+/* model_text filled in and loaded; exits on a failure to. */
+static pp_model *load(const char *schedule, const char *devices, int v,
+                      int m, int recompute, const char *transport)
 {
     char path[] = "/tmp/pp-train-cuda-XXXXXX";
     int fd = mkstemp(path);
@@ -66,12 +65,26 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
     pp_error err;
     pp_error_clear(&err);
     pp_model *model;
-    pp_trainer *t = NULL;
-    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
     pp_status st = pp_model_load(path, &model, &err);
     unlink(path);
-    if (!st)
-        st = pp_trainer_create(model, &o, &t, &err);
+    if (st) {
+        fprintf(stderr, "FAIL: %s\n", err.msg);
+        exit(1);
+    }
+    return model;
+}
+
+/* Trains and copies every parameter out, in model order, into w. */
+static size_t train(const char *schedule, const char *devices, int v, int m,
+                    int recompute, const char *transport, float *w,
+                    size_t cap)
+{
+    pp_model *model = load(schedule, devices, v, m, recompute, transport);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    pp_status st = pp_trainer_create(model, &o, &t, &err);
     if (!st)
         st = pp_trainer_run(t, &err);
     if (st) {
@@ -98,28 +111,13 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
  * refused before anything is allocated, naming the GPU and its parts. */
 static int refuses_what_does_not_fit(void)
 {
-    char path[] = "/tmp/pp-train-cuda-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        perror("mkstemp");
-        exit(1);
-    }
-    fprintf(f, model_text, "1f1b", "cuda:0*2", 1, 4, "false", "auto", STEPS);
-    fclose(f);
+    pp_model *model = load("1f1b", "cuda:0*2", 1, 4, 0, "auto");
     pp_error err;
     pp_error_clear(&err);
-    pp_model *model;
     pp_trainer *t = NULL;
     pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
-    pp_status st = pp_model_load(path, &model, &err);
-    unlink(path);
-    if (st) {
-        fprintf(stderr, "FAIL: %s\n", err.msg);
-        exit(1);
-    }
     setenv("PIPETTE_MEMORY_LIMIT", "1000", 1);
-    st = pp_trainer_create(model, &o, &t, &err);
+    pp_status st = pp_trainer_create(model, &o, &t, &err);
     unsetenv("PIPETTE_MEMORY_LIMIT");
     int ok = st == PP_ERR_NOMEM && !t &&
              strstr(err.msg, "of cuda:0 memory but 1000 bytes is available") &&
@@ -139,29 +137,13 @@ static int refuses_what_does_not_fit(void)
 static int fails_when_nccl_stalls(const char *fault, pp_status code,
                                   const char *says)
 {
-    char path[] = "/tmp/pp-train-cuda-XXXXXX";
-    int fd = mkstemp(path);
-    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
-    if (!f) {
-        perror("mkstemp");
-        exit(1);
-    }
-    fprintf(f, model_text, "1f1b", "cuda:0,cuda:1", 1, 4, "false", "nccl",
-            STEPS);
-    fclose(f);
+    pp_model *model = load("1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl");
     pp_error err;
     pp_error_clear(&err);
-    pp_model *model;
     pp_trainer *t = NULL;
     pp_train_opts o = {.recv_timeout_ms = 500, .quiet = 1, .out = stdout};
-    pp_status st = pp_model_load(path, &model, &err);
-    unlink(path);
-    if (st) {
-        fprintf(stderr, "FAIL: %s\n", err.msg);
-        exit(1);
-    }
     setenv(fault, "2", 1);
-    st = pp_trainer_create(model, &o, &t, &err);
+    pp_status st = pp_trainer_create(model, &o, &t, &err);
     if (!st)
         st = pp_trainer_run(t, &err);
     unsetenv(fault);
