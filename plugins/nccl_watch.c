@@ -83,14 +83,19 @@ pp_status nccl_watch_take(route *r, int timeout_ms, watch **out,
 
 /* Under r->lock, the device of its receive stream current: the oldest
  * receive that has begun on the device and not ended (its `since` set
- * now if not yet), or NULL; an error of the device also gives NULL. */
+ * now if not yet), or NULL. Those that ended are done with. A device
+ * error is left to the rank's own sync to report. */
 static watch *stuck(route *r, double now)
 {
     watch *oldest = NULL;
     for (int i = 0; i < r->nwatch; i++) {
         watch *w = &r->watch[i];
-        if (!w->live || passed(w->landed) != cudaErrorNotReady ||
-            passed(w->begun) != cudaSuccess)
+        if (!w->live)
+            continue;
+        cudaError_t landed = passed(w->landed);
+        if (landed == cudaSuccess)
+            w->live = 0;
+        if (landed != cudaErrorNotReady || passed(w->begun) != cudaSuccess)
             continue;
         if (w->since == 0)
             w->since = now;
@@ -134,30 +139,15 @@ static pp_status inspect(route *r, double now, pp_error *err)
 {
     if (CUDA_TRY(cudaSetDevice(r->ddev), err))
         return err->code;
-    for (int i = 0; i < r->nwatch; i++) {
-        watch *w = &r->watch[i];
-        if (!w->live)
-            continue;
-        cudaError_t rc = passed(w->landed);
-        if (rc == cudaSuccess) {
-            w->live = 0;
-            continue;
-        }
-        if (rc == cudaErrorNotReady)
-            rc = passed(w->begun);
-        if (rc == cudaErrorNotReady)
-            continue;
-        if (rc != cudaSuccess)
-            return CUDA_TRY(rc, err);
-        if (w->since == 0)
-            w->since = now;
-        else if (w->timeout_ms >= 0 && now - w->since > w->timeout_ms)
-            return pp_error_set(err, PP_ERR_RUNTIME,
-                "nccl: no message from rank %d after %d ms on cuda:%d: the "
-                "receive began on the GPU and NCCL delivered nothing "
-                "(NCCL_DEBUG=WARN may say why; transport = peer does "
-                "without NCCL)", r->src, w->timeout_ms, r->ddev);
-    }
+    /* Every receive of a run has the same timeout: the oldest is the one
+     * to time out first. */
+    watch *w = stuck(r, now);
+    if (w && w->timeout_ms >= 0 && now - w->since > w->timeout_ms)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+            "nccl: no message from rank %d after %d ms on cuda:%d: the "
+            "receive began on the GPU and NCCL delivered nothing "
+            "(NCCL_DEBUG=WARN may say why; transport = peer does without "
+            "NCCL)", r->src, w->timeout_ms, r->ddev);
     for (int c = 0; c < 2; c++) {
         ncclResult_t async = ncclSuccess;
         if (!r->comm[c])
