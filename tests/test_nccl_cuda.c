@@ -489,9 +489,9 @@ START_TEST(test_two_gpus_unreceived_send)
 END_TEST
 
 #ifdef PP_CUDA_EMULATOR
-/* The emulator's NCCL (tests/emu/nccl_emu.c) can lose a send of a given
- * size, or lose it and report an asynchronous error, as a stuck or broken
- * link would: the receive then spins on the device until the watchdog
+/* The emulator's NCCL (tests/emu/nccl_emu.c) can lose the sends of a
+ * given size or more, or lose them and report an asynchronous error, as a
+ * stuck or broken link would: the receive then spins on the device until the watchdog
  * gives up on it. A GPU cannot be made to do either on demand. */
 enum { LOST = 4096 };
 

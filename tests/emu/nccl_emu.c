@@ -389,10 +389,10 @@ static void run_item(void *arg)
         const op *o = &it->ops[i];
         if (!o->send || o->comm->aborted)
             continue;
-        if (faulty("PIPETTE_EMU_NCCL_FAIL", o->bytes))
+        int broken = faulty("PIPETTE_EMU_NCCL_FAIL", o->bytes);
+        if (broken)
             o->comm->c->async = ncclSystemError;
-        if (faulty("PIPETTE_EMU_NCCL_FAIL", o->bytes) ||
-            faulty("PIPETTE_EMU_NCCL_STALL", o->bytes))
+        if (broken || faulty("PIPETTE_EMU_NCCL_STALL", o->bytes))
             continue;
         mine[i] = (posting){o->comm->c->posted, chan_of(o), o->seq, o->buf,
                             o->bytes, 0};
