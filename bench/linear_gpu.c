@@ -61,7 +61,10 @@ static float *device_random(size_t n, unsigned seed)
 
 /* The layer's work through cuBLAS directly (row-major seen as
  * column-major, as in layers/linear.c): the three GEMMs, the bias added to
- * y and its gradient summed from dy, against a vector of ones (rows). */
+ * y and its gradient summed from dy, against a vector of ones (rows). dx
+ * is written (beta 0), as a framework that assigns input gradients would;
+ * the layer adds to it (beta 1), as pipette's contract says, so the
+ * ratio carries that cost. */
 static void bare(cublasHandle_t h, cublasComputeType_t compute, int rows,
                  int in, int out, const float *x, const float *w,
                  const float *b, const float *ones, float *y,
@@ -160,8 +163,11 @@ int main(int argc, char **argv)
     CHECK(cudaMemcpy(ones, ones_host, (size_t)rows * sizeof(float),
                      cudaMemcpyHostToDevice));
     free(ones_host);
-    float *param[2] = {w, b}, *grad[2] = {dw, db};
-    pp_layer_call c = {.plan = &l->plan, .in = &l->in, .n = rows,
+    const float *param[2] = {w, b};
+    float *grad[2] = {dw, db};
+    const void *xs_[1] = {x};
+    void *dxs[1] = {dx};
+    pp_layer_call c = {.plan = &l->plan, .nin = 1, .in = &l->in, .n = rows,
                        .param = param, .grad = grad, .saved = saved,
                        .training = 1, .stream = s, .blas = h};
 
@@ -175,9 +181,9 @@ int main(int argc, char **argv)
     for (int pass = 0; pass < 2; pass++) { /* the first warms up */
         CHECK(cudaEventRecord(t0, s));
         for (int i = 0; i < iters; i++)
-            if (ops->cuda->forward(&c, x, y, &err) ||
-                ops->cuda->backward_input(&c, x, y, dy, dx, &err) ||
-                ops->cuda->backward_weight(&c, x, y, dy, &err)) {
+            if (ops->cuda->forward(&c, xs_, y, &err) ||
+                ops->cuda->backward_input(&c, xs_, y, dy, dxs, &err) ||
+                ops->cuda->backward_weight(&c, xs_, y, dy, &err)) {
                 fprintf(stderr, "%s\n", err.msg);
                 return 1;
             }

@@ -416,11 +416,10 @@ static const pp_transport_ops *find_transport(pp_registry *reg,
         return NULL;
     }
     const pp_transport_ops *ops = p->desc->ops;
-    if (p->desc->abi_major != 1 || p->desc->abi_minor < 2 || !ops->open ||
-        !ops->send_async || !ops->recv_async || !ops->destroy) {
-        snprintf(why, size, "%s (ABI %u.%u) has no stream-ordered half "
-                            "(open, send_async, recv_async)",
-                 p->path, p->desc->abi_major, p->desc->abi_minor);
+    if (!ops->open || !ops->send_async || !ops->recv_async ||
+        !ops->destroy) {
+        snprintf(why, size, "%s has no stream-ordered half (open, "
+                            "send_async, recv_async)", p->path);
         return NULL;
     }
     return ops;
@@ -463,12 +462,6 @@ int main(int argc, char **argv)
         const pp_plugin *p;
         if (pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &p, &err)) {
             fprintf(stderr, "transfer_gpu: %s\n", err.msg);
-            return 1;
-        }
-        if (p->desc->abi_minor < 2) {
-            fprintf(stderr, "transfer_gpu: %s: built for ABI %u.%u, before "
-                            "device events (1.2)\n",
-                    p->path, p->desc->abi_major, p->desc->abi_minor);
             return 1;
         }
         b.dev = p->desc->ops;

@@ -77,7 +77,7 @@ __global__ static void relu_backward_kernel(float *dx, const float *dy,
                                             const float *y, int64_t n)
 {
     GRID_STRIDE(i, n)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 #define GELU_SCALE 0.7978845608028654f /* sqrt(2/pi), as gelu.c */
@@ -101,7 +101,7 @@ __global__ static void gelu_backward_kernel(float *dx, const float *dy,
         float t = tanhf(GELU_SCALE * (v + GELU_CUBE * v * v * v));
         float dt = (1.0f - t * t) * GELU_SCALE *
                    (1.0f + 3.0f * GELU_CUBE * v * v);
-        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+        dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
     }
 }
 
@@ -116,7 +116,7 @@ __global__ static void tanh_backward_kernel(float *dx, const float *dy,
                                             const float *y, int64_t n)
 {
     GRID_STRIDE(i, n)
-        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
 }
 
 /* dropout.c's mix(), bit for bit: the masks must agree across devices. */
@@ -132,12 +132,13 @@ __host__ __device__ static uint64_t mix(uint64_t z)
  * does before its loop; u is exact in double on both sides. */
 __global__ static void dropout_kernel(float *out, const float *in,
                                       int64_t first, int64_t n, uint64_t key,
-                                      double rate, float scale)
+                                      double rate, float scale, int add)
 {
     GRID_STRIDE(i, n) {
         double u = (double)(mix(key ^ (uint64_t)(first + i)) >> 11) *
                    0x1p-53;
-        out[i] = u >= rate ? in[i] * scale : 0.0f;
+        float v = u >= rate ? in[i] * scale : 0.0f;
+        out[i] = add ? out[i] + v : v;
     }
 }
 
@@ -197,7 +198,7 @@ __global__ static void layernorm_backward_input_kernel(
         float gx_mean = warp_sum(gx_sum) / (float)C;
         LANE_LOOP(j, C) {
             float xhat = (xr[j] - mean) * rstd;
-            dxr[j] = rstd * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
+            dxr[j] += rstd * (dyr[j] * w[j] - g_mean - xhat * gx_mean);
         }
     }
 }
@@ -253,7 +254,7 @@ __global__ static void xent_backward_kernel(float *dx, const float *x,
             float v = (float)(scale * (double)p);
             if (j == t)
                 v -= (float)scale;
-            dxr[j] = ok ? v : CUDART_NAN_F;
+            dxr[j] += ok ? v : CUDART_NAN_F;
         }
     }
 }
@@ -312,7 +313,7 @@ __global__ static void mse_backward_kernel(float *dx, const float *x,
                                            float k)
 {
     GRID_STRIDE(i, n)
-        dx[i] = k * (x[i] - t[i]);
+        dx[i] += k * (x[i] - t[i]);
 }
 
 /* dw, db (C) += column sums over rows. One block per strip of 32 columns:
@@ -463,11 +464,12 @@ extern "C" cudaError_t pp_cuda_tanh_backward(cudaStream_t s, float *dx,
 
 extern "C" cudaError_t pp_cuda_dropout(cudaStream_t s, float *out,
                                        const float *in, int64_t first,
-                                       int64_t n, uint64_t seed, double rate)
+                                       int64_t n, uint64_t seed, double rate,
+                                       int add)
 {
     float scale = (float)(1.0 / (1.0 - rate));
     LAUNCH_ELEMENTWISE(dropout_kernel, s, n, out, in, first, n, mix(seed),
-                       rate, scale);
+                       rate, scale, add);
 }
 
 extern "C" cudaError_t pp_cuda_layernorm_forward(cudaStream_t s, float *y,

@@ -32,21 +32,23 @@ extern "C" {
 /* x (n) = value (cudart's memsets repeat a byte; 1.0f is not one) */
 cudaError_t pp_cuda_fill(cudaStream_t s, float *x, float value, int64_t n);
 
-/* y (n) = max(x, 0); dx (n) = dy where y > 0, else 0 */
+/* Backward launchers add to dx (+=), as the layers' contract says.
+ *
+ * y (n) = max(x, 0); dx (n) += dy where y > 0 */
 cudaError_t pp_cuda_relu_forward(cudaStream_t s, float *y, const float *x,
                                  int64_t n);
 cudaError_t pp_cuda_relu_backward(cudaStream_t s, float *dx,
                                   const float *dy, const float *y,
                                   int64_t n);
 
-/* y (n) = gelu(x), tanh approximation; dx (n) = dy gelu'(x) */
+/* y (n) = gelu(x), tanh approximation; dx (n) += dy gelu'(x) */
 cudaError_t pp_cuda_gelu_forward(cudaStream_t s, float *y, const float *x,
                                  int64_t n);
 cudaError_t pp_cuda_gelu_backward(cudaStream_t s, float *dx,
                                   const float *dy, const float *x,
                                   int64_t n);
 
-/* y (n) = tanh(x); dx (n) = dy (1 - y^2) */
+/* y (n) = tanh(x); dx (n) += dy (1 - y^2) */
 cudaError_t pp_cuda_tanh_forward(cudaStream_t s, float *y, const float *x,
                                  int64_t n);
 cudaError_t pp_cuda_tanh_backward(cudaStream_t s, float *dx,
@@ -54,17 +56,18 @@ cudaError_t pp_cuda_tanh_backward(cudaStream_t s, float *dx,
                                   int64_t n);
 
 /* out (n) = in * scale where element first + i of the step's batch is
- * kept, else 0; the mask is dropout.c's hash of (seed, first + i). */
+ * kept, else 0 (add: out += that); the mask is dropout.c's hash of
+ * (seed, first + i). */
 cudaError_t pp_cuda_dropout(cudaStream_t s, float *out, const float *in,
                             int64_t first, int64_t n, uint64_t seed,
-                            double rate);
+                            double rate, int add);
 
 /* y (rows, C); stats (rows, 2): mean, rstd; x (rows, C); w, b (C) */
 cudaError_t pp_cuda_layernorm_forward(cudaStream_t s, float *y,
                                       float *stats, const float *x,
                                       const float *w, const float *b,
                                       int64_t rows, int64_t C, float eps);
-/* dx (rows, C) from dy, x, stats and w */
+/* dx (rows, C) += the gradient from dy, x, stats and w */
 cudaError_t pp_cuda_layernorm_backward_input(cudaStream_t s, float *dx,
                                              const float *dy,
                                              const float *x,
@@ -97,7 +100,7 @@ cudaError_t pp_cuda_xent_forward(cudaStream_t s, float *loss,
                                  double *row_loss, const float *x,
                                  const int32_t *target, int64_t rows,
                                  int64_t C, double scale);
-/* dx (rows, C) = scale * (softmax(x) - onehot(target)) */
+/* dx (rows, C) += scale * (softmax(x) - onehot(target)) */
 cudaError_t pp_cuda_xent_backward(cudaStream_t s, float *dx, const float *x,
                                   const int32_t *target, int64_t rows,
                                   int64_t C, double scale);
@@ -108,7 +111,7 @@ cudaError_t pp_cuda_mse_forward(cudaStream_t s, float *loss,
                                 double *sample_sum, const float *x,
                                 const float *t, int64_t samples,
                                 int64_t per, double scale);
-/* dx (n) = 2 scale (x - t) */
+/* dx (n) += 2 scale (x - t) */
 cudaError_t pp_cuda_mse_backward(cudaStream_t s, float *dx, const float *x,
                                  const float *t, int64_t n, double scale);
 

@@ -34,8 +34,9 @@ static const pp_key keys[] = {
 };
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
+    (void)nin;
     int64_t vocab, dim;
     if (pp_section_int(cfg, "vocab", &vocab, err) ||
         pp_section_int(cfg, "dim", &dim, err))
@@ -51,10 +52,9 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->out.dtype = PP_F32;
     p->out.shape = in->shape;
     p->out.shape.dim[p->out.shape.ndim++] = dim;
-    p->params[0] = (pp_param_decl){"weight", {2, {vocab, dim}},
-                                   PP_INIT_NORMAL, 1.0f};
-    p->nparams = 1;
-    p->saved_bytes = 0;
+    pp_shape table = {2, {vocab, dim}};
+    if (pp_layer_param(p, "weight", &table, PP_INIT_NORMAL, 1.0f, 0, err))
+        return err->code;
     p->in_ids = vocab;
     /* No arithmetic, but a row copied per token: count it so the
      * partitioner does not see a free layer. */
@@ -104,65 +104,67 @@ static void embedding_backward_weight(float *restrict dweight,
 
 static int64_t tokens(const pp_layer_call *c)
 {
-    return (int64_t)c->n * pp_shape_elements(&c->in->shape);
+    return (int64_t)c->n * pp_shape_elements(&c->in[0].shape);
 }
 
-static pp_status forward(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err)
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
 {
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x, tokens(c), w->dim[0], err))
+    if (check_ids(x[0], tokens(c), w->dim[0], err))
         return err->code;
-    embedding_forward(y, x, c->param[0], tokens(c), w->dim[1]);
+    embedding_forward(y, x[0], c->param[0], tokens(c), w->dim[1]);
     return PP_OK;
 }
 
-static pp_status backward_weight(const pp_layer_call *c, const void *x,
-                                 const void *y, const float *dy,
-                                 pp_error *err)
+static pp_status backward_weight(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err)
 {
     (void)y;
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x, tokens(c), w->dim[0], err))
+    if (check_ids(x[0], tokens(c), w->dim[0], err))
         return err->code;
-    embedding_backward_weight(c->grad[0], dy, x, tokens(c), w->dim[1]);
+    embedding_backward_weight(c->grad[0], dy, x[0], tokens(c), w->dim[1]);
     return PP_OK;
 }
 
-static const pp_layer_kernels cpu_kernels = {forward, NULL, backward_weight};
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_weight = backward_weight};
 
 #ifdef HAVE_CUDA
 /* The ids are in device memory, so they are not checked here: the kernels
  * turn a bad id's output row into NaN and leave its gradient out (see
  * cuda_kernels.h). The backward has the CPU's order, hence its bits. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
-                              pp_error *err)
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
+                              void *y, pp_error *err)
 {
     const pp_shape *w = &c->plan->params[0].shape;
-    PP_CUDA_TRY(pp_cuda_embedding_forward((cudaStream_t)c->stream, y, x,
+    PP_CUDA_TRY(pp_cuda_embedding_forward((cudaStream_t)c->stream, y, x[0],
                                           c->param[0], tokens(c), w->dim[1],
                                           w->dim[0]), err);
     return PP_OK;
 }
 
-static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
-                                      const void *y, const float *dy,
-                                      pp_error *err)
+static pp_status cuda_backward_weight(const pp_layer_call *c,
+                                      const void *const *x, const void *y,
+                                      const void *dy, pp_error *err)
 {
     (void)y;
     const pp_shape *w = &c->plan->params[0].shape;
     PP_CUDA_TRY(pp_cuda_embedding_backward_weight((cudaStream_t)c->stream,
-                                                  c->grad[0], dy, x,
+                                                  c->grad[0], dy, x[0],
                                                   tokens(c), w->dim[1],
                                                   w->dim[0]), err);
     return PP_OK;
 }
 
-static const pp_layer_kernels cuda_kernels = {cuda_forward, NULL,
-                                              cuda_backward_weight};
+static const pp_layer_kernels cuda_kernels = {
+    .forward = cuda_forward, .backward_weight = cuda_backward_weight};
 #endif
 
 static const pp_layer_ops ops = {
+    .inputs = 1,
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA

@@ -25,7 +25,7 @@ static void gelu_forward(float *restrict y, const float *restrict x,
     }
 }
 
-/* dx (n) = dy gelu'(x) */
+/* dx (n) += dy gelu'(x) */
 static void gelu_backward(float *restrict dx, const float *restrict dy,
                           const float *restrict x, int64_t n)
 {
@@ -34,7 +34,7 @@ static void gelu_backward(float *restrict dx, const float *restrict dy,
         float t = tanhf(GELU_SCALE * (v + GELU_CUBE * v * v * v));
         float dt = (1.0f - t * t) * GELU_SCALE *
                    (1.0f + 3.0f * GELU_CUBE * v * v);
-        dx[i] = dy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
+        dx[i] += dy[i] * (0.5f * (1.0f + t) + 0.5f * v * dt);
     }
 }
 

@@ -3,7 +3,7 @@
  * with the mean and (biased) variance of each row of C features.
  *
  * weight starts at ones and bias at zeros, so a new layer is a plain
- * normalisation. forward saves each row's mean and 1/sqrt(var + eps) (two
+ * normalisation; neither takes weight decay. forward saves each row's mean and 1/sqrt(var + eps) (two
  * floats a row) for backward; x itself is kept by the core. Not a batch
  * norm: no statistics cross rows or samples, so nothing differs between
  * training and evaluation.
@@ -27,9 +27,14 @@ static const pp_key keys[] = {
     {0},
 };
 
+typedef struct layernorm_args {
+    float eps;
+} layernorm_args;
+
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
+    (void)nin;
     double eps;
     if (pp_section_float(cfg, "eps", &eps, err))
         return err->code;
@@ -40,14 +45,16 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     int64_t features = in->shape.dim[in->shape.ndim - 1];
     int64_t rows = pp_shape_elements(&in->shape) / features;
     p->out = *in;
-    p->params[0] = (pp_param_decl){"weight", {1, {features}}, PP_INIT_ONES,
-                                   0.0f};
-    p->params[1] = (pp_param_decl){"bias", {1, {features}}, PP_INIT_ZEROS,
-                                   0.0f};
-    p->nparams = 2;
+    pp_shape gain = {1, {features}};
+    layernorm_args args = {(float)eps};
+    if (pp_layer_param(p, "weight", &gain, PP_INIT_ONES, 0.0f,
+                       PP_PARAM_NO_DECAY, err) ||
+        pp_layer_param(p, "bias", &gain, PP_INIT_ZEROS, 0.0f,
+                       PP_PARAM_NO_DECAY, err) ||
+        pp_layer_args(p, &args, sizeof args, err))
+        return err->code;
     p->saved_bytes = (size_t)rows * 2 * sizeof(float);
     p->flops = 8.0 * (double)pp_shape_elements(&in->shape);
-    p->arg[0] = eps;
     return PP_OK;
 }
 
@@ -81,7 +88,7 @@ static void layernorm_forward(float *restrict y, float *restrict stats,
     }
 }
 
-/* dx (rows, C) = the gradient through the normalisation, as in llm.c:
+/* dx (rows, C) += the gradient through the normalisation, as in llm.c:
  * dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w, xhat the
  * normalised x. */
 static void layernorm_backward_input(float *restrict dx,
@@ -105,7 +112,7 @@ static void layernorm_backward_input(float *restrict dx,
         gx_mean /= (float)C;
         for (int64_t i = 0; i < C; i++) {
             float xhat = (xr[i] - mean) * rstd;
-            dxr[i] = rstd * (dyr[i] * w[i] - g_mean - xhat * gx_mean);
+            dxr[i] += rstd * (dyr[i] * w[i] - g_mean - xhat * gx_mean);
         }
     }
 }
@@ -130,88 +137,98 @@ static void layernorm_backward_weight(float *restrict dw,
 
 static int64_t features(const pp_layer_call *c)
 {
-    return c->in->shape.dim[c->in->shape.ndim - 1];
+    return c->in[0].shape.dim[c->in[0].shape.ndim - 1];
 }
 
 static int64_t rows(const pp_layer_call *c)
 {
-    return (int64_t)c->n * (pp_shape_elements(&c->in->shape) / features(c));
+    return (int64_t)c->n * (pp_shape_elements(&c->in[0].shape) /
+                            features(c));
 }
 
-static pp_status forward(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err)
+static float eps_of(const pp_layer_call *c)
+{
+    return ((const layernorm_args *)c->plan->args)->eps;
+}
+
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
 {
     (void)err;
-    layernorm_forward(y, c->saved, x, c->param[0], c->param[1], rows(c),
-                      features(c), (float)c->plan->arg[0]);
+    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1], rows(c),
+                      features(c), eps_of(c));
     return PP_OK;
 }
 
-static pp_status backward_input(const pp_layer_call *c, const void *x,
-                                const void *y, const float *dy, float *dx,
-                                pp_error *err)
+static pp_status backward_input(const pp_layer_call *c, const void *const *x,
+                                const void *y, const void *dy,
+                                void *const *dx, pp_error *err)
 {
     (void)y, (void)err;
-    layernorm_backward_input(dx, dy, x, c->saved, c->param[0], rows(c),
-                             features(c));
+    layernorm_backward_input(dx[0], dy, x[0], c->saved, c->param[0],
+                             rows(c), features(c));
     return PP_OK;
 }
 
-static pp_status backward_weight(const pp_layer_call *c, const void *x,
-                                 const void *y, const float *dy,
-                                 pp_error *err)
+static pp_status backward_weight(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err)
 {
     (void)y, (void)err;
-    layernorm_backward_weight(c->grad[0], c->grad[1], dy, x, c->saved,
+    layernorm_backward_weight(c->grad[0], c->grad[1], dy, x[0], c->saved,
                               rows(c), features(c));
     return PP_OK;
 }
 
-static const pp_layer_kernels cpu_kernels = {forward, backward_input,
-                                             backward_weight};
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_input = backward_input,
+    .backward_weight = backward_weight};
 
 #ifdef HAVE_CUDA
 /* The same formulas on the device, queued on the rank's stream; saved
  * holds the same (mean, rstd) per row as on the CPU. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
-                              pp_error *err)
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
+                              void *y, pp_error *err)
 {
     PP_CUDA_TRY(pp_cuda_layernorm_forward((cudaStream_t)c->stream, y,
-                                          c->saved, x, c->param[0],
+                                          c->saved, x[0], c->param[0],
                                           c->param[1], rows(c), features(c),
-                                          (float)c->plan->arg[0]), err);
+                                          eps_of(c)), err);
     return PP_OK;
 }
 
-static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
-                                     const void *y, const float *dy,
-                                     float *dx, pp_error *err)
+static pp_status cuda_backward_input(const pp_layer_call *c,
+                                     const void *const *x, const void *y,
+                                     const void *dy, void *const *dx,
+                                     pp_error *err)
 {
     (void)y;
-    PP_CUDA_TRY(pp_cuda_layernorm_backward_input((cudaStream_t)c->stream, dx,
-                                                 dy, x, c->saved,
+    PP_CUDA_TRY(pp_cuda_layernorm_backward_input((cudaStream_t)c->stream,
+                                                 dx[0], dy, x[0], c->saved,
                                                  c->param[0], rows(c),
                                                  features(c)), err);
     return PP_OK;
 }
 
-static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
-                                      const void *y, const float *dy,
-                                      pp_error *err)
+static pp_status cuda_backward_weight(const pp_layer_call *c,
+                                      const void *const *x, const void *y,
+                                      const void *dy, pp_error *err)
 {
     (void)y;
     PP_CUDA_TRY(pp_cuda_layernorm_backward_weight((cudaStream_t)c->stream,
                                                   c->grad[0], c->grad[1], dy,
-                                                  x, c->saved, rows(c),
+                                                  x[0], c->saved, rows(c),
                                                   features(c)), err);
     return PP_OK;
 }
 
 static const pp_layer_kernels cuda_kernels = {
-    cuda_forward, cuda_backward_input, cuda_backward_weight};
+    .forward = cuda_forward, .backward_input = cuda_backward_input,
+    .backward_weight = cuda_backward_weight};
 #endif
 
 static const pp_layer_ops ops = {
+    .inputs = 1,
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA

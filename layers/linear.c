@@ -13,6 +13,7 @@
  * keeps. The saved area, only with a bias, is one float per row: the CUDA
  * forward fills it with ones, the vector cuBLAS needs to broadcast the
  * bias and to sum dy's rows for its gradient (the CPU leaves it unused).
+ * The bias takes no weight decay.
  */
 #include <config.h>
 
@@ -34,7 +35,9 @@
 #endif
 #include "matmul.h"
 
-enum { ARG_TF32 }; /* plan->arg[] */
+typedef struct linear_args {
+    int tf32;
+} linear_args;
 
 static const pp_key keys[] = {
     {"units", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL,
@@ -47,8 +50,9 @@ static const pp_key keys[] = {
 };
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
+    (void)nin;
     int64_t units;
     bool bias, tf32;
     if (pp_section_int(cfg, "units", &units, err) ||
@@ -64,18 +68,17 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
 
     p->out = *in;
     p->out.shape.dim[in->shape.ndim - 1] = units;
-    p->params[0] = (pp_param_decl){"weight", {2, {units, features}},
-                                   PP_INIT_UNIFORM,
-                                   (float)(1.0 / sqrt((double)features))};
-    p->nparams = 1;
-    if (bias)
-        p->params[p->nparams++] = (pp_param_decl){
-            "bias", {1, {units}}, PP_INIT_UNIFORM,
-            (float)(1.0 / sqrt((double)features))};
+    float k = (float)(1.0 / sqrt((double)features));
+    pp_shape w = {2, {units, features}}, b = {1, {units}};
+    linear_args args = {tf32};
+    if (pp_layer_param(p, "weight", &w, PP_INIT_UNIFORM, k, 0, err) ||
+        (bias && pp_layer_param(p, "bias", &b, PP_INIT_UNIFORM, k,
+                                PP_PARAM_NO_DECAY, err)) ||
+        pp_layer_args(p, &args, sizeof args, err))
+        return err->code;
     /* The plan is the same for every device, so the CPU carries the CUDA
      * half's ones too: 4 bytes a row, against 4 * in for the x kept. */
     p->saved_bytes = bias ? (size_t)rows * sizeof(float) : 0;
-    p->arg[ARG_TF32] = tf32;
     p->flops = 2.0 * (double)rows * (double)features * (double)units;
     return PP_OK;
 }
@@ -88,7 +91,7 @@ typedef struct dims {
 
 static dims dims_of(const pp_layer_call *c)
 {
-    const pp_shape *s = &c->in->shape;
+    const pp_shape *s = &c->in[0].shape;
     dims d;
     d.in = s->dim[s->ndim - 1];
     d.out = c->plan->params[0].shape.dim[0];
@@ -96,39 +99,40 @@ static dims dims_of(const pp_layer_call *c)
     return d;
 }
 
-static pp_status forward(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err)
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
 {
     (void)err;
     dims d = dims_of(c);
     const float *b = c->plan->nparams > 1 ? c->param[1] : NULL;
-    mm_forward(y, x, c->param[0], b, d.rows, d.in, d.out);
+    mm_forward(y, x[0], c->param[0], b, d.rows, d.in, d.out);
     return PP_OK;
 }
 
-static pp_status backward_input(const pp_layer_call *c, const void *x,
-                                const void *y, const float *dy, float *dx,
-                                pp_error *err)
+static pp_status backward_input(const pp_layer_call *c, const void *const *x,
+                                const void *y, const void *dy,
+                                void *const *dx, pp_error *err)
 {
     (void)x, (void)y, (void)err;
     dims d = dims_of(c);
-    mm_backward_input(dx, dy, c->param[0], d.rows, d.in, d.out);
+    mm_backward_input(dx[0], dy, c->param[0], d.rows, d.in, d.out);
     return PP_OK;
 }
 
-static pp_status backward_weight(const pp_layer_call *c, const void *x,
-                                 const void *y, const float *dy,
-                                 pp_error *err)
+static pp_status backward_weight(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err)
 {
     (void)y, (void)err;
     dims d = dims_of(c);
     float *db = c->plan->nparams > 1 ? c->grad[1] : NULL;
-    mm_backward_weight(c->grad[0], db, dy, x, d.rows, d.in, d.out);
+    mm_backward_weight(c->grad[0], db, dy, x[0], d.rows, d.in, d.out);
     return PP_OK;
 }
 
-static const pp_layer_kernels cpu_kernels = {forward, backward_input,
-                                             backward_weight};
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_input = backward_input,
+    .backward_weight = backward_weight};
 
 #ifdef HAVE_CUBLAS
 /* ---- CUDA: cuBLAS on c->stream ---------------------------------------
@@ -145,8 +149,9 @@ static const pp_layer_kernels cpu_kernels = {forward, backward_input,
  *   forward          y^T (out, rows) = W (out, in) x^T (in, rows)
  *                    A = W seen as W^T (in, out): op T; B = x seen as x^T:
  *                    op N; C = y seen as y^T, ldc = out.
- *   backward_input   dx^T (in, rows) = W^T (in, out) dy^T (out, rows)
- *                    A = W seen as W^T: op N; B = dy seen as dy^T: op N.
+ *   backward_input   dx^T (in, rows) += W^T (in, out) dy^T (out, rows)
+ *                    A = W seen as W^T: op N; B = dy seen as dy^T: op N;
+ *                    beta = 1 (the input's gradient accumulates).
  *   backward_weight  dW^T (in, out) += x^T (in, rows) dy (rows, out)
  *                    A = x seen as x^T: op N; B = dy seen as dy^T: op T;
  *                    C = dW seen as dW^T, beta = 1 (gradients accumulate).
@@ -187,7 +192,8 @@ static pp_status gemm(const pp_layer_call *c, cublasOperation_t op_a,
                       float beta, float *out, int ldc, pp_error *err)
 {
     const float one = 1.0f;
-    cublasComputeType_t compute = c->plan->arg[ARG_TF32] != 0
+    const linear_args *args = c->plan->args;
+    cublasComputeType_t compute = args->tf32
                                       ? CUBLAS_COMPUTE_32F_FAST_TF32
                                       : CUBLAS_COMPUTE_32F_PEDANTIC;
     PP_CUBLAS_TRY(cublasGemmEx(c->blas, op_a, op_b, m, n, k, &one, a,
@@ -206,13 +212,13 @@ static pp_status fill_ones(const pp_layer_call *c, float *ones, int n,
     return PP_OK;
 }
 
-static pp_status cuda_forward(const pp_layer_call *c, const void *x,
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
                               void *y, pp_error *err)
 {
     int rows, in, out;
     if (cuda_dims(c, &rows, &in, &out, err) ||
         gemm(c, CUBLAS_OP_T, CUBLAS_OP_N, out, rows, in, c->param[0], in,
-             x, in, 0.0f, y, out, err))
+             x[0], in, 0.0f, y, out, err))
         return err->code;
     if (c->plan->nparams > 1) {
         float *ones = c->saved; /* (rows) */
@@ -226,27 +232,28 @@ static pp_status cuda_forward(const pp_layer_call *c, const void *x,
     return PP_OK;
 }
 
-static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
-                                     const void *y, const float *dy,
-                                     float *dx, pp_error *err)
+static pp_status cuda_backward_input(const pp_layer_call *c,
+                                     const void *const *x, const void *y,
+                                     const void *dy, void *const *dx,
+                                     pp_error *err)
 {
     (void)x, (void)y;
     int rows, in, out;
     if (cuda_dims(c, &rows, &in, &out, err) ||
         gemm(c, CUBLAS_OP_N, CUBLAS_OP_N, in, rows, out, c->param[0], in,
-             dy, out, 0.0f, dx, in, err))
+             dy, out, 1.0f, dx[0], in, err))
         return err->code;
     return PP_OK;
 }
 
-static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
-                                      const void *y, const float *dy,
-                                      pp_error *err)
+static pp_status cuda_backward_weight(const pp_layer_call *c,
+                                      const void *const *x, const void *y,
+                                      const void *dy, pp_error *err)
 {
     (void)y;
     int rows, in, out;
     if (cuda_dims(c, &rows, &in, &out, err) ||
-        gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, x, in, dy, out,
+        gemm(c, CUBLAS_OP_N, CUBLAS_OP_T, in, out, rows, x[0], in, dy, out,
              1.0f, c->grad[0], in, err))
         return err->code;
     if (c->plan->nparams > 1) {
@@ -260,14 +267,15 @@ static pp_status cuda_backward_weight(const pp_layer_call *c, const void *x,
 }
 
 static const pp_layer_kernels cuda_kernels = {
-    cuda_forward, cuda_backward_input, cuda_backward_weight};
+    .forward = cuda_forward, .backward_input = cuda_backward_input,
+    .backward_weight = cuda_backward_weight};
 #define CUDA_KERNELS (&cuda_kernels)
 #else
 #define CUDA_KERNELS NULL
 #endif
 
-static const pp_layer_ops ops = {.plan = plan, .cpu = &cpu_kernels,
-                                 .cuda = CUDA_KERNELS};
+static const pp_layer_ops ops = {.inputs = 1, .plan = plan,
+                                 .cpu = &cpu_kernels, .cuda = CUDA_KERNELS};
 
 PP_PLUGIN(PP_KIND_LAYER, "linear", "fully connected layer, y = x W^T + b",
           keys, &ops);

@@ -5,7 +5,8 @@
  * Not BLAS and not a general GEMM: three fixed products with the layouts
  * a linear layer has (x (rows, in), W (out, in), row-major), no threads
  * (a rank is one thread; parallelism comes from the pipeline) and no
- * global state. Activations are assigned (=), gradients accumulated (+=).
+ * global state. Activations are assigned (=), gradients accumulated (+=),
+ * the input's too (the tensor may feed other layers).
  *
  * Inner loops run over the contiguous dimension. Where that loop is a dot
  * product, it keeps MM_LANES partial sums in a fixed order: a compiler may
@@ -74,7 +75,7 @@ static inline void mm_forward(float *restrict y, const float *restrict x,
     }
 }
 
-/* dx (rows, in) = dy (rows, out) W; w (out, in). For each row, a strip of
+/* dx (rows, in) += dy (rows, out) W; w (out, in). For each row, a strip of
  * MM_STRIP columns of dx is summed over the outputs in a local array the
  * compiler keeps in vector registers, and stored once: the sum over o of
  * axpys into dx would store the whole row once per output instead. */
@@ -103,7 +104,7 @@ static inline void mm_backward_input(float *restrict dx,
                 }
             }
             for (int64_t k = 0; k < width; k++)
-                dx[r * in + i0 + k] = acc[k];
+                dx[r * in + i0 + k] += acc[k];
         }
 }
 

@@ -3,8 +3,8 @@
  *
  * forward writes sum((x - t)^2) over the micro-batch times c->loss_scale,
  * which the core sets to 1/(target elements in the step's global batch):
- * the step's loss is the mean squared error. backward_input gives
- * dx = 2 (x - t) loss_scale. Not a weighted or reduced-per-row loss.
+ * the step's loss is the mean squared error. backward_input adds
+ * 2 (x - t) loss_scale to dx. Not a weighted or reduced-per-row loss.
  */
 #include <config.h>
 
@@ -18,8 +18,9 @@
 #endif
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
+    (void)nin;
     if (in->dtype != PP_F32)
         return pp_section_error(cfg, NULL, err,
             "mse needs float predictions, not token ids");
@@ -45,67 +46,70 @@ static void mse_forward(float *restrict loss, const float *restrict x,
     *loss = (float)(total * scale);
 }
 
-/* dx (n) = 2 scale (x - t) */
+/* dx (n) += 2 scale (x - t) */
 static void mse_backward(float *restrict dx, const float *restrict x,
                          const float *restrict t, int64_t n, double scale)
 {
     float k = (float)(2.0 * scale);
     for (int64_t i = 0; i < n; i++)
-        dx[i] = k * (x[i] - t[i]);
+        dx[i] += k * (x[i] - t[i]);
 }
 
 static int64_t count(const pp_layer_call *c)
 {
-    return (int64_t)c->n * pp_shape_elements(&c->in->shape);
+    return (int64_t)c->n * pp_shape_elements(&c->in[0].shape);
 }
 
-static pp_status forward(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err)
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
 {
     (void)err;
-    mse_forward(y, x, c->target, count(c), c->loss_scale);
+    mse_forward(y, x[0], c->target, count(c), c->loss_scale);
     return PP_OK;
 }
 
-static pp_status backward_input(const pp_layer_call *c, const void *x,
-                                const void *y, const float *dy, float *dx,
-                                pp_error *err)
+static pp_status backward_input(const pp_layer_call *c, const void *const *x,
+                                const void *y, const void *dy,
+                                void *const *dx, pp_error *err)
 {
     (void)y, (void)dy, (void)err;
-    mse_backward(dx, x, c->target, count(c), c->loss_scale);
+    mse_backward(dx[0], x[0], c->target, count(c), c->loss_scale);
     return PP_OK;
 }
 
-static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
 /* saved is one double per sample: partial sums, added in a fixed order. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
-                              pp_error *err)
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
+                              void *y, pp_error *err)
 {
-    PP_CUDA_TRY(pp_cuda_mse_forward((cudaStream_t)c->stream, y, c->saved, x,
-                                    c->target, c->n,
-                                    pp_shape_elements(&c->in->shape),
+    PP_CUDA_TRY(pp_cuda_mse_forward((cudaStream_t)c->stream, y, c->saved,
+                                    x[0], c->target, c->n,
+                                    pp_shape_elements(&c->in[0].shape),
                                     c->loss_scale), err);
     return PP_OK;
 }
 
-static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
-                                     const void *y, const float *dy,
-                                     float *dx, pp_error *err)
+static pp_status cuda_backward_input(const pp_layer_call *c,
+                                     const void *const *x, const void *y,
+                                     const void *dy, void *const *dx,
+                                     pp_error *err)
 {
     (void)y, (void)dy;
-    PP_CUDA_TRY(pp_cuda_mse_backward((cudaStream_t)c->stream, dx, x,
+    PP_CUDA_TRY(pp_cuda_mse_backward((cudaStream_t)c->stream, dx[0], x[0],
                                      c->target, count(c), c->loss_scale),
                 err);
     return PP_OK;
 }
 
-static const pp_layer_kernels cuda_kernels = {cuda_forward,
-                                              cuda_backward_input, NULL};
+static const pp_layer_kernels cuda_kernels = {
+    .forward = cuda_forward, .backward_input = cuda_backward_input};
 #endif
 
 static const pp_layer_ops ops = {
+    .inputs = 1,
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA

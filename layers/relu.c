@@ -13,12 +13,12 @@ static void relu_forward(float *restrict y, const float *restrict x,
         y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
-/* dx (n) = dy where y > 0, else 0 */
+/* dx (n) += dy where y > 0 */
 static void relu_backward(float *restrict dx, const float *restrict dy,
                           const float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+        dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
 ELEMENTWISE_LAYER("relu", "rectified linear unit, max(x, 0)",

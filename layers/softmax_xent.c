@@ -4,8 +4,8 @@
  * Targets have the input's shape without its last dimension (one class per
  * row). The loss is the mean over every row of the global batch: forward
  * writes the sum of -log softmax(x)[target] over the micro-batch's rows
- * times c->loss_scale, and backward_input gives
- * dx = (softmax(x) - onehot(target)) * loss_scale.
+ * times c->loss_scale, and backward_input adds
+ * (softmax(x) - onehot(target)) * loss_scale to dx.
  *
  * The probabilities are not saved: backward recomputes them from x (which
  * the core keeps), since a logits-sized buffer per micro-batch in flight
@@ -30,8 +30,9 @@
 #endif
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
+    (void)nin;
     if (in->dtype != PP_F32 || in->shape.ndim == 0)
         return pp_section_error(cfg, NULL, err,
             "softmax_xent needs float logits with a class dimension last");
@@ -100,7 +101,7 @@ static void xent_forward(float *restrict loss, const float *restrict x,
     *loss = (float)(total * scale);
 }
 
-/* dx (rows, C) = scale * (softmax(x) - onehot(target)) */
+/* dx (rows, C) += scale * (softmax(x) - onehot(target)) */
 static void xent_backward(float *restrict dx, const float *restrict x,
                           const int32_t *restrict target, int64_t rows,
                           int64_t C, double scale)
@@ -111,74 +112,82 @@ static void xent_backward(float *restrict dx, const float *restrict x,
         float max;
         double lse;
         row_stats(xr, C, &max, &lse);
-        for (int64_t j = 0; j < C; j++)
-            dxr[j] = (float)(scale * exp((double)(xr[j] - max) - lse));
-        dxr[target[r]] -= (float)scale;
+        for (int64_t j = 0; j < C; j++) {
+            float v = (float)(scale * exp((double)(xr[j] - max) - lse));
+            if (j == target[r])
+                v -= (float)scale;
+            dxr[j] += v;
+        }
     }
 }
 
 static int64_t classes(const pp_layer_call *c)
 {
-    return c->in->shape.dim[c->in->shape.ndim - 1];
+    return c->in[0].shape.dim[c->in[0].shape.ndim - 1];
 }
 
 static int64_t rows(const pp_layer_call *c)
 {
-    return (int64_t)c->n * (pp_shape_elements(&c->in->shape) / classes(c));
+    return (int64_t)c->n * (pp_shape_elements(&c->in[0].shape) /
+                            classes(c));
 }
 
-static pp_status forward(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err)
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
 {
     if (check_targets(c->target, rows(c), classes(c), err))
         return err->code;
-    xent_forward(y, x, c->target, rows(c), classes(c), c->loss_scale);
+    xent_forward(y, x[0], c->target, rows(c), classes(c), c->loss_scale);
     return PP_OK;
 }
 
-static pp_status backward_input(const pp_layer_call *c, const void *x,
-                                const void *y, const float *dy, float *dx,
-                                pp_error *err)
+static pp_status backward_input(const pp_layer_call *c, const void *const *x,
+                                const void *y, const void *dy,
+                                void *const *dx, pp_error *err)
 {
     (void)y, (void)dy;
     if (check_targets(c->target, rows(c), classes(c), err))
         return err->code;
-    xent_backward(dx, x, c->target, rows(c), classes(c), c->loss_scale);
+    xent_backward(dx[0], x[0], c->target, rows(c), classes(c),
+                  c->loss_scale);
     return PP_OK;
 }
 
-static const pp_layer_kernels cpu_kernels = {forward, backward_input, NULL};
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
 /* The targets are in device memory, so they are not checked here: a bad
  * class makes its row's loss and gradient NaN (see cuda_kernels.h), so the
  * step's loss is NaN. saved is the per-row losses, summed in a fixed
  * order. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *x, void *y,
-                              pp_error *err)
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
+                              void *y, pp_error *err)
 {
-    PP_CUDA_TRY(pp_cuda_xent_forward((cudaStream_t)c->stream, y, c->saved, x,
-                                     c->target, rows(c), classes(c),
+    PP_CUDA_TRY(pp_cuda_xent_forward((cudaStream_t)c->stream, y, c->saved,
+                                     x[0], c->target, rows(c), classes(c),
                                      c->loss_scale), err);
     return PP_OK;
 }
 
-static pp_status cuda_backward_input(const pp_layer_call *c, const void *x,
-                                     const void *y, const float *dy,
-                                     float *dx, pp_error *err)
+static pp_status cuda_backward_input(const pp_layer_call *c,
+                                     const void *const *x, const void *y,
+                                     const void *dy, void *const *dx,
+                                     pp_error *err)
 {
     (void)y, (void)dy;
-    PP_CUDA_TRY(pp_cuda_xent_backward((cudaStream_t)c->stream, dx, x,
+    PP_CUDA_TRY(pp_cuda_xent_backward((cudaStream_t)c->stream, dx[0], x[0],
                                       c->target, rows(c), classes(c),
                                       c->loss_scale), err);
     return PP_OK;
 }
 
-static const pp_layer_kernels cuda_kernels = {cuda_forward,
-                                              cuda_backward_input, NULL};
+static const pp_layer_kernels cuda_kernels = {
+    .forward = cuda_forward, .backward_input = cuda_backward_input};
 #endif
 
 static const pp_layer_ops ops = {
+    .inputs = 1,
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA

@@ -15,12 +15,12 @@ static void tanh_forward(float *restrict y, const float *restrict x,
         y[i] = tanhf(x[i]);
 }
 
-/* dx (n) = dy (1 - y^2) */
+/* dx (n) += dy (1 - y^2) */
 static void tanh_backward(float *restrict dx, const float *restrict dy,
                           const float *restrict y, int64_t n)
 {
     for (int64_t i = 0; i < n; i++)
-        dx[i] = dy[i] * (1.0f - y[i] * y[i]);
+        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
 }
 
 ELEMENTWISE_LAYER("tanh", "hyperbolic tangent, tanh(x)",

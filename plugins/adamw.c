@@ -8,7 +8,9 @@
  *   param -= lr * (m / (1 - beta1^t)) / (sqrt(v / (1 - beta2^t)) + eps)
  *
  * State is two halves of the stage's state buffer, m then v, so that each
- * is one contiguous array like the parameters. With CUDA, step_cuda runs
+ * is one contiguous array like the parameters. Parameters declared without
+ * decay (biases, norm gains: the stage's last n - ndecay) skip the first
+ * line, as PyTorch's no-decay parameter group does. With CUDA, step_cuda runs
  * the same update as one fused kernel (optim_cuda.cu) on the stage's
  * stream, from the same host-computed scalars and rounding as step_cpu
  * does.
@@ -28,7 +30,9 @@
 #include "optim_cuda.h"
 #endif
 
-enum { BETA1, BETA2, EPS, WEIGHT_DECAY };
+typedef struct adamw_args {
+    double beta1, beta2, eps, weight_decay;
+} adamw_args;
 
 static const pp_key keys[] = {
     {"beta1", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.9",
@@ -58,13 +62,14 @@ static pp_status read_beta(const pp_section *train, const char *key,
 static pp_status plan(const pp_section *train, pp_optimizer_plan *p,
                       pp_error *err)
 {
-    if (read_beta(train, "beta1", &p->arg[BETA1], err) ||
-        read_beta(train, "beta2", &p->arg[BETA2], err) ||
-        pp_section_float(train, "eps", &p->arg[EPS], err) ||
-        pp_section_float(train, "weight_decay", &p->arg[WEIGHT_DECAY], err))
+    adamw_args a;
+    if (read_beta(train, "beta1", &a.beta1, err) ||
+        read_beta(train, "beta2", &a.beta2, err) ||
+        pp_section_float(train, "eps", &a.eps, err) ||
+        pp_section_float(train, "weight_decay", &a.weight_decay, err))
         return err->code;
     p->state_per_param = 2;
-    return PP_OK;
+    return pp_optimizer_args(p, &a, sizeof a, err);
 }
 
 /* One step's scalars, shared by both halves so that they round alike. */
@@ -77,16 +82,16 @@ typedef struct coeffs {
 
 static coeffs coeffs_of(const pp_optimizer_call *c)
 {
-    const double *a = c->plan->arg;
+    const adamw_args *a = c->plan->args;
     double t = (double)c->step;
     /* In double: 1 - 0.999^t loses most of its digits in float for small
      * t, and it scales every update. */
-    double bc1 = 1.0 - pow(a[BETA1], t), bc2 = 1.0 - pow(a[BETA2], t);
+    double bc1 = 1.0 - pow(a->beta1, t), bc2 = 1.0 - pow(a->beta2, t);
     return (coeffs){
-        .b1 = (float)a[BETA1], .b2 = (float)a[BETA2], .eps = (float)a[EPS],
+        .b1 = (float)a->beta1, .b2 = (float)a->beta2, .eps = (float)a->eps,
         .step_size = (float)(c->lr / bc1),
         .inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2)),
-        .decay = (float)(1.0 - c->lr * a[WEIGHT_DECAY])};
+        .decay = (float)(1.0 - c->lr * a->weight_decay)};
 }
 
 static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
@@ -101,8 +106,9 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
         float g = grad[i];
         m[i] = k.b1 * m[i] + (1 - k.b1) * g;
         v[i] = k.b2 * v[i] + (1 - k.b2) * g * g;
-        param[i] = param[i] * k.decay -
-                   k.step_size * m[i] / (sqrtf(v[i]) * k.inv_sqrt_bc2 + k.eps);
+        float p = i < c->ndecay ? param[i] * k.decay : param[i];
+        param[i] = p - k.step_size * m[i] /
+                           (sqrtf(v[i]) * k.inv_sqrt_bc2 + k.eps);
     }
     return PP_OK;
 }
@@ -112,7 +118,7 @@ static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 {
     coeffs k = coeffs_of(c);
     PP_CUDA_TRY(pp_adamw_cuda(c->param, c->grad, c->state, c->state + c->n,
-                              c->n, k.b1, k.b2, k.eps, k.step_size,
+                              c->n, c->ndecay, k.b1, k.b2, k.eps, k.step_size,
                               k.inv_sqrt_bc2, k.decay, c->stream),
                 err);
     return PP_OK;

@@ -22,20 +22,21 @@ static unsigned blocks_for(size_t n)
     return b < PP_MAX_BLOCKS ? (unsigned)b : PP_MAX_BLOCKS;
 }
 
-/* sgd.c's step_cpu, element by element:
+/* sgd.c's step_cpu, element by element (wd is 0 from ndecay on):
  *   g = grad + wd * param
  *   buf = mu * buf + g; g = nesterov ? g + mu * buf : buf  (mu > 0)
  *   param -= lr * g */
 __global__ static void sgd_kernel(float *__restrict__ param,
                                   const float *__restrict__ grad,
                                   float *__restrict__ buf, size_t n,
-                                  float lr, float mu, float wd,
-                                  bool nesterov)
+                                  size_t ndecay, float lr, float mu,
+                                  float decay, bool nesterov)
 {
     size_t stride = (size_t)blockDim.x * gridDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
          i += stride) {
         float p = param[i];
+        float wd = i < ndecay ? decay : 0.0f;
         float g = __fadd_rn(grad[i], __fmul_rn(wd, p));
         if (mu > 0) {
             float b = __fadd_rn(__fmul_rn(mu, buf[i]), g);
@@ -50,12 +51,14 @@ __global__ static void sgd_kernel(float *__restrict__ param,
  *   m = b1 * m + (1 - b1) * g
  *   v = b2 * v + ((1 - b2) * g) * g
  *   param = param * decay - (step_size * m) / (sqrt(v) * inv_sqrt_bc2 + eps)
+ * where from ndecay on param is not multiplied by decay.
  */
 __global__ static void adamw_kernel(float *__restrict__ param,
                                     const float *__restrict__ grad,
                                     float *__restrict__ m,
                                     float *__restrict__ v, size_t n,
-                                    float b1, float b2, float eps,
+                                    size_t ndecay, float b1, float b2,
+                                    float eps,
                                     float step_size, float inv_sqrt_bc2,
                                     float decay)
 {
@@ -70,34 +73,37 @@ __global__ static void adamw_kernel(float *__restrict__ param,
         m[i] = mi;
         v[i] = vi;
         float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(vi), inv_sqrt_bc2), eps);
-        param[i] = __fsub_rn(__fmul_rn(param[i], decay),
-                             __fdiv_rn(__fmul_rn(step_size, mi), denom));
+        float p = i < ndecay ? __fmul_rn(param[i], decay) : param[i];
+        param[i] = __fsub_rn(p, __fdiv_rn(__fmul_rn(step_size, mi), denom));
     }
 }
 
 /* An empty grid is a launch error, and n == 0 has nothing to do. */
 extern "C" cudaError_t pp_sgd_cuda(float *param, const float *grad,
-                                   float *buf, size_t n, float lr,
-                                   float momentum, float weight_decay,
-                                   int nesterov, cudaStream_t stream)
+                                   float *buf, size_t n, size_t ndecay,
+                                   float lr, float momentum,
+                                   float weight_decay, int nesterov,
+                                   cudaStream_t stream)
 {
     if (n == 0)
         return cudaSuccess;
     sgd_kernel<<<blocks_for(n), PP_THREADS, 0, stream>>>(
-        param, grad, buf, n, lr, momentum, weight_decay, nesterov != 0);
+        param, grad, buf, n, ndecay, lr, momentum, weight_decay,
+        nesterov != 0);
     return cudaGetLastError();
 }
 
 extern "C" cudaError_t pp_adamw_cuda(float *param, const float *grad,
                                      float *m, float *v, size_t n,
-                                     float beta1, float beta2, float eps,
+                                     size_t ndecay, float beta1, float beta2,
+                                     float eps,
                                      float step_size, float inv_sqrt_bc2,
                                      float decay, cudaStream_t stream)
 {
     if (n == 0)
         return cudaSuccess;
     adamw_kernel<<<blocks_for(n), PP_THREADS, 0, stream>>>(
-        param, grad, m, v, n, beta1, beta2, eps, step_size, inv_sqrt_bc2,
-        decay);
+        param, grad, m, v, n, ndecay, beta1, beta2, eps, step_size,
+        inv_sqrt_bc2, decay);
     return cudaGetLastError();
 }

@@ -19,18 +19,20 @@
 extern "C" {
 #endif
 
-/* sgd.c's update of n parameters; buf (n) is the velocity, unused (may be
- * NULL) when momentum is 0. */
+/* sgd.c's update of n parameters, the first ndecay with weight decay; buf
+ * (n) is the velocity, unused (may be NULL) when momentum is 0. */
 cudaError_t pp_sgd_cuda(float *param, const float *grad, float *buf,
-                        size_t n, float lr, float momentum,
+                        size_t n, size_t ndecay, float lr, float momentum,
                         float weight_decay, int nesterov,
                         cudaStream_t stream);
 
 /* adamw.c's update of n parameters with moments m (n) and v (n), given the
  * step's scalars: step_size = lr / (1 - beta1^t), inv_sqrt_bc2 =
- * 1 / sqrt(1 - beta2^t) and decay = 1 - lr * weight_decay. */
+ * 1 / sqrt(1 - beta2^t) and decay = 1 - lr * weight_decay, which only the
+ * first ndecay parameters take. */
 cudaError_t pp_adamw_cuda(float *param, const float *grad, float *m,
-                          float *v, size_t n, float beta1, float beta2,
+                          float *v, size_t n, size_t ndecay, float beta1,
+                          float beta2,
                           float eps, float step_size, float inv_sqrt_bc2,
                           float decay, cudaStream_t stream);
 

@@ -8,7 +8,9 @@
  *   param -= lr * g
  *
  * Weight decay here is added to the gradient, so momentum carries it; for
- * decay decoupled from the gradient use adamw. With CUDA, step_cuda runs
+ * decay decoupled from the gradient use adamw. Parameters declared
+ * without decay (biases, norm gains: the stage's last n - ndecay) take
+ * none. With CUDA, step_cuda runs
  * the same update as one fused kernel (optim_cuda.cu) on the stage's
  * stream, rounding as step_cpu does.
  */
@@ -27,7 +29,10 @@
 #include "optim_cuda.h"
 #endif
 
-enum { MOMENTUM, WEIGHT_DECAY, NESTEROV };
+typedef struct sgd_args {
+    float momentum, weight_decay;
+    bool nesterov;
+} sgd_args;
 
 static const pp_key keys[] = {
     {"momentum", PP_KEY_FLOAT, 0, 0, 1, NULL, "0",
@@ -57,23 +62,22 @@ static pp_status plan(const pp_section *train, pp_optimizer_plan *p,
         return pp_section_error(train, "nesterov", err,
                                 "needs momentum greater than 0");
     p->state_per_param = momentum > 0 ? 1 : 0;
-    p->arg[MOMENTUM] = momentum;
-    p->arg[WEIGHT_DECAY] = decay;
-    p->arg[NESTEROV] = nesterov;
-    return PP_OK;
+    sgd_args args = {(float)momentum, (float)decay, nesterov};
+    return pp_optimizer_args(p, &args, sizeof args, err);
 }
 
 static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
 {
     (void)err;
+    const sgd_args *a = c->plan->args;
     float lr = (float)c->lr;
-    float mu = (float)c->plan->arg[MOMENTUM];
-    float wd = (float)c->plan->arg[WEIGHT_DECAY];
-    bool nesterov = c->plan->arg[NESTEROV] != 0;
+    float mu = a->momentum;
+    bool nesterov = a->nesterov;
     float *param = c->param;  /* (n) */
     const float *grad = c->grad; /* (n) */
     float *buf = c->state;    /* (n) velocity, when momentum > 0 */
     for (size_t i = 0; i < c->n; i++) {
+        float wd = i < c->ndecay ? a->weight_decay : 0.0f;
         float g = grad[i] + wd * param[i];
         if (mu > 0) {
             /* The state starts zeroed, so the first step sets buf = g,
@@ -89,10 +93,10 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
 #ifdef HAVE_CUDA
 static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 {
-    PP_CUDA_TRY(pp_sgd_cuda(c->param, c->grad, c->state, c->n, (float)c->lr,
-                            (float)c->plan->arg[MOMENTUM],
-                            (float)c->plan->arg[WEIGHT_DECAY],
-                            c->plan->arg[NESTEROV] != 0, c->stream),
+    const sgd_args *a = c->plan->args;
+    PP_CUDA_TRY(pp_sgd_cuda(c->param, c->grad, c->state, c->n, c->ndecay,
+                            (float)c->lr, a->momentum, a->weight_decay,
+                            a->nesterov, c->stream),
                 err);
     return PP_OK;
 }

@@ -3,6 +3,7 @@ src_libpipette_la_SOURCES = \
 	src/error.c \
 	src/version.c \
 	src/shape.c \
+	src/plugin_plan.h src/plugin_plan.c \
 	src/config_file.h src/config_file.c \
 	src/config_keys.c \
 	src/did_you_mean.c \
@@ -20,7 +21,7 @@ src_libpipette_la_SOURCES = \
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
-src_libpipette_la_LDFLAGS = -version-info 0:0:0 -no-undefined -Wl,--no-undefined
+src_libpipette_la_LDFLAGS = -version-info 1:0:0 -no-undefined -Wl,--no-undefined
 
 pkginclude_HEADERS += \
 	include/pipette/pipette.h \

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "plugin_plan.h"
 #include "routes.h"
 
 static const pp_key model_keys[] = {
@@ -95,6 +96,8 @@ void pp_model_free(pp_model *m)
 {
     if (!m)
         return;
+    for (int i = 0; i < m->nlayers; i++)
+        pp_layer_plan_release(&m->layers[i].plan);
     free(m->layers);
     free(m->devices);
     free(m->route);
@@ -322,7 +325,13 @@ static void load_layers(pp_model *m, pp_error *err)
         }
         const pp_layer_ops *ops = l->plugin->desc->ops;
         l->in = in;
-        if (ops->plan(s, &l->in, &l->plan, err)) {
+        if (ops->inputs > 1) {
+            pp_section_error(s, "type", err,
+                "%s takes %d inputs", l->plugin->desc->name, ops->inputs);
+            shapes_known = 0;
+            continue;
+        }
+        if (ops->plan(s, &l->in, 1, &l->plan, err)) {
             shapes_known = 0;
             continue;
         }

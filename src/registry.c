@@ -157,9 +157,10 @@ pp_status pp_plugin_check(const pp_plugin_desc *d, const char *path,
     if (d->abi_major != PP_ABI_MAJOR)
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: built for plugin ABI %u.%u, this pipette has ABI %d.%d "
-            "(major versions differ): rebuild the plugin against pipette %s",
+            "(major versions differ): rebuild the plugin against pipette %s%s",
             path, d->abi_major, d->abi_minor, PP_ABI_MAJOR, PP_ABI_MINOR,
-            PACKAGE_VERSION);
+            PACKAGE_VERSION, d->abi_major < PP_ABI_MAJOR
+                ? " (pipette/plugin.h says what changed since)" : "");
     if (d->abi_minor > PP_ABI_MINOR)
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: built for plugin ABI %u.%u, newer than this pipette's %d.%d: "

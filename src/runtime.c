@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "plugin_plan.h"
 #include "runtime_impl.h"
 
 double pp_now(void)
@@ -155,9 +156,7 @@ static pp_status describe_stage(pp_trainer *t, int s, int slots,
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->desc->ops;
         int cuda = t->rank[st->rank].cuda;
-        lr->k = lr->ml->plugin->desc->abi_minor < 1 ? NULL
-              : cuda                                ? ops->cuda
-                                                    : ops->cpu;
+        lr->k = cuda ? ops->cuda : ops->cpu;
         if (!lr->k || !lr->k->forward)
             return pp_section_error(lr->ml->section, "type", err,
                 "layer plugin '%s' has no %s kernels: it cannot run on a %s "
@@ -165,6 +164,11 @@ static pp_status describe_stage(pp_trainer *t, int s, int slots,
                 cuda ? "cuda" : "cpu");
         lr->in_bytes = pp_tensor_bytes(&lr->ml->in);
         lr->out_bytes = pp_tensor_bytes(&lr->ml->plan.out);
+        int np = lr->ml->plan.nparams;
+        lr->param = calloc((size_t)np + 1, sizeof *lr->param);
+        lr->grad = calloc((size_t)np + 1, sizeof *lr->grad);
+        if (!lr->param || !lr->grad)
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         st->nparams += (size_t)pp_layer_plan_params(&lr->ml->plan);
     }
     int last = s == t->S - 1;
@@ -214,16 +218,24 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
                                : st->params;
     if (!st->host_params)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    /* The parameters that take weight decay first, then the others, so
+     * the optimizer serves both groups in one pass. */
     size_t at = 0;
-    for (int l = 0; l < st->nl; l++) {
-        layer_rt *lr = &st->layer[l];
-        for (int i = 0; i < lr->ml->plan.nparams; i++) {
-            const pp_param_decl *d = &lr->ml->plan.params[i];
-            lr->param[i] = st->params + at;
-            lr->grad[i] = st->grads + at;
-            init_param(st->host_params + at, d, (uint64_t)t->m->seed,
-                       lr->index, i);
-            at += (size_t)pp_shape_elements(&d->shape);
+    for (int nodecay = 0; nodecay < 2; nodecay++) {
+        if (nodecay)
+            st->ndecay = at;
+        for (int l = 0; l < st->nl; l++) {
+            layer_rt *lr = &st->layer[l];
+            for (int i = 0; i < lr->ml->plan.nparams; i++) {
+                const pp_param_decl *d = &lr->ml->plan.params[i];
+                if (!(d->flags & PP_PARAM_NO_DECAY) != !nodecay)
+                    continue;
+                lr->param[i] = st->params + at;
+                lr->grad[i] = st->grads + at;
+                init_param(st->host_params + at, d, (uint64_t)t->m->seed,
+                           lr->index, i);
+                at += (size_t)pp_shape_elements(&d->shape);
+            }
         }
     }
     if (rk->cuda && rk->dev->copy(rk->dr.index, st->params, st->host_params,
@@ -522,6 +534,10 @@ void pp_trainer_free(pp_trainer *t)
             free(sl->saved);
         }
         free(st->slots);
+        for (int l = 0; st->layer && l < st->nl; l++) {
+            free(st->layer[l].param);
+            free(st->layer[l].grad);
+        }
         free(st->layer);
         const rank_rt *rk = t->rank ? &t->rank[st->rank] : NULL;
         if (rk && rk->dev) {
@@ -561,6 +577,7 @@ void pp_trainer_free(pp_trainer *t)
         free(t->trace[r].span);
     free(t->trace);
     pp_sim_free(t->planned);
+    pp_optimizer_plan_release(&t->opt_plan);
     pthread_mutex_destroy(&t->fail_lock);
     free(t->stage);
     free(t->first);

@@ -15,8 +15,8 @@ typedef struct layer_rt {
     const pp_model_layer *ml;
     const pp_layer_kernels *k;
     int index;                           /* in the model */
-    float *param[PP_LAYER_MAX_PARAMS];   /* into the stage's buffers */
-    float *grad[PP_LAYER_MAX_PARAMS];
+    float **param;                       /* [nparams] into the stage's */
+    float **grad;                        /* buffers */
     size_t in_bytes, out_bytes;          /* per sample */
 } layer_rt;
 
@@ -65,7 +65,6 @@ typedef struct transport_rt {
     const pp_transport_ops *ops;
     void *state;           /* between open and close */
     int used, async;       /* async: the stream-ordered half */
-    pp_status (*check)(void *t, pp_error *err); /* ops->check, from 1.3 */
     unsigned char *links;  /* [src * p + dst] */
 } transport_rt;
 
@@ -78,6 +77,7 @@ typedef struct stage_rt {
     float *host_params;          /* a host copy of params (the same
                                     buffer on cpu) */
     size_t nparams;
+    size_t ndecay;               /* the first ndecay take weight decay */
     int nslots;
     slot *slots;
     slot scratch;        /* recompute: where a forward is rebuilt */

@@ -145,8 +145,16 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
             fclose(f);
             return err->code;
         }
-        ok = fwrite(st->host_params, sizeof(float), st->nparams, f) ==
-             st->nparams;
+        /* As declared, whatever order the stage's buffer keeps them in. */
+        for (int l = 0; ok && l < st->nl; l++) {
+            const layer_rt *lr = &st->layer[l];
+            for (int i = 0; ok && i < lr->ml->plan.nparams; i++) {
+                size_t n = (size_t)pp_shape_elements(
+                    &lr->ml->plan.params[i].shape);
+                ok = fwrite(st->host_params + (lr->param[i] - st->params),
+                            sizeof(float), n, f) == n;
+            }
+        }
     }
     if (fclose(f) != 0 || !ok)
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "

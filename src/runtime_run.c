@@ -125,9 +125,10 @@ static pp_layer_call make_call(const rank_ctx *x, const layer_rt *lr,
     int64_t step = x->step;
     pp_layer_call c = {
         .plan = &lr->ml->plan,
+        .nin = 1,
         .in = &lr->ml->in,
         .n = t->n,
-        .param = lr->param,
+        .param = (const float *const *)lr->param,
         .grad = lr->grad,
         .saved = sl->saved[l],
         .target = sl->target,
@@ -155,8 +156,8 @@ static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
         pp_layer_call c = make_call(x, lr, into, l, mb);
-        pp_status s = lr->k->forward(&c, into->act[l], into->act[l + 1],
-                                     &x->err);
+        const void *in = into->act[l];
+        pp_status s = lr->k->forward(&c, &in, into->act[l + 1], &x->err);
         if (s)
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
@@ -176,19 +177,23 @@ static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
 {
     pp_trainer *t = x->t;
     int last = st->s == t->S - 1;
+    const rank_rt *rk = &t->rank[x->r];
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
         pp_layer_call c = make_call(x, lr, sl, l, mb);
         const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
+        const void *in = sl->act[l];
+        void *dx = sl->grad[l];
         /* The first stage's input gradient has nowhere to go. */
         int wanted = l > 0 || st->s > 0;
-        if (wanted && sl->grad[l] && lr->k->backward_input &&
-            lr->k->backward_input(&c, sl->act[l], sl->act[l + 1], dy,
-                                  sl->grad[l], &x->err))
+        if (wanted && dx && lr->k->backward_input &&
+            (rk->dev->zero_async(&rk->dr, dx, (size_t)t->n * lr->in_bytes,
+                                 &x->err) ||
+             lr->k->backward_input(&c, &in, sl->act[l + 1], dy, &dx,
+                                   &x->err)))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
         if (weights && lr->k->backward_weight &&
-            lr->k->backward_weight(&c, sl->act[l], sl->act[l + 1], dy,
-                                   &x->err))
+            lr->k->backward_weight(&c, &in, sl->act[l + 1], dy, &x->err))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
     return PP_OK;
@@ -204,8 +209,8 @@ static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
             continue;
         pp_layer_call c = make_call(x, lr, sl, l, mb);
         const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
-        if (lr->k->backward_weight(&c, sl->act[l], sl->act[l + 1], dy,
-                                   &x->err))
+        const void *in = sl->act[l];
+        if (lr->k->backward_weight(&c, &in, sl->act[l + 1], dy, &x->err))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
     return PP_OK;
@@ -431,8 +436,8 @@ static pp_status optimizer_step(rank_ctx *x)
             continue;
         const rank_rt *rk = &t->rank[x->r];
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
-                               st->nparams, x->step + 1, t->m->lr,
-                               rk->dr.stream};
+                               st->nparams, st->ndecay, x->step + 1,
+                               t->m->lr, rk->dr.stream};
         if ((rk->cuda ? t->opt->step_cuda : t->opt->step_cpu)(&c, &x->err))
             return x->err.code;
     }

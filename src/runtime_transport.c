@@ -36,15 +36,13 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
         tr->ops = plugin->desc->ops;
         tr->async = v != PP_VIA_LOCAL;
         int complete = tr->async
-            ? plugin->desc->abi_minor >= 2 && tr->ops->open &&
-                  tr->ops->send_async && tr->ops->recv_async
+            ? tr->ops->open && tr->ops->send_async && tr->ops->recv_async
             : tr->ops->create && tr->ops->send && tr->ops->recv;
         if (!complete || !tr->ops->abort || !tr->ops->destroy)
             return pp_error_set(err, PP_ERR_PLUGIN,
                 "%s: transport '%s' lacks the %s half this run needs",
                 plugin->path, tr->name,
                 tr->async ? "stream-ordered" : "host");
-        tr->check = plugin->desc->abi_minor >= 3 ? tr->ops->check : NULL;
     }
     return PP_OK;
 }
@@ -53,7 +51,8 @@ pp_status pp_transports_check(const pp_trainer *t, pp_error *err)
 {
     for (int v = 0; v < PP_VIA_COUNT; v++) {
         const transport_rt *tr = &t->via[v];
-        if (tr->state && tr->check && tr->check(tr->state, err))
+        if (tr->state && tr->ops->check &&
+            tr->ops->check(tr->state, err))
             return err->code;
     }
     return PP_OK;

@@ -1,5 +1,4 @@
-/* src/shape.c - small helpers on per-sample shapes, tensors and layer
- * plans. */
+/* src/shape.c - small helpers on per-sample shapes and tensors. */
 #include <stdio.h>
 
 #include <pipette/layer.h>
@@ -25,18 +24,19 @@ int64_t pp_shape_elements(const pp_shape *shape)
     return n;
 }
 
-int64_t pp_layer_plan_params(const pp_layer_plan *plan)
-{
-    int64_t n = 0;
-    for (int i = 0; i < plan->nparams; i++)
-        n += pp_shape_elements(&plan->params[i].shape);
-    return n;
-}
-
 size_t pp_dtype_size(pp_dtype dtype)
 {
-    (void)dtype; /* float32 and int32 alike */
-    return 4;
+    return dtype == PP_BF16 ? 2 : 4;
+}
+
+const char *pp_dtype_name(pp_dtype dtype)
+{
+    switch (dtype) {
+    case PP_F32: return "f32";
+    case PP_I32: return "i32";
+    case PP_BF16: return "bf16";
+    }
+    return "?";
 }
 
 size_t pp_tensor_bytes(const pp_tensor_desc *desc)

@@ -48,7 +48,7 @@ int rng_int(uint64_t *s, int lo, int hi)
 /* ---- a planned layer with its buffers -------------------------------- */
 
 pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
-                     const pp_tensor_desc *in, pp_config **cfg,
+                     const pp_tensor_desc *in, int nin, pp_config **cfg,
                      pp_layer_plan *plan, const pp_layer_ops **ops,
                      pp_error *err)
 {
@@ -76,7 +76,7 @@ pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
     ck_assert_msg(pp_section_validate(s, core_keys, plugin->desc->keys,
                                       err) == PP_OK, "%s", err->msg);
     memset(plan, 0, sizeof *plan);
-    return (*ops)->plan(s, in, plan, err);
+    return (*ops)->plan(s, in, nin, plan, err);
 }
 
 float *alloc_floats(int64_t n)
@@ -96,12 +96,25 @@ void layer_open(layer *l, pp_registry *reg, const char *type,
                 const char *keys, pp_dtype dtype, const pp_shape *shape,
                 int n, uint64_t *rng)
 {
+    pp_tensor_desc in = {dtype, *shape};
+    layer_open_inputs(l, reg, type, keys, 1, &in, n, rng);
+}
+
+void layer_open_inputs(layer *l, pp_registry *reg, const char *type,
+                       const char *keys, int nin, const pp_tensor_desc *in,
+                       int n, uint64_t *rng)
+{
     memset(l, 0, sizeof *l);
-    l->in = (pp_tensor_desc){dtype, *shape};
+    ck_assert_int_le(nin, LAYER_MAX_INPUTS);
+    l->nin = nin;
+    for (int i = 0; i < nin; i++) {
+        l->in[i] = in[i];
+        l->in_len[i] = n * pp_shape_elements(&in[i].shape);
+    }
     pp_error err;
     pp_error_clear(&err);
     const pp_layer_ops *ops;
-    ck_assert_msg(plan_layer(reg, type, keys, &l->in, &l->cfg, &l->plan,
+    ck_assert_msg(plan_layer(reg, type, keys, l->in, nin, &l->cfg, &l->plan,
                              &ops, &err) == PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cpu);
     /* The CUDA halves are built whenever the toolkit is (linear's needs
@@ -112,19 +125,25 @@ void layer_open(layer *l, pp_registry *reg, const char *type,
     ck_assert_ptr_null(ops->cuda);
 #endif
     l->k = ops->cpu;
-    l->in_len = n * pp_shape_elements(shape);
     l->out_len = n * pp_shape_elements(&l->plan.out.shape);
-    for (int p = 0; p < l->plan.nparams; p++) {
+    int np = l->plan.nparams;
+    l->param_len = calloc((size_t)np + 1, sizeof *l->param_len);
+    l->param = calloc((size_t)np + 1, sizeof *l->param);
+    l->grad = calloc((size_t)np + 1, sizeof *l->grad);
+    ck_assert(l->param_len && l->param && l->grad);
+    for (int p = 0; p < np; p++) {
         l->param_len[p] = pp_shape_elements(&l->plan.params[p].shape);
         l->param[p] = alloc_floats(l->param_len[p]);
         l->grad[p] = alloc_floats(l->param_len[p]);
         fill_uniform(l->param[p], l->param_len[p], rng, -1.0, 1.0);
     }
     l->saved = calloc(l->plan.saved_bytes * (size_t)n + 1, 1);
-    ck_assert_ptr_nonnull(l->saved);
+    l->workspace = calloc(l->plan.workspace_bytes * (size_t)n + 1, 1);
+    ck_assert(l->saved && l->workspace);
     if (l->plan.is_loss) {
         int64_t t = n * pp_shape_elements(&l->plan.target.shape);
         if (l->plan.target.dtype == PP_I32) {
+            const pp_shape *shape = &in[0].shape;
             int classes = (int)shape->dim[shape->ndim - 1];
             int32_t *ids = calloc((size_t)t, sizeof *ids);
             ck_assert_ptr_nonnull(ids);
@@ -137,8 +156,9 @@ void layer_open(layer *l, pp_registry *reg, const char *type,
         }
     }
     l->call = (pp_layer_call){
-        .plan = &l->plan, .in = &l->in, .n = n, .param = l->param,
-        .grad = l->grad, .saved = l->saved, .target = l->target,
+        .plan = &l->plan, .nin = nin, .in = l->in, .n = n,
+        .param = (const float *const *)l->param, .grad = l->grad,
+        .saved = l->saved, .workspace = l->workspace, .target = l->target,
         .loss_scale = 0.37, .seed = 0x5eed, .training = 1};
 }
 
@@ -148,12 +168,17 @@ void layer_close(layer *l)
         free(l->param[p]);
         free(l->grad[p]);
     }
+    free(l->param);
+    free(l->grad);
+    free(l->param_len);
     free(l->saved);
+    free(l->workspace);
     free(l->target);
+    pp_layer_plan_release(&l->plan);
     pp_config_free(l->cfg);
 }
 
-void run_forward(layer *l, const void *x, float *y)
+void run_forward_n(layer *l, const void *const *x, float *y)
 {
     pp_error err;
     pp_error_clear(&err);
@@ -161,8 +186,8 @@ void run_forward(layer *l, const void *x, float *y)
                   err.msg);
 }
 
-void run_backward_input(layer *l, const void *x, const float *y,
-                        const float *dy, float *dx)
+void run_backward_input_n(layer *l, const void *const *x, const float *y,
+                          const float *dy, void *const *dx)
 {
     pp_error err;
     pp_error_clear(&err);
@@ -170,11 +195,29 @@ void run_backward_input(layer *l, const void *x, const float *y,
                       PP_OK, "%s", err.msg);
 }
 
-void run_backward_weight(layer *l, const void *x, const float *y,
-                         const float *dy)
+void run_backward_weight_n(layer *l, const void *const *x, const float *y,
+                           const float *dy)
 {
     pp_error err;
     pp_error_clear(&err);
     ck_assert_msg(l->k->backward_weight(&l->call, x, y, dy, &err) == PP_OK,
                   "%s", err.msg);
+}
+
+void run_forward(layer *l, const void *x, float *y)
+{
+    run_forward_n(l, &x, y);
+}
+
+void run_backward_input(layer *l, const void *x, const float *y,
+                        const float *dy, float *dx)
+{
+    void *d = dx;
+    run_backward_input_n(l, &x, y, dy, &d);
+}
+
+void run_backward_weight(layer *l, const void *x, const float *y,
+                         const float *dy)
+{
+    run_backward_weight_n(l, &x, y, dy);
 }

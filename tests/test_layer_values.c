@@ -34,8 +34,8 @@ START_TEST(test_linear_forward)
     const int n = 3, units = 35;
     layer l;
     layer_open(&l, reg, "linear", "units = 35", PP_F32, &shape, n, &rng);
-    float *x = alloc_floats(l.in_len), *y = alloc_floats(l.out_len);
-    fill_uniform(x, l.in_len, &rng, -1.0, 1.0);
+    float *x = alloc_floats(l.in_len[0]), *y = alloc_floats(l.out_len);
+    fill_uniform(x, l.in_len[0], &rng, -1.0, 1.0);
     run_forward(&l, x, y);
     const float *w = l.param[0], *b = l.param[1];
     for (int r = 0; r < n * 13; r++)
@@ -64,8 +64,8 @@ START_TEST(test_layernorm_forward)
     layer l;
     /* A large eps, so that one the kernel ignored would show. */
     layer_open(&l, reg, "layernorm", "eps = 0.1", PP_F32, &shape, 2, &rng);
-    float *x = alloc_floats(l.in_len), *y = alloc_floats(l.out_len);
-    fill_uniform(x, l.in_len, &rng, -2.0, 3.0);
+    float *x = alloc_floats(l.in_len[0]), *y = alloc_floats(l.out_len);
+    fill_uniform(x, l.in_len[0], &rng, -2.0, 3.0);
     run_forward(&l, x, y);
     for (int r = 0; r < 8; r++) {
         const float *xr = x + r * 10;
@@ -98,8 +98,8 @@ START_TEST(test_loss_forward)
     float loss;
 
     layer_open(&l, reg, "softmax_xent", "", PP_F32, &shape, 4, &rng);
-    float *x = alloc_floats(l.in_len);
-    fill_uniform(x, l.in_len, &rng, -4.0, 4.0);
+    float *x = alloc_floats(l.in_len[0]);
+    fill_uniform(x, l.in_len[0], &rng, -4.0, 4.0);
     run_forward(&l, x, &loss);
     const int32_t *t = l.target;
     double ref = 0.0;
@@ -116,12 +116,12 @@ START_TEST(test_loss_forward)
     layer_close(&l);
 
     layer_open(&l, reg, "mse", "", PP_F32, &shape, 4, &rng);
-    x = alloc_floats(l.in_len);
-    fill_uniform(x, l.in_len, &rng, -4.0, 4.0);
+    x = alloc_floats(l.in_len[0]);
+    fill_uniform(x, l.in_len[0], &rng, -4.0, 4.0);
     run_forward(&l, x, &loss);
     const float *tf = l.target;
     ref = 0.0;
-    for (int i = 0; i < l.in_len; i++)
+    for (int i = 0; i < l.in_len[0]; i++)
         ref += ((double)x[i] - tf[i]) * ((double)x[i] - tf[i]);
     ref *= l.call.loss_scale;
     ck_assert_msg(fabs(loss - ref) <= 1e-6 * fabs(ref), "mse %g, expected %g",
@@ -180,6 +180,7 @@ START_TEST(test_dropout)
     run_forward(&l, x, y2);
     ck_assert_msg(memcmp(x, y2, N * sizeof(float)) == 0,
                   "evaluation forward is not the identity");
+    memset(dx, 0, N * sizeof(float));
     run_backward_input(&l, x, y2, x, dx);
     ck_assert_msg(memcmp(x, dx, N * sizeof(float)) == 0,
                   "evaluation backward is not the identity");
@@ -202,18 +203,19 @@ START_TEST(test_embedding_bad_id)
                &rng);
     int32_t ids[8] = {0, 1, 2, 9, 3, 4, 5, 6};
     float y[24], dy[24] = {0};
+    const void *x[1] = {ids};
     pp_error err;
     const int32_t bad[] = {10, -1};
     for (int b = 0; b < 2; b++) {
         ids[5] = bad[b];
         pp_error_clear(&err);
-        ck_assert_int_eq(l.k->forward(&l.call, ids, y, &err), PP_ERR_RUNTIME);
+        ck_assert_int_eq(l.k->forward(&l.call, x, y, &err), PP_ERR_RUNTIME);
         ck_assert_msg(strstr(err.msg, "token id") &&
                           strstr(err.msg, "at token 5") &&
                           strstr(err.msg, "vocabulary of 10"),
                       "%s", err.msg);
         pp_error_clear(&err);
-        ck_assert_int_eq(l.k->backward_weight(&l.call, ids, y, dy, &err),
+        ck_assert_int_eq(l.k->backward_weight(&l.call, x, y, dy, &err),
                          PP_ERR_RUNTIME);
     }
     ck_assert_str_eq(err.msg, "embedding: token id -1 (at token 5 of the "
@@ -230,19 +232,21 @@ START_TEST(test_xent_bad_target)
     layer l;
     layer_open(&l, reg, "softmax_xent", "", PP_F32, &shape, 4, &rng);
     float x[12] = {0}, loss, dx[12];
+    const void *xs[1] = {x};
+    void *dxs[1] = {dx};
     int32_t *t = l.target;
     const int32_t bad[] = {3, -1};
     pp_error err;
     for (int b = 0; b < 2; b++) {
         t[2] = bad[b];
         pp_error_clear(&err);
-        ck_assert_int_eq(l.k->forward(&l.call, x, &loss, &err),
+        ck_assert_int_eq(l.k->forward(&l.call, xs, &loss, &err),
                          PP_ERR_RUNTIME);
         ck_assert_msg(strstr(err.msg, "target class") &&
                           strstr(err.msg, "at row 2"), "%s", err.msg);
         pp_error_clear(&err);
         ck_assert_int_eq(
-            l.k->backward_input(&l.call, x, &loss, NULL, dx, &err),
+            l.k->backward_input(&l.call, xs, &loss, NULL, dxs, &err),
             PP_ERR_RUNTIME);
     }
     ck_assert_str_eq(err.msg, "softmax_xent: target class -1 (at row 2 of "
@@ -266,13 +270,19 @@ START_TEST(test_plans)
     ck_assert_uint_eq(l.plan.saved_bytes, 6 * sizeof(float));
     ck_assert_int_eq(l.plan.out.shape.dim[1], 3);
     ck_assert_int_eq(pp_layer_plan_params(&l.plan), 3 * 10 + 3);
+    ck_assert_uint_eq(l.plan.params[0].flags, 0);
+    ck_assert_uint_eq(l.plan.params[1].flags, PP_PARAM_NO_DECAY);
     layer_close(&l);
 
     layer_open(&l, reg, "layernorm", "", PP_F32, &seq, 1, &rng);
     ck_assert_uint_eq(l.plan.saved_bytes, 6 * 2 * sizeof(float));
     ck_assert_int_eq(l.plan.params[0].init, PP_INIT_ONES);
     ck_assert_int_eq(l.plan.params[1].init, PP_INIT_ZEROS);
-    ck_assert_double_eq_tol(l.plan.arg[0], 1e-5, 1e-12);
+    ck_assert_uint_eq(l.plan.args_size, sizeof(float));
+    ck_assert_float_eq(*(const float *)l.plan.args, 1e-5f);
+    /* Norm gains and biases take no weight decay; weights do. */
+    ck_assert_uint_eq(l.plan.params[0].flags, PP_PARAM_NO_DECAY);
+    ck_assert_uint_eq(l.plan.params[1].flags, PP_PARAM_NO_DECAY);
     layer_close(&l);
 
     layer_open(&l, reg, "embedding", "vocab = 50\ndim = 8", PP_I32, &ids, 1,
@@ -334,10 +344,11 @@ START_TEST(test_plan_errors)
         pp_error err;
         pp_error_clear(&err);
         ck_assert_int_eq(plan_layer(reg, cases[i].type, cases[i].keys, &in,
-                                    &cfg, &plan, &ops, &err),
+                                    1, &cfg, &plan, &ops, &err),
                          PP_ERR_CONFIG);
         ck_assert_msg(strstr(err.msg, cases[i].msg), "%s: %s", cases[i].type,
                       err.msg);
+        pp_layer_plan_release(&plan);
         pp_config_free(cfg);
     }
 }

@@ -153,93 +153,118 @@ typedef struct gpu_case {
     double lo, hi;
     int training;
     tol y, dx, grad;
+    int inputs;       /* 0 or 1: one */
+    int own_last;     /* each input draws its own last dimension */
 } gpu_case;
 
 static const gpu_case cases[] = {
-    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT, EXACT, EXACT},
+    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT, EXACT, EXACT, 1,
+     0},
     /* Past 4096 blocks of 256: the grid-stride loops go round. */
     {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT, EXACT,
-     EXACT},
+     EXACT, 1, 0},
     {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1}, {1e-4, 0.1},
-     EXACT},
+     EXACT, 1, 0},
     {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3}, {1e-6, 1},
-     EXACT},
+     EXACT, 1, 0},
     {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT,
-     EXACT, EXACT},
+     EXACT, EXACT, 1, 0},
     {"dropout", "rate = 0.3", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1,
-     EXACT, EXACT, EXACT},
+     EXACT, EXACT, EXACT, 1, 0},
     {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT,
-     EXACT, EXACT},
+     EXACT, EXACT, 1, 0},
     /* Rows past one block of 8 warps, features past one 32-wide strip and
      * one pass of a warp's lanes. */
     {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1},
-     {1e-4, 0.1}, {1e-4, 0.1}},
+     {1e-4, 0.1}, {1e-4, 0.1}, 1, 0},
     {"layernorm", "eps = 0.01", 1, 100, 300, 33, 70, 1, 3, 0, -2, 3, 1,
-     {1e-4, 0.1}, {1e-4, 0.1}, {1e-4, 0.1}},
+     {1e-4, 0.1}, {1e-4, 0.1}, {1e-4, 0.1}, 1, 0},
     /* Few ids for many tokens: rows are hit repeatedly. Then a vocabulary
      * past the 64 buckets and a dim past one 32-wide strip. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 40, 0, 0, 1, 3, 5, 0, 0, 1,
-     EXACT, EXACT, EXACT},
+     EXACT, EXACT, EXACT, 1, 0},
     {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
-     1, EXACT, EXACT, EXACT},
+     1, EXACT, EXACT, EXACT, 1, 0},
     {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0},
-     {1e-5, 1}, EXACT},
+     {1e-5, 1}, EXACT, 1, 0},
     {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0}, EXACT,
-     EXACT},
+     EXACT, 1, 0},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
 
-/* Plans `type` for one sample of `in`, which must have a CUDA half. */
+/* Plans `type` for one sample of each of the nin inputs, which must have
+ * a CUDA half. */
 static const pp_layer_ops *plan_cuda(const char *type, const char *keys,
-                                     const pp_tensor_desc *in,
+                                     const pp_tensor_desc *in, int nin,
                                      pp_config **cfg, pp_layer_plan *plan)
 {
     pp_error err;
     pp_error_clear(&err);
     const pp_layer_ops *ops;
-    ck_assert_msg(plan_layer(reg, type, keys, in, cfg, plan, &ops, &err) ==
-                      PP_OK, "%s", err.msg);
+    ck_assert_msg(plan_layer(reg, type, keys, in, nin, cfg, plan, &ops,
+                             &err) == PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cuda);
     return ops;
 }
 
+/* Every input gradient starts from dx0, not zero: both halves must add. */
 START_TEST(test_against_cpu)
 {
     const gpu_case *gc = &cases[_i];
     uint64_t rng = 2000 + (uint64_t)_i;
+    int nin = gc->inputs > 1 ? gc->inputs : 1;
     for (int rep = 0; rep < SHAPES_PER_CASE; rep++) {
         pp_shape shape = {gc->lead + 1, {0}};
         for (int d = 0; d < gc->lead; d++)
             shape.dim[d] = rng_int(&rng, gc->lead_lo, gc->lead_hi);
         shape.ndim = gc->vocab ? gc->lead : gc->lead + 1;
-        if (!gc->vocab)
-            shape.dim[gc->lead] = rng_int(&rng, gc->last_lo, gc->last_hi);
+        pp_tensor_desc in[LAYER_MAX_INPUTS];
+        for (int i = 0; i < nin; i++) {
+            if (!gc->vocab && (i == 0 || gc->own_last))
+                shape.dim[gc->lead] = rng_int(&rng, gc->last_lo, gc->last_hi);
+            in[i] = (pp_tensor_desc){gc->vocab ? PP_I32 : PP_F32, shape};
+        }
         int n = rng_int(&rng, gc->n_lo, gc->n_hi);
-        pp_tensor_desc in = {gc->vocab ? PP_I32 : PP_F32, shape};
         pp_config *cfg;
         pp_layer_plan plan;
-        const pp_layer_ops *ops = plan_cuda(gc->type, gc->keys, &in, &cfg,
-                                             &plan);
+        const pp_layer_ops *ops = plan_cuda(gc->type, gc->keys, in, nin,
+                                             &cfg, &plan);
         char dims[64], ctx[256];
         snprintf(ctx, sizeof ctx, "%s (%s) on n=%d x %s", gc->type, gc->keys,
-                 n, pp_shape_format(&shape, dims, sizeof dims));
+                 n, pp_shape_format(&in[0].shape, dims, sizeof dims));
 
-        int64_t in_len = n * pp_shape_elements(&shape);
+        int64_t in_len[LAYER_MAX_INPUTS], most = 0;
+        size_t x_bytes[LAYER_MAX_INPUTS];
+        for (int i = 0; i < nin; i++) {
+            in_len[i] = n * pp_shape_elements(&in[i].shape);
+            x_bytes[i] = (size_t)in_len[i] * (gc->vocab ? sizeof(int32_t)
+                                                        : sizeof(float));
+            most = in_len[i] > most ? in_len[i] : most;
+        }
         int64_t out_len = plan.is_loss
                               ? 1 : n * pp_shape_elements(&plan.out.shape);
-        size_t x_bytes = (size_t)in_len * (gc->vocab ? sizeof(int32_t)
-                                                     : sizeof(float));
+        most = out_len > most ? out_len : most;
         size_t saved_bytes = plan.saved_bytes * (size_t)n;
+        size_t work_bytes = plan.workspace_bytes * (size_t)n;
         size_t target_bytes = 0;
 
-        /* Host inputs. */
-        void *x = host_alloc(x_bytes);
-        if (gc->vocab)
-            for (int64_t i = 0; i < in_len; i++)
-                ((int32_t *)x)[i] = rng_int(&rng, 0, gc->vocab - 1);
-        else
-            fill_uniform(x, in_len, &rng, gc->lo, gc->hi);
+        /* Host inputs, and the gradients' starting values. */
+        void *x[LAYER_MAX_INPUTS];
+        float *dx0[LAYER_MAX_INPUTS], *dx[LAYER_MAX_INPUTS];
+        for (int i = 0; i < nin; i++) {
+            x[i] = host_alloc(x_bytes[i]);
+            if (gc->vocab)
+                for (int64_t k = 0; k < in_len[i]; k++)
+                    ((int32_t *)x[i])[k] = rng_int(&rng, 0, gc->vocab - 1);
+            else
+                fill_uniform(x[i], in_len[i], &rng, gc->lo, gc->hi);
+            size_t b = (size_t)in_len[i] * sizeof(float);
+            dx0[i] = host_alloc(b);
+            fill_uniform(dx0[i], in_len[i], &rng, -1.0, 1.0);
+            dx[i] = host_alloc(b);
+            memcpy(dx[i], dx0[i], b);
+        }
         float *dy = host_alloc((size_t)out_len * sizeof(float));
         fill_uniform(dy, out_len, &rng, -1.0, 1.0);
         void *target = NULL;
@@ -254,17 +279,25 @@ START_TEST(test_against_cpu)
             else
                 fill_uniform(target, t, &rng, gc->lo, gc->hi);
         }
-        int64_t param_len[PP_LAYER_MAX_PARAMS];
-        float *param[PP_LAYER_MAX_PARAMS], *grad0[PP_LAYER_MAX_PARAMS];
-        for (int p = 0; p < plan.nparams; p++) {
+        int np = plan.nparams;
+        int64_t *param_len = host_alloc((size_t)np * sizeof *param_len);
+        float **param = host_alloc((size_t)np * sizeof *param);
+        float **grad0 = host_alloc((size_t)np * sizeof *grad0);
+        float **grad = host_alloc((size_t)np * sizeof *grad);
+        float **d_param = host_alloc((size_t)np * sizeof *d_param);
+        float **d_grad = host_alloc((size_t)np * sizeof *d_grad);
+        for (int p = 0; p < np; p++) {
             param_len[p] = pp_shape_elements(&plan.params[p].shape);
-            param[p] = host_alloc((size_t)param_len[p] * sizeof(float));
-            grad0[p] = host_alloc((size_t)param_len[p] * sizeof(float));
+            size_t b = (size_t)param_len[p] * sizeof(float);
+            param[p] = host_alloc(b);
+            grad0[p] = host_alloc(b);
             fill_uniform(param[p], param_len[p], &rng, -1.0, 1.0);
             fill_uniform(grad0[p], param_len[p], &rng, -1.0, 1.0);
+            grad[p] = host_alloc(b);
+            memcpy(grad[p], grad0[p], b);
         }
         pp_layer_call base = {
-            .plan = &plan, .in = &in, .n = n, .loss_scale = 0.37,
+            .plan = &plan, .nin = nin, .in = in, .n = n, .loss_scale = 0.37,
             .seed = rng_next(&rng), .sample0 = rng_int(&rng, 0, 5),
             .training = gc->training};
         const float *dy_arg = plan.is_loss ? NULL : dy;
@@ -274,44 +307,46 @@ START_TEST(test_against_cpu)
         /* The CPU: the reference. */
         const pp_layer_kernels *cpu = ops->cpu, *gpu = ops->cuda;
         float *y = host_alloc((size_t)out_len * sizeof(float));
-        float *dx = host_alloc((size_t)in_len * sizeof(float));
         void *saved = host_alloc(saved_bytes);
-        float *grad[PP_LAYER_MAX_PARAMS];
-        for (int p = 0; p < plan.nparams; p++) {
-            grad[p] = host_alloc((size_t)param_len[p] * sizeof(float));
-            memcpy(grad[p], grad0[p], (size_t)param_len[p] * sizeof(float));
-        }
+        void *work = host_alloc(work_bytes);
         pp_layer_call c = base;
-        c.param = param, c.grad = grad, c.saved = saved, c.target = target;
-        ck_assert_msg(cpu->forward(&c, x, y, &err) == PP_OK, "%s", err.msg);
+        c.param = (const float *const *)param, c.grad = grad;
+        c.saved = saved, c.workspace = work, c.target = target;
+        const void *const *cx = (const void *const *)x;
+        ck_assert_msg(cpu->forward(&c, cx, y, &err) == PP_OK, "%s", err.msg);
         if (cpu->backward_input)
-            ck_assert_msg(cpu->backward_input(&c, x, y, dy_arg, dx, &err) ==
+            ck_assert_msg(cpu->backward_input(&c, cx, y, dy_arg,
+                                              (void *const *)dx, &err) ==
                               PP_OK, "%s", err.msg);
         if (cpu->backward_weight)
-            ck_assert_msg(cpu->backward_weight(&c, x, y, dy_arg, &err) ==
+            ck_assert_msg(cpu->backward_weight(&c, cx, y, dy_arg, &err) ==
                               PP_OK, "%s", err.msg);
 
         /* The GPU, on the same inputs. */
-        void *d_x = to_device(x, x_bytes);
+        void *d_x[LAYER_MAX_INPUTS], *d_dx[LAYER_MAX_INPUTS];
+        for (int i = 0; i < nin; i++) {
+            d_x[i] = to_device(x[i], x_bytes[i]);
+            d_dx[i] = to_device(dx0[i], (size_t)in_len[i] * sizeof(float));
+        }
         float *d_y = to_device(NULL, (size_t)out_len * sizeof(float));
         float *d_y_cpu = to_device(y, (size_t)out_len * sizeof(float));
         float *d_dy = to_device(dy, (size_t)out_len * sizeof(float));
-        float *d_dx = to_device(NULL, (size_t)in_len * sizeof(float));
         void *d_saved = to_device(NULL, saved_bytes);
+        void *d_work = to_device(NULL, work_bytes);
         void *d_target = target ? to_device(target, target_bytes) : NULL;
-        float *d_param[PP_LAYER_MAX_PARAMS], *d_grad[PP_LAYER_MAX_PARAMS];
-        for (int p = 0; p < plan.nparams; p++) {
+        for (int p = 0; p < np; p++) {
             size_t b = (size_t)param_len[p] * sizeof(float);
             d_param[p] = to_device(param[p], b);
             d_grad[p] = to_device(grad0[p], b);
         }
         pp_layer_call g = base;
-        g.param = d_param, g.grad = d_grad, g.saved = d_saved;
-        g.target = d_target, g.stream = stream;
-        ck_assert_msg(gpu->forward(&g, d_x, d_y, &err) == PP_OK, "%s: %s",
+        g.param = (const float *const *)d_param, g.grad = d_grad;
+        g.saved = d_saved, g.workspace = d_work, g.target = d_target;
+        g.stream = stream;
+        const void *const *gx = (const void *const *)d_x;
+        ck_assert_msg(gpu->forward(&g, gx, d_y, &err) == PP_OK, "%s: %s",
                       ctx, err.msg);
-        float *got = host_alloc((size_t)(in_len > out_len ? in_len : out_len) *
-                                sizeof(float));
+        float *got = host_alloc((size_t)most * sizeof(float));
         to_host(got, d_y, (size_t)out_len * sizeof(float));
         expect_close("y", ctx, got, y, out_len, gc->y);
 
@@ -336,21 +371,23 @@ START_TEST(test_against_cpu)
         }
         const float *d_dy_arg = plan.is_loss ? NULL : d_dy;
         if (gpu->backward_input) {
-            ck_assert_msg(gpu->backward_input(&g, d_x, d_y_cpu, d_dy_arg,
+            ck_assert_msg(gpu->backward_input(&g, gx, d_y_cpu, d_dy_arg,
                                               d_dx, &err) == PP_OK,
                           "%s: %s", ctx, err.msg);
-            to_host(got, d_dx, (size_t)in_len * sizeof(float));
-            expect_close("dx", ctx, got, dx, in_len, gc->dx);
+            for (int i = 0; i < nin; i++) {
+                to_host(got, d_dx[i], (size_t)in_len[i] * sizeof(float));
+                expect_close("dx", ctx, got, dx[i], in_len[i], gc->dx);
+            }
         }
         ck_assert((cpu->backward_input == NULL) ==
                   (gpu->backward_input == NULL));
         ck_assert((cpu->backward_weight == NULL) ==
                   (gpu->backward_weight == NULL));
         if (gpu->backward_weight) {
-            ck_assert_msg(gpu->backward_weight(&g, d_x, d_y_cpu, d_dy_arg,
+            ck_assert_msg(gpu->backward_weight(&g, gx, d_y_cpu, d_dy_arg,
                                                &err) == PP_OK,
                           "%s: %s", ctx, err.msg);
-            for (int p = 0; p < plan.nparams; p++) {
+            for (int p = 0; p < np; p++) {
                 float *gg = host_alloc((size_t)param_len[p] * sizeof(float));
                 to_host(gg, d_grad[p], (size_t)param_len[p] * sizeof(float));
                 char what[64];
@@ -360,22 +397,29 @@ START_TEST(test_against_cpu)
             }
         }
 
-        for (int p = 0; p < plan.nparams; p++) {
+        for (int p = 0; p < np; p++) {
             CK_CUDA(cudaFree(d_param[p]));
             CK_CUDA(cudaFree(d_grad[p]));
             free(param[p]);
             free(grad0[p]);
             free(grad[p]);
         }
-        CK_CUDA(cudaFree(d_x));
+        free(param_len), free(param), free(grad0), free(grad);
+        free(d_param), free(d_grad);
+        for (int i = 0; i < nin; i++) {
+            CK_CUDA(cudaFree(d_x[i]));
+            CK_CUDA(cudaFree(d_dx[i]));
+            free(x[i]), free(dx0[i]), free(dx[i]);
+        }
         CK_CUDA(cudaFree(d_y));
         CK_CUDA(cudaFree(d_y_cpu));
         CK_CUDA(cudaFree(d_dy));
-        CK_CUDA(cudaFree(d_dx));
         CK_CUDA(cudaFree(d_saved));
+        CK_CUDA(cudaFree(d_work));
         CK_CUDA(cudaFree(d_target));
-        free(x), free(dy), free(target), free(y), free(dx), free(saved);
+        free(dy), free(target), free(y), free(saved), free(work);
         free(got);
+        pp_layer_plan_release(&plan);
         pp_config_free(cfg);
     }
 }
@@ -390,7 +434,7 @@ START_TEST(test_bad_ids)
     pp_config *cfg;
     pp_layer_plan plan;
     const pp_layer_ops *ops = plan_cuda("embedding", "vocab = 10\ndim = 3",
-                                         &in, &cfg, &plan);
+                                         &in, 1, &cfg, &plan);
     const int32_t bad[] = {10, -1};
     for (int b = 0; b < 2; b++) {
         int32_t ids[8] = {0, 1, 2, 9, 3, 0, 5, 6};
@@ -402,26 +446,30 @@ START_TEST(test_bad_ids)
         fill_uniform(dy, 24, &rng, -1, 1);
         /* The reference: the bad token's gradient left out, i.e. a zero
          * dy row added to row 0, in the same order. */
-        float *param[1] = {w}, *grad[1] = {gc};
+        const float *param[1] = {w};
+        float *grad[1] = {gc};
         float dy0[24];
         memcpy(dy0, dy, sizeof dy);
         memset(dy0 + 15, 0, 3 * sizeof(float));
-        pp_layer_call c = {.plan = &plan, .in = &in, .n = 2, .param = param,
-                           .grad = grad};
+        pp_layer_call c = {.plan = &plan, .nin = 1, .in = &in, .n = 2,
+                           .param = param, .grad = grad};
         pp_error err;
         pp_error_clear(&err);
-        ck_assert_int_eq(ops->cpu->forward(&c, ids, y, &err), PP_OK);
-        ck_assert_int_eq(ops->cpu->backward_weight(&c, ids, y, dy0, &err),
+        const void *xs[1] = {ids};
+        ck_assert_int_eq(ops->cpu->forward(&c, xs, y, &err), PP_OK);
+        ck_assert_int_eq(ops->cpu->backward_weight(&c, xs, y, dy0, &err),
                          PP_OK);
 
         ids[5] = bad[b];
         float *d_w = to_device(w, sizeof w), *d_g = to_device(g0, sizeof g0);
         float *d_dy = to_device(dy, sizeof dy), *d_y = to_device(NULL, 96);
         int32_t *d_ids = to_device(ids, sizeof ids);
-        float *d_param[1] = {d_w}, *d_grad[1] = {d_g};
+        const float *d_param[1] = {d_w};
+        float *d_grad[1] = {d_g};
+        const void *d_xs[1] = {d_ids};
         pp_layer_call g = c;
         g.param = d_param, g.grad = d_grad, g.stream = stream;
-        ck_assert_int_eq(ops->cuda->forward(&g, d_ids, d_y, &err), PP_OK);
+        ck_assert_int_eq(ops->cuda->forward(&g, d_xs, d_y, &err), PP_OK);
         to_host(got, d_y, 24 * sizeof(float));
         for (int i = 0; i < 24; i++)
             if (i / 3 == 5)
@@ -429,7 +477,7 @@ START_TEST(test_bad_ids)
                               got[i]);
             else
                 ck_assert_float_eq(got[i], y[i]);
-        ck_assert_int_eq(ops->cuda->backward_weight(&g, d_ids, d_y, d_dy,
+        ck_assert_int_eq(ops->cuda->backward_weight(&g, d_xs, d_y, d_dy,
                                                     &err), PP_OK);
         to_host(got, d_g, 30 * sizeof(float));
         expect_close("dweight", "embedding with a bad id", got, grad[0], 30,
@@ -440,27 +488,33 @@ START_TEST(test_bad_ids)
         CK_CUDA(cudaFree(d_y));
         CK_CUDA(cudaFree(d_ids));
     }
+    pp_layer_plan_release(&plan);
     pp_config_free(cfg);
 
     in = (pp_tensor_desc){PP_F32, {1, {3}}};
-    ops = plan_cuda("softmax_xent", "", &in, &cfg, &plan);
+    ops = plan_cuda("softmax_xent", "", &in, 1, &cfg, &plan);
     float x[12], dx[12], loss;
     uint64_t rng = 32;
     fill_uniform(x, 12, &rng, -1, 1);
     int32_t t[4] = {0, 1, 3, 2};
-    float *d_x = to_device(x, sizeof x), *d_dx = to_device(NULL, sizeof dx);
+    /* dx starts at zero: backward adds to it. */
+    const float zero[12] = {0};
+    float *d_x = to_device(x, sizeof x), *d_dx = to_device(zero, sizeof dx);
+    const void *d_xs[1] = {d_x};
+    void *d_dxs[1] = {d_dx};
     float *d_loss = to_device(NULL, sizeof loss);
     int32_t *d_t = to_device(t, sizeof t);
     void *d_saved = to_device(NULL, plan.saved_bytes * 4);
-    pp_layer_call g = {.plan = &plan, .in = &in, .n = 4, .saved = d_saved,
-                       .target = d_t, .loss_scale = 0.25, .stream = stream};
+    pp_layer_call g = {.plan = &plan, .nin = 1, .in = &in, .n = 4,
+                       .saved = d_saved, .target = d_t, .loss_scale = 0.25,
+                       .stream = stream};
     pp_error err;
     pp_error_clear(&err);
-    ck_assert_int_eq(ops->cuda->forward(&g, d_x, d_loss, &err), PP_OK);
+    ck_assert_int_eq(ops->cuda->forward(&g, d_xs, d_loss, &err), PP_OK);
     to_host(&loss, d_loss, sizeof loss);
     ck_assert_msg(isnan(loss), "loss %g with a bad target, not NaN",
                   (double)loss);
-    ck_assert_int_eq(ops->cuda->backward_input(&g, d_x, d_loss, NULL, d_dx,
+    ck_assert_int_eq(ops->cuda->backward_input(&g, d_xs, d_loss, NULL, d_dxs,
                                                &err), PP_OK);
     to_host(dx, d_dx, sizeof dx);
     for (int i = 0; i < 12; i++)
@@ -471,6 +525,7 @@ START_TEST(test_bad_ids)
     CK_CUDA(cudaFree(d_loss));
     CK_CUDA(cudaFree(d_t));
     CK_CUDA(cudaFree(d_saved));
+    pp_layer_plan_release(&plan);
     pp_config_free(cfg);
 }
 END_TEST

@@ -35,6 +35,7 @@
 #include <pipette/pipette.h>
 
 #include "config_file.h"
+#include "plugin_plan.h"
 #include "registry.h"
 #include "gpu_skip.h"
 
@@ -225,7 +226,7 @@ START_TEST(test_linear)
     pp_tensor_desc in = {PP_F32, lc->shape};
     pp_layer_plan plan;
     memset(&plan, 0, sizeof plan);
-    ck_assert_msg(ops->plan(s, &in, &plan, &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(ops->plan(s, &in, 1, &plan, &err) == PP_OK, "%s", err.msg);
     ck_assert_int_eq(plan.nparams, 1 + lc->bias);
 
     int n = lc->n;
@@ -234,35 +235,41 @@ START_TEST(test_linear)
     size_t nx = (size_t)(rows * fin), ny = (size_t)(rows * fout);
     size_t nw = (size_t)(fout * fin), nb = (size_t)fout;
 
-    /* Host: inputs, starting gradients (backward_weight adds to them),
-     * and one result buffer per device. */
+    /* Host: inputs, starting gradients (both backwards add to them), and
+     * one result buffer per device. */
     float *x = host_floats(nx), *w = host_floats(nw), *b = host_floats(nb);
     float *dy = host_floats(ny), *gw0 = host_floats(nw);
-    float *gb0 = host_floats(nb);
+    float *gb0 = host_floats(nb), *dx0 = host_floats(nx);
     fill_uniform(x, nx, &rng);
     fill_uniform(w, nw, &rng);
     fill_uniform(b, nb, &rng);
     fill_uniform(dy, ny, &rng);
     fill_uniform(gw0, nw, &rng);
     fill_uniform(gb0, nb, &rng);
+    fill_uniform(dx0, nx, &rng);
     float *y = host_floats(ny), *dx = host_floats(nx);
     float *gw = host_floats(nw), *gb = host_floats(nb);
     float *y_gpu = host_floats(ny), *dx_gpu = host_floats(nx);
     float *gw_gpu = host_floats(nw), *gb_gpu = host_floats(nb);
     memcpy(gw, gw0, nw * sizeof(float));
     memcpy(gb, gb0, nb * sizeof(float));
+    memcpy(dx, dx0, nx * sizeof(float));
 
     /* CPU. */
     size_t saved_bytes = plan.saved_bytes * (size_t)n;
     void *saved = calloc(saved_bytes + 1, 1);
     ck_assert_ptr_nonnull(saved);
-    float *param[2] = {w, b}, *grad[2] = {gw, gb};
-    pp_layer_call call = {.plan = &plan, .in = &in, .n = n, .param = param,
-                          .grad = grad, .saved = saved, .training = 1};
-    ck_assert_int_eq(ops->cpu->forward(&call, x, y, &err), PP_OK);
-    ck_assert_int_eq(ops->cpu->backward_input(&call, x, y, dy, dx, &err),
+    const float *param[2] = {w, b};
+    float *grad[2] = {gw, gb};
+    const void *xs[1] = {x};
+    void *dxs[1] = {dx};
+    pp_layer_call call = {.plan = &plan, .nin = 1, .in = &in, .n = n,
+                          .param = param, .grad = grad, .saved = saved,
+                          .training = 1};
+    ck_assert_int_eq(ops->cpu->forward(&call, xs, y, &err), PP_OK);
+    ck_assert_int_eq(ops->cpu->backward_input(&call, xs, y, dy, dxs, &err),
                      PP_OK);
-    ck_assert_int_eq(ops->cpu->backward_weight(&call, x, y, dy, &err),
+    ck_assert_int_eq(ops->cpu->backward_weight(&call, xs, y, dy, &err),
                      PP_OK);
 
     /* GPU: the same calls on device buffers, the rank's stream and
@@ -270,21 +277,24 @@ START_TEST(test_linear)
     float *d_x = device_floats(x, nx), *d_w = device_floats(w, nw);
     float *d_b = device_floats(b, nb), *d_dy = device_floats(dy, ny);
     float *d_gw = device_floats(gw0, nw), *d_gb = device_floats(gb0, nb);
-    float *d_y = device_floats(NULL, ny), *d_dx = device_floats(NULL, nx);
+    float *d_y = device_floats(NULL, ny), *d_dx = device_floats(dx0, nx);
     float *d_saved = device_floats(NULL, saved_bytes / sizeof(float));
-    float *d_param[2] = {d_w, d_b}, *d_grad[2] = {d_gw, d_gb};
+    const float *d_param[2] = {d_w, d_b};
+    float *d_grad[2] = {d_gw, d_gb};
+    const void *d_xs[1] = {d_x};
+    void *d_dxs[1] = {d_dx};
     pp_layer_call gcall = call;
     gcall.param = d_param;
     gcall.grad = d_grad;
     gcall.saved = d_saved;
     gcall.stream = stream;
     gcall.blas = blas;
-    ck_assert_msg(ops->cuda->forward(&gcall, d_x, d_y, &err) == PP_OK, "%s",
+    ck_assert_msg(ops->cuda->forward(&gcall, d_xs, d_y, &err) == PP_OK, "%s",
                   err.msg);
-    ck_assert_msg(ops->cuda->backward_input(&gcall, d_x, d_y, d_dy, d_dx,
+    ck_assert_msg(ops->cuda->backward_input(&gcall, d_xs, d_y, d_dy, d_dxs,
                                             &err) == PP_OK, "%s", err.msg);
-    ck_assert_msg(ops->cuda->backward_weight(&gcall, d_x, d_y, d_dy, &err) ==
-                      PP_OK, "%s", err.msg);
+    ck_assert_msg(ops->cuda->backward_weight(&gcall, d_xs, d_y, d_dy,
+                                             &err) == PP_OK, "%s", err.msg);
     to_host(y_gpu, d_y, ny);
     to_host(dx_gpu, d_dx, nx);
     to_host(gw_gpu, d_gw, nw);
@@ -301,14 +311,16 @@ START_TEST(test_linear)
             check_close("y", r * fout + o, y_gpu[r * fout + o],
                         y[r * fout + o], bound(fin, sc + sp, sp, tf32), &wy);
         }
-    /* dx[r, i] = sum_o dy[r, o] w[o, i] */
+    /* dx[r, i] = dx0[r, i] + sum_o dy[r, o] w[o, i] */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < fin; i++) {
             double sp = 0;
             for (int64_t o = 0; o < fout; o++)
                 sp += mag((double)dy[r * fout + o] * w[o * fin + i]);
+            double sc = mag(dx0[r * fin + i]);
             check_close("dx", r * fin + i, dx_gpu[r * fin + i],
-                        dx[r * fin + i], bound(fout, sp, sp, tf32), &wdx);
+                        dx[r * fin + i], bound(fout, sc + sp, sp, tf32),
+                        &wdx);
         }
     /* dw[o, i] = gw0[o, i] + sum_r dy[r, o] x[r, i] */
     for (int64_t o = 0; o < fout; o++)
@@ -340,11 +352,12 @@ START_TEST(test_linear)
     float *dev[] = {d_x, d_w, d_b, d_dy, d_gw, d_gb, d_y, d_dx, d_saved};
     for (size_t k = 0; k < sizeof dev / sizeof *dev; k++)
         CUDA_OK(cudaFree(dev[k]));
-    float *host[] = {x, w, b, dy, gw0, gb0, y, dx, gw, gb,
+    float *host[] = {x, w, b, dy, gw0, gb0, dx0, y, dx, gw, gb,
                      y_gpu, dx_gpu, gw_gpu, gb_gpu};
     for (size_t k = 0; k < sizeof host / sizeof *host; k++)
         free(host[k]);
     free(saved);
+    pp_layer_plan_release(&plan);
     pp_config_free(cfg);
 }
 END_TEST
@@ -429,9 +442,11 @@ START_TEST(test_optimizer)
     float *d_param = device_floats(param, n), *d_grad = device_floats(NULL, n);
     float *d_state = device_floats(state, ns); /* zeroed, as the core does */
 
+    /* A stage's decayed parameters, then its others: the split lands
+     * inside a block, as it may. */
     pp_optimizer_call call = {.plan = &plan, .param = param, .grad = grad,
                               .state = ns ? state : NULL, .n = n,
-                              .lr = 0.03};
+                              .ndecay = n / 2 + 1, .lr = 0.03};
     pp_optimizer_call gcall = call;
     gcall.param = d_param;
     gcall.grad = d_grad;
@@ -461,6 +476,7 @@ START_TEST(test_optimizer)
     free(state);
     free(param_gpu);
     free(state_gpu);
+    pp_optimizer_plan_release(&plan);
     pp_config_free(cfg);
 }
 END_TEST
@@ -485,6 +501,7 @@ START_TEST(test_optimizer_empty)
                                   .lr = 0.1, .stream = stream};
         ck_assert_msg(ops->step_cuda(&call, &err) == PP_OK, "%s", err.msg);
         CUDA_OK(cudaStreamSynchronize(stream));
+        pp_optimizer_plan_release(&plan);
     }
     pp_config_free(cfg);
 }

@@ -54,7 +54,8 @@ START_TEST(test_descriptor)
                   PP_OK, "%s", err.msg);
     ck_assert_str_eq(desc->name, "nccl");
     ck_assert_uint_eq(desc->kind, PP_KIND_TRANSPORT);
-    ck_assert_uint_eq(desc->abi_minor, 3); /* stream-ordered, check */
+    ck_assert_uint_eq(desc->abi_major, PP_ABI_MAJOR);
+    ck_assert_uint_eq(desc->abi_minor, PP_ABI_MINOR);
     ck_assert_ptr_nonnull(desc->description);
     ck_assert_uint_gt(strlen(desc->description), 0);
     ck_assert_ptr_null(strchr(desc->description, '\n'));

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "plugin_fixture.h"
+#include "plugin_plan.h"
 
 static const pp_key train_core[] = {
     {"batch", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL, NULL},
@@ -67,9 +68,10 @@ static double param0(int i)
     return 0.3 * i - 1.0;
 }
 
-/* Runs steps of optimizer name from param0 and returns the parameters. */
+/* Runs steps of optimizer name from param0 and returns the parameters;
+ * the first ndecay take weight decay. */
 static void run_opt(const char *name, const pp_optimizer_plan *plan,
-                    double lr, int steps, float *param)
+                    double lr, int steps, size_t ndecay, float *param)
 {
     float grad[N];
     float *state = calloc((size_t)N * 2 + 1, sizeof(float));
@@ -81,7 +83,7 @@ static void run_opt(const char *name, const pp_optimizer_plan *plan,
             grad[i] = (float)grad_at(t, i);
         pp_optimizer_call c = {plan, param, grad,
                                plan->state_per_param ? state : NULL,
-                               N, t, lr, NULL};
+                               N, ndecay, t, lr, NULL};
         pp_error err;
         pp_error_clear(&err);
         ck_assert_int_eq(opt_ops(name)->step_cpu(&c, &err), PP_OK);
@@ -89,16 +91,17 @@ static void run_opt(const char *name, const pp_optimizer_plan *plan,
     free(state);
 }
 
-/* torch.optim.SGD, in double. */
+/* torch.optim.SGD, in double; the first ndecay take weight decay, as a
+ * parameter group of their own. */
 static void sgd_ref(double lr, double mu, double wd, int nesterov, int steps,
-                    double *p)
+                    int ndecay, double *p)
 {
     double buf[N];
     for (int i = 0; i < N; i++)
         p[i] = param0(i);
     for (int t = 1; t <= steps; t++)
         for (int i = 0; i < N; i++) {
-            double g = grad_at(t, i) + wd * p[i];
+            double g = grad_at(t, i) + (i < ndecay ? wd : 0) * p[i];
             if (mu > 0) {
                 buf[i] = t == 1 ? g : mu * buf[i] + g;
                 g = nesterov ? g + mu * buf[i] : buf[i];
@@ -107,9 +110,9 @@ static void sgd_ref(double lr, double mu, double wd, int nesterov, int steps,
         }
 }
 
-/* torch.optim.AdamW, in double. */
+/* torch.optim.AdamW, in double; the first ndecay take weight decay. */
 static void adamw_ref(double lr, double b1, double b2, double eps, double wd,
-                      int steps, double *p)
+                      int steps, int ndecay, double *p)
 {
     double m[N] = {0}, v[N] = {0};
     for (int i = 0; i < N; i++)
@@ -117,7 +120,8 @@ static void adamw_ref(double lr, double b1, double b2, double eps, double wd,
     for (int t = 1; t <= steps; t++)
         for (int i = 0; i < N; i++) {
             double g = grad_at(t, i);
-            p[i] -= lr * wd * p[i];
+            if (i < ndecay)
+                p[i] -= lr * wd * p[i];
             m[i] = b1 * m[i] + (1 - b1) * g;
             v[i] = b2 * v[i] + (1 - b2) * g * g;
             double mhat = m[i] / (1 - pow(b1, t));
@@ -133,6 +137,8 @@ static void expect_close(const float *got, const double *want)
                       "param %d: got %.9g, want %.9g", i, got[i], want[i]);
 }
 
+/* Every parameter decayed, then only the first half: the second half is
+ * then bit for bit where the same optimizer without decay puts it. */
 static void check_sgd(const char *keys, double lr, double mu, double wd,
                       int nesterov, int state_per_param)
 {
@@ -141,11 +147,18 @@ static void check_sgd(const char *keys, double lr, double mu, double wd,
     ck_assert_msg(opt_plan("sgd", keys, &plan, &err) == PP_OK, "%s",
                   err.msg);
     ck_assert_int_eq(plan.state_per_param, state_per_param);
-    float got[N];
+    float got[N], half[N], none[N];
     double want[N];
-    run_opt("sgd", &plan, lr, 6, got);
-    sgd_ref(lr, mu, wd, nesterov, 6, want);
+    run_opt("sgd", &plan, lr, 6, N, got);
+    sgd_ref(lr, mu, wd, nesterov, 6, N, want);
     expect_close(got, want);
+    run_opt("sgd", &plan, lr, 6, N / 2, half);
+    sgd_ref(lr, mu, wd, nesterov, 6, N / 2, want);
+    expect_close(half, want);
+    run_opt("sgd", &plan, lr, 6, 0, none);
+    ck_assert(memcmp(half + N / 2, none + N / 2,
+                     (N - N / 2) * sizeof(float)) == 0);
+    pp_optimizer_plan_release(&plan);
 }
 
 START_TEST(sgd_plain)
@@ -194,9 +207,10 @@ START_TEST(adamw_defaults)
     ck_assert_int_eq(plan.state_per_param, 2);
     float got[N];
     double want[N];
-    run_opt("adamw", &plan, 0.01, 8, got);
-    adamw_ref(0.01, 0.9, 0.999, 1e-8, 0.01, 8, want);
+    run_opt("adamw", &plan, 0.01, 8, N, got);
+    adamw_ref(0.01, 0.9, 0.999, 1e-8, 0.01, 8, N, want);
     expect_close(got, want);
+    pp_optimizer_plan_release(&plan);
 }
 END_TEST
 
@@ -209,10 +223,36 @@ START_TEST(adamw_keys)
                               &err), PP_OK);
     float got[N];
     double want[N];
-    run_opt("adamw", &plan, 0.1, 12, got);
-    adamw_ref(0.1, 0.5, 0.9, 1e-3, 0.3, 12, want);
+    run_opt("adamw", &plan, 0.1, 12, N, got);
+    adamw_ref(0.1, 0.5, 0.9, 1e-3, 0.3, 12, N, want);
     expect_close(got, want);
+    pp_optimizer_plan_release(&plan);
 }
+
+/* Decay groups: a stage's no-decay parameters (biases, norm gains) under
+ * adamw with weight decay land bit for bit where adamw without decay puts
+ * them; the decayed ones follow AdamW. */
+START_TEST(adamw_decay_groups)
+{
+    pp_optimizer_plan with, without;
+    pp_error err;
+    ck_assert_int_eq(opt_plan("adamw", "weight_decay = 0.3\n", &with, &err),
+                     PP_OK);
+    ck_assert_int_eq(opt_plan("adamw", "weight_decay = 0\n", &without,
+                              &err), PP_OK);
+    float half[N], plain[N];
+    double want[N];
+    run_opt("adamw", &with, 0.1, 12, N / 2, half);
+    adamw_ref(0.1, 0.9, 0.999, 1e-8, 0.3, 12, N / 2, want);
+    expect_close(half, want);
+    run_opt("adamw", &without, 0.1, 12, N, plain);
+    ck_assert(memcmp(half + N / 2, plain + N / 2,
+                     (N - N / 2) * sizeof(float)) == 0);
+    ck_assert(memcmp(half, plain, N / 2 * sizeof(float)) != 0);
+    pp_optimizer_plan_release(&with);
+    pp_optimizer_plan_release(&without);
+}
+END_TEST
 END_TEST
 
 /* With a constant gradient the bias-corrected moments are g and g^2 at
@@ -230,7 +270,7 @@ START_TEST(adamw_bias_correction)
     float *state = calloc(8, sizeof(float));
     for (int t = 1; t <= 5; t++) {
         memcpy(prev, p, sizeof p);
-        pp_optimizer_call c = {&plan, p, g, state, 4, t, 0.01, NULL};
+        pp_optimizer_call c = {&plan, p, g, state, 4, 4, t, 0.01, NULL};
         ck_assert_int_eq(opt_ops("adamw")->step_cpu(&c, &err), PP_OK);
         for (int i = 0; i < 4; i++) {
             double want = -0.01 * g[i] / (fabs(g[i]) + 1e-8);
@@ -265,6 +305,7 @@ static Suite *suite(void)
     tcase_add_test(opt, sgd_refusals);
     tcase_add_test(opt, adamw_defaults);
     tcase_add_test(opt, adamw_keys);
+    tcase_add_test(opt, adamw_decay_groups);
     tcase_add_test(opt, adamw_bias_correction);
     tcase_add_test(opt, adamw_refusals);
     suite_add_tcase(s, opt);

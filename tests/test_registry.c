@@ -85,6 +85,17 @@ START_TEST(refuses_other_abi_major)
 }
 END_TEST
 
+/* A plugin built before SDK 2.0 is told what changed and where to read. */
+START_TEST(refuses_abi1_plugin)
+{
+    EXPECT_REFUSAL("abi1_layer", PP_KIND_LAYER,
+        "%s: built for plugin ABI 1.3, this pipette has ABI %d.%d (major "
+        "versions differ): rebuild the plugin against pipette " PACKAGE_VERSION
+        " (pipette/plugin.h says what changed since)",
+        plugin_file("abi1_layer"), PP_ABI_MAJOR, PP_ABI_MINOR);
+}
+END_TEST
+
 START_TEST(refuses_newer_abi_minor)
 {
     EXPECT_REFUSAL("abi_minor", 0,
@@ -314,10 +325,10 @@ START_TEST(scan_reports_every_broken_plugin)
     ck_assert_int_eq(pp_registry_scan(reg, count_entry, &t, &refused, &err),
                      PP_OK);
     pp_registry_free(reg);
-    ck_assert_uint_ge(refused, 10);
-    /* no_descriptor bad_magic abi_major abi_minor bad_size bad_kind
-     * empty_name misnamed no_ops unresolved */
-    ck_assert_int_eq(t.refused, 10);
+    ck_assert_uint_ge(refused, 11);
+    /* no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size
+     * bad_kind empty_name misnamed no_ops unresolved */
+    ck_assert_int_eq(t.refused, 11);
     ck_assert_int_eq(t.accepted, 3); /* good_layer, a_schedule, wild_ids */
     ck_assert(strstr(t.refusals, "good_layer") == NULL);
 }
@@ -351,6 +362,7 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_no_descriptor);
     tcase_add_test(refuse, refuses_bad_magic);
     tcase_add_test(refuse, refuses_other_abi_major);
+    tcase_add_test(refuse, refuses_abi1_plugin);
     tcase_add_test(refuse, refuses_newer_abi_minor);
     tcase_add_test(refuse, refuses_wrong_size);
     tcase_add_test(refuse, refuses_unknown_kind);

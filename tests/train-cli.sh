@@ -56,17 +56,12 @@ expect_out "^  transport: peer 0->1 1->0 1->2 2->1$" "peer carries every directi
 expect_out "^  rank 0 \(cpu\) memory: .*, transfer buffers up to 0\.14 MiB$" "transfer buffers in the memory plan"
 [ "$(loss_at 3)" = "$local_loss" ] ||
     fail "transport = peer: loss $(loss_at 3) at step 3, local gives $local_loss"
-# A transport's check (ABI 1.3) is asked after every step, and its failure
-# fails the run; a plugin built for 1.2 ends its table before check, which
-# must not be read. Both stand-ins forward to local, with a failing check.
-run env PIPETTE_PLUGIN_PATH="$PP_BUILDDIR/tests/plugins/abi13/.libs" \
+# A transport's check is asked after every step, and its failure fails
+# the run: a stand-in that forwards to local, with a failing check.
+run env PIPETTE_PLUGIN_PATH="$PP_BUILDDIR/tests/plugins/checkfail/.libs" \
     timeout 60 "$PIPETTE" train --steps 2 "$examples/char-1f1b.ini"
-expect_status 1 "a 1.3 transport's failing check"
+expect_status 1 "a transport's failing check"
 expect_err "^pipette: rank [0-2], step 1: forward_local: check was called$" "check asked at the step's end"
-run env PIPETTE_PLUGIN_PATH="$PP_BUILDDIR/tests/plugins/abi12/.libs" \
-    timeout 60 "$PIPETTE" train --steps 2 "$examples/char-1f1b.ini"
-expect_status 0 "a 1.2 transport: check not read"
-[ "$(loss_at 2)" != "" ] || fail "a 1.2 transport: no loss at step 2"
 sed 's/^transport = peer/transport = nccl/' "$tmp/peer.ini" >"$tmp/nccl.ini"
 run timeout 60 "$PIPETTE" train --steps 1 "$tmp/nccl.ini"
 expect_status 2 "transport = nccl on cpu ranks"

@@ -48,7 +48,9 @@ typedef struct pp_key {
 /* The shortest way to write a table entry's range: no range. */
 #define PP_NO_RANGE 1.0, 0.0
 
-#define PP_MAX_DIMS 4
+/* A shape is a value, copied freely, so its dimensions are held in it:
+ * 8, as many as cuDNN's and TensorRT's tensors take. */
+#define PP_MAX_DIMS 8
 
 typedef struct pp_shape {
     int ndim;                  /* 0 for a scalar */

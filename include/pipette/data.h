@@ -25,7 +25,7 @@ typedef struct pp_data_info {
     pp_tensor_desc target;  /* one sample's target: the loss layer's */
     int64_t samples;        /* distinct samples before they repeat, or 0
                                when endless (generated) */
-    /* 1.2: integer inputs and targets are ids below these; 0 where the
+    /* Integer inputs and targets are ids below these; 0 where the
      * source cannot say. The trainer checks them against what the layers
      * take before the first step: a GPU kernel cannot refuse an id. */
     int64_t input_ids, target_ids;

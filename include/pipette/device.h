@@ -3,8 +3,7 @@
  * libpipette never links CUDA: a device kind ("cpu" built in, "cuda" as a
  * plugin) is a table of operations, so the core runs anywhere and a machine
  * without a GPU loads and tests everything else. Fields are only ever
- * appended, with an ABI minor bump (1.1: ranks and streams; 1.2: events
- * and page-locked host memory).
+ * appended, with an ABI minor bump (pipette/plugin.h keeps the changelog).
  *
  * All pointers passed to fill/scale/axpy/copy live on the device `index`
  * unless the copy kind says otherwise. The operations before `use` are
@@ -84,7 +83,7 @@ typedef struct pp_device_ops {
     /* Waits until everything queued on the rank's stream has run. */
     pp_status (*sync)(const pp_device_rank *r, pp_error *err);
 
-    /* 1.2: events, so that work on different streams (ranks, transports)
+    /* Events, so that work on different streams (ranks, transports)
      * is ordered on the device and the host waits only where it must.
      * An event belongs to r's device; `timing` events can be timed with
      * event_elapsed, the others are cheaper to record. */

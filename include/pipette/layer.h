@@ -1,24 +1,27 @@
 /* pipette/layer.h - the table a layer plugin fills.
  *
- * A layer is planned before anything runs: from its config keys and the
- * shape of one sample of its input it says the shape of its output, the
- * parameter tensors it owns (shape and initialisation), the bytes it keeps
- * per sample for backward and its forward cost, or a clear error. That is
- * enough to check a model file, partition it into stages and plan memory
- * without touching a device.
+ * A layer takes one or more tensors (its `inputs`, named in the model file)
+ * and makes one, its output. It is planned before anything runs: from its
+ * config keys and one sample of each input it says the shape of its
+ * output, the parameters it owns (shape, initialisation, weight decay),
+ * the bytes it keeps per sample for backward, the scratch it needs during
+ * a call and its forward cost, or a clear error. That is enough to check a
+ * model file, partition it into stages and plan memory without touching a
+ * device.
  *
- * Then, per device kind, three kernels: forward (y = f(x)), backward_input
- * (dx from dy: the activation gradient) and backward_weight (the parameter
- * gradients from dy, accumulated: grad +=). Splitting the backward in two
- * is what lets zero-bubble schedules run; a layer without parameters has
- * no backward_weight.
+ * Then, per device kind, three kernels: forward (y = f(x0, x1, ...)),
+ * backward_input (each input's gradient from dy) and backward_weight (the
+ * parameter gradients from dy). Splitting the backward in two is what
+ * lets zero-bubble schedules run.
  *
- * Memory: the core owns it all. It keeps every layer's input and output of
- * each micro-batch in flight, so a kernel receives x, y and dy; anything
- * else backward needs (a mask, statistics, probabilities) lives in the
- * `saved` area the plan asked for. Parameters and their gradients are
- * slices of one contiguous buffer per stage. Activations (=) are written,
- * parameter gradients are accumulated (+=).
+ * Memory: the core owns it all. It keeps every layer's inputs and output
+ * of each micro-batch in flight, so a kernel receives x, y and dy;
+ * anything else backward needs (a mask, statistics) lives in the `saved`
+ * area the plan asked for. Outputs are written (=). Gradients are
+ * accumulated (+=), both the inputs' (a tensor may feed several layers,
+ * and the core has zeroed the buffer before the first adds to it) and the
+ * parameters' (over the micro-batches of a step). Parameters are read
+ * only: only optimizers write them.
  *
  * Shapes here are per sample: the batch dimension is never included.
  */
@@ -43,80 +46,118 @@ typedef enum pp_init {
     PP_INIT_NORMAL   /* N(0, scale^2) */
 } pp_init;
 
-#define PP_LAYER_MAX_PARAMS 4
-#define PP_LAYER_MAX_ARGS 8
+/* pp_param_decl.flags */
+enum {
+    /* The optimizer's weight decay leaves it alone: biases and
+     * normalisation gains, as every GPT recipe does. */
+    PP_PARAM_NO_DECAY = 1u << 0
+};
 
 typedef struct pp_param_decl {
     const char *name;  /* "weight", "bias", ... (static storage) */
     pp_shape shape;
     pp_init init;
     float scale;
+    unsigned flags;    /* PP_PARAM_NO_DECAY */
 } pp_param_decl;
 
+/* What plan() fills. Its arrays (params, args) are the core's, grown by
+ * pp_layer_param() and pp_layer_args(); everything else is set directly. */
 typedef struct pp_layer_plan {
-    pp_tensor_desc out;                 /* one sample of the output */
+    pp_tensor_desc out;          /* one sample of the output */
     int nparams;
-    pp_param_decl params[PP_LAYER_MAX_PARAMS];
-    size_t saved_bytes;                 /* kept per sample for backward,
-                                           beyond x and y (which the core
-                                           keeps) */
-    double flops;                       /* forward FLOPs per sample */
-    int is_loss;                        /* 1: the model's last layer; its
-                                           out is the scalar loss and it
-                                           reads targets of `target` type */
-    pp_tensor_desc target;              /* per-sample targets, when is_loss */
-    double arg[PP_LAYER_MAX_ARGS];      /* the plugin's own numbers for its
-                                           kernels (units, eps, rate...) */
-    /* 1.2: the ids the layer takes as its input and as targets are
-     * below these; 0 where it takes none. */
-    int64_t in_ids, target_ids;
+    const pp_param_decl *params; /* [nparams], as declared */
+    size_t saved_bytes;          /* kept per sample from forward to
+                                    backward, beyond the inputs and the
+                                    output (which the core keeps) */
+    size_t workspace_bytes;      /* per sample, valid during one call only */
+    double flops;                /* forward FLOPs per sample */
+    int is_loss;                 /* its out is the scalar loss and it reads
+                                    targets of `target` type */
+    pp_tensor_desc target;       /* per-sample targets, when is_loss */
+    int64_t in_ids;              /* integer inputs are ids below this; 0
+                                    where the layer takes none */
+    int64_t target_ids;          /* likewise for integer targets */
+    const void *args;            /* the plugin's own numbers for its
+                                    kernels (pp_layer_args), or NULL */
+    size_t args_size;
+    struct pp_layer_store *store_; /* the core's: leave it alone */
 } pp_layer_plan;
+
+/* Appends a parameter to plan->params. */
+pp_status pp_layer_param(pp_layer_plan *plan, const char *name,
+                         const pp_shape *shape, pp_init init, float scale,
+                         unsigned flags, pp_error *err);
+
+/* Copies `size` bytes (a struct of the plugin's) into plan->args, where
+ * every call of the layer's kernels finds them. */
+pp_status pp_layer_args(pp_layer_plan *plan, const void *args, size_t size,
+                        pp_error *err);
 
 /* One call of a kernel on one micro-batch. */
 typedef struct pp_layer_call {
     const pp_layer_plan *plan;
-    const pp_tensor_desc *in;  /* one sample of x */
-    int n;                     /* samples in this micro-batch */
-    float *const *param;       /* [plan->nparams], as declared */
-    float *const *grad;        /* same shapes: backward_weight adds to them */
-    void *saved;               /* plan->saved_bytes * n bytes */
-    const void *target;        /* loss layers: n samples of plan->target */
-    double loss_scale;         /* loss layers: 1 / (targets in the whole
-                                  step's batch), so the step's loss is the
-                                  mean over the global batch */
-    uint64_t seed;             /* distinct per (step, layer), the same
-                                  when a forward is recomputed */
-    int64_t sample0;           /* the micro-batch's first sample within the
-                                  step's batch: random draws are indexed by
-                                  sample, so they do not depend on how the
-                                  batch is cut into micro-batches */
-    int training;              /* 0: evaluation (dropout passes through) */
-    void *stream;              /* cuda: the rank's cudaStream_t; NULL on cpu */
-    void *blas;                /* cuda: a cublasHandle_t bound to stream */
-    void *dnn;                 /* cuda: a cudnnHandle_t bound to stream */
+    int nin;                      /* inputs */
+    const pp_tensor_desc *in;     /* [nin]: one sample of each */
+    int n;                        /* samples in this micro-batch */
+    const float *const *param;    /* [plan->nparams], as declared */
+    float *const *grad;           /* same shapes: backward_weight adds */
+    void *saved;                  /* plan->saved_bytes * n bytes */
+    void *workspace;              /* plan->workspace_bytes * n bytes, this
+                                     call's alone */
+    void *state;                  /* what init made, or NULL */
+    const void *target;           /* loss layers: n samples of targets */
+    double loss_scale;            /* loss layers: 1 / (targets in the whole
+                                     step's batch), so the step's loss is
+                                     the mean over the global batch */
+    uint64_t seed;                /* distinct per (step, layer), the same
+                                     when a forward is recomputed */
+    int64_t sample0;              /* the micro-batch's first sample within
+                                     the step's batch: random draws are
+                                     indexed by sample, so they do not
+                                     depend on how the batch is cut */
+    int training;                 /* 0: evaluation (dropout passes through) */
+    void *stream;                 /* cuda: the rank's cudaStream_t */
+    void *blas;                   /* cuda: a cublasHandle_t bound to stream */
+    void *dnn;                    /* cuda: a cudnnHandle_t bound to stream */
 } pp_layer_call;
 
 typedef struct pp_layer_kernels {
-    /* y = f(x). A loss layer writes one float, its summed loss times
-     * loss_scale, into y. */
-    pp_status (*forward)(const pp_layer_call *c, const void *x, void *y,
-                         pp_error *err);
-    /* dx from dy (dy is NULL for a loss layer: it starts the backward).
-     * Not called when x holds integers (there is no dx). */
-    pp_status (*backward_input)(const pp_layer_call *c, const void *x,
-                                const void *y, const float *dy, float *dx,
+    /* y = f(x[0], ..., x[nin - 1]). A loss layer writes one float, its
+     * summed loss times loss_scale, into y. */
+    pp_status (*forward)(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err);
+    /* dx[i] += the gradient of input i, for each i where dx[i] is not
+     * NULL (inputs of integers, or whose gradient nobody needs, get
+     * NULL). dy is NULL for a loss layer: it starts the backward. NULL
+     * for a layer whose inputs never have a gradient. */
+    pp_status (*backward_input)(const pp_layer_call *c,
+                                const void *const *x, const void *y,
+                                const void *dy, void *const *dx,
                                 pp_error *err);
     /* grad += the parameter gradients; NULL for a layer without them. */
-    pp_status (*backward_weight)(const pp_layer_call *c, const void *x,
-                                 const void *y, const float *dy,
-                                 pp_error *err);
+    pp_status (*backward_weight)(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err);
+    /* Optional: state the layer keeps across calls on one rank (a
+     * cuBLASLt plan, a cuDNN graph, a table), made once before the first
+     * step from a call that has everything but the buffers (they are
+     * NULL), and destroyed after the last. */
+    pp_status (*init)(const pp_layer_call *c, void **state, pp_error *err);
+    void (*destroy)(void *state);
 } pp_layer_kernels;
 
+/* pp_layer_ops.inputs: any number of inputs, at least one. */
+#define PP_INPUTS_ANY (-1)
+
 typedef struct pp_layer_ops {
-    /* Fills plan from the section's keys and one sample of input, or
+    /* How many inputs the layer takes: 0 or 1 for one, N for exactly N,
+     * or PP_INPUTS_ANY. The core refuses another count before plan. */
+    int inputs;
+    /* Fills plan from the section's keys and one sample of each input, or
      * returns PP_ERR_CONFIG with a pp_section_error() message. */
     pp_status (*plan)(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *plan, pp_error *err);
+                      int nin, pp_layer_plan *plan, pp_error *err);
     const pp_layer_kernels *cpu;  /* host memory, the calling thread */
     const pp_layer_kernels *cuda; /* device memory, c->stream; or NULL */
 } pp_layer_ops;

@@ -3,7 +3,11 @@
  * The core keeps a stage's parameters, gradients and optimizer state in
  * contiguous buffers, so an optimizer is one loop over n floats, called
  * once per stage at the flush, after every micro-batch's gradient has been
- * accumulated. Its keys live in [train] beside optimizer = NAME.
+ * accumulated (and summed with the other copies of a shared parameter).
+ * The parameters that take weight decay come first, those that do not
+ * (declared PP_PARAM_NO_DECAY: biases, norm gains) after them, so one
+ * pass serves both groups. Its keys live in [train] beside optimizer =
+ * NAME.
  */
 #ifndef PIPETTE_OPTIMIZER_H
 #define PIPETTE_OPTIMIZER_H
@@ -18,13 +22,18 @@
 extern "C" {
 #endif
 
-#define PP_OPTIMIZER_MAX_ARGS 8
-
 typedef struct pp_optimizer_plan {
-    int state_per_param;             /* floats of state per parameter,
-                                        zeroed before the first step */
-    double arg[PP_OPTIMIZER_MAX_ARGS]; /* the plugin's hyper-parameters */
+    int state_per_param;   /* floats of state per parameter, zeroed before
+                              the first step */
+    const void *args;      /* the plugin's hyper-parameters, copied in by
+                              pp_optimizer_args(), or NULL */
+    size_t args_size;
+    void *store_;          /* the core's: leave it alone */
 } pp_optimizer_plan;
+
+/* Copies `size` bytes (a struct of the plugin's) into plan->args. */
+pp_status pp_optimizer_args(pp_optimizer_plan *plan, const void *args,
+                            size_t size, pp_error *err);
 
 typedef struct pp_optimizer_call {
     const pp_optimizer_plan *plan;
@@ -32,6 +41,8 @@ typedef struct pp_optimizer_call {
     const float *grad;  /* their gradients for this step */
     float *state;       /* n * plan->state_per_param floats */
     size_t n;
+    size_t ndecay;      /* param[0] to param[ndecay - 1] take weight decay;
+                           the rest none */
     int64_t step;       /* 1 for the first step */
     double lr;          /* [train] lr */
     void *stream;       /* cuda: the stage's stream; NULL on cpu */

@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* The library's version, e.g. "0.1.0". */
+/* The library's version, e.g. "0.2.0". */
 const char *pp_version(void);
 
 #ifdef __cplusplus

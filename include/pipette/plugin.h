@@ -31,14 +31,28 @@ extern "C" {
  * the host reads a field added in minor N only from plugins whose
  * abi_minor is N or more.
  *
- * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
- *      transport tables were defined.
+ * This is the one changelog of the SDK.
+ *
+ * 2.0: the model is a graph of named tensors. Layers take several inputs
+ *      (x and dx are arrays, pp_layer_ops.inputs says how many), add to
+ *      their inputs' gradients (+=) instead of writing them, read their
+ *      parameters as const, declare parameters with pp_layer_param()
+ *      (with PP_PARAM_NO_DECAY) and their kernels' numbers with
+ *      pp_layer_args() instead of fixed arrays, get a workspace, and may
+ *      keep state across calls (init, destroy). Activations and their
+ *      gradients are void * (the tensor's dtype says what they hold), and
+ *      PP_BF16 is a dtype. Shapes hold up to 8 dimensions. Optimizers
+ *      keep their numbers with pp_optimizer_args() and step a stage's
+ *      parameters in two groups, with and without weight decay (ndecay).
+ *      Everything 1.1 to 1.3 added is part of 2.0.
+ * 1.3: transport tables gained check (failures met on a device).
  * 1.2: device tables gained events and page-locked host memory; transport
  *      tables gained their stream-ordered half (open, send_async,
  *      recv_async) for device memory.
- * 1.3: transport tables gained check (failures met on a device). */
-#define PP_ABI_MAJOR 1
-#define PP_ABI_MINOR 3
+ * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
+ *      transport tables were defined. */
+#define PP_ABI_MAJOR 2
+#define PP_ABI_MINOR 0
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

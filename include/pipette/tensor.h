@@ -19,7 +19,8 @@ extern "C" {
 
 typedef enum pp_dtype {
     PP_F32 = 1, /* activations, parameters, gradients */
-    PP_I32      /* token ids, class labels */
+    PP_I32,     /* token ids, class labels */
+    PP_BF16     /* bfloat16: FP32's exponent, 8 bits of mantissa */
 } pp_dtype;
 
 typedef struct pp_tensor_desc {
@@ -27,8 +28,11 @@ typedef struct pp_tensor_desc {
     pp_shape shape; /* one sample; the batch dimension is never included */
 } pp_tensor_desc;
 
-/* Bytes of one element (4 for both dtypes). */
+/* Bytes of one element: 4, or 2 for bf16. */
 size_t pp_dtype_size(pp_dtype dtype);
+
+/* "f32", "i32", "bf16". */
+const char *pp_dtype_name(pp_dtype dtype);
 
 /* Bytes of one sample. */
 size_t pp_tensor_bytes(const pp_tensor_desc *desc);

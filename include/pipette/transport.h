@@ -10,8 +10,7 @@
  * the device is bounded the same way, through check.
  *
  * Two halves. The host half (create, send, recv) moves host memory and
- * blocks. The stream-ordered half (open, send_async, recv_async, since ABI
- * 1.2) moves memory of the ranks' devices: a send or receive is queued on
+ * blocks. The stream-ordered half (open, send_async, recv_async) moves memory of the ranks' devices: a send or receive is queued on
  * the rank's stream like a kernel, so no rank's host thread waits for its
  * device and the device never waits for a host. A transport fills either
  * half or both; destroy and abort serve both.
@@ -49,7 +48,7 @@ typedef struct pp_transport_ops {
     /* Wakes every waiting recv with an error; later calls fail at once. */
     void (*abort)(void *t);
 
-    /* 1.2: the stream-ordered half. links[src * ranks + dst] is nonzero
+    /* The stream-ordered half. links[src * ranks + dst] is nonzero
      * for every pair whose messages this transport carries: open sets them
      * all up (communicators, streams, events), so the steady state
      * allocates nothing it has not used before. */
@@ -74,7 +73,7 @@ typedef struct pp_transport_ops {
     pp_status (*reserve)(void *t, int src, int dst, size_t bytes, int count,
                          pp_error *err);
 
-    /* 1.3, optional: PP_OK, or the failure the transport met on a device
+    /* Optional: PP_OK, or the failure the transport met on a device
      * on its own: a receive that started there and got no message within
      * its timeout_ms, or an asynchronous error of the library. The
      * runtime asks after each rank's step, once its stream has drained:

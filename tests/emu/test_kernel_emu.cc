@@ -371,13 +371,15 @@ static void test_adamw(void)
     }
     const float b1 = 0.9f, b2 = 0.999f, eps = 1e-8f, step = 0.01f,
                 ibc2 = 1.3f, decay = 0.999f;
-    CHECK(pp_adamw_cuda(p, g, m, v, N, b1, b2, eps, step, ibc2, decay,
+    /* The first 600 take weight decay, the rest none. */
+    CHECK(pp_adamw_cuda(p, g, m, v, N, 600, b1, b2, eps, step, ibc2, decay,
                         NULL) == cudaSuccess,
           "launch");
     for (int i = 0; i < N; i++) {
         mc[i] = b1 * mc[i] + (1 - b1) * g[i];
         vc[i] = b2 * vc[i] + (1 - b2) * g[i] * g[i];
-        pc[i] = pc[i] * decay - step * mc[i] / (sqrtf(vc[i]) * ibc2 + eps);
+        float kept = i < 600 ? pc[i] * decay : pc[i];
+        pc[i] = kept - step * mc[i] / (sqrtf(vc[i]) * ibc2 + eps);
         CHECK(p[i] == pc[i] && m[i] == mc[i] && v[i] == vc[i],
               "element %d: %g, want %g", i, p[i], pc[i]);
     }

@@ -6,15 +6,15 @@
 #include <pipette/pipette.h>
 
 static pp_status identity_plan(const pp_section *cfg, const pp_tensor_desc *in,
-                               pp_layer_plan *p, pp_error *err)
+                               int nin, pp_layer_plan *p, pp_error *err)
 {
-    (void)cfg;
-    (void)err;
+    (void)cfg, (void)nin, (void)err;
     p->out = *in;
     return PP_OK;
 }
 
-static const pp_layer_ops identity_ops = {.plan = identity_plan};
+static const pp_layer_ops identity_ops = {.inputs = 1,
+                                          .plan = identity_plan};
 
 /* A descriptor with every field spelled out, to break one at a time. */
 #define BROKEN_PLUGIN(magic, major, minor, size, kind, name, ops)           \

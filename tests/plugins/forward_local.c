@@ -1,9 +1,7 @@
 /* tests/plugins/forward_local.c - the `local` transport, forwarded to the
- * real plugin (REAL_LOCAL) and stamped with ABI minor FORWARD_ABI_MINOR,
- * with a check that always fails. Built as abi12/local.so and
- * abi13/local.so: first on the plugin path, either shadows the real one.
- * The runtime must ask a 1.3 plugin's check after each step, and must
- * not read check from a 1.2 plugin, whose table ends before it.
+ * real plugin (REAL_LOCAL), with a check that always fails. Built as
+ * checkfail/local.so: first on the plugin path, it shadows the real one.
+ * The runtime must ask a transport's check after each step.
  */
 #include <dlfcn.h>
 #include <stdlib.h>
@@ -86,7 +84,5 @@ static const pp_transport_ops ops = {
     .check = fwd_check,
 };
 
-const pp_plugin_desc pipette_plugin = {
-    PP_PLUGIN_MAGIC, PP_ABI_MAJOR, FORWARD_ABI_MINOR,
-    (uint32_t)sizeof(pp_plugin_desc), PP_KIND_TRANSPORT, "local",
-    "local, forwarded, with a check that fails (tests)", NULL, &ops};
+PP_PLUGIN(PP_KIND_TRANSPORT, "local",
+          "local, forwarded, with a check that fails (tests)", NULL, &ops);

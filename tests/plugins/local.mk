@@ -70,20 +70,17 @@ tests_plugins_wild_ids_la_SOURCES = tests/plugins/wild_ids.c
 tests_plugins_wild_ids_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_wild_ids_la_LIBADD = src/libpipette.la
 
-# The local transport stamped 1.2 and 1.3, each named local.so in a
+# The local transport with a check that fails, named local.so in a
 # directory of its own (a plugin's file is its name).
-FORWARD_LOCAL_CPPFLAGS = $(AM_CPPFLAGS) \
+check_LTLIBRARIES += tests/plugins/checkfail/local.la
+tests_plugins_checkfail_local_la_SOURCES = tests/plugins/forward_local.c
+tests_plugins_checkfail_local_la_CPPFLAGS = $(AM_CPPFLAGS) \
 	-DREAL_LOCAL='"$(abs_top_builddir)/plugins/.libs/local.so"'
-check_LTLIBRARIES += tests/plugins/abi12/local.la
-tests_plugins_abi12_local_la_SOURCES = tests/plugins/forward_local.c
-tests_plugins_abi12_local_la_CPPFLAGS = $(FORWARD_LOCAL_CPPFLAGS) \
-	-DFORWARD_ABI_MINOR=2
-tests_plugins_abi12_local_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_abi12_local_la_LIBADD = src/libpipette.la
+tests_plugins_checkfail_local_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_checkfail_local_la_LIBADD = src/libpipette.la
 
-check_LTLIBRARIES += tests/plugins/abi13/local.la
-tests_plugins_abi13_local_la_SOURCES = tests/plugins/forward_local.c
-tests_plugins_abi13_local_la_CPPFLAGS = $(FORWARD_LOCAL_CPPFLAGS) \
-	-DFORWARD_ABI_MINOR=3
-tests_plugins_abi13_local_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_plugins_abi13_local_la_LIBADD = src/libpipette.la
+# A layer plugin built for ABI 1.3, before the graph: refused.
+check_LTLIBRARIES += tests/plugins/abi1_layer.la
+tests_plugins_abi1_layer_la_SOURCES = tests/plugins/abi1_layer.c
+tests_plugins_abi1_layer_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_abi1_layer_la_LIBADD = src/libpipette.la

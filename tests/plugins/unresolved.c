@@ -5,10 +5,9 @@
 extern int pp_tests_symbol_nobody_defines(void);
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
-                      pp_layer_plan *p, pp_error *err)
+                      int nin, pp_layer_plan *p, pp_error *err)
 {
-    (void)cfg;
-    (void)err;
+    (void)cfg, (void)nin, (void)err;
     p->out = *in;
     return pp_tests_symbol_nobody_defines() ? PP_OK : PP_ERR_RUNTIME;
 }
