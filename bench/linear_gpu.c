@@ -167,7 +167,7 @@ int main(int argc, char **argv)
     float *grad[2] = {dw, db};
     const void *xs_[1] = {x};
     void *dxs[1] = {dx};
-    pp_layer_call c = {.plan = &l->plan, .nin = 1, .in = &l->in, .n = rows,
+    pp_layer_call c = {.plan = &l->plan, .nin = 1, .in = l->in, .n = rows,
                        .param = param, .grad = grad, .saved = saved,
                        .training = 1, .stream = s, .blas = h};
 

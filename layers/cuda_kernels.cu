@@ -119,6 +119,33 @@ __global__ static void tanh_backward_kernel(float *dx, const float *dy,
         dx[i] += dy[i] * (1.0f - y[i] * y[i]);
 }
 
+__global__ static void add_kernel(float *y, const float *a, const float *b,
+                                  int64_t n)
+{
+    GRID_STRIDE(i, n)
+        y[i] = a[i] + b[i];
+}
+
+__global__ static void accumulate_kernel(float *y, const float *x, int64_t n)
+{
+    GRID_STRIDE(i, n)
+        y[i] += x[i];
+}
+
+/* Element i of the narrow (rows, w) side, and its column of the wide. */
+__global__ static void columns_kernel(float *dst, const float *src,
+                                      int64_t rows, int64_t w, int64_t C,
+                                      int64_t off, int back)
+{
+    GRID_STRIDE(i, rows * w) {
+        int64_t r = i / w, j = i - r * w;
+        if (back)
+            dst[i] += src[r * C + off + j];
+        else
+            dst[r * C + off + j] = src[i];
+    }
+}
+
 /* dropout.c's mix(), bit for bit: the masks must agree across devices. */
 __host__ __device__ static uint64_t mix(uint64_t z)
 {
@@ -460,6 +487,27 @@ extern "C" cudaError_t pp_cuda_tanh_backward(cudaStream_t s, float *dx,
                                              int64_t n)
 {
     LAUNCH_ELEMENTWISE(tanh_backward_kernel, s, n, dx, dy, y, n);
+}
+
+extern "C" cudaError_t pp_cuda_add(cudaStream_t s, float *y, const float *a,
+                                   const float *b, int64_t n)
+{
+    LAUNCH_ELEMENTWISE(add_kernel, s, n, y, a, b, n);
+}
+
+extern "C" cudaError_t pp_cuda_accumulate(cudaStream_t s, float *y,
+                                          const float *x, int64_t n)
+{
+    LAUNCH_ELEMENTWISE(accumulate_kernel, s, n, y, x, n);
+}
+
+extern "C" cudaError_t pp_cuda_columns(cudaStream_t s, float *dst,
+                                       const float *src, int64_t rows,
+                                       int64_t w, int64_t C, int64_t off,
+                                       int back)
+{
+    LAUNCH_ELEMENTWISE(columns_kernel, s, rows * w, dst, src, rows, w, C,
+                       off, back);
 }
 
 extern "C" cudaError_t pp_cuda_dropout(cudaStream_t s, float *out,

@@ -55,6 +55,18 @@ cudaError_t pp_cuda_tanh_backward(cudaStream_t s, float *dx,
                                   const float *dy, const float *y,
                                   int64_t n);
 
+/* y (n) = a + b; y (n) += x: add's sums, left to right */
+cudaError_t pp_cuda_add(cudaStream_t s, float *y, const float *a,
+                        const float *b, int64_t n);
+cudaError_t pp_cuda_accumulate(cudaStream_t s, float *y, const float *x,
+                               int64_t n);
+
+/* concat's copies. back 0: wide (rows, C) columns off .. off + w - 1 =
+ * narrow (rows, w); back 1: narrow += those columns of wide. */
+cudaError_t pp_cuda_columns(cudaStream_t s, float *dst, const float *src,
+                            int64_t rows, int64_t w, int64_t C, int64_t off,
+                            int back);
+
 /* out (n) = in * scale where element first + i of the step's batch is
  * kept, else 0 (add: out += that); the mask is dropout.c's hash of
  * (seed, first + i). */

@@ -8,7 +8,7 @@
 # flags need no condition.
 layer_LTLIBRARIES += layers/linear.la layers/relu.la layers/softmax_xent.la \
 	layers/embedding.la layers/gelu.la layers/tanh.la layers/layernorm.la \
-	layers/dropout.la layers/mse.la
+	layers/dropout.la layers/mse.la layers/add.la layers/concat.la
 
 LAYER_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CPPFLAGS)
 
@@ -65,6 +65,16 @@ layers_dropout_la_SOURCES = layers/dropout.c
 layers_dropout_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_dropout_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_dropout_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
+
+layers_add_la_SOURCES = layers/add.c
+layers_add_la_CPPFLAGS = $(LAYER_CPPFLAGS)
+layers_add_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+layers_add_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
+
+layers_concat_la_SOURCES = layers/concat.c
+layers_concat_la_CPPFLAGS = $(LAYER_CPPFLAGS)
+layers_concat_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+layers_concat_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
 
 layers_mse_la_SOURCES = layers/mse.c
 layers_mse_la_CPPFLAGS = $(LAYER_CPPFLAGS)

@@ -22,31 +22,53 @@ static const char usage[] =
     "\n"
     "exit status: 0 all files valid, 2 a file has errors, 1 failure.\n";
 
+/* A layer's own parameters: those it shares are its owner's. */
+static long long own_params(const pp_model_layer *l, int i)
+{
+    long long n = 0;
+    for (int p = 0; p < l->plan.nparams; p++)
+        if (l->owner[p].layer == i)
+            n += pp_shape_elements(&l->plan.params[p].shape);
+    return n;
+}
+
+/* "fc1, act2" and "; weight from embed.weight" for each shared one. */
+static void print_inputs(const pp_model *m, const pp_model_layer *l)
+{
+    for (int k = 0; k < l->nin; k++)
+        printf("%s%s", k ? ", " : "", m->tensors[l->input[k]].name);
+    for (int p = 0; p < l->plan.nparams; p++) {
+        pp_param_ref o = l->owner[p];
+        if (o.layer != l - m->layers)
+            printf("; %s from %s.%s", l->plan.params[p].name,
+                   m->layers[o.layer].name,
+                   m->layers[o.layer].plan.params[o.param].name);
+    }
+}
+
 static void print_summary(const char *path, const pp_model *m)
 {
     char shape[64];
     long long total = 0;
     for (int i = 0; i < m->nlayers; i++)
-        total += pp_layer_plan_params(&m->layers[i].plan);
+        total += own_params(&m->layers[i], i);
     printf("%s: OK\n", path);
     printf("  model %s: input %s (%s), %d layer%s, %lld parameters\n",
            m->name ? m->name : "(unnamed)",
            pp_shape_format(&m->input.shape, shape, sizeof shape),
            m->input.dtype == PP_I32 ? "int" : "float", m->nlayers,
            m->nlayers == 1 ? "" : "s", total);
-    printf("  %-16s %-14s %-12s %12s\n", "layer", "type", "output",
-           "params");
+    printf("  %-16s %-14s %-12s %12s %6s  %s\n", "layer", "type", "output",
+           "params", "stage", "inputs");
     for (int i = 0; i < m->nlayers; i++) {
         const pp_model_layer *l = &m->layers[i];
-        printf("  %-16s %-14s %-12s %12lld%s", l->name,
+        printf("  %-16s %-14s %-12s %12lld %6d  ", l->name,
                l->plugin->desc->name,
                l->plan.is_loss ? "loss"
                                : pp_shape_format(&l->plan.out.shape, shape,
                                                  sizeof shape),
-               (long long)pp_layer_plan_params(&l->plan),
-               l->stage >= 0 ? "  (stage " : "");
-        if (l->stage >= 0)
-            printf("%d)", l->stage);
+               own_params(l, i), l->stage);
+        print_inputs(m, l);
         printf("\n");
     }
     printf("  pipeline: %d rank%s (", m->nranks, m->nranks == 1 ? "" : "s");
@@ -64,13 +86,22 @@ static void print_summary(const char *path, const pp_model *m)
     pp_sim *sim;
     pp_error err;
     pp_costs costs = pp_costs_default();
-    if (pp_simulate(m->plan, &costs, &sim, &err) == PP_OK) {
+    if (pp_simulate(m->plan, &costs, NULL, &sim, &err) == PP_OK) {
         printf("  schedule %s: verified; bubble %.1f%% and peak activations "
                "(", m->schedule, 100.0 * sim->bubble);
         for (int r = 0; r < sim->p; r++)
             printf("%s%d", r ? ", " : "", sim->peak_act[r]);
         printf(") per rank, simulated with F=1, B=2\n");
         pp_sim_free(sim);
+    }
+    /* What crosses each cut: the residual stream beside the activation. */
+    for (int s = 1; s < m->plan->S; s++) {
+        const pp_cut *c = &m->cut[s];
+        printf("  into stage %d:", s);
+        for (int k = 0; k < c->n; k++)
+            printf("%s %s", k ? "," : "", m->tensors[c->tensor[k]].name);
+        printf(" (%zu bytes a sample, gradients %zu)\n", c->bytes,
+               c->grad_bytes);
     }
     pp_routes_print(m, m->route, stdout);
     if (m->has_train)

@@ -214,7 +214,7 @@ int pp_cmd_schedule(int argc, char **argv)
     if (!st && o.dump) {
         pp_plan_dump(plan, stdout);
     } else if (!st) {
-        st = pp_simulate(plan, &o.costs, &sim, &err);
+        st = pp_simulate(plan, &o.costs, NULL, &sim, &err);
         if (!st && strcmp(o.format, "json") == 0) {
             pp_timeline_json(plan, sim, stdout);
         } else if (!st && strcmp(o.format, "chrome") == 0) {

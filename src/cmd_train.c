@@ -27,8 +27,8 @@ static const char usage[] =
     "  --steps N        override [train] steps\n"
     "  --trace FILE     write the measured timeline as Chrome trace JSON\n"
     "                   (overrides [train] trace)\n"
-    "  --recompute      keep only each stage's input per micro-batch and\n"
-    "                   recompute the forward in the backward\n"
+    "  --recompute      every stage keeps only its inputs per micro-batch\n"
+    "                   and recomputes its forward in the backward\n"
     "  --timeout SECONDS  fail when a rank waits longer for a message,\n"
     "                   on the host or, with nccl, on a GPU (default 60)\n"
     "  --quiet          print nothing but errors\n"
@@ -111,7 +111,6 @@ int pp_cmd_train(int argc, char **argv)
     }
     if (!o.trace)
         o.trace = m->trace;
-    o.recompute |= m->recompute;
     pp_trainer *t;
     pp_status st = pp_trainer_create(m, &o, &t, &err);
     if (!st) {

@@ -8,14 +8,15 @@ src_libpipette_la_SOURCES = \
 	src/config_keys.c \
 	src/did_you_mean.c \
 	src/registry.h src/registry.c \
-	src/model.h src/model.c \
+	src/model.h src/model.c src/graph.c src/pipeline.c \
 	src/device_cpu.c \
 	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \
-	src/verify.c src/lower.c src/simulate.c \
+	src/verify.c src/lower.c src/simulate.c src/memplan.h src/memplan.c \
 	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
 	src/timeline_svg.c src/timeline_json.c src/cuda_check.h \
 	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
+	src/runtime_layout.c src/runtime_params.c \
 	src/runtime_memory.c src/routes.h src/routes.c src/data_ring.h \
 	src/data_ring.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \

@@ -2,9 +2,10 @@
  *
  * pp_model_load() parses the INI file, checks every section against the
  * core's keys and the keys of the plugin it names, opens those plugins,
- * and walks the layers' shapes from [model] input to the loss. What comes
- * back is consistent: later stages (partitioning, the runtime) need not
- * re-check the file. It never touches a device.
+ * resolves each layer's inputs and plans the layers in file order (the
+ * graph of named tensors: graph.c), cuts the layers into stages and finds
+ * the tensors that cross each cut. What comes back is consistent: the
+ * runtime need not re-check the file. It never touches a device.
  */
 #ifndef PP_CORE_MODEL_H
 #define PP_CORE_MODEL_H
@@ -30,14 +31,46 @@ typedef enum pp_partition {
     PP_PARTITION_MANUAL
 } pp_partition;
 
+/* A tensor of the model: [model] input, or a layer's output, which is
+ * named after the layer. */
+typedef struct pp_model_tensor {
+    const char *name;     /* "input", or the layer's name */
+    pp_tensor_desc desc;  /* one sample (dtype 0 while unknown) */
+    int layer;            /* the layer that makes it; -1 for the input */
+    int grad;             /* 1: it has a gradient (it depends on a
+                             parameter) */
+    int stage;            /* the stage that makes it (-1: the input) */
+    int last_stage;       /* the last stage that takes it (-1: none) */
+} pp_model_tensor;
+
+/* A parameter: layer's parameter number param. */
+typedef struct pp_param_ref {
+    int layer, param;
+} pp_param_ref;
+
 typedef struct pp_model_layer {
     const pp_section *section;
     const char *name;
     const pp_plugin *plugin;
-    pp_tensor_desc in;
+    int nin;
+    int *input;           /* [nin] tensor ids: 0 the model's input, i + 1
+                             layer i's output */
+    pp_tensor_desc *in;   /* [nin] one sample of each */
     pp_layer_plan plan;
-    int stage; /* -1 unless written (partition = manual) */
+    pp_param_ref *owner;  /* [plan.nparams]: whose each parameter is: the
+                             layer's own, or another's it shares */
+    int stage;            /* -1 unless written (partition = manual), then
+                             the stage the partition gives it */
 } pp_model_layer;
+
+/* The tensors that enter a stage: those made before it that it, or a
+ * later stage, takes. */
+typedef struct pp_cut {
+    int n;
+    int *tensor;          /* [n] tensor ids, ascending */
+    size_t bytes;         /* per sample, all of them */
+    size_t grad_bytes;    /* per sample, those with a gradient */
+} pp_cut;
 
 typedef struct pp_model {
     pp_config *cfg;
@@ -47,6 +80,11 @@ typedef struct pp_model {
     pp_tensor_desc input;
     pp_model_layer *layers;
     int nlayers;
+    pp_model_tensor *tensors; /* [nlayers + 1] */
+    int *first;              /* [S + 1]: stage s holds layers first[s] to
+                                first[s + 1] - 1 */
+    pp_cut *cut;             /* [S + 1]: cut[s] enters stage s (cut[0] is
+                                the input; cut[S] is empty) */
 
     const char *schedule;
     pp_plan *plan;           /* the schedule for these ranks, verified */
@@ -57,7 +95,8 @@ typedef struct pp_model {
     pp_partition partition;
     const char *transport;
     unsigned char *route;    /* [src * nranks + dst]: routes.h */
-    int recompute;
+    unsigned char *recompute; /* [S]: keep only the stage's inputs and
+                                recompute its forward in the backward */
 
     int has_train;
     int64_t batch, steps, seed, log_every;
@@ -79,5 +118,27 @@ int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
                      char *why, size_t why_size);
 
 const char *pp_partition_name(pp_partition p);
+
+/* graph.c: the graph of named tensors, used by pp_model_load. */
+
+/* Resolves layer i's inputs (its `inputs` key, or the previous layer's
+ * output), reporting names that do not exist or come later. Returns 1
+ * when they resolved. */
+int pp_graph_inputs(pp_model *m, int i, pp_error *err);
+/* Once every layer is planned: one loss, every other output used,
+ * shared parameters resolved, which tensors have a gradient. */
+void pp_graph_check(pp_model *m, pp_error *err);
+/* Once the stages are cut: which stage makes and takes each tensor, and
+ * the tensors entering each stage. */
+pp_status pp_graph_cut(pp_model *m, pp_error *err);
+void pp_graph_free(pp_model *m);
+
+/* pipeline.c: [pipeline], the schedule, the stages and their cuts. */
+void pp_pipeline_load(pp_model *m, pp_error *err);
+
+/* partition.c: cuts the model's layers into S stages: stage s holds layers
+ * first[s] to first[s + 1] - 1 (first has S + 1 entries). */
+pp_status pp_partition_layers(const pp_model *m, int S, int *first,
+                              pp_error *err);
 
 #endif

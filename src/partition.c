@@ -9,7 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 
-#include "runtime.h"
+#include "model.h"
 
 /* A layer's share of a training step. By FLOPs: the forward, the input
  * gradient (about as costly; none for the model's first layer, whose input

@@ -152,27 +152,34 @@ typedef struct pp_sim {
     double *busy;        /* [p] time computing */
     double *idle;        /* [p] makespan - busy */
     double bubble;       /* sum(idle) / (p * makespan) */
+    /* Memory, as the memory pass (memplan.h) assigned it: */
     int *peak_act;       /* [p] most micro-batch activations held at once:
                             from an F until its B or BI */
     int *peak_bw;        /* [p] most BW pending at once (BI done, BW not):
                             each still holds the stage's input activation and
                             output gradient for its weight gradient */
+    double *peak_mem;    /* [p] most slot bytes held at once (slots, when
+                            the pass counted them) */
     pp_span *spans;      /* every compute, in start order per rank */
     int nspans;
 } pp_sim;
 
+typedef struct pp_memplan pp_memplan;
+
 /* Runs the lowered programs: a rank runs its instructions in order; a
  * compute takes its cost; a receive waits until the matching send plus the
- * transfer cost; sends do not wait. The plan must have verified. */
+ * transfer cost; sends do not wait. The plan must have verified. The
+ * peaks are mem's, or (mem NULL) those of a memory pass that counts
+ * slots. */
 pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
-                      pp_sim **out, pp_error *err);
+                      const pp_memplan *mem, pp_sim **out, pp_error *err);
 void pp_sim_free(pp_sim *sim);
 
 /* The engine under pp_simulate and the deadlock check: runs every program
  * as far as it can. pc[r] ends at the first instruction rank r could not
  * run (its length when it finished); *done counts finished ranks. sim, when
- * not NULL (allocated for every task), gets the spans, busy times, peaks
- * and makespan. */
+ * not NULL (allocated for every task), gets the spans, busy times and
+ * makespan. */
 pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                       pp_sim *sim, int *pc, int *done, pp_error *err);
 

@@ -17,169 +17,90 @@ double pp_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* A counter-based generator: the same (seed, counter) gives the same
- * number on every rank and under every partition. */
-static uint64_t mix(uint64_t x)
-{
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
-static double uniform01(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
-{
-    uint64_t h = mix(seed ^ mix(a ^ mix(b ^ mix(c))));
-    return ((double)(h >> 11) + 0.5) * 0x1p-53;
-}
-
-static void init_param(float *x, const pp_param_decl *d, uint64_t seed,
-                       int layer, int param)
-{
-    size_t n = (size_t)pp_shape_elements(&d->shape);
-    for (size_t j = 0; j < n; j++) {
-        switch (d->init) {
-        case PP_INIT_ZEROS: x[j] = 0; break;
-        case PP_INIT_ONES: x[j] = 1; break;
-        case PP_INIT_UNIFORM:
-            x[j] = (float)(d->scale *
-                           (2 * uniform01(seed, (uint64_t)layer,
-                                          (uint64_t)param, j) - 1));
-            break;
-        case PP_INIT_NORMAL: {
-            double u1 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
-                                  2 * j);
-            double u2 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
-                                  2 * j + 1);
-            x[j] = (float)(d->scale * sqrt(-2 * log(u1)) *
-                           cos(6.283185307179586 * u2));
-            break;
-        }
-        }
-    }
-}
-
-/* The most slots each stage of rank r holds at once, following the same
- * rules runtime_run.c allocates by: a slot is taken when the micro-batch's
- * input arrives (a receive, the previous stage's forward on this rank, or
- * the forward itself) and given back after its B, or its BW when the
- * backward is split. */
-static void count_slots(const pp_trainer *t, int r, int *most)
-{
-    const pp_plan *plan = t->m->plan;
-    int *held = calloc((size_t)t->S, sizeof *held);
-    unsigned char *has = calloc((size_t)t->S * t->mbs, 1);
-    if (!held || !has) {
-        free(held);
-        free(has);
-        for (int s = 0; s < t->S; s++)
-            most[s] = t->mbs; /* the safe bound */
-        return;
-    }
-#define TAKE(mb, s)                                                         \
-    do {                                                                    \
-        if (!has[(size_t)(s) * t->mbs + (mb)]) {                            \
-            has[(size_t)(s) * t->mbs + (mb)] = 1;                           \
-            if (++held[s] > most[s])                                        \
-                most[s] = held[s];                                          \
-        }                                                                   \
-    } while (0)
-    const pp_program *prog = &plan->prog[r];
-    for (int i = 0; i < prog->n; i++) {
-        const pp_ins *in = &prog->ins[i];
-        int mb = in->task.mb, s = in->task.stage;
-        if (in->kind == PP_INS_RECV && in->msg == PP_MSG_ACT)
-            TAKE(mb, s + 1);
-        if (in->kind != PP_INS_COMPUTE)
-            continue;
-        if (in->task.op == PP_OP_F) {
-            TAKE(mb, s);
-            if (s + 1 < t->S && plan->rank_of_stage[s + 1] == r)
-                TAKE(mb, s + 1);
-        } else if (in->task.op == PP_OP_B || in->task.op == PP_OP_BW) {
-            has[(size_t)s * t->mbs + mb] = 0;
-            held[s]--;
-        }
-    }
-#undef TAKE
-    free(held);
-    free(has);
-}
-
-/* Lays out one slot of stage st in `memory` (NULL: only measures) and
- * returns its size. full: every layer's activations, not only the input. */
-static size_t layout_slot(const pp_trainer *t, const stage_rt *st, slot *sl,
-                          unsigned char *memory, int full, int last)
-{
-    size_t at = 0;
-#define TAKE_BYTES(ptr, bytes)                                              \
-    do {                                                                    \
-        if (memory)                                                         \
-            (ptr) = (void *)(memory + at);                                  \
-        at += ((bytes) + 63) & ~(size_t)63;                                 \
-    } while (0)
-    size_t n = (size_t)t->n;
-    for (int k = 0; k <= st->nl; k++) {
-        size_t bytes = k == 0 ? st->layer[0].in_bytes
-                              : st->layer[k - 1].out_bytes;
-        int kept = k == 0 || full;
-        if (kept)
-            TAKE_BYTES(sl->act[k], n * bytes);
-        int float_input = k > 0 || st->layer[0].ml->in.dtype == PP_F32;
-        if ((full || k == st->nl) && float_input)
-            TAKE_BYTES(sl->grad[k], n * bytes);
-    }
-    for (int l = 0; full && l < st->nl; l++)
-        TAKE_BYTES(sl->saved[l], n * st->layer[l].ml->plan.saved_bytes);
-    if (last)
-        TAKE_BYTES(sl->target, n * pp_tensor_bytes(&t->data_info.target));
-#undef TAKE_BYTES
-    return at;
-}
-
-/* Everything about stage s that memory planning needs, before any of its
- * memory is allocated. */
-static pp_status describe_stage(pp_trainer *t, int s, int slots,
-                                pp_error *err)
+/* Stage s's layers, their kernels and state, and whether it recomputes:
+ * all that placing its parameters and laying out its slots needs. */
+static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
 {
     stage_rt *st = &t->stage[s];
     const pp_model *m = t->m;
+    rank_rt *rk = &t->rank[m->plan->rank_of_stage[s]];
     st->s = s;
     st->rank = m->plan->rank_of_stage[s];
-    st->nl = t->first[s + 1] - t->first[s];
+    st->recompute = t->o.recompute || m->recompute[s];
+    st->nl = m->first[s + 1] - m->first[s];
     st->layer = calloc((size_t)st->nl, sizeof *st->layer);
     if (!st->layer)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
-        lr->index = t->first[s] + l;
+        lr->index = m->first[s] + l;
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->desc->ops;
-        int cuda = t->rank[st->rank].cuda;
-        lr->k = cuda ? ops->cuda : ops->cpu;
+        lr->k = rk->cuda ? ops->cuda : ops->cpu;
         if (!lr->k || !lr->k->forward)
             return pp_section_error(lr->ml->section, "type", err,
                 "layer plugin '%s' has no %s kernels: it cannot run on a %s "
-                "rank", lr->ml->plugin->desc->name, cuda ? "CUDA" : "CPU",
-                cuda ? "cuda" : "cpu");
-        lr->in_bytes = pp_tensor_bytes(&lr->ml->in);
-        lr->out_bytes = pp_tensor_bytes(&lr->ml->plan.out);
+                "rank", lr->ml->plugin->desc->name, rk->cuda ? "CUDA" : "CPU",
+                rk->cuda ? "cuda" : "cpu");
         int np = lr->ml->plan.nparams;
         lr->param = calloc((size_t)np + 1, sizeof *lr->param);
         lr->grad = calloc((size_t)np + 1, sizeof *lr->grad);
         if (!lr->param || !lr->grad)
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        st->nparams += (size_t)pp_layer_plan_params(&lr->ml->plan);
+        size_t work = (size_t)t->n * lr->ml->plan.workspace_bytes;
+        if (work > rk->workspace_bytes)
+            rk->workspace_bytes = work;
     }
-    int last = s == t->S - 1;
-    slot probe = {0};
-    st->nslots = slots;
-    st->full_slot_bytes = layout_slot(t, st, &probe, NULL, 1, last);
-    st->lean_slot_bytes = layout_slot(t, st, &probe, NULL, 0, last);
-    st->slot_bytes = t->o.recompute ? st->lean_slot_bytes
-                                    : st->full_slot_bytes;
-    st->scratch_bytes = t->o.recompute ? st->full_slot_bytes : 0;
     return PP_OK;
+}
+
+/* Each layer's state, made by its kernels' init from a call without
+ * buffers, on its rank's device. */
+static pp_status init_layers(pp_trainer *t, int s, pp_error *err)
+{
+    stage_rt *st = &t->stage[s];
+    const rank_rt *rk = &t->rank[st->rank];
+    if (rk->dev->use(rk->dr.index, err))
+        return err->code;
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        if (!lr->k->init)
+            continue;
+        pp_layer_call c = {.plan = &lr->ml->plan, .nin = lr->ml->nin,
+                           .in = lr->ml->in, .n = t->n,
+                           .loss_scale = t->loss_scale, .training = 1,
+                           .stream = rk->dr.stream, .blas = rk->dr.blas,
+                           .dnn = rk->dr.dnn};
+        if (lr->k->init(&c, &lr->state, err))
+            return pp_section_error(lr->ml->section, NULL, err,
+                "%s could not make its state: %s",
+                lr->ml->plugin->desc->name, err->msg);
+    }
+    return PP_OK;
+}
+
+/* Slots by the memory pass: a stage that recomputes keeps only its kept
+ * part per slot, and its work part lives in the rank's scratch. */
+static pp_status plan_memory(pp_trainer *t, pp_error *err)
+{
+    double *bytes = calloc((size_t)t->S, sizeof *bytes);
+    if (!bytes)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int s = 0; s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        rank_rt *rk = &t->rank[st->rank];
+        st->slot_bytes = st->keep_bytes + (st->recompute ? 0 : st->work_bytes);
+        bytes[s] = (double)st->slot_bytes;
+        if (st->recompute && st->work_bytes > rk->scratch_bytes)
+            rk->scratch_bytes = st->work_bytes;
+    }
+    pp_status rc = pp_memplan_build(t->m->plan, bytes, &t->mem, err);
+    free(bytes);
+    if (!rc)
+        rc = pp_memplan_verify(t->m->plan, t->mem, err);
+    for (int s = 0; !rc && s < t->S; s++)
+        t->stage[s].nslots = t->mem->nslots[s];
+    return rc;
 }
 
 /* Device memory of `bytes`, zeroed. */
@@ -197,7 +118,7 @@ static pp_status device_zeroed(const rank_rt *rk, size_t bytes, void **ptr,
 static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
 {
     stage_rt *st = &t->stage[s];
-    const rank_rt *rk = &t->rank[st->rank];
+    rank_rt *rk = &t->rank[st->rank];
     size_t state = st->nparams * (size_t)t->opt_plan.state_per_param;
     void *params, *grads, *opt;
     pp_status rc = device_zeroed(rk, st->nparams * sizeof(float), &params,
@@ -218,57 +139,35 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
                                : st->params;
     if (!st->host_params)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    /* The parameters that take weight decay first, then the others, so
-     * the optimizer serves both groups in one pass. */
-    size_t at = 0;
-    for (int nodecay = 0; nodecay < 2; nodecay++) {
-        if (nodecay)
-            st->ndecay = at;
-        for (int l = 0; l < st->nl; l++) {
-            layer_rt *lr = &st->layer[l];
-            for (int i = 0; i < lr->ml->plan.nparams; i++) {
-                const pp_param_decl *d = &lr->ml->plan.params[i];
-                if (!(d->flags & PP_PARAM_NO_DECAY) != !nodecay)
-                    continue;
-                lr->param[i] = st->params + at;
-                lr->grad[i] = st->grads + at;
-                init_param(st->host_params + at, d, (uint64_t)t->m->seed,
-                           lr->index, i);
-                at += (size_t)pp_shape_elements(&d->shape);
-            }
-        }
-    }
-    if (rk->cuda && rk->dev->copy(rk->dr.index, st->params, st->host_params,
-                                  st->nparams * sizeof(float),
-                                  PP_COPY_HOST_TO_DEVICE, err))
+    if (pp_init_params(t, s, err))
         return err->code;
 
-    int last = s == t->S - 1, full = !t->o.recompute, slots = st->nslots;
-    st->slots = calloc((size_t)slots, sizeof *st->slots);
+    st->slots = calloc((size_t)st->nslots, sizeof *st->slots);
     if (!st->slots)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     void *memory;
-    if (rk->dev->alloc(rk->dr.index,
-                       st->slot_bytes * (size_t)slots + st->scratch_bytes +
-                           64,
+    if (rk->dev->alloc(rk->dr.index, st->slot_bytes * (size_t)st->nslots + 64,
                        &memory, err))
         return pp_error_prefix(err, "stage %d's %d activation slots of %zu "
-                               "bytes", s, slots, st->slot_bytes);
+                               "bytes", s, st->nslots, st->slot_bytes);
     st->memory = memory;
-    slot *all[2] = {st->slots, &st->scratch};
-    for (int k = 0; k < slots + !full; k++) {
-        slot *sl = k < slots ? &all[0][k] : all[1];
-        sl->mb = -1;
-        sl->act = calloc((size_t)st->nl + 1, sizeof *sl->act);
-        sl->grad = calloc((size_t)st->nl + 1, sizeof *sl->grad);
-        sl->saved = calloc((size_t)st->nl + 1, sizeof *sl->saved);
-        if (!sl->act || !sl->grad || !sl->saved)
-            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        int is_scratch = k == slots;
-        layout_slot(t, st, sl, st->memory + st->slot_bytes * (size_t)k,
-                    full || is_scratch, last);
-    }
     return PP_OK;
+}
+
+/* The slots point into their stage's memory, or (the work part of a stage
+ * that recomputes) into the rank's scratch. */
+static void point_slots(pp_trainer *t)
+{
+    for (int s = 0; s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        for (int k = 0; k < st->nslots; k++) {
+            slot *sl = &st->slots[k];
+            sl->mb = -1;
+            sl->keep = st->memory + st->slot_bytes * (size_t)k;
+            sl->work = st->recompute ? t->rank[st->rank].scratch
+                                     : sl->keep + st->keep_bytes;
+        }
+    }
 }
 
 /* What each rank needs besides its stages: the timing events of its
@@ -284,9 +183,8 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         rank_rt *rk = &t->rank[st->rank];
-        size_t in = (size_t)t->n * st->layer[0].in_bytes;
-        size_t out = (size_t)t->n * st->layer[st->nl - 1].out_bytes;
-        size_t need = in > out ? in : out;
+        size_t need = st->in_bytes > st->out_bytes ? st->in_bytes
+                                                   : st->out_bytes;
         if (need > rk->staging_bytes)
             rk->staging_bytes = need;
         if (s == 0 || s == t->S - 1)
@@ -317,6 +215,14 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
             dev->host_alloc((size_t)t->mbs * sizeof(float),
                             (void **)&rk->loss_host, err))
             return pp_error_prefix(err, "rank %d", r);
+        void *scratch = NULL, *work = NULL;
+        if ((rk->scratch_bytes &&
+             dev->alloc(rk->dr.index, rk->scratch_bytes, &scratch, err)) ||
+            (rk->workspace_bytes &&
+             dev->alloc(rk->dr.index, rk->workspace_bytes, &work, err)))
+            return pp_error_prefix(err, "rank %d", r);
+        rk->scratch = scratch;
+        rk->workspace = work;
         /* The micro-batch whose data the program reads first: the one
          * to prefetch for the next step. */
         const pp_program *prog = &t->m->plan->prog[r];
@@ -429,13 +335,20 @@ static pp_status check_data(const pp_trainer *t, pp_error *err)
             pp_shape_format(&in->shape, a, sizeof a),
             m->input.dtype == PP_I32 ? "int" : "float",
             pp_shape_format(&m->input.shape, b, sizeof b));
-    const pp_layer_plan *first = &m->layers[0].plan;
-    if (first->in_ids && t->data_info.input_ids > first->in_ids)
-        return pp_section_error(m->layers[0].section, NULL, err,
-            "the data source's ids go up to %lld, this layer takes ids "
-            "below %lld: a larger vocabulary would take them all",
-            (long long)t->data_info.input_ids - 1,
-            (long long)first->in_ids);
+    /* Every layer that takes the input takes its ids. */
+    for (int i = 0; i < m->nlayers; i++) {
+        const pp_model_layer *l = &m->layers[i];
+        int takes = 0;
+        for (int k = 0; k < l->nin; k++)
+            takes |= l->input[k] == 0;
+        if (takes && l->plan.in_ids &&
+            t->data_info.input_ids > l->plan.in_ids)
+            return pp_section_error(l->section, NULL, err,
+                "the data source's ids go up to %lld, this layer takes ids "
+                "below %lld: a larger vocabulary would take them all",
+                (long long)t->data_info.input_ids - 1,
+                (long long)l->plan.in_ids);
+    }
     const pp_layer_plan *loss = &m->layers[m->nlayers - 1].plan;
     if (loss->target_ids && t->data_info.target_ids > loss->target_ids)
         return pp_section_error(m->layers[m->nlayers - 1].section, NULL, err,
@@ -485,34 +398,37 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     int64_t targets = m->batch *
         pp_shape_elements(&m->layers[m->nlayers - 1].plan.target.shape);
     t->loss_scale = 1.0 / (double)targets;
-    t->first = calloc((size_t)t->S + 1, sizeof *t->first);
     t->stage = calloc((size_t)t->S, sizeof *t->stage);
     t->loss = calloc((size_t)t->steps, sizeof *t->loss);
     t->busy = calloc((size_t)t->p * 2, sizeof *t->busy);
-    int *slots = calloc((size_t)t->S, sizeof *slots);
-    if (!st && (!t->first || !t->stage || !t->loss || !t->busy || !slots))
+    if (!st && (!t->stage || !t->loss || !t->busy))
         st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = pp_partition_layers(m, t->S, t->first, err);
-    for (int r = 0; !st && r < t->p; r++)
-        count_slots(t, r, slots);
     for (int s = 0; !st && s < t->S; s++)
-        st = describe_stage(t, s, slots[s] > 0 ? slots[s] : 1, err);
+        st = describe_stage(t, s, err);
+    if (!st)
+        st = pp_place_params(t, err);
+    for (int s = 0; !st && s < t->S; s++)
+        st = pp_layout_stage(t, &t->stage[s], err);
+    if (!st)
+        st = plan_memory(t, err);
     if (!st)
         st = pp_check_memory(t, err);
     for (int s = 0; !st && s < t->S; s++)
         st = allocate_stage(t, s, err);
     if (!st)
         st = allocate_rank_buffers(t, err);
+    if (!st)
+        point_slots(t);
+    for (int s = 0; !st && s < t->S; s++)
+        st = init_layers(t, s, err);
     pp_costs costs = pp_costs_default();
     if (!st)
-        st = pp_simulate(m->plan, &costs, &t->planned, err);
+        st = pp_simulate(m->plan, &costs, t->mem, &t->planned, err);
     if (!st && opts->trace) {
         t->trace = calloc((size_t)t->p, sizeof *t->trace);
         if (!t->trace)
             st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
-    free(slots);
     if (st) {
         pp_trainer_free(t);
         return st;
@@ -527,16 +443,19 @@ void pp_trainer_free(pp_trainer *t)
         return;
     for (int s = 0; t->stage && s < t->S; s++) {
         stage_rt *st = &t->stage[s];
-        for (int k = 0; st->slots && k <= st->nslots; k++) {
-            slot *sl = k < st->nslots ? &st->slots[k] : &st->scratch;
-            free(sl->act);
-            free(sl->grad);
-            free(sl->saved);
-        }
         free(st->slots);
+        free(st->pass);
+        free(st->gpass);
         for (int l = 0; st->layer && l < st->nl; l++) {
-            free(st->layer[l].param);
-            free(st->layer[l].grad);
+            layer_rt *lr = &st->layer[l];
+            if (lr->state && lr->k->destroy)
+                lr->k->destroy(lr->state);
+            free(lr->param);
+            free(lr->grad);
+            free(lr->x);
+            free(lr->dx);
+            free(lr->xp);
+            free(lr->dxp);
         }
         free(st->layer);
         const rank_rt *rk = t->rank ? &t->rank[st->rank] : NULL;
@@ -567,6 +486,10 @@ void pp_trainer_free(pp_trainer *t)
             dev->event_destroy(&rk->dr, rk->staged);
         if (rk->staging)
             dev->host_release(rk->staging);
+        if (rk->scratch)
+            dev->release(rk->dr.index, rk->scratch);
+        if (rk->workspace)
+            dev->release(rk->dr.index, rk->workspace);
         dev->rank_close(&rk->dr);
     }
     pp_transports_free(t);
@@ -577,10 +500,12 @@ void pp_trainer_free(pp_trainer *t)
         free(t->trace[r].span);
     free(t->trace);
     pp_sim_free(t->planned);
+    pp_memplan_free(t->mem);
     pp_optimizer_plan_release(&t->opt_plan);
     pthread_mutex_destroy(&t->fail_lock);
     free(t->stage);
-    free(t->first);
+    free(t->ref_base);
+    free(t->home);
     free(t->loss);
     free(t->busy);
     free(t);
@@ -589,28 +514,4 @@ void pp_trainer_free(pp_trainer *t)
 double pp_trainer_loss(const pp_trainer *t, int64_t step)
 {
     return step >= 0 && step < t->steps ? t->loss[step] : NAN;
-}
-
-const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
-                              size_t *n)
-{
-    for (int s = 0; s < t->S; s++) {
-        const stage_rt *st = &t->stage[s];
-        for (int l = 0; l < st->nl; l++) {
-            const layer_rt *lr = &st->layer[l];
-            if (lr->index != layer || param >= lr->ml->plan.nparams)
-                continue;
-            *n = (size_t)pp_shape_elements(&lr->ml->plan.params[param].shape);
-            const rank_rt *rk = &t->rank[st->rank];
-            pp_error ignore;
-            if (rk->cuda &&
-                rk->dev->copy(rk->dr.index, st->host_params, st->params,
-                              st->nparams * sizeof(float),
-                              PP_COPY_DEVICE_TO_HOST, &ignore))
-                return NULL;
-            return st->host_params + (lr->param[param] - st->params);
-        }
-    }
-    *n = 0;
-    return NULL;
 }

@@ -18,14 +18,11 @@
 
 #include "model.h"
 
-/* Cuts the model's layers into S stages: stage s holds layers first[s] to
- * first[s + 1] - 1 (first has S + 1 entries). */
-pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *err);
-
 typedef struct pp_train_opts {
     int64_t steps;          /* 0: the model's [train] steps */
     int64_t log_every;      /* 0: the model's [train] log_every */
-    int recompute;          /* keep only each stage's input; recompute */
+    int recompute;          /* every stage recomputes ([pipeline] says which
+                               otherwise) */
     int recv_timeout_ms;    /* a receive waiting longer fails the run */
     int quiet;              /* no plan, no log lines */
     int progress;           /* a progress bar (stdout is a terminal) */

@@ -8,28 +8,52 @@
 #include <pipette/pipette.h>
 
 #include "data_ring.h"
+#include "memplan.h"
 #include "routes.h"
 #include "runtime.h"
+
+/* Where a tensor (or its gradient, or a layer's saved values) lives in a
+ * slot: in the part the slot keeps from forward to backward, or in its
+ * work part (the rank's scratch when the stage recomputes). */
+typedef struct loc {
+    unsigned char work;
+    size_t off;
+} loc;
+
+#define NO_LOC ((size_t)-1) /* loc.off of what does not exist */
 
 typedef struct layer_rt {
     const pp_model_layer *ml;
     const pp_layer_kernels *k;
     int index;                           /* in the model */
-    float **param;                       /* [nparams] into the stage's */
-    float **grad;                        /* buffers */
-    size_t in_bytes, out_bytes;          /* per sample */
+    float **param;                       /* [nparams] into the stages' */
+    float **grad;                        /* buffers on this rank */
+    void *state;                         /* what k->init made */
+    loc *x, *dx;                         /* [nin]: each input and its
+                                            gradient (NO_LOC: none) */
+    loc y, dy;                           /* the output and its gradient */
+    loc saved;
+    int wants_dx;                        /* some input has a gradient */
+    const void **xp;                     /* [nin]: a call's input and */
+    void **dxp;                          /* gradient addresses (its rank's
+                                            thread alone writes them) */
 } layer_rt;
 
-/* One micro-batch in flight on a stage. act[k] is layer k's input (act[0]
- * the stage input, act[nl] its output), grad[k] the gradient with respect
- * to act[k]. With recompute a slot keeps only act[0], the target and
- * grad[nl]; the rest lives in the stage's scratch slot. */
+/* A copy within a slot: a tensor passing through the stage, forward (in
+ * to out) or backward (its gradient, to the one sent back). */
+typedef struct copy_rt {
+    loc from, to;
+    size_t bytes;
+} copy_rt;
+
+/* One micro-batch's memory on a stage: `keep` holds the stage's inputs
+ * (the cut entering it), the gradients of its outputs and the targets
+ * from forward to backward; `work` holds everything made in between
+ * (outputs, local tensors, gradients, saved values), or is the rank's
+ * scratch when the stage recomputes. */
 typedef struct slot {
-    int mb;              /* -1 when free */
-    unsigned char **act; /* [nl + 1] */
-    float **grad;        /* [nl + 1] */
-    void **saved;        /* [nl] */
-    void *target;        /* last stage: n samples of targets */
+    int mb;              /* the micro-batch holding it, or -1 */
+    unsigned char *keep, *work;
 } slot;
 
 /* A rank's device: its table, its stream and handles; where data, host
@@ -57,6 +81,11 @@ typedef struct rank_rt {
                               last) where the step starts, which dates
                               them on the host's clock */
     int nmarks;
+    unsigned char *scratch; /* the work part of recomputing stages' slots */
+    size_t scratch_bytes;
+    void *workspace;       /* the layers' per-call workspace */
+    size_t workspace_bytes;
+    double live, hwm;      /* slot bytes held now, and at most */
 } rank_rt;
 
 /* A transport the run uses, and the directions it carries. */
@@ -68,23 +97,40 @@ typedef struct transport_rt {
     unsigned char *links;  /* [src * p + dst] */
 } transport_rt;
 
+/* Where a parameter lives on a rank: in stage `stage`'s buffer (-1: not
+ * on this rank), at element off. */
+typedef struct pp_param_home {
+    int stage, placed;
+    size_t off;
+} pp_param_home;
+
 typedef struct stage_rt {
     int s, rank;
     int nl;
     layer_rt *layer;
+    int recompute;       /* keep only the inputs; recompute the forward */
     float *params, *grads, *opt; /* contiguous: nparams, nparams, state,
                                     in the rank's device memory */
     float *host_params;          /* a host copy of params (the same
                                     buffer on cpu) */
     size_t nparams;
     size_t ndecay;               /* the first ndecay take weight decay */
+    size_t shared;               /* of nparams, copies of another rank's */
+    /* The slot's layout, bytes for a whole micro-batch: */
+    loc in, out;                 /* the cut entering, the cut leaving */
+    loc gin, gout;               /* their gradients: sent back, received */
+    loc gwork;                   /* recompute: a working copy of gout */
+    loc zero;                    /* what a backward zeroes first */
+    loc target, loss;
+    size_t in_bytes, out_bytes, gin_bytes, gout_bytes, zero_bytes;
+    copy_rt *pass, *gpass;       /* tensors passing through: values
+                                    forward, gradients backward */
+    int npass, ngpass;
+    size_t keep_bytes, work_bytes;
     int nslots;
     slot *slots;
-    slot scratch;        /* recompute: where a forward is rebuilt */
     unsigned char *memory;
-    size_t slot_bytes;   /* one slot as allocated */
-    size_t full_slot_bytes, lean_slot_bytes; /* without and with recompute */
-    size_t scratch_bytes;
+    size_t slot_bytes;           /* one slot as allocated */
 } stage_rt;
 
 /* A barrier that a failure can break, so no rank waits forever. */
@@ -105,7 +151,11 @@ struct pp_trainer {
     int p, mbs, S, n;            /* ranks, micro-batches, stages, samples
                                     per micro-batch */
     int64_t steps, log_every;
-    int *first;                  /* [S + 1] partition */
+    int *ref_base;               /* [nlayers + 1]: layer l's parameters
+                                    are refs ref_base[l] on */
+    int nrefs;
+    pp_param_home *home;         /* [p * nrefs]: rank r's copy of each
+                                    (owner's) parameter */
     rank_rt *rank;               /* [p] */
     stage_rt *stage;             /* [S] */
     const pp_optimizer_ops *opt;
@@ -115,6 +165,7 @@ struct pp_trainer {
     pp_data_info data_info;
     transport_rt via[PP_VIA_COUNT];
     const unsigned char *route;  /* the model's: an index into via */
+    pp_memplan *mem;             /* the memory pass: slots by micro-batch */
     pp_sim *planned;             /* the schedule simulated, default costs */
     double loss_scale;
 
@@ -130,6 +181,26 @@ struct pp_trainer {
     pp_error failure;
 };
 
+/* runtime_params.c: each parameter's home on each rank (copies of shared
+ * ones where their users are) and the stages' parameter counts; then,
+ * stage by stage once allocated, the layers' pointers and first values. */
+pp_status pp_place_params(pp_trainer *t, pp_error *err);
+pp_status pp_init_params(pp_trainer *t, int s, pp_error *err);
+pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
+                                pp_param_ref o);
+/* Stage s's parameters on the host, copied from its device (on cuda). */
+const float *pp_stage_host_params(const pp_trainer *t, int s);
+/* Layer's parameter param as its rank holds it, from the host copy made
+ * last (fetch 0) or from a fresh one (fetch 1). */
+const float *pp_param_host(const pp_trainer *t, int layer, int param,
+                           size_t *n, int fetch);
+
+/* runtime_layout.c: where stage st's tensors live in a slot (its locs and
+ * its layers'), from the model's cuts; and a loc's address in a slot
+ * (NULL for NO_LOC). */
+pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err);
+void *pp_slot_at(const slot *sl, loc l);
+
 double pp_now(void);
 pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 
@@ -138,8 +209,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
 
 /* runtime_transport.c */
-/* The bytes of a SEND's message: the stage's output (an activation) or
- * the gradient of its input. */
+/* The bytes of a SEND's message: the cut leaving the stage (activations)
+ * or the gradients of the cut entering it (0: nothing is sent). */
 size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);

@@ -11,6 +11,8 @@
 void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
 {
     memset(out, 0, sizeof *out);
+    const rank_rt *rk = &t->rank[rank];
+    double widest = 0; /* the scratch if every stage recomputed */
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         if (st->rank != rank)
@@ -18,13 +20,16 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
         out->params += (double)st->nparams * sizeof(float);
         out->optimizer += (double)st->nparams *
                           t->opt_plan.state_per_param * sizeof(float);
-        out->activations += (double)st->nslots * (double)st->slot_bytes +
-                            (double)st->scratch_bytes;
+        out->activations += (double)st->nslots * (double)st->slot_bytes;
         out->lean_activations += (double)st->nslots *
-                                     (double)st->lean_slot_bytes +
-                                 (double)st->full_slot_bytes;
+                                 (double)st->keep_bytes;
+        if ((double)st->work_bytes > widest)
+            widest = (double)st->work_bytes;
         out->slots += st->nslots;
     }
+    out->activations += (double)rk->scratch_bytes +
+                        (double)rk->workspace_bytes;
+    out->lean_activations += widest + (double)rk->workspace_bytes;
     out->grads = out->params;
     const pp_program *prog = &t->m->plan->prog[rank];
     for (int i = 0; i < prog->n; i++) {
@@ -107,7 +112,10 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
         if (sum.transfers > 0)
             snprintf(transfers, sizeof transfers, ", transfer buffers %s",
                      human(sum.transfers, g, sizeof g));
-        if (!t->o.recompute && lean <= have)
+        int all = 1;
+        for (int s = 0; s < t->S; s++)
+            all &= t->stage[s].recompute;
+        if (!all && lean <= have)
             snprintf(advice, sizeof advice,
                      "with recompute = true it would need %s and fit",
                      human(lean, a, sizeof a));
@@ -116,7 +124,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
                      "use a smaller batch, more micro-batches with a "
                      "schedule that holds fewer at once (1f1b rather than "
                      "gpipe), %sor more ranks",
-                     t->o.recompute ? "" : "recompute = true, ");
+                     all ? "" : "recompute = true, ");
         if (fk->cuda)
             snprintf(where, sizeof where, "cuda:%d", fk->dr.index);
         else

@@ -46,8 +46,12 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             100.0 * t->planned->bubble, pp_partition_name(m->partition));
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
-        fprintf(out, "  stage %d on rank %d: %zu parameters:", s, st->rank,
-                st->nparams);
+        fprintf(out, "  stage %d on rank %d: %zu parameters", s, st->rank,
+                st->nparams - st->shared);
+        /* A copy of another rank's parameter is counted with its owner. */
+        if (st->shared)
+            fprintf(out, " (and a copy of %zu shared)", st->shared);
+        fputc(':', out);
         for (int l = 0; l < st->nl; l++)
             fprintf(out, " %s", st->layer[l].ml->name);
         fprintf(out, "\n");
@@ -61,20 +65,24 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
                 r, device_of(t, r, dev, sizeof dev), mib(mem.params),
                 mib(mem.grads), mib(mem.optimizer));
         /* slots x bytes, stage by stage: a rank's stages differ in size */
-        int first = 1;
+        int first = 1, recompute = 0;
+        const rank_rt *rk = &t->rank[r];
         for (int s = 0; s < t->S; s++) {
             const stage_rt *st = &t->stage[s];
             if (st->rank != r)
                 continue;
             fprintf(out, "%s%d x %.2f", first ? "" : " + ", st->nslots,
                     mib((double)st->slot_bytes));
-            if (st->scratch_bytes)
-                fprintf(out, " + %.2f", mib((double)st->scratch_bytes));
+            recompute |= st->recompute;
             first = 0;
         }
+        if (rk->scratch_bytes)
+            fprintf(out, " + %.2f", mib((double)rk->scratch_bytes));
+        if (rk->workspace_bytes)
+            fprintf(out, " + %.2f workspace", mib((double)rk->workspace_bytes));
         fprintf(out, " = %.2f MiB%s", mib(mem.activations),
-                t->o.recompute ? " (recompute: inputs only, and a scratch "
-                                 "slot per stage)" : "");
+                recompute ? " (recompute: stage inputs only, and a scratch "
+                            "to rebuild them in)" : "");
         if (mem.transfers > 0)
             fprintf(out, ", transfer buffers up to %.2f MiB",
                     mib(mem.transfers));
@@ -119,8 +127,9 @@ static pp_status write_trace(const pp_trainer *t, pp_error *err)
 
 /* The parameters, in the model's layer order whatever the partition:
  * "PPCKPT01", a little-endian uint32 version (1), a uint64 count of
- * floats, then each layer's parameters as declared, float32 little-endian
- * (the host's order on every machine pipette runs on). */
+ * floats, then each layer's own parameters as declared (a shared one once,
+ * with its owner), float32 little-endian (the host's order on every
+ * machine pipette runs on). */
 static pp_status write_checkpoint(const pp_trainer *t, const char *path,
                                   pp_error *err)
 {
@@ -128,34 +137,24 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
     if (!f)
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
                             "checkpoint: %s", path, strerror(errno));
+    const pp_model *m = t->m;
     uint64_t total = 0;
     for (int s = 0; s < t->S; s++)
-        total += t->stage[s].nparams;
+        total += t->stage[s].nparams - t->stage[s].shared;
     uint32_t version = 1;
     int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
              fwrite(&version, sizeof version, 1, f) == 1 &&
              fwrite(&total, sizeof total, 1, f) == 1;
-    for (int s = 0; ok && s < t->S; s++) {
-        const stage_rt *st = &t->stage[s];
-        const rank_rt *rk = &t->rank[st->rank];
-        if (rk->cuda && rk->dev->copy(rk->dr.index, st->host_params,
-                                      st->params,
-                                      st->nparams * sizeof(float),
-                                      PP_COPY_DEVICE_TO_HOST, err)) {
-            fclose(f);
-            return err->code;
+    for (int s = 0; ok && s < t->S; s++)
+        ok = pp_stage_host_params(t, s) != NULL;
+    for (int l = 0; ok && l < m->nlayers; l++)
+        for (int i = 0; ok && i < m->layers[l].plan.nparams; i++) {
+            if (m->layers[l].owner[i].layer != l)
+                continue; /* shared: its owner's */
+            size_t n;
+            const float *p = pp_param_host(t, l, i, &n, 0);
+            ok = p && fwrite(p, sizeof(float), n, f) == n;
         }
-        /* As declared, whatever order the stage's buffer keeps them in. */
-        for (int l = 0; ok && l < st->nl; l++) {
-            const layer_rt *lr = &st->layer[l];
-            for (int i = 0; ok && i < lr->ml->plan.nparams; i++) {
-                size_t n = (size_t)pp_shape_elements(
-                    &lr->ml->plan.params[i].shape);
-                ok = fwrite(st->host_params + (lr->param[i] - st->params),
-                            sizeof(float), n, f) == n;
-            }
-        }
-    }
     if (fclose(f) != 0 || !ok)
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
                             "checkpoint: %s", path, strerror(errno));

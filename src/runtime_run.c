@@ -83,23 +83,50 @@ typedef struct rank_ctx {
     pp_error err;
 } rank_ctx;
 
-static slot *find_slot(stage_rt *st, int mb)
+static pp_status no_slot(rank_ctx *x, const stage_rt *st, int mb,
+                         const slot *sl)
 {
-    for (int k = 0; k < st->nslots; k++)
-        if (st->slots[k].mb == mb)
-            return &st->slots[k];
-    return NULL;
+    return pp_error_set(&x->err, PP_ERR_RUNTIME,
+        "stage %d's slot for micro-batch %d is held by micro-batch %d: the "
+        "memory plan and the program disagree", st->s, mb, sl->mb);
 }
 
-static slot *take_slot(stage_rt *st, int mb)
+/* The slot the memory plan gives (stage, mb), taken by mb now if it was
+ * free; the rank's count of slot bytes held follows. */
+static pp_status take_slot(rank_ctx *x, stage_rt *st, int mb, slot **out)
 {
-    slot *sl = find_slot(st, mb);
-    for (int k = 0; !sl && k < st->nslots; k++)
-        if (st->slots[k].mb < 0)
-            sl = &st->slots[k];
-    if (sl)
+    pp_trainer *t = x->t;
+    slot *sl = &st->slots[t->mem->slot[(size_t)st->s * t->mbs + mb]];
+    if (sl->mb != mb) {
+        if (sl->mb >= 0)
+            return no_slot(x, st, mb, sl);
+        rank_rt *rk = &t->rank[x->r];
         sl->mb = mb;
-    return sl;
+        rk->live += (double)st->slot_bytes;
+        if (rk->live > rk->hwm)
+            rk->hwm = rk->live;
+    }
+    *out = sl;
+    return PP_OK;
+}
+
+/* The slot (stage, mb) holds, which it must have taken. */
+static pp_status find_slot(rank_ctx *x, stage_rt *st, int mb, slot **out)
+{
+    pp_trainer *t = x->t;
+    slot *sl = &st->slots[t->mem->slot[(size_t)st->s * t->mbs + mb]];
+    if (sl->mb != mb)
+        return no_slot(x, st, mb, sl);
+    *out = sl;
+    return PP_OK;
+}
+
+/* Its memory stays as it is until the next take: a send after the task
+ * that releases it still reads from it. */
+static void release_slot(rank_ctx *x, stage_rt *st, slot *sl)
+{
+    sl->mb = -1;
+    x->t->rank[x->r].live -= (double)st->slot_bytes;
 }
 
 /* A message's tag: which step, micro-batch and producing stage, and
@@ -117,135 +144,123 @@ static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
     return x ^ ((uint64_t)step << 24) ^ (uint64_t)layer;
 }
 
-static pp_layer_call make_call(const rank_ctx *x, const layer_rt *lr,
-                               const slot *sl, int l, int mb)
+/* A layer's call on micro-batch mb of stage st, and its inputs' (and
+ * their gradients') addresses in slot sl, into lr->xp and lr->dxp. */
+static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
+                               layer_rt *lr, const slot *sl, int mb)
 {
     const pp_trainer *t = x->t;
-    const pp_device_rank *dr = &t->rank[x->r].dr;
-    int64_t step = x->step;
+    const rank_rt *rk = &t->rank[x->r];
+    for (int k = 0; k < lr->ml->nin; k++) {
+        lr->xp[k] = pp_slot_at(sl, lr->x[k]);
+        lr->dxp[k] = pp_slot_at(sl, lr->dx[k]);
+    }
     pp_layer_call c = {
         .plan = &lr->ml->plan,
-        .nin = 1,
-        .in = &lr->ml->in,
+        .nin = lr->ml->nin,
+        .in = lr->ml->in,
         .n = t->n,
         .param = (const float *const *)lr->param,
         .grad = lr->grad,
-        .saved = sl->saved[l],
-        .target = sl->target,
+        .saved = pp_slot_at(sl, lr->saved),
+        .workspace = rk->workspace,
+        .state = lr->state,
+        .target = pp_slot_at(sl, st->target),
         .loss_scale = t->loss_scale,
-        .seed = layer_seed(t, step, lr->index),
+        .seed = layer_seed(t, x->step, lr->index),
         .sample0 = (int64_t)mb * t->n,
         .training = 1,
-        .stream = dr->stream,
-        .blas = dr->blas,
-        .dnn = dr->dnn,
+        .stream = rk->dr.stream,
+        .blas = rk->dr.blas,
+        .dnn = rk->dr.dnn,
     };
     return c;
 }
 
-/* Forward of every layer of the stage, from act[0] into `into` (the slot
- * itself, or the scratch slot when recomputing). The last stage's loss is
- * kept on the device, read once the step is over: reading it here would
- * make the host wait for every micro-batch. */
-static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl,
-                                slot *into, int mb, int keep_loss)
+static pp_status copies(rank_ctx *x, const copy_rt *list, int n,
+                        const slot *sl)
 {
-    pp_trainer *t = x->t;
-    into->act[0] = sl->act[0];
-    into->target = sl->target;
-    for (int l = 0; l < st->nl; l++) {
-        layer_rt *lr = &st->layer[l];
-        pp_layer_call c = make_call(x, lr, into, l, mb);
-        const void *in = into->act[l];
-        pp_status s = lr->k->forward(&c, &in, into->act[l + 1], &x->err);
-        if (s)
-            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
-    }
-    if (keep_loss) {
-        const rank_rt *rk = &t->rank[x->r];
-        return rk->dev->copy_async(&rk->dr, rk->loss + mb, into->act[st->nl],
-                                   sizeof(float), PP_COPY_DEVICE_TO_DEVICE,
-                                   &x->err);
-    }
+    const rank_rt *rk = &x->t->rank[x->r];
+    for (int k = 0; k < n; k++)
+        if (rk->dev->copy_async(&rk->dr, pp_slot_at(sl, list[k].to),
+                                pp_slot_at(sl, list[k].from), list[k].bytes,
+                                PP_COPY_DEVICE_TO_DEVICE, &x->err))
+            return x->err.code;
     return PP_OK;
 }
 
-/* backward_input down the stage (and backward_weight too, for a whole B).
- * grad[nl] holds the gradient of the stage's output (none for the loss). */
+/* Forward of every layer of the stage into slot sl (its work part is the
+ * scratch when the stage recomputes), then the tensors passing through
+ * into the outgoing cut. The last stage's loss is kept on the device,
+ * read once the step is over: reading it here would make the host wait
+ * for every micro-batch. */
+static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
+                                int keep_loss)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        pp_layer_call c = make_call(x, st, lr, sl, mb);
+        if (lr->k->forward(&c, lr->xp, pp_slot_at(sl, lr->y), &x->err))
+            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+    }
+    if (copies(x, st->pass, st->npass, sl))
+        return x->err.code;
+    if (keep_loss)
+        return rk->dev->copy_async(&rk->dr, rk->loss + mb,
+                                   pp_slot_at(sl, st->loss), sizeof(float),
+                                   PP_COPY_DEVICE_TO_DEVICE, &x->err);
+    return PP_OK;
+}
+
+/* The input gradients down the stage (and the weights' too, for a whole
+ * B): the gradients it sends back and its local ones zeroed first (the
+ * kernels add to them), each layer after every later one that adds to
+ * its output's gradient, then the gradients of tensors passing through
+ * copied into those sent back. */
 static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
                                  int weights)
 {
     pp_trainer *t = x->t;
-    int last = st->s == t->S - 1;
     const rank_rt *rk = &t->rank[x->r];
+    if (st->recompute &&
+        rk->dev->copy_async(&rk->dr, pp_slot_at(sl, st->gwork),
+                            pp_slot_at(sl, st->gout), st->gout_bytes,
+                            PP_COPY_DEVICE_TO_DEVICE, &x->err))
+        return x->err.code;
+    if (st->zero_bytes &&
+        rk->dev->zero_async(&rk->dr, pp_slot_at(sl, st->zero),
+                            st->zero_bytes, &x->err))
+        return x->err.code;
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
-        pp_layer_call c = make_call(x, lr, sl, l, mb);
-        const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
-        const void *in = sl->act[l];
-        void *dx = sl->grad[l];
-        /* The first stage's input gradient has nowhere to go. */
-        int wanted = l > 0 || st->s > 0;
-        if (wanted && dx && lr->k->backward_input &&
-            (rk->dev->zero_async(&rk->dr, dx, (size_t)t->n * lr->in_bytes,
-                                 &x->err) ||
-             lr->k->backward_input(&c, &in, sl->act[l + 1], dy, &dx,
-                                   &x->err)))
-            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
-        if (weights && lr->k->backward_weight &&
-            lr->k->backward_weight(&c, &in, sl->act[l + 1], dy, &x->err))
+        int wb = weights && lr->k->backward_weight;
+        int wi = lr->wants_dx && lr->k->backward_input;
+        if (!wb && !wi)
+            continue;
+        pp_layer_call c = make_call(x, st, lr, sl, mb);
+        const void *y = pp_slot_at(sl, lr->y), *dy = pp_slot_at(sl, lr->dy);
+        if ((wi && lr->k->backward_input(&c, lr->xp, y, dy, lr->dxp,
+                                         &x->err)) ||
+            (wb && lr->k->backward_weight(&c, lr->xp, y, dy, &x->err)))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
-    return PP_OK;
+    return copies(x, st->gpass, st->ngpass, sl);
 }
 
 static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
 {
-    pp_trainer *t = x->t;
-    int last = st->s == t->S - 1;
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
         if (!lr->k->backward_weight)
             continue;
-        pp_layer_call c = make_call(x, lr, sl, l, mb);
-        const float *dy = last && l == st->nl - 1 ? NULL : sl->grad[l + 1];
-        const void *in = sl->act[l];
-        if (lr->k->backward_weight(&c, &in, sl->act[l + 1], dy, &x->err))
+        pp_layer_call c = make_call(x, st, lr, sl, mb);
+        if (lr->k->backward_weight(&c, lr->xp, pp_slot_at(sl, lr->y),
+                                   pp_slot_at(sl, lr->dy), &x->err))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
     }
     return PP_OK;
-}
-
-/* The slot with every layer's activations for a backward: the slot
- * itself, or the scratch slot rebuilt by recomputing the forward. */
-static pp_status materialise(rank_ctx *x, stage_rt *st, slot *sl, int mb,
-                             slot **full)
-{
-    if (!x->t->o.recompute) {
-        *full = sl;
-        return PP_OK;
-    }
-    slot *sc = &st->scratch;
-    sc->grad[st->nl] = sl->grad[st->nl];
-    *full = sc;
-    return forward_layers(x, st, sl, sc, mb, 0);
-}
-
-static size_t out_bytes(const pp_trainer *t, const stage_rt *st)
-{
-    return (size_t)t->n * st->layer[st->nl - 1].out_bytes;
-}
-
-static size_t in_bytes(const pp_trainer *t, const stage_rt *st)
-{
-    return (size_t)t->n * st->layer[0].in_bytes;
-}
-
-static pp_status no_slot(rank_ctx *x, int stage, int mb)
-{
-    return pp_error_set(&x->err, PP_ERR_RUNTIME,
-                        "stage %d has no activation slot for micro-batch %d",
-                        stage, mb);
 }
 
 /* A micro-batch's inputs or targets, made on the host: a cpu rank's slot
@@ -287,31 +302,31 @@ static pp_status forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
 {
     pp_trainer *t = x->t;
     int s = st->s, last = s == t->S - 1;
-    slot *sl = take_slot(st, mb);
-    if (!sl)
-        return no_slot(x, s, mb);
+    slot *sl;
+    if (take_slot(x, st, mb, &sl))
+        return x->err.code;
     int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
     const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;
     if (s == 0)
-        rc = read_data(x, first, sl->act[0], NULL, in_bytes(t, st));
+        rc = read_data(x, first, pp_slot_at(sl, st->in), NULL, st->in_bytes);
     if (!rc && last)
-        rc = read_data(x, first, NULL, sl->target,
+        rc = read_data(x, first, NULL, pp_slot_at(sl, st->target),
                        (size_t)t->n * pp_tensor_bytes(&t->data_info.target));
-    slot *into = t->o.recompute ? &st->scratch : sl;
     if (!rc)
-        rc = forward_layers(x, st, sl, into, mb, last);
+        rc = forward_layers(x, st, sl, mb, last);
     if (rc)
         return rc;
-    *out = into->act[st->nl];
-    /* The next stage on this rank takes the output over at once. */
+    *out = pp_slot_at(sl, st->out);
+    /* The next stage on this rank takes the outgoing cut over at once. */
     if (!last && t->stage[s + 1].rank == x->r) {
-        slot *next = take_slot(&t->stage[s + 1], mb);
-        if (!next)
-            return no_slot(x, s + 1, mb);
-        return rk->dev->copy_async(&rk->dr, next->act[0], *out,
-                                   out_bytes(t, st),
-                                   PP_COPY_DEVICE_TO_DEVICE, &x->err);
+        stage_rt *next = &t->stage[s + 1];
+        slot *ns;
+        if (take_slot(x, next, mb, &ns))
+            return x->err.code;
+        return rk->dev->copy_async(&rk->dr, pp_slot_at(ns, next->in), *out,
+                                   st->out_bytes, PP_COPY_DEVICE_TO_DEVICE,
+                                   &x->err);
     }
     return PP_OK;
 }
@@ -321,40 +336,39 @@ static pp_status backward(rank_ctx *x, stage_rt *st, const pp_task *task,
 {
     pp_trainer *t = x->t;
     int s = st->s, mb = task->mb;
-    slot *sl = find_slot(st, mb), *full;
-    if (!sl)
-        return no_slot(x, s, mb);
-    pp_status rc = materialise(x, st, sl, mb, &full);
+    slot *sl;
+    if (find_slot(x, st, mb, &sl))
+        return x->err.code;
+    /* A stage that recomputes rebuilds its forward first. */
+    pp_status rc = st->recompute ? forward_layers(x, st, sl, mb, 0) : PP_OK;
     if (!rc && task->op == PP_OP_BW) {
         /* With recompute the layers' output gradients are gone too:
          * rebuild the input-gradient chain before the weights. */
-        if (t->o.recompute)
-            rc = backward_layers(x, st, full, mb, 0);
+        if (st->recompute)
+            rc = backward_layers(x, st, sl, mb, 0);
         if (!rc)
-            rc = weights_only(x, st, full, mb);
-        sl->mb = -1;
+            rc = weights_only(x, st, sl, mb);
+        release_slot(x, st, sl);
         return rc;
     }
     if (!rc)
-        rc = backward_layers(x, st, full, mb, task->op == PP_OP_B);
+        rc = backward_layers(x, st, sl, mb, task->op == PP_OP_B);
     if (rc)
         return rc;
-    *out = full->grad[0];
+    *out = pp_slot_at(sl, st->gin);
     if (s > 0 && t->stage[s - 1].rank == x->r) {
         stage_rt *prev = &t->stage[s - 1];
-        slot *ps = find_slot(prev, mb);
-        if (!ps)
-            return no_slot(x, s - 1, mb);
+        slot *ps;
+        if (find_slot(x, prev, mb, &ps))
+            return x->err.code;
         const rank_rt *rk = &t->rank[x->r];
-        if (rk->dev->copy_async(&rk->dr, ps->grad[prev->nl], full->grad[0],
-                                in_bytes(t, st), PP_COPY_DEVICE_TO_DEVICE,
+        if (rk->dev->copy_async(&rk->dr, pp_slot_at(ps, prev->gout), *out,
+                                st->gin_bytes, PP_COPY_DEVICE_TO_DEVICE,
                                 &x->err))
             return x->err.code;
     }
-    /* Its memory stays as it is until the next take: the send after this
-     * task still reads from it. */
     if (task->op == PP_OP_B)
-        sl->mb = -1;
+        release_slot(x, st, sl);
     return PP_OK;
 }
 
@@ -453,6 +467,8 @@ static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
 {
     pp_trainer *t = x->t;
     rank_rt *rk = &t->rank[x->r];
+    if (bytes == 0)
+        return PP_OK; /* a cut without gradients: nothing to say */
     const transport_rt *via = pp_route(t, x->r, in->peer);
     if (via->async)
         return via->ops->send_async(via->state, x->r, in->peer, tag, out,
@@ -474,15 +490,15 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
 {
     pp_trainer *t = x->t;
     rank_rt *rk = &t->rank[x->r];
-    int into = in->task.stage + (in->msg == PP_MSG_ACT ? 1 : -1);
-    stage_rt *st = &t->stage[into];
-    slot *sl = in->msg == PP_MSG_ACT ? take_slot(st, in->task.mb)
-                                     : find_slot(st, in->task.mb);
-    if (!sl)
-        return no_slot(x, into, in->task.mb);
-    void *to = in->msg == PP_MSG_ACT ? (void *)sl->act[0]
-                                     : (void *)sl->grad[st->nl];
-    size_t bytes = in->msg == PP_MSG_ACT ? in_bytes(t, st) : out_bytes(t, st);
+    int act = in->msg == PP_MSG_ACT;
+    stage_rt *st = &t->stage[in->task.stage + (act ? 1 : -1)];
+    slot *sl;
+    if ((act ? take_slot : find_slot)(x, st, in->task.mb, &sl))
+        return x->err.code;
+    void *to = pp_slot_at(sl, act ? st->in : st->gout);
+    size_t bytes = act ? st->in_bytes : st->gout_bytes;
+    if (bytes == 0)
+        return PP_OK;
     int timeout = t->o.recv_timeout_ms;
     const transport_rt *via = pp_route(t, in->peer, x->r);
     if (via->async)

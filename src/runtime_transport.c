@@ -61,9 +61,7 @@ pp_status pp_transports_check(const pp_trainer *t, pp_error *err)
 size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send)
 {
     const stage_rt *st = &t->stage[send->task.stage];
-    return (size_t)t->n * (send->msg == PP_MSG_ACT
-                               ? st->layer[st->nl - 1].out_bytes
-                               : st->layer[0].in_bytes);
+    return send->msg == PP_MSG_ACT ? st->out_bytes : st->gin_bytes;
 }
 
 /* Every buffer a direction's messages of one step can need, made before
@@ -79,6 +77,8 @@ static pp_status reserve(pp_trainer *t, pp_error *err)
                 continue;
             const transport_rt *tr = pp_route(t, r, in->peer);
             size_t bytes = pp_message_bytes(t, in);
+            if (bytes == 0)
+                continue; /* never sent */
             int seen = 0, count = 0;
             for (int j = 0; j < prog->n; j++) {
                 const pp_ins *o = &prog->ins[j];

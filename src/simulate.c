@@ -10,8 +10,9 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
-#include "plan.h"
+#include "memplan.h"
 
 static double cost_of(const pp_costs *c, pp_op op, int stage)
 {
@@ -34,6 +35,7 @@ void pp_sim_free(pp_sim *sim)
     free(sim->idle);
     free(sim->peak_act);
     free(sim->peak_bw);
+    free(sim->peak_mem);
     free(sim->spans);
     free(sim);
 }
@@ -48,9 +50,10 @@ static pp_sim *sim_alloc(int p, int nspans)
     sim->idle = calloc((size_t)p, sizeof *sim->idle);
     sim->peak_act = calloc((size_t)p, sizeof *sim->peak_act);
     sim->peak_bw = calloc((size_t)p, sizeof *sim->peak_bw);
+    sim->peak_mem = calloc((size_t)p, sizeof *sim->peak_mem);
     sim->spans = calloc((size_t)nspans + 1, sizeof *sim->spans);
     if (!sim->busy || !sim->idle || !sim->peak_act || !sim->peak_bw ||
-        !sim->spans) {
+        !sim->peak_mem || !sim->spans) {
         pp_sim_free(sim);
         return NULL;
     }
@@ -62,15 +65,11 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
 {
     int p = plan->p, S = plan->S;
     double *clock = calloc((size_t)p, sizeof *clock);
-    int *held = calloc((size_t)p, sizeof *held);
-    int *pending = calloc((size_t)p, sizeof *pending);
     /* Arrival time of each message, NAN until sent. */
     size_t nmsg = (size_t)plan->m * S * 2;
     double *arrival = malloc(nmsg * sizeof *arrival);
-    if (!clock || !held || !pending || !arrival) {
+    if (!clock || !arrival) {
         free(clock);
-        free(held);
-        free(pending);
         free(arrival);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
@@ -104,19 +103,8 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                             r, PP_INS_COMPUTE, in->task, clock[r],
                             clock[r] + c};
                     clock[r] += c;
-                    switch (in->task.op) {
-                    case PP_OP_F: held[r]++; break;
-                    case PP_OP_B: held[r]--; break;
-                    case PP_OP_BI: held[r]--; pending[r]++; break;
-                    case PP_OP_BW: pending[r]--; break;
-                    }
-                    if (sim) {
+                    if (sim)
                         sim->busy[r] += c;
-                        if (held[r] > sim->peak_act[r])
-                            sim->peak_act[r] = held[r];
-                        if (pending[r] > sim->peak_bw[r])
-                            sim->peak_bw[r] = pending[r];
-                    }
                 }
                 pc[r]++;
                 moved = 1;
@@ -129,14 +117,12 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
             if (clock[r] > sim->makespan)
                 sim->makespan = clock[r];
     free(clock);
-    free(held);
-    free(pending);
     free(arrival);
     return PP_OK;
 }
 
 pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
-                      pp_sim **out, pp_error *err)
+                      const pp_memplan *mem, pp_sim **out, pp_error *err)
 {
     *out = NULL;
     if (!plan->prog)
@@ -160,6 +146,17 @@ pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
         pp_sim_free(sim);
         return st;
     }
+    pp_memplan *counted = NULL;
+    if (!mem && !(st = pp_memplan_build(plan, NULL, &counted, err)))
+        mem = counted;
+    if (st) {
+        pp_sim_free(sim);
+        return st;
+    }
+    memcpy(sim->peak_act, mem->peak_act, (size_t)p * sizeof *sim->peak_act);
+    memcpy(sim->peak_bw, mem->peak_bw, (size_t)p * sizeof *sim->peak_bw);
+    memcpy(sim->peak_mem, mem->peak, (size_t)p * sizeof *sim->peak_mem);
+    pp_memplan_free(counted);
     double idle = 0;
     for (int r = 0; r < p; r++) {
         sim->idle[r] = sim->makespan - sim->busy[r];

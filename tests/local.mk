@@ -96,7 +96,9 @@ CHECK_CORPUS = tests/check/good.ini \
 CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	missing_model no_loss pipeline stage_conflict syntax too_many_stages \
 	layers_per_stage layers_per_stage_conflict layers_per_stage_syntax \
-	unknown_plugins unknown_type wrong_kind
+	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
+	inputs_cycle unused two_losses add_shape share recompute_stages \
+	inputs_syntax recompute_both
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -318,6 +318,55 @@ START_TEST(test_plans)
 END_TEST
 
 /* Plan errors: the wrong input dtype for every layer, and dropout's rate. */
+/* add and concat: the shapes they make, and those they refuse. */
+START_TEST(test_join_plans)
+{
+    static const struct {
+        const char *type;
+        pp_shape a, b;
+        pp_dtype tb;
+        const char *out, *msg; /* one of them */
+    } cases[] = {
+        {"add", {2, {3, 4}}, {2, {3, 4}}, PP_F32, "3x4", NULL},
+        {"add", {2, {3, 4}}, {2, {4, 3}}, PP_F32, NULL,
+         "add needs inputs of one shape, but input 2 is 4x3 where input 1 "
+         "is 3x4"},
+        {"add", {1, {4}}, {1, {4}}, PP_I32, NULL,
+         "add needs float inputs, and input 2 is token ids"},
+        {"concat", {2, {3, 4}}, {2, {3, 5}}, PP_F32, "3x9", NULL},
+        {"concat", {2, {3, 4}}, {2, {2, 4}}, PP_F32, NULL,
+         "concat joins along the last dimension, so the others must agree, "
+         "but input 2 is 2x4 where input 1 is 3x4"},
+        {"concat", {1, {4}}, {0, {0}}, PP_F32, NULL,
+         "concat needs float features, and input 2 is a scalar"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pp_tensor_desc in[2] = {{PP_F32, cases[i].a},
+                                {cases[i].tb, cases[i].b}};
+        pp_config *cfg;
+        pp_layer_plan plan;
+        const pp_layer_ops *ops;
+        pp_error err;
+        pp_error_clear(&err);
+        pp_status st = plan_layer(reg, cases[i].type, "", in, 2, &cfg, &plan,
+                                  &ops, &err);
+        char shape[64];
+        if (cases[i].out) {
+            ck_assert_msg(st == PP_OK, "%s", err.msg);
+            ck_assert_str_eq(pp_shape_format(&plan.out.shape, shape,
+                                             sizeof shape), cases[i].out);
+            ck_assert_int_eq(plan.nparams, 0);
+        } else {
+            ck_assert_int_eq(st, PP_ERR_CONFIG);
+            ck_assert_msg(strstr(err.msg, cases[i].msg), "%s", err.msg);
+        }
+        ck_assert_int_eq(ops->inputs, PP_INPUTS_ANY);
+        pp_layer_plan_release(&plan);
+        pp_config_free(cfg);
+    }
+}
+END_TEST
+
 START_TEST(test_plan_errors)
 {
     static const struct {
@@ -367,6 +416,7 @@ static Suite *layer_values_suite(void)
     tcase_add_test(tc, test_xent_bad_target);
     tcase_add_test(tc, test_plans);
     tcase_add_test(tc, test_plan_errors);
+    tcase_add_test(tc, test_join_plans);
     suite_add_tcase(s, tc);
     return s;
 }

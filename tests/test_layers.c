@@ -224,6 +224,11 @@ static const grad_case grad_cases[] = {
     {"mse", "", 2, 1, 3, 1, 6, 1, 3, 0, 0, 1, 0},
     /* Few ids for many tokens: rows are hit repeatedly and must add up. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 3, 3, 9, 1, 3, 5, 0, 1, 0},
+    /* Layers of several inputs: the residual sum, and the join. */
+    {"add", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 2, 0},
+    {"add", "", 1, 1, 3, 1, 9, 1, 2, 0, 0, 3, 0},
+    {"concat", "", 1, 1, 4, 1, 9, 1, 3, 0, 0, 2, 1},
+    {"concat", "", 2, 1, 3, 1, 6, 1, 2, 0, 0, 3, 1},
 };
 #define NGRAD_CASES ((int)(sizeof grad_cases / sizeof *grad_cases))
 #define SHAPES_PER_CASE 3

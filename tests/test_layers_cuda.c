@@ -189,6 +189,13 @@ static const gpu_case cases[] = {
      {1e-5, 1}, EXACT, 1, 0},
     {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0}, EXACT,
      EXACT, 1, 0},
+    /* A sum and a copy: the same operations on both sides. */
+    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT, EXACT, EXACT, 2,
+     0},
+    {"add", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -2, 2, 1, EXACT, EXACT,
+     EXACT, 3, 0},
+    {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT, EXACT, EXACT, 3,
+     1},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "plan.h"
+#include "memplan.h"
 #include "registry.h"
 
 static const char *const schedules[] = {
@@ -52,7 +52,7 @@ static pp_sim *run(pp_registry *reg, const char *name, int p, int m, int v,
                   "%s p=%d m=%d v=%d does not verify: %s", name, p, m, v,
                   err.msg);
     pp_sim *sim;
-    ck_assert_msg(pp_simulate(plan, costs, &sim, &err) == PP_OK, "%s",
+    ck_assert_msg(pp_simulate(plan, costs, NULL, &sim, &err) == PP_OK, "%s",
                   err.msg);
     if (plan_out)
         *plan_out = plan;
@@ -235,6 +235,59 @@ START_TEST(peak_activations)
 }
 END_TEST
 
+/* The memory pass: 1F1B on 2 ranks holds at most p - r micro-batches on
+ * rank r, each slot taken by one micro-batch at a time; an assignment
+ * that gives one slot to two micro-batches in flight is refused, naming
+ * both and where. */
+START_TEST(memory_plan)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_plan *plan;
+    ck_assert_int_eq(pp_plan_from_ops("1f1b", ops_of(reg, "1f1b"), 2, 4, 1,
+                                      &plan, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_verify(plan, &err), PP_OK);
+    const double bytes[2] = {100, 10};
+    pp_memplan *mp, *mp2;
+    ck_assert_int_eq(pp_memplan_build(plan, bytes, &mp, &err), PP_OK);
+    ck_assert_msg(pp_memplan_verify(plan, mp, &err) == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(mp->nslots[0], 2);
+    ck_assert_int_eq(mp->nslots[1], 1);
+    ck_assert_double_eq(mp->peak[0], 200);
+    ck_assert_double_eq(mp->peak[1], 10);
+    ck_assert_int_eq(mp->peak_act[0], 2);
+    /* Micro-batches 0 and 1 are both in flight on stage 0 (F0 F1, then
+     * B0): one slot for both is wrong. */
+    ck_assert_int_ne(mp->slot[0], mp->slot[1]);
+    mp->slot[1] = mp->slot[0];
+    ck_assert_int_eq(pp_memplan_verify(plan, mp, &err), PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg,
+        "memory plan: rank 0: stage 0's slot 0 holds micro-batch 0 from "
+        "F0.0 to B0.0, and micro-batch 1 takes it at F1.0, before then");
+    /* On the second stage a slot is held through the send that follows
+     * its B: the input gradient is read from it. */
+    ck_assert_int_eq(pp_memplan_build(plan, bytes, &mp2, &err), PP_OK);
+    char first[32], last[32];
+    const pp_program *r1 = &plan->prog[1];
+    size_t at = 1 * 4 + 0; /* stage 1, micro-batch 0 */
+    pp_task_format(&r1->ins[mp2->take[at]].task, first, sizeof first);
+    pp_task_format(&r1->ins[mp2->release[at]].task, last, sizeof last);
+    ck_assert_int_eq(r1->ins[mp2->take[at]].kind, PP_INS_RECV);
+    ck_assert_str_eq(first, "F0.0");
+    ck_assert_int_eq(r1->ins[mp2->release[at]].kind, PP_INS_SEND);
+    ck_assert_str_eq(last, "B0.1");
+    pp_memplan_free(mp2);
+    mp->slot[1] = 5;
+    ck_assert_int_eq(pp_memplan_verify(plan, mp, &err), PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "memory plan: rank 0: stage 0, micro-batch 1 "
+                              "has no slot (slot 5 of 2)");
+    pp_memplan_free(mp);
+    pp_plan_free(plan);
+    pp_registry_free(reg);
+}
+END_TEST
+
 START_TEST(notation_round_trips)
 {
     const char *good[] = {"F0.0", "B12.3", "BI7.0", "BW0.15"};
@@ -314,7 +367,7 @@ START_TEST(file_round_trip)
         for (int s = 0; s < plan->S; s++)
             ck_assert_int_eq(back->rank_of_stage[s], plan->rank_of_stage[s]);
         pp_sim *sim2;
-        ck_assert_int_eq(pp_simulate(back, &costs, &sim2, &err), PP_OK);
+        ck_assert_int_eq(pp_simulate(back, &costs, NULL, &sim2, &err), PP_OK);
         ck_assert(sim2->makespan == sim->makespan);
         pp_sim_free(sim2);
         pp_plan_free(back);
@@ -372,6 +425,7 @@ static Suite *schedule_suite(void)
                         (int)(sizeof schedules / sizeof *schedules));
     tcase_add_test(grid, formulas_are_the_published_ones);
     tcase_add_test(grid, peak_activations);
+    tcase_add_test(grid, memory_plan);
     suite_add_tcase(s, grid);
     TCase *text = tcase_create("notation");
     tcase_add_test(text, notation_round_trips);

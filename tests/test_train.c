@@ -1,11 +1,14 @@
 /* tests/test_train.c - pipelining changes the speed, never the result.
  *
- * One model of several layer types (linear, gelu, layernorm, dropout,
- * tanh, softmax cross-entropy) on the synthetic mixture, trained for a few
- * SGD steps with momentum: under every schedule, over a grid of ranks,
- * micro-batches and stages per rank, with recompute on and off, the
- * parameters at the end must equal those of one rank running the whole
- * batch at once. The ranks talk through the local transport (host
+ * Two models on the synthetic mixture, trained for a few SGD steps with
+ * momentum: a chain of every layer type (linear, gelu, layernorm,
+ * dropout, tanh, softmax cross-entropy), and a graph with residuals and
+ * skips that cross stage boundaries (add, concat, the input reused at the
+ * end). Under every schedule, over a grid of ranks, micro-batches and
+ * stages per rank, with recompute off, on every stage and on every other
+ * stage, the parameters at the end must equal those of one rank running
+ * the whole batch at once, and the memory the runtime held must be the
+ * memory pass's. The ranks talk through the local transport (host
  * mailboxes), and again through the peer transport (stream-ordered
  * snapshots, run here with the cpu device), which the GPU path uses.
  *
@@ -27,13 +30,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "runtime.h"
+#include "runtime_impl.h"
 
 #define STEPS 3
 
-static const char model_text[] =
-    "[model]\n"
-    "input = 6\n"
+/* A chain of single-input layers of every kind. */
+static const char chain[] =
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer norm]\ntype = layernorm\n"
@@ -41,38 +43,83 @@ static const char model_text[] =
     "[layer fc2]\ntype = linear\nunits = 12\n"
     "[layer act2]\ntype = tanh\n"
     "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n"
+    "[layer loss]\ntype = softmax_xent\n";
+
+/* A graph: residuals, and skips over several layers, so over stage
+ * boundaries as the partition falls (fc1 and the input itself travel to
+ * the end, passing through every stage between). */
+static const char residual[] =
+    "[layer fc1]\ntype = linear\nunits = 16\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer fc2]\ntype = linear\nunits = 16\n"
+    "[layer res1]\ntype = add\ninputs = fc2, fc1\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer fc3]\ntype = linear\nunits = 16\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer res2]\ntype = add\ninputs = act2, res1, fc1\n"
+    "[layer cat]\ntype = concat\ninputs = res2, input\n"
+    "[layer drop]\ntype = dropout\nrate = 0.2\n"
+    "[layer out]\ntype = linear\nunits = 3\n"
+    "[layer loss]\ntype = softmax_xent\n";
+
+static const char *const models[] = {chain, residual};
+#define NMODELS 2
+
+static const char model_text[] =
+    "[model]\n"
+    "input = 6\n"
+    "%s"
     "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
-    "microbatches = %d\nrecompute = %s\ntransport = %s\n"
+    "microbatches = %d\n%s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
     "lr = 0.1\nseed = 7\n"
     "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
 
-#define NLAYERS 8
+#define MAXLAYERS 16
 
 typedef struct weights {
-    float *w[NLAYERS][2];
-    size_t n[NLAYERS][2];
+    float *w[MAXLAYERS][2];
+    size_t n[MAXLAYERS][2];
     double loss[STEPS];
 } weights;
 
 static void weights_free(weights *w)
 {
-    for (int l = 0; l < NLAYERS; l++)
+    for (int l = 0; l < MAXLAYERS; l++)
         for (int i = 0; i < 2; i++)
             free(w->w[l][i]);
 }
 
-/* Trains; returns 0 when the schedule refuses (p, m, v). */
-static int train(const char *schedule, int p, int m, int v, int recompute,
-                 const char *transport, weights *out)
+/* The memory pass is the one account of activation memory: the
+ * simulator reports its peaks, and the runtime, taking and releasing
+ * slots as it runs, reaches exactly them. */
+static void memory_agrees(const pp_trainer *t)
 {
-    char path[] = "/tmp/pp-train-XXXXXX";
+    for (int r = 0; r < t->p; r++) {
+        ck_assert_double_eq(t->planned->peak_mem[r], t->mem->peak[r]);
+        ck_assert_msg(t->rank[r].hwm == t->mem->peak[r],
+                      "rank %d held %.0f slot bytes at most, the memory "
+                      "plan says %.0f", r, t->rank[r].hwm, t->mem->peak[r]);
+        ck_assert_double_eq(t->rank[r].live, 0);
+    }
+}
+
+/* Trains; returns 0 when the schedule refuses (p, m, v). recompute: 0
+ * none, 1 every stage, 2 every other stage. */
+static int train(const char *layers, const char *schedule, int p, int m,
+                 int v, int recompute, const char *transport, weights *out)
+{
+    char path[] = "/tmp/pp-train-XXXXXX", which[64] = "recompute = false";
+    if (recompute == 1)
+        snprintf(which, sizeof which, "recompute = true");
+    for (int s = 0, at = 0; recompute == 2 && s < p * v; s += 2)
+        at += snprintf(which + at, sizeof which - (size_t)at, "%s%d",
+                       s ? "," : "recompute_stages = ", s);
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
-    fprintf(f, model_text, schedule, p, v, m, recompute ? "true" : "false",
-            transport, STEPS);
+    fprintf(f, model_text, layers, schedule, p, v, m, which, transport,
+            STEPS);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -83,14 +130,16 @@ static int train(const char *schedule, int p, int m, int v, int recompute,
         return 0;
     ck_assert_msg(st == PP_OK, "%s p=%d m=%d v=%d: %s", schedule, p, m, v,
                   err.msg);
+    ck_assert_int_le(model->nlayers, MAXLAYERS);
     pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
     pp_trainer *t;
     ck_assert_msg(pp_trainer_create(model, &o, &t, &err) == PP_OK, "%s",
                   err.msg);
     ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s p=%d m=%d v=%d: %s",
                   schedule, p, m, v, err.msg);
+    memory_agrees(t);
     memset(out, 0, sizeof *out);
-    for (int l = 0; l < NLAYERS; l++)
+    for (int l = 0; l < model->nlayers; l++)
         for (int i = 0; i < 2; i++) {
             size_t n;
             const float *w = pp_trainer_param(t, l, i, &n);
@@ -110,7 +159,7 @@ static int train(const char *schedule, int p, int m, int v, int recompute,
 static double max_diff(const weights *a, const weights *b)
 {
     double worst = 0;
-    for (int l = 0; l < NLAYERS; l++)
+    for (int l = 0; l < MAXLAYERS; l++)
         for (int i = 0; i < 2; i++) {
             ck_assert_uint_eq(a->n[l][i], b->n[l][i]);
             for (size_t j = 0; j < a->n[l][i]; j++) {
@@ -130,13 +179,15 @@ static const char *const schedules[] = {
 
 #define NSCHEDULES ((int)(sizeof schedules / sizeof *schedules))
 
-/* _i < NSCHEDULES: local transport; the rest: peer. */
+/* _i: schedule, then transport (local, peer), then model (chain,
+ * residual). */
 START_TEST(every_schedule_trains_the_same_model)
 {
     const char *name = schedules[_i % NSCHEDULES];
-    const char *transport = _i < NSCHEDULES ? "local" : "peer";
+    const char *transport = _i / NSCHEDULES % 2 ? "peer" : "local";
+    const char *layers = models[_i / (2 * NSCHEDULES)];
     weights ref;
-    ck_assert(train("vanilla", 1, 1, 1, 0, "local", &ref));
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &ref));
     /* The reference learns: its loss falls over the steps. */
     ck_assert_msg(ref.loss[STEPS - 1] < ref.loss[0], "loss %g -> %g",
                   ref.loss[0], ref.loss[STEPS - 1]);
@@ -146,10 +197,10 @@ START_TEST(every_schedule_trains_the_same_model)
     };
     int runs = 0;
     for (size_t g = 0; g < sizeof grid / sizeof *grid; g++)
-        for (int recompute = 0; recompute < 2; recompute++) {
+        for (int recompute = 0; recompute < 3; recompute++) {
             int p = grid[g][0], m = grid[g][1], v = grid[g][2];
             weights got;
-            if (!train(name, p, m, v, recompute, transport, &got))
+            if (!train(layers, name, p, m, v, recompute, transport, &got))
                 continue;
             runs++;
             double worst = max_diff(&got, &ref);
@@ -176,7 +227,7 @@ static Suite *train_suite(void)
     TCase *tc = tcase_create("equivalence");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
-                        2 * NSCHEDULES);
+                        2 * NSCHEDULES * NMODELS);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -6,6 +6,9 @@
  * transport auto picks (peer: copies ordered by events), through host
  * staging (local), and between a cpu rank and a GPU rank.
  *
+ * Two models: test_train.c's chain, and its graph of residuals and skips
+ * that cross stage boundaries.
+ *
  * Tolerance |a - b| <= 1e-4 + 1e-4 |b|, ten times test_train.c's: besides
  * the regrouping of sums by micro-batch, cuBLAS and the GPU kernels add
  * in other orders than the CPU loops (every kernel's own bound is in
@@ -28,10 +31,11 @@
 #include "gpu_skip.h"
 
 #define STEPS 3
-#define NLAYERS 8
 
-static const char model_text[] =
-    "[model]\ninput = 6\n"
+/* test_train.c's two models: a chain, and a graph whose skips cross stage
+ * boundaries. */
+enum { CHAIN, RESIDUAL };
+static const char *const models[] = {
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer norm]\ntype = layernorm\n"
@@ -39,7 +43,24 @@ static const char model_text[] =
     "[layer fc2]\ntype = linear\nunits = 12\n"
     "[layer act2]\ntype = tanh\n"
     "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n"
+    "[layer loss]\ntype = softmax_xent\n",
+    "[layer fc1]\ntype = linear\nunits = 16\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer fc2]\ntype = linear\nunits = 16\n"
+    "[layer res1]\ntype = add\ninputs = fc2, fc1\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer fc3]\ntype = linear\nunits = 16\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer res2]\ntype = add\ninputs = act2, res1, fc1\n"
+    "[layer cat]\ntype = concat\ninputs = res2, input\n"
+    "[layer drop]\ntype = dropout\nrate = 0.2\n"
+    "[layer out]\ntype = linear\nunits = 3\n"
+    "[layer loss]\ntype = softmax_xent\n",
+};
+
+static const char model_text[] =
+    "[model]\ninput = 6\n"
+    "%s"
     "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
     "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
@@ -49,8 +70,8 @@ static const char model_text[] =
 static int failures;
 
 /* model_text filled in and loaded; exits on a failure to. */
-static pp_model *load(const char *schedule, const char *devices, int v,
-                      int m, int recompute, const char *transport)
+static pp_model *load(int which, const char *schedule, const char *devices,
+                      int v, int m, int recompute, const char *transport)
 {
     char path[] = "/tmp/pp-train-cuda-XXXXXX";
     int fd = mkstemp(path);
@@ -59,7 +80,7 @@ static pp_model *load(const char *schedule, const char *devices, int v,
         perror("mkstemp");
         exit(1);
     }
-    fprintf(f, model_text, schedule, devices, v, m,
+    fprintf(f, model_text, models[which], schedule, devices, v, m,
             recompute ? "true" : "false", transport, STEPS);
     fclose(f);
     pp_error err;
@@ -75,11 +96,12 @@ static pp_model *load(const char *schedule, const char *devices, int v,
 }
 
 /* Trains and copies every parameter out, in model order, into w. */
-static size_t train(const char *schedule, const char *devices, int v, int m,
-                    int recompute, const char *transport, float *w,
-                    size_t cap)
+static size_t train(int which, const char *schedule, const char *devices,
+                    int v, int m, int recompute, const char *transport,
+                    float *w, size_t cap)
 {
-    pp_model *model = load(schedule, devices, v, m, recompute, transport);
+    pp_model *model = load(which, schedule, devices, v, m, recompute,
+                           transport);
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -93,7 +115,7 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
         exit(1);
     }
     size_t at = 0;
-    for (int l = 0; l < NLAYERS; l++)
+    for (int l = 0; l < model->nlayers; l++)
         for (int i = 0; i < 2; i++) {
             size_t n;
             const float *p = pp_trainer_param(t, l, i, &n);
@@ -111,7 +133,7 @@ static size_t train(const char *schedule, const char *devices, int v, int m,
  * refused before anything is allocated, naming the GPU and its parts. */
 static int refuses_what_does_not_fit(void)
 {
-    pp_model *model = load("1f1b", "cuda:0*2", 1, 4, 0, "auto");
+    pp_model *model = load(CHAIN, "1f1b", "cuda:0*2", 1, 4, 0, "auto");
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -137,7 +159,7 @@ static int refuses_what_does_not_fit(void)
 static int fails_when_nccl_stalls(const char *fault, pp_status code,
                                   const char *says)
 {
-    pp_model *model = load("1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl");
+    pp_model *model = load(CHAIN, "1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl");
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -186,8 +208,10 @@ int main(void)
         return pp_test_no_gpu("test_train_cuda", missing);
     pp_test_watchdog();
     enum { CAP = 1 << 16 };
-    static float ref[CAP], got[CAP];
-    size_t n = train("vanilla", "cpu", 1, 1, 0, "auto", ref, CAP);
+    static float ref[2][CAP], got[CAP];
+    size_t n[2];
+    for (int k = 0; k < 2; k++)
+        n[k] = train(k, "vanilla", "cpu", 1, 1, 0, "auto", ref[k], CAP);
     /* The last runs need two GPUs: ranks on different GPUs talk through
      * nccl where it is built and the order allows (auto), else peer; in
      * the last two, ranks sharing a GPU also talk to the other GPU, so
@@ -197,21 +221,27 @@ int main(void)
         const char *schedule, *devices;
         int v, m, recompute;
         const char *transport;
-        int gpus;
+        int gpus, model;
     } runs[] = {
-        {"vanilla", "cuda:0", 1, 1, 0, "auto", 1},
-        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1},
-        {"gpipe", "cuda:0*4", 1, 8, 1, "auto", 1},
-        {"interleaved", "cuda:0*2", 2, 4, 0, "auto", 1},
-        {"zb-h1", "cuda:0*4", 1, 4, 1, "peer", 1},
-        {"zb-v", "cuda:0*2", 2, 4, 0, "auto", 1},
-        {"1f1b", "cuda:0*3", 1, 6, 0, "local", 1},
-        {"1f1b", "cpu,cuda:0", 1, 4, 0, "auto", 1},
-        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2},
-        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2},
-        {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2},
-        {"interleaved", "cuda:0,cuda:0,cuda:1", 2, 6, 0, "auto", 2},
-        {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2},
+        {"vanilla", "cuda:0", 1, 1, 0, "auto", 1, CHAIN},
+        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, CHAIN},
+        {"gpipe", "cuda:0*4", 1, 8, 1, "auto", 1, CHAIN},
+        {"interleaved", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN},
+        {"zb-h1", "cuda:0*4", 1, 4, 1, "peer", 1, CHAIN},
+        {"zb-v", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN},
+        {"1f1b", "cuda:0*3", 1, 6, 0, "local", 1, CHAIN},
+        {"1f1b", "cpu,cuda:0", 1, 4, 0, "auto", 1, CHAIN},
+        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, RESIDUAL},
+        {"interleaved", "cuda:0*2", 2, 4, 1, "peer", 1, RESIDUAL},
+        {"zb-v", "cuda:0*3", 2, 6, 0, "auto", 1, RESIDUAL},
+        {"1f1b", "cpu,cuda:0", 1, 4, 1, "auto", 1, RESIDUAL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, CHAIN},
+        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, CHAIN},
+        {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2, CHAIN},
+        {"interleaved", "cuda:0,cuda:0,cuda:1", 2, 6, 0, "auto", 2, CHAIN},
+        {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2, CHAIN},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, RESIDUAL},
+        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, RESIDUAL},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         if (runs[k].gpus > gpus) {
@@ -219,20 +249,22 @@ int main(void)
                    runs[k].devices, runs[k].gpus);
             continue;
         }
-        size_t m = train(runs[k].schedule, runs[k].devices, runs[k].v,
-                         runs[k].m, runs[k].recompute, runs[k].transport,
-                         got, CAP);
+        int which = runs[k].model;
+        size_t m = train(which, runs[k].schedule, runs[k].devices,
+                         runs[k].v, runs[k].m, runs[k].recompute,
+                         runs[k].transport, got, CAP);
         double worst = 0;
-        for (size_t i = 0; i < n && m == n; i++) {
-            double d = fabs((double)got[i] - ref[i]) /
-                       (1e-4 + 1e-4 * fabs(ref[i]));
+        for (size_t i = 0; i < n[which] && m == n[which]; i++) {
+            double d = fabs((double)got[i] - ref[which][i]) /
+                       (1e-4 + 1e-4 * fabs(ref[which][i]));
             if (d > worst)
                 worst = d;
         }
-        int ok = m == n && worst <= 1.0;
+        int ok = m == n[which] && worst <= 1.0;
         failures += !ok;
-        printf("%s: %s on %s (v=%d, m=%d, recompute=%d, transport %s): "
+        printf("%s: %s%s on %s (v=%d, m=%d, recompute=%d, transport %s): "
                "worst %.3f of the tolerance\n", ok ? "PASS" : "FAIL",
+               which == RESIDUAL ? "residual model, " : "",
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
     }

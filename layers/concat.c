@@ -1,0 +1,155 @@
+/* layers/concat.c - its inputs side by side along the last dimension:
+ * y[..., :] = [x0[..., :], x1[..., :], ...].
+ *
+ * Inputs are float, with the same leading dimensions; the output's last
+ * dimension is the sum of theirs. No parameters, nothing saved; backward
+ * adds each input's columns of dy to its gradient.
+ */
+#include <config.h>
+
+#include <string.h>
+
+#include <pipette/pipette.h>
+
+#ifdef HAVE_CUDA
+#include <cuda_runtime_api.h>
+
+#include "cuda_check.h"
+#include "cuda_kernels.h"
+#endif
+
+static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
+                      int nin, pp_layer_plan *p, pp_error *err)
+{
+    char a[64], b[64];
+    int nd = in[0].shape.ndim;
+    int64_t last = 0;
+    for (int i = 0; i < nin; i++) {
+        const pp_shape *s = &in[i].shape;
+        if (in[i].dtype != PP_F32 || s->ndim == 0)
+            return pp_section_error(cfg, NULL, err,
+                "concat needs float features, and input %d is %s", i + 1,
+                in[i].dtype != PP_F32 ? "token ids" : "a scalar");
+        int same = s->ndim == nd;
+        for (int d = 0; same && d + 1 < nd; d++)
+            same = s->dim[d] == in[0].shape.dim[d];
+        if (!same)
+            return pp_section_error(cfg, "inputs", err,
+                "concat joins along the last dimension, so the others must "
+                "agree, but input %d is %s where input 1 is %s", i + 1,
+                pp_shape_format(s, a, sizeof a),
+                pp_shape_format(&in[0].shape, b, sizeof b));
+        last += s->dim[nd - 1];
+    }
+    p->out = in[0];
+    p->out.shape.dim[nd - 1] = last;
+    /* No arithmetic, but every element copied: not a free layer. */
+    p->flops = (double)pp_shape_elements(&p->out.shape);
+    return PP_OK;
+}
+
+/* The micro-batch as rows of C output columns; input k has c[k] of them,
+ * starting at column off. */
+static int64_t rows(const pp_layer_call *c)
+{
+    const pp_shape *s = &c->in[0].shape;
+    return (int64_t)c->n * (pp_shape_elements(s) / s->dim[s->ndim - 1]);
+}
+
+static int64_t width(const pp_layer_call *c, int k)
+{
+    return c->in[k].shape.dim[c->in[k].shape.ndim - 1];
+}
+
+static int64_t total(const pp_layer_call *c)
+{
+    int64_t C = 0;
+    for (int k = 0; k < c->nin; k++)
+        C += width(c, k);
+    return C;
+}
+
+/* y (rows, C): input k's (rows, w) at columns off .. off + w - 1 */
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
+{
+    (void)err;
+    int64_t R = rows(c), C = total(c), off = 0;
+    float *out = y;
+    for (int k = 0; k < c->nin; k++) {
+        int64_t w = width(c, k);
+        const float *in = x[k];
+        for (int64_t r = 0; r < R; r++)
+            memcpy(out + r * C + off, in + r * w, (size_t)w * sizeof(float));
+        off += w;
+    }
+    return PP_OK;
+}
+
+/* dx[k] (rows, w) += dy's columns off .. off + w - 1 */
+static pp_status backward_input(const pp_layer_call *c, const void *const *x,
+                                const void *y, const void *dy,
+                                void *const *dx, pp_error *err)
+{
+    (void)x, (void)y, (void)err;
+    int64_t R = rows(c), C = total(c), off = 0;
+    const float *g = dy;
+    for (int k = 0; k < c->nin; k++) {
+        int64_t w = width(c, k);
+        float *d = dx[k];
+        for (int64_t r = 0; d && r < R; r++)
+            for (int64_t j = 0; j < w; j++)
+                d[r * w + j] += g[r * C + off + j];
+        off += w;
+    }
+    return PP_OK;
+}
+
+static const pp_layer_kernels cpu_kernels = {
+    .forward = forward, .backward_input = backward_input};
+
+#ifdef HAVE_CUDA
+/* One launch per input, on c->stream. */
+static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
+                              void *y, pp_error *err)
+{
+    int64_t R = rows(c), C = total(c), off = 0;
+    for (int k = 0; k < c->nin; k++) {
+        PP_CUDA_TRY(pp_cuda_columns((cudaStream_t)c->stream, y, x[k], R,
+                                    width(c, k), C, off, 0), err);
+        off += width(c, k);
+    }
+    return PP_OK;
+}
+
+static pp_status cuda_backward_input(const pp_layer_call *c,
+                                     const void *const *x, const void *y,
+                                     const void *dy, void *const *dx,
+                                     pp_error *err)
+{
+    (void)x, (void)y;
+    int64_t R = rows(c), C = total(c), off = 0;
+    for (int k = 0; k < c->nin; k++) {
+        if (dx[k])
+            PP_CUDA_TRY(pp_cuda_columns((cudaStream_t)c->stream, dx[k], dy,
+                                        R, width(c, k), C, off, 1), err);
+        off += width(c, k);
+    }
+    return PP_OK;
+}
+
+static const pp_layer_kernels cuda_kernels = {
+    .forward = cuda_forward, .backward_input = cuda_backward_input};
+#endif
+
+static const pp_layer_ops ops = {
+    .inputs = PP_INPUTS_ANY,
+    .plan = plan,
+    .cpu = &cpu_kernels,
+#ifdef HAVE_CUDA
+    .cuda = &cuda_kernels,
+#endif
+};
+
+PP_PLUGIN(PP_KIND_LAYER, "concat",
+          "its inputs side by side along the last dimension", NULL, &ops);

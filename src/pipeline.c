@@ -1,0 +1,430 @@
+/* src/pipeline.c - a model file's [pipeline]: its ranks and devices, the
+ * schedule built for them, the layers cut into stages (with the tensors
+ * that cross each cut, graph.c) and which stages recompute. Part of
+ * pp_model_load (model.c).
+ */
+#include <config.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+#include "routes.h"
+
+static const pp_key pipeline_keys[] = {
+    {"schedule", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "1f1b",
+     "schedule plugin name, or file:PATH"},
+    {"devices", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "cpu",
+     "one device per rank: cpu or cuda:N, each optionally *K, comma-separated"},
+    {"microbatches", PP_KEY_INT, 0, 1, 65536, NULL, "1",
+     "micro-batches per step; must divide [train] batch"},
+    {"stages_per_rank", PP_KEY_INT, 0, 1, 64, NULL, "1",
+     "stages each rank holds (v, for interleaved schedules)"},
+    {"layers_per_stage", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "how many layers each stage takes, in order, e.g. 2,3,1 (partition = "
+     "manual)"},
+    {"partition", PP_KEY_ENUM, 0, PP_NO_RANGE, "params|flops|manual", NULL,
+     "how layers are cut into stages (default: manual when layers say stage =, else params)"},
+    {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|peer|nccl", "auto",
+     "how tensors move between ranks"},
+    {"recompute", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "false",
+     "keep only each stage's inputs per micro-batch; recompute in backward"},
+    {"recompute_stages", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
+     "recompute only these stages, e.g. 0,1 (instead of recompute = true)"},
+    {0},
+};
+
+const char *pp_partition_name(pp_partition p)
+{
+    switch (p) {
+    case PP_PARTITION_PARAMS: return "params";
+    case PP_PARTITION_FLOPS: return "flops";
+    case PP_PARTITION_MANUAL: return "manual";
+    }
+    return "?";
+}
+
+static int parse_count(const char *text, long lo, long hi, long *out)
+{
+    int64_t v;
+    if (pp_parse_int(text, &v) || v < lo || v > hi)
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
+                     char *why, size_t why_size)
+{
+    *out = NULL;
+    *n = 0;
+    char *copy = strdup(text);
+    if (!copy) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    pp_device_spec *list = NULL;
+    int count = 0, failed = 0;
+    char *save = NULL;
+    for (char *item = strtok_r(copy, ",", &save); item && !failed;
+         item = strtok_r(NULL, ",", &save)) {
+        while (*item == ' ' || *item == '\t')
+            item++;
+        char *end = item + strlen(item);
+        while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+        long repeat = 1;
+        char *star = strchr(item, '*');
+        if (star) {
+            *star = '\0';
+            if (parse_count(star + 1, 1, 4096, &repeat)) {
+                snprintf(why, why_size,
+                         "'%s*%s': the repeat count after '*' must be an "
+                         "integer from 1 to 4096", item, star + 1);
+                failed = 1;
+                break;
+            }
+        }
+        pp_device_spec spec;
+        long index = 0;
+        if (strcmp(item, "cpu") == 0) {
+            spec.kind = PP_DEV_CPU;
+        } else if (strncmp(item, "cuda:", 5) == 0 &&
+                   parse_count(item + 5, 0, 1023, &index) == 0) {
+            spec.kind = PP_DEV_CUDA;
+        } else {
+            snprintf(why, why_size,
+                     "'%s' is not a device: expected cpu or cuda:N "
+                     "(N a GPU index), optionally followed by *COUNT",
+                     item);
+            failed = 1;
+            break;
+        }
+        if (count + repeat > 4096) {
+            snprintf(why, why_size, "more than 4096 ranks");
+            failed = 1;
+            break;
+        }
+        pp_device_spec *grown = realloc(list, (size_t)(count + repeat) *
+                                                  sizeof *grown);
+        if (!grown) {
+            snprintf(why, why_size, "out of memory");
+            failed = 1;
+            break;
+        }
+        list = grown;
+        for (long k = 0; k < repeat; k++) {
+            spec.index = spec.kind == PP_DEV_CUDA ? (int)index : count;
+            list[count++] = spec;
+        }
+    }
+    free(copy);
+    if (!failed && count == 0) {
+        snprintf(why, why_size, "no device listed: expected cpu or cuda:N");
+        failed = 1;
+    }
+    if (failed) {
+        free(list);
+        return -1;
+    }
+    *out = list;
+    *n = count;
+    return 0;
+}
+
+/* The config's plugin_path with relative directories taken from the config
+ * file's own directory, so a model and its plugins can travel together. */
+static void load_pipeline(pp_model *m, pp_error *err)
+{
+    pp_section *s = pp_config_section(m->cfg, "pipeline");
+    pp_error ignore;
+    int64_t v;
+    const char *text;
+    if (s && pp_section_validate(s, pipeline_keys, NULL, err))
+        return;
+    if (!s) {
+        /* An absent [pipeline] means one rank on the CPU. */
+        m->schedule = "1f1b";
+        m->transport = "auto";
+        m->microbatches = m->stages_per_rank = 1;
+        m->nranks = 1;
+        m->devices = calloc(1, sizeof *m->devices);
+        if (m->devices)
+            m->devices[0].kind = PP_DEV_CPU;
+        m->partition = PP_PARTITION_PARAMS;
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].stage >= 0)
+                m->partition = PP_PARTITION_MANUAL;
+        return;
+    }
+    pp_section_string(s, "schedule", &m->schedule, &ignore);
+    pp_section_string(s, "transport", &m->transport, &ignore);
+    pp_section_int(s, "microbatches", &v, &ignore);
+    m->microbatches = (int)v;
+    pp_section_int(s, "stages_per_rank", &v, &ignore);
+    m->stages_per_rank = (int)v;
+    pp_section_string(s, "devices", &text, &ignore);
+    char why[256];
+    if (pp_parse_devices(text, &m->devices, &m->nranks, why, sizeof why))
+        pp_section_error(s, "devices", err, "%s", why);
+    for (int r = 0; r < m->nranks; r++) {
+        if (m->devices[r].kind != PP_DEV_CUDA)
+            continue;
+        /* The plugin must load; whether the GPU answers is a question for
+         * run time, so that a file can be checked on any machine. */
+        const pp_plugin *cuda;
+        pp_error fail;
+        pp_error_clear(&fail);
+        if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda", &cuda,
+                             &fail))
+            pp_section_error(s, "devices", err,
+                "cuda:%d needs the cuda device plugin: %s",
+                m->devices[r].index, fail.msg);
+        break;
+    }
+    if (pp_section_has(s, "partition")) {
+        pp_section_string(s, "partition", &text, &ignore);
+        m->partition = strcmp(text, "manual") == 0 ? PP_PARTITION_MANUAL
+                     : strcmp(text, "flops") == 0  ? PP_PARTITION_FLOPS
+                                                   : PP_PARTITION_PARAMS;
+    } else if (pp_section_has(s, "layers_per_stage")) {
+        m->partition = PP_PARTITION_MANUAL;
+    } else {
+        m->partition = PP_PARTITION_PARAMS;
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].stage >= 0)
+                m->partition = PP_PARTITION_MANUAL;
+    }
+}
+
+/* [pipeline] layers_per_stage = 2,3,1: the list gives each layer its
+ * stage, as stage keys on the layers would; the list itself is checked
+ * here, so its errors point at it. Returns 0 after reporting one. */
+static int apply_layer_counts(pp_model *m, pp_section *s, int stages,
+                              pp_error *err)
+{
+    const char *text;
+    pp_error ignore;
+    pp_section_string(s, "layers_per_stage", &text, &ignore);
+    if (m->partition != PP_PARTITION_MANUAL) {
+        pp_section_error(s, "layers_per_stage", err,
+            "a list of layers per stage is a manual partition, but partition "
+            "= %s: remove one of them", pp_partition_name(m->partition));
+        return 0;
+    }
+    for (int i = 0; i < m->nlayers; i++)
+        if (m->layers[i].stage >= 0) {
+            pp_section_error(m->layers[i].section, "stage", err,
+                "[pipeline] layers_per_stage already places the layers: "
+                "remove this key or that list");
+            return 0;
+        }
+    /* Parsed twice over the same text: once to check and add up, once to
+     * place the layers. */
+    int listed = 0;
+    long total = 0;
+    for (const char *p = text; *p; listed++) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (end == p || n < 1 || (*end && *end != ',')) {
+            pp_section_error(s, "layers_per_stage", err,
+                "expected whole numbers of at least 1 separated by commas, "
+                "one per stage, got '%s'", text);
+            return 0;
+        }
+        total += n;
+        p = *end ? end + 1 : end;
+    }
+    if (listed != stages || total != m->nlayers) {
+        pp_section_error(s, "layers_per_stage", err,
+            "%d number%s adding up to %ld, but the pipeline has %d stage%s "
+            "and the model %d layer%s: give one count per stage, adding up "
+            "to the layers", listed, listed == 1 ? "" : "s", total, stages,
+            stages == 1 ? "" : "s", m->nlayers, m->nlayers == 1 ? "" : "s");
+        return 0;
+    }
+    int layer = 0, stage = 0;
+    for (const char *p = text; *p; stage++) {
+        char *end;
+        long n = strtol(p, &end, 10);
+        for (long k = 0; k < n; k++)
+            m->layers[layer++].stage = stage;
+        while (*end == ' ' || *end == '\t')
+            end++;
+        p = *end ? end + 1 : end;
+    }
+    return 1;
+}
+
+/* Returns 1 when the stages can be cut: enough layers, and manual stage
+ * keys (if any) complete and in order. */
+static int check_partition(pp_model *m, pp_error *err)
+{
+    if (m->nranks == 0)
+        return 0; /* devices did not parse: already reported */
+    size_t before = err->count;
+    int stages = m->nranks * m->stages_per_rank;
+    pp_section *pipe = pp_config_section(m->cfg, "pipeline");
+    if (pipe && pp_section_has(pipe, "layers_per_stage") &&
+        !apply_layer_counts(m, pipe, stages, err))
+        return 0;
+    if (stages > m->nlayers) {
+        if (pipe)
+            pp_section_error(pipe, pp_section_has(pipe, "stages_per_rank") ?
+                                 "stages_per_rank" : "devices", err,
+                "%d rank%s x %d stage%s per rank = %d stages, but the "
+                "model has only %d layer%s: use fewer ranks or stages",
+                m->nranks, m->nranks == 1 ? "" : "s", m->stages_per_rank,
+                m->stages_per_rank == 1 ? "" : "s", stages, m->nlayers,
+                m->nlayers == 1 ? "" : "s");
+        return 0;
+    }
+    if (m->partition != PP_PARTITION_MANUAL) {
+        for (int i = 0; i < m->nlayers; i++)
+            if (m->layers[i].stage >= 0)
+                pp_section_error(m->layers[i].section, "stage", err,
+                    "stage is set but [pipeline] partition = %s: remove the "
+                    "stage keys or use partition = manual",
+                    pp_partition_name(m->partition));
+        return err->count == before;
+    }
+    int prev = 0;
+    for (int i = 0; i < m->nlayers; i++) {
+        pp_model_layer *l = &m->layers[i];
+        if (l->stage < 0) {
+            pp_section_error(l->section, NULL, err,
+                "partition is manual but this layer has no 'stage' key");
+            continue;
+        }
+        if (l->stage >= stages)
+            pp_section_error(l->section, "stage", err,
+                "stage %d does not exist: there are %d stages (0 to %d)",
+                l->stage, stages, stages - 1);
+        else if (i == 0 && l->stage != 0)
+            pp_section_error(l->section, "stage", err,
+                "the first layer must be in stage 0, not %d", l->stage);
+        else if (l->stage < prev || l->stage > prev + 1)
+            pp_section_error(l->section, "stage", err,
+                "stage %d after stage %d: stages must follow the layer "
+                "order, each one the same as or one more than the previous",
+                l->stage, prev);
+        prev = l->stage;
+    }
+    if (prev != stages - 1 && prev < stages)
+        pp_section_error(m->layers[m->nlayers - 1].section, "stage", err,
+            "the last layer is in stage %d, so stages %d to %d would be "
+            "empty", prev, prev + 1, stages - 1);
+    return err->count == before;
+}
+
+/* The schedule, built for this pipeline's ranks, micro-batches and stages
+ * per rank, and verified: a schedule that cannot run them is a config
+ * error at the schedule key. A file schedule's path is taken from the
+ * model file's directory. */
+static void load_schedule(pp_model *m, pp_error *err)
+{
+    pp_section *s = pp_config_section(m->cfg, "pipeline");
+    char dir[4096];
+    const char *slash = strrchr(m->cfg->path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - m->cfg->path) : 1,
+             slash ? m->cfg->path : ".");
+    pp_error why;
+    pp_error_clear(&why);
+    if (pp_plan_load(m->registry, m->schedule, dir, m->nranks,
+                     m->microbatches, m->stages_per_rank, &m->plan, &why) ==
+        PP_OK)
+        return;
+    if (s)
+        pp_section_error(s, pp_section_has(s, "schedule") ? "schedule" : NULL,
+                         err, "%s", why.msg);
+    else
+        pp_error_add(err, PP_ERR_CONFIG, "%s:1: %s", m->cfg->path, why.msg);
+}
+
+
+/* [pipeline] recompute = true (every stage) or recompute_stages = 0,2,
+ * once the stages are known. */
+static void load_recompute(pp_model *m, pp_error *err)
+{
+    int S = m->plan->S;
+    if (!(m->recompute = calloc((size_t)S, 1))) {
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    pp_section *s = pp_config_section(m->cfg, "pipeline");
+    if (!s)
+        return;
+    pp_error ignore;
+    bool all;
+    pp_section_bool(s, "recompute", &all, &ignore);
+    memset(m->recompute, all, (size_t)S);
+    if (!pp_section_has(s, "recompute_stages"))
+        return;
+    if (all) {
+        pp_section_error(s, "recompute_stages", err,
+            "recompute = true already recomputes every stage: remove one of "
+            "them");
+        return;
+    }
+    const char *text;
+    pp_section_string(s, "recompute_stages", &text, &ignore);
+    for (const char *p = text; *p;) {
+        char *end;
+        long stage = strtol(p, &end, 10);
+        while (*end == ' ' || *end == '\t')
+            end++;
+        if (end == p || (*end && *end != ',') || stage < 0) {
+            pp_section_error(s, "recompute_stages", err,
+                "expected stage numbers separated by commas, e.g. 0,1, got "
+                "'%s'", text);
+            return;
+        }
+        if (stage >= S) {
+            pp_section_error(s, "recompute_stages", err,
+                "stage %ld does not exist: there are %d stages (0 to %d)",
+                stage, S, S - 1);
+            return;
+        }
+        m->recompute[stage] = 1;
+        p = *end ? end + 1 : end;
+        while (*p == ' ' || *p == '\t')
+            p++;
+    }
+}
+
+/* The stages cut from the layers, and what crosses each cut. */
+static void cut_stages(pp_model *m, pp_error *err)
+{
+    int S = m->plan->S;
+    if (!(m->first = calloc((size_t)S + 1, sizeof *m->first))) {
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    pp_error why;
+    pp_error_clear(&why);
+    if (pp_partition_layers(m, S, m->first, &why) ||
+        pp_graph_cut(m, &why))
+        pp_error_add(err, why.code, "%s", why.msg);
+}
+
+void pp_pipeline_load(pp_model *m, pp_error *err)
+{
+    load_pipeline(m, err);
+    if (m->nlayers == 0 || !check_partition(m, err))
+        return;
+    load_schedule(m, err);
+    if (!m->plan)
+        return;
+    load_recompute(m, err);
+    /* Cutting needs every layer planned; routes, the programs. */
+    if (err->count == 0)
+        cut_stages(m, err);
+    m->route = malloc((size_t)m->nranks * (size_t)m->nranks);
+    if (!m->route)
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+    else
+        pp_routes_plan(m, m->route, err);
+}

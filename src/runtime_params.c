@@ -1,0 +1,211 @@
+/* src/runtime_params.c - where each parameter lives, and its first value.
+ *
+ * A parameter lives once per rank that uses it: in its owner's stage when
+ * the owner is on that rank, else in the first stage of the rank that
+ * uses it (a shared parameter's copy). Within a stage's buffer, those
+ * that take weight decay come first, so the optimizer serves both groups
+ * in one pass. Every copy starts from the owner's values: each element is
+ * a function of the seed, the owner and its index, so every partition
+ * starts from the same model.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime_impl.h"
+
+/* A counter-based generator: the same (seed, counter) gives the same
+ * number on every rank and under every partition. */
+static uint64_t mix(uint64_t x)
+{
+    x += 0x9e3779b97f4a7c15ull;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return x ^ (x >> 31);
+}
+
+static double uniform01(uint64_t seed, uint64_t a, uint64_t b, uint64_t c)
+{
+    uint64_t h = mix(seed ^ mix(a ^ mix(b ^ mix(c))));
+    return ((double)(h >> 11) + 0.5) * 0x1p-53;
+}
+
+static void init_param(float *x, const pp_param_decl *d, uint64_t seed,
+                       int layer, int param)
+{
+    size_t n = (size_t)pp_shape_elements(&d->shape);
+    for (size_t j = 0; j < n; j++) {
+        switch (d->init) {
+        case PP_INIT_ZEROS: x[j] = 0; break;
+        case PP_INIT_ONES: x[j] = 1; break;
+        case PP_INIT_UNIFORM:
+            x[j] = (float)(d->scale *
+                           (2 * uniform01(seed, (uint64_t)layer,
+                                          (uint64_t)param, j) - 1));
+            break;
+        case PP_INIT_NORMAL: {
+            double u1 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
+                                  2 * j);
+            double u2 = uniform01(seed, (uint64_t)layer, (uint64_t)param,
+                                  2 * j + 1);
+            x[j] = (float)(d->scale * sqrt(-2 * log(u1)) *
+                           cos(6.283185307179586 * u2));
+            break;
+        }
+        }
+    }
+}
+
+static const pp_param_decl *decl_of(const pp_model *m, pp_param_ref o)
+{
+    return &m->layers[o.layer].plan.params[o.param];
+}
+
+static int rank_of_layer(const pp_trainer *t, int layer)
+{
+    return t->m->plan->rank_of_stage[t->m->layers[layer].stage];
+}
+
+pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
+                                pp_param_ref o)
+{
+    return &t->home[(size_t)rank * (size_t)t->nrefs +
+                    (size_t)(t->ref_base[o.layer] + o.param)];
+}
+
+pp_status pp_place_params(pp_trainer *t, pp_error *err)
+{
+    const pp_model *m = t->m;
+    t->ref_base = calloc((size_t)m->nlayers + 1, sizeof *t->ref_base);
+    if (!t->ref_base)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < m->nlayers; i++)
+        t->ref_base[i + 1] = t->ref_base[i] + m->layers[i].plan.nparams;
+    t->nrefs = t->ref_base[m->nlayers];
+    t->home = malloc(((size_t)t->p * (size_t)t->nrefs + 1) * sizeof *t->home);
+    if (!t->home)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (size_t k = 0; k < (size_t)t->p * (size_t)t->nrefs; k++)
+        t->home[k] = (pp_param_home){-1, 0, 0};
+    /* Its home on a rank: the first stage there that uses it (the owner's
+     * stage comes first: an owner is above its users). */
+    for (int s = 0; s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        for (int l = 0; l < st->nl; l++) {
+            const pp_model_layer *ml = st->layer[l].ml;
+            for (int p = 0; p < ml->plan.nparams; p++) {
+                pp_param_home *h = pp_param_home_of(t, st->rank, ml->owner[p]);
+                if (h->stage < 0)
+                    h->stage = s;
+            }
+        }
+    }
+    for (int i = 0; i < m->nlayers; i++)
+        for (int p = 0; p < m->layers[i].plan.nparams; p++) {
+            int ranks = 0;
+            for (int r = 0; r < t->p; r++)
+                ranks += pp_param_home_of(t, r, (pp_param_ref){i, p})->stage
+                         >= 0;
+            if (ranks > 1)
+                return pp_error_set(err, PP_ERR_CONFIG,
+                    "[layer %s] %s is used on %d ranks: summing the "
+                    "gradients of its copies is not built yet; place its "
+                    "users on one rank (partition = manual)",
+                    m->layers[i].name, m->layers[i].plan.params[p].name,
+                    ranks);
+        }
+    /* Offsets in each stage's buffer: decayed ones, then the others. */
+    for (int s = 0; s < t->S; s++) {
+        stage_rt *st = &t->stage[s];
+        for (int nodecay = 0; nodecay < 2; nodecay++) {
+            if (nodecay)
+                st->ndecay = st->nparams;
+            for (int l = 0; l < st->nl; l++) {
+                const pp_model_layer *ml = st->layer[l].ml;
+                for (int p = 0; p < ml->plan.nparams; p++) {
+                    pp_param_ref o = ml->owner[p];
+                    pp_param_home *h = pp_param_home_of(t, st->rank, o);
+                    const pp_param_decl *d = decl_of(m, o);
+                    if (h->stage != s || h->placed ||
+                        !(d->flags & PP_PARAM_NO_DECAY) != !nodecay)
+                        continue;
+                    h->placed = 1;
+                    h->off = st->nparams;
+                    size_t n = (size_t)pp_shape_elements(&d->shape);
+                    st->nparams += n;
+                    if (rank_of_layer(t, o.layer) != st->rank)
+                        st->shared += n;
+                }
+            }
+        }
+    }
+    return PP_OK;
+}
+
+/* Stage s's layers' parameter pointers (into the stages of their rank),
+ * and the first values of the parameters homed at s, once its buffers are
+ * allocated. Stages are initialised in order, so a home is allocated
+ * before any later stage points into it. */
+pp_status pp_init_params(pp_trainer *t, int s, pp_error *err)
+{
+    stage_rt *st = &t->stage[s];
+    const rank_rt *rk = &t->rank[st->rank];
+    uint64_t seed = (uint64_t)t->m->seed;
+    for (int l = 0; l < st->nl; l++) {
+        layer_rt *lr = &st->layer[l];
+        const pp_model_layer *ml = lr->ml;
+        for (int p = 0; p < ml->plan.nparams; p++) {
+            pp_param_ref o = ml->owner[p];
+            const pp_param_home *h = pp_param_home_of(t, st->rank, o);
+            const stage_rt *home = &t->stage[h->stage];
+            lr->param[p] = home->params + h->off;
+            lr->grad[p] = home->grads + h->off;
+            /* (Twice when two of the stage's layers use it: the same
+             * values.) */
+            if (h->stage == s)
+                init_param(st->host_params + h->off, decl_of(t->m, o), seed,
+                           o.layer, o.param);
+        }
+    }
+    if (rk->cuda && rk->dev->copy(rk->dr.index, st->params, st->host_params,
+                                  st->nparams * sizeof(float),
+                                  PP_COPY_HOST_TO_DEVICE, err))
+        return err->code;
+    return PP_OK;
+}
+
+const float *pp_stage_host_params(const pp_trainer *t, int s)
+{
+    const stage_rt *st = &t->stage[s];
+    const rank_rt *rk = &t->rank[st->rank];
+    pp_error ignore;
+    if (rk->cuda && rk->dev->copy(rk->dr.index, st->host_params, st->params,
+                                  st->nparams * sizeof(float),
+                                  PP_COPY_DEVICE_TO_HOST, &ignore))
+        return NULL;
+    return st->host_params;
+}
+
+const float *pp_param_host(const pp_trainer *t, int layer, int param,
+                           size_t *n, int fetch)
+{
+    *n = 0;
+    const pp_model *m = t->m;
+    if (layer < 0 || layer >= m->nlayers || param < 0 ||
+        param >= m->layers[layer].plan.nparams)
+        return NULL;
+    pp_param_ref o = m->layers[layer].owner[param];
+    const pp_param_home *h = pp_param_home_of(t, rank_of_layer(t, layer), o);
+    const float *host = fetch ? pp_stage_host_params(t, h->stage)
+                              : t->stage[h->stage].host_params;
+    if (!host)
+        return NULL;
+    *n = (size_t)pp_shape_elements(&decl_of(m, o)->shape);
+    return host + h->off;
+}
+
+const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
+                              size_t *n)
+{
+    return pp_param_host(t, layer, param, n, 1);
+}
