@@ -362,6 +362,16 @@ static pp_status cuda_zero_async(const pp_device_rank *r, void *x,
     return PP_OK;
 }
 
+/* Launched from the rank's own thread, whose current device is r's. */
+static pp_status cuda_add_async(const pp_device_rank *r, float *y,
+                                const float *x, size_t n, pp_error *err)
+{
+    if (CUDA_TRY(r->index, pp_cuda_add(y, x, n, (cudaStream_t)r->stream),
+                 err))
+        return err->code;
+    return PP_OK;
+}
+
 /* Events are made on r's device without changing the calling thread's
  * current device: a transport may make a receiver's events from the
  * sender's thread. Every event blocks the host thread that waits for it
@@ -492,6 +502,7 @@ static const pp_device_ops cuda_ops = {
     .event_elapsed = cuda_event_elapsed,
     .host_alloc = cuda_host_alloc,
     .host_release = cuda_host_release,
+    .add_async = cuda_add_async,
 };
 
 PP_PLUGIN(PP_KIND_DEVICE, "cuda",

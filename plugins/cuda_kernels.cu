@@ -1,5 +1,5 @@
 /* plugins/cuda_kernels.cu - the cuda device's own kernels: fill, scale,
- * axpy.
+ * axpy, and the stream-ordered add.
  *
  * Memory-bound one-liners, written as grid-stride loops so any n (size_t,
  * beyond 2^31) runs with a bounded grid. Not tuned: no vector loads, no
@@ -44,6 +44,14 @@ __global__ static void axpy_kernel(float *y, float alpha, const float *x,
         y[i] = fmaf(alpha, x[i], y[i]);
 }
 
+__global__ static void add_kernel(float *y, const float *x, size_t n)
+{
+    size_t stride = (size_t)blockDim.x * gridDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
+         i += stride)
+        y[i] = __fadd_rn(y[i], x[i]);
+}
+
 /* An empty grid is a launch error, and n == 0 has nothing to do. */
 extern "C" cudaError_t pp_cuda_fill(float *x, float value, size_t n)
 {
@@ -58,6 +66,15 @@ extern "C" cudaError_t pp_cuda_scale(float *x, float alpha, size_t n)
     if (n == 0)
         return cudaSuccess;
     scale_kernel<<<blocks_for(n), PP_THREADS>>>(x, alpha, n);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t pp_cuda_add(float *y, const float *x, size_t n,
+                                   cudaStream_t stream)
+{
+    if (n == 0)
+        return cudaSuccess;
+    add_kernel<<<blocks_for(n), PP_THREADS, 0, stream>>>(y, x, n);
     return cudaGetLastError();
 }
 

@@ -24,6 +24,9 @@ cudaError_t pp_cuda_fill(float *x, float value, size_t n);
 cudaError_t pp_cuda_scale(float *x, float alpha, size_t n);
 /* y[i] = fmaf(alpha, x[i], y[i]): one rounding, whatever nvcc's --fmad */
 cudaError_t pp_cuda_axpy(float *y, float alpha, const float *x, size_t n);
+/* y[i] += x[i], on `stream` (the rank's, not the default one) */
+cudaError_t pp_cuda_add(float *y, const float *x, size_t n,
+                        cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -279,6 +279,16 @@ static pp_status cpu_event_elapsed(void *a, void *b, double *ms,
     return PP_OK;
 }
 
+static pp_status cpu_add_async(const pp_device_rank *r, float *y,
+                               const float *x, size_t n, pp_error *err)
+{
+    if (check_index(r->index, err))
+        return err->code;
+    for (size_t i = 0; i < n; i++)
+        y[i] += x[i];
+    return PP_OK;
+}
+
 static pp_status cpu_host_alloc(size_t bytes, void **ptr, pp_error *err)
 {
     return cpu_alloc(0, bytes, ptr, err);
@@ -313,6 +323,7 @@ static const pp_device_ops cpu_ops = {
     .event_elapsed = cpu_event_elapsed,
     .host_alloc = cpu_host_alloc,
     .host_release = cpu_host_release,
+    .add_async = cpu_add_async,
 };
 
 const pp_device_ops *pp_device_cpu(void)

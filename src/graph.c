@@ -384,6 +384,7 @@ void pp_graph_free(pp_model *m)
     for (int s = 0; m->cut && m->plan && s <= m->plan->S; s++)
         free(m->cut[s].tensor);
     free(m->cut);
+    free(m->summed);
     free(m->tensors);
     free(m->first);
 }

@@ -9,6 +9,7 @@
  * until that point.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "plan.h"
 
@@ -90,6 +91,31 @@ pp_status pp_plan_lower(pp_plan *plan, pp_error *err)
         return st;
     }
     plan->prog = prog;
+    return PP_OK;
+}
+
+pp_status pp_plan_add_sum(pp_plan *plan, const int *ranks, int n,
+                          pp_error *err)
+{
+    pp_group *grown = realloc(plan->group,
+                              (size_t)(plan->ngroups + 1) * sizeof *grown);
+    if (!grown)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    plan->group = grown;
+    pp_group *g = &plan->group[plan->ngroups];
+    if (!(g->rank = malloc((size_t)n * sizeof *g->rank)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    memcpy(g->rank, ranks, (size_t)n * sizeof *g->rank);
+    g->n = n;
+    int id = plan->ngroups++;
+    for (int k = 0; k < n; k++) {
+        pp_program *prog = &plan->prog[ranks[k]];
+        /* Before the STEP that ends the program. */
+        pp_status st = emit(prog, prog->ins[prog->n - 1], err);
+        if (st)
+            return st;
+        prog->ins[prog->n - 2] = (pp_ins){PP_INS_REDUCE, {0, 0, 0}, 0, id};
+    }
     return PP_OK;
 }
 

@@ -85,6 +85,8 @@ typedef struct pp_model {
                                 first[s + 1] - 1 */
     pp_cut *cut;             /* [S + 1]: cut[s] enters stage s (cut[0] is
                                 the input; cut[S] is empty) */
+    pp_param_ref *summed;    /* [plan->ngroups]: the shared parameter each
+                                of the plan's sums adds the copies of */
 
     const char *schedule;
     pp_plan *plan;           /* the schedule for these ranks, verified */

@@ -410,6 +410,51 @@ static void cut_stages(pp_model *m, pp_error *err)
         pp_error_add(err, why.code, "%s", why.msg);
 }
 
+/* A sum over the ranks that use a shared parameter, before their
+ * optimizer steps, for each that more than one rank uses: each keeps a
+ * copy, and all take the summed gradient, so all take one update. */
+static void add_sums(pp_model *m, pp_error *err)
+{
+    int p = m->nranks, *ranks = malloc((size_t)p * sizeof *ranks);
+    unsigned char *uses = malloc((size_t)p);
+    if (!ranks || !uses) {
+        free(ranks);
+        free(uses);
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    for (int i = 0; i < m->nlayers; i++)
+        for (int q = 0; q < m->layers[i].plan.nparams; q++) {
+            memset(uses, 0, (size_t)p);
+            for (int j = i; j < m->nlayers; j++)
+                for (int k = 0; k < m->layers[j].plan.nparams; k++)
+                    if (m->layers[j].owner[k].layer == i &&
+                        m->layers[j].owner[k].param == q)
+                        uses[m->plan->rank_of_stage[m->layers[j].stage]] = 1;
+            int n = 0;
+            for (int r = 0; r < p; r++)
+                if (uses[r])
+                    ranks[n++] = r;
+            if (n < 2)
+                continue;
+            pp_param_ref *grown = realloc(m->summed,
+                (size_t)(m->plan->ngroups + 1) * sizeof *grown);
+            pp_error why;
+            pp_error_clear(&why);
+            if (!grown || pp_plan_add_sum(m->plan, ranks, n, &why)) {
+                if (grown)
+                    m->summed = grown;
+                pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+            m->summed = grown;
+            m->summed[m->plan->ngroups - 1] = (pp_param_ref){i, q};
+        }
+done:
+    free(ranks);
+    free(uses);
+}
+
 void pp_pipeline_load(pp_model *m, pp_error *err)
 {
     load_pipeline(m, err);
@@ -419,9 +464,12 @@ void pp_pipeline_load(pp_model *m, pp_error *err)
     if (!m->plan)
         return;
     load_recompute(m, err);
-    /* Cutting needs every layer planned; routes, the programs. */
+    /* Cutting needs every layer planned; routes, the programs with their
+     * sums. */
     if (err->count == 0)
         cut_stages(m, err);
+    if (err->count == 0)
+        add_sums(m, err);
     m->route = malloc((size_t)m->nranks * (size_t)m->nranks);
     if (!m->route)
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");

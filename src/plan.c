@@ -190,6 +190,9 @@ void pp_plan_free(pp_plan *plan)
         free(plan->tasks[r].task);
     for (int r = 0; plan->prog && r < plan->p; r++)
         free(plan->prog[r].ins);
+    for (int g = 0; g < plan->ngroups; g++)
+        free(plan->group[g].rank);
+    free(plan->group);
     free(plan->tasks);
     free(plan->prog);
     free(plan->rank_of_stage);

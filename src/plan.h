@@ -32,7 +32,9 @@ typedef enum pp_ins_kind {
     PP_INS_COMPUTE = 1, /* run task */
     PP_INS_RECV,        /* wait for peer's message (posted at step start) */
     PP_INS_SEND,        /* send to peer, without waiting */
-    PP_INS_STEP         /* the flush: optimizer step on this rank's stages */
+    PP_INS_STEP,        /* the flush: optimizer step on this rank's stages */
+    PP_INS_REDUCE       /* sum a buffer over group plan->group[peer]: every
+                           member waits for all, and all get the same sum */
 } pp_ins_kind;
 
 typedef enum pp_msg {
@@ -44,8 +46,15 @@ typedef struct pp_ins {
     pp_ins_kind kind;
     pp_task task;   /* COMPUTE: the task; RECV/SEND: the producing task */
     pp_msg msg;     /* RECV, SEND */
-    int peer;       /* RECV: the sender; SEND: the receiver */
+    int peer;       /* RECV: the sender; SEND: the receiver; REDUCE: the
+                       group */
 } pp_ins;
+
+/* Ranks that sum a buffer together (a shared parameter's gradient). */
+typedef struct pp_group {
+    int n;
+    int *rank;      /* [n], ascending: the order the sum is taken in */
+} pp_group;
 
 typedef struct pp_program {
     pp_ins *ins;
@@ -65,6 +74,8 @@ typedef struct pp_plan {
     int *rank_of_stage;  /* [S] */
     pp_task_list *tasks; /* [p] */
     pp_program *prog;    /* [p], after pp_plan_lower */
+    pp_group *group;     /* [ngroups]: the sums pp_plan_add_sum added */
+    int ngroups;
 } pp_plan;
 
 /* The plan of a schedule plugin's table; PP_ERR_CONFIG when its check()
@@ -109,9 +120,17 @@ pp_status pp_plan_verify(pp_plan *plan, pp_error *err);
 /* Builds plan->prog from the tasks. Idempotent. */
 pp_status pp_plan_lower(pp_plan *plan, pp_error *err);
 
+/* Adds a sum over ranks[0..n-1] (ascending, n >= 2) to the lowered
+ * programs: a REDUCE before each member's STEP, after those already
+ * there, so every member meets the sums in one order. Its group is the
+ * plan's last. */
+pp_status pp_plan_add_sum(pp_plan *plan, const int *ranks, int n,
+                          pp_error *err);
+
 /* 1 when rank dst receives rank src's messages in the order src sends
  * them (after pp_plan_lower): what a transport that delivers in order,
- * like NCCL, needs. */
+ * like NCCL, needs. A sum's messages come after every other on both
+ * sides, in the groups' order. */
 int pp_plan_in_order(const pp_plan *plan, int src, int dst);
 
 /* Writes a task as "F3.1". */

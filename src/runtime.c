@@ -185,6 +185,7 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         rank_rt *rk = &t->rank[st->rank];
         size_t need = st->in_bytes > st->out_bytes ? st->in_bytes
                                                    : st->out_bytes;
+        need = need > rk->sum_bytes ? need : rk->sum_bytes;
         if (need > rk->staging_bytes)
             rk->staging_bytes = need;
         if (s == 0 || s == t->S - 1)
@@ -215,14 +216,19 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
             dev->host_alloc((size_t)t->mbs * sizeof(float),
                             (void **)&rk->loss_host, err))
             return pp_error_prefix(err, "rank %d", r);
-        void *scratch = NULL, *work = NULL;
+        void *scratch = NULL, *work = NULL, *sa = NULL, *sb = NULL;
         if ((rk->scratch_bytes &&
              dev->alloc(rk->dr.index, rk->scratch_bytes, &scratch, err)) ||
             (rk->workspace_bytes &&
-             dev->alloc(rk->dr.index, rk->workspace_bytes, &work, err)))
+             dev->alloc(rk->dr.index, rk->workspace_bytes, &work, err)) ||
+            (rk->sum_bytes &&
+             (dev->alloc(rk->dr.index, rk->sum_bytes, &sa, err) ||
+              dev->alloc(rk->dr.index, rk->sum_bytes, &sb, err))))
             return pp_error_prefix(err, "rank %d", r);
         rk->scratch = scratch;
         rk->workspace = work;
+        rk->sum_a = sa;
+        rk->sum_b = sb;
         /* The micro-batch whose data the program reads first: the one
          * to prefetch for the next step. */
         const pp_program *prog = &t->m->plan->prog[r];
@@ -490,6 +496,10 @@ void pp_trainer_free(pp_trainer *t)
             dev->release(rk->dr.index, rk->scratch);
         if (rk->workspace)
             dev->release(rk->dr.index, rk->workspace);
+        if (rk->sum_a)
+            dev->release(rk->dr.index, rk->sum_a);
+        if (rk->sum_b)
+            dev->release(rk->dr.index, rk->sum_b);
         dev->rank_close(&rk->dr);
     }
     pp_transports_free(t);
@@ -506,6 +516,7 @@ void pp_trainer_free(pp_trainer *t)
     free(t->stage);
     free(t->ref_base);
     free(t->home);
+    free(t->sum);
     free(t->loss);
     free(t->busy);
     free(t);

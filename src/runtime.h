@@ -45,6 +45,7 @@ typedef struct pp_memory {
     double params, grads, optimizer, activations; /* bytes */
     double lean_activations; /* the activations with recompute */
     double transfers;        /* stream-ordered sends' buffers, at most */
+    double sums;             /* buffers summing shared gradients */
     double total;
     int slots;
 } pp_memory;

@@ -85,6 +85,8 @@ typedef struct rank_rt {
     size_t scratch_bytes;
     void *workspace;       /* the layers' per-call workspace */
     size_t workspace_bytes;
+    float *sum_a, *sum_b;  /* a sum's running total, and a copy received */
+    size_t sum_bytes;      /* each, for the largest sum it is in */
     double live, hwm;      /* slot bytes held now, and at most */
 } rank_rt;
 
@@ -103,6 +105,12 @@ typedef struct pp_param_home {
     int stage, placed;
     size_t off;
 } pp_param_home;
+
+/* A sum of shared gradients: the parameter it sums, its size. */
+typedef struct pp_sum_rt {
+    pp_param_ref owner;
+    size_t n;
+} pp_sum_rt;
 
 typedef struct stage_rt {
     int s, rank;
@@ -156,6 +164,7 @@ struct pp_trainer {
     int nrefs;
     pp_param_home *home;         /* [p * nrefs]: rank r's copy of each
                                     (owner's) parameter */
+    pp_sum_rt *sum;              /* [plan's ngroups] */
     rank_rt *rank;               /* [p] */
     stage_rt *stage;             /* [S] */
     const pp_optimizer_ops *opt;
@@ -188,6 +197,8 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err);
 pp_status pp_init_params(pp_trainer *t, int s, pp_error *err);
 pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
                                 pp_param_ref o);
+/* Rank r's copy of the gradient that sum g adds up. */
+float *pp_sum_grad(const pp_trainer *t, int g, int r);
 /* Stage s's parameters on the host, copied from its device (on cuda). */
 const float *pp_stage_host_params(const pp_trainer *t, int s);
 /* Layer's parameter param as its rank holds it, from the host copy made
@@ -212,6 +223,14 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err);
 /* The bytes of a SEND's message: the cut leaving the stage (activations)
  * or the gradients of the cut entering it (0: nothing is sent). */
 size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send);
+/* A message a rank sends each step, and to whom. */
+typedef struct pp_send_rt {
+    int to;
+    size_t bytes;
+} pp_send_rt;
+/* Rank r's messages of one step ([*n], malloc'd; NULL when memory ran
+ * out): its non-empty sends and its sums' copies to the other members. */
+pp_send_rt *pp_step_sends(const pp_trainer *t, int r, int *n);
 pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 /* PP_OK, or the first failure a transport met on a device by itself. */

@@ -31,14 +31,15 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
                         (double)rk->workspace_bytes;
     out->lean_activations += widest + (double)rk->workspace_bytes;
     out->grads = out->params;
-    const pp_program *prog = &t->m->plan->prog[rank];
-    for (int i = 0; i < prog->n; i++) {
-        const pp_ins *in = &prog->ins[i];
-        if (in->kind == PP_INS_SEND && pp_route(t, rank, in->peer)->async)
-            out->transfers += (double)pp_message_bytes(t, in);
-    }
+    int n;
+    pp_send_rt *sends = pp_step_sends(t, rank, &n);
+    for (int i = 0; sends && i < n; i++)
+        if (pp_route(t, rank, sends[i].to)->async)
+            out->transfers += (double)sends[i].bytes;
+    free(sends);
+    out->sums = 2.0 * (double)rk->sum_bytes;
     out->total = out->params + out->grads + out->optimizer +
-                 out->activations + out->transfers;
+                 out->activations + out->transfers + out->sums;
 }
 
 /* "1.50 GiB", "12.3 MiB", "3.9 KiB", "1000 bytes": sizes a reader takes
@@ -101,6 +102,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
             sum.activations += one.activations;
             sum.lean_activations += one.lean_activations;
             sum.transfers += one.transfers;
+            sum.sums += one.sums;
             sum.total += one.total;
         }
         double have = available(t, first);
@@ -108,10 +110,14 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
             continue;
         double lean = sum.total - sum.activations + sum.lean_activations;
         char a[32], b[32], c[32], d[32], e[32], f[32], g[32], where[32];
-        char advice[256], transfers[64] = "";
+        char advice[256], transfers[128] = "", h[32];
         if (sum.transfers > 0)
             snprintf(transfers, sizeof transfers, ", transfer buffers %s",
                      human(sum.transfers, g, sizeof g));
+        if (sum.sums > 0)
+            snprintf(transfers + strlen(transfers),
+                     sizeof transfers - strlen(transfers),
+                     ", shared gradient sums %s", human(sum.sums, h, sizeof h));
         int all = 1;
         for (int s = 0; s < t->S; s++)
             all &= t->stage[s].recompute;

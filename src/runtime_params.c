@@ -73,6 +73,12 @@ pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
                     (size_t)(t->ref_base[o.layer] + o.param)];
 }
 
+float *pp_sum_grad(const pp_trainer *t, int g, int r)
+{
+    const pp_param_home *h = pp_param_home_of(t, r, t->sum[g].owner);
+    return t->stage[h->stage].grads + h->off;
+}
+
 pp_status pp_place_params(pp_trainer *t, pp_error *err)
 {
     const pp_model *m = t->m;
@@ -100,20 +106,21 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
             }
         }
     }
-    for (int i = 0; i < m->nlayers; i++)
-        for (int p = 0; p < m->layers[i].plan.nparams; p++) {
-            int ranks = 0;
-            for (int r = 0; r < t->p; r++)
-                ranks += pp_param_home_of(t, r, (pp_param_ref){i, p})->stage
-                         >= 0;
-            if (ranks > 1)
-                return pp_error_set(err, PP_ERR_CONFIG,
-                    "[layer %s] %s is used on %d ranks: summing the "
-                    "gradients of its copies is not built yet; place its "
-                    "users on one rank (partition = manual)",
-                    m->layers[i].name, m->layers[i].plan.params[p].name,
-                    ranks);
+    /* The sums of shared gradients, and the buffers their ranks need. */
+    const pp_plan *plan = m->plan;
+    if (!(t->sum = calloc((size_t)plan->ngroups + 1, sizeof *t->sum)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int g = 0; g < plan->ngroups; g++) {
+        pp_param_ref o = m->summed[g];
+        t->sum[g] = (pp_sum_rt){o, (size_t)pp_shape_elements(
+                                       &decl_of(m, o)->shape)};
+        size_t bytes = t->sum[g].n * sizeof(float);
+        for (int k = 0; k < plan->group[g].n; k++) {
+            rank_rt *rk = &t->rank[plan->group[g].rank[k]];
+            if (bytes > rk->sum_bytes)
+                rk->sum_bytes = bytes;
         }
+    }
     /* Offsets in each stage's buffer: decayed ones, then the others. */
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];

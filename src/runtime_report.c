@@ -86,6 +86,8 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
         if (mem.transfers > 0)
             fprintf(out, ", transfer buffers up to %.2f MiB",
                     mib(mem.transfers));
+        if (mem.sums > 0)
+            fprintf(out, ", shared gradient sums %.2f MiB", mib(mem.sums));
         fputc('\n', out);
     }
 }

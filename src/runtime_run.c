@@ -129,13 +129,18 @@ static void release_slot(rank_ctx *x, stage_rt *st, slot *sl)
     x->t->rank[x->r].live -= (double)st->slot_bytes;
 }
 
-/* A message's tag: which step, micro-batch and producing stage, and
- * whether it is an activation or a gradient. */
-static uint64_t tag_of(const pp_trainer *t, int64_t step, int mb, int stage,
-                       pp_msg msg)
+/* A message's tag: which step, and within it which micro-batch,
+ * producing stage and direction (activation or gradient), or which sum. */
+static uint64_t tag_of(const pp_trainer *t, int64_t step, const pp_ins *in)
 {
-    return (((uint64_t)step * (uint64_t)t->mbs + (uint64_t)mb) *
-                (uint64_t)t->S + (uint64_t)stage) * 2 + (msg == PP_MSG_GRAD);
+    uint64_t messages = 2 * (uint64_t)t->mbs * (uint64_t)t->S;
+    uint64_t per_step = messages + (uint64_t)t->m->plan->ngroups;
+    uint64_t which =
+        in->kind == PP_INS_REDUCE
+            ? messages + (uint64_t)in->peer
+            : ((uint64_t)in->task.mb * (uint64_t)t->S +
+               (uint64_t)in->task.stage) * 2 + (in->msg == PP_MSG_GRAD);
+    return (uint64_t)step * per_step + which;
 }
 
 static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
@@ -415,9 +420,11 @@ static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
             return x->err.code;
         if (in->kind == PP_INS_COMPUTE)
             *busy += 1e-3 * (to - from);
+        /* A sum's span carries its group as its task's micro-batch. */
+        pp_task task = in->kind == PP_INS_REDUCE
+                           ? (pp_task){PP_OP_F, in->peer, 0} : in->task;
         if (t->trace)
-            record(x, in->kind, &in->task, x->begin_ms + from,
-                   x->begin_ms + to);
+            record(x, in->kind, &task, x->begin_ms + from, x->begin_ms + to);
     }
     return PP_OK;
 }
@@ -458,54 +465,49 @@ static pp_status optimizer_step(rank_ctx *x)
     return PP_OK;
 }
 
-/* A host transport's message from device memory goes through the rank's
- * staging buffer, and the host waits for the copy, through the staging
- * event (no event made per message): the stream has then also run any copy
- * out of staging still queued (see recv_message). */
-static pp_status send_message(rank_ctx *x, const pp_ins *in, const void *out,
-                              size_t bytes, uint64_t tag)
+/* bytes at buf to rank `to`. A host transport's message from device
+ * memory goes through the rank's staging buffer, and the host waits for
+ * the copy, through the staging event (no event made per message): the
+ * stream has then also run any copy out of staging still queued (see
+ * recv_bytes). */
+static pp_status send_bytes(rank_ctx *x, int to, const void *buf,
+                            size_t bytes, uint64_t tag)
 {
     pp_trainer *t = x->t;
     rank_rt *rk = &t->rank[x->r];
     if (bytes == 0)
         return PP_OK; /* a cut without gradients: nothing to say */
-    const transport_rt *via = pp_route(t, x->r, in->peer);
+    const transport_rt *via = pp_route(t, x->r, to);
     if (via->async)
-        return via->ops->send_async(via->state, x->r, in->peer, tag, out,
-                                    bytes, &x->err);
+        return via->ops->send_async(via->state, x->r, to, tag, buf, bytes,
+                                    &x->err);
     if (rk->cuda) {
-        if (rk->dev->copy_async(&rk->dr, rk->staging, out, bytes,
+        if (rk->dev->copy_async(&rk->dr, rk->staging, buf, bytes,
                                 PP_COPY_DEVICE_TO_HOST, &x->err) ||
             rk->dev->event_record(&rk->dr, rk->staged, &x->err) ||
             rk->dev->event_sync(rk->staged, &x->err))
             return x->err.code;
         rk->staged_pending = 0;
-        out = rk->staging;
+        buf = rk->staging;
     }
-    return via->ops->send(via->state, x->r, in->peer, tag, out, bytes,
-                          &x->err);
+    return via->ops->send(via->state, x->r, to, tag, buf, bytes, &x->err);
 }
 
-static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
+/* bytes from rank `from` into buf. */
+static pp_status recv_bytes(rank_ctx *x, int from, void *buf, size_t bytes,
+                            uint64_t tag)
 {
     pp_trainer *t = x->t;
     rank_rt *rk = &t->rank[x->r];
-    int act = in->msg == PP_MSG_ACT;
-    stage_rt *st = &t->stage[in->task.stage + (act ? 1 : -1)];
-    slot *sl;
-    if ((act ? take_slot : find_slot)(x, st, in->task.mb, &sl))
-        return x->err.code;
-    void *to = pp_slot_at(sl, act ? st->in : st->gout);
-    size_t bytes = act ? st->in_bytes : st->gout_bytes;
     if (bytes == 0)
         return PP_OK;
     int timeout = t->o.recv_timeout_ms;
-    const transport_rt *via = pp_route(t, in->peer, x->r);
+    const transport_rt *via = pp_route(t, from, x->r);
     if (via->async)
-        return via->ops->recv_async(via->state, x->r, in->peer, tag, to,
-                                    bytes, timeout, &x->err);
+        return via->ops->recv_async(via->state, x->r, from, tag, buf, bytes,
+                                    timeout, &x->err);
     if (!rk->cuda)
-        return via->ops->recv(via->state, x->r, in->peer, tag, to, bytes,
+        return via->ops->recv(via->state, x->r, from, tag, buf, bytes,
                               timeout, &x->err);
     /* The last message's copy out of staging may still be queued: the
      * host refills the buffer only once the device has read it. (A send
@@ -514,14 +516,62 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
         rk->dev->event_sync(rk->staged, &x->err))
         return x->err.code;
     rk->staged_pending = 0;
-    if (via->ops->recv(via->state, x->r, in->peer, tag, rk->staging, bytes,
+    if (via->ops->recv(via->state, x->r, from, tag, rk->staging, bytes,
                        timeout, &x->err) ||
-        rk->dev->copy_async(&rk->dr, to, rk->staging, bytes,
+        rk->dev->copy_async(&rk->dr, buf, rk->staging, bytes,
                             PP_COPY_HOST_TO_DEVICE, &x->err) ||
         rk->dev->event_record(&rk->dr, rk->staged, &x->err))
         return x->err.code;
     rk->staged_pending = 1;
     return PP_OK;
+}
+
+/* A RECV: the cut entering a stage, into the slot it takes, or the
+ * gradients of the cut leaving one, into the slot it holds. */
+static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
+{
+    pp_trainer *t = x->t;
+    int act = in->msg == PP_MSG_ACT;
+    stage_rt *st = &t->stage[in->task.stage + (act ? 1 : -1)];
+    slot *sl;
+    if ((act ? take_slot : find_slot)(x, st, in->task.mb, &sl))
+        return x->err.code;
+    return recv_bytes(x, in->peer, pp_slot_at(sl, act ? st->in : st->gout),
+                      act ? st->in_bytes : st->gout_bytes, tag);
+}
+
+/* A REDUCE: the copies of a shared parameter's gradient summed over the
+ * group's ranks. Every member sends its copy to the others, and each adds
+ * them all up in the group's order, (g0 + g1) + g2 ..., so every member
+ * gets the same bits, then puts the sum back in place of its own. */
+static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    const pp_group *g = &t->m->plan->group[in->peer];
+    const pp_sum_rt *sum = &t->sum[in->peer];
+    float *mine = pp_sum_grad(t, in->peer, x->r);
+    size_t n = sum->n, bytes = n * sizeof(float);
+    for (int k = 0; k < g->n; k++)
+        if (g->rank[k] != x->r && send_bytes(x, g->rank[k], mine, bytes, tag))
+            return x->err.code;
+    for (int k = 0; k < g->n; k++) {
+        float *into = k ? rk->sum_b : rk->sum_a;
+        int self = g->rank[k] == x->r;
+        pp_status rc =
+            self ? (k ? PP_OK
+                      : rk->dev->copy_async(&rk->dr, rk->sum_a, mine, bytes,
+                                            PP_COPY_DEVICE_TO_DEVICE,
+                                            &x->err))
+                 : recv_bytes(x, g->rank[k], into, bytes, tag);
+        if (!rc && k)
+            rc = rk->dev->add_async(&rk->dr, rk->sum_a, self ? mine : into,
+                                    n, &x->err);
+        if (rc)
+            return x->err.code;
+    }
+    return rk->dev->copy_async(&rk->dr, mine, rk->sum_a, bytes,
+                               PP_COPY_DEVICE_TO_DEVICE, &x->err);
 }
 
 /* One step of rank x->r's program. Nothing here waits for the device
@@ -549,8 +599,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         *where = &in->task;
         if (rk->dev->event_record(&rk->dr, rk->mark[i], &x->err))
             return x->err.code;
-        uint64_t tag = tag_of(t, x->step, in->task.mb, in->task.stage,
-                              in->msg);
+        uint64_t tag = tag_of(t, x->step, in);
         pp_status rc;
         if (in->kind == PP_INS_COMPUTE) {
             stage_rt *st = &t->stage[in->task.stage];
@@ -558,9 +607,11 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
                      ? forward(x, st, in->task.mb, &out)
                      : backward(x, st, &in->task, &out);
         } else if (in->kind == PP_INS_SEND) {
-            rc = send_message(x, in, out, pp_message_bytes(t, in), tag);
+            rc = send_bytes(x, in->peer, out, pp_message_bytes(t, in), tag);
         } else if (in->kind == PP_INS_RECV) {
             rc = recv_message(x, in, tag);
+        } else if (in->kind == PP_INS_REDUCE) {
+            rc = sum_gradients(x, in, tag);
         } else {
             rc = optimizer_step(x);
         }

@@ -64,35 +64,65 @@ size_t pp_message_bytes(const pp_trainer *t, const pp_ins *send)
     return send->msg == PP_MSG_ACT ? st->out_bytes : st->gin_bytes;
 }
 
+pp_send_rt *pp_step_sends(const pp_trainer *t, int r, int *n)
+{
+    const pp_plan *plan = t->m->plan;
+    const pp_program *prog = &plan->prog[r];
+    int cap = 0;
+    for (int i = 0; i < prog->n; i++)
+        cap += prog->ins[i].kind == PP_INS_SEND ? 1
+             : prog->ins[i].kind == PP_INS_REDUCE
+                 ? plan->group[prog->ins[i].peer].n
+                 : 0;
+    pp_send_rt *list = malloc(((size_t)cap + 1) * sizeof *list);
+    *n = 0;
+    for (int i = 0; list && i < prog->n; i++) {
+        const pp_ins *in = &prog->ins[i];
+        if (in->kind == PP_INS_SEND && pp_message_bytes(t, in))
+            list[(*n)++] = (pp_send_rt){in->peer, pp_message_bytes(t, in)};
+        if (in->kind != PP_INS_REDUCE)
+            continue;
+        const pp_group *g = &plan->group[in->peer];
+        for (int k = 0; k < g->n; k++)
+            if (g->rank[k] != r)
+                list[(*n)++] = (pp_send_rt){
+                    g->rank[k], t->sum[in->peer].n * sizeof(float)};
+    }
+    return list;
+}
+
+static int by_destination(const void *a, const void *b)
+{
+    const pp_send_rt *x = a, *y = b;
+    if (x->to != y->to)
+        return (x->to > y->to) - (x->to < y->to);
+    return (x->bytes > y->bytes) - (x->bytes < y->bytes);
+}
+
 /* Every buffer a direction's messages of one step can need, made before
  * step 1 where the transport can: the memory plan counted them. Runs of
  * one size and direction are reserved together. */
 static pp_status reserve(pp_trainer *t, pp_error *err)
 {
     for (int r = 0; r < t->p; r++) {
-        const pp_program *prog = &t->m->plan->prog[r];
-        for (int i = 0; i < prog->n; i++) {
-            const pp_ins *in = &prog->ins[i];
-            if (in->kind != PP_INS_SEND)
-                continue;
-            const transport_rt *tr = pp_route(t, r, in->peer);
-            size_t bytes = pp_message_bytes(t, in);
-            if (bytes == 0)
-                continue; /* never sent */
-            int seen = 0, count = 0;
-            for (int j = 0; j < prog->n; j++) {
-                const pp_ins *o = &prog->ins[j];
-                if (o->kind != PP_INS_SEND || o->peer != in->peer ||
-                    pp_message_bytes(t, o) != bytes)
-                    continue;
-                seen |= j < i;
-                count++;
-            }
-            if (seen || !tr->async || !tr->ops->reserve)
-                continue;
-            if (tr->ops->reserve(tr->state, r, in->peer, bytes, count, err))
-                return pp_error_prefix(err, "transport %s", tr->name);
+        int n;
+        pp_send_rt *list = pp_step_sends(t, r, &n);
+        if (!list)
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        qsort(list, (size_t)n, sizeof *list, by_destination);
+        pp_status st = PP_OK;
+        for (int i = 0, j; i < n && !st; i = j) {
+            for (j = i; j < n && by_destination(&list[i], &list[j]) == 0;)
+                j++;
+            const transport_rt *tr = pp_route(t, r, list[i].to);
+            if (tr->async && tr->ops->reserve &&
+                tr->ops->reserve(tr->state, r, list[i].to, list[i].bytes,
+                                 j - i, err))
+                st = pp_error_prefix(err, "transport %s", tr->name);
         }
+        free(list);
+        if (st)
+            return st;
     }
     return PP_OK;
 }

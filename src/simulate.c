@@ -3,7 +3,8 @@
  * Each rank has a clock and runs its program in order: a compute advances
  * the clock by its cost; a send stamps the message's arrival (now plus the
  * transfer cost) and does not wait; a receive moves the clock to the
- * arrival if that is later. An instruction's times depend only on what came
+ * arrival if that is later; a sum over a group waits for every member and
+ * ends, on all, a transfer after the last arrived. An instruction's times depend only on what came
  * before it on its rank and on the send it waits for, so ranks can be
  * advanced in any order: each is run until it blocks, round after round.
  * Times are doubles; with integer costs every time is an exact integer.
@@ -68,9 +69,17 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
     /* Arrival time of each message, NAN until sent. */
     size_t nmsg = (size_t)plan->m * S * 2;
     double *arrival = malloc(nmsg * sizeof *arrival);
-    if (!clock || !arrival) {
+    /* Per sum: members arrived, and when the last did. */
+    int ng = plan->ngroups;
+    int *arrived = calloc((size_t)ng + 1, sizeof *arrived);
+    double *last = calloc((size_t)ng + 1, sizeof *last);
+    unsigned char *at_sum = calloc((size_t)ng * (size_t)p + 1, 1);
+    if (!clock || !arrival || !arrived || !last || !at_sum) {
         free(clock);
         free(arrival);
+        free(arrived);
+        free(last);
+        free(at_sum);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < nmsg; i++)
@@ -96,6 +105,17 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                         clock[r] = arrival[key];
                 } else if (in->kind == PP_INS_SEND) {
                     arrival[key] = clock[r] + costs->transfer;
+                } else if (in->kind == PP_INS_REDUCE) {
+                    int g = in->peer;
+                    if (!at_sum[(size_t)g * p + r]) {
+                        at_sum[(size_t)g * p + r] = 1;
+                        arrived[g]++;
+                        if (clock[r] > last[g])
+                            last[g] = clock[r];
+                    }
+                    if (arrived[g] < plan->group[g].n)
+                        break;
+                    clock[r] = last[g] + costs->transfer;
                 } else if (in->kind == PP_INS_COMPUTE) {
                     double c = cost_of(costs, in->task.op, in->task.stage);
                     if (sim)
@@ -118,6 +138,9 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                 sim->makespan = clock[r];
     free(clock);
     free(arrival);
+    free(arrived);
+    free(last);
+    free(at_sum);
     return PP_OK;
 }
 

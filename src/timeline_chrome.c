@@ -57,9 +57,15 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
             const char *op = pp_op_name(s->task.op);
             const char *cat = s->kind == PP_INS_SEND ? "send"
                             : s->kind == PP_INS_RECV ? "recv"
+                            : s->kind == PP_INS_REDUCE ? "sum"
                                                      : op;
             char task[64];
-            pp_task_format(&s->task, task, sizeof task);
+            /* A sum's span names its group (in task.mb). */
+            if (s->kind == PP_INS_REDUCE)
+                snprintf(task, sizeof task, "of shared gradients %d",
+                         s->task.mb);
+            else
+                pp_task_format(&s->task, task, sizeof task);
             snprintf(buf, sizeof buf, "%s%s%s",
                      s->kind == PP_INS_COMPUTE ? "" : cat,
                      s->kind == PP_INS_COMPUTE ? "" : " ", task);

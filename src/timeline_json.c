@@ -54,6 +54,7 @@ static const char *kind_name(pp_ins_kind kind)
     case PP_INS_RECV: return "recv";
     case PP_INS_SEND: return "send";
     case PP_INS_STEP: return "step";
+    case PP_INS_REDUCE: return "sum";
     }
     return "?";
 }

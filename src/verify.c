@@ -208,6 +208,17 @@ static pp_status check_deadlock(const pp_plan *plan, pp_error *err)
             if (pc[r] == plan->prog[r].n)
                 continue;
             const pp_ins *in = &plan->prog[r].ins[pc[r]];
+            if (in->kind == PP_INS_REDUCE) {
+                const pp_group *g = &plan->group[in->peer];
+                char ranks[256] = "";
+                for (int k = 0, used = 0; k < g->n && used < 250; k++)
+                    used += snprintf(ranks + used, sizeof ranks - (size_t)used,
+                                     "%s%d", k ? ", " : "", g->rank[k]);
+                pp_error_add(err, err->code,
+                    "  rank %d: waits for ranks %s to sum a gradient", r,
+                    ranks);
+                continue;
+            }
             const pp_ins *next = in + 1; /* a RECV is followed by its task */
             char task[32], wait[32];
             pp_task_format(&next->task, task, sizeof task);

@@ -204,6 +204,8 @@ START_TEST(test_rank_ops)
     ck_assert(memcmp(a, b, sizeof a) == 0);
     ck_assert_int_eq(cpu->zero_async(&r, b, 3 * sizeof *b, &err), PP_OK);
     ck_assert(b[0] == 0 && b[2] == 0 && b[3] == 4);
+    ck_assert_int_eq(cpu->add_async(&r, b, a, 5, &err), PP_OK);
+    ck_assert(b[0] == 1 && b[2] == 3 && b[3] == 8 && b[4] == 10);
     ck_assert_int_eq(cpu->sync(&r, &err), PP_OK);
     cpu->rank_close(&r);
     ck_assert_int_eq(cpu->rank_open(1, &r, &err), PP_ERR_DEVICE);

@@ -204,6 +204,42 @@ START_TEST(test_axpy)
 }
 END_TEST
 
+/* A rank's stream-ordered y += x: one rounded add, the CPU's bits. */
+START_TEST(test_add_async)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
+    size_t n = sizes[_i];
+    pp_error err;
+    pp_error_clear(&err);
+    for (int dev = 0; dev < ndev; dev++) {
+        float *x = host_floats(n), *want = host_floats(n);
+        float *got = host_floats(n);
+        float *dx = gpu_floats(gpu, dev, n), *dy = gpu_floats(gpu, dev, n);
+        random_floats(x, n, 55);
+        random_floats(want, n, 66);
+        to_gpu(gpu, dev, dx, x, n);
+        to_gpu(gpu, dev, dy, want, n);
+        pp_device_rank r, c;
+        ck_assert_int_eq(gpu->use(dev, &err), PP_OK);
+        ck_assert_int_eq(gpu->rank_open(dev, &r, &err), PP_OK);
+        ck_assert_int_eq(cpu->rank_open(0, &c, &err), PP_OK);
+        ck_assert_int_eq(cpu->add_async(&c, want, x, n, &err), PP_OK);
+        ck_assert_msg(gpu->add_async(&r, dy, dx, n, &err) == PP_OK, "%s",
+                      err.msg);
+        ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+        from_gpu(gpu, dev, got, dy, n);
+        ck_assert_int_eq(memcmp(got, want, n * sizeof(float)), 0);
+        gpu->rank_close(&r);
+        gpu->release(dev, dx);
+        gpu->release(dev, dy);
+        free(x);
+        free(want);
+        free(got);
+    }
+}
+END_TEST
+
 /* host -> a -> b -> host must give back the bytes unchanged. */
 START_TEST(test_copy)
 {
@@ -451,6 +487,7 @@ static Suite *device_cuda_suite(void)
     tcase_add_loop_test(tc, test_fill, 0, NSIZES);
     tcase_add_loop_test(tc, test_scale, 0, NSIZES);
     tcase_add_loop_test(tc, test_axpy, 0, NSIZES);
+    tcase_add_loop_test(tc, test_add_async, 0, NSIZES);
     tcase_add_loop_test(tc, test_copy, 0, NSIZES);
     tcase_add_test(tc, test_alloc_too_much);
     tcase_add_test(tc, test_events_order_streams);

@@ -288,6 +288,46 @@ START_TEST(memory_plan)
 }
 END_TEST
 
+/* A sum over ranks 0 and 3 comes before their STEP; each waits for the
+ * other and both end one transfer after the later arrives. The plan
+ * still verifies (no deadlock), and the sum's messages come after the
+ * rest, in order. */
+START_TEST(sums)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_plan *plan;
+    ck_assert_int_eq(pp_plan_from_ops("1f1b", ops_of(reg, "1f1b"), 4, 4, 1,
+                                      &plan, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_verify(plan, &err), PP_OK);
+    pp_costs costs = pp_costs_default();
+    costs.transfer = 0.5;
+    pp_sim *before, *after;
+    ck_assert_int_eq(pp_simulate(plan, &costs, NULL, &before, &err), PP_OK);
+    const int ranks[] = {0, 3};
+    ck_assert_int_eq(pp_plan_add_sum(plan, ranks, 2, &err), PP_OK);
+    ck_assert_int_eq(plan->ngroups, 1);
+    for (int r = 0; r < 4; r++) {
+        const pp_program *prog = &plan->prog[r];
+        ck_assert_int_eq(prog->ins[prog->n - 1].kind, PP_INS_STEP);
+        ck_assert_int_eq(prog->ins[prog->n - 2].kind == PP_INS_REDUCE,
+                         r == 0 || r == 3);
+    }
+    ck_assert_int_eq(pp_plan_verify(plan, &err), PP_OK);
+    ck_assert(pp_plan_in_order(plan, 0, 1) && pp_plan_in_order(plan, 3, 2));
+    ck_assert_int_eq(pp_simulate(plan, &costs, NULL, &after, &err), PP_OK);
+    /* Rank 0 finishes last without the sum; with it, rank 3 waits for it,
+     * and both end a transfer later. */
+    ck_assert_double_eq(after->makespan, before->makespan + 0.5);
+    ck_assert_double_eq(after->idle[3] - before->idle[3], 0.5);
+    pp_sim_free(before);
+    pp_sim_free(after);
+    pp_plan_free(plan);
+    pp_registry_free(reg);
+}
+END_TEST
+
 START_TEST(notation_round_trips)
 {
     const char *good[] = {"F0.0", "B12.3", "BI7.0", "BW0.15"};
@@ -426,6 +466,7 @@ static Suite *schedule_suite(void)
     tcase_add_test(grid, formulas_are_the_published_ones);
     tcase_add_test(grid, peak_activations);
     tcase_add_test(grid, memory_plan);
+    tcase_add_test(grid, sums);
     suite_add_tcase(s, grid);
     TCase *text = tcase_create("notation");
     tcase_add_test(text, notation_round_trips);

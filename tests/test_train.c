@@ -2,9 +2,11 @@
  *
  * Two models on the synthetic mixture, trained for a few SGD steps with
  * momentum: a chain of every layer type (linear, gelu, layernorm,
- * dropout, tanh, softmax cross-entropy), and a graph with residuals and
+ * dropout, tanh, softmax cross-entropy), a graph with residuals and
  * skips that cross stage boundaries (add, concat, the input reused at the
- * end). Under every schedule, over a grid of ranks, micro-batches and
+ * end), and a language model whose output layer shares the embedding's
+ * table across the first stage and the last (whose copies must stay
+ * bitwise equal). Under every schedule, over a grid of ranks, micro-batches and
  * stages per rank, with recompute off, on every stage and on every other
  * stage, the parameters at the end must equal those of one rank running
  * the whole batch at once, and the memory the runtime held must be the
@@ -34,8 +36,10 @@
 
 #define STEPS 3
 
-/* A chain of single-input layers of every kind. */
+/* The models: their [model], layers and [data]. A chain of single-input
+ * layers of every kind: */
 static const char chain[] =
+    "[model]\ninput = 6\n"
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer norm]\ntype = layernorm\n"
@@ -43,12 +47,14 @@ static const char chain[] =
     "[layer fc2]\ntype = linear\nunits = 12\n"
     "[layer act2]\ntype = tanh\n"
     "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n";
+    "[layer loss]\ntype = softmax_xent\n"
+    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
 
 /* A graph: residuals, and skips over several layers, so over stage
  * boundaries as the partition falls (fc1 and the input itself travel to
  * the end, passing through every stage between). */
 static const char residual[] =
+    "[model]\ninput = 6\n"
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer fc2]\ntype = linear\nunits = 16\n"
@@ -60,20 +66,38 @@ static const char residual[] =
     "[layer cat]\ntype = concat\ninputs = res2, input\n"
     "[layer drop]\ntype = dropout\nrate = 0.2\n"
     "[layer out]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n";
+    "[layer loss]\ntype = softmax_xent\n"
+    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
 
-static const char *const models[] = {chain, residual};
-#define NMODELS 2
+/* A language model whose output layer uses the embedding's table (the
+ * first stage's and the last's: a copy on each rank, their gradients
+ * summed before every step), with residuals between. */
+#define EMBED 0 /* the layer whose table is shared */
+#define HEAD 8  /* the layer that shares it */
+static const char tied[] =
+    "[model]\ninput = 8\ninput_type = int\n"
+    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 12\n"
+    "[layer fc1]\ntype = linear\nunits = 12\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer res1]\ntype = add\ninputs = act1, embed\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer fc2]\ntype = linear\nunits = 12\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer res2]\ntype = add\ninputs = act2, res1\n"
+    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
+    "share = weight:embed.weight\n"
+    "[layer loss]\ntype = softmax_xent\n"
+    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n";
+
+static const char *const models[] = {chain, residual, tied};
+#define NMODELS 3
 
 static const char model_text[] =
-    "[model]\n"
-    "input = 6\n"
     "%s"
     "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
     "microbatches = %d\n%s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\n"
-    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
+    "lr = 0.1\nseed = 7\n";
 
 #define MAXLAYERS 16
 
@@ -138,6 +162,19 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s p=%d m=%d v=%d: %s",
                   schedule, p, m, v, err.msg);
     memory_agrees(t);
+    /* A shared table's copies take one update on every rank: equal bits. */
+    if (layers == tied) {
+        size_t a, b;
+        const float *e = pp_trainer_param(t, EMBED, 0, &a);
+        float *copy = malloc(a * sizeof *copy);
+        memcpy(copy, e, a * sizeof *copy);
+        const float *h = pp_trainer_param(t, HEAD, 0, &b);
+        ck_assert_uint_eq(a, b);
+        ck_assert_msg(memcmp(copy, h, a * sizeof *copy) == 0,
+                      "%s p=%d m=%d v=%d: the tied table's copies differ",
+                      schedule, p, m, v);
+        free(copy);
+    }
     memset(out, 0, sizeof *out);
     for (int l = 0; l < model->nlayers; l++)
         for (int i = 0; i < 2; i++) {
@@ -180,7 +217,7 @@ static const char *const schedules[] = {
 #define NSCHEDULES ((int)(sizeof schedules / sizeof *schedules))
 
 /* _i: schedule, then transport (local, peer), then model (chain,
- * residual). */
+ * residual, tied). */
 START_TEST(every_schedule_trains_the_same_model)
 {
     const char *name = schedules[_i % NSCHEDULES];
@@ -221,6 +258,66 @@ START_TEST(every_schedule_trains_the_same_model)
 }
 END_TEST
 
+/* One step of the chain under adamw, with weight_decay (a [train] line)
+ * as given. */
+static pp_trainer *adamw_step(const char *decay, pp_model **model)
+{
+    char path[] = "/tmp/pp-decay-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "%s[pipeline]\ndevices = cpu*2\nmicrobatches = 4\n"
+               "[train]\nbatch = 24\nsteps = 1\noptimizer = adamw\n"
+               "lr = 0.1\nseed = 7\n%s\n", chain, decay);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_status st = pp_model_load(path, model, &err);
+    unlink(path);
+    ck_assert_msg(st == PP_OK, "%s", err.msg);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(*model, &o, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s", err.msg);
+    return t;
+}
+
+/* Decay groups end to end: after a step of adamw with weight decay, the
+ * biases and the norm's gains (declared without decay) are bit for bit
+ * where adamw without decay puts them; the weights are not. */
+START_TEST(no_decay_for_biases_and_gains)
+{
+    pp_model *ma, *mb;
+    pp_trainer *a = adamw_step("weight_decay = 0.5", &ma);
+    pp_trainer *b = adamw_step("weight_decay = 0", &mb);
+    int same = 0, differ = 0;
+    for (int l = 0; l < ma->nlayers; l++)
+        for (int i = 0; i < ma->layers[l].plan.nparams; i++) {
+            size_t na, nb;
+            const float *pa = pp_trainer_param(a, l, i, &na);
+            const float *pb = pp_trainer_param(b, l, i, &nb);
+            ck_assert_uint_eq(na, nb);
+            int equal = memcmp(pa, pb, na * sizeof(float)) == 0;
+            int nodecay = ma->layers[l].plan.params[i].flags &
+                          PP_PARAM_NO_DECAY;
+            ck_assert_msg(equal == !!nodecay, "[layer %s] %s: %s",
+                          ma->layers[l].name,
+                          ma->layers[l].plan.params[i].name,
+                          equal ? "not decayed" : "decayed");
+            same += equal;
+            differ += !equal;
+        }
+    /* Three biases and the norm's two gains; three weights. */
+    ck_assert_int_eq(same, 5);
+    ck_assert_int_eq(differ, 3);
+    pp_trainer_free(a);
+    pp_trainer_free(b);
+    pp_model_free(ma);
+    pp_model_free(mb);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -228,6 +325,7 @@ static Suite *train_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
                         2 * NSCHEDULES * NMODELS);
+    tcase_add_test(tc, no_decay_for_biases_and_gains);
     suite_add_tcase(s, tc);
     return s;
 }

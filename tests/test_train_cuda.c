@@ -6,8 +6,10 @@
  * transport auto picks (peer: copies ordered by events), through host
  * staging (local), and between a cpu rank and a GPU rank.
  *
- * Two models: test_train.c's chain, and its graph of residuals and skips
- * that cross stage boundaries.
+ * Three models: test_train.c's chain, its graph of residuals and skips
+ * that cross stage boundaries, and its language model with a tied
+ * embedding, whose copies on different ranks (and devices) must stay
+ * bitwise equal.
  *
  * Tolerance |a - b| <= 1e-4 + 1e-4 |b|, ten times test_train.c's: besides
  * the regrouping of sums by micro-batch, cuBLAS and the GPU kernels add
@@ -32,10 +34,14 @@
 
 #define STEPS 3
 
-/* test_train.c's two models: a chain, and a graph whose skips cross stage
- * boundaries. */
-enum { CHAIN, RESIDUAL };
+/* test_train.c's models: a chain, a graph whose skips cross stage
+ * boundaries, and a language model whose output layer shares the
+ * embedding's table (layer 8 shares layer 0's). */
+enum { CHAIN, RESIDUAL, TIED };
+#define MIXTURE "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\n" \
+                "features = 6\n"
 static const char *const models[] = {
+    "[model]\ninput = 6\n"
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer norm]\ntype = layernorm\n"
@@ -43,7 +49,8 @@ static const char *const models[] = {
     "[layer fc2]\ntype = linear\nunits = 12\n"
     "[layer act2]\ntype = tanh\n"
     "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n",
+    "[layer loss]\ntype = softmax_xent\n" MIXTURE,
+    "[model]\ninput = 6\n"
     "[layer fc1]\ntype = linear\nunits = 16\n"
     "[layer act1]\ntype = gelu\n"
     "[layer fc2]\ntype = linear\nunits = 16\n"
@@ -55,17 +62,29 @@ static const char *const models[] = {
     "[layer cat]\ntype = concat\ninputs = res2, input\n"
     "[layer drop]\ntype = dropout\nrate = 0.2\n"
     "[layer out]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n",
+    "[layer loss]\ntype = softmax_xent\n" MIXTURE,
+    "[model]\ninput = 8\ninput_type = int\n"
+    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 12\n"
+    "[layer fc1]\ntype = linear\nunits = 12\n"
+    "[layer act1]\ntype = gelu\n"
+    "[layer res1]\ntype = add\ninputs = act1, embed\n"
+    "[layer norm]\ntype = layernorm\n"
+    "[layer fc2]\ntype = linear\nunits = 12\n"
+    "[layer act2]\ntype = tanh\n"
+    "[layer res2]\ntype = add\ninputs = act2, res1\n"
+    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
+    "share = weight:embed.weight\n"
+    "[layer loss]\ntype = softmax_xent\n"
+    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n",
 };
+#define NMODELS 3
 
 static const char model_text[] =
-    "[model]\ninput = 6\n"
     "%s"
     "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
     "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\n"
-    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
+    "lr = 0.1\nseed = 7\n";
 
 static int failures;
 
@@ -113,6 +132,21 @@ static size_t train(int which, const char *schedule, const char *devices,
         fprintf(stderr, "FAIL: %s on %s (transport %s): %s\n", schedule,
                 devices, transport, err.msg);
         exit(1);
+    }
+    /* The tied table's copies, on whichever devices, take one update:
+     * equal bits. */
+    if (which == TIED) {
+        size_t a, b;
+        const float *e = pp_trainer_param(t, 0, 0, &a);
+        float *copy = malloc(a * sizeof *copy);
+        memcpy(copy, e, a * sizeof *copy);
+        const float *h = pp_trainer_param(t, 8, 0, &b);
+        if (a != b || memcmp(copy, h, a * sizeof *copy) != 0) {
+            fprintf(stderr, "FAIL: %s on %s: the tied table's copies "
+                            "differ\n", schedule, devices);
+            failures++;
+        }
+        free(copy);
     }
     size_t at = 0;
     for (int l = 0; l < model->nlayers; l++)
@@ -208,9 +242,9 @@ int main(void)
         return pp_test_no_gpu("test_train_cuda", missing);
     pp_test_watchdog();
     enum { CAP = 1 << 16 };
-    static float ref[2][CAP], got[CAP];
-    size_t n[2];
-    for (int k = 0; k < 2; k++)
+    static float ref[NMODELS][CAP], got[CAP];
+    size_t n[NMODELS];
+    for (int k = 0; k < NMODELS; k++)
         n[k] = train(k, "vanilla", "cpu", 1, 1, 0, "auto", ref[k], CAP);
     /* The last runs need two GPUs: ranks on different GPUs talk through
      * nccl where it is built and the order allows (auto), else peer; in
@@ -235,6 +269,8 @@ int main(void)
         {"interleaved", "cuda:0*2", 2, 4, 1, "peer", 1, RESIDUAL},
         {"zb-v", "cuda:0*3", 2, 6, 0, "auto", 1, RESIDUAL},
         {"1f1b", "cpu,cuda:0", 1, 4, 1, "auto", 1, RESIDUAL},
+        {"1f1b", "cuda:0*3", 1, 6, 0, "auto", 1, TIED},
+        {"gpipe", "cpu,cuda:0", 1, 4, 0, "auto", 1, TIED},
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, CHAIN},
         {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, CHAIN},
         {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2, CHAIN},
@@ -242,6 +278,7 @@ int main(void)
         {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2, CHAIN},
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, RESIDUAL},
         {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, RESIDUAL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, TIED},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         if (runs[k].gpus > gpus) {
@@ -264,7 +301,8 @@ int main(void)
         failures += !ok;
         printf("%s: %s%s on %s (v=%d, m=%d, recompute=%d, transport %s): "
                "worst %.3f of the tolerance\n", ok ? "PASS" : "FAIL",
-               which == RESIDUAL ? "residual model, " : "",
+               which == RESIDUAL ? "residual model, "
+               : which == TIED   ? "tied model, " : "",
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
     }

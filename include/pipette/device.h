@@ -106,6 +106,11 @@ typedef struct pp_device_ops {
      * waiting for the stream (page-locked on cuda). */
     pp_status (*host_alloc)(size_t bytes, void **ptr, pp_error *err);
     void (*host_release)(void *ptr);
+    /* y[i] += x[i], queued on r's stream: one rounded add per element,
+     * the same bits on every device (the sum of a shared parameter's
+     * gradients must be one value on every rank that holds a copy). */
+    pp_status (*add_async)(const pp_device_rank *r, float *y, const float *x,
+                           size_t n, pp_error *err);
 } pp_device_ops;
 
 /* The built-in cpu device: host memory, plain loops. */
