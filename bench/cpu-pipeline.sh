@@ -7,18 +7,29 @@
 #   bench/cpu-pipeline.sh [PIPETTE]      (default: src/pipette of this tree)
 #
 # TRANSPORT=peer runs the ranks over the stream-ordered peer transport
-# (a snapshot copy per message) instead of local (default).
+# (a snapshot copy per message) instead of local (default). MODEL=residual
+# trains a residual MLP instead: each block adds its output to the stream
+# it read, and one skip runs from the first block to the last, so the cut
+# between the stages carries the stream and that skip beside each other.
 #
 # Eight equal layers cut four and four (partition = flops), so the stages
 # cost about the same. Costs are measured per op and per stage from the
-# run's trace, and the simulator is given exactly those. Needs 2 free cores (the ranks are pinned to cores 0
-# and 1) and python3 (to read the trace). Prints a Markdown table.
+# run's trace, and the simulator is given exactly those. Each schedule
+# runs REPEAT times (default 3), the schedules taking turns so that a
+# machine whose load drifts slows them alike; the run of median step time
+# is reported. BASELINE=PATH/pipette runs another build right after each
+# run of this one, and adds its median step time and the change. Needs 2
+# free cores (the ranks are pinned to cores 0 and 1) and python3 (to read
+# the trace). Prints a Markdown table.
 set -eu
 pipette=${1:-$(dirname "$0")/../src/pipette}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 steps=30
+repeat=${REPEAT:-3}
 transport=${TRANSPORT:-local}
+shape=${MODEL:-mlp}
+case $shape in mlp|residual) ;; *) echo "MODEL is mlp or residual" >&2; exit 2 ;; esac
 
 model() { # model SCHEDULE V
     echo "[model]"
@@ -26,7 +37,14 @@ model() { # model SCHEDULE V
     for i in 1 2 3 4 5 6 7 8; do
         printf '[layer fc%d]\ntype = linear\nunits = 512\n' "$i"
         printf '[layer act%d]\ntype = relu\n' "$i"
+        if [ "$shape" = residual ] && [ "$i" -gt 1 ]; then
+            stream=$([ "$i" -eq 2 ] && echo act1 || echo "res$((i - 1))")
+            printf '[layer res%d]\ntype = add\ninputs = act%d, %s\n' \
+                "$i" "$i" "$stream"
+        fi
     done
+    [ "$shape" = residual ] &&
+        printf '[layer long]\ntype = add\ninputs = res8, act1\n'
     cat <<INI
 [layer out]
 type = linear
@@ -55,9 +73,9 @@ INI
 
 # The median of the last steps' times (the first few warm caches up), the
 # median measured bubble, and mean F and B (or BI, BW) costs from the trace.
-measure() { # measure SCHEDULE V
+measure() { # measure SCHEDULE V [PIPETTE]
     model "$1" "$2" >"$work/m.ini"
-    "$pipette" train --trace "$work/t.json" "$work/m.ini" >"$work/log"
+    "${3:-$pipette}" train --trace "$work/t.json" "$work/m.ini" >"$work/log"
     python3 - "$work/log" "$work/t.json" <<'PY'
 import json, statistics, sys
 log = [l.split() for l in open(sys.argv[1]) if l.startswith("step ")]
@@ -76,21 +94,44 @@ print("%.3f %.1f %s" % (1000 * statistics.median(times), statistics.median(bubbl
 PY
 }
 
-echo "| schedule | step ms | speed-up | theory | measured bubble | simulated bubble (measured costs) |"
-echo "|---|---|---|---|---|---|"
+schedules="vanilla gpipe 1f1b interleaved zb-h1"
+v_of() { [ "$1" = interleaved ] && echo 2 || echo 1; }
+baseline=${BASELINE:-}
+for rep in $(seq "$repeat"); do
+    for s in $schedules; do
+        echo "$s $(measure "$s" "$(v_of "$s")")" >>"$work/runs"
+        [ -z "$baseline" ] ||
+            echo "$s $(measure "$s" "$(v_of "$s")" "$baseline")" >>"$work/base"
+    done
+done
+
+# The run of median step time of schedule $1 in file $2.
+median_run() {
+    awk -v s="$1" '$1 == s' "$2" | sort -k2,2n |
+        awk '{ line[NR] = $0 } END { print line[int((NR + 1) / 2)] }'
+}
+
+extra="" rule=""
+[ -z "$baseline" ] || { extra=" baseline ms | change |"; rule="---|---|"; }
+echo "| schedule | step ms | speed-up | theory | measured bubble | simulated bubble (measured costs) |$extra"
+echo "|---|---|---|---|---|---|$rule"
 base=""
-for s in vanilla gpipe 1f1b interleaved zb-h1; do
-    v=1
-    [ "$s" = interleaved ] && v=2
-    set -- $(measure "$s" "$v")
-    ms=$1 bubble=$2 costs=$3
+for s in $schedules; do
+    v=$(v_of "$s")
+    set -- $(median_run "$s" "$work/runs")
+    ms=$2 bubble=$3 costs=$4
+    then_ms=""
+    [ -z "$baseline" ] || then_ms=$(median_run "$s" "$work/base" | cut -d' ' -f2)
     sim=$("$pipette" schedule "$s" -p 2 -m 8 -v "$v" --costs "$costs" --format summary |
         sed -n 's/.*bubble \([0-9.]*\)% simulated.*/\1/p')
     theory_b=$("$pipette" schedule "$s" -p 2 -m 8 -v "$v" --format summary |
         sed -n 's/.*bubble \([0-9.]*\)% simulated.*/\1/p')
     [ -n "$base" ] || { base=$ms; base_b=$theory_b; }
     awk -v s="$s" -v ms="$ms" -v base="$base" -v b="$bubble" -v sim="$sim" \
-        -v tb="$theory_b" -v vb="$base_b" 'BEGIN {
-        printf "| %s | %.1f | %.2fx | %.2fx | %.1f%% | %.1f%% |\n",
-            s, ms, base / ms, (1 - tb / 100) / (1 - vb / 100), b, sim }'
+        -v tb="$theory_b" -v vb="$base_b" -v then="$then_ms" 'BEGIN {
+        printf "| %s | %.1f | %.2fx | %.2fx | %.1f%% | %.1f%% |",
+            s, ms, base / ms, (1 - tb / 100) / (1 - vb / 100), b, sim
+        if (then != "")
+            printf " %.1f | %+.1f%% |", then, 100 * (ms / then - 1)
+        printf "\n" }'
 done

@@ -2,10 +2,11 @@
  * row of `dim` floats, y[..., :] = weight[x[...], :].
  *
  * Takes token ids of any shape (e.g. a sequence [T]) and appends a
- * feature dimension. The table starts N(0, 1), as PyTorch's nn.Embedding
- * does: features of unit variance are what linear's U(-1/sqrt(in),
- * 1/sqrt(in)) init assumes of its input, and a layernorm that follows
- * makes the scale moot anyway. There is no backward_input (ids have no
+ * feature dimension. The table starts N(0, 1) by default, as PyTorch's
+ * nn.Embedding does: features of unit variance are what linear's
+ * U(-1/sqrt(in), 1/sqrt(in)) init assumes of its input, and a layernorm
+ * that follows makes the scale moot anyway. A table that an output layer
+ * shares (tied weights) makes logits too, and wants GPT-2's std = 0.02. There is no backward_input (ids have no
  * gradient); backward_weight scatters dy into the rows that were read.
  *
  * On the GPU (the CUDA half below) a bad id cannot be refused without
@@ -14,6 +15,7 @@
  */
 #include <config.h>
 
+#include <math.h>
 #include <string.h>
 
 #include <pipette/pipette.h>
@@ -30,6 +32,8 @@ static const pp_key keys[] = {
      "number of distinct token ids, 0 to vocab - 1"},
     {"dim", PP_KEY_INT, PP_KEY_REQUIRED, 1, 1 << 24, NULL, NULL,
      "features per token"},
+    {"std", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1",
+     "the table starts N(0, std^2)"},
     {0},
 };
 
@@ -38,8 +42,10 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
 {
     (void)nin;
     int64_t vocab, dim;
+    double std;
     if (pp_section_int(cfg, "vocab", &vocab, err) ||
-        pp_section_int(cfg, "dim", &dim, err))
+        pp_section_int(cfg, "dim", &dim, err) ||
+        pp_section_float(cfg, "std", &std, err))
         return err->code;
     if (in->dtype != PP_I32)
         return pp_section_error(cfg, NULL, err,
@@ -53,7 +59,8 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->out.shape = in->shape;
     p->out.shape.dim[p->out.shape.ndim++] = dim;
     pp_shape table = {2, {vocab, dim}};
-    if (pp_layer_param(p, "weight", &table, PP_INIT_NORMAL, 1.0f, 0, err))
+    if (pp_layer_param(p, "weight", &table, PP_INIT_NORMAL, (float)std, 0,
+                       err))
         return err->code;
     p->in_ids = vocab;
     /* No arithmetic, but a row copied per token: count it so the

@@ -44,7 +44,7 @@ layers_softmax_xent_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD) -lm
 layers_embedding_la_SOURCES = layers/embedding.c
 layers_embedding_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_embedding_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-layers_embedding_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD)
+layers_embedding_la_LIBADD = $(PLUGIN_LIBADD) $(LAYER_CUDA_LIBADD) -lm
 
 layers_gelu_la_SOURCES = layers/gelu.c layers/elementwise.h
 layers_gelu_la_CPPFLAGS = $(LAYER_CPPFLAGS)

@@ -12,15 +12,19 @@
 #include "model.h"
 
 /* A layer's share of a training step. By FLOPs: the forward, the input
- * gradient (about as costly; none for the model's first layer, whose input
- * nobody needs a gradient for) and, with parameters, the weight gradient
- * (about as costly again). */
+ * gradients (about as costly; none when no input has a gradient, as the
+ * model's input has not) and, with parameters, the weight gradient (about
+ * as costly again). */
 static double weight(const pp_model *m, int layer)
 {
-    const pp_layer_plan *p = &m->layers[layer].plan;
+    const pp_model_layer *l = &m->layers[layer];
+    const pp_layer_plan *p = &l->plan;
     if (m->partition != PP_PARTITION_FLOPS)
         return (double)pp_layer_plan_params(p);
-    double passes = 1 + (layer > 0) + (p->nparams > 0);
+    int dx = 0;
+    for (int k = 0; k < l->nin; k++)
+        dx |= m->tensors[l->input[k]].grad;
+    double passes = 1 + dx + (p->nparams > 0);
     return p->flops * passes;
 }
 

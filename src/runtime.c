@@ -462,6 +462,7 @@ void pp_trainer_free(pp_trainer *t)
             free(lr->dx);
             free(lr->xp);
             free(lr->dxp);
+            free(lr->zero);
         }
         free(st->layer);
         const rank_rt *rk = t->rank ? &t->rank[st->rank] : NULL;

@@ -22,6 +22,12 @@ typedef struct loc {
 
 #define NO_LOC ((size_t)-1) /* loc.off of what does not exist */
 
+/* bytes at a loc. */
+typedef struct region_rt {
+    loc at;
+    size_t bytes;
+} region_rt;
+
 typedef struct layer_rt {
     const pp_model_layer *ml;
     const pp_layer_kernels *k;
@@ -34,6 +40,10 @@ typedef struct layer_rt {
     loc y, dy;                           /* the output and its gradient */
     loc saved;
     int wants_dx;                        /* some input has a gradient */
+    region_rt *zero;                     /* [nzero]: the input gradients it
+                                            is the first to add to, which a
+                                            backward zeroes just before */
+    int nzero;
     const void **xp;                     /* [nin]: a call's input and */
     void **dxp;                          /* gradient addresses (its rank's
                                             thread alone writes them) */
@@ -128,9 +138,8 @@ typedef struct stage_rt {
     loc in, out;                 /* the cut entering, the cut leaving */
     loc gin, gout;               /* their gradients: sent back, received */
     loc gwork;                   /* recompute: a working copy of gout */
-    loc zero;                    /* what a backward zeroes first */
     loc target, loss;
-    size_t in_bytes, out_bytes, gin_bytes, gout_bytes, zero_bytes;
+    size_t in_bytes, out_bytes, gin_bytes, gout_bytes;
     copy_rt *pass, *gpass;       /* tensors passing through: values
                                     forward, gradients backward */
     int npass, ngpass;

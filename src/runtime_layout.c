@@ -6,8 +6,10 @@
  * leaving the stage (sent whole: the layers that make those tensors write
  * them there directly, and tensors passing through are copied in), the
  * stage's other outputs, the gradients sent back and those of local
- * tensors (zeroed together before a backward, since kernels add to them),
- * and the layers' saved values. A stage that recomputes keeps only the
+ * tensors, and the layers' saved values. Kernels add to gradients, so a
+ * backward zeroes each gradient it makes just before the first layer adds
+ * to it (while it is about to be in cache anyway). A stage that
+ * recomputes keeps only the
  * kept part per micro-batch; its work part is the rank's scratch,
  * rebuilt by a forward before each backward.
  *
@@ -50,6 +52,7 @@ static loc at(loc base, size_t off)
 typedef struct tensor_place {
     loc value, home;
     unsigned char in, out; /* in the cut entering, leaving the stage */
+    unsigned char zeroed;  /* a layer below zeroes its gradient */
 } tensor_place;
 
 static pp_status add_copy(copy_rt **list, int *n, loc from, loc to,
@@ -115,7 +118,7 @@ pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err)
         else if (!tp[x].out)
             tp[x].value = place(&b, 1, n * pp_tensor_bytes(&ml->plan.out));
     }
-    /* Gradients: those sent back, then local ones, zeroed as one. */
+    /* Gradients: those sent back, then local ones. */
     st->gin_bytes = n * cin->grad_bytes;
     st->gin = place(&b, 1, st->gin_bytes);
     off = 0;
@@ -131,8 +134,6 @@ pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err)
         if (m->tensors[x].grad && !tp[x].out)
             tp[x].home = place(&b, 1, n * pp_tensor_bytes(&m->tensors[x].desc));
     }
-    st->zero = st->gin;
-    st->zero_bytes = b.at[1] - st->gin.off;
     /* The outgoing cut's gradients: received, or a working copy. */
     st->gwork = st->recompute ? place(&b, 1, st->gout_bytes) : st->gout;
     off = 0;
@@ -172,6 +173,26 @@ pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err)
         lr->y = tp[y].value;
         lr->dy = m->tensors[y].grad ? tp[y].home : (loc){0, NO_LOC};
         lr->saved = place(&b, 1, n * ml->plan.saved_bytes);
+    }
+    /* Who adds to each gradient first, going backward: it zeroes it. A
+     * gradient received (or its working copy) holds what later stages
+     * added; one passing through is copied into place, not added to. */
+    for (int i = st->nl - 1; i >= 0 && !rc; i--) {
+        layer_rt *lr = &st->layer[i];
+        const pp_model_layer *ml = lr->ml;
+        lr->zero = calloc((size_t)ml->nin, sizeof *lr->zero);
+        if (!lr->zero) {
+            rc = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+            break;
+        }
+        for (int k = 0; k < ml->nin; k++) {
+            int x = ml->input[k];
+            if (!m->tensors[x].grad || tp[x].out || tp[x].zeroed)
+                continue;
+            tp[x].zeroed = 1;
+            lr->zero[lr->nzero++] = (region_rt){
+                tp[x].home, n * pp_tensor_bytes(&m->tensors[x].desc)};
+        }
     }
     st->keep_bytes = aligned(b.at[0]);
     st->work_bytes = aligned(b.at[1]);

@@ -220,10 +220,10 @@ static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
 }
 
 /* The input gradients down the stage (and the weights' too, for a whole
- * B): the gradients it sends back and its local ones zeroed first (the
- * kernels add to them), each layer after every later one that adds to
- * its output's gradient, then the gradients of tensors passing through
- * copied into those sent back. */
+ * B): each layer after every later one that adds to its output's
+ * gradient, each gradient zeroed just before the first layer adds to it
+ * (kernels add), then the gradients of tensors passing through copied
+ * into those sent back. */
 static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
                                  int weights)
 {
@@ -234,12 +234,13 @@ static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
                             pp_slot_at(sl, st->gout), st->gout_bytes,
                             PP_COPY_DEVICE_TO_DEVICE, &x->err))
         return x->err.code;
-    if (st->zero_bytes &&
-        rk->dev->zero_async(&rk->dr, pp_slot_at(sl, st->zero),
-                            st->zero_bytes, &x->err))
-        return x->err.code;
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
+        for (int k = 0; k < lr->nzero; k++)
+            if (lr->zero[k].bytes &&
+                rk->dev->zero_async(&rk->dr, pp_slot_at(sl, lr->zero[k].at),
+                                    lr->zero[k].bytes, &x->err))
+                return x->err.code;
         int wb = weights && lr->k->backward_weight;
         int wi = lr->wants_dx && lr->k->backward_input;
         if (!wb && !wi)

@@ -318,6 +318,58 @@ START_TEST(no_decay_for_biases_and_gains)
 }
 END_TEST
 
+/* Lines of `what` in the file at path. */
+static int lines_of(const char *path, const char *what)
+{
+    FILE *f = fopen(path, "r");
+    char line[64];
+    int n = 0;
+    while (f && fgets(line, sizeof line, f))
+        n += strncmp(line, what, strlen(what)) == 0;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+/* Layer state and workspace: a layer whose kernels need the state its
+ * init made (tests/plugins/stateful.c) trains on two ranks to one
+ * rank's weights, each such layer's init called once before the first
+ * step and its destroy once after the last. */
+START_TEST(layer_state)
+{
+    const char *dir = getenv("TEST_PLUGIN_DIR");
+    ck_assert_ptr_nonnull(dir);
+    char log[] = "/tmp/pp-state-XXXXXX";
+    int lfd = mkstemp(log);
+    ck_assert_int_ge(lfd, 0);
+    close(lfd);
+    setenv("STATEFUL_LOG", log, 1);
+    char layers[1024];
+    snprintf(layers, sizeof layers,
+             "[model]\ninput = 6\nplugin_path = %s\n"
+             "[layer fc1]\ntype = linear\nunits = 8\n"
+             "[layer s1]\ntype = stateful\nscale = 0.5\n"
+             "[layer fc2]\ntype = linear\nunits = 8\n"
+             "[layer s2]\ntype = stateful\n"
+             "[layer out]\ntype = linear\nunits = 3\n"
+             "[layer loss]\ntype = softmax_xent\n"
+             "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\n"
+             "features = 6\n", dir);
+    weights one, two;
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &one));
+    ck_assert_int_eq(lines_of(log, "init"), 2);
+    ck_assert_int_eq(lines_of(log, "destroy"), 2);
+    ck_assert(train(layers, "1f1b", 2, 4, 1, 1, "local", &two));
+    ck_assert_int_eq(lines_of(log, "init"), 4);
+    ck_assert_int_eq(lines_of(log, "destroy"), 4);
+    ck_assert_double_le(max_diff(&two, &one), 1.0);
+    weights_free(&one);
+    weights_free(&two);
+    unsetenv("STATEFUL_LOG");
+    unlink(log);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -326,6 +378,7 @@ static Suite *train_suite(void)
     tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
                         2 * NSCHEDULES * NMODELS);
     tcase_add_test(tc, no_decay_for_biases_and_gains);
+    tcase_add_test(tc, layer_state);
     suite_add_tcase(s, tc);
     return s;
 }

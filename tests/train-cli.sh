@@ -30,6 +30,18 @@ last=$(loss_at 150)
 awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(b < a - 2) }' ||
     fail "char-1f1b.ini: loss ${first:-?} at step 1, ${last:-?} at step 150"
 
+# The residual character model with a tied embedding on 3 ranks: the
+# table's copy on the last rank, the sum of its gradients, and learning
+# (from about ln 256 = 5.5 to below 2.5 in 100 steps).
+run timeout 300 "$PIPETTE" train --steps 100 "$examples/tied-residual.ini"
+expect_status 0 "train tied-residual.ini"
+expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\): act2 down2 res2 norm3 head loss$" "the tied table's copy on the last rank"
+expect_out "^  rank 0 \(cpu\) memory: .*, shared gradient sums 0\.09 MiB$" "the sum's buffers in the memory plan"
+first=$(loss_at 1)
+last=$(loss_at 100)
+awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(a > 5 && b < 2.5) }' ||
+    fail "tied-residual.ini: loss ${first:-?} at step 1, ${last:-?} at step 100"
+
 # The char-*.ini examples differ only in their schedule: the same losses.
 for ini in "$examples"/char-*.ini; do
     run timeout 120 "$PIPETTE" train --steps 3 "$ini"

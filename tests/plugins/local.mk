@@ -84,3 +84,9 @@ check_LTLIBRARIES += tests/plugins/abi1_layer.la
 tests_plugins_abi1_layer_la_SOURCES = tests/plugins/abi1_layer.c
 tests_plugins_abi1_layer_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_abi1_layer_la_LIBADD = src/libpipette.la
+
+# A layer that keeps state across calls and uses a workspace.
+check_LTLIBRARIES += tests/plugins/stateful.la
+tests_plugins_stateful_la_SOURCES = tests/plugins/stateful.c
+tests_plugins_stateful_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_stateful_la_LIBADD = src/libpipette.la
