@@ -16,7 +16,7 @@ src_libpipette_la_SOURCES = \
 	src/timeline_svg.c src/timeline_json.c src/cuda_check.h \
 	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
-	src/runtime_layout.c src/runtime_params.c \
+	src/runtime_layout.c src/runtime_params.c src/runtime_tasks.c \
 	src/runtime_memory.c src/routes.h src/routes.c src/data_ring.h \
 	src/data_ring.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \

@@ -221,6 +221,28 @@ const float *pp_param_host(const pp_trainer *t, int layer, int param,
 pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err);
 void *pp_slot_at(const slot *sl, loc l);
 
+/* What a rank's thread works with. */
+typedef struct rank_ctx {
+    pp_trainer *t;
+    int r;
+    int64_t step;
+    double begin_ms;     /* host clock, since t0, at the step's first mark */
+    pp_task diverged;    /* the forward whose loss was not finite */
+    pp_error err;
+} rank_ctx;
+
+/* runtime_tasks.c: the slot the memory plan gives (stage, mb), taken now
+ * if it was free, or found where it must be held; a stage's forward or
+ * backward task on micro-batch mb, *out the message it makes (the cut
+ * leaving it, or the gradients sent back); the next step's first data
+ * made ahead on a GPU rank. Errors go to x->err. */
+pp_status pp_take_slot(rank_ctx *x, stage_rt *st, int mb, slot **out);
+pp_status pp_find_slot(rank_ctx *x, stage_rt *st, int mb, slot **out);
+pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out);
+pp_status pp_backward(rank_ctx *x, stage_rt *st, const pp_task *task,
+                      const void **out);
+pp_status pp_prefetch(rank_ctx *x);
+
 double pp_now(void);
 pp_status pp_run_ranks(pp_trainer *t, pp_error *err);
 

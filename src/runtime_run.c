@@ -1,5 +1,6 @@
 /* src/runtime_run.c - the ranks at work: one thread per rank runs its
- * lowered program once per step, then all meet at a barrier where the
+ * lowered program once per step (its compute tasks are runtime_tasks.c's;
+ * its messages and sums are here), then all meet at a barrier where the
  * step's loss is logged. The first failure anywhere aborts the transport
  * and breaks the barrier, so every other rank stops too, and the first
  * error (with its rank, step and task) is the run's.
@@ -74,61 +75,6 @@ static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
     pthread_mutex_unlock(&t->fail_lock);
 }
 
-typedef struct rank_ctx {
-    pp_trainer *t;
-    int r;
-    int64_t step;
-    double begin_ms;     /* host clock, since t0, at the step's first mark */
-    pp_task diverged;    /* the forward whose loss was not finite */
-    pp_error err;
-} rank_ctx;
-
-static pp_status no_slot(rank_ctx *x, const stage_rt *st, int mb,
-                         const slot *sl)
-{
-    return pp_error_set(&x->err, PP_ERR_RUNTIME,
-        "stage %d's slot for micro-batch %d is held by micro-batch %d: the "
-        "memory plan and the program disagree", st->s, mb, sl->mb);
-}
-
-/* The slot the memory plan gives (stage, mb), taken by mb now if it was
- * free; the rank's count of slot bytes held follows. */
-static pp_status take_slot(rank_ctx *x, stage_rt *st, int mb, slot **out)
-{
-    pp_trainer *t = x->t;
-    slot *sl = &st->slots[t->mem->slot[(size_t)st->s * t->mbs + mb]];
-    if (sl->mb != mb) {
-        if (sl->mb >= 0)
-            return no_slot(x, st, mb, sl);
-        rank_rt *rk = &t->rank[x->r];
-        sl->mb = mb;
-        rk->live += (double)st->slot_bytes;
-        if (rk->live > rk->hwm)
-            rk->hwm = rk->live;
-    }
-    *out = sl;
-    return PP_OK;
-}
-
-/* The slot (stage, mb) holds, which it must have taken. */
-static pp_status find_slot(rank_ctx *x, stage_rt *st, int mb, slot **out)
-{
-    pp_trainer *t = x->t;
-    slot *sl = &st->slots[t->mem->slot[(size_t)st->s * t->mbs + mb]];
-    if (sl->mb != mb)
-        return no_slot(x, st, mb, sl);
-    *out = sl;
-    return PP_OK;
-}
-
-/* Its memory stays as it is until the next take: a send after the task
- * that releases it still reads from it. */
-static void release_slot(rank_ctx *x, stage_rt *st, slot *sl)
-{
-    sl->mb = -1;
-    x->t->rank[x->r].live -= (double)st->slot_bytes;
-}
-
 /* A message's tag: which step, and within it which micro-batch,
  * producing stage and direction (activation or gradient), or which sum. */
 static uint64_t tag_of(const pp_trainer *t, int64_t step, const pp_ins *in)
@@ -143,240 +89,6 @@ static uint64_t tag_of(const pp_trainer *t, int64_t step, const pp_ins *in)
     return (uint64_t)step * per_step + which;
 }
 
-static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
-{
-    uint64_t x = (uint64_t)t->m->seed * 0x9e3779b97f4a7c15ull;
-    return x ^ ((uint64_t)step << 24) ^ (uint64_t)layer;
-}
-
-/* A layer's call on micro-batch mb of stage st, and its inputs' (and
- * their gradients') addresses in slot sl, into lr->xp and lr->dxp. */
-static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
-                               layer_rt *lr, const slot *sl, int mb)
-{
-    const pp_trainer *t = x->t;
-    const rank_rt *rk = &t->rank[x->r];
-    for (int k = 0; k < lr->ml->nin; k++) {
-        lr->xp[k] = pp_slot_at(sl, lr->x[k]);
-        lr->dxp[k] = pp_slot_at(sl, lr->dx[k]);
-    }
-    pp_layer_call c = {
-        .plan = &lr->ml->plan,
-        .nin = lr->ml->nin,
-        .in = lr->ml->in,
-        .n = t->n,
-        .param = (const float *const *)lr->param,
-        .grad = lr->grad,
-        .saved = pp_slot_at(sl, lr->saved),
-        .workspace = rk->workspace,
-        .state = lr->state,
-        .target = pp_slot_at(sl, st->target),
-        .loss_scale = t->loss_scale,
-        .seed = layer_seed(t, x->step, lr->index),
-        .sample0 = (int64_t)mb * t->n,
-        .training = 1,
-        .stream = rk->dr.stream,
-        .blas = rk->dr.blas,
-        .dnn = rk->dr.dnn,
-    };
-    return c;
-}
-
-static pp_status copies(rank_ctx *x, const copy_rt *list, int n,
-                        const slot *sl)
-{
-    const rank_rt *rk = &x->t->rank[x->r];
-    for (int k = 0; k < n; k++)
-        if (rk->dev->copy_async(&rk->dr, pp_slot_at(sl, list[k].to),
-                                pp_slot_at(sl, list[k].from), list[k].bytes,
-                                PP_COPY_DEVICE_TO_DEVICE, &x->err))
-            return x->err.code;
-    return PP_OK;
-}
-
-/* Forward of every layer of the stage into slot sl (its work part is the
- * scratch when the stage recomputes), then the tensors passing through
- * into the outgoing cut. The last stage's loss is kept on the device,
- * read once the step is over: reading it here would make the host wait
- * for every micro-batch. */
-static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
-                                int keep_loss)
-{
-    pp_trainer *t = x->t;
-    const rank_rt *rk = &t->rank[x->r];
-    for (int l = 0; l < st->nl; l++) {
-        layer_rt *lr = &st->layer[l];
-        pp_layer_call c = make_call(x, st, lr, sl, mb);
-        if (lr->k->forward(&c, lr->xp, pp_slot_at(sl, lr->y), &x->err))
-            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
-    }
-    if (copies(x, st->pass, st->npass, sl))
-        return x->err.code;
-    if (keep_loss)
-        return rk->dev->copy_async(&rk->dr, rk->loss + mb,
-                                   pp_slot_at(sl, st->loss), sizeof(float),
-                                   PP_COPY_DEVICE_TO_DEVICE, &x->err);
-    return PP_OK;
-}
-
-/* The input gradients down the stage (and the weights' too, for a whole
- * B): each layer after every later one that adds to its output's
- * gradient, each gradient zeroed just before the first layer adds to it
- * (kernels add), then the gradients of tensors passing through copied
- * into those sent back. */
-static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
-                                 int weights)
-{
-    pp_trainer *t = x->t;
-    const rank_rt *rk = &t->rank[x->r];
-    if (st->recompute &&
-        rk->dev->copy_async(&rk->dr, pp_slot_at(sl, st->gwork),
-                            pp_slot_at(sl, st->gout), st->gout_bytes,
-                            PP_COPY_DEVICE_TO_DEVICE, &x->err))
-        return x->err.code;
-    for (int l = st->nl - 1; l >= 0; l--) {
-        layer_rt *lr = &st->layer[l];
-        for (int k = 0; k < lr->nzero; k++)
-            if (lr->zero[k].bytes &&
-                rk->dev->zero_async(&rk->dr, pp_slot_at(sl, lr->zero[k].at),
-                                    lr->zero[k].bytes, &x->err))
-                return x->err.code;
-        int wb = weights && lr->k->backward_weight;
-        int wi = lr->wants_dx && lr->k->backward_input;
-        if (!wb && !wi)
-            continue;
-        pp_layer_call c = make_call(x, st, lr, sl, mb);
-        const void *y = pp_slot_at(sl, lr->y), *dy = pp_slot_at(sl, lr->dy);
-        if ((wi && lr->k->backward_input(&c, lr->xp, y, dy, lr->dxp,
-                                         &x->err)) ||
-            (wb && lr->k->backward_weight(&c, lr->xp, y, dy, &x->err)))
-            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
-    }
-    return copies(x, st->gpass, st->ngpass, sl);
-}
-
-static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
-{
-    for (int l = st->nl - 1; l >= 0; l--) {
-        layer_rt *lr = &st->layer[l];
-        if (!lr->k->backward_weight)
-            continue;
-        pp_layer_call c = make_call(x, st, lr, sl, mb);
-        if (lr->k->backward_weight(&c, lr->xp, pp_slot_at(sl, lr->y),
-                                   pp_slot_at(sl, lr->dy), &x->err))
-            return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
-    }
-    return PP_OK;
-}
-
-/* A micro-batch's inputs or targets, made on the host: a cpu rank's slot
- * takes them directly; a GPU's go through its data ring. */
-static pp_status read_data(rank_ctx *x, int64_t first, void *input,
-                           void *target, size_t bytes)
-{
-    pp_trainer *t = x->t;
-    rank_rt *rk = &t->rank[x->r];
-    if (!rk->cuda)
-        return t->data->read(t->data_state, first, t->n, input, target,
-                             &x->err);
-    return pp_data_ring_read(&rk->ring, first,
-                             input ? PP_RING_INPUT : PP_RING_TARGET,
-                             input ? input : target, bytes, &x->err);
-}
-
-/* A GPU rank makes the next step's first data while its device finishes
- * this step, instead of after it. */
-static pp_status prefetch(rank_ctx *x)
-{
-    pp_trainer *t = x->t;
-    rank_rt *rk = &t->rank[x->r];
-    if (!rk->cuda || x->step + 1 >= t->steps)
-        return PP_OK;
-    for (int what = PP_RING_INPUT; what <= PP_RING_TARGET; what++) {
-        int mb = rk->prefetch_mb[what];
-        if (mb >= 0 &&
-            pp_data_ring_prefetch(&rk->ring,
-                                  (x->step + 1) * t->m->batch +
-                                      (int64_t)mb * t->n,
-                                  what, &x->err))
-            return x->err.code;
-    }
-    return PP_OK;
-}
-
-static pp_status forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
-{
-    pp_trainer *t = x->t;
-    int s = st->s, last = s == t->S - 1;
-    slot *sl;
-    if (take_slot(x, st, mb, &sl))
-        return x->err.code;
-    int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
-    const rank_rt *rk = &t->rank[x->r];
-    pp_status rc = PP_OK;
-    if (s == 0)
-        rc = read_data(x, first, pp_slot_at(sl, st->in), NULL, st->in_bytes);
-    if (!rc && last)
-        rc = read_data(x, first, NULL, pp_slot_at(sl, st->target),
-                       (size_t)t->n * pp_tensor_bytes(&t->data_info.target));
-    if (!rc)
-        rc = forward_layers(x, st, sl, mb, last);
-    if (rc)
-        return rc;
-    *out = pp_slot_at(sl, st->out);
-    /* The next stage on this rank takes the outgoing cut over at once. */
-    if (!last && t->stage[s + 1].rank == x->r) {
-        stage_rt *next = &t->stage[s + 1];
-        slot *ns;
-        if (take_slot(x, next, mb, &ns))
-            return x->err.code;
-        return rk->dev->copy_async(&rk->dr, pp_slot_at(ns, next->in), *out,
-                                   st->out_bytes, PP_COPY_DEVICE_TO_DEVICE,
-                                   &x->err);
-    }
-    return PP_OK;
-}
-
-static pp_status backward(rank_ctx *x, stage_rt *st, const pp_task *task,
-                          const void **out)
-{
-    pp_trainer *t = x->t;
-    int s = st->s, mb = task->mb;
-    slot *sl;
-    if (find_slot(x, st, mb, &sl))
-        return x->err.code;
-    /* A stage that recomputes rebuilds its forward first. */
-    pp_status rc = st->recompute ? forward_layers(x, st, sl, mb, 0) : PP_OK;
-    if (!rc && task->op == PP_OP_BW) {
-        /* With recompute the layers' output gradients are gone too:
-         * rebuild the input-gradient chain before the weights. */
-        if (st->recompute)
-            rc = backward_layers(x, st, sl, mb, 0);
-        if (!rc)
-            rc = weights_only(x, st, sl, mb);
-        release_slot(x, st, sl);
-        return rc;
-    }
-    if (!rc)
-        rc = backward_layers(x, st, sl, mb, task->op == PP_OP_B);
-    if (rc)
-        return rc;
-    *out = pp_slot_at(sl, st->gin);
-    if (s > 0 && t->stage[s - 1].rank == x->r) {
-        stage_rt *prev = &t->stage[s - 1];
-        slot *ps;
-        if (find_slot(x, prev, mb, &ps))
-            return x->err.code;
-        const rank_rt *rk = &t->rank[x->r];
-        if (rk->dev->copy_async(&rk->dr, pp_slot_at(ps, prev->gout), *out,
-                                st->gin_bytes, PP_COPY_DEVICE_TO_DEVICE,
-                                &x->err))
-            return x->err.code;
-    }
-    if (task->op == PP_OP_B)
-        release_slot(x, st, sl);
-    return PP_OK;
-}
 
 static void record(rank_ctx *x, pp_ins_kind kind, const pp_task *task,
                    double start, double end)
@@ -535,7 +247,7 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
     int act = in->msg == PP_MSG_ACT;
     stage_rt *st = &t->stage[in->task.stage + (act ? 1 : -1)];
     slot *sl;
-    if ((act ? take_slot : find_slot)(x, st, in->task.mb, &sl))
+    if ((act ? pp_take_slot : pp_find_slot)(x, st, in->task.mb, &sl))
         return x->err.code;
     return recv_bytes(x, in->peer, pp_slot_at(sl, act ? st->in : st->gout),
                       act ? st->in_bytes : st->gout_bytes, tag);
@@ -605,8 +317,8 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         if (in->kind == PP_INS_COMPUTE) {
             stage_rt *st = &t->stage[in->task.stage];
             rc = in->task.op == PP_OP_F
-                     ? forward(x, st, in->task.mb, &out)
-                     : backward(x, st, &in->task, &out);
+                     ? pp_forward(x, st, in->task.mb, &out)
+                     : pp_backward(x, st, &in->task, &out);
         } else if (in->kind == PP_INS_SEND) {
             rc = send_bytes(x, in->peer, out, pp_message_bytes(t, in), tag);
         } else if (in->kind == PP_INS_RECV) {
@@ -622,7 +334,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     *where = NULL;
     int holds_loss = t->m->plan->rank_of_stage[t->S - 1] == x->r;
     if (rk->dev->event_record(&rk->dr, rk->mark[prog->n], &x->err) ||
-        prefetch(x) ||
+        pp_prefetch(x) ||
         (holds_loss &&
          rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
                              (size_t)t->mbs * sizeof(float),
