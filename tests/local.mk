@@ -54,14 +54,14 @@ tests_test_registry_LDADD = $(TEST_LIBS)
 
 check_PROGRAMS += tests/test_train
 TESTS += tests/test_train
-tests_test_train_SOURCES = tests/test_train.c
+tests_test_train_SOURCES = tests/test_train.c tests/train_models.h
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LIBS) -lm
 
 if HAVE_CUDA
 check_PROGRAMS += tests/test_train_cuda
 TESTS += tests/test_train_cuda
-tests_test_train_cuda_SOURCES = tests/test_train_cuda.c
+tests_test_train_cuda_SOURCES = tests/test_train_cuda.c tests/train_models.h
 tests_test_train_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_cuda_LDADD = $(TEST_LIBS) -lm
 endif

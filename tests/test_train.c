@@ -33,64 +33,9 @@
 #include <unistd.h>
 
 #include "runtime_impl.h"
+#include "train_models.h"
 
 #define STEPS 3
-
-/* The models: their [model], layers and [data]. A chain of single-input
- * layers of every kind: */
-static const char chain[] =
-    "[model]\ninput = 6\n"
-    "[layer fc1]\ntype = linear\nunits = 16\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer drop]\ntype = dropout\nrate = 0.2\n"
-    "[layer fc2]\ntype = linear\nunits = 12\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n"
-    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
-
-/* A graph: residuals, and skips over several layers, so over stage
- * boundaries as the partition falls (fc1 and the input itself travel to
- * the end, passing through every stage between). */
-static const char residual[] =
-    "[model]\ninput = 6\n"
-    "[layer fc1]\ntype = linear\nunits = 16\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer fc2]\ntype = linear\nunits = 16\n"
-    "[layer res1]\ntype = add\ninputs = fc2, fc1\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer fc3]\ntype = linear\nunits = 16\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer res2]\ntype = add\ninputs = act2, res1, fc1\n"
-    "[layer cat]\ntype = concat\ninputs = res2, input\n"
-    "[layer drop]\ntype = dropout\nrate = 0.2\n"
-    "[layer out]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n"
-    "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n";
-
-/* A language model whose output layer uses the embedding's table (the
- * first stage's and the last's: a copy on each rank, their gradients
- * summed before every step), with residuals between. */
-#define EMBED 0 /* the layer whose table is shared */
-#define HEAD 8  /* the layer that shares it */
-static const char tied[] =
-    "[model]\ninput = 8\ninput_type = int\n"
-    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 12\n"
-    "[layer fc1]\ntype = linear\nunits = 12\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer res1]\ntype = add\ninputs = act1, embed\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer fc2]\ntype = linear\nunits = 12\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer res2]\ntype = add\ninputs = act2, res1\n"
-    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
-    "share = weight:embed.weight\n"
-    "[layer loss]\ntype = softmax_xent\n"
-    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n";
-
-static const char *const models[] = {chain, residual, tied};
-#define NMODELS 3
 
 static const char model_text[] =
     "%s"
@@ -163,12 +108,12 @@ static int train(const char *layers, const char *schedule, int p, int m,
                   schedule, p, m, v, err.msg);
     memory_agrees(t);
     /* A shared table's copies take one update on every rank: equal bits. */
-    if (layers == tied) {
+    if (layers == models[TIED]) {
         size_t a, b;
-        const float *e = pp_trainer_param(t, EMBED, 0, &a);
+        const float *e = pp_trainer_param(t, TIED_EMBED, 0, &a);
         float *copy = malloc(a * sizeof *copy);
         memcpy(copy, e, a * sizeof *copy);
-        const float *h = pp_trainer_param(t, HEAD, 0, &b);
+        const float *h = pp_trainer_param(t, TIED_HEAD, 0, &b);
         ck_assert_uint_eq(a, b);
         ck_assert_msg(memcmp(copy, h, a * sizeof *copy) == 0,
                       "%s p=%d m=%d v=%d: the tied table's copies differ",
@@ -268,7 +213,7 @@ static pp_trainer *adamw_step(const char *decay, pp_model **model)
     FILE *f = fdopen(fd, "w");
     fprintf(f, "%s[pipeline]\ndevices = cpu*2\nmicrobatches = 4\n"
                "[train]\nbatch = 24\nsteps = 1\noptimizer = adamw\n"
-               "lr = 0.1\nseed = 7\n%s\n", chain, decay);
+               "lr = 0.1\nseed = 7\n%s\n", models[CHAIN], decay);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);

@@ -31,53 +31,9 @@
 
 #include "runtime.h"
 #include "gpu_skip.h"
+#include "train_models.h"
 
 #define STEPS 3
-
-/* test_train.c's models: a chain, a graph whose skips cross stage
- * boundaries, and a language model whose output layer shares the
- * embedding's table (layer 8 shares layer 0's). */
-enum { CHAIN, RESIDUAL, TIED };
-#define MIXTURE "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\n" \
-                "features = 6\n"
-static const char *const models[] = {
-    "[model]\ninput = 6\n"
-    "[layer fc1]\ntype = linear\nunits = 16\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer drop]\ntype = dropout\nrate = 0.2\n"
-    "[layer fc2]\ntype = linear\nunits = 12\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer fc3]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n" MIXTURE,
-    "[model]\ninput = 6\n"
-    "[layer fc1]\ntype = linear\nunits = 16\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer fc2]\ntype = linear\nunits = 16\n"
-    "[layer res1]\ntype = add\ninputs = fc2, fc1\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer fc3]\ntype = linear\nunits = 16\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer res2]\ntype = add\ninputs = act2, res1, fc1\n"
-    "[layer cat]\ntype = concat\ninputs = res2, input\n"
-    "[layer drop]\ntype = dropout\nrate = 0.2\n"
-    "[layer out]\ntype = linear\nunits = 3\n"
-    "[layer loss]\ntype = softmax_xent\n" MIXTURE,
-    "[model]\ninput = 8\ninput_type = int\n"
-    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 12\n"
-    "[layer fc1]\ntype = linear\nunits = 12\n"
-    "[layer act1]\ntype = gelu\n"
-    "[layer res1]\ntype = add\ninputs = act1, embed\n"
-    "[layer norm]\ntype = layernorm\n"
-    "[layer fc2]\ntype = linear\nunits = 12\n"
-    "[layer act2]\ntype = tanh\n"
-    "[layer res2]\ntype = add\ninputs = act2, res1\n"
-    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
-    "share = weight:embed.weight\n"
-    "[layer loss]\ntype = softmax_xent\n"
-    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n",
-};
-#define NMODELS 3
 
 static const char model_text[] =
     "%s"
@@ -137,10 +93,10 @@ static size_t train(int which, const char *schedule, const char *devices,
      * equal bits. */
     if (which == TIED) {
         size_t a, b;
-        const float *e = pp_trainer_param(t, 0, 0, &a);
+        const float *e = pp_trainer_param(t, TIED_EMBED, 0, &a);
         float *copy = malloc(a * sizeof *copy);
         memcpy(copy, e, a * sizeof *copy);
-        const float *h = pp_trainer_param(t, 8, 0, &b);
+        const float *h = pp_trainer_param(t, TIED_HEAD, 0, &b);
         if (a != b || memcmp(copy, h, a * sizeof *copy) != 0) {
             fprintf(stderr, "FAIL: %s on %s: the tied table's copies "
                             "differ\n", schedule, devices);
