@@ -125,7 +125,7 @@ int main(int argc, char **argv)
         return 1;
     }
     const pp_model_layer *l = &m->layers[0];
-    const pp_layer_ops *ops = l->plugin->desc->ops;
+    const pp_layer_ops *ops = l->plugin->ops;
     if (!ops->cuda) {
         fprintf(stderr, "linear was built without its CUDA half\n");
         return 1;

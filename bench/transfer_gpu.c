@@ -415,7 +415,7 @@ static const pp_transport_ops *find_transport(pp_registry *reg,
         snprintf(why, size, "%s", err.msg);
         return NULL;
     }
-    const pp_transport_ops *ops = p->desc->ops;
+    const pp_transport_ops *ops = p->ops;
     if (!ops->open || !ops->send_async || !ops->recv_async ||
         !ops->destroy) {
         snprintf(why, size, "%s has no stream-ordered half (open, "
@@ -464,7 +464,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "transfer_gpu: %s\n", err.msg);
             return 1;
         }
-        b.dev = p->desc->ops;
+        b.dev = p->ops;
     }
     const pp_device_ops *dev = b.dev;
     if (!dev->rank_open || !dev->use || !dev->sync || !dev->zero_async ||

@@ -212,38 +212,6 @@ static pp_status cuda_copy(int index, void *dst, const void *src,
     return PP_OK;
 }
 
-/* The launch error and the run's error are checked apart, so the message
- * says whether the kernel could not start or failed while running. */
-static pp_status cuda_fill(int index, float *x, float value, size_t n,
-                           pp_error *err)
-{
-    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
-        CUDA_TRY(index, pp_cuda_fill(x, value, n), err) ||
-        CUDA_TRY(index, cudaDeviceSynchronize(), err))
-        return err->code;
-    return PP_OK;
-}
-
-static pp_status cuda_scale(int index, float *x, float alpha, size_t n,
-                            pp_error *err)
-{
-    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
-        CUDA_TRY(index, pp_cuda_scale(x, alpha, n), err) ||
-        CUDA_TRY(index, cudaDeviceSynchronize(), err))
-        return err->code;
-    return PP_OK;
-}
-
-static pp_status cuda_axpy(int index, float *y, float alpha, const float *x,
-                           size_t n, pp_error *err)
-{
-    if (CUDA_TRY(index, cudaSetDevice(index), err) ||
-        CUDA_TRY(index, pp_cuda_axpy(y, alpha, x, n), err) ||
-        CUDA_TRY(index, cudaDeviceSynchronize(), err))
-        return err->code;
-    return PP_OK;
-}
-
 static pp_status cuda_use(int index, pp_error *err)
 {
     if (CUDA_TRY(index, cudaSetDevice(index), err))
@@ -366,8 +334,8 @@ static pp_status cuda_zero_async(const pp_device_rank *r, void *x,
 static pp_status cuda_add_async(const pp_device_rank *r, float *y,
                                 const float *x, size_t n, pp_error *err)
 {
-    if (CUDA_TRY(r->index, pp_cuda_add(y, x, n, (cudaStream_t)r->stream),
-                 err))
+    if (CUDA_TRY(r->index,
+                 pp_cuda_sum_into(y, x, n, (cudaStream_t)r->stream), err))
         return err->code;
     return PP_OK;
 }
@@ -485,9 +453,6 @@ static const pp_device_ops cuda_ops = {
     .alloc = cuda_alloc,
     .release = cuda_release,
     .copy = cuda_copy,
-    .fill = cuda_fill,
-    .scale = cuda_scale,
-    .axpy = cuda_axpy,
     .use = cuda_use,
     .rank_open = cuda_rank_open,
     .rank_close = cuda_rank_close,

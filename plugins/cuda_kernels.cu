@@ -1,9 +1,9 @@
-/* plugins/cuda_kernels.cu - the cuda device's own kernels: fill, scale,
- * axpy, and the stream-ordered add.
+/* plugins/cuda_kernels.cu - the cuda device's own kernel: the
+ * stream-ordered add.
  *
- * Memory-bound one-liners, written as grid-stride loops so any n (size_t,
- * beyond 2^31) runs with a bounded grid. Not tuned: no vector loads, no
- * streams of their own; matrix work belongs to cuBLAS in the layers.
+ * A memory-bound one-liner, written as a grid-stride loop so any n
+ * (size_t, beyond 2^31) runs with a bounded grid. Not tuned: no vector
+ * loads.
  */
 #include "cuda_kernels.h"
 
@@ -19,31 +19,6 @@ static unsigned blocks_for(size_t n)
     return b < PP_MAX_BLOCKS ? (unsigned)b : PP_MAX_BLOCKS;
 }
 
-__global__ static void fill_kernel(float *x, float value, size_t n)
-{
-    size_t stride = (size_t)blockDim.x * gridDim.x;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += stride)
-        x[i] = value;
-}
-
-__global__ static void scale_kernel(float *x, float alpha, size_t n)
-{
-    size_t stride = (size_t)blockDim.x * gridDim.x;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += stride)
-        x[i] *= alpha;
-}
-
-__global__ static void axpy_kernel(float *y, float alpha, const float *x,
-                                   size_t n)
-{
-    size_t stride = (size_t)blockDim.x * gridDim.x;
-    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
-         i += stride)
-        y[i] = fmaf(alpha, x[i], y[i]);
-}
-
 __global__ static void add_kernel(float *y, const float *x, size_t n)
 {
     size_t stride = (size_t)blockDim.x * gridDim.x;
@@ -53,24 +28,8 @@ __global__ static void add_kernel(float *y, const float *x, size_t n)
 }
 
 /* An empty grid is a launch error, and n == 0 has nothing to do. */
-extern "C" cudaError_t pp_cuda_fill(float *x, float value, size_t n)
-{
-    if (n == 0)
-        return cudaSuccess;
-    fill_kernel<<<blocks_for(n), PP_THREADS>>>(x, value, n);
-    return cudaGetLastError();
-}
-
-extern "C" cudaError_t pp_cuda_scale(float *x, float alpha, size_t n)
-{
-    if (n == 0)
-        return cudaSuccess;
-    scale_kernel<<<blocks_for(n), PP_THREADS>>>(x, alpha, n);
-    return cudaGetLastError();
-}
-
-extern "C" cudaError_t pp_cuda_add(float *y, const float *x, size_t n,
-                                   cudaStream_t stream)
+extern "C" cudaError_t pp_cuda_sum_into(float *y, const float *x,
+                                        size_t n, cudaStream_t stream)
 {
     if (n == 0)
         return cudaSuccess;
@@ -78,11 +37,3 @@ extern "C" cudaError_t pp_cuda_add(float *y, const float *x, size_t n,
     return cudaGetLastError();
 }
 
-extern "C" cudaError_t pp_cuda_axpy(float *y, float alpha, const float *x,
-                                    size_t n)
-{
-    if (n == 0)
-        return cudaSuccess;
-    axpy_kernel<<<blocks_for(n), PP_THREADS>>>(y, alpha, x, n);
-    return cudaGetLastError();
-}

@@ -3,9 +3,7 @@
  *
  * Private to the plugin: it exposes cudaError_t, so it never goes near
  * include/pipette. Each launcher queues one grid-stride kernel on the
- * current device's default stream and returns the launch error only; the
- * caller synchronises, so that a failed launch and a failed run are told
- * apart in the message.
+ * stream it is given and returns the launch error only.
  */
 #ifndef PP_CUDA_KERNELS_H
 #define PP_CUDA_KERNELS_H
@@ -18,15 +16,9 @@
 extern "C" {
 #endif
 
-/* x[i] = value */
-cudaError_t pp_cuda_fill(float *x, float value, size_t n);
-/* x[i] *= alpha */
-cudaError_t pp_cuda_scale(float *x, float alpha, size_t n);
-/* y[i] = fmaf(alpha, x[i], y[i]): one rounding, whatever nvcc's --fmad */
-cudaError_t pp_cuda_axpy(float *y, float alpha, const float *x, size_t n);
 /* y[i] += x[i], on `stream` (the rank's, not the default one) */
-cudaError_t pp_cuda_add(float *y, const float *x, size_t n,
-                        cudaStream_t stream);
+cudaError_t pp_cuda_sum_into(float *y, const float *x, size_t n,
+                             cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -47,7 +47,7 @@ static pp_status show_cpu(pp_error *err)
 
 static pp_status show_gpus(const pp_plugin *plugin, pp_error *err)
 {
-    const pp_device_ops *cuda = plugin->desc->ops;
+    const pp_device_ops *cuda = plugin->ops;
     int n = 0;
     char why[512];
     if (cuda->count(&n, why, sizeof why, err))

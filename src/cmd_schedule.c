@@ -209,7 +209,7 @@ int pp_cmd_schedule(int argc, char **argv)
         const pp_plugin *plugin;
         if (pp_registry_find(reg, PP_KIND_SCHEDULE, o.name, &plugin,
                              &err) == PP_OK)
-            ops = plugin->desc->ops;
+            ops = plugin->ops;
     }
     if (!st && o.dump) {
         pp_plan_dump(plan, stdout);

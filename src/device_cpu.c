@@ -147,39 +147,6 @@ static pp_status cpu_copy(int index, void *dst, const void *src, size_t bytes,
     return PP_OK;
 }
 
-static pp_status cpu_fill(int index, float *x, float value, size_t n,
-                          pp_error *err)
-{
-    if (check_index(index, err))
-        return err->code;
-    for (size_t i = 0; i < n; i++)
-        x[i] = value;
-    return PP_OK;
-}
-
-static pp_status cpu_scale(int index, float *x, float alpha, size_t n,
-                           pp_error *err)
-{
-    if (check_index(index, err))
-        return err->code;
-    for (size_t i = 0; i < n; i++)
-        x[i] *= alpha;
-    return PP_OK;
-}
-
-/* Not fused: C11 mode keeps gcc from contracting to an FMA, and fmaf()
- * without hardware FMA is a slow libm call. The cuda device fuses, so the
- * two may differ by the product's rounding (see tests/test_device_cuda.c). */
-static pp_status cpu_axpy(int index, float *y, float alpha, const float *x,
-                          size_t n, pp_error *err)
-{
-    if (check_index(index, err))
-        return err->code;
-    for (size_t i = 0; i < n; i++)
-        y[i] += alpha * x[i];
-    return PP_OK;
-}
-
 /* One core's work is done when the call returns: no stream, nothing to
  * wait for. */
 static pp_status cpu_use(int index, pp_error *err)
@@ -306,9 +273,6 @@ static const pp_device_ops cpu_ops = {
     .alloc = cpu_alloc,
     .release = cpu_release,
     .copy = cpu_copy,
-    .fill = cpu_fill,
-    .scale = cpu_scale,
-    .axpy = cpu_axpy,
     .use = cpu_use,
     .rank_open = cpu_rank_open,
     .rank_close = cpu_rank_close,

@@ -309,6 +309,37 @@ static void resolve_shares(pp_model *m, int i, pp_error *err)
     free(copy);
 }
 
+/* The kernels this layer needs in this model, on every device it has
+ * kernels for: a backward_weight for its parameters, and a
+ * backward_input when an input has a gradient (without it every layer
+ * before it would silently stop learning). */
+static void check_kernels(const pp_model *m, int i, pp_error *err)
+{
+    const pp_model_layer *l = &m->layers[i];
+    const pp_layer_ops *ops = l->plugin->ops;
+    const pp_layer_kernels *k[2] = {ops->cpu, ops->cuda};
+    const char *half[2] = {"CPU", "CUDA"};
+    const char *name = l->plugin->desc->name;
+    for (int h = 0; h < 2; h++) {
+        if (!k[h])
+            continue;
+        if (l->plan.nparams > 0 && !k[h]->backward_weight) {
+            pp_section_error(l->section, "type", err,
+                "%s declares parameters, but its %s kernels have no "
+                "backward_weight: they would never learn", name, half[h]);
+            return;
+        }
+        for (int j = 0; j < l->nin && !k[h]->backward_input; j++)
+            if (m->tensors[l->input[j]].grad) {
+                pp_section_error(l->section, "type", err,
+                    "%s's %s kernels have no backward_input, but its input "
+                    "'%s' has a gradient: every layer before it would stop "
+                    "learning", name, half[h], m->tensors[l->input[j]].name);
+                return;
+            }
+    }
+}
+
 void pp_graph_check(pp_model *m, pp_error *err)
 {
     int clean = err->count == 0;
@@ -331,6 +362,9 @@ void pp_graph_check(pp_model *m, pp_error *err)
         m->tensors[i + 1].grad = grad && l->plan.out.dtype != PP_I32 &&
                                  !l->plan.is_loss;
     }
+    for (int i = 0; i < m->nlayers; i++)
+        if (planned(m, i))
+            check_kernels(m, i, err);
 }
 
 /* ---- after partitioning ------------------------------------------------ */

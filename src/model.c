@@ -227,7 +227,7 @@ static void load_layers(pp_model *m, pp_error *err)
         }
         if (!known)
             continue;
-        const pp_layer_ops *ops = l->plugin->desc->ops;
+        const pp_layer_ops *ops = l->plugin->ops;
         int want = ops->inputs > 1 || ops->inputs == PP_INPUTS_ANY
                        ? ops->inputs : 1;
         if (want != PP_INPUTS_ANY && l->nin != want) {

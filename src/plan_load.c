@@ -47,7 +47,7 @@ pp_status pp_plan_load(pp_registry *reg, const char *name, const char *base,
         const pp_plugin *plugin;
         st = pp_registry_find(reg, PP_KIND_SCHEDULE, name, &plugin, err);
         if (!st)
-            st = pp_plan_from_ops(name, plugin->desc->ops, p, m, v, &plan,
+            st = pp_plan_from_ops(name, plugin->ops, p, m, v, &plan,
                                   err);
     }
     if (!st)

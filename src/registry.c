@@ -120,6 +120,7 @@ void pp_registry_free(pp_registry *reg)
     /* The handles stay open (RTLD_NODELETE): see registry.h. */
     for (size_t i = 0; i < reg->nplugins; i++) {
         free(reg->plugins[i]->path);
+        free(reg->plugins[i]->ops_copy);
         free(reg->plugins[i]);
     }
     free(reg->plugins);
@@ -194,7 +195,12 @@ pp_status pp_plugin_check(const pp_plugin_desc *d, const char *path,
     if (!d->ops)
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: %s plugin '%s' has no function table", path, kind, d->name);
-    return PP_OK;
+    void *copy;
+    const void *table = pp_host_table(d, &copy);
+    pp_status st = table ? pp_check_table(d, table, path, err)
+                         : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    free(copy);
+    return st;
 }
 
 static const pp_plugin *find_loaded(const pp_registry *reg, uint32_t kind,
@@ -263,6 +269,11 @@ static pp_status remember(pp_registry *reg, const char *path,
     }
     p->desc = d;
     p->path = copy;
+    if (!(p->ops = pp_host_table(d, &p->ops_copy))) {
+        free(p);
+        free(copy);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
     reg->plugins[reg->nplugins++] = p;
     *out = p;
     return PP_OK;

@@ -22,6 +22,11 @@
 typedef struct pp_plugin {
     const pp_plugin_desc *desc;
     char *path;
+    const void *ops;     /* the kind's table as this pipette reads it: the
+                            plugin's own, or a copy sized for this ABI with
+                            the fields its minor lacks NULL (use this, not
+                            desc->ops) */
+    void *ops_copy;      /* that copy, when there is one */
 } pp_plugin;
 
 typedef struct pp_registry pp_registry;
@@ -66,9 +71,17 @@ typedef void (*pp_scan_fn)(void *user, const pp_scan_entry *entry);
 pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
                            size_t *refused, pp_error *err);
 
-/* Checks a descriptor as the loader does (exposed for tests). */
+/* Checks a descriptor as the loader does, its table included (exposed
+ * for tests). */
 pp_status pp_plugin_check(const pp_plugin_desc *desc, const char *path,
                           uint32_t want_kind, pp_error *err);
+
+/* plugin_tables.c: refuses a table (the host's view of desc's) that
+ * leaves a required entry NULL; and that view: desc->ops itself, or a
+ * copy in *copy (to free) sized for this ABI; NULL when memory ran out. */
+pp_status pp_check_table(const pp_plugin_desc *desc, const void *table,
+                         const char *path, pp_error *err);
+const void *pp_host_table(const pp_plugin_desc *desc, void **copy);
 
 /* "layers", "schedules" or "plugins". */
 const char *pp_kind_dir(uint32_t kind);

@@ -35,7 +35,7 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
         layer_rt *lr = &st->layer[l];
         lr->index = m->first[s] + l;
         lr->ml = &m->layers[lr->index];
-        const pp_layer_ops *ops = lr->ml->plugin->desc->ops;
+        const pp_layer_ops *ops = lr->ml->plugin->ops;
         lr->k = rk->cuda ? ops->cuda : ops->cpu;
         if (!lr->k || !lr->k->forward)
             return pp_section_error(lr->ml->section, "type", err,
@@ -272,7 +272,7 @@ static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
                 if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda",
                                      &plugin, err))
                     return err->code;
-                cuda = plugin->desc->ops;
+                cuda = plugin->ops;
                 if (cuda->count(&gpus, why, sizeof why, err))
                     return err->code;
             }
@@ -311,13 +311,13 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
                                     m->optimizer, &plugin, err);
     if (st)
         return st;
-    t->opt = plugin->desc->ops;
+    t->opt = plugin->ops;
     if ((st = t->opt->plan(train, &t->opt_plan, err)))
         return st;
     if ((st = pp_registry_find(m->registry, PP_KIND_DATA, m->source, &plugin,
                                err)))
         return st;
-    t->data = plugin->desc->ops;
+    t->data = plugin->ops;
     if ((st = t->data->open(data, (uint64_t)m->seed, &t->data_state,
                             &t->data_info, err)))
         return st;

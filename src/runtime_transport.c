@@ -33,7 +33,7 @@ pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
             return pipe ? pp_section_error(pipe, "transport", err, "%s",
                                            why.msg)
                         : pp_error_set(err, why.code, "%s", why.msg);
-        tr->ops = plugin->desc->ops;
+        tr->ops = plugin->ops;
         tr->async = v != PP_VIA_LOCAL;
         int complete = tr->async
             ? tr->ops->open && tr->ops->send_async && tr->ops->recv_async

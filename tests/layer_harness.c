@@ -55,7 +55,7 @@ pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
     const pp_plugin *plugin;
     ck_assert_msg(pp_registry_find(reg, PP_KIND_LAYER, type, &plugin, err) ==
                       PP_OK, "%s", err->msg);
-    *ops = plugin->desc->ops;
+    *ops = plugin->ops;
 
     const char *dir = getenv("TMPDIR");
     char path[4096];

@@ -103,107 +103,6 @@ static void from_gpu(const pp_device_ops *gpu, int dev, float *h,
                   "%s", err.msg);
 }
 
-/* fill and scale round once, identically on both devices: bit equality. */
-START_TEST(test_fill)
-{
-    int ndev;
-    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
-    size_t n = sizes[_i];
-    pp_error err;
-    pp_error_clear(&err);
-    for (int dev = 0; dev < ndev; dev++) {
-        float *want = host_floats(n), *got = host_floats(n);
-        float *d = gpu_floats(gpu, dev, n);
-        random_floats(got, n, 11);
-        to_gpu(gpu, dev, d, got, n); /* garbage the fill must overwrite */
-        ck_assert_int_eq(cpu->fill(0, want, -0.3f, n, &err), PP_OK);
-        ck_assert_msg(gpu->fill(dev, d, -0.3f, n, &err) == PP_OK, "%s",
-                      err.msg);
-        from_gpu(gpu, dev, got, d, n);
-        ck_assert_int_eq(memcmp(got, want, n * sizeof(float)), 0);
-        gpu->release(dev, d);
-        free(want);
-        free(got);
-    }
-}
-END_TEST
-
-START_TEST(test_scale)
-{
-    int ndev;
-    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
-    size_t n = sizes[_i];
-    pp_error err;
-    pp_error_clear(&err);
-    for (int dev = 0; dev < ndev; dev++) {
-        float *want = host_floats(n), *got = host_floats(n);
-        float *d = gpu_floats(gpu, dev, n);
-        random_floats(want, n, 22);
-        to_gpu(gpu, dev, d, want, n);
-        ck_assert_int_eq(cpu->scale(0, want, 0.7f, n, &err), PP_OK);
-        ck_assert_msg(gpu->scale(dev, d, 0.7f, n, &err) == PP_OK, "%s",
-                      err.msg);
-        from_gpu(gpu, dev, got, d, n);
-        for (size_t i = 0; i < n; i++)
-            ck_assert_msg(got[i] == want[i], "x[%zu]: gpu %a, cpu %a", i,
-                          (double)got[i], (double)want[i]);
-        gpu->release(dev, d);
-        free(want);
-        free(got);
-    }
-}
-END_TEST
-
-static double magnitude(double v)
-{
-    return v < 0 ? -v : v;
-}
-
-/* The GPU computes fmaf(alpha, x, y) (one rounding), the CPU rounds
- * alpha * x and then the sum. With u = 2^-24, the unfused result is within
- * (2u + u^2)|ax| + u|y| of the exact one and the fused within u(|ax| + |y|),
- * so they differ by less than 4u(|ax| + |y|) = 2^-22 (|ax| + |y|). */
-START_TEST(test_axpy)
-{
-    int ndev;
-    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
-    size_t n = sizes[_i];
-    const float alpha = -0.37f;
-    pp_error err;
-    pp_error_clear(&err);
-    for (int dev = 0; dev < ndev; dev++) {
-        float *x = host_floats(n), *y0 = host_floats(n);
-        float *want = host_floats(n), *got = host_floats(n);
-        float *dx = gpu_floats(gpu, dev, n), *dy = gpu_floats(gpu, dev, n);
-        random_floats(x, n, 33);
-        random_floats(y0, n, 44);
-        if (n)
-            memcpy(want, y0, n * sizeof(float));
-        to_gpu(gpu, dev, dx, x, n);
-        to_gpu(gpu, dev, dy, y0, n);
-        ck_assert_int_eq(cpu->axpy(0, want, alpha, x, n, &err), PP_OK);
-        ck_assert_msg(gpu->axpy(dev, dy, alpha, dx, n, &err) == PP_OK, "%s",
-                      err.msg);
-        from_gpu(gpu, dev, got, dy, n);
-        for (size_t i = 0; i < n; i++) {
-            double bound = 0x1p-22 * (magnitude((double)alpha * x[i]) +
-                                      magnitude(y0[i]));
-            ck_assert_msg(magnitude((double)got[i] - want[i]) <= bound,
-                          "y[%zu]: gpu %a, cpu %a, bound %a", i,
-                          (double)got[i], (double)want[i], bound);
-        }
-        from_gpu(gpu, dev, got, dx, n); /* x is read only */
-        ck_assert_int_eq(memcmp(got, x, n * sizeof(float)), 0);
-        gpu->release(dev, dx);
-        gpu->release(dev, dy);
-        free(x);
-        free(y0);
-        free(want);
-        free(got);
-    }
-}
-END_TEST
-
 /* A rank's stream-ordered y += x: one rounded add, the CPU's bits. */
 START_TEST(test_add_async)
 {
@@ -284,9 +183,11 @@ START_TEST(test_alloc_too_much)
     snprintf(bytes, sizeof bytes, "%zu bytes", huge);
     ck_assert_msg(strstr(err.msg, bytes) != NULL, "%s", err.msg);
 
-    float *d = gpu_floats(gpu, 0, 1000);
-    ck_assert_msg(gpu->fill(0, d, 1.0f, 1000, &err) == PP_OK, "%s", err.msg);
+    /* The device still works after the failure. */
+    float *d = gpu_floats(gpu, 0, 1000), *h = host_floats(1000);
+    to_gpu(gpu, 0, d, h, 1000);
     gpu->release(0, d);
+    free(h);
 }
 END_TEST
 
@@ -484,9 +385,6 @@ static Suite *device_cuda_suite(void)
     Suite *s = suite_create("device_cuda");
     TCase *tc = tcase_create("gpu");
     tcase_add_test(tc, test_info);
-    tcase_add_loop_test(tc, test_fill, 0, NSIZES);
-    tcase_add_loop_test(tc, test_scale, 0, NSIZES);
-    tcase_add_loop_test(tc, test_axpy, 0, NSIZES);
     tcase_add_loop_test(tc, test_add_async, 0, NSIZES);
     tcase_add_loop_test(tc, test_copy, 0, NSIZES);
     tcase_add_test(tc, test_alloc_too_much);

@@ -6,11 +6,14 @@
 
 #include <check.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <pipette/pipette.h>
 
 #include "registry.h"
 
@@ -93,6 +96,181 @@ START_TEST(refuses_abi1_plugin)
         "versions differ): rebuild the plugin against pipette " PACKAGE_VERSION
         " (pipette/plugin.h says what changed since)",
         plugin_file("abi1_layer"), PP_ABI_MAJOR, PP_ABI_MINOR);
+}
+END_TEST
+
+/* Every entry a kind must fill, refused by name when left NULL. A table
+ * starts whole (every entry below set) and loses one entry at a time. */
+typedef struct required {
+    uint32_t kind;
+    size_t off;        /* in the kind's table, or in its cpu kernels */
+    int kernels;       /* 1: off is in pp_layer_kernels (cpu.) */
+    const char *name;  /* as the message names it */
+} required;
+
+#define REQ(kind, type, f) {kind, offsetof(type, f), 0, #f}
+
+static const required required_entries[] = {
+    REQ(PP_KIND_LAYER, pp_layer_ops, plan),
+    REQ(PP_KIND_LAYER, pp_layer_ops, cpu),
+    {PP_KIND_LAYER, offsetof(pp_layer_kernels, forward), 1, "cpu.forward"},
+    REQ(PP_KIND_SCHEDULE, pp_schedule_ops, check),
+    REQ(PP_KIND_SCHEDULE, pp_schedule_ops, rank_of_stage),
+    REQ(PP_KIND_SCHEDULE, pp_schedule_ops, tasks),
+    REQ(PP_KIND_OPTIMIZER, pp_optimizer_ops, plan),
+    REQ(PP_KIND_OPTIMIZER, pp_optimizer_ops, step_cpu),
+    REQ(PP_KIND_DATA, pp_data_ops, open),
+    REQ(PP_KIND_DATA, pp_data_ops, read),
+    REQ(PP_KIND_DATA, pp_data_ops, close),
+    REQ(PP_KIND_TRANSPORT, pp_transport_ops, destroy),
+    REQ(PP_KIND_TRANSPORT, pp_transport_ops, abort),
+    REQ(PP_KIND_TRANSPORT, pp_transport_ops, create),
+    REQ(PP_KIND_TRANSPORT, pp_transport_ops, send),
+    REQ(PP_KIND_TRANSPORT, pp_transport_ops, recv),
+    REQ(PP_KIND_DEVICE, pp_device_ops, count),
+    REQ(PP_KIND_DEVICE, pp_device_ops, info),
+    REQ(PP_KIND_DEVICE, pp_device_ops, versions),
+    REQ(PP_KIND_DEVICE, pp_device_ops, alloc),
+    REQ(PP_KIND_DEVICE, pp_device_ops, release),
+    REQ(PP_KIND_DEVICE, pp_device_ops, copy),
+    REQ(PP_KIND_DEVICE, pp_device_ops, use),
+    REQ(PP_KIND_DEVICE, pp_device_ops, rank_open),
+    REQ(PP_KIND_DEVICE, pp_device_ops, rank_close),
+    REQ(PP_KIND_DEVICE, pp_device_ops, copy_async),
+    REQ(PP_KIND_DEVICE, pp_device_ops, zero_async),
+    REQ(PP_KIND_DEVICE, pp_device_ops, sync),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_create),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_destroy),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_record),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_wait),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_sync),
+    REQ(PP_KIND_DEVICE, pp_device_ops, event_elapsed),
+    REQ(PP_KIND_DEVICE, pp_device_ops, host_alloc),
+    REQ(PP_KIND_DEVICE, pp_device_ops, host_release),
+    REQ(PP_KIND_DEVICE, pp_device_ops, add_async),
+};
+
+static void set_ptr(void *table, size_t off, const void *p)
+{
+    memcpy((char *)table + off, &p, sizeof p);
+}
+
+/* Tables of every kind, with every required entry set, and the
+ * transport's host-memory half filled. */
+typedef struct tables {
+    pp_layer_kernels cpu;
+    union {
+        pp_layer_ops layer;
+        pp_schedule_ops schedule;
+        pp_optimizer_ops optimizer;
+        pp_data_ops data;
+        pp_transport_ops transport;
+        pp_device_ops device;
+    } u;
+} tables;
+
+static void fill_whole(tables *t, uint32_t kind)
+{
+    static const char stand_in;  /* any non-NULL address */
+    memset(t, 0, sizeof *t);
+    for (size_t i = 0; i < sizeof required_entries / sizeof *required_entries;
+         i++) {
+        const required *r = &required_entries[i];
+        if (r->kind == kind)
+            set_ptr(r->kernels ? (void *)&t->cpu : (void *)&t->u, r->off,
+                    &stand_in);
+    }
+    if (kind == PP_KIND_LAYER) {
+        t->u.layer.cpu = &t->cpu;
+        t->u.layer.inputs = 1;
+    }
+}
+
+static pp_status check_desc(uint32_t kind, const void *ops, pp_error *err)
+{
+    pp_plugin_desc d = {PP_PLUGIN_MAGIC, PP_ABI_MAJOR, PP_ABI_MINOR,
+                        (uint32_t)sizeof(pp_plugin_desc), kind, "t", "", NULL,
+                        ops};
+    pp_error_clear(err);
+    return pp_plugin_check(&d, "/p/t.so", kind, err);
+}
+
+START_TEST(refuses_every_null_required_entry)
+{
+    for (uint32_t kind = 1; kind < PP_KIND_COUNT_; kind++) {
+        tables t;
+        pp_error err;
+        fill_whole(&t, kind);
+        ck_assert_msg(check_desc(kind, &t.u, &err) == PP_OK, "%s: %s",
+                      pp_plugin_kind_name(kind), err.msg);
+    }
+    for (size_t i = 0; i < sizeof required_entries / sizeof *required_entries;
+         i++) {
+        const required *r = &required_entries[i];
+        tables t;
+        pp_error err;
+        fill_whole(&t, r->kind);
+        set_ptr(r->kernels ? (void *)&t.cpu : (void *)&t.u, r->off, NULL);
+        ck_assert_int_eq(check_desc(r->kind, &t.u, &err), PP_ERR_PLUGIN);
+        char want[512];
+        snprintf(want, sizeof want, "/p/t.so: %s plugin 't' leaves %s NULL, "
+                 "which it must fill (pipette/%s.h)",
+                 pp_plugin_kind_name(r->kind), r->name,
+                 pp_plugin_kind_name(r->kind));
+        ck_assert_str_eq(err.msg, want);
+    }
+}
+END_TEST
+
+/* The entries that depend on each other: a kernels table with init needs
+ * destroy, a GPU half needs its forward, a transport fills at least one
+ * whole half, and a layer's input count is a count, or any. */
+START_TEST(refuses_incomplete_pairs)
+{
+    tables t;
+    pp_error err;
+    pp_layer_kernels cuda = {0};
+
+    fill_whole(&t, PP_KIND_LAYER);
+    set_ptr(&t.cpu, offsetof(pp_layer_kernels, init), &t);
+    ck_assert_int_eq(check_desc(PP_KIND_LAYER, &t.u, &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: layer plugin 't' leaves cpu.destroy "
+                     "(it fills init) NULL, which it must fill "
+                     "(pipette/layer.h)");
+
+    fill_whole(&t, PP_KIND_LAYER);
+    t.u.layer.cuda = &cuda;
+    ck_assert_int_eq(check_desc(PP_KIND_LAYER, &t.u, &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: layer plugin 't' leaves cuda.forward "
+                     "NULL, which it must fill (pipette/layer.h)");
+
+    fill_whole(&t, PP_KIND_LAYER);
+    t.u.layer.inputs = -2;
+    ck_assert_int_eq(check_desc(PP_KIND_LAYER, &t.u, &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: layer plugin 't' takes -2 inputs: "
+                     "inputs is a count (0 means 1), or PP_INPUTS_ANY");
+    t.u.layer.inputs = PP_INPUTS_ANY;
+    ck_assert_int_eq(check_desc(PP_KIND_LAYER, &t.u, &err), PP_OK);
+
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.create = NULL;
+    t.u.transport.send = NULL;
+    t.u.transport.recv = NULL;
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' fills neither "
+                     "half: create, send and recv (host memory), or open, "
+                     "send_async and recv_async (stream-ordered) "
+                     "(pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, open), &t);
+    set_ptr(&t.u, offsetof(pp_transport_ops, send_async), &t);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' leaves "
+                     "recv_async NULL, which it must fill "
+                     "(pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &t);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
 }
 END_TEST
 
@@ -329,8 +507,8 @@ START_TEST(scan_reports_every_broken_plugin)
     /* no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size
      * bad_kind empty_name misnamed no_ops unresolved */
     ck_assert_int_eq(t.refused, 11);
-    /* good_layer, a_schedule, wild_ids, stateful */
-    ck_assert_int_eq(t.accepted, 4);
+    /* good_layer, a_schedule, wild_ids, stateful, no_backward */
+    ck_assert_int_eq(t.accepted, 5);
     ck_assert(strstr(t.refusals, "good_layer") == NULL);
 }
 END_TEST
@@ -365,6 +543,8 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_other_abi_major);
     tcase_add_test(refuse, refuses_abi1_plugin);
     tcase_add_test(refuse, refuses_newer_abi_minor);
+    tcase_add_test(refuse, refuses_every_null_required_entry);
+    tcase_add_test(refuse, refuses_incomplete_pairs);
     tcase_add_test(refuse, refuses_wrong_size);
     tcase_add_test(refuse, refuses_unknown_kind);
     tcase_add_test(refuse, refuses_wrong_kind);

@@ -26,7 +26,7 @@ static const pp_schedule_ops *ops_of(pp_registry *reg, const char *name)
     pp_error err;
     ck_assert_msg(pp_registry_find(reg, PP_KIND_SCHEDULE, name, &plugin,
                                    &err) == PP_OK, "%s", err.msg);
-    return plugin->desc->ops;
+    return plugin->ops;
 }
 
 /* Builds, verifies and simulates; NULL (and *refused) when the plugin's

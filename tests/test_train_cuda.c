@@ -180,7 +180,7 @@ static const char *no_gpu(int *gpus, char *why, size_t size, pp_error *err)
     if (pp_registry_create(NULL, &reg, err) == PP_OK) {
         if (pp_registry_find(reg, PP_KIND_DEVICE, "cuda", &cuda, err) ==
             PP_OK)
-            ((const pp_device_ops *)cuda->desc->ops)->count(&n, why, size,
+            ((const pp_device_ops *)cuda->ops)->count(&n, why, size,
                                                             err);
         pp_registry_free(reg);
     }

@@ -5,10 +5,10 @@
  * without a GPU loads and tests everything else. Fields are only ever
  * appended, with an ABI minor bump (pipette/plugin.h keeps the changelog).
  *
- * All pointers passed to fill/scale/axpy/copy live on the device `index`
- * unless the copy kind says otherwise. The operations before `use` are
- * synchronous; from `use` on, a rank's work is queued on its stream
- * (except sync, event_sync, event_elapsed and the allocations).
+ * All pointers passed to copy live on the device `index` unless the copy
+ * kind says otherwise. The operations before `use` are synchronous; from
+ * `use` on, a rank's work is queued on its stream (except sync,
+ * event_sync, event_elapsed and the allocations).
  */
 #ifndef PIPETTE_DEVICE_H
 #define PIPETTE_DEVICE_H
@@ -58,15 +58,6 @@ typedef struct pp_device_ops {
     void (*release)(int index, void *ptr);
     pp_status (*copy)(int index, void *dst, const void *src, size_t bytes,
                       pp_copy_kind kind, pp_error *err);
-    /* x[i] = value */
-    pp_status (*fill)(int index, float *x, float value, size_t n,
-                      pp_error *err);
-    /* x[i] *= alpha */
-    pp_status (*scale)(int index, float *x, float alpha, size_t n,
-                       pp_error *err);
-    /* y[i] += alpha * x[i]  (gradient accumulation, SGD) */
-    pp_status (*axpy)(int index, float *y, float alpha, const float *x,
-                      size_t n, pp_error *err);
 
     /* For training. A rank's thread first calls use() (the device is
      * current per thread), then queues its work on its rank's stream:

@@ -12,8 +12,8 @@
  *     tests/emu/kernel_emu.cc /tmp/emu_layers_cuda_kernels.o /tmp/emu_plugins_optim_cuda.o &&
  *   /tmp/test_kernel_emu tests/emu/cu2cc.pl
  *
- * (plugins/cuda_kernels.cu is only compiled: its pp_cuda_fill clashes with
- * the layers' one, as the two live in different plugins.) The argument is
+ * (plugins/cuda_kernels.cu is only compiled: its static helpers clash
+ * with the layers', as the two live in different plugins.) The argument is
  * the filter to check; without it that check is skipped. Exits 1 on the
  * first failure.
  */

@@ -90,3 +90,9 @@ check_LTLIBRARIES += tests/plugins/stateful.la
 tests_plugins_stateful_la_SOURCES = tests/plugins/stateful.c
 tests_plugins_stateful_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_stateful_la_LIBADD = src/libpipette.la
+
+# A layer without backward_input: refused where its input has a gradient.
+check_LTLIBRARIES += tests/plugins/no_backward.la
+tests_plugins_no_backward_la_SOURCES = tests/plugins/no_backward.c
+tests_plugins_no_backward_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_no_backward_la_LIBADD = src/libpipette.la

@@ -1,0 +1,194 @@
+/* src/plugin_tables.c - what each kind's function table must fill, checked
+ * when a plugin loads, and the one place that knows which fields each ABI
+ * minor added: the rest of pipette reads a plugin's table through
+ * pp_plugin.ops, sized for this host, and never asks a minor.
+ *
+ * A required entry left NULL is refused at load, naming the file, the
+ * kind, the plugin and the field, rather than found as a crash (a NULL
+ * plan) or as silence (a layer that cannot pass a gradient back) in the
+ * middle of a run. Entries that only some models need (a layer's
+ * backward_input, its backward_weight) are checked where the model says
+ * whether they are needed (graph.c).
+ */
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pipette/pipette.h>
+
+#include "registry.h"
+
+/* A field of a table, by offset: what to check, and what to call it. */
+typedef struct field {
+    size_t off;
+    const char *name;
+} field;
+
+#define FIELD(type, f) {offsetof(type, f), #f}
+
+static const field schedule_fields[] = {
+    FIELD(pp_schedule_ops, check), FIELD(pp_schedule_ops, rank_of_stage),
+    FIELD(pp_schedule_ops, tasks), {0, NULL}};
+static const field optimizer_fields[] = {
+    FIELD(pp_optimizer_ops, plan), FIELD(pp_optimizer_ops, step_cpu),
+    {0, NULL}};
+static const field data_fields[] = {
+    FIELD(pp_data_ops, open), FIELD(pp_data_ops, read),
+    FIELD(pp_data_ops, close), {0, NULL}};
+static const field device_fields[] = {
+    FIELD(pp_device_ops, count), FIELD(pp_device_ops, info),
+    FIELD(pp_device_ops, versions), FIELD(pp_device_ops, alloc),
+    FIELD(pp_device_ops, release), FIELD(pp_device_ops, copy),
+    FIELD(pp_device_ops, use), FIELD(pp_device_ops, rank_open),
+    FIELD(pp_device_ops, rank_close), FIELD(pp_device_ops, copy_async),
+    FIELD(pp_device_ops, zero_async), FIELD(pp_device_ops, sync),
+    FIELD(pp_device_ops, event_create), FIELD(pp_device_ops, event_destroy),
+    FIELD(pp_device_ops, event_record), FIELD(pp_device_ops, event_wait),
+    FIELD(pp_device_ops, event_sync), FIELD(pp_device_ops, event_elapsed),
+    FIELD(pp_device_ops, host_alloc), FIELD(pp_device_ops, host_release),
+    FIELD(pp_device_ops, add_async), {0, NULL}};
+static const field transport_fields[] = {
+    FIELD(pp_transport_ops, destroy), FIELD(pp_transport_ops, abort),
+    {0, NULL}};
+static const field layer_fields[] = {
+    FIELD(pp_layer_ops, plan), FIELD(pp_layer_ops, cpu), {0, NULL}};
+static const field kernel_fields[] = {
+    FIELD(pp_layer_kernels, forward), {0, NULL}};
+
+/* Whether the pointer-sized field at off of table is set. */
+static int is_set(const void *table, size_t off)
+{
+    const void *p;
+    memcpy(&p, (const char *)table + off, sizeof p);
+    return p != NULL;
+}
+
+static pp_status missing(const pp_plugin_desc *d, const char *path,
+                         const char *prefix, const char *name,
+                         const char *header, pp_error *err)
+{
+    return pp_error_set(err, PP_ERR_PLUGIN,
+        "%s: %s plugin '%s' leaves %s%s NULL, which it must fill "
+        "(pipette/%s.h)", path, pp_plugin_kind_name(d->kind), d->name,
+        prefix, name, header);
+}
+
+/* The first of `fields` that table leaves NULL, refused. */
+static pp_status require(const pp_plugin_desc *d, const char *path,
+                         const void *table, const field *fields,
+                         const char *prefix, const char *header,
+                         pp_error *err)
+{
+    for (const field *f = fields; f->name; f++)
+        if (!is_set(table, f->off))
+            return missing(d, path, prefix, f->name, header, err);
+    return PP_OK;
+}
+
+/* A half a transport fills must be whole: all of names, or none. */
+static pp_status whole_half(const pp_plugin_desc *d, const char *path,
+                            const void *table, const field *half,
+                            int *filled, pp_error *err)
+{
+    int set = 0, n = 0;
+    for (const field *f = half; f->name; f++, n++)
+        set += is_set(table, f->off);
+    *filled = set > 0;
+    if (set == 0 || set == n)
+        return PP_OK;
+    return require(d, path, table, half, "", "transport", err);
+}
+
+static pp_status check_layer(const pp_plugin_desc *d, const char *path,
+                             const pp_layer_ops *ops, pp_error *err)
+{
+    if (require(d, path, ops, layer_fields, "", "layer", err))
+        return err->code;
+    const pp_layer_kernels *k[2] = {ops->cpu, ops->cuda};
+    const char *prefix[2] = {"cpu.", "cuda."};
+    for (int i = 0; i < 2; i++) {
+        if (!k[i])
+            continue;
+        if (require(d, path, k[i], kernel_fields, prefix[i], "layer", err))
+            return err->code;
+        if (k[i]->init && !k[i]->destroy)
+            return missing(d, path, prefix[i], "destroy (it fills init)",
+                           "layer", err);
+    }
+    if (ops->inputs < PP_INPUTS_ANY)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: layer plugin '%s' takes %d inputs: inputs is a count (0 "
+            "means 1), or PP_INPUTS_ANY", path, d->name, ops->inputs);
+    return PP_OK;
+}
+
+static pp_status check_transport(const pp_plugin_desc *d, const char *path,
+                                 const void *table, pp_error *err)
+{
+    static const field host[] = {
+        FIELD(pp_transport_ops, create), FIELD(pp_transport_ops, send),
+        FIELD(pp_transport_ops, recv), {0, NULL}};
+    static const field streamed[] = {
+        FIELD(pp_transport_ops, open), FIELD(pp_transport_ops, send_async),
+        FIELD(pp_transport_ops, recv_async), {0, NULL}};
+    int a, b;
+    if (require(d, path, table, transport_fields, "", "transport", err) ||
+        whole_half(d, path, table, host, &a, err) ||
+        whole_half(d, path, table, streamed, &b, err))
+        return err->code;
+    if (!a && !b)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: transport plugin '%s' fills neither half: create, send and "
+            "recv (host memory), or open, send_async and recv_async "
+            "(stream-ordered) (pipette/transport.h)", path, d->name);
+    return PP_OK;
+}
+
+pp_status pp_check_table(const pp_plugin_desc *d, const void *table,
+                         const char *path, pp_error *err)
+{
+    switch (d->kind) {
+    case PP_KIND_LAYER: return check_layer(d, path, table, err);
+    case PP_KIND_SCHEDULE:
+        return require(d, path, table, schedule_fields, "", "schedule", err);
+    case PP_KIND_TRANSPORT: return check_transport(d, path, table, err);
+    case PP_KIND_OPTIMIZER:
+        return require(d, path, table, optimizer_fields, "", "optimizer",
+                       err);
+    case PP_KIND_DATA:
+        return require(d, path, table, data_fields, "", "data", err);
+    case PP_KIND_DEVICE:
+        return require(d, path, table, device_fields, "", "device", err);
+    }
+    return PP_OK;
+}
+
+/* The size of a kind's table as ABI minor `minor` defined it. Every table
+ * is whole at 2.0; a field appended in 2.N adds a line here for that
+ * kind, and older plugins are read through a copy with it NULL. */
+static size_t table_size(uint32_t kind, unsigned minor)
+{
+    (void)minor;
+    switch (kind) {
+    case PP_KIND_LAYER: return sizeof(pp_layer_ops);
+    case PP_KIND_SCHEDULE: return sizeof(pp_schedule_ops);
+    case PP_KIND_TRANSPORT: return sizeof(pp_transport_ops);
+    case PP_KIND_OPTIMIZER: return sizeof(pp_optimizer_ops);
+    case PP_KIND_DATA: return sizeof(pp_data_ops);
+    case PP_KIND_DEVICE: return sizeof(pp_device_ops);
+    }
+    return 0;
+}
+
+const void *pp_host_table(const pp_plugin_desc *d, void **copy)
+{
+    *copy = NULL;
+    size_t have = table_size(d->kind, d->abi_minor);
+    size_t want = table_size(d->kind, PP_ABI_MINOR);
+    if (have == want)
+        return d->ops;
+    if (!(*copy = calloc(1, want)))
+        return NULL;
+    memcpy(*copy, d->ops, have);
+    return *copy;
+}
