@@ -24,23 +24,28 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <pipette/cuda.h>
+
 #include "model.h"
 
+/* A call that must not fail: PP_CUDA_CHECK or PP_CUBLAS_CHECK's message,
+ * then exit. */
+static void must(pp_status st, const pp_error *err)
+{
+    if (st) {
+        fprintf(stderr, "linear_gpu: %s\n", err->msg);
+        exit(1);
+    }
+}
 #define CHECK(call)                                                         \
     do {                                                                    \
-        cudaError_t rc_ = (call);                                           \
-        if (rc_ != cudaSuccess) {                                           \
-            fprintf(stderr, "%s: %s\n", #call, cudaGetErrorString(rc_));    \
-            exit(1);                                                        \
-        }                                                                   \
+        pp_error e_;                                                        \
+        must(PP_CUDA_CHECK(call, &e_), &e_);                                \
     } while (0)
 #define CHECK_BLAS(call)                                                    \
     do {                                                                    \
-        cublasStatus_t rc_ = (call);                                        \
-        if (rc_ != CUBLAS_STATUS_SUCCESS) {                                 \
-            fprintf(stderr, "%s: %s\n", #call, cublasGetStatusString(rc_)); \
-            exit(1);                                                        \
-        }                                                                   \
+        pp_error e_;                                                        \
+        must(PP_CUBLAS_CHECK(call, &e_), &e_);                              \
     } while (0)
 
 static float *device_random(size_t n, unsigned seed)

@@ -42,18 +42,16 @@
 
 #include <cuda_runtime_api.h>
 
+#include <pipette/cuda.h>
 #include <pipette/pipette.h>
 
 #include "registry.h"
 
+/* A CUDA call that must not fail. */
 #define CHECK(call)                                                         \
     do {                                                                    \
-        cudaError_t rc_ = (call);                                           \
-        if (rc_ != cudaSuccess) {                                           \
-            fprintf(stderr, "transfer_gpu: %s:%d: %s: %s\n", __FILE__,      \
-                    __LINE__, #call, cudaGetErrorString(rc_));              \
-            exit(1);                                                        \
-        }                                                                   \
+        pp_error e_;                                                        \
+        TRY(PP_CUDA_CHECK(call, &e_), &e_);                                 \
     } while (0)
 /* A device-table call that must not fail. */
 #define TRY(call, err)                                                      \

@@ -9,13 +9,6 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
-
 static int same_shape(const pp_shape *a, const pp_shape *b)
 {
     if (a->ndim != b->ndim)
@@ -46,18 +39,13 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
-static int64_t count(const pp_layer_call *c)
-{
-    return (int64_t)c->n * pp_shape_elements(&c->in[0].shape);
-}
-
 /* y (n) = x[0] + x[1] + ... */
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
     float *out = y;
-    int64_t n = count(c);
+    int64_t n = pp_call_elements(c, 0);
     const float *a = x[0];
     if (c->nin == 1) {
         for (int64_t i = 0; i < n; i++)
@@ -82,7 +70,7 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
 {
     (void)x, (void)y, (void)err;
     const float *g = dy;
-    int64_t n = count(c);
+    int64_t n = pp_call_elements(c, 0);
     for (int k = 0; k < c->nin; k++) {
         float *d = dx[k];
         for (int64_t i = 0; d && i < n; i++)
@@ -95,38 +83,7 @@ static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
-/* The same left-to-right sum on c->stream: one launch per input after the
- * first two. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    cudaStream_t s = (cudaStream_t)c->stream;
-    int64_t n = count(c);
-    if (c->nin == 1)
-        PP_CUDA_TRY(cudaMemcpyAsync(y, x[0], (size_t)n * sizeof(float),
-                                    cudaMemcpyDeviceToDevice, s), err);
-    else
-        PP_CUDA_TRY(pp_cuda_add(s, y, x[0], x[1], n), err);
-    for (int k = 2; k < c->nin; k++)
-        PP_CUDA_TRY(pp_cuda_accumulate(s, y, x[k], n), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_input(const pp_layer_call *c,
-                                     const void *const *x, const void *y,
-                                     const void *dy, void *const *dx,
-                                     pp_error *err)
-{
-    (void)x, (void)y;
-    for (int k = 0; k < c->nin; k++)
-        if (dx[k])
-            PP_CUDA_TRY(pp_cuda_accumulate((cudaStream_t)c->stream, dx[k],
-                                           dy, count(c)), err);
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_input = cuda_backward_input};
+extern const pp_layer_kernels add_cuda; /* add.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -134,7 +91,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &add_cuda,
 #endif
 };
 

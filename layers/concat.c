@@ -11,13 +11,6 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
-
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
@@ -48,25 +41,12 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
-/* The micro-batch as rows of C output columns; input k has c[k] of them,
- * starting at column off. */
-static int64_t rows(const pp_layer_call *c)
-{
-    const pp_shape *s = &c->in[0].shape;
-    return (int64_t)c->n * (pp_shape_elements(s) / s->dim[s->ndim - 1]);
-}
-
-static int64_t width(const pp_layer_call *c, int k)
-{
-    return c->in[k].shape.dim[c->in[k].shape.ndim - 1];
-}
-
+/* The micro-batch as rows of C output columns; input k has its last
+ * dimension's worth of them, starting at column off. */
 static int64_t total(const pp_layer_call *c)
 {
-    int64_t C = 0;
-    for (int k = 0; k < c->nin; k++)
-        C += width(c, k);
-    return C;
+    const pp_shape *out = &c->plan->out.shape;
+    return out->dim[out->ndim - 1];
 }
 
 /* y (rows, C): input k's (rows, w) at columns off .. off + w - 1 */
@@ -74,10 +54,10 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    int64_t R = rows(c), C = total(c), off = 0;
+    int64_t R = pp_call_rows(c, 0), C = total(c), off = 0;
     float *out = y;
     for (int k = 0; k < c->nin; k++) {
-        int64_t w = width(c, k);
+        int64_t w = pp_call_features(c, k);
         const float *in = x[k];
         for (int64_t r = 0; r < R; r++)
             memcpy(out + r * C + off, in + r * w, (size_t)w * sizeof(float));
@@ -92,10 +72,10 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)x, (void)y, (void)err;
-    int64_t R = rows(c), C = total(c), off = 0;
+    int64_t R = pp_call_rows(c, 0), C = total(c), off = 0;
     const float *g = dy;
     for (int k = 0; k < c->nin; k++) {
-        int64_t w = width(c, k);
+        int64_t w = pp_call_features(c, k);
         float *d = dx[k];
         for (int64_t r = 0; d && r < R; r++)
             for (int64_t j = 0; j < w; j++)
@@ -109,37 +89,7 @@ static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
-/* One launch per input, on c->stream. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    int64_t R = rows(c), C = total(c), off = 0;
-    for (int k = 0; k < c->nin; k++) {
-        PP_CUDA_TRY(pp_cuda_columns((cudaStream_t)c->stream, y, x[k], R,
-                                    width(c, k), C, off, 0), err);
-        off += width(c, k);
-    }
-    return PP_OK;
-}
-
-static pp_status cuda_backward_input(const pp_layer_call *c,
-                                     const void *const *x, const void *y,
-                                     const void *dy, void *const *dx,
-                                     pp_error *err)
-{
-    (void)x, (void)y;
-    int64_t R = rows(c), C = total(c), off = 0;
-    for (int k = 0; k < c->nin; k++) {
-        if (dx[k])
-            PP_CUDA_TRY(pp_cuda_columns((cudaStream_t)c->stream, dx[k], dy,
-                                        R, width(c, k), C, off, 1), err);
-        off += width(c, k);
-    }
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_input = cuda_backward_input};
+extern const pp_layer_kernels concat_cuda; /* concat.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -147,7 +97,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &concat_cuda,
 #endif
 };
 

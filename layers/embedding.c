@@ -20,13 +20,6 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
-
 static const pp_key keys[] = {
     {"vocab", PP_KEY_INT, PP_KEY_REQUIRED, 1, INT32_MAX, NULL, NULL,
      "number of distinct token ids, 0 to vocab - 1"},
@@ -109,18 +102,13 @@ static void embedding_backward_weight(float *restrict dweight,
     }
 }
 
-static int64_t tokens(const pp_layer_call *c)
-{
-    return (int64_t)c->n * pp_shape_elements(&c->in[0].shape);
-}
-
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x[0], tokens(c), w->dim[0], err))
+    if (check_ids(x[0], pp_call_elements(c, 0), w->dim[0], err))
         return err->code;
-    embedding_forward(y, x[0], c->param[0], tokens(c), w->dim[1]);
+    embedding_forward(y, x[0], c->param[0], pp_call_elements(c, 0), w->dim[1]);
     return PP_OK;
 }
 
@@ -130,9 +118,9 @@ static pp_status backward_weight(const pp_layer_call *c,
 {
     (void)y;
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x[0], tokens(c), w->dim[0], err))
+    if (check_ids(x[0], pp_call_elements(c, 0), w->dim[0], err))
         return err->code;
-    embedding_backward_weight(c->grad[0], dy, x[0], tokens(c), w->dim[1]);
+    embedding_backward_weight(c->grad[0], dy, x[0], pp_call_elements(c, 0), w->dim[1]);
     return PP_OK;
 }
 
@@ -140,34 +128,7 @@ static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_weight = backward_weight};
 
 #ifdef HAVE_CUDA
-/* The ids are in device memory, so they are not checked here: the kernels
- * turn a bad id's output row into NaN and leave its gradient out (see
- * cuda_kernels.h). The backward has the CPU's order, hence its bits. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    const pp_shape *w = &c->plan->params[0].shape;
-    PP_CUDA_TRY(pp_cuda_embedding_forward((cudaStream_t)c->stream, y, x[0],
-                                          c->param[0], tokens(c), w->dim[1],
-                                          w->dim[0]), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_weight(const pp_layer_call *c,
-                                      const void *const *x, const void *y,
-                                      const void *dy, pp_error *err)
-{
-    (void)y;
-    const pp_shape *w = &c->plan->params[0].shape;
-    PP_CUDA_TRY(pp_cuda_embedding_backward_weight((cudaStream_t)c->stream,
-                                                  c->grad[0], dy, x[0],
-                                                  tokens(c), w->dim[1],
-                                                  w->dim[0]), err);
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_weight = cuda_backward_weight};
+extern const pp_layer_kernels embedding_cuda; /* embedding.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -175,7 +136,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &embedding_cuda,
 #endif
 };
 

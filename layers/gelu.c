@@ -40,4 +40,4 @@ static void gelu_backward(float *restrict dx, const float *restrict dy,
 
 ELEMENTWISE_LAYER("gelu", "Gaussian error linear unit (GPT-2's tanh approximation)",
                   10.0, ELEMENTWISE_READS_X, gelu_forward, gelu_backward,
-                  pp_cuda_gelu_forward, pp_cuda_gelu_backward);
+                  gelu_cuda);

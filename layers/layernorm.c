@@ -3,8 +3,8 @@
  * with the mean and (biased) variance of each row of C features.
  *
  * weight starts at ones and bias at zeros, so a new layer is a plain
- * normalisation; neither takes weight decay. forward saves each row's mean and 1/sqrt(var + eps) (two
- * floats a row) for backward; x itself is kept by the core. Not a batch
+ * normalisation; neither takes weight decay. forward saves each row's
+ * mean and 1/sqrt(var + eps) (two floats a row) for backward; x itself is kept by the core. Not a batch
  * norm: no statistics cross rows or samples, so nothing differs between
  * training and evaluation.
  */
@@ -14,22 +14,13 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
+#include "layernorm.h"
 
 static const pp_key keys[] = {
     {"eps", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1e-5",
      "added to the variance before the square root"},
     {0},
 };
-
-typedef struct layernorm_args {
-    float eps;
-} layernorm_args;
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
@@ -135,28 +126,12 @@ static void layernorm_backward_weight(float *restrict dw,
     }
 }
 
-static int64_t features(const pp_layer_call *c)
-{
-    return c->in[0].shape.dim[c->in[0].shape.ndim - 1];
-}
-
-static int64_t rows(const pp_layer_call *c)
-{
-    return (int64_t)c->n * (pp_shape_elements(&c->in[0].shape) /
-                            features(c));
-}
-
-static float eps_of(const pp_layer_call *c)
-{
-    return ((const layernorm_args *)c->plan->args)->eps;
-}
-
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1], rows(c),
-                      features(c), eps_of(c));
+    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1], pp_call_rows(c, 0),
+                      pp_call_features(c, 0), layernorm_eps(c));
     return PP_OK;
 }
 
@@ -166,7 +141,7 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
 {
     (void)y, (void)err;
     layernorm_backward_input(dx[0], dy, x[0], c->saved, c->param[0],
-                             rows(c), features(c));
+                             pp_call_rows(c, 0), pp_call_features(c, 0));
     return PP_OK;
 }
 
@@ -176,7 +151,7 @@ static pp_status backward_weight(const pp_layer_call *c,
 {
     (void)y, (void)err;
     layernorm_backward_weight(c->grad[0], c->grad[1], dy, x[0], c->saved,
-                              rows(c), features(c));
+                              pp_call_rows(c, 0), pp_call_features(c, 0));
     return PP_OK;
 }
 
@@ -185,46 +160,7 @@ static const pp_layer_kernels cpu_kernels = {
     .backward_weight = backward_weight};
 
 #ifdef HAVE_CUDA
-/* The same formulas on the device, queued on the rank's stream; saved
- * holds the same (mean, rstd) per row as on the CPU. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    PP_CUDA_TRY(pp_cuda_layernorm_forward((cudaStream_t)c->stream, y,
-                                          c->saved, x[0], c->param[0],
-                                          c->param[1], rows(c), features(c),
-                                          eps_of(c)), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_input(const pp_layer_call *c,
-                                     const void *const *x, const void *y,
-                                     const void *dy, void *const *dx,
-                                     pp_error *err)
-{
-    (void)y;
-    PP_CUDA_TRY(pp_cuda_layernorm_backward_input((cudaStream_t)c->stream,
-                                                 dx[0], dy, x[0], c->saved,
-                                                 c->param[0], rows(c),
-                                                 features(c)), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_weight(const pp_layer_call *c,
-                                      const void *const *x, const void *y,
-                                      const void *dy, pp_error *err)
-{
-    (void)y;
-    PP_CUDA_TRY(pp_cuda_layernorm_backward_weight((cudaStream_t)c->stream,
-                                                  c->grad[0], c->grad[1], dy,
-                                                  x[0], c->saved, rows(c),
-                                                  features(c)), err);
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_input = cuda_backward_input,
-    .backward_weight = cuda_backward_weight};
+extern const pp_layer_kernels layernorm_cuda; /* layernorm.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -232,7 +168,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &layernorm_cuda,
 #endif
 };
 

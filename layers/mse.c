@@ -10,13 +10,6 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
-
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
@@ -55,16 +48,11 @@ static void mse_backward(float *restrict dx, const float *restrict x,
         dx[i] += k * (x[i] - t[i]);
 }
 
-static int64_t count(const pp_layer_call *c)
-{
-    return (int64_t)c->n * pp_shape_elements(&c->in[0].shape);
-}
-
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    mse_forward(y, x[0], c->target, count(c), c->loss_scale);
+    mse_forward(y, x[0], c->target, pp_call_elements(c, 0), c->loss_scale);
     return PP_OK;
 }
 
@@ -73,7 +61,7 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)dy, (void)err;
-    mse_backward(dx[0], x[0], c->target, count(c), c->loss_scale);
+    mse_backward(dx[0], x[0], c->target, pp_call_elements(c, 0), c->loss_scale);
     return PP_OK;
 }
 
@@ -81,31 +69,7 @@ static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
-/* saved is one double per sample: partial sums, added in a fixed order. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    PP_CUDA_TRY(pp_cuda_mse_forward((cudaStream_t)c->stream, y, c->saved,
-                                    x[0], c->target, c->n,
-                                    pp_shape_elements(&c->in[0].shape),
-                                    c->loss_scale), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_input(const pp_layer_call *c,
-                                     const void *const *x, const void *y,
-                                     const void *dy, void *const *dx,
-                                     pp_error *err)
-{
-    (void)y, (void)dy;
-    PP_CUDA_TRY(pp_cuda_mse_backward((cudaStream_t)c->stream, dx[0], x[0],
-                                     c->target, count(c), c->loss_scale),
-                err);
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_input = cuda_backward_input};
+extern const pp_layer_kernels mse_cuda; /* mse.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -113,7 +77,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &mse_cuda,
 #endif
 };
 

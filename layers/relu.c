@@ -23,4 +23,4 @@ static void relu_backward(float *restrict dx, const float *restrict dy,
 
 ELEMENTWISE_LAYER("relu", "rectified linear unit, max(x, 0)",
                   1.0, ELEMENTWISE_READS_Y, relu_forward, relu_backward,
-                  pp_cuda_relu_forward, pp_cuda_relu_backward);
+                  relu_cuda);

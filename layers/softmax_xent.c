@@ -22,13 +22,6 @@
 
 #include <pipette/pipette.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-
-#include "cuda_check.h"
-#include "cuda_kernels.h"
-#endif
-
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
@@ -121,23 +114,12 @@ static void xent_backward(float *restrict dx, const float *restrict x,
     }
 }
 
-static int64_t classes(const pp_layer_call *c)
-{
-    return c->in[0].shape.dim[c->in[0].shape.ndim - 1];
-}
-
-static int64_t rows(const pp_layer_call *c)
-{
-    return (int64_t)c->n * (pp_shape_elements(&c->in[0].shape) /
-                            classes(c));
-}
-
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
-    if (check_targets(c->target, rows(c), classes(c), err))
+    if (check_targets(c->target, pp_call_rows(c, 0), pp_call_features(c, 0), err))
         return err->code;
-    xent_forward(y, x[0], c->target, rows(c), classes(c), c->loss_scale);
+    xent_forward(y, x[0], c->target, pp_call_rows(c, 0), pp_call_features(c, 0), c->loss_scale);
     return PP_OK;
 }
 
@@ -146,9 +128,9 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)dy;
-    if (check_targets(c->target, rows(c), classes(c), err))
+    if (check_targets(c->target, pp_call_rows(c, 0), pp_call_features(c, 0), err))
         return err->code;
-    xent_backward(dx[0], x[0], c->target, rows(c), classes(c),
+    xent_backward(dx[0], x[0], c->target, pp_call_rows(c, 0), pp_call_features(c, 0),
                   c->loss_scale);
     return PP_OK;
 }
@@ -157,33 +139,7 @@ static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_input = backward_input};
 
 #ifdef HAVE_CUDA
-/* The targets are in device memory, so they are not checked here: a bad
- * class makes its row's loss and gradient NaN (see cuda_kernels.h), so the
- * step's loss is NaN. saved is the per-row losses, summed in a fixed
- * order. */
-static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
-                              void *y, pp_error *err)
-{
-    PP_CUDA_TRY(pp_cuda_xent_forward((cudaStream_t)c->stream, y, c->saved,
-                                     x[0], c->target, rows(c), classes(c),
-                                     c->loss_scale), err);
-    return PP_OK;
-}
-
-static pp_status cuda_backward_input(const pp_layer_call *c,
-                                     const void *const *x, const void *y,
-                                     const void *dy, void *const *dx,
-                                     pp_error *err)
-{
-    (void)y, (void)dy;
-    PP_CUDA_TRY(pp_cuda_xent_backward((cudaStream_t)c->stream, dx[0], x[0],
-                                      c->target, rows(c), classes(c),
-                                      c->loss_scale), err);
-    return PP_OK;
-}
-
-static const pp_layer_kernels cuda_kernels = {
-    .forward = cuda_forward, .backward_input = cuda_backward_input};
+extern const pp_layer_kernels softmax_xent_cuda; /* softmax_xent.cu */
 #endif
 
 static const pp_layer_ops ops = {
@@ -191,7 +147,7 @@ static const pp_layer_ops ops = {
     .plan = plan,
     .cpu = &cpu_kernels,
 #ifdef HAVE_CUDA
-    .cuda = &cuda_kernels,
+    .cuda = &softmax_xent_cuda,
 #endif
 };
 

@@ -25,4 +25,4 @@ static void tanh_backward(float *restrict dx, const float *restrict dy,
 
 ELEMENTWISE_LAYER("tanh", "hyperbolic tangent, tanh(x)",
                   6.0, ELEMENTWISE_READS_Y, tanh_forward, tanh_backward,
-                  pp_cuda_tanh_forward, pp_cuda_tanh_backward);
+                  tanh_cuda);

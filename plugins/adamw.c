@@ -19,14 +19,11 @@
 
 #include <math.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 #include <pipette/pipette.h>
 
 #ifdef HAVE_CUDA
-#include "cuda_check.h"
+#include <pipette/cuda.h>
+
 #include "optim_cuda.h"
 #endif
 
@@ -117,11 +114,11 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
 static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 {
     coeffs k = coeffs_of(c);
-    PP_CUDA_TRY(pp_adamw_cuda(c->param, c->grad, c->state, c->state + c->n,
-                              c->n, c->ndecay, k.b1, k.b2, k.eps, k.step_size,
-                              k.inv_sqrt_bc2, k.decay, c->stream),
-                err);
-    return PP_OK;
+    return PP_CUDA_CHECK(pp_adamw_cuda(c->param, c->grad, c->state,
+                                       c->state + c->n, c->n, c->ndecay,
+                                       k.b1, k.b2, k.eps, k.step_size,
+                                       k.inv_sqrt_bc2, k.decay, c->stream),
+                         err);
 }
 #define STEP_CUDA step_cuda
 #else

@@ -24,34 +24,24 @@
 #include <nccl.h>
 #endif
 
+#include <pipette/cuda.h>
 #include <pipette/pipette.h>
 
 #include "cuda_kernels.h"
 
-/* PP_OK, or err filled with the call, CUDA's name and text for rc, and
- * where it failed. CUDA's last-error is cleared so that a later launch
- * check does not report this failure again. */
-static pp_status cuda_check(cudaError_t rc, int index, const char *call,
-                            const char *file, int line, pp_error *err)
+/* PP_CUDA_CHECK, the failure said to be on device index (events and
+ * host memory belong to none: index < 0):
+ * `if (CUDA_TRY(index, cudaFoo(...), err)) return err->code;` */
+static pp_status on_device(int index, pp_status st, pp_error *err)
 {
-    if (rc == cudaSuccess)
+    if (!st)
         return PP_OK;
-    (void)cudaGetLastError();
-    char where[32] = "cuda";
-    /* Events and host memory belong to no device index of ours. */
-    if (index >= 0)
-        snprintf(where, sizeof where, "cuda device %d", index);
-    return pp_error_set(err,
-                        rc == cudaErrorMemoryAllocation ? PP_ERR_NOMEM
-                                                        : PP_ERR_DEVICE,
-                        "%s: %s: %s (%s) [%s:%d]", where, call,
-                        cudaGetErrorString(rc), cudaGetErrorName(rc), file,
-                        line);
+    return index >= 0 ? pp_error_prefix(err, "cuda device %d", index)
+                      : pp_error_prefix(err, "cuda");
 }
 
-/* `if (CUDA_TRY(index, cudaFoo(...), err)) return err->code;` */
 #define CUDA_TRY(index, call, err)                                          \
-    cuda_check((call), (index), #call, __FILE__, __LINE__, (err))
+    on_device((index), PP_CUDA_CHECK(call, err), (err))
 
 static pp_status cuda_count(int *n, char *why, size_t why_size, pp_error *err)
 {

@@ -29,31 +29,9 @@
 
 /* CUDA's last-error is cleared so a later launch check does not report
  * this failure again. */
-pp_status nccl_cuda_check(cudaError_t rc, const char *call, const char *file,
-                          int line, pp_error *err)
+pp_status nccl_failed(pp_status st, pp_error *err)
 {
-    if (rc == cudaSuccess)
-        return PP_OK;
-    (void)cudaGetLastError();
-    return pp_error_set(err,
-                        rc == cudaErrorMemoryAllocation ? PP_ERR_NOMEM
-                                                        : PP_ERR_DEVICE,
-                        "nccl: %s: %s (%s) [%s:%d]", call,
-                        cudaGetErrorString(rc), cudaGetErrorName(rc), file,
-                        line);
-}
-
-/* NCCL's code says little ("invalid usage"); its last error says what. */
-pp_status nccl_lib_check(ncclResult_t rc, ncclComm_t comm, const char *call,
-                         const char *file, int line, pp_error *err)
-{
-    if (rc == ncclSuccess)
-        return PP_OK;
-    const char *last = ncclGetLastError(comm);
-    int has = last && last[0];
-    return pp_error_set(err, PP_ERR_DEVICE, "nccl: %s: %s%s%s [%s:%d]",
-                        call, ncclGetErrorString(rc), has ? ": " : "",
-                        has ? last : "", file, line);
+    return st ? pp_error_prefix(err, "nccl") : PP_OK;
 }
 
 /* Makes dev current, remembering the caller's, so that a thread's device
@@ -86,13 +64,13 @@ static pp_status warm_up(route *r, pp_error *err)
         !(st = CUDA_TRY(cudaMalloc(&a, 1), err)) &&
         !(st = CUDA_TRY(cudaSetDevice(r->ddev), err)) &&
         !(st = CUDA_TRY(cudaMalloc(&b, 1), err)) &&
-        !(st = NCCL_TRY(NULL, ncclGroupStart(), err))) {
-        st = NCCL_TRY(r->comm[0], ncclSend(a, 1, ncclUint8, peer, r->comm[0],
-                                           r->send), err);
+        !(st = NCCL_TRY(ncclGroupStart(), err))) {
+        st = NCCL_TRY(ncclSend(a, 1, ncclUint8, peer, r->comm[0], r->send),
+                      err);
         if (!st)
-            st = NCCL_TRY(rcomm, ncclRecv(b, 1, ncclUint8, 0, rcomm, r->recv),
+            st = NCCL_TRY(ncclRecv(b, 1, ncclUint8, 0, rcomm, r->recv),
                           err);
-        pp_status end = NCCL_TRY(NULL, ncclGroupEnd(), err);
+        pp_status end = NCCL_TRY(ncclGroupEnd(), err);
         st = st ? st : end;
     }
     if (!st && !(st = CUDA_TRY(cudaStreamSynchronize(r->send), err)))
@@ -108,7 +86,7 @@ static pp_status route_open(route *r, pp_error *err)
 {
     int devs[2] = {r->sdev, r->ddev};
     int n = r->src == r->dst ? 1 : 2;
-    if (NCCL_TRY(NULL, ncclCommInitAll(r->comm, n, devs), err)) {
+    if (NCCL_TRY(ncclCommInitAll(r->comm, n, devs), err)) {
         r->comm[0] = r->comm[1] = NULL; /* not to be destroyed */
         return err->code;
     }
@@ -356,7 +334,8 @@ static pp_status take_buffer(route *r, size_t bytes, int *out, pp_error *err)
         cudaError_t rc = cudaEventQuery(b->done);
         if (rc == cudaErrorNotReady)
             continue;
-        if (nccl_cuda_check(rc, "cudaEventQuery", __FILE__, __LINE__, err))
+        if (nccl_failed(pp_cuda_result(rc, "cudaEventQuery", __FILE__,
+                                       __LINE__, err), err))
             return err->code;
         best = i;
     }
@@ -397,8 +376,8 @@ static pp_status post(transport *t, route *r, uint64_t tag, size_t bytes,
         return err->code;
     if (k >= 0 && r->src != r->dst) {
         buffer *b = &r->pool[k];
-        if (NCCL_TRY(r->comm[0], ncclSend(b->ptr, bytes, ncclUint8, 1,
-                                          r->comm[0], r->send), err) ||
+        if (NCCL_TRY(ncclSend(b->ptr, bytes, ncclUint8, 1, r->comm[0],
+                              r->send), err) ||
             CUDA_TRY(cudaEventRecord(b->done, r->send), err))
             return err->code;
     } else if (k >= 0) {
@@ -487,20 +466,20 @@ static pp_status receive(route *r, posted m, void *buf, int timeout_ms,
     if (r->src == r->dst) {
         /* One group, distinct buffers: NCCL skips an in-place self-send. */
         buffer *b = &r->pool[m.buf];
-        pp_status st = NCCL_TRY(NULL, ncclGroupStart(), err);
+        pp_status st = NCCL_TRY(ncclGroupStart(), err);
         if (st)
             return st;
-        st = NCCL_TRY(r->comm[0], ncclSend(b->ptr, m.bytes, ncclUint8, 0,
-                                           r->comm[0], r->recv), err);
+        st = NCCL_TRY(ncclSend(b->ptr, m.bytes, ncclUint8, 0, r->comm[0],
+                               r->recv), err);
         if (!st)
-            st = NCCL_TRY(r->comm[0], ncclRecv(buf, m.bytes, ncclUint8, 0,
-                                               r->comm[0], r->recv), err);
-        pp_status end = NCCL_TRY(r->comm[0], ncclGroupEnd(), err);
+            st = NCCL_TRY(ncclRecv(buf, m.bytes, ncclUint8, 0, r->comm[0],
+                                   r->recv), err);
+        pp_status end = NCCL_TRY(ncclGroupEnd(), err);
         if (st || end || CUDA_TRY(cudaEventRecord(b->done, r->recv), err))
             return err->code;
         b->busy = 0;
-    } else if (NCCL_TRY(r->comm[1], ncclRecv(buf, m.bytes, ncclUint8, 0,
-                                             r->comm[1], r->recv), err)) {
+    } else if (NCCL_TRY(ncclRecv(buf, m.bytes, ncclUint8, 0, r->comm[1],
+                                 r->recv), err)) {
         return err->code;
     }
     if (CUDA_TRY(cudaEventRecord(w->landed, r->recv), err) ||

@@ -8,7 +8,7 @@ if HAVE_NCCL
 plugin_LTLIBRARIES += plugins/nccl.la
 plugins_nccl_la_SOURCES = plugins/nccl.c plugins/nccl_watch.c \
 	plugins/nccl_route.h plugins/deadline.h
-plugins_nccl_la_CPPFLAGS = $(AM_CPPFLAGS) $(CUDA_CPPFLAGS) $(NCCL_CPPFLAGS)
+plugins_nccl_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS) $(NCCL_CPPFLAGS)
 plugins_nccl_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_nccl_la_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) $(NCCL_LIBS) \
 	$(PTHREAD_LIBS)

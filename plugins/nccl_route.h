@@ -14,19 +14,13 @@
 #include <cuda_runtime_api.h>
 #include <nccl.h>
 
-#include <pipette/error.h>
+#include <pipette/cuda.h>
 
-/* PP_OK, or err filled with the call, the library's text and where. */
-pp_status nccl_cuda_check(cudaError_t rc, const char *call, const char *file,
-                          int line, pp_error *err);
-pp_status nccl_lib_check(ncclResult_t rc, ncclComm_t comm, const char *call,
-                         const char *file, int line, pp_error *err);
-
-/* `if (CUDA_TRY(cudaFoo(...), err)) return err->code;` */
-#define CUDA_TRY(call, err)                                                 \
-    nccl_cuda_check((call), #call, __FILE__, __LINE__, (err))
-#define NCCL_TRY(comm, call, err)                                           \
-    nccl_lib_check((call), (comm), #call, __FILE__, __LINE__, (err))
+/* PP_CUDA_CHECK and PP_NCCL_CHECK, the failure said to be nccl's:
+ * `if (CUDA_TRY(cudaFoo(...), err)) return err->code;` */
+pp_status nccl_failed(pp_status st, pp_error *err);
+#define CUDA_TRY(call, err) nccl_failed(PP_CUDA_CHECK(call, err), (err))
+#define NCCL_TRY(call, err) nccl_failed(PP_NCCL_CHECK(call, err), (err))
 
 typedef struct buffer {
     void *ptr;

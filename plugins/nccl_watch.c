@@ -152,8 +152,7 @@ static pp_status inspect(route *r, double now, pp_error *err)
         ncclResult_t async = ncclSuccess;
         if (!r->comm[c])
             continue;
-        if (NCCL_TRY(r->comm[c], ncclCommGetAsyncError(r->comm[c], &async),
-                     err))
+        if (NCCL_TRY(ncclCommGetAsyncError(r->comm[c], &async), err))
             return err->code;
         if (async == ncclSuccess || async == ncclInProgress)
             continue;

@@ -9,18 +9,9 @@
  * also keep division and square root correctly rounded whatever
  * NVCCFLAGS say. Memory-bound and not tuned beyond that: no vector loads.
  */
+#include <pipette/cuda.h>
+
 #include "optim_cuda.h"
-
-/* As in cuda_kernels.cu: 256 threads a block, at most 4096 blocks (a few
- * times what the largest GPU holds at once); the loop covers the rest. */
-#define PP_THREADS 256
-#define PP_MAX_BLOCKS 4096
-
-static unsigned blocks_for(size_t n)
-{
-    size_t b = (n + PP_THREADS - 1) / PP_THREADS;
-    return b < PP_MAX_BLOCKS ? (unsigned)b : PP_MAX_BLOCKS;
-}
 
 /* sgd.c's step_cpu, element by element (wd is 0 from ndecay on):
  *   g = grad + wd * param
@@ -87,7 +78,7 @@ extern "C" cudaError_t pp_sgd_cuda(float *param, const float *grad,
 {
     if (n == 0)
         return cudaSuccess;
-    sgd_kernel<<<blocks_for(n), PP_THREADS, 0, stream>>>(
+    sgd_kernel<<<pp_cuda_blocks((int64_t)n), PP_CUDA_THREADS, 0, stream>>>(
         param, grad, buf, n, ndecay, lr, momentum, weight_decay,
         nesterov != 0);
     return cudaGetLastError();
@@ -102,7 +93,7 @@ extern "C" cudaError_t pp_adamw_cuda(float *param, const float *grad,
 {
     if (n == 0)
         return cudaSuccess;
-    adamw_kernel<<<blocks_for(n), PP_THREADS, 0, stream>>>(
+    adamw_kernel<<<pp_cuda_blocks((int64_t)n), PP_CUDA_THREADS, 0, stream>>>(
         param, grad, m, v, n, ndecay, beta1, beta2, eps, step_size,
         inv_sqrt_bc2, decay);
     return cudaGetLastError();

@@ -18,14 +18,11 @@
 
 #include <math.h>
 
-#ifdef HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 #include <pipette/pipette.h>
 
 #ifdef HAVE_CUDA
-#include "cuda_check.h"
+#include <pipette/cuda.h>
+
 #include "optim_cuda.h"
 #endif
 
@@ -94,11 +91,11 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
 static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 {
     const sgd_args *a = c->plan->args;
-    PP_CUDA_TRY(pp_sgd_cuda(c->param, c->grad, c->state, c->n, c->ndecay,
-                            (float)c->lr, a->momentum, a->weight_decay,
-                            a->nesterov, c->stream),
-                err);
-    return PP_OK;
+    return PP_CUDA_CHECK(pp_sgd_cuda(c->param, c->grad, c->state, c->n,
+                                     c->ndecay, (float)c->lr, a->momentum,
+                                     a->weight_decay, a->nesterov,
+                                     c->stream),
+                         err);
 }
 #define STEP_CUDA step_cuda
 #else

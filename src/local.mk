@@ -13,7 +13,7 @@ src_libpipette_la_SOURCES = \
 	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \
 	src/verify.c src/lower.c src/simulate.c src/memplan.h src/memplan.c \
 	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
-	src/timeline_svg.c src/timeline_json.c src/cuda_check.h \
+	src/timeline_svg.c src/timeline_json.c \
 	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
 	src/runtime_layout.c src/runtime_params.c src/runtime_tasks.c \
@@ -35,7 +35,8 @@ pkginclude_HEADERS += \
 	include/pipette/schedule.h \
 	include/pipette/optimizer.h \
 	include/pipette/data.h \
-	include/pipette/transport.h
+	include/pipette/transport.h \
+	include/pipette/cuda.h
 
 bin_PROGRAMS += src/pipette
 src_pipette_SOURCES = \

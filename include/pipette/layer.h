@@ -39,6 +39,14 @@
 extern "C" {
 #endif
 
+/* Marks a function both halves of a layer call (a formula, a hash), kept
+ * in a header of the layer's own that its .c and .cu files include. */
+#if defined(__CUDACC__) || defined(PP_KERNEL_EMU_H)
+#define PP_HOST_DEVICE __host__ __device__
+#else
+#define PP_HOST_DEVICE
+#endif
+
 typedef enum pp_init {
     PP_INIT_ZEROS = 1,
     PP_INIT_ONES,
@@ -146,6 +154,24 @@ typedef struct pp_layer_kernels {
     pp_status (*init)(const pp_layer_call *c, void **state, pp_error *err);
     void (*destroy)(void *state);
 } pp_layer_kernels;
+
+/* Input i of a call: its elements over all n samples, and the same seen
+ * as rows of its last dimension (features). */
+static inline int64_t pp_call_elements(const pp_layer_call *c, int i)
+{
+    return (int64_t)c->n * pp_shape_elements(&c->in[i].shape);
+}
+
+static inline int64_t pp_call_features(const pp_layer_call *c, int i)
+{
+    const pp_shape *s = &c->in[i].shape;
+    return s->ndim ? s->dim[s->ndim - 1] : 1;
+}
+
+static inline int64_t pp_call_rows(const pp_layer_call *c, int i)
+{
+    return pp_call_elements(c, i) / pp_call_features(c, i);
+}
 
 /* pp_layer_ops.inputs: any number of inputs, at least one. */
 #define PP_INPUTS_ANY (-1)

@@ -50,50 +50,44 @@ tests/emu/kernel_emu.lo: tests/emu/kernel_emu.cc tests/emu/kernel_emu.h
 # launch checks (launch_check.h) and the .cu file's own directory on the
 # include path, as nvcc would see it.
 PP_CU_EMULATE = $(MKDIR_P) $(@D) && \
-	$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< >$*.emu.cc && \
+	$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< >$(@:.lo=.emu.cc) && \
 	$(LIBTOOL) $(AM_V_lt) --tag=CC --mode=compile $(PP_EMU_CXX) -x c++ \
 		-include $(top_srcdir)/tests/emu/kernel_emu.h \
 		-include $(top_srcdir)/tests/emu/launch_check.h \
-		-I"$$(dirname $<)" \
-		-I$(top_srcdir)/include -I$(top_srcdir)/src -I$(top_builddir) \
-		-c -o $@ $*.emu.cc
+		-I"$$(dirname $<)" -I$(top_srcdir)/include -I$(top_builddir) \
+		$(PP_CU_DEPS) -c -o $@ $(@:.lo=.emu.cc)
+# Every object from a .cu file: the rewrite is part of how it is made.
 PP_CU_OBJECTS = plugins/cuda_kernels.lo plugins/optim_cuda.lo \
-	layers/cuda_kernels.lo
-$(PP_CU_OBJECTS): tests/emu/kernel_emu.h tests/emu/launch_check.h \
-	tests/emu/cu2cc.pl
+	layers/linear.lo $(PP_LAYER_CU:%=layers/%.lo)
+$(PP_CU_OBJECTS): tests/emu/cu2cc.pl
 CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 
 # The emulator's own tests: the runtime and cuBLAS on hand-worked cases
 # (C), NCCL on cases NCCL defines (C, where nccl.h is), and the kernel
-# emulator on the layers' and optimizers' kernels (C++, compiled like
-# kernel_emu.cc). That one gives the kernels host
-# memory, which launch_check.h refuses, so it gets its own objects of the
-# two .cu files, compiled without it; its own cudaGetLastError takes
-# precedence over the library's.
+# emulator on kernels of its own and the optimizers' (C++, compiled like
+# kernel_emu.cc). That one gives the kernels host memory, which
+# launch_check.h refuses, so it gets its own object of optim_cuda.cu,
+# compiled without it; its own cudaGetLastError takes precedence over the
+# library's. The layers' kernels are tested through their plugins
+# (tests/test_layers_cuda.c).
 check_PROGRAMS += tests/emu/test_cuda_emu tests/emu/test_kernel_emu
 TESTS += tests/emu/test_cuda_emu tests/emu/test_kernel_emu
 tests_emu_test_cuda_emu_SOURCES = tests/emu/test_cuda_emu.c
 tests_emu_test_cuda_emu_CPPFLAGS = $(CUDA_CPPFLAGS)
 tests_emu_test_cuda_emu_LDADD = tests/emu/libpipette-cuda-emulator.la -lm
 PP_EMU_TEST_OBJECTS = tests/emu/test_kernel_emu.$(OBJEXT) \
-	tests/emu/test_layers_kernels.$(OBJEXT) \
 	tests/emu/test_optim_kernels.$(OBJEXT)
 tests_emu_test_kernel_emu_SOURCES =
 tests_emu_test_kernel_emu_LDADD = $(PP_EMU_TEST_OBJECTS) \
 	tests/emu/libpipette-cuda-emulator.la $(PTHREAD_LIBS) -lstdc++ -lm
 tests/emu/test_kernel_emu.$(OBJEXT): tests/emu/test_kernel_emu.cc \
-	tests/emu/kernel_emu.h layers/cuda_kernels.h plugins/optim_cuda.h
+	tests/emu/kernel_emu.h plugins/optim_cuda.h
 	$(AM_V_CUEMU)$(PP_EMU_CXX) -c -o $@ $<
-tests/emu/test_layers_kernels.$(OBJEXT): layers/cuda_kernels.cu \
-	layers/cuda_kernels.h tests/emu/kernel_emu.h tests/emu/cu2cc.pl
-	$(AM_V_CUEMU)$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< | \
-	$(PP_EMU_CXX) -x c++ -include $(top_srcdir)/tests/emu/kernel_emu.h \
-		-I$(top_srcdir)/layers -c -o $@ -
 tests/emu/test_optim_kernels.$(OBJEXT): plugins/optim_cuda.cu \
 	plugins/optim_cuda.h tests/emu/kernel_emu.h tests/emu/cu2cc.pl
 	$(AM_V_CUEMU)$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< | \
 	$(PP_EMU_CXX) -x c++ -include $(top_srcdir)/tests/emu/kernel_emu.h \
-		-I$(top_srcdir)/plugins -c -o $@ -
+		-I$(top_srcdir)/plugins -I$(top_srcdir)/include -c -o $@ -
 CLEANFILES += $(PP_EMU_TEST_OBJECTS)
 if HAVE_NCCL
 check_PROGRAMS += tests/emu/test_nccl_emu

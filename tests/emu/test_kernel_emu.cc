@@ -1,20 +1,8 @@
 /* tests/emu/test_kernel_emu.cc - self-test of the kernel emulator.
  *
- * Build and run from the repository root (the loop is the proof that the
- * three .cu files compile warning-free through cu2cc.pl and the prelude):
- *
- *   CXX="g++ -std=c++17 -O2 -ffp-contract=off -Wall -Wextra -Werror -I/usr/local/cuda/include"
- *   (set -e; for f in layers/cuda_kernels.cu plugins/cuda_kernels.cu plugins/optim_cuda.cu; do
- *     perl tests/emu/cu2cc.pl $f <$f | $CXX -x c++ -include tests/emu/kernel_emu.h \
- *       -I$(dirname $f) -c -o /tmp/emu_$(dirname $f)_$(basename $f .cu).o -
- *   done) &&
- *   $CXX -pthread -o /tmp/test_kernel_emu tests/emu/test_kernel_emu.cc \
- *     tests/emu/kernel_emu.cc /tmp/emu_layers_cuda_kernels.o /tmp/emu_plugins_optim_cuda.o &&
- *   /tmp/test_kernel_emu tests/emu/cu2cc.pl
- *
- * (plugins/cuda_kernels.cu is only compiled: its static helpers clash
- * with the layers', as the two live in different plugins.) The argument is
- * the filter to check; without it that check is skipped. Exits 1 on the
+ * Built by make check in an emulated build (tests/emu/local.mk), with its
+ * own object of plugins/optim_cuda.cu. The argument is cu2cc.pl, whose
+ * rewriting it checks; without it that check is skipped. Exits 1 on the
  * first failure.
  */
 #include "kernel_emu.h"
@@ -25,7 +13,6 @@
 
 #include <thread>
 
-#include "../../layers/cuda_kernels.h"
 #include "../../plugins/optim_cuda.h"
 
 /* The launchers' error query; the emulation library's fake runtime has
@@ -248,115 +235,7 @@ static void test_invalid_launch(void)
           "largest block: %d", x);
 }
 
-/* ---- the real launchers against CPU formulas --------------------------- */
-
-static void test_layernorm(void)
-{
-    enum { ROWS = 11, C = 37 };
-    float x[ROWS * C], w[C], b[C], y[ROWS * C], stats[2 * ROWS];
-    float dy[ROWS * C], dw[C], db[C], dw0[C], db0[C];
-    for (int i = 0; i < ROWS * C; i++)
-        x[i] = 3 * frand() + 1, dy[i] = frand();
-    for (int j = 0; j < C; j++)
-        w[j] = frand(), b[j] = frand(), dw[j] = dw0[j] = frand(),
-        db[j] = db0[j] = frand();
-    const float eps = 1e-5f;
-    CHECK(pp_cuda_layernorm_forward(NULL, y, stats, x, w, b, ROWS, C, eps) ==
-              cudaSuccess,
-          "forward launch");
-    for (int r = 0; r < ROWS; r++) {
-        double mean = 0, var = 0;
-        for (int j = 0; j < C; j++)
-            mean += x[r * C + j];
-        mean /= C;
-        for (int j = 0; j < C; j++)
-            var += (x[r * C + j] - mean) * (x[r * C + j] - mean);
-        double rstd = 1 / sqrt(var / C + eps);
-        CHECK(close_to(stats[2 * r], mean, 1e-5) &&
-                  close_to(stats[2 * r + 1], rstd, 1e-5),
-              "row %d stats %g %g, want %g %g", r, stats[2 * r],
-              stats[2 * r + 1], mean, rstd);
-        for (int j = 0; j < C; j++) {
-            double want = (x[r * C + j] - mean) * rstd * w[j] + b[j];
-            CHECK(close_to(y[r * C + j], want, 1e-5), "y[%d][%d] %g, want %g",
-                  r, j, y[r * C + j], want);
-        }
-    }
-    CHECK(pp_cuda_layernorm_backward_weight(NULL, dw, db, dy, x, stats, ROWS,
-                                            C) == cudaSuccess,
-          "backward weight launch");
-    for (int j = 0; j < C; j++) {
-        double sw = dw0[j], sb = db0[j];
-        for (int r = 0; r < ROWS; r++) {
-            sw += (double)dy[r * C + j] * (x[r * C + j] - stats[2 * r]) *
-                  stats[2 * r + 1];
-            sb += dy[r * C + j];
-        }
-        CHECK(close_to(dw[j], sw, 1e-5) && close_to(db[j], sb, 1e-5),
-              "column %d: dw %g db %g, want %g %g", j, dw[j], db[j], sw, sb);
-    }
-}
-
-static void test_xent(void)
-{
-    enum { ROWS = 13, C = 50 };
-    float x[ROWS * C], loss = -1;
-    double row_loss[ROWS];
-    int32_t target[ROWS];
-    for (int i = 0; i < ROWS * C; i++)
-        x[i] = 4 * frand();
-    for (int r = 0; r < ROWS; r++)
-        target[r] = irand(C);
-    const double scale = 1.0 / ROWS;
-    CHECK(pp_cuda_xent_forward(NULL, &loss, row_loss, x, target, ROWS, C,
-                               scale) == cudaSuccess,
-          "launch");
-    double total = 0;
-    for (int r = 0; r < ROWS; r++) {
-        double m = -INFINITY, s = 0;
-        for (int j = 0; j < C; j++)
-            m = fmax(m, x[r * C + j]);
-        for (int j = 0; j < C; j++)
-            s += exp(x[r * C + j] - m);
-        double want = log(s) - (x[r * C + target[r]] - m);
-        CHECK(close_to(row_loss[r], want, 1e-6), "row %d: %g, want %g", r,
-              row_loss[r], want);
-        total += want;
-    }
-    CHECK(close_to(loss, scale * total, 1e-6), "loss %g, want %g", loss,
-          scale * total);
-    /* A target that is no class makes its row, and so the loss, NaN. */
-    target[3] = C;
-    CHECK(pp_cuda_xent_forward(NULL, &loss, row_loss, x, target, ROWS, C,
-                               scale) == cudaSuccess,
-          "launch");
-    CHECK(isnan(row_loss[3]) && isnan(loss) && !isnan(row_loss[2]),
-          "bad target: %g %g", row_loss[3], loss);
-}
-
-/* Same order of additions as the CPU, so the same bits. */
-static void test_embedding_backward(void)
-{
-    enum { TOKENS = 40, DIM = 45, VOCAB = 70 };
-    float dout[TOKENS * DIM], dw[VOCAB * DIM], want[VOCAB * DIM];
-    int32_t ids[TOKENS];
-    for (int i = 0; i < TOKENS * DIM; i++)
-        dout[i] = frand();
-    for (int i = 0; i < VOCAB * DIM; i++)
-        dw[i] = want[i] = frand();
-    for (int t = 0; t < TOKENS; t++)
-        ids[t] = t % 7 == 3 ? -1 : irand(VOCAB);
-    ids[5] = ids[6] = ids[7] = 66; /* repeats, in a bucket of its own */
-    CHECK(pp_cuda_embedding_backward_weight(NULL, dw, dout, ids, TOKENS, DIM,
-                                            VOCAB) == cudaSuccess,
-          "launch");
-    for (int t = 0; t < TOKENS; t++)
-        if (ids[t] >= 0)
-            for (int d = 0; d < DIM; d++)
-                want[ids[t] * DIM + d] += dout[t * DIM + d];
-    for (int i = 0; i < VOCAB * DIM; i++)
-        CHECK(dw[i] == want[i], "dweight[%d] %g, want %g", i, dw[i], want[i]);
-}
+/* ---- the optimizers' launchers against their CPU loops ----------------- */
 
 /* optim_cuda.cu's explicitly rounded steps against adamw.c's loop. */
 static void test_adamw(void)
@@ -429,9 +308,6 @@ int main(int argc, char **argv)
     test_early_exit();
     test_threads();
     test_invalid_launch();
-    test_layernorm();
-    test_xent();
-    test_embedding_backward();
     test_adamw();
     if (argc > 1)
         test_filter(argv[1]);

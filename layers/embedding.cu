@@ -1,0 +1,88 @@
+/* layers/embedding.cu - embedding's device half. The ids are in device
+ * memory, so they are not checked before the kernels run: a bad id's
+ * output row becomes NaN (so the step's loss is NaN and the step stops
+ * before an optimizer step) and its gradient is left out. Nothing is ever
+ * read or written outside the table. */
+#include <config.h>
+
+#include <math_constants.h>
+
+#include <pipette/cuda.h>
+
+/* out (tokens, dim) = weight[ids]; weight (vocab, dim) */
+__global__ static void lookup(float *out, const int32_t *ids,
+                              const float *weight, int64_t tokens,
+                              int64_t dim, int64_t vocab)
+{
+    PP_CUDA_GRID_STRIDE(i, tokens * dim) {
+        int64_t t = i / dim, d = i - t * dim;
+        int32_t id = ids[t];
+        out[i] = id >= 0 && id < vocab ? weight[(int64_t)id * dim + d]
+                                       : CUDART_NAN_F;
+    }
+}
+
+/* The scatter-add without atomics. Rows are dealt to BUCKETS buckets
+ * (id % buckets); thread (d, b) scans every id and adds, in token order,
+ * the tokens of bucket b to element d of their row. Each element of the
+ * table thus has one writer and the CPU's order: the same bits as
+ * embedding.c, whatever the bucket count. The cost: every warp reads all
+ * ids (tokens x buckets x dim/32 cached broadcast loads), and a thread's
+ * read-modify-writes form one chain of about tokens / buckets. 64 buckets
+ * keep that chain short while the id scan stays cheap next to the rows. */
+#define BUCKETS 64
+#define STRIP 32
+#define BUCKETS_PER_BLOCK 8
+
+__global__ static void scatter_add(float *dweight, const float *dout,
+                                   const int32_t *ids, int64_t tokens,
+                                   int64_t dim, int64_t vocab, int buckets)
+{
+    int64_t d = (int64_t)blockIdx.x * STRIP + threadIdx.x;
+    int b = blockIdx.y * BUCKETS_PER_BLOCK + threadIdx.y;
+    if (d >= dim || b >= buckets)
+        return;
+    for (int64_t t = 0; t < tokens; t++) {
+        int32_t id = ids[t];
+        if (id < 0 || id >= vocab || id % buckets != b)
+            continue;
+        dweight[(int64_t)id * dim + d] += dout[t * dim + d];
+    }
+}
+
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
+{
+    const pp_shape *w = &c->plan->params[0].shape;
+    int64_t tokens = pp_call_elements(c, 0);
+    if (tokens > 0)
+        lookup<<<pp_cuda_blocks(tokens * w->dim[1]), PP_CUDA_THREADS, 0,
+                 pp_cuda_stream(c)>>>((float *)y, (const int32_t *)x[0],
+                                      c->param[0], tokens, w->dim[1],
+                                      w->dim[0]);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+/* dweight[ids[t]] += dout[t], each element in token order */
+static pp_status backward_weight(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err)
+{
+    (void)y;
+    const pp_shape *w = &c->plan->params[0].shape;
+    int64_t tokens = pp_call_elements(c, 0), dim = w->dim[1];
+    int64_t vocab = w->dim[0];
+    int buckets = vocab < BUCKETS ? (int)vocab : BUCKETS;
+    dim3 grid((unsigned)((dim + STRIP - 1) / STRIP),
+              (unsigned)((buckets + BUCKETS_PER_BLOCK - 1) /
+                         BUCKETS_PER_BLOCK));
+    if (tokens > 0)
+        scatter_add<<<grid, dim3(STRIP, BUCKETS_PER_BLOCK), 0,
+                      pp_cuda_stream(c)>>>(c->grad[0], (const float *)dy,
+                                           (const int32_t *)x[0], tokens,
+                                           dim, vocab, buckets);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+extern "C" const pp_layer_kernels embedding_cuda = {
+    .forward = forward, .backward_weight = backward_weight};
