@@ -52,7 +52,7 @@ template <typename... P> struct pp_emu_checked_launcher {
             pp_emu_enqueue(stream, launcher::run_closure,
                            new typename launcher::closure{
                                launch.kernel, launch.grid, launch.block,
-                               std::tuple<P...>(args...)},
+                               launch.shmem, std::tuple<P...>(args...)},
                            0);
     }
 };

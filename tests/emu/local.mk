@@ -64,9 +64,10 @@ CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 
 # The emulator's own tests: the runtime and cuBLAS on hand-worked cases
 # (C), NCCL on cases NCCL defines (C, where nccl.h is), and the kernel
-# emulator on kernels of its own and the optimizers' (C++, compiled like
+# emulator on kernels of its own, the optimizers' and planted bugs
+# (planted_bugs.cu) that its checks must catch (C++, compiled like
 # kernel_emu.cc). That one gives the kernels host memory, which
-# launch_check.h refuses, so it gets its own object of optim_cuda.cu,
+# launch_check.h refuses, so it gets its own objects of those .cu files,
 # compiled without it; its own cudaGetLastError takes precedence over the
 # library's. The layers' kernels are tested through their plugins
 # (tests/test_layers_cuda.c).
@@ -76,18 +77,24 @@ tests_emu_test_cuda_emu_SOURCES = tests/emu/test_cuda_emu.c
 tests_emu_test_cuda_emu_CPPFLAGS = $(CUDA_CPPFLAGS)
 tests_emu_test_cuda_emu_LDADD = tests/emu/libpipette-cuda-emulator.la -lm
 PP_EMU_TEST_OBJECTS = tests/emu/test_kernel_emu.$(OBJEXT) \
-	tests/emu/test_optim_kernels.$(OBJEXT)
+	tests/emu/test_optim_kernels.$(OBJEXT) \
+	tests/emu/test_planted_bugs.$(OBJEXT)
 tests_emu_test_kernel_emu_SOURCES =
 tests_emu_test_kernel_emu_LDADD = $(PP_EMU_TEST_OBJECTS) \
 	tests/emu/libpipette-cuda-emulator.la $(PTHREAD_LIBS) -lstdc++ -lm
 tests/emu/test_kernel_emu.$(OBJEXT): tests/emu/test_kernel_emu.cc \
-	tests/emu/kernel_emu.h plugins/optim_cuda.h
+	tests/emu/kernel_emu.h plugins/optim_cuda.h tests/emu/planted_bugs.h
 	$(AM_V_CUEMU)$(PP_EMU_CXX) -c -o $@ $<
 tests/emu/test_optim_kernels.$(OBJEXT): plugins/optim_cuda.cu \
 	plugins/optim_cuda.h tests/emu/kernel_emu.h tests/emu/cu2cc.pl
 	$(AM_V_CUEMU)$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< | \
 	$(PP_EMU_CXX) -x c++ -include $(top_srcdir)/tests/emu/kernel_emu.h \
 		-I$(top_srcdir)/plugins -I$(top_srcdir)/include -c -o $@ -
+tests/emu/test_planted_bugs.$(OBJEXT): tests/emu/planted_bugs.cu \
+	tests/emu/planted_bugs.h tests/emu/kernel_emu.h tests/emu/cu2cc.pl
+	$(AM_V_CUEMU)$(PERL) $(top_srcdir)/tests/emu/cu2cc.pl $< <$< | \
+	$(PP_EMU_CXX) -x c++ -include $(top_srcdir)/tests/emu/kernel_emu.h \
+		-I$(top_srcdir)/tests/emu -c -o $@ -
 CLEANFILES += $(PP_EMU_TEST_OBJECTS)
 if HAVE_NCCL
 check_PROGRAMS += tests/emu/test_nccl_emu
@@ -110,4 +117,5 @@ EXTRA_DIST += tests/emu/cuda_emu.c tests/emu/cuda_emu_stream.c \
 	tests/emu/cudnn_emu.c tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
 	tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
 	tests/emu/launch_check.h tests/emu/test_cuda_emu.c \
-	tests/emu/test_nccl_emu.c tests/emu/test_kernel_emu.cc
+	tests/emu/test_nccl_emu.c tests/emu/test_kernel_emu.cc \
+	tests/emu/planted_bugs.cu tests/emu/planted_bugs.h

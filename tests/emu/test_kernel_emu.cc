@@ -1,19 +1,27 @@
-/* tests/emu/test_kernel_emu.cc - self-test of the kernel emulator.
+/* tests/emu/test_kernel_emu.cc - self-test of the kernel emulator: its
+ * scheduling, the optimizers' kernels against their CPU loops, and
+ * planted bugs (planted_bugs.cu) that each of its checks must catch.
  *
  * Built by make check in an emulated build (tests/emu/local.mk), with its
- * own object of plugins/optim_cuda.cu. The argument is cu2cc.pl, whose
- * rewriting it checks; without it that check is skipped. Exits 1 on the
- * first failure.
+ * own objects of plugins/optim_cuda.cu and planted_bugs.cu. The argument
+ * is cu2cc.pl, whose rewriting it checks; without it,
+ * $top_srcdir/tests/emu/cu2cc.pl (make check sets top_srcdir), else that
+ * check is skipped. Exits 1 on the first failure, naming the seed of the
+ * fibers' order: PIPETTE_EMU_SEED=N repeats the run.
  */
 #include "kernel_emu.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <thread>
 
 #include "../../plugins/optim_cuda.h"
+#include "planted_bugs.h"
 
 /* The launchers' error query; the emulation library's fake runtime has
  * the real one. */
@@ -30,7 +38,8 @@ static int checks;
         if (!(cond)) {                                                      \
             fprintf(stderr, "%s:%d: FAIL %s: ", __FILE__, __LINE__, #cond);  \
             fprintf(stderr, __VA_ARGS__);                                   \
-            fprintf(stderr, "\n");                                          \
+            fprintf(stderr, " [PIPETTE_EMU_SEED=%llu]\n",                   \
+                    (unsigned long long)pp_emu_seed());                     \
             exit(1);                                                        \
         }                                                                   \
     } while (0)
@@ -235,6 +244,244 @@ static void test_invalid_launch(void)
           "largest block: %d", x);
 }
 
+/* ---- planted bugs: each of the emulator's checks must catch its own ---- */
+
+static bool is_poison(const void *p, size_t n)
+{
+    const unsigned char *c = (const unsigned char *)p;
+    for (size_t i = 0; i < n; i++)
+        if (c[i] != 0xff)
+            return false;
+    return true;
+}
+
+/* Block 1 reads 32 slots of each array that only block 0 wrote: poison,
+ * not block 0's values. A second launch must not see the first's either. */
+static void test_unwritten_shared(void)
+{
+    for (int launch = 0; launch < 2; launch++) {
+        float out[128], dyn[128];
+        int iout[128];
+        emu_unwritten_shared(out, iout);
+        emu_unwritten_dynamic(dyn);
+        for (int i = 0; i < 128; i++) {
+            int t = i % 64;
+            if (i < 64 + 32) {
+                CHECK(out[i] == t + 1 && iout[i] == t + 1 && dyn[i] == t + 1,
+                      "launch %d slot %d: %g %d %g, want %d", launch, i,
+                      out[i], iout[i], dyn[i], t + 1);
+            } else {
+                CHECK(isnan(out[i]) && is_poison(&out[i], sizeof *out) &&
+                          iout[i] == -1 && isnan(dyn[i]) &&
+                          is_poison(&dyn[i], sizeof *dyn),
+                      "launch %d: block 1 slot %d, never written, reads %g "
+                      "%d %g, not the poison",
+                      launch, t, out[i], iout[i], dyn[i]);
+            }
+        }
+    }
+}
+
+/* Without the barrier, thread t reads its neighbour's slot before the
+ * neighbour wrote it wherever the order puts t first: some seeds must
+ * show it. With the barrier every seed gives the right values. The
+ * emulator's old fixed order (thread 0 first) hid it. */
+static void test_missing_barrier(void)
+{
+    static int out[512];
+    int exposed = 0;
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        for (int sync = 1; sync >= 0; sync--) {
+            pp_emu_set_seed(seed);
+            int salt = (int)seed * 1000 + sync * 500;
+            emu_neighbour(out, salt, sync);
+            int wrong = 0;
+            for (int i = 0; i < 512; i++) {
+                int t = i % 256;
+                wrong += out[i] != salt + (t > 0 ? t - 1 : 0);
+            }
+            if (sync)
+                CHECK(wrong == 0, "seed %llu: %d wrong with the barrier",
+                      (unsigned long long)seed, wrong);
+            else
+                exposed += wrong > 0;
+        }
+    }
+    CHECK(exposed > 0, "no seed of 8 shows the missing barrier");
+}
+
+/* The order is a permutation, the same for the same seed, and not one
+ * order for all seeds. */
+static void test_order(void)
+{
+    int a[64], b[64], c[64], seen[64] = {0};
+    pp_emu_set_seed(42);
+    CHECK(pp_emu_seed() == 42, "seed %llu, want 42",
+          (unsigned long long)pp_emu_seed());
+    emu_order(a);
+    pp_emu_set_seed(42);
+    emu_order(b);
+    pp_emu_set_seed(43);
+    emu_order(c);
+    for (int k = 0; k < 64; k++) {
+        CHECK(a[k] >= 0 && a[k] < 64 && !seen[a[k]]++, "order %d: %d", k,
+              a[k]);
+        CHECK(a[k] == b[k], "seed 42 twice: %d then %d at %d", a[k], b[k],
+              k);
+    }
+    CHECK(memcmp(a, c, sizeof a) != 0, "seeds 42 and 43: one order");
+    /* A permutation, not only a rotation of thread order. */
+    int next = 0;
+    for (int k = 0; k + 1 < 64; k++)
+        next += a[k + 1] == (a[k] + 1) % 64;
+    CHECK(next < 32, "seed 42: %d of 63 threads run right after the one "
+          "before them", next);
+}
+
+/* Runs fn(arg) in a child whose stderr is a pipe: whether it was killed
+ * by SIGABRT, and its stderr in msg. */
+static bool dies(void (*fn)(int), int arg, char *msg, size_t size)
+{
+    int fd[2];
+    CHECK(pipe(fd) == 0, "pipe");
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    CHECK(pid >= 0, "fork");
+    if (pid == 0) {
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        close(fd[0]);
+        dup2(fd[1], 2);
+        fn(arg);
+        _exit(0);
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t r;
+    char rest[256];
+    while ((r = n < size - 1 ? read(fd[0], msg + n, size - 1 - n)
+                             : read(fd[0], rest, sizeof rest)) > 0)
+        n += n < size - 1 ? (size_t)r : 0;
+    msg[n] = '\0';
+    close(fd[0]);
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid, "waitpid");
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT;
+}
+
+static void run_warp_bug(int bug)
+{
+    float out[64];
+    emu_warp_bug(out, bug);
+}
+
+static void run_warp_bug_seeded(int seed)
+{
+    pp_emu_set_seed((uint64_t)seed);
+    run_warp_bug(EMU_WARP_EXITED_WHILE);
+}
+
+/* fn(arg) must abort with "kernel_emu: planted_bugs.cu:LINE: ..." naming
+ * want, and the seed; its stderr is left in death. */
+static char death[4096];
+
+static void expect_death(void (*fn)(int), int arg, const char *want,
+                         const char *what)
+{
+    bool aborted = dies(fn, arg, death, sizeof death);
+    CHECK(aborted && strncmp(death, "kernel_emu: ", 12) == 0 &&
+              strstr(death, "planted_bugs.cu:") && strstr(death, want) &&
+              strstr(death, "[PIPETTE_EMU_SEED="),
+          "%s: %s, stderr \"%s\", want \"%s\"", what,
+          aborted ? "aborted" : "did not abort", death, want);
+}
+
+static void test_warp_bugs(void)
+{
+    float out[64];
+    emu_warp_bug(out, EMU_WARP_RIGHT);
+    for (int l = 0; l < 32; l++)
+        CHECK(out[l] == 496, "lane %d: %g", l, out[l]);
+    expect_death(run_warp_bug, EMU_WARP_CALLER_UNNAMED,
+                 "__shfl_xor_sync with mask 0x0000ffff, which does not name "
+                 "the calling lane",
+                 "a lane outside its mask");
+    expect_death(run_warp_bug, EMU_WARP_SOURCE_UNNAMED,
+                 "which the mask does not name", "a source outside the mask");
+    expect_death(run_warp_bug, EMU_WARP_MASKS_DIFFER,
+                 "of its warp came with the mask", "two masks at one call");
+    expect_death(run_warp_bug, EMU_WARP_EXITED_BEFORE,
+                 "naming lane 7, which has exited", "an exited lane named");
+    expect_death(run_warp_bug, EMU_WARP_PAST_END,
+                 "naming lanes past the block's end", "a lane past the end");
+    expect_death(run_warp_bug, EMU_WARP_DEADLOCK,
+                 "deadlock: threads wait for others that never come; 16 at "
+                 "__syncthreads, first tests/emu/planted_bugs.cu:",
+                 "a barrier and a shuffle waiting for each other");
+    CHECK(strstr(death, "16 at warp operations, first "
+                        "tests/emu/planted_bugs.cu:"),
+          "deadlock: %s", death);
+    /* Lane 7 exits while the lanes before it in the order wait for it:
+     * every seed dies, most seeds there. */
+    int waiting = 0;
+    for (int seed = 1; seed <= 4; seed++) {
+        expect_death(run_warp_bug_seeded, seed, "lane 7, which has exited",
+                     "an exited lane waited for");
+        waiting += strstr(death, "waits for lane 7, which has exited") != NULL;
+    }
+    CHECK(waiting > 0, "lane 7 never exited while the others waited");
+}
+
+static void test_warp_ops(void)
+{
+    static int out[EMU_WARP_TESTS * 64];
+    for (int i = 0; i < EMU_WARP_TESTS * 64; i++)
+        out[i] = -1;
+    emu_warp_ops(out);
+    for (int id = 0; id < 64; id++) {
+        int lane = id % 32, w = id / 32 * 32;
+        unsigned ballot = 0;
+        for (int l = 0; l < 32; l++)
+            ballot |= (unsigned)((w + l) % 3 == 0) << l;
+        int want[EMU_WARP_TESTS] = {
+            (w + 5) * 10,
+            w + (lane & ~7) + 3,
+            lane >= 2 ? id - 2 : id,
+            lane + 3 < 32 ? id + 3 : id,
+            lane % 16 + 3 < 16 ? id + 3 : id,
+            id ^ 8,
+            (int)ballot,
+            w ? 2 : 1,
+            id ^ 1,
+            lane < 16 ? id ^ 2 : id,
+            id ^ 1,
+            id ^ 1,
+        };
+        for (int k = 0; k < EMU_WARP_TESTS; k++)
+            CHECK(out[k * 64 + id] == want[k], "test %d thread %d: %d, want %d",
+                  k, id, out[k * 64 + id], want[k]);
+    }
+}
+
+/* PIPETTE_EMU_SEED sets the seed; one that is no number is refused. */
+static void test_seed_env(const char *self)
+{
+    char cmd[4200], line[64] = "";
+    snprintf(cmd, sizeof cmd, "PIPETTE_EMU_SEED=18446744073709551615 '%s' "
+             "--seed", self);
+    FILE *p = popen(cmd, "r");
+    CHECK(p && fgets(line, sizeof line, p), "%s", cmd);
+    CHECK(pclose(p) == 0 && strcmp(line, "18446744073709551615\n") == 0,
+          "%s: %s", cmd, line);
+    snprintf(cmd, sizeof cmd, "PIPETTE_EMU_SEED=12x '%s' --seed 2>&1", self);
+    p = popen(cmd, "r");
+    CHECK(p && fgets(line, sizeof line, p), "%s", cmd);
+    CHECK(pclose(p) != 0 && strstr(line, "kernel_emu: PIPETTE_EMU_SEED=12x: "
+                                         "not a decimal number"),
+          "%s: %s", cmd, line);
+}
+
 /* ---- the optimizers' launchers against their CPU loops ----------------- */
 
 /* optim_cuda.cu's explicitly rounded steps against adamw.c's loop. */
@@ -275,7 +522,12 @@ static void test_filter(const char *script)
         "        256>>>(n)\n"
         "a = b << 2 >> 1; k2 <<<\n"
         "  dim3(1, 2), 3, 0, s>>>\n"
-        "  (y); // f<<<1,1>>>(z)\n";
+        "  (y); // f<<<1,1>>>(z)\n"
+        "__shared__ float g[2];\n"
+        "void f(void) {\n"
+        "    __shared__ float a[2][3], *b; /* __shared__ x; */\n"
+        "    extern __shared__ int d[];\n"
+        "}\n";
     static const char want[] =
         "#line 1 \"dir/x \\\"q\\\".cu\"\n"
         "/* k<<<1, 2>>>(x) */ const char *s = \"k<<<1, 2>>>(x)\";\n"
@@ -284,8 +536,16 @@ static void test_filter(const char *script)
         "        256)(n)\n"
         "a = b << 2 >> 1; pp_emu_launch(k2 , \n"
         "  dim3(1, 2), 3, 0, s)\n"
-        "  (y); // f<<<1,1>>>(z)\n";
-    char tmp[] = "/tmp/test_kernel_emu.XXXXXX", cmd[512], out[1024];
+        "  (y); // f<<<1,1>>>(z)\n"
+        "__shared__ float g[2]; static_assert(false, \"kernel_emu: "
+        "__shared__ outside a function is not emulated: declare it in the "
+        "kernel\");\n"
+        "void f(void) {\n"
+        "    __shared__ float a[2][3], *b; pp_emu_shared((void *)&a, sizeof "
+        "a); pp_emu_shared((void *)&b, sizeof b); /* __shared__ x; */\n"
+        "    int *const d = pp_emu_dynamic_shared();\n"
+        "}\n";
+    char tmp[] = "/tmp/test_kernel_emu.XXXXXX", cmd[4200], out[2048];
     int fd = mkstemp(tmp);
     CHECK(fd >= 0 && write(fd, in, sizeof in - 1) == (ssize_t)sizeof in - 1, "tmp");
     close(fd);
@@ -301,6 +561,11 @@ static void test_filter(const char *script)
 
 int main(int argc, char **argv)
 {
+    /* test_seed_env's child: the seed it was given. */
+    if (argc > 1 && strcmp(argv[1], "--seed") == 0) {
+        printf("%llu\n", (unsigned long long)pp_emu_seed());
+        return 0;
+    }
     test_block_sum();
     test_warp_sum();
     test_grid_stride();
@@ -309,9 +574,25 @@ int main(int argc, char **argv)
     test_threads();
     test_invalid_launch();
     test_adamw();
+    test_unwritten_shared();
+    test_warp_ops();
+    test_warp_bugs();
+    test_order();
+    test_missing_barrier();
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    CHECK(len > 0 && len < (ssize_t)sizeof self - 1, "/proc/self/exe");
+    self[len] = '\0';
+    test_seed_env(self);
+    /* make check gives no argument, but top_srcdir. */
+    char script[4096];
+    const char *top = getenv("top_srcdir");
     if (argc > 1)
         test_filter(argv[1]);
-    else
+    else if (top && snprintf(script, sizeof script, "%s/tests/emu/cu2cc.pl",
+                             top) < (int)sizeof script) {
+        test_filter(script);
+    } else
         printf("cu2cc.pl not given: its check skipped\n");
     printf("test_kernel_emu: %d checks passed\n", checks);
     return 0;
