@@ -16,10 +16,17 @@ int pp_cmd_check(int argc, char **argv);
 int pp_cmd_devices(int argc, char **argv);
 int pp_cmd_schedule(int argc, char **argv);
 int pp_cmd_train(int argc, char **argv);
+int pp_cmd_gradcheck(int argc, char **argv);
 
 /* Prints err to stderr ("pipette: " before each line that is not already
  * "FILE:LINE: ...") and maps its code to an exit status. */
 int pp_cmd_fail(const pp_error *err);
+
+/* Loads a model file for a command: PP_EXIT_OK with *m to free, or the
+ * errors printed and the exit status (a file that cannot be read is a
+ * wrong argument: usage). */
+struct pp_model;
+int pp_cmd_load(const char *path, struct pp_model **m);
 
 /* True when argv holds -h or --help before any "--". */
 int pp_cmd_wants_help(int argc, char **argv);

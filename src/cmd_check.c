@@ -138,14 +138,9 @@ int pp_cmd_check(int argc, char **argv)
     }
     int status = PP_EXIT_OK;
     for (int i = first; i < argc; i++) {
-        pp_error err;
-        pp_error_clear(&err);
         pp_model *m;
-        if (pp_model_load(argv[i], &m, &err)) {
-            /* A file that cannot be read is a wrong argument here. */
-            if (err.code == PP_ERR_IO)
-                err.code = PP_ERR_USAGE;
-            int s = pp_cmd_fail(&err);
+        int s = pp_cmd_load(argv[i], &m);
+        if (s != PP_EXIT_OK) {
             if (s > status || status == PP_EXIT_OK)
                 status = s;
             continue;

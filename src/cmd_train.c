@@ -101,14 +101,12 @@ int pp_cmd_train(int argc, char **argv)
     if (!path)
         return usage_error("no model file given");
 
+    pp_model *m;
+    int loaded = pp_cmd_load(path, &m);
+    if (loaded != PP_EXIT_OK)
+        return loaded;
     pp_error err;
     pp_error_clear(&err);
-    pp_model *m;
-    if (pp_model_load(path, &m, &err)) {
-        if (err.code == PP_ERR_IO)
-            err.code = PP_ERR_USAGE;
-        return pp_cmd_fail(&err);
-    }
     if (!o.trace)
         o.trace = m->trace;
     pp_trainer *t;

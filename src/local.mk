@@ -45,9 +45,10 @@ src_pipette_SOURCES = \
 	src/cmd_check.c \
 	src/cmd_devices.c \
 	src/cmd_schedule.c \
-	src/cmd_train.c
+	src/cmd_train.c \
+	src/cmd_gradcheck.c src/gradcheck.h src/gradcheck.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
-src_pipette_LDADD = src/libpipette.la
+src_pipette_LDADD = src/libpipette.la -lm
 # Find the installed libpipette even where $(libdir) is on the loader's
 # path but its cache has not been refreshed (ldconfig) since make install.
 src_pipette_LDFLAGS = -Wl,-rpath,$(libdir)

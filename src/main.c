@@ -7,6 +7,7 @@
 #include <pipette/pipette.h>
 
 #include "cmd.h"
+#include "model.h"
 
 static const char usage[] =
     "usage: pipette [--help] [--version] COMMAND [ARGS]\n"
@@ -20,6 +21,9 @@ static const char usage[] =
     "  schedule NAME    verify and simulate a pipeline schedule, show its\n"
     "                   timeline, bubble and activation memory\n"
     "  train FILE.ini   train the model on its pipeline\n"
+    "  gradcheck FILE.ini\n"
+    "                   check its layers' gradients, and their GPU halves\n"
+    "                   against their CPU halves\n"
     "\n"
     "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
     "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
@@ -37,6 +41,7 @@ static const struct {
     {"devices", pp_cmd_devices},
     {"schedule", pp_cmd_schedule},
     {"train", pp_cmd_train},
+    {"gradcheck", pp_cmd_gradcheck},
 };
 
 int pp_cmd_wants_help(int argc, char **argv)
@@ -75,6 +80,17 @@ int pp_cmd_fail(const pp_error *err)
     return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE
                ? PP_EXIT_USAGE
                : PP_EXIT_FAILURE;
+}
+
+int pp_cmd_load(const char *path, pp_model **m)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    if (pp_model_load(path, m, &err) == PP_OK)
+        return PP_EXIT_OK;
+    if (err.code == PP_ERR_IO)
+        err.code = PP_ERR_USAGE;
+    return pp_cmd_fail(&err);
 }
 
 int main(int argc, char **argv)

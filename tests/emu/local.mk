@@ -58,7 +58,8 @@ PP_CU_EMULATE = $(MKDIR_P) $(@D) && \
 		$(PP_CU_DEPS) -c -o $@ $(@:.lo=.emu.cc)
 # Every object from a .cu file: the rewrite is part of how it is made.
 PP_CU_OBJECTS = plugins/cuda_kernels.lo plugins/optim_cuda.lo \
-	layers/linear.lo $(PP_LAYER_CU:%=layers/%.lo)
+	layers/linear.lo $(PP_LAYER_CU:%=layers/%.lo) \
+	tests/plugins/bad_grad.lo
 $(PP_CU_OBJECTS): tests/emu/cu2cc.pl
 CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 

@@ -96,3 +96,17 @@ check_LTLIBRARIES += tests/plugins/no_backward.la
 tests_plugins_no_backward_la_SOURCES = tests/plugins/no_backward.c
 tests_plugins_no_backward_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_no_backward_la_LIBADD = src/libpipette.la
+
+# A layer with a planted mistake for `pipette gradcheck` (gradcheck.sh).
+check_LTLIBRARIES += tests/plugins/bad_grad.la
+tests_plugins_bad_grad_la_SOURCES = tests/plugins/bad_grad.c \
+	tests/plugins/bad_grad.h
+tests_plugins_bad_grad_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS)
+tests_plugins_bad_grad_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_bad_grad_la_LIBADD = src/libpipette.la $(CUDA_LIBS)
+if HAVE_CUDA
+tests_plugins_bad_grad_la_SOURCES += tests/plugins/bad_grad.cu
+endif
+@am__include@ @am__quote@tests/plugins/$(DEPDIR)/bad_grad.Pcu@am__quote@ # am--include-marker
+PP_CU_DEPFILES += tests/plugins/$(DEPDIR)/bad_grad.Pcu
+EXTRA_DIST += tests/plugins/bad_grad.cu
