@@ -76,6 +76,20 @@ AS_IF([test "x$pp_cuda_emulator" = xyes], [
     [Define if the CUDA code runs on the CPU emulator (--enable-cuda-emulator)])
 ])
 AM_CONDITIONAL([PP_CUDA_EMULATOR], [test "x$pp_cuda_emulator" = xyes])
+# pipette.pc's recipe for a plugin's own CUDA half: this toolkit and the
+# flags pipette's kernels are built with. Empty without a real toolkit (an
+# emulated build cannot build a plugin's CUDA half out of its tree).
+PP_PC_NVCC= PP_PC_NVCCFLAGS= PP_PC_CUDA_CFLAGS= PP_PC_CUDA_LIBS=
+AS_IF([test "x$pp_have_cuda" = xyes && test "x$pp_cuda_emulator" != xyes], [
+  PP_PC_NVCC=$NVCC
+  PP_PC_NVCCFLAGS="$NVCCFLAGS --fmad=false --compiler-options=-fPIC"
+  PP_PC_CUDA_CFLAGS=$CUDA_CPPFLAGS
+  PP_PC_CUDA_LIBS=$CUDA_LIBS
+])
+AC_SUBST([PP_PC_NVCC])
+AC_SUBST([PP_PC_NVCCFLAGS])
+AC_SUBST([PP_PC_CUDA_CFLAGS])
+AC_SUBST([PP_PC_CUDA_LIBS])
 AC_SUBST([CUDA_CPPFLAGS])
 AC_SUBST([CUDA_LDFLAGS])
 AC_SUBST([CUDA_LIBS])

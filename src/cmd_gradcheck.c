@@ -25,6 +25,7 @@ static const char usage[] =
     "error of each tensor as a fraction of its bound.\n"
     "\n"
     "  --layer NAME      check this layer (repeatable; default: every layer)\n"
+    "  --cpu-only        check the CPU halves alone, even where a GPU answers\n"
     "  --samples N       samples in the micro-batch (default 2)\n"
     "  --tolerance K     multiply every bound by K (default 1)\n"
     "  --seed S          seed of the random numbers (default 1)\n"
@@ -61,6 +62,7 @@ typedef struct args {
     const char *path;
     const char **layers;
     int nlayers;
+    int cpu_only;
     pp_gc_options opt;
 } args;
 
@@ -74,6 +76,9 @@ static int parse(int argc, char **argv, args *a)
             if (!v)
                 return bad_usage("%s needs a layer's name", o);
             a->layers[a->nlayers++] = v;
+        } else if (strcmp(o, "--cpu-only") == 0) {
+            a->cpu_only = 1;
+            continue;
         } else if (strcmp(o, "--samples") == 0) {
             if (number(o, v, 1, &d))
                 return PP_EXIT_USAGE;
@@ -122,10 +127,11 @@ static int wanted(const args *a, const pp_model *m, int i)
 
 static void print_result(const pp_gc_result *r)
 {
-    printf("  %-4s %-15s %-22s worst %-8.3g of its bound, %lld checks, "
+    printf("  %-4s %-15s %-22s worst %-8.3g of its bound, %lld check%s, "
            "%lld elements%s\n",
            r->half, r->kernel, r->tensor, r->worst, (long long)r->checked,
-           (long long)r->elements, r->worst <= 1 ? "" : "  FAIL");
+           r->checked == 1 ? "" : "s", (long long)r->elements,
+           r->worst <= 1 ? "" : "  FAIL");
 }
 
 static int run(const args *a, pp_model *m)
@@ -136,12 +142,12 @@ static int run(const args *a, pp_model *m)
                     a->path, a->layers[k]);
             return PP_EXIT_USAGE;
         }
-    pp_gc_gpu gpu;
+    pp_gc_gpu gpu = {0};
     pp_error err;
     pp_error_clear(&err);
-    if (pp_gc_gpu_open(m, &gpu, &err))
+    if (!a->cpu_only && pp_gc_gpu_open(m, &gpu, &err))
         return pp_cmd_fail(&err);
-    if (!gpu.dev)
+    if (!a->cpu_only && !gpu.dev)
         printf("%s: CUDA halves not checked: %s\n", a->path, gpu.why);
     int layers = 0, tensors = 0, beyond = 0, status = PP_EXIT_OK;
     for (int i = 0; i < m->nlayers && status == PP_EXIT_OK; i++) {

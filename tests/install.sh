@@ -11,7 +11,7 @@ expect_status 0 "make install DESTDIR"
 
 bin="$stage$PP_BINDIR/pipette"
 [ -x "$bin" ] || fail "no pipette installed at $bin"
-for h in pipette error config plugin device tensor layer schedule optimizer data transport; do
+for h in pipette error config plugin device tensor layer schedule optimizer data transport cuda; do
     [ -f "$stage$PP_INCLUDEDIR/pipette/$h.h" ] || fail "header $h.h not installed"
 done
 [ -f "$stage$PP_PKGCONFIGDIR/pipette.pc" ] || fail "pipette.pc not installed"
@@ -64,7 +64,7 @@ fi
 # schedule` (whose summary must be the one the guide shows), then selected
 # from the guide's model file.
 guide="${srcdir:-.}/docs/writing-a-schedule.md"
-block() { # block LANG N: the Nth ```LANG block of the guide
+block() { # block LANG N: the Nth ```LANG block of $guide
     awk -v lang="$1" -v want="$2" '
         $0 == "```" lang { n++; inside = (n == want); next }
         /^```/ { inside = 0; next }
@@ -95,6 +95,55 @@ block ini 1 >"$tmp/guide/model.ini"
 run "$bin" check "$tmp/guide/model.ini"
 expect_status 0 "the guide's model file selects the example schedule"
 expect_out "schedule chunked: verified" "the guide's schedule is used"
+
+# The layer author's guide, run as written: its example built out of tree
+# from the staged SDK (pkg-config, the staged pipette.pc), its gradients
+# checked with the command it shows (whose output must be the one it
+# shows), then trained in its model file. Its CUDA half is built with the
+# recipe pipette.pc carries where pipette was built with a real toolkit.
+guide="${srcdir:-.}/docs/writing-a-layer.md"
+dir="$tmp/layer"
+mkdir -p "$dir" "$tmp/bin"
+block c 1 >"$dir/gain.c"
+block cuda 1 >"$dir/gain.cu"
+block ini 1 >"$dir/gain.ini"
+block ini 2 >"$dir/mlp-gain.ini"
+# pkg-config as the guide's reader has it, but finding the staged prefix.
+printf '#!/bin/sh\nexec %s --define-prefix "$@"\n' "$(command -v pkg-config)" \
+    >"$tmp/bin/pkg-config"
+chmod +x "$tmp/bin/pkg-config"
+build() { # build N: the guide's Nth sh block, run in $dir
+    block sh "$1" >"$dir/build$1.sh"
+    (cd "$dir" && PATH="$tmp/bin:$PATH" \
+        PKG_CONFIG_PATH="$stage$PP_PKGCONFIGDIR" sh -e "build$1.sh") \
+        >"$tmp/out" 2>"$tmp/err"
+    status=$?
+}
+build 1
+expect_status 0 "the layer guide's CPU build against the staged SDK"
+command=$(block sh 3 | sed -n 's/^PIPETTE_PLUGIN_PATH=\. pipette //p')
+[ -n "$command" ] || fail "the layer guide's gradcheck command was not found"
+(cd "$dir" && PIPETTE_PLUGIN_PATH="$dir:$stage$PP_PKGLIBDIR" \
+    "$bin" $command) >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect_status 0 "the layer guide's gradcheck command"
+block text 1 >"$dir/shown"
+while IFS= read -r line; do
+    grep -qxF -- "$line" "$tmp/out" ||
+        fail "the layer guide's gradcheck line '$line' is not what pipette prints"
+done <"$dir/shown"
+run "$bin" train --steps 20 --quiet "$dir/mlp-gain.ini"
+expect_status 0 "the layer guide's model trains with the guide's layer"
+if [ "$PP_HAVE_CUDA" = yes ] && [ "$PP_EMULATED" = no ]; then
+    build 2
+    expect_status 0 "the layer guide's CUDA build with pipette.pc's recipe"
+    (cd "$dir" && PIPETTE_PLUGIN_PATH="$dir:$stage$PP_PKGLIBDIR" \
+        "$bin" gradcheck gain.ini) >"$tmp/out" 2>"$tmp/err"
+    status=$?
+    expect_status 0 "gradcheck of the guide's layer with its CUDA half"
+    grep -q "CUDA halves not checked" "$tmp/out" ||
+        expect_out "^  cuda backward_weight weight " "the guide's CUDA half checked"
+fi
 unset LD_LIBRARY_PATH PIPETTE_PLUGIN_PATH
 
 run $MAKE -C "$PP_BUILDDIR" uninstall DESTDIR="$stage"

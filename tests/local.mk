@@ -20,6 +20,11 @@ PP_TEST_HAVE_CUDA = yes
 else
 PP_TEST_HAVE_CUDA = no
 endif
+if PP_CUDA_EMULATOR
+PP_TEST_EMULATED = yes
+else
+PP_TEST_EMULATED = no
+endif
 
 # Tests see only the plugins they ask for: a user's PIPETTE_PLUGIN_PATH
 # must not change their outcome. PIPETTE_REQUIRE_GPU passes through.
@@ -32,6 +37,7 @@ AM_TESTS_ENVIRONMENT = \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
+	PP_EMULATED='$(PP_TEST_EMULATED)'; export PP_EMULATED; \
 	top_srcdir='$(top_srcdir)'; export top_srcdir; \
 	MAKE='$(MAKE)'; export MAKE; \
 	PP_BINDIR='$(bindir)' PP_LIBDIR='$(libdir)' \

@@ -6,6 +6,9 @@
  * the first stage read inputs and the last stage read targets without
  * talking to each other. Step s of a run uses samples s * batch to
  * (s + 1) * batch - 1, micro-batch k the k-th slice of them.
+ *
+ * Required: open, read and close. read is called from several ranks'
+ * threads at once (below); open and close from one.
  */
 #ifndef PIPETTE_DATA_H
 #define PIPETTE_DATA_H

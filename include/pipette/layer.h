@@ -18,12 +18,29 @@
  * of each micro-batch in flight, so a kernel receives x, y and dy;
  * anything else backward needs (a mask, statistics) lives in the `saved`
  * area the plan asked for. Outputs are written (=). Gradients are
- * accumulated (+=), both the inputs' (a tensor may feed several layers,
- * and the core has zeroed the buffer before the first adds to it) and the
- * parameters' (over the micro-batches of a step). Parameters are read
- * only: only optimizers write them.
+ * accumulated (+=), both the inputs' (a tensor may feed several layers)
+ * and the parameters' (over the micro-batches of a step): the core zeroes
+ * each gradient buffer before its first contribution of a step, and
+ * nothing else (outputs, saved, workspace start as they were left).
+ * Parameters are read only: only optimizers write them.
+ *
+ * Required: plan, and cpu with its forward. backward_input where an input
+ * can have a gradient, backward_weight where there are parameters (the
+ * loader refuses a model that needs a missing one), destroy where there is
+ * init. The loader refuses a table without what it requires, naming the
+ * field.
+ *
+ * Threads: each rank is a thread, and several ranks may run the same
+ * layer type at once, each with its own pp_layer_call (buffers, state):
+ * kernels keep no mutable global state. plan may be called from any
+ * thread, before any kernel. CUDA kernels queue their work on c->stream
+ * (c->blas and c->dnn are bound to it) and return: they never synchronise
+ * the device nor allocate. A micro-batch's outputs are those of its
+ * samples one at a time: the schedule decides how a batch is cut
+ * (`pipette gradcheck` checks it, and the gradients).
  *
  * Shapes here are per sample: the batch dimension is never included.
+ * docs/writing-a-layer.md writes, builds and checks a layer.
  */
 #ifndef PIPETTE_LAYER_H
 #define PIPETTE_LAYER_H

@@ -8,6 +8,13 @@
  * (declared PP_PARAM_NO_DECAY: biases, norm gains) after them, so one
  * pass serves both groups. Its keys live in [train] beside optimizer =
  * NAME.
+ *
+ * Required: plan and step_cpu; step_cuda where GPU ranks use it (the
+ * trainer refuses a GPU rank without it). The core zeroes the state
+ * before the first step and nothing after. Each rank steps its own
+ * stages from its own thread, at once with the other ranks: steps keep no
+ * mutable global state. step_cuda queues its work on c->stream and
+ * returns, never synchronising the device.
  */
 #ifndef PIPETTE_OPTIMIZER_H
 #define PIPETTE_OPTIMIZER_H

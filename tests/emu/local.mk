@@ -11,11 +11,12 @@
 # One shared library, not a convenience library linked into each plugin:
 # the cuda plugin's allocations, the layers' cuBLAS calls and the tests'
 # copies must see one table of device memory and one current device per
-# thread. It is installed beside libpipette (a `make install` of an
-# emulated build must still run), and what it emulates says so: its
-# devices are named "pipette CUDA emulator".
+# thread. It is never installed: an emulated build is for tests, and its
+# plugins, installed (tests/install.sh) or not, find the library in this
+# build tree (its -rpath). What it emulates says so: its devices are named
+# "pipette CUDA emulator".
 if PP_CUDA_EMULATOR
-lib_LTLIBRARIES += tests/emu/libpipette-cuda-emulator.la
+noinst_LTLIBRARIES += tests/emu/libpipette-cuda-emulator.la
 tests_emu_libpipette_cuda_emulator_la_SOURCES = tests/emu/cuda_emu.c \
 	tests/emu/cuda_emu_stream.c \
 	tests/emu/cublas_emu.c tests/emu/cudnn_emu.c tests/emu/cuda_emu.h \
@@ -26,14 +27,16 @@ endif
 tests_emu_libpipette_cuda_emulator_la_CPPFLAGS = $(CUDA_CPPFLAGS) \
 	$(NCCL_CPPFLAGS)
 tests_emu_libpipette_cuda_emulator_la_LDFLAGS = -avoid-version \
-	-no-undefined -Wl,--no-undefined
+	-rpath $(abs_builddir)/tests/emu/.libs -no-undefined -Wl,--no-undefined
 tests_emu_libpipette_cuda_emulator_la_LIBADD = tests/emu/kernel_emu.lo \
 	$(PTHREAD_LIBS) -lstdc++ -lm
 
 # C++ through libtool's C configuration, as nvcc is: configure asks for
 # no C++ support from libtool (CXX is only looked for in this mode).
-# -ffp-contract=off: the kernels' a * b + c must round twice, as their
-# __fmul_rn/__fadd_rn (and the CPU's C11 loops) say.
+# -ffp-contract=off: a kernel's a * b + c rounds twice, as nvcc builds
+# pipette's kernels (--fmad=false, Makefile.am) and as the CPU halves' C
+# does, so the emulator computes what the GPU computes, bit for bit, but
+# for the libraries' functions (expf, tanhf) and cuBLAS's order of sums.
 PP_EMU_CXX = $(CXX) -std=c++17 -ffp-contract=off $(CUDA_CPPFLAGS) \
 	$(CXXFLAGS)
 AM_V_CUEMU = $(am__v_CUEMU_@AM_V@)
