@@ -10,17 +10,15 @@
  */
 #include "common.h"
 
-static pp_status check(int p, int m, int v, pp_error *err)
+static pp_status check(const pp_schedule_call *s, pp_error *err)
 {
-    (void)p;
-    (void)m;
-    return need_one_stage_per_rank(v, err);
+    return need_one_stage_per_rank(s->v, err);
 }
 
-static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
-                       pp_error *err)
+static pp_status tasks(const pp_schedule_call *s, int r,
+                       pp_task_list *out, pp_error *err)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     int warmup = p - r - 1 < m ? p - r - 1 : m;
     int f = 0, b = 0;
     while (f < warmup)
@@ -34,14 +32,16 @@ static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
     return PP_OK;
 }
 
-static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+static int bubble(const pp_schedule_call *s, int64_t *num,
+                  int64_t *den)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     return fraction(p - 1, m + p - 1, num, den);
 }
 
-static const pp_schedule_ops ops = {check, looped_rank, tasks, bubble,
-                                    "(p-1)/(m+p-1), for any m"};
+static const pp_schedule_ops ops = {
+    .check = check, .rank_of_stage = looped_rank, .tasks = tasks,
+    .bubble_formula = bubble, .formula = "(p-1)/(m+p-1), for any m"};
 
 PP_PLUGIN(PP_KIND_SCHEDULE, "1f1b",
           "1F1B (PipeDream-flush): warm-up, one forward one backward, "

@@ -20,9 +20,9 @@
     } while (0)
 
 /* Stage s on rank s % p: chunk c of rank r is stage c * p + r. */
-static inline int looped_rank(int p, int v, int stage)
+static inline int looped_rank(const pp_schedule_call *s, int stage)
 {
-    (void)v;
+    int p = s->p;
     return stage % p;
 }
 

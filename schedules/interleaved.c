@@ -12,8 +12,9 @@
  */
 #include "common.h"
 
-static pp_status check(int p, int m, int v, pp_error *err)
+static pp_status check(const pp_schedule_call *s, pp_error *err)
 {
+    int p = s->p, m = s->m, v = s->v;
     if (v < 2)
         return pp_error_set(err, PP_ERR_CONFIG,
             "needs at least 2 stages per rank (v >= 2); got "
@@ -41,9 +42,10 @@ static int mb_of(int p, int v, int k)
     return k / (p * v) * p + k % p;
 }
 
-static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
-                       pp_error *err)
+static pp_status tasks(const pp_schedule_call *s, int r,
+                       pp_task_list *out, pp_error *err)
 {
+    int p = s->p, m = s->m, v = s->v;
     int total = m * v;
     int warmup = 2 * (p - r - 1) + (v - 1) * p;
     if (warmup > total)
@@ -60,13 +62,16 @@ static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
     return PP_OK;
 }
 
-static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+static int bubble(const pp_schedule_call *s, int64_t *num,
+                  int64_t *den)
 {
+    int p = s->p, m = s->m, v = s->v;
     return fraction(p - 1, (int64_t)v * m + p - 1, num, den);
 }
 
-static const pp_schedule_ops ops = {check, looped_rank, tasks, bubble,
-                                    "(p-1)/(vm+p-1), for m a multiple of p"};
+static const pp_schedule_ops ops = {
+    .check = check, .rank_of_stage = looped_rank, .tasks = tasks,
+    .bubble_formula = bubble, .formula = "(p-1)/(vm+p-1), for m a multiple of p"};
 
 PP_PLUGIN(PP_KIND_SCHEDULE, "interleaved",
           "interleaved 1F1B (Megatron-LM): v looped chunks per rank", NULL,

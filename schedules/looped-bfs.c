@@ -12,18 +12,16 @@
  */
 #include "common.h"
 
-static pp_status check(int p, int m, int v, pp_error *err)
+static pp_status check(const pp_schedule_call *s, pp_error *err)
 {
-    (void)p;
-    (void)m;
-    (void)v;
-    (void)err;
+    (void)s, (void)err;
     return PP_OK;
 }
 
-static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
-                       pp_error *err)
+static pp_status tasks(const pp_schedule_call *s, int r,
+                       pp_task_list *out, pp_error *err)
 {
+    int p = s->p, m = s->m, v = s->v;
     for (int c = 0; c < v; c++)
         for (int mb = 0; mb < m; mb++)
             TASK(PP_OP_F, mb, c * p + r);
@@ -33,15 +31,18 @@ static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
     return PP_OK;
 }
 
-static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+static int bubble(const pp_schedule_call *s, int64_t *num,
+                  int64_t *den)
 {
+    int p = s->p, m = s->m, v = s->v;
     if (v > 1 && m < p)
         return 0;
     return fraction(p - 1, (int64_t)v * m + p - 1, num, den);
 }
 
-static const pp_schedule_ops ops = {check, looped_rank, tasks, bubble,
-                                    "(p-1)/(vm+p-1), for m >= p or v = 1"};
+static const pp_schedule_ops ops = {
+    .check = check, .rank_of_stage = looped_rank, .tasks = tasks,
+    .bubble_formula = bubble, .formula = "(p-1)/(vm+p-1), for m >= p or v = 1"};
 
 PP_PLUGIN(PP_KIND_SCHEDULE, "looped-bfs",
           "breadth-first looping: each chunk's forwards for all "

@@ -13,30 +13,30 @@
  */
 #include "common.h"
 
-static pp_status check(int p, int m, int v, pp_error *err)
+static pp_status check(const pp_schedule_call *s, pp_error *err)
 {
-    (void)p;
-    (void)m;
-    return need_one_stage_per_rank(v, err);
+    return need_one_stage_per_rank(s->v, err);
 }
 
-static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
-                       pp_error *err)
+static pp_status tasks(const pp_schedule_call *s, int r,
+                       pp_task_list *out, pp_error *err)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     return zb_rank(m, r, 2 * (p - r) - 1, m - 2 * p + 1, out, err);
 }
 
-static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+static int bubble(const pp_schedule_call *s, int64_t *num,
+                  int64_t *den)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     if (m < p)
         return 0;
     return fraction(p - 1, 3 * (int64_t)m + p - 1, num, den);
 }
 
-static const pp_schedule_ops ops = {check, looped_rank, tasks, bubble,
-                                    "(p-1)/(3m+p-1), for m >= p"};
+static const pp_schedule_ops ops = {
+    .check = check, .rank_of_stage = looped_rank, .tasks = tasks,
+    .bubble_formula = bubble, .formula = "(p-1)/(3m+p-1), for m >= p"};
 
 PP_PLUGIN(PP_KIND_SCHEDULE, "zb-h2",
           "zero bubble H2: more warm-up forwards, no bubble inside the step",

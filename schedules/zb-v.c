@@ -17,10 +17,9 @@
  */
 #include "common.h"
 
-static pp_status check(int p, int m, int v, pp_error *err)
+static pp_status check(const pp_schedule_call *s, pp_error *err)
 {
-    (void)p;
-    (void)m;
+    int v = s->v;
     if (v != 2)
         return pp_error_set(err, PP_ERR_CONFIG,
             "needs exactly 2 stages per rank (v = 2); got v = %d: use "
@@ -28,9 +27,9 @@ static pp_status check(int p, int m, int v, pp_error *err)
     return PP_OK;
 }
 
-static int rank_of_stage(int p, int v, int stage)
+static int rank_of_stage(const pp_schedule_call *s, int stage)
 {
-    (void)v;
+    int p = s->p;
     return stage < p ? stage : 2 * p - 1 - stage;
 }
 
@@ -48,10 +47,10 @@ static pp_status add(pp_task_list *out, int m, pp_op op, int mb, int stage,
             return vtask_st_;                                               \
     } while (0)
 
-static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
-                       pp_error *err)
+static pp_status tasks(const pp_schedule_call *s, int r,
+                       pp_task_list *out, pp_error *err)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     int n = m > 2 * p - 1 ? m : 2 * p - 1;
     int s0 = r, s1 = 2 * p - 1 - r;
     int f0 = 0, f1 = 0, b0 = 0, b1 = 0;
@@ -93,16 +92,18 @@ static pp_status tasks(int p, int m, int v, int r, pp_task_list *out,
     return PP_OK;
 }
 
-static int bubble(int p, int m, int v, int64_t *num, int64_t *den)
+static int bubble(const pp_schedule_call *s, int64_t *num,
+                  int64_t *den)
 {
-    (void)v;
+    int p = s->p, m = s->m;
     if (2 * m < 3 * p - 1)
         return 0;
     return fraction(p - 1, 6 * (int64_t)m + p - 1, num, den);
 }
 
-static const pp_schedule_ops ops = {check, rank_of_stage, tasks, bubble,
-                                    "(p-1)/(6m+p-1), for 2m >= 3p-1"};
+static const pp_schedule_ops ops = {
+    .check = check, .rank_of_stage = rank_of_stage, .tasks = tasks,
+    .bubble_formula = bubble, .formula = "(p-1)/(6m+p-1), for 2m >= 3p-1"};
 
 PP_PLUGIN(PP_KIND_SCHEDULE, "zb-v",
           "zero bubble V: two chunks per rank in a V, split backward, "

@@ -6,15 +6,19 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "config_file.h"
 #include "registry.h"
 
 static const char usage[] =
     "usage: pipette plugins\n"
     "\n"
-    "Lists every plugin found on the search path: kind, name, ABI, file and\n"
-    "description. A plugin shadowed by one of the same kind and name earlier\n"
-    "on the path is marked so. Files that are not acceptable plugins are\n"
-    "reported on stderr with the reason, and the exit status is then 1.\n"
+    "Lists every plugin found on the search path: kind, name, ABI, file,\n"
+    "description and the keys a model file may give it (a layer's in its\n"
+    "[layer] section, a schedule's in [pipeline], an optimizer's in [train],\n"
+    "a data source's in [data]). A plugin shadowed by one of the same kind\n"
+    "and name earlier on the path is marked so. Files that are not\n"
+    "acceptable plugins are reported on stderr with the reason, and the\n"
+    "exit status is then 1.\n"
     "\n"
     "Search path: PIPETTE_PLUGIN_PATH (':'-separated), the build tree when\n"
     "run from it, then " PP_PKGLIBDIR ".\n";
@@ -32,6 +36,12 @@ static void print_entry(void *user, const pp_scan_entry *e)
            e->shadowed_by ? " (shadowed)" : "");
     printf("%-10s %-16s %-6s %s\n", "", "", "",
            d->description ? d->description : "");
+    for (const pp_key *k = d->keys; k && k->name; k++) {
+        char what[256];
+        pp_key_describe(k, what, sizeof what);
+        printf("%-10s %-16s %-6s   %s: %s%s%s\n", "", "", "", k->name, what,
+               k->help ? "; " : "", k->help ? k->help : "");
+    }
 }
 
 int pp_cmd_plugins(int argc, char **argv)

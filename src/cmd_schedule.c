@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "config_file.h"
 #include "plan.h"
 #include "registry.h"
 #include "timeline.h"
@@ -18,7 +19,7 @@ static const char usage[] =
     "usage: pipette schedule NAME -p RANKS -m MICROBATCHES [-v STAGES]\n"
     "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0]\n"
     "                        [--format grid|summary|json|chrome|svg]\n"
-    "                        [--dump]\n"
+    "                        [--dump] [--set KEY=VALUE]...\n"
     "                        [--colour auto|always|never]\n"
     "\n"
     "Builds schedule NAME for RANKS ranks, MICROBATCHES micro-batches per\n"
@@ -41,6 +42,8 @@ static const char usage[] =
     "  --format svg   the timeline as an SVG picture\n"
     "  --dump         write the schedule in the notation, one line per rank\n"
     "  --colour WHEN  colour the grid (default: auto, when a terminal)\n"
+    "  --set KEY=VALUE  one of the schedule's own keys, as [pipeline] would\n"
+    "                 set it ('pipette plugins' lists them)\n"
     "\n"
     "exit status: 0 the schedule verified, 1 a plugin is broken, 2 usage\n"
     "error or a schedule refused for these numbers.\n";
@@ -53,6 +56,7 @@ typedef struct options {
     const char *format;
     int dump;
     int colour;
+    char *keys; /* "[pipeline]" and a line per --set */
 } options;
 
 static int usage_error(const char *fmt, ...)
@@ -83,7 +87,10 @@ static int parse_count(const char *text, int *out)
 static int parse_options(int argc, char **argv, options *o)
 {
     *o = (options){.costs = pp_costs_default(), .format = "grid",
-                   .colour = isatty(STDOUT_FILENO)};
+                   .colour = isatty(STDOUT_FILENO),
+                   .keys = strdup("[pipeline]\n")};
+    if (!o->keys)
+        return usage_error("out of memory");
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
@@ -122,6 +129,18 @@ static int parse_options(int argc, char **argv, options *o)
             i++;
         } else if (strcmp(a, "--dump") == 0) {
             o->dump = 1;
+        } else if (strcmp(a, "--set") == 0) {
+            const char *eq = val ? strchr(val, '=') : NULL;
+            if (!eq || eq == val || strchr(val, '\n'))
+                return usage_error("--set needs KEY=VALUE");
+            size_t had = strlen(o->keys), more = strlen(val) + 4;
+            char *grown = realloc(o->keys, had + more);
+            if (!grown)
+                return usage_error("out of memory");
+            o->keys = grown;
+            snprintf(o->keys + had, more, "%.*s = %s\n", (int)(eq - val),
+                     val, eq + 1);
+            i++;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s'", a);
         } else if (!o->name) {
@@ -147,7 +166,7 @@ static int is_default(const pp_costs *c)
 }
 
 static void print_summary(const pp_plan *plan, const pp_sim *sim,
-                          const pp_schedule_ops *ops, const options *o)
+                          const options *o)
 {
     printf("schedule %s: %d rank%s, %d micro-batch%s, %d stage%s per rank "
            "(%d stages)\n",
@@ -158,16 +177,15 @@ static void print_summary(const pp_plan *plan, const pp_sim *sim,
            o->costs.b, o->costs.bi, o->costs.bw, o->costs.transfer);
     printf("makespan %g, bubble %.2f%% simulated", sim->makespan,
            100.0 * sim->bubble);
-    int64_t num, den;
-    if (ops && ops->bubble_formula &&
-        ops->bubble_formula(plan->p, plan->m, plan->v, &num, &den))
-        printf(", %.2f%% by the formula %s%s", 100.0 * (double)num / (double)den,
-               ops->formula ? ops->formula : "",
+    if (plan->bubble_den > 0)
+        printf(", %.2f%% by the formula %s%s",
+               100.0 * (double)plan->bubble_num / (double)plan->bubble_den,
+               plan->formula ? plan->formula : "",
                is_default(&o->costs) ? "" : " (which assumes the default "
                                             "costs)");
-    else if (ops && ops->formula)
+    else if (plan->formula)
         printf(" (the formula %s does not hold for these numbers)",
-               ops->formula);
+               plan->formula);
     printf("\n");
     int split = 0;
     for (int r = 0; r < plan->p; r++)
@@ -184,6 +202,24 @@ static void print_summary(const pp_plan *plan, const pp_sim *sim,
     }
 }
 
+/* The --set keys as the schedule's section, validated against its keys:
+ * a file schedule, or a plugin without keys, takes none. */
+static pp_status schedule_keys(pp_registry *reg, const options *o,
+                               pp_config **out, pp_error *err)
+{
+    const pp_key *table = NULL;
+    const pp_plugin *plugin;
+    if (strncmp(o->name, "file:", 5) != 0 &&
+        pp_registry_find(reg, PP_KIND_SCHEDULE, o->name, &plugin, err))
+        return err->code;
+    if (strncmp(o->name, "file:", 5) != 0)
+        table = plugin->desc->keys;
+    if (pp_config_parse("--set", o->keys, out, err))
+        return err->code;
+    return pp_section_validate(pp_config_section(*out, "pipeline"), NULL,
+                               table, err);
+}
+
 int pp_cmd_schedule(int argc, char **argv)
 {
     if (pp_cmd_wants_help(argc, argv)) {
@@ -192,8 +228,10 @@ int pp_cmd_schedule(int argc, char **argv)
     }
     options o;
     int status = parse_options(argc, argv, &o);
-    if (status >= 0)
+    if (status >= 0) {
+        free(o.keys);
         return status;
+    }
 
     pp_error err;
     pp_error_clear(&err);
@@ -202,15 +240,12 @@ int pp_cmd_schedule(int argc, char **argv)
         return pp_cmd_fail(&err);
     pp_plan *plan = NULL;
     pp_sim *sim = NULL;
-    const pp_schedule_ops *ops = NULL;
-    pp_status st = pp_plan_load(reg, o.name, NULL, o.p, o.m, o.v, &plan,
-                                &err);
-    if (!st && strncmp(o.name, "file:", 5) != 0) {
-        const pp_plugin *plugin;
-        if (pp_registry_find(reg, PP_KIND_SCHEDULE, o.name, &plugin,
-                             &err) == PP_OK)
-            ops = plugin->ops;
-    }
+    pp_config *keys = NULL;
+    pp_status st = schedule_keys(reg, &o, &keys, &err);
+    if (!st)
+        st = pp_plan_load(reg, o.name, NULL,
+                          pp_config_section(keys, "pipeline"), o.p, o.m, o.v,
+                          &plan, &err);
     if (!st && o.dump) {
         pp_plan_dump(plan, stdout);
     } else if (!st) {
@@ -226,11 +261,13 @@ int pp_cmd_schedule(int argc, char **argv)
                 pp_timeline_grid(plan, sim, 0, o.colour, stdout);
                 putchar('\n');
             }
-            print_summary(plan, sim, ops, &o);
+            print_summary(plan, sim, &o);
         }
     }
     pp_sim_free(sim);
     pp_plan_free(plan);
+    pp_config_free(keys);
+    free(o.keys);
     pp_registry_free(reg);
     if (st)
         return pp_cmd_fail(&err);

@@ -404,13 +404,10 @@ static int on_key(void *user, const char *section, const char *key,
     return 1;
 }
 
-pp_status pp_config_load(const char *path, pp_config **out, pp_error *err)
+/* Parses f, named path in messages, and closes it. */
+static pp_status parse(const char *path, FILE *f, pp_config **out,
+                       pp_error *err)
 {
-    *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pp_error_add(err, PP_ERR_IO, "%s: cannot open: %s", path,
-                            strerror(errno));
     pp_config *cfg = calloc(1, sizeof *cfg);
     if (cfg)
         cfg->path = strdup(path);
@@ -446,6 +443,26 @@ pp_status pp_config_load(const char *path, pp_config **out, pp_error *err)
     }
     *out = cfg;
     return PP_OK;
+}
+
+pp_status pp_config_load(const char *path, pp_config **out, pp_error *err)
+{
+    *out = NULL;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return pp_error_add(err, PP_ERR_IO, "%s: cannot open: %s", path,
+                            strerror(errno));
+    return parse(path, f, out, err);
+}
+
+pp_status pp_config_parse(const char *name, const char *text,
+                          pp_config **out, pp_error *err)
+{
+    *out = NULL;
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    if (!f)
+        return pp_error_add(err, PP_ERR_NOMEM, "%s: out of memory", name);
+    return parse(name, f, out, err);
 }
 
 void pp_config_free(pp_config *cfg)

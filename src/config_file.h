@@ -41,6 +41,9 @@ typedef struct pp_config {
 /* Parses path. On PP_ERR_CONFIG, err holds every error found, one
  * "FILE:LINE: message" per line, and *out is NULL. */
 pp_status pp_config_load(const char *path, pp_config **out, pp_error *err);
+/* The same from text in memory, called `name` in messages. */
+pp_status pp_config_parse(const char *name, const char *text,
+                          pp_config **out, pp_error *err);
 void pp_config_free(pp_config *cfg);
 
 /* The first section of a kind, or NULL. */
@@ -56,6 +59,10 @@ const pp_entry *pp_section_entry(const pp_section *s, const char *key);
  * getters. */
 pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
                               const pp_key *plugin_keys, pp_error *err);
+
+/* What a key takes, as `pipette plugins` shows it: "an integer from 1 to
+ * 64, default 2", "one of a|b, required", ... */
+void pp_key_describe(const pp_key *k, char *buf, size_t size);
 
 /* Parsers shared by the validator and the getters: the whole of text must
  * be the value, with no trailing characters. Return 0 on success. */

@@ -311,6 +311,23 @@ static const char *type_name(pp_key_type type)
     return "an unknown type";
 }
 
+void pp_key_describe(const pp_key *k, char *buf, size_t size)
+{
+    char what[160];
+    if (k->type == PP_KEY_INT || k->type == PP_KEY_FLOAT)
+        describe_range(k, what, sizeof what);
+    else if (k->type == PP_KEY_ENUM)
+        snprintf(what, sizeof what, "one of %s", k->choices);
+    else
+        snprintf(what, sizeof what, "%s", type_name(k->type));
+    if (k->flags & PP_KEY_REQUIRED)
+        snprintf(buf, size, "%s, required", what);
+    else if (k->def)
+        snprintf(buf, size, "%s, default %s", what, k->def);
+    else
+        snprintf(buf, size, "%s", what);
+}
+
 /* The text a getter parses: the value written, else the table's default.
  * Everything that can go wrong here, but a bad value written, is the
  * plugin's bug (asking for what it did not declare, or declaring a default

@@ -133,19 +133,34 @@ int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
     return 0;
 }
 
-/* The config's plugin_path with relative directories taken from the config
- * file's own directory, so a model and its plugins can travel together. */
+/* The keys of the schedule [pipeline] names, which [pipeline] takes
+ * beside its own; NULL for a file, or for a schedule that does not load
+ * (load_schedule says why). */
+static const pp_key *schedule_keys(const pp_model *m, const pp_section *s)
+{
+    const pp_entry *e = s ? pp_section_entry(s, "schedule") : NULL;
+    const char *name = e ? e->value : pipeline_keys[0].def;
+    const pp_plugin *plugin;
+    pp_error ignore;
+    pp_error_clear(&ignore);
+    if (strncmp(name, "file:", 5) == 0 ||
+        pp_registry_find(m->registry, PP_KIND_SCHEDULE, name, &plugin,
+                         &ignore))
+        return NULL;
+    return plugin->desc->keys;
+}
+
 static void load_pipeline(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "pipeline");
     pp_error ignore;
     int64_t v;
     const char *text;
-    if (s && pp_section_validate(s, pipeline_keys, NULL, err))
+    if (s && pp_section_validate(s, pipeline_keys, schedule_keys(m, s), err))
         return;
     if (!s) {
         /* An absent [pipeline] means one rank on the CPU. */
-        m->schedule = "1f1b";
+        m->schedule = pipeline_keys[0].def;
         m->transport = "auto";
         m->microbatches = m->stages_per_rank = 1;
         m->nranks = 1;
@@ -333,7 +348,7 @@ static void load_schedule(pp_model *m, pp_error *err)
              slash ? m->cfg->path : ".");
     pp_error why;
     pp_error_clear(&why);
-    if (pp_plan_load(m->registry, m->schedule, dir, m->nranks,
+    if (pp_plan_load(m->registry, m->schedule, dir, s, m->nranks,
                      m->microbatches, m->stages_per_rank, &m->plan, &why) ==
         PP_OK)
         return;

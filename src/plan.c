@@ -201,9 +201,10 @@ void pp_plan_free(pp_plan *plan)
 }
 
 pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
-                           int p, int m, int v, pp_plan **out,
-                           pp_error *err)
+                           const void *args, int p, int m, int v,
+                           pp_plan **out, pp_error *err)
 {
+    const pp_schedule_call call = {p, m, v, args};
     *out = NULL;
     if (p < 1 || m < 1 || v < 1 || p > PP_PLAN_MAX || m > PP_PLAN_MAX ||
         v > PP_PLAN_MAX || (long)p * v > PP_PLAN_MAX)
@@ -215,7 +216,7 @@ pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
         return pp_error_set(err, PP_ERR_CONFIG,
             "schedule %s: %d micro-batches x %d stages is more than %d "
             "(micro-batch, stage) pairs", name, m, p * v, PP_PLAN_MAX_TASKS);
-    if (ops->check(p, m, v, err)) {
+    if (ops->check(&call, err)) {
         pp_error_prefix(err, "schedule %s", name);
         return err->code == PP_OK ? PP_ERR_CONFIG : err->code;
     }
@@ -224,7 +225,7 @@ pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
     if (st)
         return st;
     for (int s = 0; s < plan->S; s++) {
-        int r = ops->rank_of_stage(p, v, s);
+        int r = ops->rank_of_stage(&call, s);
         if (r < 0 || r >= p) {
             pp_plan_free(plan);
             return pp_error_set(err, PP_ERR_PLUGIN,
@@ -234,13 +235,17 @@ pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
         plan->rank_of_stage[s] = r;
     }
     for (int r = 0; r < p; r++) {
-        st = ops->tasks(p, m, v, r, &plan->tasks[r], err);
+        st = ops->tasks(&call, r, &plan->tasks[r], err);
         if (st) {
             pp_error_prefix(err, "schedule %s: rank %d", name, r);
             pp_plan_free(plan);
             return st;
         }
     }
+    plan->formula = ops->formula;
+    if (!ops->bubble_formula ||
+        !ops->bubble_formula(&call, &plan->bubble_num, &plan->bubble_den))
+        plan->bubble_den = 0;
     *out = plan;
     return PP_OK;
 }

@@ -71,6 +71,9 @@ typedef struct pp_plan {
     int from_file;       /* tasks written by a user, not a plugin */
     int *line_of_rank;   /* [p] for a file: the line of each rank's tasks */
     int p, m, v, S;
+    int64_t bubble_num;  /* the schedule's published bubble for these */
+    int64_t bubble_den;  /* numbers, where it has one (den > 0) */
+    const char *formula; /* that formula as written, or NULL */
     int *rank_of_stage;  /* [S] */
     pp_task_list *tasks; /* [p] */
     pp_program *prog;    /* [p], after pp_plan_lower */
@@ -78,11 +81,12 @@ typedef struct pp_plan {
     int ngroups;
 } pp_plan;
 
-/* The plan of a schedule plugin's table; PP_ERR_CONFIG when its check()
- * refuses (p, m, v) or a placement is out of range. */
+/* The plan of a schedule plugin's table, for args (what its plan() read,
+ * or NULL); PP_ERR_CONFIG when its check() refuses (p, m, v) or a
+ * placement is out of range. */
 pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
-                           int p, int m, int v, pp_plan **out,
-                           pp_error *err);
+                           const void *args, int p, int m, int v,
+                           pp_plan **out, pp_error *err);
 
 /* The plan written in a schedule file: one line per rank, tasks in the
  * notation, '#' comments. p is the number of rank lines; S and m are one
@@ -95,9 +99,12 @@ typedef struct pp_registry pp_registry;
 
 /* The verified plan of `name`: a schedule plugin found through reg, or
  * file:PATH (a relative PATH is taken from base when base is not NULL).
- * A file fixes p, m and v itself: those given (> 0) must agree with it. */
+ * A file fixes p, m and v itself: those given (> 0) must agree with it.
+ * A plugin with keys reads them from `keys`, a section validated against
+ * them (NULL: every key at its default). */
 pp_status pp_plan_load(pp_registry *reg, const char *name, const char *base,
-                       int p, int m, int v, pp_plan **out, pp_error *err);
+                       const pp_section *keys, int p, int m, int v,
+                       pp_plan **out, pp_error *err);
 
 /* Writes the plan in the notation, loadable by pp_plan_from_file. */
 void pp_plan_dump(const pp_plan *plan, FILE *out);

@@ -1,6 +1,6 @@
-/* src/plugin_plan.c - the arrays of layer and optimizer plans (a layer's
- * parameters, a plugin's arguments), grown by the plugin's plan() and
- * owned by the core. */
+/* src/plugin_plan.c - the arrays of layer, optimizer and schedule plans
+ * (a layer's parameters, a plugin's arguments), grown by the plugin's
+ * plan() and owned by the core. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,9 +40,10 @@ pp_status pp_layer_param(pp_layer_plan *plan, const char *name,
     return PP_OK;
 }
 
-/* A copy of size bytes at args in *slot (replacing what was there). */
-static pp_status copy_args(void **slot, const void *args, size_t size,
-                           pp_error *err)
+/* A copy of size bytes at args in *slot (replacing what was there),
+ * which *out and *out_size then describe. */
+static pp_status copy_args(void **slot, const void **out, size_t *out_size,
+                           const void *args, size_t size, pp_error *err)
 {
     void *copy = malloc(size ? size : 1);
     if (!copy)
@@ -50,6 +51,8 @@ static pp_status copy_args(void **slot, const void *args, size_t size,
     memcpy(copy, args, size);
     free(*slot);
     *slot = copy;
+    *out = copy;
+    *out_size = size;
     return PP_OK;
 }
 
@@ -57,21 +60,30 @@ pp_status pp_layer_args(pp_layer_plan *plan, const void *args, size_t size,
                         pp_error *err)
 {
     struct pp_layer_store *s = store_of(plan, err);
-    if (!s || copy_args(&s->args, args, size, err))
+    if (!s)
         return err->code;
-    plan->args = s->args;
-    plan->args_size = size;
-    return PP_OK;
+    return copy_args(&s->args, &plan->args, &plan->args_size, args, size,
+                     err);
 }
 
 pp_status pp_optimizer_args(pp_optimizer_plan *plan, const void *args,
                             size_t size, pp_error *err)
 {
-    if (copy_args(&plan->store_, args, size, err))
-        return err->code;
-    plan->args = plan->store_;
-    plan->args_size = size;
-    return PP_OK;
+    return copy_args(&plan->store_, &plan->args, &plan->args_size, args,
+                     size, err);
+}
+
+pp_status pp_schedule_args(pp_schedule_plan *plan, const void *args,
+                           size_t size, pp_error *err)
+{
+    return copy_args(&plan->store_, &plan->args, &plan->args_size, args,
+                     size, err);
+}
+
+void pp_schedule_plan_release(pp_schedule_plan *plan)
+{
+    free(plan->store_);
+    memset(plan, 0, sizeof *plan);
 }
 
 void pp_optimizer_plan_release(pp_optimizer_plan *plan)

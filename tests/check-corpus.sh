@@ -2,14 +2,16 @@
 # tests/check-corpus.sh - `pipette check` on model files with mistakes in
 # them (tests/check/*.ini): each must exit 2, print nothing on stdout, and
 # print exactly the lines of its .expected file on stderr. The test
-# plugins' directory is on the path, so a config can name one of them.
-# In .expected files @PLUGINS@ stands for that directory, @BUILDDIR@ for the
-# build tree and @PKGLIBDIR@ for the installed plugin directory.
+# plugins' and test schedules' directories are on the path, so a config
+# can name one of them.
+# In .expected files @PLUGINS@ and @SCHEDULES@ stand for those
+# directories, @BUILDDIR@ for the build tree and @PKGLIBDIR@ for the
+# installed plugin directory.
 . "${srcdir:-.}/tests/lib.sh"
 corpus="${srcdir:-.}/tests/check"
 
 cd "$corpus" || exit 1
-export PIPETTE_PLUGIN_PATH="$TEST_PLUGIN_DIR"
+export PIPETTE_PLUGIN_PATH="$TEST_PLUGIN_DIR:$TEST_SCHEDULE_DIR"
 
 run "$PIPETTE" check good.ini
 expect_status 0 "good.ini"
@@ -20,7 +22,8 @@ for ini in *.ini; do
     run "$PIPETTE" check "$ini"
     expect_status 2 "$ini"
     expect_no_out "$ini"
-    sed -e "s|@PLUGINS@|$TEST_PLUGIN_DIR|g" -e "s|@BUILDDIR@|$PP_BUILDDIR|g" \
+    sed -e "s|@PLUGINS@|$TEST_PLUGIN_DIR|g" \
+        -e "s|@SCHEDULES@|$TEST_SCHEDULE_DIR|g" -e "s|@BUILDDIR@|$PP_BUILDDIR|g" \
         -e "s|@PKGLIBDIR@|$PP_PKGLIBDIR|g" "$expected" >"$tmp/want"
     if ! cmp -s "$tmp/want" "$tmp/err"; then
         fail "$ini: stderr differs from $expected"

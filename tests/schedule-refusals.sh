@@ -35,12 +35,31 @@ pipette:   rank 0: B0.0 waits for B0.1 from rank 1
 pipette:   rank 1: F1.1 waits for F1.0 from rank 0"
 refused bad_placement 1 \
 "pipette: schedule bad_placement: places stage 1 on rank 5, but the ranks are 0 to 1"
-refused needs_even 2 \
-"pipette: schedule needs_even: needs an even number of micro-batches; got 3: use 2 or 4" -m 3
+refused needs_multiple 2 \
+"pipette: schedule needs_multiple: needs micro-batches in multiples of 2; got 3: use 4" -m 3
 
 # The same schedule, when it can run, verifies.
-run "$PIPETTE" schedule needs_even -p 2 -m 4
-expect_status 0 "needs_even with an even m"
+run "$PIPETTE" schedule needs_multiple -p 2 -m 4
+expect_status 0 "needs_multiple with an even m"
+
+# Its own key, from --set as from [pipeline]: the value reaches its check,
+# and a value out of range, a key it does not have, or --set without a
+# value are refused.
+refused needs_multiple 2 \
+"pipette: schedule needs_multiple: needs micro-batches in multiples of 3; got 4: use 6" -m 4 --set multiple=3
+run "$PIPETTE" schedule needs_multiple -p 2 -m 6 --set multiple=3 --format summary
+expect_status 0 "needs_multiple with multiple = 3 and m = 6"
+expect_out "^schedule needs_multiple: 2 ranks, 6 micro-batches" "m = 6 runs"
+refused needs_multiple 2 \
+"--set:2: [pipeline] multiple: expected an integer from 1 to 64, got '0'" --set multiple=0
+refused needs_multiple 2 \
+"--set:2: [pipeline] multipel: unknown key; did you mean 'multiple'?" --set multipel=3
+run "$PIPETTE" schedule needs_multiple -p 2 -m 2 --set multiple
+expect_status 2 "--set without a value"
+expect_err "^pipette schedule: --set needs KEY=VALUE$" "--set without a value"
+run "$PIPETTE" schedule 1f1b -p 2 -m 2 --set chunk=2
+expect_status 2 "--set for a schedule without keys"
+expect_err "^--set:2: \[pipeline\] chunk: unknown key; this section takes no keys$" "a schedule without keys takes none"
 
 # A schedule written as text goes through the same verifier.
 cat >"$tmp/bad.txt" <<'TXT'

@@ -45,7 +45,9 @@ extern "C" {
  *      keep their numbers with pp_optimizer_args() and step a stage's
  *      parameters in two groups, with and without weight decay (ndecay).
  *      Devices add add_async (the sum of a shared parameter's gradients)
- *      and lose fill, scale and axpy, which nothing called.
+ *      and lose fill, scale and axpy, which nothing called. Schedules
+ *      get a pp_schedule_call (p, m, v and their own keys' values, read
+ *      by an optional plan from [pipeline]).
  *      Everything 1.1 to 1.3 added is part of 2.0.
  * 1.3: transport tables gained check (failures met on a device).
  * 1.2: device tables gained events and page-locked host memory; transport

@@ -23,13 +23,16 @@
  * the published bubble fraction under those defaults.
  *
  * Everything here is called with the same (p, m, v) for which check()
- * returned PP_OK; a schedule keeps no state between calls.
+ * returned PP_OK; a schedule keeps no state between calls, and may be
+ * called from any thread. Required: check, rank_of_stage and tasks.
  */
 #ifndef PIPETTE_SCHEDULE_H
 #define PIPETTE_SCHEDULE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include <pipette/config.h>
 #include <pipette/error.h>
 
 #ifdef __cplusplus
@@ -50,28 +53,57 @@ typedef struct pp_task_list pp_task_list;
 pp_status pp_task_add(pp_task_list *list, pp_op op, int mb, int stage,
                       pp_error *err);
 
+/* What every call of a schedule gets: the numbers it runs for, and its
+ * own keys' values as its plan read them (NULL for a schedule without
+ * keys). */
+typedef struct pp_schedule_call {
+    int p, m, v;        /* ranks, micro-batches a step, stages per rank */
+    const void *args;   /* pp_schedule_args()'s copy, or NULL */
+} pp_schedule_call;
+
+/* What plan() fills. */
+typedef struct pp_schedule_plan {
+    const void *args;   /* pp_schedule_args()'s copy, or NULL */
+    size_t args_size;
+    void *store_;       /* the core's: leave it alone */
+} pp_schedule_plan;
+
+/* Copies `size` bytes (a struct of the plugin's) into plan->args, where
+ * every call of the schedule finds them (pp_schedule_call.args). */
+pp_status pp_schedule_args(pp_schedule_plan *plan, const void *args,
+                           size_t size, pp_error *err);
+
 typedef struct pp_schedule_ops {
     /* Refuses (p, m, v) this schedule cannot run, with PP_ERR_CONFIG and a
      * message that names the constraint and a valid choice, e.g.
      * "interleaved needs microbatches to be a multiple of the ranks (4);
      * got 6: use 4 or 8". p, m, v are each at least 1 when called. */
-    pp_status (*check)(int p, int m, int v, pp_error *err);
+    pp_status (*check)(const pp_schedule_call *s, pp_error *err);
 
-    /* The rank that holds stage s, for 0 <= s < p * v. */
-    int (*rank_of_stage)(int p, int v, int stage);
+    /* The rank that holds stage `stage`, for 0 <= stage < p * v. */
+    int (*rank_of_stage)(const pp_schedule_call *s, int stage);
 
     /* Appends rank r's compute tasks for one step, in order. */
-    pp_status (*tasks)(int p, int m, int v, int rank, pp_task_list *out,
-                       pp_error *err);
+    pp_status (*tasks)(const pp_schedule_call *s, int rank,
+                       pp_task_list *out, pp_error *err);
 
     /* The published bubble fraction num/den for the default costs, where
-     * one exists for this (p, m, v): returns 1 and fills num and den, or
+     * one exists for these numbers: returns 1 and fills num and den, or
      * returns 0. NULL when the schedule has no formula at all. */
-    int (*bubble_formula)(int p, int m, int v, int64_t *num, int64_t *den);
+    int (*bubble_formula)(const pp_schedule_call *s, int64_t *num,
+                          int64_t *den);
 
     /* That formula as a reader would write it, e.g. "(p-1)/(m+p-1)", with
      * the condition it holds under, if any; NULL when there is none. */
     const char *formula;
+
+    /* Optional: reads the schedule's own keys (its descriptor declares
+     * them; a model file writes them in [pipeline], `pipette schedule`
+     * takes them as --set KEY=VALUE) into plan with pp_schedule_args(), or
+     * refuses them with pp_section_error(). Called once, before check;
+     * NULL for a schedule without keys. */
+    pp_status (*plan)(const pp_section *pipeline, pp_schedule_plan *plan,
+                      pp_error *err);
 } pp_schedule_ops;
 
 /* "F", "B", "BI", "BW". */

@@ -3,24 +3,23 @@
  * loaded, never run. */
 #include "broken.h"
 
-static pp_status refuse(int p, int m, int v, pp_error *err)
+static pp_status refuse(const pp_schedule_call *s, pp_error *err)
 {
-    (void)p, (void)m, (void)v;
+    (void)s;
     return pp_error_set(err, PP_ERR_CONFIG,
                         "a_schedule is a loader test fixture, not a schedule");
 }
 
-static int rank_of_stage(int p, int v, int stage)
+static int rank_of_stage(const pp_schedule_call *s, int stage)
 {
-    (void)v;
-    return stage % p;
+    return stage % s->p;
 }
 
-static pp_status no_tasks(int p, int m, int v, int rank, pp_task_list *out,
-                          pp_error *err)
+static pp_status no_tasks(const pp_schedule_call *s, int rank,
+                          pp_task_list *out, pp_error *err)
 {
     (void)rank, (void)out;
-    return refuse(p, m, v, err);
+    return refuse(s, err);
 }
 
 static const pp_schedule_ops a_schedule_ops = {

@@ -9,18 +9,18 @@
 
 #include <pipette/pipette.h>
 
-static inline pp_status fixed_check(int p, int m, int v, pp_error *err)
+static inline pp_status fixed_check(const pp_schedule_call *s, pp_error *err)
 {
+    int p = s->p, m = s->m, v = s->v;
     if (p != 2 || m != 2 || v != 1)
         return pp_error_set(err, PP_ERR_CONFIG,
                             "written for -p 2 -m 2 -v 1 only");
     return PP_OK;
 }
 
-static inline int fixed_rank_of_stage(int p, int v, int stage)
+static inline int fixed_rank_of_stage(const pp_schedule_call *s, int stage)
 {
-    (void)p;
-    (void)v;
+    (void)s;
     return stage;
 }
 
@@ -43,16 +43,15 @@ static inline pp_status fixed_tasks(const char *line, pp_task_list *out,
 }
 
 #define FIXED_SCHEDULE(name_, rank0, rank1)                                 \
-    static pp_status tasks(int p, int m, int v, int rank,                   \
+    static pp_status tasks(const pp_schedule_call *s, int rank,             \
                            pp_task_list *out, pp_error *err)                \
     {                                                                       \
-        (void)p;                                                            \
-        (void)m;                                                            \
-        (void)v;                                                            \
+        (void)s;                                                            \
         return fixed_tasks(rank ? (rank1) : (rank0), out, err);             \
     }                                                                       \
-    static const pp_schedule_ops ops = {fixed_check, fixed_rank_of_stage,   \
-                                        tasks, NULL, NULL};                 \
+    static const pp_schedule_ops ops = {                                    \
+        .check = fixed_check, .rank_of_stage = fixed_rank_of_stage,         \
+        .tasks = tasks};                                                    \
     PP_PLUGIN(PP_KIND_SCHEDULE, name_, "deliberately broken schedule",      \
               NULL, &ops)
 

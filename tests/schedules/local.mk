@@ -32,10 +32,10 @@ tests_schedules_deadlock_order_la_SOURCES = tests/schedules/deadlock_order.c
 tests_schedules_deadlock_order_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_schedules_deadlock_order_la_LIBADD = src/libpipette.la
 
-check_LTLIBRARIES += tests/schedules/needs_even.la
-tests_schedules_needs_even_la_SOURCES = tests/schedules/needs_even.c
-tests_schedules_needs_even_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
-tests_schedules_needs_even_la_LIBADD = src/libpipette.la
+check_LTLIBRARIES += tests/schedules/needs_multiple.la
+tests_schedules_needs_multiple_la_SOURCES = tests/schedules/needs_multiple.c
+tests_schedules_needs_multiple_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_schedules_needs_multiple_la_LIBADD = src/libpipette.la
 
 check_LTLIBRARIES += tests/schedules/bad_placement.la
 tests_schedules_bad_placement_la_SOURCES = tests/schedules/bad_placement.c
