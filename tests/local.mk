@@ -98,7 +98,7 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	layers_per_stage layers_per_stage_conflict layers_per_stage_syntax \
 	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
-	inputs_syntax recompute_both no_backward
+	inputs_syntax recompute_both no_backward devices_syntax
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must
