@@ -28,7 +28,8 @@ AM_TESTS_ENVIRONMENT = \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	TEST_SCHEDULE_DIR='$(abs_top_builddir)/tests/schedules/.libs'; \
-	export TEST_PLUGIN_DIR TEST_SCHEDULE_DIR; \
+	TEST_TRANSPORT_DIR='$(abs_top_builddir)/tests/plugins/transports/.libs'; \
+	export TEST_PLUGIN_DIR TEST_SCHEDULE_DIR TEST_TRANSPORT_DIR; \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \

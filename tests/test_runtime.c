@@ -508,6 +508,64 @@ START_TEST(routes_of_models)
 }
 END_TEST
 
+/* The config error a model with this [pipeline] gives, past its
+ * FILE:LINE: (in a static buffer). */
+static const char *refusal(const char *pipeline)
+{
+    static pp_error err;
+    char path[] = "/tmp/pp-routes-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "[model]\ninput = 8\nplugin_path = %s\n"
+               "[layer a]\ntype = linear\nunits = 3\n"
+               "[layer loss]\ntype = softmax_xent\n[pipeline]\n%s",
+            getenv("TEST_TRANSPORT_DIR"), pipeline);
+    fclose(f);
+    pp_model *m;
+    pp_status st = pp_model_load(path, &m, &err);
+    unlink(path);
+    ck_assert_int_eq(st, PP_ERR_CONFIG);
+    const char *colon = strchr(err.msg, ':');
+    ck_assert_ptr_nonnull(colon);
+    colon = strchr(colon + 1, ':'); /* past FILE:LINE */
+    ck_assert_ptr_nonnull(colon);
+    return colon + 2;
+}
+
+static void refused(const char *pipeline, const char *want)
+{
+    ck_assert_str_eq(refusal(pipeline), want);
+}
+
+/* A transport named for ranks it cannot connect, one that is not there,
+ * and a device no plugin provides: errors at their keys. */
+START_TEST(refuses_what_cannot_be_routed)
+{
+    ck_assert_ptr_nonnull(getenv("TEST_TRANSPORT_DIR"));
+    refused("devices = cpu*2\ntransport = faraway\n",
+            "[pipeline] transport: faraway connects none of these ranks (it "
+            "moves host memory, between ranks in different processes): use "
+            "transport = auto");
+    refused("devices = cpu*2\ntransport = courrier\n",
+            "[pipeline] transport: no transport plugin named 'courrier'; did "
+            "you mean 'courier'?");
+    refused("devices = cpu, gpu:1\n",
+            "[pipeline] devices: gpu:1 needs the gpu device plugin: no "
+            "device plugin named 'gpu'; did you mean 'cpu'?");
+    refused("devices = cpu, cuda:x\n",
+            "[pipeline] devices: 'cuda:x' is not a device: expected NAME or "
+            "NAME:N (a device plugin and its device N, as in cpu or "
+            "cuda:0), optionally followed by *COUNT");
+    /* A plugin of another kind is not a device. */
+    const char *msg = refusal("devices = cpu, courier\n");
+    ck_assert_msg(strstr(msg, "[pipeline] devices: courier needs the courier "
+                              "device plugin: ") == msg &&
+                  strstr(msg, "courier.so: is a transport plugin, expected "
+                              "a device plugin"), "%s", msg);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -520,6 +578,7 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, peer_reserves_before_sending);
     tcase_add_test(tc, routes_by_devices_and_key);
     tcase_add_test(tc, routes_of_models);
+    tcase_add_test(tc, refuses_what_cannot_be_routed);
     tcase_add_test(tc, data_ring_prefetches);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");
