@@ -437,6 +437,7 @@ static void cuda_host_release(void *ptr)
 }
 
 static const pp_device_ops cuda_ops = {
+    .memory = PP_MEMORY_CUDA,
     .count = cuda_count,
     .info = cuda_info,
     .versions = cuda_versions,

@@ -4,8 +4,9 @@
  * Each rank has one mailbox (a list under a mutex, with a condition
  * variable). send copies the bytes into a new message and never waits;
  * recv takes the message matching (source, tag) whenever it arrives,
- * whatever the order of arrival. Not for GPUs: device memory goes through
- * the CUDA transports.
+ * whatever the order of arrival. It moves host memory: a GPU rank's
+ * messages reach it through the runtime's host staging, which is why
+ * auto takes it only where no transport moves the memory as it is.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -146,6 +147,10 @@ static void local_abort(void *handle)
 }
 
 static const pp_transport_ops ops = {
+    .memory = PP_MEMORY_HOST,
+    .reach = PP_REACH_THREADS,
+    .order = PP_ORDER_TAG,
+    .cost = 10,
     .create = local_create,
     .destroy = local_destroy,
     .send = local_send,

@@ -553,6 +553,11 @@ static pp_status nccl_recv_async(void *handle, int dst, int src, uint64_t tag,
 }
 
 static const pp_transport_ops ops = {
+    .memory = PP_MEMORY_CUDA,
+    .reach = PP_REACH_THREADS,
+    .needs = PP_NEEDS_TWO_DEVICES,
+    .order = PP_ORDER_SENT,
+    .cost = 10,
     .destroy = nccl_destroy,
     .abort = nccl_abort,
     .open = nccl_open,

@@ -320,6 +320,11 @@ static void peer_abort(void *handle)
 }
 
 static const pp_transport_ops ops = {
+    /* An extra copy (the snapshot): dearer than local and nccl. */
+    .memory = PP_MEMORY_HOST | PP_MEMORY_CUDA,
+    .reach = PP_REACH_THREADS,
+    .order = PP_ORDER_TAG,
+    .cost = 20,
     .destroy = peer_destroy,
     .abort = peer_abort,
     .open = peer_open,

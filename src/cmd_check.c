@@ -72,12 +72,10 @@ static void print_summary(const char *path, const pp_model *m)
         printf("\n");
     }
     printf("  pipeline: %d rank%s (", m->nranks, m->nranks == 1 ? "" : "s");
-    for (int r = 0; r < m->nranks; r++) {
-        if (m->devices[r].kind == PP_DEV_CUDA)
-            printf("%scuda:%d", r ? ", " : "", m->devices[r].index);
-        else
-            printf("%scpu", r ? ", " : "");
-    }
+    char dev[96];
+    for (int r = 0; r < m->nranks; r++)
+        printf("%s%s", r ? ", " : "",
+               pp_device_text(&m->devices[r], dev, sizeof dev));
     printf("), %d stage%s per rank, schedule %s, %d micro-batch%s, "
            "partition %s\n",
            m->stages_per_rank, m->stages_per_rank == 1 ? "" : "s",
@@ -103,7 +101,7 @@ static void print_summary(const char *path, const pp_model *m)
         printf(" (%zu bytes a sample, gradients %zu)\n", c->bytes,
                c->grad_bytes);
     }
-    pp_routes_print(m, m->route, stdout);
+    pp_routes_print(m, stdout);
     if (m->has_train)
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
                "seed %lld\n",

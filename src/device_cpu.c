@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <pipette/device.h>
+#include <pipette/plugin.h>
+
+#include "registry.h"
 
 /* A cache line: no two tensors share one, and SIMD loads are aligned. */
 #define PP_CPU_ALIGN 64
@@ -267,6 +270,7 @@ static void cpu_host_release(void *ptr)
 }
 
 static const pp_device_ops cpu_ops = {
+    .memory = PP_MEMORY_HOST,
     .count = cpu_count,
     .info = cpu_info,
     .versions = cpu_versions,
@@ -293,4 +297,15 @@ static const pp_device_ops cpu_ops = {
 const pp_device_ops *pp_device_cpu(void)
 {
     return &cpu_ops;
+}
+
+/* Filled as PP_PLUGIN() would: the registry finds it by name. */
+static const pp_plugin_desc cpu_plugin = {
+    PP_PLUGIN_MAGIC, PP_ABI_MAJOR, PP_ABI_MINOR,
+    (uint32_t)sizeof(pp_plugin_desc), PP_KIND_DEVICE, "cpu",
+    "the host: its memory and plain loops (built in)", NULL, &cpu_ops};
+
+const pp_plugin_desc *pp_device_cpu_plugin(void)
+{
+    return &cpu_plugin;
 }

@@ -18,12 +18,16 @@
 #include "plan.h"
 #include "registry.h"
 
-typedef enum pp_device_kind { PP_DEV_CPU = 1, PP_DEV_CUDA } pp_device_kind;
-
+/* A rank's device, as a [pipeline] devices entry NAME or NAME:N names
+ * it. */
 typedef struct pp_device_spec {
-    pp_device_kind kind;
-    int index; /* GPU ordinal for cuda; rank's CPU slot for cpu */
+    char name[64];            /* the device plugin's */
+    int index;                /* N; 0 when not written */
+    int indexed;              /* written NAME:N */
+    const pp_plugin *plugin;  /* once resolved (cpu: the built-in one) */
 } pp_device_spec;
+
+struct pp_routes;
 
 typedef enum pp_partition {
     PP_PARTITION_PARAMS = 1,
@@ -96,7 +100,8 @@ typedef struct pp_model {
     int stages_per_rank;
     pp_partition partition;
     const char *transport;
-    unsigned char *route;    /* [src * nranks + dst]: routes.h */
+    struct pp_routes *route; /* which transport carries each direction
+                                (routes.h); one allocation */
     unsigned char *recompute; /* [S]: keep only the stage's inputs and
                                 recompute its forward in the backward */
 
@@ -114,10 +119,17 @@ typedef struct pp_model {
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);
 void pp_model_free(pp_model *model);
 
-/* Parses a [pipeline] devices list ("cpu*2", "cuda:0,cuda:1"); exposed for
- * tests. On failure returns nonzero with a message in why. */
+/* Parses a [pipeline] devices list ("cpu*2", "cuda:0,cuda:1") into names
+ * and indices, resolving none; exposed for tests. On failure returns
+ * nonzero with a message in why. */
 int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
                      char *why, size_t why_size);
+
+/* "cuda:0", or "cpu": d as its entry wrote it. */
+const char *pp_device_text(const pp_device_spec *d, char *buf, size_t size);
+
+/* The PP_MEMORY_* kind of a resolved device's buffers. */
+unsigned pp_device_memory(const pp_device_spec *d);
 
 const char *pp_partition_name(pp_partition p);
 

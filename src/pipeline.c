@@ -5,6 +5,7 @@
  */
 #include <config.h>
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,8 @@ static const pp_key pipeline_keys[] = {
     {"schedule", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "1f1b",
      "schedule plugin name, or file:PATH"},
     {"devices", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "cpu",
-     "one device per rank: cpu or cuda:N, each optionally *K, comma-separated"},
+     "one device per rank: a device plugin's NAME or NAME:N (cpu, cuda:0), "
+     "each optionally *K, comma-separated"},
     {"microbatches", PP_KEY_INT, 0, 1, 65536, NULL, "1",
      "micro-batches per step; must divide [train] batch"},
     {"stages_per_rank", PP_KEY_INT, 0, 1, 64, NULL, "1",
@@ -26,8 +28,9 @@ static const pp_key pipeline_keys[] = {
      "manual)"},
     {"partition", PP_KEY_ENUM, 0, PP_NO_RANGE, "params|flops|manual", NULL,
      "how layers are cut into stages (default: manual when layers say stage =, else params)"},
-    {"transport", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|local|peer|nccl", "auto",
-     "how tensors move between ranks"},
+    {"transport", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "auto",
+     "how tensors move between ranks: auto, or a transport plugin's name "
+     "(local, peer, nccl)"},
     {"recompute", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "false",
      "keep only each stage's inputs per micro-batch; recompute in backward"},
     {"recompute_stages", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
@@ -52,6 +55,41 @@ static int parse_count(const char *text, long lo, long hi, long *out)
         return -1;
     *out = (long)v;
     return 0;
+}
+
+/* One entry: NAME (letters, digits, '_' and '-') or NAME:N, N from 0 to
+ * 1023. Returns nonzero when it is neither. */
+static int parse_device(const char *item, pp_device_spec *spec)
+{
+    memset(spec, 0, sizeof *spec);
+    size_t len = strcspn(item, ":");
+    if (len == 0 || len >= sizeof spec->name)
+        return -1;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)item[i]) && item[i] != '_' &&
+            item[i] != '-')
+            return -1;
+    memcpy(spec->name, item, len);
+    long index = 0;
+    spec->indexed = item[len] == ':';
+    if (spec->indexed && parse_count(item + len + 1, 0, 1023, &index))
+        return -1;
+    spec->index = (int)index;
+    return 0;
+}
+
+const char *pp_device_text(const pp_device_spec *d, char *buf, size_t size)
+{
+    if (d->indexed)
+        snprintf(buf, size, "%s:%d", d->name, d->index);
+    else
+        snprintf(buf, size, "%s", d->name);
+    return buf;
+}
+
+unsigned pp_device_memory(const pp_device_spec *d)
+{
+    return ((const pp_device_ops *)d->plugin->ops)->memory;
 }
 
 int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
@@ -87,17 +125,11 @@ int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
             }
         }
         pp_device_spec spec;
-        long index = 0;
-        if (strcmp(item, "cpu") == 0) {
-            spec.kind = PP_DEV_CPU;
-        } else if (strncmp(item, "cuda:", 5) == 0 &&
-                   parse_count(item + 5, 0, 1023, &index) == 0) {
-            spec.kind = PP_DEV_CUDA;
-        } else {
+        if (parse_device(item, &spec)) {
             snprintf(why, why_size,
-                     "'%s' is not a device: expected cpu or cuda:N "
-                     "(N a GPU index), optionally followed by *COUNT",
-                     item);
+                     "'%s' is not a device: expected NAME or NAME:N (a "
+                     "device plugin and its device N, as in cpu or cuda:0), "
+                     "optionally followed by *COUNT", item);
             failed = 1;
             break;
         }
@@ -114,10 +146,8 @@ int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
             break;
         }
         list = grown;
-        for (long k = 0; k < repeat; k++) {
-            spec.index = spec.kind == PP_DEV_CUDA ? (int)index : count;
+        for (long k = 0; k < repeat; k++)
             list[count++] = spec;
-        }
     }
     free(copy);
     if (!failed && count == 0) {
@@ -150,6 +180,35 @@ static const pp_key *schedule_keys(const pp_model *m, const pp_section *s)
     return plugin->desc->keys;
 }
 
+/* Each rank's device plugin, by its entry's name (cpu is built in): a
+ * name that finds none is an error at the key (s; NULL without one),
+ * once per name. Whether the device answers is a question for run time,
+ * so that a file can be checked on any machine. */
+static void resolve_devices(pp_model *m, const pp_section *s, pp_error *err)
+{
+    for (int r = 0; r < m->nranks; r++) {
+        pp_device_spec *d = &m->devices[r];
+        int q = 0;
+        while (q < r && strcmp(m->devices[q].name, d->name) != 0)
+            q++;
+        if (q < r) {
+            d->plugin = m->devices[q].plugin;
+            continue;
+        }
+        pp_error fail;
+        char text[96];
+        if (pp_registry_find(m->registry, PP_KIND_DEVICE, d->name,
+                             &d->plugin, &fail) == PP_OK)
+            continue;
+        if (s)
+            pp_section_error(s, "devices", err,
+                "%s needs the %s device plugin: %s",
+                pp_device_text(d, text, sizeof text), d->name, fail.msg);
+        else
+            pp_error_add(err, fail.code, "%s", fail.msg);
+    }
+}
+
 static void load_pipeline(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "pipeline");
@@ -163,10 +222,11 @@ static void load_pipeline(pp_model *m, pp_error *err)
         m->schedule = pipeline_keys[0].def;
         m->transport = "auto";
         m->microbatches = m->stages_per_rank = 1;
-        m->nranks = 1;
-        m->devices = calloc(1, sizeof *m->devices);
-        if (m->devices)
-            m->devices[0].kind = PP_DEV_CPU;
+        char why[256];
+        if (pp_parse_devices("cpu", &m->devices, &m->nranks, why,
+                             sizeof why))
+            pp_error_add(err, PP_ERR_NOMEM, "%s", why);
+        resolve_devices(m, NULL, err);
         m->partition = PP_PARTITION_PARAMS;
         for (int i = 0; i < m->nlayers; i++)
             if (m->layers[i].stage >= 0)
@@ -183,21 +243,7 @@ static void load_pipeline(pp_model *m, pp_error *err)
     char why[256];
     if (pp_parse_devices(text, &m->devices, &m->nranks, why, sizeof why))
         pp_section_error(s, "devices", err, "%s", why);
-    for (int r = 0; r < m->nranks; r++) {
-        if (m->devices[r].kind != PP_DEV_CUDA)
-            continue;
-        /* The plugin must load; whether the GPU answers is a question for
-         * run time, so that a file can be checked on any machine. */
-        const pp_plugin *cuda;
-        pp_error fail;
-        pp_error_clear(&fail);
-        if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda", &cuda,
-                             &fail))
-            pp_section_error(s, "devices", err,
-                "cuda:%d needs the cuda device plugin: %s",
-                m->devices[r].index, fail.msg);
-        break;
-    }
+    resolve_devices(m, s, err);
     if (pp_section_has(s, "partition")) {
         pp_section_string(s, "partition", &text, &ignore);
         m->partition = strcmp(text, "manual") == 0 ? PP_PARTITION_MANUAL
@@ -485,9 +531,5 @@ void pp_pipeline_load(pp_model *m, pp_error *err)
         cut_stages(m, err);
     if (err->count == 0)
         add_sums(m, err);
-    m->route = malloc((size_t)m->nranks * (size_t)m->nranks);
-    if (!m->route)
-        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
-    else
-        pp_routes_plan(m, m->route, err);
+    pp_routes_plan(m, err);
 }

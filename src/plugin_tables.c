@@ -18,59 +18,74 @@
 
 #include "registry.h"
 
-/* A field of a table, by offset: what to check, and what to call it. */
+/* A field of a table, by offset: what to check, and what to call it. A
+ * FIELD is a pointer, set when not NULL; a VALUE a number, set when not
+ * 0. */
 typedef struct field {
-    size_t off;
+    size_t off, size;
+    int value;
     const char *name;
 } field;
 
-#define FIELD(type, f) {offsetof(type, f), #f}
+#define FIELD(type, f) {offsetof(type, f), sizeof(((type *)0)->f), 0, #f}
+#define VALUE(type, f) {offsetof(type, f), sizeof(((type *)0)->f), 1, #f}
 
 static const field schedule_fields[] = {
     FIELD(pp_schedule_ops, check), FIELD(pp_schedule_ops, rank_of_stage),
-    FIELD(pp_schedule_ops, tasks), {0, NULL}};
+    FIELD(pp_schedule_ops, tasks), {0, 0, 0, NULL}};
 static const field optimizer_fields[] = {
     FIELD(pp_optimizer_ops, plan), FIELD(pp_optimizer_ops, step_cpu),
-    {0, NULL}};
+    {0, 0, 0, NULL}};
 static const field data_fields[] = {
     FIELD(pp_data_ops, open), FIELD(pp_data_ops, read),
-    FIELD(pp_data_ops, close), {0, NULL}};
+    FIELD(pp_data_ops, close), {0, 0, 0, NULL}};
 static const field device_fields[] = {
-    FIELD(pp_device_ops, count), FIELD(pp_device_ops, info),
-    FIELD(pp_device_ops, versions), FIELD(pp_device_ops, alloc),
-    FIELD(pp_device_ops, release), FIELD(pp_device_ops, copy),
-    FIELD(pp_device_ops, use), FIELD(pp_device_ops, rank_open),
+    VALUE(pp_device_ops, memory), FIELD(pp_device_ops, count),
+    FIELD(pp_device_ops, info), FIELD(pp_device_ops, versions),
+    FIELD(pp_device_ops, alloc), FIELD(pp_device_ops, release),
+    FIELD(pp_device_ops, copy), FIELD(pp_device_ops, use),
+    FIELD(pp_device_ops, rank_open),
     FIELD(pp_device_ops, rank_close), FIELD(pp_device_ops, copy_async),
     FIELD(pp_device_ops, zero_async), FIELD(pp_device_ops, sync),
     FIELD(pp_device_ops, event_create), FIELD(pp_device_ops, event_destroy),
     FIELD(pp_device_ops, event_record), FIELD(pp_device_ops, event_wait),
     FIELD(pp_device_ops, event_sync), FIELD(pp_device_ops, event_elapsed),
     FIELD(pp_device_ops, host_alloc), FIELD(pp_device_ops, host_release),
-    FIELD(pp_device_ops, add_async), {0, NULL}};
+    FIELD(pp_device_ops, add_async), {0, 0, 0, NULL}};
 static const field transport_fields[] = {
-    FIELD(pp_transport_ops, destroy), FIELD(pp_transport_ops, abort),
-    {0, NULL}};
+    VALUE(pp_transport_ops, memory), VALUE(pp_transport_ops, reach),
+    VALUE(pp_transport_ops, cost), FIELD(pp_transport_ops, destroy),
+    FIELD(pp_transport_ops, abort), {0, 0, 0, NULL}};
 static const field layer_fields[] = {
-    FIELD(pp_layer_ops, plan), FIELD(pp_layer_ops, cpu), {0, NULL}};
+    FIELD(pp_layer_ops, plan), FIELD(pp_layer_ops, cpu), {0, 0, 0, NULL}};
 static const field kernel_fields[] = {
-    FIELD(pp_layer_kernels, forward), {0, NULL}};
+    FIELD(pp_layer_kernels, forward), {0, 0, 0, NULL}};
 
-/* Whether the pointer-sized field at off of table is set. */
-static int is_set(const void *table, size_t off)
+/* The bits of each mask that this ABI knows. */
+static const unsigned memory_kinds = PP_MEMORY_HOST | PP_MEMORY_CUDA;
+static const unsigned reach_kinds = PP_REACH_THREADS | PP_REACH_PROCESSES;
+static const unsigned needs_kinds = PP_NEEDS_TWO_DEVICES;
+
+/* Whether field f of table is set (a NULL pointer or a 0 is all zero
+ * bytes). */
+static int is_set(const void *table, const field *f)
 {
-    const void *p;
-    memcpy(&p, (const char *)table + off, sizeof p);
-    return p != NULL;
+    const unsigned char *p = (const unsigned char *)table + f->off;
+    for (size_t i = 0; i < f->size; i++)
+        if (p[i])
+            return 1;
+    return 0;
 }
 
 static pp_status missing(const pp_plugin_desc *d, const char *path,
-                         const char *prefix, const char *name,
+                         const char *prefix, const field *f,
                          const char *header, pp_error *err)
 {
     return pp_error_set(err, PP_ERR_PLUGIN,
-        "%s: %s plugin '%s' leaves %s%s NULL, which it must fill "
+        "%s: %s plugin '%s' leaves %s%s %s, which it must %s "
         "(pipette/%s.h)", path, pp_plugin_kind_name(d->kind), d->name,
-        prefix, name, header);
+        prefix, f->name, f->value ? "0" : "NULL", f->value ? "set" : "fill",
+        header);
 }
 
 /* The first of `fields` that table leaves NULL, refused. */
@@ -80,8 +95,8 @@ static pp_status require(const pp_plugin_desc *d, const char *path,
                          pp_error *err)
 {
     for (const field *f = fields; f->name; f++)
-        if (!is_set(table, f->off))
-            return missing(d, path, prefix, f->name, header, err);
+        if (!is_set(table, f))
+            return missing(d, path, prefix, f, header, err);
     return PP_OK;
 }
 
@@ -92,7 +107,7 @@ static pp_status whole_half(const pp_plugin_desc *d, const char *path,
 {
     int set = 0, n = 0;
     for (const field *f = half; f->name; f++, n++)
-        set += is_set(table, f->off);
+        set += is_set(table, f);
     *filled = set > 0;
     if (set == 0 || set == n)
         return PP_OK;
@@ -111,9 +126,9 @@ static pp_status check_layer(const pp_plugin_desc *d, const char *path,
             continue;
         if (require(d, path, k[i], kernel_fields, prefix[i], "layer", err))
             return err->code;
+        static const field destroy = {0, 0, 0, "destroy (it fills init)"};
         if (k[i]->init && !k[i]->destroy)
-            return missing(d, path, prefix[i], "destroy (it fills init)",
-                           "layer", err);
+            return missing(d, path, prefix[i], &destroy, "layer", err);
     }
     if (ops->inputs < PP_INPUTS_ANY)
         return pp_error_set(err, PP_ERR_PLUGIN,
@@ -127,10 +142,11 @@ static pp_status check_transport(const pp_plugin_desc *d, const char *path,
 {
     static const field host[] = {
         FIELD(pp_transport_ops, create), FIELD(pp_transport_ops, send),
-        FIELD(pp_transport_ops, recv), {0, NULL}};
+        FIELD(pp_transport_ops, recv), {0, 0, 0, NULL}};
     static const field streamed[] = {
         FIELD(pp_transport_ops, open), FIELD(pp_transport_ops, send_async),
-        FIELD(pp_transport_ops, recv_async), {0, NULL}};
+        FIELD(pp_transport_ops, recv_async), {0, 0, 0, NULL}};
+    const pp_transport_ops *ops = table;
     int a, b;
     if (require(d, path, table, transport_fields, "", "transport", err) ||
         whole_half(d, path, table, host, &a, err) ||
@@ -141,6 +157,33 @@ static pp_status check_transport(const pp_plugin_desc *d, const char *path,
             "%s: transport plugin '%s' fills neither half: create, send and "
             "recv (host memory), or open, send_async and recv_async "
             "(stream-ordered) (pipette/transport.h)", path, d->name);
+    const char *odd = ops->memory & ~memory_kinds ? "memory"
+                    : ops->reach & ~reach_kinds   ? "reach"
+                    : ops->needs & ~needs_kinds   ? "needs"
+                    : ops->order > PP_ORDER_SENT  ? "order" : NULL;
+    if (odd)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: transport plugin '%s' says %s values this pipette does not "
+            "know (pipette/transport.h)", path, d->name, odd);
+    if (!b && ops->memory != PP_MEMORY_HOST)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: transport plugin '%s' fills only the host half, which moves "
+            "host memory: its memory must be PP_MEMORY_HOST "
+            "(pipette/transport.h)", path, d->name);
+    return PP_OK;
+}
+
+/* A device's buffers live in one kind of memory that this ABI knows. */
+static pp_status check_device(const pp_plugin_desc *d, const char *path,
+                              const pp_device_ops *ops, pp_error *err)
+{
+    if (require(d, path, ops, device_fields, "", "device", err))
+        return err->code;
+    unsigned m = ops->memory;
+    if (m & (m - 1) || m & ~memory_kinds)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: device plugin '%s' says its memory is 0x%x: it must be one "
+            "PP_MEMORY_* kind (pipette/device.h)", path, d->name, m);
     return PP_OK;
 }
 
@@ -157,8 +200,7 @@ pp_status pp_check_table(const pp_plugin_desc *d, const void *table,
                        err);
     case PP_KIND_DATA:
         return require(d, path, table, data_fields, "", "data", err);
-    case PP_KIND_DEVICE:
-        return require(d, path, table, device_fields, "", "device", err);
+    case PP_KIND_DEVICE: return check_device(d, path, table, err);
     }
     return PP_OK;
 }

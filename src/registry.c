@@ -23,6 +23,17 @@ struct pp_registry {
     size_t nplugins;
 };
 
+/* Plugins built into libpipette, found by name before any file. */
+static const pp_plugin_desc *(*const builtins[])(void) = {
+    pp_device_cpu_plugin,
+};
+
+#define BUILTIN_PATH "built into libpipette"
+
+static pp_status remember(pp_registry *reg, const char *path,
+                          const pp_plugin_desc *d, const pp_plugin **out,
+                          pp_error *err);
+
 const char *pp_kind_dir(uint32_t kind)
 {
     switch (kind) {
@@ -102,6 +113,9 @@ pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
     }
     if (!st)
         st = add_dir(reg, PP_PKGLIBDIR, strlen(PP_PKGLIBDIR), err);
+    const pp_plugin *ignore;
+    for (size_t i = 0; !st && i < sizeof builtins / sizeof *builtins; i++)
+        st = remember(reg, BUILTIN_PATH, builtins[i](), &ignore, err);
     if (st) {
         pp_registry_free(reg);
         return st;
@@ -308,46 +322,80 @@ pp_status pp_registry_load_file(pp_registry *reg, const char *path,
 static pp_status list_dir(const char *dir, char ***names, size_t *n,
                           pp_error *err);
 
+static void free_names(char **names, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        free(names[k]);
+    free(names);
+}
+
+/* Adds name to the list *all (*n long); 0 when memory ran out. */
+static int add_name(char ***all, size_t *n, char *name)
+{
+    char **grown = name ? realloc(*all, (*n + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(name);
+        return 0;
+    }
+    *all = grown;
+    (*all)[(*n)++] = name;
+    return 1;
+}
+
+/* The names a lookup of `kind` may find: the built-in plugins of that
+ * kind, then each *.so of the kind's directory and of each search
+ * directory itself, in search order (without ".so"; some may repeat).
+ * Each is malloc'd, like the list. */
+static pp_status kind_names(const pp_registry *reg, uint32_t kind,
+                            char ***out, size_t *nout, pp_error *err)
+{
+    char **all = NULL;
+    size_t nall = 0;
+    int ok = 1;
+    for (size_t i = 0; ok && i < sizeof builtins / sizeof *builtins; i++)
+        if (builtins[i]()->kind == kind)
+            ok = add_name(&all, &nall, strdup(builtins[i]()->name));
+    for (size_t i = 0; ok && i < reg->ndirs; i++) {
+        for (int flat = 0; ok && flat < 2; flat++) {
+            char dir[PATH_MAX];
+            snprintf(dir, sizeof dir, "%s%s%s", reg->dirs[i],
+                     flat ? "" : "/", flat ? "" : pp_kind_dir(kind));
+            char **names;
+            size_t n;
+            ok = list_dir(dir, &names, &n, err) == PP_OK;
+            for (size_t k = 0; ok && k < n; k++) {
+                names[k][strlen(names[k]) - 3] = '\0'; /* drop ".so" */
+                ok = add_name(&all, &nall, names[k]);
+                names[k] = NULL;
+            }
+            free_names(names, n); /* those taken are NULL */
+        }
+    }
+    if (!ok) {
+        free_names(all, nall);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    *out = all;
+    *nout = nall;
+    return PP_OK;
+}
+
 /* The name of a plugin on the path that is close to `name`, copied into
  * out ("" if none), for a "did you mean" in the not-found message. */
 static void closest_name(const pp_registry *reg, uint32_t kind,
                          const char *name, char *out, size_t size)
 {
     out[0] = '\0';
-    char **all = NULL;
-    size_t nall = 0;
-    for (size_t i = 0; i < reg->ndirs; i++) {
-        for (int flat = 0; flat < 2; flat++) {
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof dir, "%s%s%s", reg->dirs[i],
-                     flat ? "" : "/", flat ? "" : pp_kind_dir(kind));
-            char **names;
-            size_t n;
-            pp_error ignore;
-            /* realloc(all, 0) would free `all` and say it failed. */
-            if (list_dir(dir, &names, &n, &ignore) || n == 0)
-                continue;
-            char **grown = realloc(all, (nall + n) * sizeof *grown);
-            if (!grown) {
-                for (size_t k = 0; k < n; k++)
-                    free(names[k]);
-                free(names);
-                continue;
-            }
-            all = grown;
-            for (size_t k = 0; k < n; k++) {
-                names[k][strlen(names[k]) - 3] = '\0'; /* drop ".so" */
-                all[nall++] = names[k];
-            }
-            free(names);
-        }
-    }
+    char **all;
+    size_t nall;
+    pp_error ignore;
+    pp_error_clear(&ignore);
+    if (kind_names(reg, kind, &all, &nall, &ignore))
+        return;
     const char *best = pp_did_you_mean(name, (const char *const *)all, nall);
     if (best)
         snprintf(out, size, "%s", best);
-    for (size_t k = 0; k < nall; k++)
-        free(all[k]);
-    free(all);
+    free_names(all, nall);
 }
 
 static int is_file(const char *path)
@@ -398,6 +446,36 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
         "no %s plugin named '%s' (searched %s; 'pipette plugins' lists "
         "those found)",
         pp_plugin_kind_name(kind), name, searched);
+}
+
+pp_status pp_registry_all(pp_registry *reg, pp_plugin_kind kind,
+                          const pp_plugin ***out, size_t *n, pp_error *err)
+{
+    char **names;
+    size_t nnames;
+    *out = NULL;
+    *n = 0;
+    if (kind_names(reg, kind, &names, &nnames, err))
+        return err->code;
+    const pp_plugin **list = malloc((nnames + 1) * sizeof *list);
+    size_t count = 0;
+    for (size_t i = 0; list && i < nnames; i++) {
+        const pp_plugin *p;
+        pp_error ignore;
+        if (pp_registry_find(reg, kind, names[i], &p, &ignore))
+            continue;
+        size_t k = 0;
+        while (k < count && list[k] != p)
+            k++;
+        if (k == count)
+            list[count++] = p;
+    }
+    free_names(names, nnames);
+    if (!list)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    *out = list;
+    *n = count;
+    return PP_OK;
 }
 
 static int has_so_suffix(const char *name)

@@ -6,7 +6,8 @@
  * each directory D a plugin NAME of a kind is looked up as D/KINDDIR/NAME.so,
  * then D/NAME.so (KINDDIR: layers, schedules, or plugins for the other
  * kinds). The first file found wins; a later one is shadowed, which is how a
- * user overrides an installed plugin.
+ * user overrides an installed plugin. Plugins built into libpipette (the
+ * cpu device) come before the path: a file cannot shadow them.
  *
  * Plugins are opened RTLD_NOW | RTLD_LOCAL and never unloaded: the CUDA
  * runtime registers exit handlers inside them.
@@ -49,6 +50,14 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err);
 
+/* Every plugin of `kind` that pp_registry_find gives by name: the
+ * built-in ones, and for each file name on the path the file find
+ * picks, where it is a good plugin of that kind (the others are passed
+ * over: asked for by name, find says why). *out is malloc'd, *n long,
+ * in no particular order. */
+pp_status pp_registry_all(pp_registry *reg, pp_plugin_kind kind,
+                          const pp_plugin ***out, size_t *n, pp_error *err);
+
 /* Opens and checks one file. kind 0 accepts any kind. */
 pp_status pp_registry_load_file(pp_registry *reg, const char *path,
                                 uint32_t kind, const pp_plugin **out,
@@ -85,5 +94,8 @@ const void *pp_host_table(const pp_plugin_desc *desc, void **copy);
 
 /* "layers", "schedules" or "plugins". */
 const char *pp_kind_dir(uint32_t kind);
+
+/* device_cpu.c: the built-in cpu device's descriptor. */
+const pp_plugin_desc *pp_device_cpu_plugin(void);
 
 #endif

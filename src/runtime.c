@@ -41,7 +41,7 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
             return pp_section_error(lr->ml->section, "type", err,
                 "layer plugin '%s' has no %s kernels: it cannot run on a %s "
                 "rank", lr->ml->plugin->desc->name, rk->cuda ? "CUDA" : "CPU",
-                rk->cuda ? "cuda" : "cpu");
+                m->devices[st->rank].name);
         int np = lr->ml->plan.nparams;
         lr->param = calloc((size_t)np + 1, sizeof *lr->param);
         lr->grad = calloc((size_t)np + 1, sizeof *lr->grad);
@@ -196,8 +196,8 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         const pp_device_ops *dev = rk->dev;
         int host_link = 0;
         for (int q = 0; q < t->p; q++)
-            host_link |= t->route[r * t->p + q] == PP_VIA_LOCAL ||
-                         t->route[q * t->p + r] == PP_VIA_LOCAL;
+            host_link |= pp_route_on_host(t, r, q) ||
+                         pp_route_on_host(t, q, r);
         /* Page-locked, so that the copy out of it is queued like any
          * other and the host waits for it only when it refills the buffer
          * (pageable memory gives no such promise: the CUDA runtime may or
@@ -252,44 +252,34 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
-/* Each rank's device, its stream and handles. A GPU that does not answer
- * is an error at the devices key: the file names hardware this machine
- * does not have. */
+/* Each rank's device, its stream and handles. A device that does not
+ * answer is an error at the devices key: the file names hardware this
+ * machine does not have. */
 static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
 {
     const pp_model *m = t->m;
-    const pp_device_ops *cuda = NULL;
-    int gpus = 0;
-    char why[512] = "";
     for (int r = 0; r < t->p; r++) {
         rank_rt *rk = &t->rank[r];
         const pp_device_spec *d = &m->devices[r];
-        if (d->kind == PP_DEV_CPU) {
-            rk->dev = pp_device_cpu();
-        } else {
-            if (!cuda) {
-                const pp_plugin *plugin;
-                if (pp_registry_find(m->registry, PP_KIND_DEVICE, "cuda",
-                                     &plugin, err))
-                    return err->code;
-                cuda = plugin->ops;
-                if (cuda->count(&gpus, why, sizeof why, err))
-                    return err->code;
-            }
-            if (d->index >= gpus)
-                return pp_section_error(pipe, "devices", err,
-                    "cuda:%d: %s", d->index,
-                    gpus == 0 ? (why[0] ? why : "no GPU answers")
-                              : "there is no GPU with that index");
-            if (!t->opt->step_cuda)
-                return pp_error_set(err, PP_ERR_PLUGIN,
-                    "optimizer '%s' has no CUDA update: it cannot run on "
-                    "cuda ranks", m->optimizer);
-            rk->dev = cuda;
-            rk->cuda = 1;
-        }
-        int index = d->kind == PP_DEV_CPU ? 0 : d->index;
-        if (rk->dev->rank_open(index, &rk->dr, err))
+        int n = 0;
+        char why[512] = "", text[96];
+        rk->dev = d->plugin->ops;
+        rk->cuda = rk->dev->memory == PP_MEMORY_CUDA;
+        if (rk->dev->count(&n, why, sizeof why, err))
+            return err->code;
+        pp_device_text(d, text, sizeof text);
+        if (n == 0)
+            return pp_section_error(pipe, "devices", err, "%s: %s", text,
+                                    why[0] ? why : "no device answers");
+        if (d->index >= n)
+            return pp_section_error(pipe, "devices", err,
+                "%s: there is no device with that index (the %s plugin "
+                "counts %d)", text, d->name, n);
+        if (rk->cuda && !t->opt->step_cuda)
+            return pp_error_set(err, PP_ERR_PLUGIN,
+                "optimizer '%s' has no CUDA update: it cannot run on "
+                "cuda ranks", m->optimizer);
+        if (rk->dev->rank_open(d->index, &rk->dr, err))
             return pp_error_prefix(err, "rank %d", r);
         rk->opened = 1;
     }
@@ -323,7 +313,7 @@ static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
         return st;
     if ((st = open_devices(t, pipe, err)))
         return st;
-    return pp_transports_plan(t, pipe, err);
+    return pp_transports_plan(t, err);
 }
 
 /* The data source and the model must agree on what a sample is. */

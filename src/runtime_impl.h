@@ -72,7 +72,8 @@ typedef struct slot {
 typedef struct rank_rt {
     const pp_device_ops *dev;
     pp_device_rank dr;
-    int cuda;              /* device memory: host data goes through `ring` */
+    int cuda;              /* its memory is PP_MEMORY_CUDA: host data goes
+                              through `ring` */
     int opened;
     unsigned char *staging;   /* a host transport's messages (cuda):
                                  page-locked */
@@ -105,7 +106,7 @@ typedef struct transport_rt {
     const char *name;
     const pp_transport_ops *ops;
     void *state;           /* between open and close */
-    int used, async;       /* async: the stream-ordered half */
+    int async;             /* the stream-ordered half */
     unsigned char *links;  /* [src * p + dst] */
 } transport_rt;
 
@@ -181,8 +182,10 @@ struct pp_trainer {
     const pp_data_ops *data;
     void *data_state;
     pp_data_info data_info;
-    transport_rt via[PP_VIA_COUNT];
-    const unsigned char *route;  /* the model's: an index into via */
+    transport_rt *via;           /* [nvia]: the model's route->via */
+    int nvia;
+    const unsigned char *route;  /* the model's route->pair: an index
+                                    into via */
     pp_memplan *mem;             /* the memory pass: slots by micro-batch */
     pp_sim *planned;             /* the schedule simulated, default costs */
     double loss_scale;
@@ -262,13 +265,16 @@ typedef struct pp_send_rt {
 /* Rank r's messages of one step ([*n], malloc'd; NULL when memory ran
  * out): its non-empty sends and its sums' copies to the other members. */
 pp_send_rt *pp_step_sends(const pp_trainer *t, int r, int *n);
-pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err);
+pp_status pp_transports_plan(pp_trainer *t, pp_error *err);
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 /* PP_OK, or the first failure a transport met on a device by itself. */
 pp_status pp_transports_check(const pp_trainer *t, pp_error *err);
 void pp_transports_abort(pp_trainer *t);
 void pp_transports_close(pp_trainer *t);
 void pp_transports_free(pp_trainer *t);
+/* The transport of a direction that carries messages. */
 const transport_rt *pp_route(const pp_trainer *t, int src, int dst);
+/* Whether src -> dst carries messages through a host half. */
+int pp_route_on_host(const pp_trainer *t, int src, int dst);
 
 #endif

@@ -86,13 +86,13 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
         const rank_rt *fk = &t->rank[first];
         int seen = 0;
         for (int r = 0; r < first; r++)
-            seen |= t->rank[r].cuda == fk->cuda &&
+            seen |= t->rank[r].dev == fk->dev &&
                     t->rank[r].dr.index == fk->dr.index;
         if (seen)
             continue; /* that device was checked with its first rank */
         pp_memory sum = {0}, one;
         for (int r = first; r < t->p; r++) {
-            if (t->rank[r].cuda != fk->cuda ||
+            if (t->rank[r].dev != fk->dev ||
                 t->rank[r].dr.index != fk->dr.index)
                 continue;
             pp_trainer_memory(t, r, &one);
@@ -109,7 +109,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
         if (sum.total <= have)
             continue;
         double lean = sum.total - sum.activations + sum.lean_activations;
-        char a[32], b[32], c[32], d[32], e[32], f[32], g[32], where[32];
+        char a[32], b[32], c[32], d[32], e[32], f[32], g[32], where[96];
         char advice[256], transfers[128] = "", h[32];
         if (sum.transfers > 0)
             snprintf(transfers, sizeof transfers, ", transfer buffers %s",
@@ -131,10 +131,10 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
                      "schedule that holds fewer at once (1f1b rather than "
                      "gpipe), %sor more ranks",
                      all ? "" : "recompute = true, ");
-        if (fk->cuda)
-            snprintf(where, sizeof where, "cuda:%d", fk->dr.index);
-        else
+        if (fk->dev->memory == PP_MEMORY_HOST)
             snprintf(where, sizeof where, "host");
+        else
+            pp_device_text(&t->m->devices[first], where, sizeof where);
         return pp_error_set(err, PP_ERR_NOMEM,
             "the plan needs %s of %s memory but %s is available "
             "(parameters %s, gradients %s, optimizer state %s, activations "

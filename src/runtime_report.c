@@ -19,23 +19,20 @@ static double mib(double bytes)
 static const char *device_of(const pp_trainer *t, int r, char *buf,
                              size_t size)
 {
-    const pp_device_spec *d = &t->m->devices[r];
-    if (d->kind == PP_DEV_CUDA)
-        snprintf(buf, size, "cuda:%d", d->index);
-    else
-        snprintf(buf, size, "cpu");
-    return buf;
+    return pp_device_text(&t->m->devices[r], buf, size);
 }
 
 void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
 {
     const pp_model *m = t->m;
-    int all_cpu = 1;
-    for (int r = 0; r < t->p; r++)
-        all_cpu &= m->devices[r].kind == PP_DEV_CPU;
+    /* Ranks sharing the host's memory are said once: "on cpu". */
+    char dev[96], one[96];
+    int all_cpu = pp_device_memory(&m->devices[0]) == PP_MEMORY_HOST;
+    device_of(t, 0, one, sizeof one);
+    for (int r = 1; r < t->p; r++)
+        all_cpu &= strcmp(device_of(t, r, dev, sizeof dev), one) == 0;
     fprintf(out, "plan: %s, %d rank%s on ", m->name ? m->name : m->cfg->path,
             t->p, t->p == 1 ? "" : "s");
-    char dev[32];
     for (int r = 0; r < (all_cpu ? 1 : t->p); r++)
         fprintf(out, "%s%s", r ? "," : "", device_of(t, r, dev, sizeof dev));
     fprintf(out, ", %d stage%s, schedule %s, %d micro-batches of %d samples "
@@ -56,7 +53,7 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             fprintf(out, " %s", st->layer[l].ml->name);
         fprintf(out, "\n");
     }
-    pp_routes_print(m, t->route, out);
+    pp_routes_print(m, out);
     for (int r = 0; r < t->p; r++) {
         pp_memory mem;
         pp_trainer_memory(t, r, &mem);

@@ -1,55 +1,39 @@
 /* src/runtime_transport.c - the transports a run uses (routes.h says
- * which carries each direction), and their lives around the run: loaded
- * and checked with the trainer, opened when the ranks start, aborted on a
- * failure, closed when they stop. */
+ * which carries each direction, the model loaded them), and their lives
+ * around the run: opened when the ranks start, through the
+ * stream-ordered half where there is one, else the host half; aborted on
+ * a failure, closed when they stop. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "runtime_impl.h"
 
-pp_status pp_transports_plan(pp_trainer *t, pp_section *pipe, pp_error *err)
+pp_status pp_transports_plan(pp_trainer *t, pp_error *err)
 {
+    const pp_routes *r = t->m->route;
     int p = t->p;
-    t->route = t->m->route;
-    for (int v = 0; v < PP_VIA_COUNT; v++) {
-        t->via[v].name = pp_via_name(v);
-        if (!(t->via[v].links = calloc((size_t)p * (size_t)p, 1)))
+    t->route = r->pair;
+    if (!(t->via = calloc((size_t)r->n + 1, sizeof *t->via)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    t->nvia = r->n;
+    for (int v = 0; v < r->n; v++) {
+        transport_rt *tr = &t->via[v];
+        tr->name = r->via[v]->desc->name;
+        tr->ops = r->via[v]->ops;
+        tr->async = pp_transport_streamed(tr->ops);
+        if (!(tr->links = calloc((size_t)p * (size_t)p, 1)))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
     for (int i = 0; i < p * p; i++)
-        if (t->route[i] != PP_VIA_NONE) {
+        if (t->route[i] != PP_ROUTE_NONE)
             t->via[t->route[i]].links[i] = 1;
-            t->via[t->route[i]].used = 1;
-        }
-    for (int v = 0; v < PP_VIA_COUNT; v++) {
-        transport_rt *tr = &t->via[v];
-        if (!tr->used)
-            continue;
-        const pp_plugin *plugin;
-        pp_error why;
-        if (pp_registry_find(t->m->registry, PP_KIND_TRANSPORT, tr->name,
-                             &plugin, &why))
-            return pipe ? pp_section_error(pipe, "transport", err, "%s",
-                                           why.msg)
-                        : pp_error_set(err, why.code, "%s", why.msg);
-        tr->ops = plugin->ops;
-        tr->async = v != PP_VIA_LOCAL;
-        int complete = tr->async
-            ? tr->ops->open && tr->ops->send_async && tr->ops->recv_async
-            : tr->ops->create && tr->ops->send && tr->ops->recv;
-        if (!complete || !tr->ops->abort || !tr->ops->destroy)
-            return pp_error_set(err, PP_ERR_PLUGIN,
-                "%s: transport '%s' lacks the %s half this run needs",
-                plugin->path, tr->name,
-                tr->async ? "stream-ordered" : "host");
-    }
     return PP_OK;
 }
 
 pp_status pp_transports_check(const pp_trainer *t, pp_error *err)
 {
-    for (int v = 0; v < PP_VIA_COUNT; v++) {
+    for (int v = 0; v < t->nvia; v++) {
         const transport_rt *tr = &t->via[v];
         if (tr->state && tr->ops->check &&
             tr->ops->check(tr->state, err))
@@ -135,10 +119,8 @@ pp_status pp_transports_open(pp_trainer *t, pp_error *err)
     for (int r = 0; r < t->p; r++)
         rank[r] = (pp_transport_rank){t->rank[r].dev, &t->rank[r].dr};
     pp_status st = PP_OK;
-    for (int v = 0; !st && v < PP_VIA_COUNT; v++) {
+    for (int v = 0; !st && v < t->nvia; v++) {
         transport_rt *tr = &t->via[v];
-        if (!tr->used)
-            continue;
         st = tr->async
                  ? tr->ops->open(t->p, rank, tr->links, &tr->state, err)
                  : tr->ops->create(t->p, &tr->state, err);
@@ -155,14 +137,14 @@ pp_status pp_transports_open(pp_trainer *t, pp_error *err)
 
 void pp_transports_abort(pp_trainer *t)
 {
-    for (int v = 0; v < PP_VIA_COUNT; v++)
+    for (int v = 0; v < t->nvia; v++)
         if (t->via[v].state)
             t->via[v].ops->abort(t->via[v].state);
 }
 
 void pp_transports_close(pp_trainer *t)
 {
-    for (int v = 0; v < PP_VIA_COUNT; v++) {
+    for (int v = 0; v < t->nvia; v++) {
         if (t->via[v].state)
             t->via[v].ops->destroy(t->via[v].state);
         t->via[v].state = NULL;
@@ -171,11 +153,18 @@ void pp_transports_close(pp_trainer *t)
 
 void pp_transports_free(pp_trainer *t)
 {
-    for (int v = 0; v < PP_VIA_COUNT; v++)
+    for (int v = 0; t->via && v < t->nvia; v++)
         free(t->via[v].links);
+    free(t->via);
 }
 
 const transport_rt *pp_route(const pp_trainer *t, int src, int dst)
 {
     return &t->via[t->route[src * t->p + dst]];
+}
+
+int pp_route_on_host(const pp_trainer *t, int src, int dst)
+{
+    return t->route[src * t->p + dst] != PP_ROUTE_NONE &&
+           !pp_route(t, src, dst)->async;
 }

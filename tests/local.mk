@@ -33,7 +33,8 @@ AM_TESTS_ENVIRONMENT = \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	TEST_SCHEDULE_DIR='$(abs_top_builddir)/tests/schedules/.libs'; \
-	export TEST_PLUGIN_DIR TEST_SCHEDULE_DIR; \
+	TEST_TRANSPORT_DIR='$(abs_top_builddir)/tests/plugins/transports/.libs'; \
+	export TEST_PLUGIN_DIR TEST_SCHEDULE_DIR TEST_TRANSPORT_DIR; \
 	PP_BUILDDIR='$(abs_top_builddir)'; export PP_BUILDDIR; \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
@@ -105,7 +106,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	layers_per_stage layers_per_stage_conflict layers_per_stage_syntax \
 	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
-	inputs_syntax recompute_both no_backward schedule_key schedule_keys
+	inputs_syntax recompute_both no_backward schedule_key schedule_keys \
+	devices_syntax
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

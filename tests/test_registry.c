@@ -99,21 +99,25 @@ START_TEST(refuses_abi1_plugin)
 }
 END_TEST
 
-/* Every entry a kind must fill, refused by name when left NULL. A table
- * starts whole (every entry below set) and loses one entry at a time. */
+/* Every entry a kind must fill, refused by name when left NULL (a
+ * pointer) or 0 (a value). A table starts whole (every entry below set;
+ * a value to 1, which is valid for each) and loses one entry at a time. */
 typedef struct required {
     uint32_t kind;
     size_t off;        /* in the kind's table, or in its cpu kernels */
     int kernels;       /* 1: off is in pp_layer_kernels (cpu.) */
     const char *name;  /* as the message names it */
+    size_t value;      /* a value's size; 0 for a pointer */
 } required;
 
-#define REQ(kind, type, f) {kind, offsetof(type, f), 0, #f}
+#define REQ(kind, type, f) {kind, offsetof(type, f), 0, #f, 0}
+#define REQV(kind, type, f) \
+    {kind, offsetof(type, f), 0, #f, sizeof(((type *)0)->f)}
 
 static const required required_entries[] = {
     REQ(PP_KIND_LAYER, pp_layer_ops, plan),
     REQ(PP_KIND_LAYER, pp_layer_ops, cpu),
-    {PP_KIND_LAYER, offsetof(pp_layer_kernels, forward), 1, "cpu.forward"},
+    {PP_KIND_LAYER, offsetof(pp_layer_kernels, forward), 1, "cpu.forward", 0},
     REQ(PP_KIND_SCHEDULE, pp_schedule_ops, check),
     REQ(PP_KIND_SCHEDULE, pp_schedule_ops, rank_of_stage),
     REQ(PP_KIND_SCHEDULE, pp_schedule_ops, tasks),
@@ -122,11 +126,15 @@ static const required required_entries[] = {
     REQ(PP_KIND_DATA, pp_data_ops, open),
     REQ(PP_KIND_DATA, pp_data_ops, read),
     REQ(PP_KIND_DATA, pp_data_ops, close),
+    REQV(PP_KIND_TRANSPORT, pp_transport_ops, memory),
+    REQV(PP_KIND_TRANSPORT, pp_transport_ops, reach),
+    REQV(PP_KIND_TRANSPORT, pp_transport_ops, cost),
     REQ(PP_KIND_TRANSPORT, pp_transport_ops, destroy),
     REQ(PP_KIND_TRANSPORT, pp_transport_ops, abort),
     REQ(PP_KIND_TRANSPORT, pp_transport_ops, create),
     REQ(PP_KIND_TRANSPORT, pp_transport_ops, send),
     REQ(PP_KIND_TRANSPORT, pp_transport_ops, recv),
+    REQV(PP_KIND_DEVICE, pp_device_ops, memory),
     REQ(PP_KIND_DEVICE, pp_device_ops, count),
     REQ(PP_KIND_DEVICE, pp_device_ops, info),
     REQ(PP_KIND_DEVICE, pp_device_ops, versions),
@@ -155,6 +163,22 @@ static void set_ptr(void *table, size_t off, const void *p)
     memcpy((char *)table + off, &p, sizeof p);
 }
 
+/* Sets r's entry of table to 1 (a value) or a non-NULL p, or clears it. */
+static void set_entry(void *table, const required *r, const void *p)
+{
+    if (!r->value) {
+        set_ptr(table, r->off, p);
+        return;
+    }
+    unsigned char *v = (unsigned char *)table + r->off;
+    memset(v, 0, r->value);
+    if (p) {
+        unsigned one = 1; /* every value field is an unsigned */
+        ck_assert_uint_eq(r->value, sizeof one);
+        memcpy(v, &one, sizeof one);
+    }
+}
+
 /* Tables of every kind, with every required entry set, and the
  * transport's host-memory half filled. */
 typedef struct tables {
@@ -177,8 +201,8 @@ static void fill_whole(tables *t, uint32_t kind)
          i++) {
         const required *r = &required_entries[i];
         if (r->kind == kind)
-            set_ptr(r->kernels ? (void *)&t->cpu : (void *)&t->u, r->off,
-                    &stand_in);
+            set_entry(r->kernels ? (void *)&t->cpu : (void *)&t->u, r,
+                      &stand_in);
     }
     if (kind == PP_KIND_LAYER) {
         t->u.layer.cpu = &t->cpu;
@@ -210,12 +234,13 @@ START_TEST(refuses_every_null_required_entry)
         tables t;
         pp_error err;
         fill_whole(&t, r->kind);
-        set_ptr(r->kernels ? (void *)&t.cpu : (void *)&t.u, r->off, NULL);
+        set_entry(r->kernels ? (void *)&t.cpu : (void *)&t.u, r, NULL);
         ck_assert_int_eq(check_desc(r->kind, &t.u, &err), PP_ERR_PLUGIN);
         char want[512];
-        snprintf(want, sizeof want, "/p/t.so: %s plugin 't' leaves %s NULL, "
-                 "which it must fill (pipette/%s.h)",
+        snprintf(want, sizeof want, "/p/t.so: %s plugin 't' leaves %s %s, "
+                 "which it must %s (pipette/%s.h)",
                  pp_plugin_kind_name(r->kind), r->name,
+                 r->value ? "0" : "NULL", r->value ? "set" : "fill",
                  pp_plugin_kind_name(r->kind));
         ck_assert_str_eq(err.msg, want);
     }
@@ -271,6 +296,86 @@ START_TEST(refuses_incomplete_pairs)
                      "(pipette/transport.h)");
     set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &t);
     ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+}
+END_TEST
+
+/* What a device or a transport says it connects must be something this
+ * pipette can route by: one memory kind for a device, known bits for a
+ * transport, and host memory for a transport with the host half only. */
+START_TEST(refuses_what_cannot_be_routed_by)
+{
+    tables t;
+    pp_error err;
+    fill_whole(&t, PP_KIND_DEVICE);
+    t.u.device.memory = PP_MEMORY_HOST | PP_MEMORY_CUDA;
+    ck_assert_int_eq(check_desc(PP_KIND_DEVICE, &t.u, &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: device plugin 't' says its memory is "
+                     "0x3: it must be one PP_MEMORY_* kind "
+                     "(pipette/device.h)");
+    t.u.device.memory = 1u << 7;
+    ck_assert_int_eq(check_desc(PP_KIND_DEVICE, &t.u, &err), PP_ERR_PLUGIN);
+    t.u.device.memory = PP_MEMORY_CUDA;
+    ck_assert_int_eq(check_desc(PP_KIND_DEVICE, &t.u, &err), PP_OK);
+
+    static const struct {
+        size_t off;
+        unsigned value;
+        const char *what;
+    } odd[] = {
+        {offsetof(pp_transport_ops, memory), 1u << 5, "memory"},
+        {offsetof(pp_transport_ops, reach), PP_REACH_THREADS | 1u << 4,
+         "reach"},
+        {offsetof(pp_transport_ops, needs), 1u << 3, "needs"},
+        {offsetof(pp_transport_ops, order), PP_ORDER_SENT + 1, "order"},
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof *odd; i++) {
+        fill_whole(&t, PP_KIND_TRANSPORT);
+        memcpy((char *)&t.u + odd[i].off, &odd[i].value, sizeof(unsigned));
+        ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                         PP_ERR_PLUGIN);
+        char want[256];
+        snprintf(want, sizeof want, "/p/t.so: transport plugin 't' says %s "
+                 "values this pipette does not know (pipette/transport.h)",
+                 odd[i].what);
+        ck_assert_str_eq(err.msg, want);
+    }
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.memory = PP_MEMORY_CUDA;
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' fills only the "
+                     "host half, which moves host memory: its memory must be "
+                     "PP_MEMORY_HOST (pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, open), &t);
+    set_ptr(&t.u, offsetof(pp_transport_ops, send_async), &t);
+    set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &t);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+}
+END_TEST
+
+/* cpu is built in, found by name like a plugin file, passes the checks
+ * a file would, and no file on the path shadows it. */
+START_TEST(cpu_is_a_builtin_device)
+{
+    setenv("PIPETTE_PLUGIN_PATH", TEST_PLUGIN_DIR, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin *p;
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_DEVICE, "cpu", &p, &err),
+                     PP_OK);
+    ck_assert_ptr_eq(p->ops, pp_device_cpu());
+    ck_assert_str_eq(p->path, "built into libpipette");
+    ck_assert_int_eq(pp_check_table(p->desc, p->ops, p->path, &err), PP_OK);
+    ck_assert_uint_eq(pp_device_cpu()->memory, PP_MEMORY_HOST);
+    /* Not a plugin of another kind, and offered when misspelt. */
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "cpu", &p, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_DEVICE, "cpux", &p, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "no device plugin named 'cpux'; did you mean "
+                              "'cpu'?");
+    pp_registry_free(reg);
 }
 END_TEST
 
@@ -545,6 +650,7 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_newer_abi_minor);
     tcase_add_test(refuse, refuses_every_null_required_entry);
     tcase_add_test(refuse, refuses_incomplete_pairs);
+    tcase_add_test(refuse, refuses_what_cannot_be_routed_by);
     tcase_add_test(refuse, refuses_wrong_size);
     tcase_add_test(refuse, refuses_unknown_kind);
     tcase_add_test(refuse, refuses_wrong_kind);
@@ -556,6 +662,7 @@ static Suite *registry_suite(void)
     TCase *path = tcase_create("search path");
     tcase_add_test(path, config_path_comes_before_environment);
     tcase_add_test(path, not_found_suggests_close_name);
+    tcase_add_test(path, cpu_is_a_builtin_device);
     tcase_add_test(path, scan_shadows_later_dirs_and_refuses_duplicates);
     tcase_add_test(path, scan_reports_every_broken_plugin);
     tcase_add_test(path, error_list_summarises_overflow);

@@ -239,38 +239,81 @@ START_TEST(peer_times_out_and_aborts)
 }
 END_TEST
 
-/* Which transport carries a pair, for every kind of pair and every
- * value of the transport key: the GPU rows run nowhere else in CI. */
+/* The transport plugins found by a registry on the default path, and
+ * the one named `name` among them (NULL when it is not built). */
+static const pp_plugin *among(const pp_plugin *const *all, size_t n,
+                              const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(all[i]->desc->name, name) == 0)
+            return all[i];
+    return NULL;
+}
+
+/* Which shipped transport carries a pair, for every kind of pair, every
+ * value of the transport key and either order of the receiver: the
+ * choices pipette made before transports advertised what they connect.
+ * The GPU is a stand-in table (routing reads a device's memory kind and
+ * nothing else), so the rows run everywhere; where nccl is not built,
+ * auto takes peer for it and the nccl rows are skipped. */
 START_TEST(routes_by_devices_and_key)
 {
-    const pp_device_spec cpu = {PP_DEV_CPU, 0}, gpu0 = {PP_DEV_CUDA, 0},
-                         gpu0b = {PP_DEV_CUDA, 0}, gpu1 = {PP_DEV_CUDA, 1};
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin **all;
+    size_t n;
+    ck_assert_int_eq(pp_registry_all(reg, PP_KIND_TRANSPORT, &all, &n, &err),
+                     PP_OK);
+    const pp_plugin *nccl = among(all, n, "nccl");
+    static const pp_device_ops gpu_ops = {.memory = PP_MEMORY_CUDA};
+    const pp_plugin_desc gpu_desc = {.kind = PP_KIND_DEVICE, .name = "cuda"};
+    const pp_plugin gpu = {.desc = &gpu_desc, .ops = &gpu_ops};
+    pp_device_spec cpu = {.name = "cpu"}, gpu0 = {.name = "cuda"},
+                   gpu0b = {.name = "cuda"}, gpu1 = {.name = "cuda",
+                                                     .index = 1};
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_DEVICE, "cpu",
+                                      &cpu.plugin, &err), PP_OK);
+    gpu0.plugin = gpu0b.plugin = gpu1.plugin = &gpu;
     static const struct {
         const char *want;
-        int nccl_ok;
-        int cpu_cpu, cpu_gpu, same_gpu, two_gpus;
+        int in_order;
+        const char *cpu_cpu, *cpu_gpu, *same_gpu, *two_gpus;
     } rows[] = {
-        {"auto", 1, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL},
-        /* no nccl plugin, or zb-v's order */
-        {"auto", 0, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_PEER},
-        {"local", 1, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_LOCAL},
-        {"peer", 1, PP_VIA_PEER, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_PEER},
-        /* named nccl: the order is checked by the caller, which refuses */
-        {"nccl", 0, PP_VIA_LOCAL, PP_VIA_LOCAL, PP_VIA_PEER, PP_VIA_NCCL},
+        {"auto", 1, "local", "local", "peer", "nccl"},
+        {"auto", 0, "local", "local", "peer", "peer"}, /* zb-v's order */
+        {"local", 1, "local", "local", "local", "local"},
+        {"local", 0, "local", "local", "local", "local"},
+        {"peer", 1, "peer", "local", "peer", "peer"},
+        {"peer", 0, "peer", "local", "peer", "peer"},
+        /* named nccl out of order: taken, and the caller refuses */
+        {"nccl", 1, "local", "local", "peer", "nccl"},
+        {"nccl", 0, "local", "local", "peer", "nccl"},
     };
+    const pp_device_spec *pairs[][2] = {{&cpu, &cpu}, {&cpu, &gpu0},
+        {&gpu1, &cpu}, {&gpu0, &gpu0b}, {&gpu0, &gpu1}};
     for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
-        const char *w = rows[i].want;
-        int ok = rows[i].nccl_ok;
-        ck_assert_int_eq(pp_route_choose(&cpu, &cpu, w, ok), rows[i].cpu_cpu);
-        ck_assert_int_eq(pp_route_choose(&cpu, &gpu0, w, ok),
-                         rows[i].cpu_gpu);
-        ck_assert_int_eq(pp_route_choose(&gpu1, &cpu, w, ok),
-                         rows[i].cpu_gpu);
-        ck_assert_int_eq(pp_route_choose(&gpu0, &gpu0b, w, ok),
-                         rows[i].same_gpu);
-        ck_assert_int_eq(pp_route_choose(&gpu0, &gpu1, w, ok),
-                         rows[i].two_gpus);
+        const pp_plugin *named = strcmp(rows[i].want, "auto") == 0
+            ? NULL : among(all, n, rows[i].want);
+        if (!named && strcmp(rows[i].want, "auto") != 0)
+            continue; /* nccl is not built */
+        const char *want[] = {rows[i].cpu_cpu, rows[i].cpu_gpu,
+                              rows[i].cpu_gpu, rows[i].same_gpu,
+                              rows[i].two_gpus};
+        for (size_t k = 0; k < 5; k++) {
+            pp_link l = {pairs[k][0], pairs[k][1], 1, rows[i].in_order};
+            const pp_plugin *got = pp_route_pick(all, n, named, &l);
+            const char *expect = !nccl && strcmp(want[k], "nccl") == 0
+                                     ? "peer" : want[k];
+            ck_assert_ptr_nonnull(got);
+            ck_assert_msg(strcmp(got->desc->name, expect) == 0,
+                          "transport = %s, in order %d, pair %zu: %s, not %s",
+                          rows[i].want, rows[i].in_order, k,
+                          got->desc->name, expect);
+        }
     }
+    free(all);
+    pp_registry_free(reg);
 }
 END_TEST
 
@@ -416,6 +459,113 @@ START_TEST(partition_balances_and_follows_stage_keys)
 }
 END_TEST
 
+/* The routes `pipette check` prints for a two-layer model on devices. */
+static void routes_are(const char *pipeline, const char *want)
+{
+    pp_model *m = model_with("[layer a]\ntype = linear\nunits = 8\n"
+                             "[layer b]\ntype = linear\nunits = 8\n"
+                             "[layer c]\ntype = linear\nunits = 3\n"
+                             "[layer loss]\ntype = softmax_xent\n",
+                             pipeline);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&text, &size);
+    pp_routes_print(m, f);
+    fclose(f);
+    ck_assert_msg(strcmp(text, want) == 0, "%s: %s, not %s", pipeline, text,
+                  want);
+    free(text);
+    pp_model_free(m);
+}
+
+/* Whole models routed by the shipped plugins: cpu ranks here, GPU ranks
+ * wherever the cuda plugin is built (routing asks no GPU). */
+START_TEST(routes_of_models)
+{
+    routes_are("devices = cpu*2\n", "  transport: local 0->1 1->0\n");
+    routes_are("devices = cpu*2\ntransport = peer\n",
+               "  transport: peer 0->1 1->0\n");
+#ifdef HAVE_CUDA
+    routes_are("devices = cuda:0*2\n", "  transport: peer 0->1 1->0\n");
+    routes_are("devices = cpu, cuda:0, cuda:0\n",
+               "  transport: local 0->1 1->0; peer 1->2 2->1\n");
+    routes_are("devices = cuda:0*2\ntransport = local\n",
+               "  transport: local 0->1 1->0\n");
+#ifdef HAVE_NCCL
+    routes_are("devices = cuda:0, cuda:1\n", "  transport: nccl 0->1 1->0\n");
+    /* zb-v: rank 1 takes rank 0's messages out of their order. */
+    routes_are("devices = cuda:0, cuda:1\nschedule = zb-v\n"
+               "stages_per_rank = 2\nmicrobatches = 4\n",
+               "  transport: peer 0->1; nccl 1->0\n");
+    /* Named nccl where it cannot go: peer on one GPU, local to cpu. */
+    routes_are("devices = cpu, cuda:0, cuda:0, cuda:1\ntransport = nccl\n",
+               "  transport: local 0->1 1->0; peer 1->2 2->1; "
+               "nccl 2->3 3->2\n");
+#else
+    routes_are("devices = cuda:0, cuda:1\n", "  transport: peer 0->1 1->0\n");
+#endif
+#endif
+}
+END_TEST
+
+/* The config error a model with this [pipeline] gives, past its
+ * FILE:LINE: (in a static buffer). */
+static const char *refusal(const char *pipeline)
+{
+    static pp_error err;
+    char path[] = "/tmp/pp-routes-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "[model]\ninput = 8\nplugin_path = %s\n"
+               "[layer a]\ntype = linear\nunits = 3\n"
+               "[layer loss]\ntype = softmax_xent\n[pipeline]\n%s",
+            getenv("TEST_TRANSPORT_DIR"), pipeline);
+    fclose(f);
+    pp_model *m;
+    pp_status st = pp_model_load(path, &m, &err);
+    unlink(path);
+    ck_assert_int_eq(st, PP_ERR_CONFIG);
+    const char *colon = strchr(err.msg, ':');
+    ck_assert_ptr_nonnull(colon);
+    colon = strchr(colon + 1, ':'); /* past FILE:LINE */
+    ck_assert_ptr_nonnull(colon);
+    return colon + 2;
+}
+
+static void refused(const char *pipeline, const char *want)
+{
+    ck_assert_str_eq(refusal(pipeline), want);
+}
+
+/* A transport named for ranks it cannot connect, one that is not there,
+ * and a device no plugin provides: errors at their keys. */
+START_TEST(refuses_what_cannot_be_routed)
+{
+    ck_assert_ptr_nonnull(getenv("TEST_TRANSPORT_DIR"));
+    refused("devices = cpu*2\ntransport = faraway\n",
+            "[pipeline] transport: faraway connects none of these ranks (it "
+            "moves host memory, between ranks in different processes): use "
+            "transport = auto");
+    refused("devices = cpu*2\ntransport = courrier\n",
+            "[pipeline] transport: no transport plugin named 'courrier'; did "
+            "you mean 'courier'?");
+    refused("devices = cpu, gpu:1\n",
+            "[pipeline] devices: gpu:1 needs the gpu device plugin: no "
+            "device plugin named 'gpu'; did you mean 'cpu'?");
+    refused("devices = cpu, cuda:x\n",
+            "[pipeline] devices: 'cuda:x' is not a device: expected NAME or "
+            "NAME:N (a device plugin and its device N, as in cpu or "
+            "cuda:0), optionally followed by *COUNT");
+    /* A plugin of another kind is not a device. */
+    const char *msg = refusal("devices = cpu, courier\n");
+    ck_assert_msg(strstr(msg, "[pipeline] devices: courier needs the courier "
+                              "device plugin: ") == msg &&
+                  strstr(msg, "courier.so: is a transport plugin, expected "
+                              "a device plugin"), "%s", msg);
+}
+END_TEST
+
 static Suite *runtime_suite(void)
 {
     Suite *s = suite_create("runtime");
@@ -427,6 +577,8 @@ static Suite *runtime_suite(void)
     tcase_add_test(tc, peer_times_out_and_aborts);
     tcase_add_test(tc, peer_reserves_before_sending);
     tcase_add_test(tc, routes_by_devices_and_key);
+    tcase_add_test(tc, routes_of_models);
+    tcase_add_test(tc, refuses_what_cannot_be_routed);
     tcase_add_test(tc, data_ring_prefetches);
     suite_add_tcase(s, tc);
     TCase *part = tcase_create("partition");

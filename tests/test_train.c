@@ -50,6 +50,7 @@ typedef struct weights {
     float *w[MAXLAYERS][2];
     size_t n[MAXLAYERS][2];
     double loss[STEPS];
+    char route[256];     /* the plan's transport line */
 } weights;
 
 static void weights_free(weights *w)
@@ -133,6 +134,9 @@ static int train(const char *layers, const char *schedule, int p, int m,
         }
     for (int s = 0; s < STEPS; s++)
         out->loss[s] = pp_trainer_loss(t, s);
+    FILE *route = fmemopen(out->route, sizeof out->route - 1, "w");
+    pp_routes_print(model, route);
+    fclose(route);
     pp_trainer_free(t);
     pp_model_free(model);
     return 1;
@@ -315,6 +319,61 @@ START_TEST(layer_state)
 }
 END_TEST
 
+/* A transport pipette was not written for (tests/plugins/courier.c,
+ * cheaper than local), found through PIPETTE_PLUGIN_PATH: auto routes
+ * every direction between the cpu ranks through it, sends and the sums
+ * of a tied table alike, it delivers every letter, and the weights and
+ * losses are the very bits of the same run through local. */
+START_TEST(auto_takes_a_new_transport)
+{
+    const char *dir = getenv("TEST_TRANSPORT_DIR");
+    ck_assert_ptr_nonnull(dir);
+    char log[] = "/tmp/pp-courier-XXXXXX";
+    int fd = mkstemp(log);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    for (int k = RESIDUAL; k <= TIED; k++) {
+        weights local, courier;
+        unsetenv("PIPETTE_PLUGIN_PATH");
+        ck_assert(train(models[k], "1f1b", 3, 6, 1, 0, "auto", &local));
+        ck_assert_str_eq(local.route,
+                         k == TIED ? "  transport: local 0->1 0->2 1->0 "
+                                     "1->2 2->0 2->1\n"
+                                   : "  transport: local 0->1 1->0 1->2 "
+                                     "2->1\n");
+        setenv("PIPETTE_PLUGIN_PATH", dir, 1);
+        setenv("COURIER_LOG", log, 1);
+        ck_assert(train(models[k], "1f1b", 3, 6, 1, 0, "auto", &courier));
+        unsetenv("COURIER_LOG");
+        ck_assert_msg(strncmp(courier.route, "  transport: courier ", 21) ==
+                          0 && strchr(courier.route, ';') == NULL,
+                      "%s", courier.route);
+        ck_assert_str_eq(courier.route + 21, local.route + 19);
+        ck_assert_mem_eq(courier.loss, local.loss, sizeof local.loss);
+        for (int l = 0; l < MAXLAYERS; l++)
+            for (int i = 0; i < 2; i++) {
+                ck_assert_uint_eq(courier.n[l][i], local.n[l][i]);
+                ck_assert(courier.n[l][i] == 0 ||
+                          memcmp(courier.w[l][i], local.w[l][i],
+                                 local.n[l][i] * sizeof(float)) == 0);
+            }
+        weights_free(&local);
+        weights_free(&courier);
+    }
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    /* Each run's letters: 1f1b's 6 micro-batches over 3 ranks send 24
+     * messages a step, and the tied table's sum one each way more. */
+    FILE *f = fopen(log, "r");
+    long got[2] = {0, 0};
+    ck_assert(f && fscanf(f, "delivered %ld\ndelivered %ld", &got[0],
+                          &got[1]) == 2);
+    fclose(f);
+    unlink(log);
+    ck_assert_int_eq(got[0], 24 * STEPS);
+    ck_assert_int_eq(got[1], 26 * STEPS);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -324,6 +383,7 @@ static Suite *train_suite(void)
                         2 * NSCHEDULES * NMODELS);
     tcase_add_test(tc, no_decay_for_biases_and_gains);
     tcase_add_test(tc, layer_state);
+    tcase_add_test(tc, auto_takes_a_new_transport);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -29,6 +29,7 @@
 
 #include <pipette/device.h>
 
+#include "routes.h"
 #include "runtime.h"
 #include "gpu_skip.h"
 #include "train_models.h"
@@ -70,13 +71,18 @@ static pp_model *load(int which, const char *schedule, const char *devices,
     return model;
 }
 
-/* Trains and copies every parameter out, in model order, into w. */
+/* Trains and copies every parameter out, in model order, into w; the
+ * plan's transport line into route. */
 static size_t train(int which, const char *schedule, const char *devices,
                     int v, int m, int recompute, const char *transport,
-                    float *w, size_t cap)
+                    float *w, size_t cap, char *route, size_t size)
 {
     pp_model *model = load(which, schedule, devices, v, m, recompute,
                            transport);
+    memset(route, 0, size);
+    FILE *f = fmemopen(route, size - 1, "w");
+    pp_routes_print(model, f);
+    fclose(f);
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -200,41 +206,58 @@ int main(void)
     enum { CAP = 1 << 16 };
     static float ref[NMODELS][CAP], got[CAP];
     size_t n[NMODELS];
+    char route[256];
     for (int k = 0; k < NMODELS; k++)
-        n[k] = train(k, "vanilla", "cpu", 1, 1, 0, "auto", ref[k], CAP);
+        n[k] = train(k, "vanilla", "cpu", 1, 1, 0, "auto", ref[k], CAP,
+                     route, sizeof route);
+#ifdef HAVE_NCCL
+#define BETWEEN_GPUS "nccl"
+#define BETWEEN_GPUS_V "; nccl" /* zb-v: 0->1 is out of send order */
+#else
+#define BETWEEN_GPUS "peer"
+#define BETWEEN_GPUS_V ""
+#endif
     /* The last runs need two GPUs: ranks on different GPUs talk through
      * nccl where it is built and the order allows (auto), else peer; in
      * the last two, ranks sharing a GPU also talk to the other GPU, so
      * one GPU's ranks mix peer copies with nccl or sit in communicators
-     * of their own. */
+     * of their own. `route`, where given, is the transport line auto's
+     * choices must make. */
     static const struct {
         const char *schedule, *devices;
         int v, m, recompute;
         const char *transport;
         int gpus, model;
+        const char *route;
     } runs[] = {
-        {"vanilla", "cuda:0", 1, 1, 0, "auto", 1, CHAIN},
-        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, CHAIN},
-        {"gpipe", "cuda:0*4", 1, 8, 1, "auto", 1, CHAIN},
-        {"interleaved", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN},
-        {"zb-h1", "cuda:0*4", 1, 4, 1, "peer", 1, CHAIN},
-        {"zb-v", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN},
-        {"1f1b", "cuda:0*3", 1, 6, 0, "local", 1, CHAIN},
-        {"1f1b", "cpu,cuda:0", 1, 4, 0, "auto", 1, CHAIN},
-        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, RESIDUAL},
-        {"interleaved", "cuda:0*2", 2, 4, 1, "peer", 1, RESIDUAL},
-        {"zb-v", "cuda:0*3", 2, 6, 0, "auto", 1, RESIDUAL},
-        {"1f1b", "cpu,cuda:0", 1, 4, 1, "auto", 1, RESIDUAL},
-        {"1f1b", "cuda:0*3", 1, 6, 0, "auto", 1, TIED},
-        {"gpipe", "cpu,cuda:0", 1, 4, 0, "auto", 1, TIED},
-        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, CHAIN},
-        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, CHAIN},
-        {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2, CHAIN},
-        {"interleaved", "cuda:0,cuda:0,cuda:1", 2, 6, 0, "auto", 2, CHAIN},
-        {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2, CHAIN},
-        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, RESIDUAL},
-        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, RESIDUAL},
-        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, TIED},
+        {"vanilla", "cuda:0", 1, 1, 0, "auto", 1, CHAIN, ""},
+        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, CHAIN,
+         "  transport: peer 0->1 1->0\n"},
+        {"gpipe", "cuda:0*4", 1, 8, 1, "auto", 1, CHAIN, NULL},
+        {"interleaved", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN, NULL},
+        {"zb-h1", "cuda:0*4", 1, 4, 1, "peer", 1, CHAIN, NULL},
+        {"zb-v", "cuda:0*2", 2, 4, 0, "auto", 1, CHAIN,
+         "  transport: peer 0->1 1->0\n"},
+        {"1f1b", "cuda:0*3", 1, 6, 0, "local", 1, CHAIN, NULL},
+        {"1f1b", "cpu,cuda:0", 1, 4, 0, "auto", 1, CHAIN,
+         "  transport: local 0->1 1->0\n"},
+        {"1f1b", "cuda:0*2", 1, 4, 0, "auto", 1, RESIDUAL, NULL},
+        {"interleaved", "cuda:0*2", 2, 4, 1, "peer", 1, RESIDUAL, NULL},
+        {"zb-v", "cuda:0*3", 2, 6, 0, "auto", 1, RESIDUAL, NULL},
+        {"1f1b", "cpu,cuda:0", 1, 4, 1, "auto", 1, RESIDUAL, NULL},
+        {"1f1b", "cuda:0*3", 1, 6, 0, "auto", 1, TIED, NULL},
+        {"gpipe", "cpu,cuda:0", 1, 4, 0, "auto", 1, TIED, NULL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, CHAIN,
+         "  transport: " BETWEEN_GPUS " 0->1 1->0\n"},
+        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, CHAIN, NULL},
+        {"zb-v", "cuda:0,cuda:1", 2, 4, 0, "auto", 2, CHAIN,
+         "  transport: peer 0->1" BETWEEN_GPUS_V " 1->0\n"},
+        {"interleaved", "cuda:0,cuda:0,cuda:1", 2, 6, 0, "auto", 2, CHAIN,
+         NULL},
+        {"1f1b", "cuda:0,cuda:1,cuda:0", 1, 6, 1, "auto", 2, CHAIN, NULL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, RESIDUAL, NULL},
+        {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, RESIDUAL, NULL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, TIED, NULL},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         if (runs[k].gpus > gpus) {
@@ -245,7 +268,12 @@ int main(void)
         int which = runs[k].model;
         size_t m = train(which, runs[k].schedule, runs[k].devices,
                          runs[k].v, runs[k].m, runs[k].recompute,
-                         runs[k].transport, got, CAP);
+                         runs[k].transport, got, CAP, route, sizeof route);
+        if (runs[k].route && strcmp(route, runs[k].route) != 0) {
+            printf("FAIL: %s on %s: %snot %s", runs[k].schedule,
+                   runs[k].devices, route, runs[k].route);
+            failures++;
+        }
         double worst = 0;
         for (size_t i = 0; i < n[which] && m == n[which]; i++) {
             double d = fabs((double)got[i] - ref[which][i]) /

@@ -5,6 +5,17 @@
  * without a GPU loads and tests everything else. Fields are only ever
  * appended, with an ABI minor bump (pipette/plugin.h keeps the changelog).
  *
+ * A [pipeline] devices entry NAME or NAME:N puts a rank on device N (0
+ * when omitted) of the device plugin NAME, found by name like every
+ * plugin; cpu is built into libpipette and found the same way. The
+ * table's `memory` says where its buffers live, which decides the half of
+ * each layer a rank runs (host: pp_layer_ops.cpu, cuda: .cuda) and the
+ * transports that can carry its messages (pipette/transport.h).
+ *
+ * Required: memory and every entry (the loader names one left NULL).
+ * Several ranks' threads call a device at once, each with its own
+ * pp_device_rank; count, info and versions may come from any thread.
+ *
  * All pointers passed to copy live on the device `index` unless the copy
  * kind says otherwise. The operations before `use` are synchronous; from
  * `use` on, a rank's work is queued on its stream (except sync,
@@ -21,6 +32,13 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* The kinds of memory a buffer can live in, as bits: a device's buffers
+ * live in one, a transport moves a set of them. */
+enum {
+    PP_MEMORY_HOST = 1u << 0, /* host memory (the cpu device) */
+    PP_MEMORY_CUDA = 1u << 1  /* CUDA device memory */
+};
 
 typedef struct pp_device_info {
     int index;
@@ -47,6 +65,9 @@ typedef struct pp_device_rank {
 } pp_device_rank;
 
 typedef struct pp_device_ops {
+    /* Where its buffers live: one PP_MEMORY_* kind. */
+    unsigned memory;
+
     /* How many devices answer. None answering is not an error: *n = 0 and
      * `why` (if not NULL) gets the reason, e.g. the driver's message. */
     pp_status (*count)(int *n, char *why, size_t why_size, pp_error *err);

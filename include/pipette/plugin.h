@@ -45,9 +45,14 @@ extern "C" {
  *      keep their numbers with pp_optimizer_args() and step a stage's
  *      parameters in two groups, with and without weight decay (ndecay).
  *      Devices add add_async (the sum of a shared parameter's gradients)
- *      and lose fill, scale and axpy, which nothing called. Schedules
- *      get a pp_schedule_call (p, m, v and their own keys' values, read
- *      by an optional plan from [pipeline]).
+ *      and lose fill, scale and axpy, which nothing called. Devices and
+ *      transports are resolved by name like every kind: a device table
+ *      begins with memory (where its buffers live, a PP_MEMORY_* kind;
+ *      cpu is a built-in device found by name), a transport table with
+ *      what it connects (memory, reach, needs, order, cost), from which
+ *      transport = auto routes each direction (pipette/transport.h).
+ *      Schedules get a pp_schedule_call (p, m, v and their own keys'
+ *      values, read by an optional plan from [pipeline]).
  *      Everything 1.1 to 1.3 added is part of 2.0.
  * 1.3: transport tables gained check (failures met on a device).
  * 1.2: device tables gained events and page-locked host memory; transport

@@ -4,16 +4,47 @@
  * Messages are matched by (source, destination, tag); a tag names what the
  * message is (the step, the micro-batch, the stage, activation or
  * gradient), so the order in which sends and receives happen does not
- * matter. send never waits for the receiver. recv waits until the message
- * arrives, the timeout passes, or the transport is aborted (another rank
- * failed), so a run never hangs; a stream-ordered receive that waits on
- * the device is bounded the same way, through check.
+ * matter (unless the transport says PP_ORDER_SENT). send never waits for
+ * the receiver. recv waits until the message arrives, the timeout
+ * passes, or the transport is aborted (another rank failed), so a run
+ * never hangs; a stream-ordered receive that waits on the device is
+ * bounded the same way, through check.
  *
  * Two halves. The host half (create, send, recv) moves host memory and
- * blocks. The stream-ordered half (open, send_async, recv_async) moves memory of the ranks' devices: a send or receive is queued on
- * the rank's stream like a kernel, so no rank's host thread waits for its
- * device and the device never waits for a host. A transport fills either
- * half or both; destroy and abort serve both.
+ * blocks. The stream-ordered half (open, send_async, recv_async) moves
+ * memory of the ranks' devices: a send or receive is queued on the rank's
+ * stream like a kernel, so no rank's host thread waits for its device and
+ * the device never waits for a host. A transport fills either half or
+ * both; destroy and abort serve both. The runtime uses the stream-ordered
+ * half where there is one, else the host half.
+ *
+ * What it connects. The table's first fields say which directions
+ * src -> dst a transport can carry:
+ *   reach   PP_REACH_THREADS for ranks of one process, PP_REACH_PROCESSES
+ *           for ranks of different processes;
+ *   memory  the PP_MEMORY_* kinds it moves as they are. The host half
+ *           moves host memory (say PP_MEMORY_HOST) and can carry any pair:
+ *           a rank whose buffers live elsewhere stages its messages
+ *           through host memory. The stream-ordered half carries a pair
+ *           whose two devices are of one kind (their events wait on each
+ *           other) with that kind's memory in `memory`;
+ *   needs   PP_NEEDS_TWO_DEVICES: the two ranks are on different devices;
+ *   order   PP_ORDER_SENT: the receiver takes the direction's messages in
+ *           the order they were sent (the schedule says; zb-v's does not);
+ *   cost    at least 1.
+ * `transport = auto` routes each direction through one of the transport
+ * plugins found on the search path that can carry it: one that moves
+ * both ranks' memory as it is before one that stages it, then the lowest
+ * cost, then the first name in byte order. A named transport carries
+ * every direction it can, and the others are routed as under auto. The
+ * shipped ones: local (host half; cost 10), nccl (cuda memory, two
+ * devices, in send order; 10), peer (stream-ordered, host or cuda; 20):
+ * local between cpu ranks and between a cpu rank and a GPU rank, peer on
+ * one GPU, nccl between two GPUs, peer where nccl's order does not hold.
+ *
+ * Required: memory, reach, cost, destroy, abort, and one whole half. Each
+ * rank calls send and recv (or the stream-ordered pair) from its own
+ * thread, at once with the others; abort may come from any thread.
  */
 #ifndef PIPETTE_TRANSPORT_H
 #define PIPETTE_TRANSPORT_H
@@ -28,6 +59,25 @@
 extern "C" {
 #endif
 
+/* The ranks a transport connects: bits of pp_transport_ops.reach. */
+enum {
+    PP_REACH_THREADS = 1u << 0,  /* ranks that are threads of one process */
+    PP_REACH_PROCESSES = 1u << 1 /* ranks in different processes */
+};
+
+/* How a transport matches a direction's messages (.order). */
+typedef enum pp_transport_order {
+    PP_ORDER_TAG = 0, /* by tag: they may be received in any order */
+    PP_ORDER_SENT     /* in the order sent, which the receiver must keep */
+} pp_transport_order;
+
+/* What a transport needs of the two ranks of a pair: bits of .needs. */
+enum {
+    PP_NEEDS_TWO_DEVICES = 1u << 0 /* on different devices (NCCL refuses
+                                      two ranks of one communicator on
+                                      one GPU) */
+};
+
 /* What a stream-ordered transport knows of a rank: its device's table and
  * its stream. Valid from open until destroy. */
 typedef struct pp_transport_rank {
@@ -36,6 +86,14 @@ typedef struct pp_transport_rank {
 } pp_transport_rank;
 
 typedef struct pp_transport_ops {
+    /* What it connects (see the top of this file). memory, reach and cost
+     * must be set. */
+    unsigned memory; /* PP_MEMORY_* bits (pipette/device.h) */
+    unsigned reach;  /* PP_REACH_* bits */
+    unsigned needs;  /* PP_NEEDS_* bits, or 0 */
+    unsigned order;  /* a pp_transport_order */
+    unsigned cost;   /* auto takes the cheapest that fits */
+
     pp_status (*create)(int ranks, void **t, pp_error *err);
     void (*destroy)(void *t);
     /* Copies bytes from buf now; buf can be reused when send returns. */

@@ -76,6 +76,10 @@ static pp_status fwd_check(void *t, pp_error *err)
 }
 
 static const pp_transport_ops ops = {
+    .memory = PP_MEMORY_HOST,
+    .reach = PP_REACH_THREADS,
+    .order = PP_ORDER_TAG,
+    .cost = 10,
     .create = fwd_create,
     .destroy = fwd_destroy,
     .send = fwd_send,

@@ -79,6 +79,23 @@ tests_plugins_checkfail_local_la_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_plugins_checkfail_local_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_checkfail_local_la_LIBADD = src/libpipette.la
 
+# Transports pipette was not written for, built against the installed
+# headers alone, in a directory of their own: courier, cheaper than
+# local (auto takes it where the directory is on the path), and faraway,
+# the same connecting only ranks of different processes.
+check_LTLIBRARIES += tests/plugins/transports/courier.la \
+	tests/plugins/transports/faraway.la
+tests_plugins_transports_courier_la_SOURCES = tests/plugins/courier.c
+tests_plugins_transports_courier_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) \
+	-DCOURIER_NAME='"courier"' -DCOURIER_REACH=PP_REACH_THREADS
+tests_plugins_transports_courier_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_transports_courier_la_LIBADD = src/libpipette.la $(PTHREAD_LIBS)
+tests_plugins_transports_faraway_la_SOURCES = tests/plugins/courier.c
+tests_plugins_transports_faraway_la_CPPFLAGS = $(PLUGIN_CPPFLAGS) \
+	-DCOURIER_NAME='"faraway"' -DCOURIER_REACH=PP_REACH_PROCESSES
+tests_plugins_transports_faraway_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_transports_faraway_la_LIBADD = src/libpipette.la $(PTHREAD_LIBS)
+
 # A layer plugin built for ABI 1.3, before the graph: refused.
 check_LTLIBRARIES += tests/plugins/abi1_layer.la
 tests_plugins_abi1_layer_la_SOURCES = tests/plugins/abi1_layer.c
