@@ -575,6 +575,12 @@ pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
                            size_t *refused, pp_error *err)
 {
     *refused = 0;
+    for (size_t i = 0; i < reg->nplugins; i++)
+        if (strcmp(reg->plugins[i]->path, BUILTIN_PATH) == 0) {
+            pp_scan_entry entry = {BUILTIN_PATH, reg->plugins[i], NULL,
+                                   NULL};
+            fn(user, &entry);
+        }
     static const char *const sub[] = {"", "/layers", "/schedules", "/plugins"};
     for (size_t i = 0; i < reg->ndirs; i++) {
         for (size_t s = 0; s < sizeof sub / sizeof *sub; s++) {

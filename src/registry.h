@@ -75,8 +75,8 @@ typedef struct pp_scan_entry {
 
 typedef void (*pp_scan_fn)(void *user, const pp_scan_entry *entry);
 
-/* Opens every *.so under the search path, in search order; returns the
- * number refused through *refused. */
+/* The built-in plugins, then every *.so under the search path, in search
+ * order; returns the number refused through *refused. */
 pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
                            size_t *refused, pp_error *err);
 

@@ -38,6 +38,7 @@ for name in linear relu softmax_xent; do
     expect_out "^layer +$name +2\.0 +$PP_BUILDDIR/layers/\.libs/$name\.so$" "plugins lists $name"
 done
 expect_out "^transport +peer +2\.0 +$PP_BUILDDIR/plugins/\.libs/peer\.so$" "plugins lists the peer transport"
+expect_out "^device +cpu +2\.0 +built into libpipette$" "plugins lists the built-in cpu device"
 # Each plugin's keys, with what they take.
 expect_out "^ +units: an integer from 1 to 16777216, required; output features$" "plugins shows linear's units key"
 expect_out "^ +rate: a number from 0 to 1, default 0\.1; probability of zeroing an element, below 1$" "plugins shows dropout's rate key"
