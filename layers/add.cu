@@ -25,9 +25,10 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     if (n == 0)
         return PP_OK;
     if (c->nin == 1)
-        return PP_CUDA_CHECK(cudaMemcpyAsync(y, x[0], (size_t)n * sizeof(float),
-                                             cudaMemcpyDeviceToDevice, s),
-                             err);
+        return PP_CUDA_CHECK(
+            cudaMemcpyAsync(y, x[0], (size_t)n * sizeof(float),
+                            cudaMemcpyDeviceToDevice, s),
+            err);
     add2<<<pp_cuda_blocks(n), PP_CUDA_THREADS, 0, s>>>(
         (float *)y, (const float *)x[0], (const float *)x[1], n);
     for (int k = 2; k < c->nin; k++)

@@ -5,8 +5,8 @@
  * rank's stream.
  *
  * NAME.c defines the host loops and calls ELEMENTWISE_LAYER once; NAME.cu
- * defines the two kernels and calls ELEMENTWISE_CUDA once. Backward reads x or y (the core keeps both), as the layer chooses, and
- * adds to dx.
+ * defines the two kernels and calls ELEMENTWISE_CUDA once. Backward reads
+ * x or y (the core keeps both), as the layer chooses, and adds to dx.
  */
 #ifndef PP_LAYERS_ELEMENTWISE_H
 #define PP_LAYERS_ELEMENTWISE_H

@@ -6,8 +6,9 @@
  * nn.Embedding does: features of unit variance are what linear's
  * U(-1/sqrt(in), 1/sqrt(in)) init assumes of its input, and a layernorm
  * that follows makes the scale moot anyway. A table that an output layer
- * shares (tied weights) makes logits too, and wants GPT-2's std = 0.02. There is no backward_input (ids have no
- * gradient); backward_weight scatters dy into the rows that were read.
+ * shares (tied weights) makes logits too, and wants GPT-2's std = 0.02.
+ * There is no backward_input (ids have no gradient); backward_weight
+ * scatters dy into the rows that were read.
  *
  * On the GPU (the CUDA half below) a bad id cannot be refused without
  * stopping the stream: its output row becomes NaN, which makes the step's
@@ -106,9 +107,10 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x[0], pp_call_elements(c, 0), w->dim[0], err))
+    int64_t tokens = pp_call_elements(c, 0);
+    if (check_ids(x[0], tokens, w->dim[0], err))
         return err->code;
-    embedding_forward(y, x[0], c->param[0], pp_call_elements(c, 0), w->dim[1]);
+    embedding_forward(y, x[0], c->param[0], tokens, w->dim[1]);
     return PP_OK;
 }
 
@@ -118,9 +120,10 @@ static pp_status backward_weight(const pp_layer_call *c,
 {
     (void)y;
     const pp_shape *w = &c->plan->params[0].shape;
-    if (check_ids(x[0], pp_call_elements(c, 0), w->dim[0], err))
+    int64_t tokens = pp_call_elements(c, 0);
+    if (check_ids(x[0], tokens, w->dim[0], err))
         return err->code;
-    embedding_backward_weight(c->grad[0], dy, x[0], pp_call_elements(c, 0), w->dim[1]);
+    embedding_backward_weight(c->grad[0], dy, x[0], tokens, w->dim[1]);
     return PP_OK;
 }
 

@@ -4,9 +4,9 @@
  *
  * weight starts at ones and bias at zeros, so a new layer is a plain
  * normalisation; neither takes weight decay. forward saves each row's
- * mean and 1/sqrt(var + eps) (two floats a row) for backward; x itself is kept by the core. Not a batch
- * norm: no statistics cross rows or samples, so nothing differs between
- * training and evaluation.
+ * mean and 1/sqrt(var + eps) (two floats a row) for backward; x itself is
+ * kept by the core. Not a batch norm: no statistics cross rows or
+ * samples, so nothing differs between training and evaluation.
  */
 #include <config.h>
 
@@ -130,8 +130,9 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1], pp_call_rows(c, 0),
-                      pp_call_features(c, 0), layernorm_eps(c));
+    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1],
+                      pp_call_rows(c, 0), pp_call_features(c, 0),
+                      layernorm_eps(c));
     return PP_OK;
 }
 

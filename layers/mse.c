@@ -61,7 +61,8 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)dy, (void)err;
-    mse_backward(dx[0], x[0], c->target, pp_call_elements(c, 0), c->loss_scale);
+    mse_backward(dx[0], x[0], c->target, pp_call_elements(c, 0),
+                 c->loss_scale);
     return PP_OK;
 }
 

@@ -117,9 +117,10 @@ static void xent_backward(float *restrict dx, const float *restrict x,
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
-    if (check_targets(c->target, pp_call_rows(c, 0), pp_call_features(c, 0), err))
+    int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
+    if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_forward(y, x[0], c->target, pp_call_rows(c, 0), pp_call_features(c, 0), c->loss_scale);
+    xent_forward(y, x[0], c->target, rows, C, c->loss_scale);
     return PP_OK;
 }
 
@@ -128,10 +129,10 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)dy;
-    if (check_targets(c->target, pp_call_rows(c, 0), pp_call_features(c, 0), err))
+    int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
+    if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_backward(dx[0], x[0], c->target, pp_call_rows(c, 0), pp_call_features(c, 0),
-                  c->loss_scale);
+    xent_backward(dx[0], x[0], c->target, rows, C, c->loss_scale);
     return PP_OK;
 }
 

@@ -25,7 +25,7 @@ static const char usage[] =
     "error of each tensor as a fraction of its bound.\n"
     "\n"
     "  --layer NAME      check this layer (repeatable; default: every layer)\n"
-    "  --cpu-only        check the CPU halves alone, even where a GPU answers\n"
+    "  --cpu-only        check the CPU halves alone, even with a GPU there\n"
     "  --samples N       samples in the micro-batch (default 2)\n"
     "  --tolerance K     multiply every bound by K (default 1)\n"
     "  --seed S          seed of the random numbers (default 1)\n"
