@@ -222,11 +222,15 @@ echo "pipette $PACKAGE_VERSION configured:"
 pp_row component found version "what it enables"
 pp_row inih yes "$pp_inih_version" "model files (required)"
 pp_row Check "$pp_have_check" "$pp_check_version" "make check"
+AS_IF([test "x$pp_blas" = xnone],
+  [pp_row "CPU BLAS" no "" "linear's matrix products on the CPU"],
+  [pp_row "CPU BLAS" yes "$pp_blas_version" "$pp_blas: linear's matrix products on the CPU"])
 pp_row CUDA "$pp_have_cuda" "$pp_cuda_version" "cuda device plugin, .cu kernels"
 pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
 pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "a handle per GPU rank, for layer plugins"
 pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
+AS_IF([test "x$pp_blas" = xnone], [echo "  (CPU BLAS: none, pipette's own loops ($pp_blas_why); install libopenblas-dev for speed)"])
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_cuda_emulator" = xyes], [
   echo "  (CUDA emulator: CUDA, cuBLAS, cuDNN and NCCL emulated on the CPU by"
