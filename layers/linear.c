@@ -4,10 +4,13 @@
  * say) are treated like more samples. Weights are initialised U(-k, k) with
  * k = 1/sqrt(in), as in PyTorch's nn.Linear.
  *
- * The CPU kernels are matmul.h's loops: no BLAS, one thread. The CUDA
- * kernels, built where cuBLAS is, are cuBLAS calls on the rank's stream:
- * GEMMs in plain FP32, or on TF32 tensor cores when the layer says
- * `tf32 = true` (the CPU has no TF32 and ignores the key).
+ * The CPU kernels are matmul.h's products: a BLAS's (cblas_sgemm) where
+ * configure found one, else pipette's own loops; one thread either way,
+ * which init tells the BLAS. The forward multiplies sample by sample, so
+ * that a sample's outputs are the same in any micro-batch (matmul.h says
+ * why). The CUDA kernels, built where cuBLAS is, are cuBLAS calls on the
+ * rank's stream: GEMMs in plain FP32, or on TF32 tensor cores when the
+ * layer says `tf32 = true` (the CPU has no TF32 and ignores the key).
  *
  * backward_input needs only W; backward_weight needs x, which the core
  * keeps. The saved area, only with a bias, is one float per row: the CUDA
@@ -69,13 +72,29 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     return PP_OK;
 }
 
+/* No state: the BLAS, if any, is told to run on the caller's thread.
+ * This runs before the ranks start, for every linear layer of each. */
+static pp_status init(const pp_layer_call *c, void **state, pp_error *err)
+{
+    (void)c, (void)err;
+    mm_one_thread();
+    *state = NULL;
+    return PP_OK;
+}
+
+static void destroy(void *state)
+{
+    (void)state;
+}
+
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
     linear_dims d = linear_dims_of(c);
     const float *b = c->plan->nparams > 1 ? c->param[1] : NULL;
-    mm_forward(y, x[0], c->param[0], b, d.rows, d.in, d.out);
+    mm_forward_samples(y, x[0], c->param[0], b, c->n, d.rows / c->n, d.in,
+                       d.out);
     return PP_OK;
 }
 
@@ -102,7 +121,7 @@ static pp_status backward_weight(const pp_layer_call *c,
 
 static const pp_layer_kernels cpu_kernels = {
     .forward = forward, .backward_input = backward_input,
-    .backward_weight = backward_weight};
+    .backward_weight = backward_weight, .init = init, .destroy = destroy};
 
 #ifdef HAVE_CUBLAS
 extern const pp_layer_kernels linear_cuda; /* linear.cu */

@@ -59,9 +59,12 @@ PP_CU_DEPFILES += layers/$(DEPDIR)/linear.Pcu \
 # Shipped even by a `make dist` configured without CUDA.
 EXTRA_DIST += layers/linear.cu $(PP_LAYER_CU:%=layers/%.cu)
 
-layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLAS_CPPFLAGS)
+# linear's CPU products are a CBLAS's where configure found one (empty
+# flags otherwise); no other module links it.
+layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLAS_CPPFLAGS) \
+	$(CBLAS_CPPFLAGS)
 layers_linear_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-layers_linear_la_LIBADD = $(LAYER_LIBADD) $(CUBLAS_LIBS)
+layers_linear_la_LIBADD = $(LAYER_LIBADD) $(CUBLAS_LIBS) $(CBLAS_LIBS)
 layers_relu_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_relu_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_relu_la_LIBADD = $(LAYER_LIBADD)

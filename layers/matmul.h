@@ -1,30 +1,98 @@
-/* layers/matmul.h - the matrix loops of a fully connected layer, on the
- * CPU: single-threaded, cache-blocked, written so that gcc -O2 vectorises
- * the inner loops.
- *
- * Not BLAS and not a general GEMM: three fixed products with the layouts
- * a linear layer has (x (rows, in), W (out, in), row-major), no threads
- * (a rank is one thread; parallelism comes from the pipeline) and no
- * global state. Activations are assigned (=), gradients accumulated (+=),
+/* layers/matmul.h - the matrix products of a fully connected layer on the
+ * CPU, with the layouts a linear layer has: x (rows, in), W (out, in),
+ * row-major. Activations are assigned (=), gradients accumulated (+=),
  * the input's too (the tensor may feed other layers).
  *
- * Inner loops run over the contiguous dimension. Where that loop is a dot
- * product, it keeps MM_LANES partial sums in a fixed order: a compiler may
- * not reorder a float sum on its own, but it may turn these independent
- * lanes into one vector register.
+ * Where configure found a CBLAS (HAVE_CBLAS: OpenBLAS, BLIS or another),
+ * they are cblas_sgemm calls (beta = 1 where they add). Otherwise, and
+ * for thin products, pipette's own loops below: cache-blocked, written so
+ * that gcc -O2 vectorises the inner loops, and several times slower than
+ * a BLAS on large products.
+ *
+ * One thread. A rank is one thread pinned to a core, and parallelism
+ * comes from the pipeline: a BLAS that starts threads of its own takes
+ * the other ranks' cores. mm_one_thread() makes the BLAS run on its
+ * caller's thread, whatever OPENBLAS_NUM_THREADS, BLIS_NUM_THREADS or
+ * OMP_NUM_THREADS say; linear's init calls it, before any rank starts.
+ * It reaches OpenBLAS's and BLIS's own calls through weak references,
+ * so it does nothing with a BLAS that has neither (set that one's own
+ * variable, MKL_NUM_THREADS=1 say), whichever library -lblas turns out
+ * to be at run time.
+ *
+ * Samples independent, bit for bit: a sample's outputs must be the same
+ * in any micro-batch (`pipette gradcheck` checks it). The loops keep it:
+ * each output is its own dot product, summed in a fixed order. A BLAS
+ * does not: OpenBLAS 0.3.21 and BLIS 0.9.0 sum a row's products in an
+ * order that depends on where the row falls among the others (its place
+ * in a register tile). So mm_forward promises less, that the same rows
+ * give the same bits, and mm_forward_samples calls it once per sample.
+ * Thinner than MM_BLAS_ROWS rows, a product runs faster in the loops,
+ * which then do it. The gradients have no such promise: a micro-batch's
+ * sums over its rows already depend on the cut.
  */
 #ifndef PP_LAYERS_MATMUL_H
 #define PP_LAYERS_MATMUL_H
 
 #include <stdint.h>
 
+#ifdef HAVE_CBLAS
+#include <cblas.h>
+
+/* The BLAS's own calls for its threads, where it has them (NULL where
+ * not). BLIS's dim_t is int64_t, as Debian and BLIS's default build it. */
+#pragma weak openblas_set_num_threads
+#pragma weak openblas_get_num_threads
+#pragma weak bli_thread_set_num_threads
+#pragma weak bli_thread_get_num_threads
+void openblas_set_num_threads(int n);
+int openblas_get_num_threads(void);
+void bli_thread_set_num_threads(int64_t n);
+int64_t bli_thread_get_num_threads(void);
+#endif
+
 enum {
     MM_LANES = 8, /* one AVX register of floats, two SSE ones */
     MM_BLOCK = 32, /* rows and outputs per tile: two 32 x in tiles stay in
                       L2 up to in of a few thousand */
-    MM_STRIP = 32  /* columns summed at once in the backward: four AVX
+    MM_STRIP = 32, /* columns summed at once in the backward: four AVX
                       registers of accumulators */
+    MM_BLAS_ROWS = 4 /* the fewest rows a forward gives the BLAS: with
+                        OpenBLAS 0.3.21 on an AMD EPYC, 1 and 2 rows run
+                        at a third and at half the loops' speed, 4 rows
+                        at 1.4 to 3 times it (in and out from 24 to
+                        1024) */
 };
+
+/* Sets the BLAS's threads to n, where it has a call for it. */
+static inline void mm_blas_set_threads(int n)
+{
+#ifdef HAVE_CBLAS
+    if (openblas_set_num_threads)
+        openblas_set_num_threads(n);
+    if (bli_thread_set_num_threads)
+        bli_thread_set_num_threads(n);
+#else
+    (void)n;
+#endif
+}
+
+/* The BLAS's threads, as it says; 0 where it has no call to ask (or
+ * there is no BLAS). */
+static inline int mm_blas_threads(void)
+{
+#ifdef HAVE_CBLAS
+    if (openblas_get_num_threads)
+        return openblas_get_num_threads();
+    if (bli_thread_get_num_threads)
+        return (int)bli_thread_get_num_threads();
+#endif
+    return 0;
+}
+
+static inline void mm_one_thread(void)
+{
+    mm_blas_set_threads(1);
+}
 
 static inline int64_t mm_min(int64_t a, int64_t b)
 {
@@ -56,12 +124,16 @@ static inline void mm_axpy(float *restrict y, float a,
         y[i] += a * x[i];
 }
 
+/* ---- the loops ---------------------------------------------------------- */
+
 /* y (rows, out) = x (rows, in) W^T + b; w (out, in), b (out) or NULL.
- * A tile of W is reused by a tile of rows while both are in cache. */
-static inline void mm_forward(float *restrict y, const float *restrict x,
-                              const float *restrict w,
-                              const float *restrict b, int64_t rows,
-                              int64_t in, int64_t out)
+ * A tile of W is reused by a tile of rows while both are in cache. Each
+ * row's outputs are the same whatever rows surround it. */
+static inline void mm_loop_forward(float *restrict y,
+                                   const float *restrict x,
+                                   const float *restrict w,
+                                   const float *restrict b, int64_t rows,
+                                   int64_t in, int64_t out)
 {
     for (int64_t r0 = 0; r0 < rows; r0 += MM_BLOCK) {
         int64_t r1 = mm_min(r0 + MM_BLOCK, rows);
@@ -79,10 +151,11 @@ static inline void mm_forward(float *restrict y, const float *restrict x,
  * MM_STRIP columns of dx is summed over the outputs in a local array the
  * compiler keeps in vector registers, and stored once: the sum over o of
  * axpys into dx would store the whole row once per output instead. */
-static inline void mm_backward_input(float *restrict dx,
-                                     const float *restrict dy,
-                                     const float *restrict w, int64_t rows,
-                                     int64_t in, int64_t out)
+static inline void mm_loop_backward_input(float *restrict dx,
+                                          const float *restrict dy,
+                                          const float *restrict w,
+                                          int64_t rows, int64_t in,
+                                          int64_t out)
 {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i0 = 0; i0 < in; i0 += MM_STRIP) {
@@ -108,14 +181,13 @@ static inline void mm_backward_input(float *restrict dx,
         }
 }
 
-/* dw (out, in) += dy^T x; db (out) += the sum of dy's rows, unless NULL.
- * Strip by strip, as above: each dw strip is summed over the rows in
- * registers and added once. */
-static inline void mm_backward_weight(float *restrict dw,
-                                      float *restrict db,
-                                      const float *restrict dy,
-                                      const float *restrict x, int64_t rows,
-                                      int64_t in, int64_t out)
+/* dw (out, in) += dy^T x. Strip by strip, as above: each dw strip is
+ * summed over the rows in registers and added once. */
+static inline void mm_loop_backward_weight(float *restrict dw,
+                                           const float *restrict dy,
+                                           const float *restrict x,
+                                           int64_t rows, int64_t in,
+                                           int64_t out)
 {
     for (int64_t o = 0; o < out; o++)
         for (int64_t i0 = 0; i0 < in; i0 += MM_STRIP) {
@@ -139,6 +211,79 @@ static inline void mm_backward_weight(float *restrict dw,
             for (int64_t k = 0; k < width; k++)
                 dw[o * in + i0 + k] += acc[k];
         }
+}
+
+/* ---- the products: the BLAS's where there is one ------------------------ */
+
+/* y (rows, out) = x (rows, in) W^T + b; w (out, in), b (out) or NULL.
+ * The same rows give the same bits; rows in another call may not (call
+ * it once per sample). The bias is added after the product, as the loops
+ * add it. */
+static inline void mm_forward(float *restrict y, const float *restrict x,
+                              const float *restrict w,
+                              const float *restrict b, int64_t rows,
+                              int64_t in, int64_t out)
+{
+#ifdef HAVE_CBLAS
+    if (rows >= MM_BLAS_ROWS) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
+                    (int)out, (int)in, 1.0f, x, (int)in, w, (int)in, 0.0f,
+                    y, (int)out);
+        for (int64_t r = 0; b && r < rows; r++)
+            mm_axpy(y + r * out, 1.0f, b, out);
+        return;
+    }
+#endif
+    mm_loop_forward(y, x, w, b, rows, in, out);
+}
+
+/* mm_forward of n samples of `rows` rows each: each sample's outputs are
+ * the same bits whatever n. The loops are that row by row, so thin
+ * samples go to them together. */
+static inline void mm_forward_samples(float *restrict y,
+                                      const float *restrict x,
+                                      const float *restrict w,
+                                      const float *restrict b, int64_t n,
+                                      int64_t rows, int64_t in, int64_t out)
+{
+    if (rows < MM_BLAS_ROWS) {
+        mm_loop_forward(y, x, w, b, n * rows, in, out);
+        return;
+    }
+    for (int64_t s = 0; s < n; s++)
+        mm_forward(y + s * rows * out, x + s * rows * in, w, b, rows, in,
+                   out);
+}
+
+/* dx (rows, in) += dy (rows, out) W; w (out, in). */
+static inline void mm_backward_input(float *restrict dx,
+                                     const float *restrict dy,
+                                     const float *restrict w, int64_t rows,
+                                     int64_t in, int64_t out)
+{
+#ifdef HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows,
+                (int)in, (int)out, 1.0f, dy, (int)out, w, (int)in, 1.0f, dx,
+                (int)in);
+#else
+    mm_loop_backward_input(dx, dy, w, rows, in, out);
+#endif
+}
+
+/* dw (out, in) += dy^T x; db (out) += the sum of dy's rows, unless NULL. */
+static inline void mm_backward_weight(float *restrict dw,
+                                      float *restrict db,
+                                      const float *restrict dy,
+                                      const float *restrict x, int64_t rows,
+                                      int64_t in, int64_t out)
+{
+#ifdef HAVE_CBLAS
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)out, (int)in,
+                (int)rows, 1.0f, dy, (int)out, x, (int)in, 1.0f, dw,
+                (int)in);
+#else
+    mm_loop_backward_weight(dw, dy, x, rows, in, out);
+#endif
     if (db)
         for (int64_t r = 0; r < rows; r++)
             mm_axpy(db, 1.0f, dy + r * out, out);
