@@ -4,10 +4,9 @@
  * the input's too (the tensor may feed other layers).
  *
  * Where configure found a CBLAS (HAVE_CBLAS: OpenBLAS, BLIS or another),
- * they are cblas_sgemm calls (beta = 1 where they add). Otherwise, and
- * for thin products, pipette's own loops below: cache-blocked, written so
- * that gcc -O2 vectorises the inner loops, and several times slower than
- * a BLAS on large products.
+ * they are cblas_sgemm and cblas_sgemv calls (beta = 1 where they add).
+ * Otherwise pipette's own loops below: cache-blocked, written so that
+ * gcc -O2 vectorises the inner loops, and several times slower.
  *
  * One thread. A rank is one thread pinned to a core, and parallelism
  * comes from the pipeline: a BLAS that starts threads of its own takes
@@ -21,14 +20,15 @@
  *
  * Samples independent, bit for bit: a sample's outputs must be the same
  * in any micro-batch (`pipette gradcheck` checks it). The loops keep it:
- * each output is its own dot product, summed in a fixed order. A BLAS
- * does not: OpenBLAS 0.3.21 and BLIS 0.9.0 sum a row's products in an
- * order that depends on where the row falls among the others (its place
- * in a register tile). So mm_forward promises less, that the same rows
- * give the same bits, and mm_forward_samples calls it once per sample.
- * Thinner than MM_BLAS_ROWS rows, a product runs faster in the loops,
- * which then do it. The gradients have no such promise: a micro-batch's
- * sums over its rows already depend on the cut.
+ * each output is its own dot product, summed in a fixed order. A BLAS's
+ * sgemm does not: OpenBLAS 0.3.21 and BLIS 0.9.0 sum a row's products in
+ * an order that depends on where the row falls among the others (its
+ * place in a register tile). So the forward takes a sample at a time:
+ * mm_forward_samples gives each sample's rows to one sgemm, or, below
+ * MM_GEMM_ROWS rows, each row to its own sgemv (mm_forward_rows), which
+ * is then faster. The gradients have no such promise (a micro-batch's
+ * sums over its rows depend on the cut already) and take the whole
+ * micro-batch.
  */
 #ifndef PP_LAYERS_MATMUL_H
 #define PP_LAYERS_MATMUL_H
@@ -56,11 +56,11 @@ enum {
                       L2 up to in of a few thousand */
     MM_STRIP = 32, /* columns summed at once in the backward: four AVX
                       registers of accumulators */
-    MM_BLAS_ROWS = 4 /* the fewest rows a forward gives the BLAS: with
-                        OpenBLAS 0.3.21 on an AMD EPYC, 1 and 2 rows run
-                        at a third and at half the loops' speed, 4 rows
-                        at 1.4 to 3 times it (in and out from 24 to
-                        1024) */
+    MM_GEMM_ROWS = 8 /* the fewest rows a forward gives one sgemm; fewer
+                        go row by row to sgemv. OpenBLAS 0.3.21 on an AMD
+                        EPYC, in and out from 24 to 1024: sgemv runs at 2
+                        to 3.5 times the loops' speed, sgemm of 4 rows at
+                        0.6 to 1.2 times sgemv's, of 8 at 0.9 to 2.3 */
 };
 
 /* Sets the BLAS's threads to n, where it has a call for it. */
@@ -216,16 +216,36 @@ static inline void mm_loop_backward_weight(float *restrict dw,
 /* ---- the products: the BLAS's where there is one ------------------------ */
 
 /* y (rows, out) = x (rows, in) W^T + b; w (out, in), b (out) or NULL.
- * The same rows give the same bits; rows in another call may not (call
- * it once per sample). The bias is added after the product, as the loops
- * add it. */
+ * Row by row: each row's outputs are the same bits whatever rows
+ * surround it. The bias is added after the product, as the loops add
+ * it. */
+static inline void mm_forward_rows(float *restrict y,
+                                   const float *restrict x,
+                                   const float *restrict w,
+                                   const float *restrict b, int64_t rows,
+                                   int64_t in, int64_t out)
+{
+#ifdef HAVE_CBLAS
+    for (int64_t r = 0; r < rows; r++) {
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)out, (int)in, 1.0f, w,
+                    (int)in, x + r * in, 1, 0.0f, y + r * out, 1);
+        if (b)
+            mm_axpy(y + r * out, 1.0f, b, out);
+    }
+#else
+    mm_loop_forward(y, x, w, b, rows, in, out);
+#endif
+}
+
+/* The same, the rows taken together: the same rows give the same bits,
+ * but a row's may differ in another call (call it once per sample). */
 static inline void mm_forward(float *restrict y, const float *restrict x,
                               const float *restrict w,
                               const float *restrict b, int64_t rows,
                               int64_t in, int64_t out)
 {
 #ifdef HAVE_CBLAS
-    if (rows >= MM_BLAS_ROWS) {
+    if (rows >= MM_GEMM_ROWS) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
                     (int)out, (int)in, 1.0f, x, (int)in, w, (int)in, 0.0f,
                     y, (int)out);
@@ -234,20 +254,19 @@ static inline void mm_forward(float *restrict y, const float *restrict x,
         return;
     }
 #endif
-    mm_loop_forward(y, x, w, b, rows, in, out);
+    mm_forward_rows(y, x, w, b, rows, in, out);
 }
 
-/* mm_forward of n samples of `rows` rows each: each sample's outputs are
- * the same bits whatever n. The loops are that row by row, so thin
- * samples go to them together. */
+/* The same for n samples of `rows` rows each: each sample's outputs are
+ * the same bits whatever n. */
 static inline void mm_forward_samples(float *restrict y,
                                       const float *restrict x,
                                       const float *restrict w,
                                       const float *restrict b, int64_t n,
                                       int64_t rows, int64_t in, int64_t out)
 {
-    if (rows < MM_BLAS_ROWS) {
-        mm_loop_forward(y, x, w, b, n * rows, in, out);
+    if (rows < MM_GEMM_ROWS) {
+        mm_forward_rows(y, x, w, b, n * rows, in, out);
         return;
     }
     for (int64_t s = 0; s < n; s++)

@@ -7,7 +7,7 @@
  * nonzero (they add); a forward's rows the same bits whatever their
  * alignment, and through the linear layer a micro-batch's samples the
  * same bits as each alone (mm_forward_samples), on either side of
- * MM_BLAS_ROWS; and linear's init leaving the BLAS one thread, whatever
+ * MM_GEMM_ROWS; and linear's init leaving the BLAS one thread, whatever
  * it had.
  *
  * Linked with the BLAS the layer links, so that it talks to the same
@@ -87,6 +87,8 @@ START_TEST(products_against_float64)
     float *y = alloc_floats(rows * out);
     mm_forward(y, x, w, b, rows, in, out);
     expect_near(y, ref, mag, rows * out, "y");
+    mm_forward_rows(y, x, w, b, rows, in, out);
+    expect_near(y, ref, mag, rows * out, "y (row by row)");
     mm_loop_forward(y, x, w, b, rows, in, out);
     expect_near(y, ref, mag, rows * out, "y (loops)");
     free(ref), free(mag);
@@ -143,11 +145,13 @@ START_TEST(products_against_float64)
 }
 END_TEST
 
-/* The same rows give the same bits, from any address: a sample's rows
- * lie wherever its micro-batch puts them. */
+/* _i: rows, on either side of MM_GEMM_ROWS. The same rows give the same
+ * bits, from any address: a sample's rows lie wherever its micro-batch
+ * puts them. */
 START_TEST(forward_same_rows_same_bits)
 {
-    const int64_t rows = 9, in = 37, out = 23;
+    static const int64_t nrows[] = {1, 3, MM_GEMM_ROWS + 1, 20};
+    const int64_t rows = nrows[_i], in = 37, out = 23;
     uint64_t rng = 3;
     float *w = alloc_floats(out * in), *b = alloc_floats(out);
     fill_uniform(w, out * in, &rng, -1, 1);
@@ -167,12 +171,12 @@ START_TEST(forward_same_rows_same_bits)
 }
 END_TEST
 
-/* _i: rows per sample, 1 (the loops) to past MM_BLAS_ROWS (the BLAS). A
- * micro-batch of 7 samples gives each sample's outputs alone, bit for
- * bit. */
+/* _i: rows per sample, 1 (row by row) to past MM_GEMM_ROWS (a product
+ * per sample). A micro-batch of 7 samples gives each sample's outputs
+ * alone, bit for bit. */
 START_TEST(samples_independent)
 {
-    static const int per_sample[] = {1, MM_BLAS_ROWS - 1, MM_BLAS_ROWS, 13};
+    static const int per_sample[] = {1, MM_GEMM_ROWS - 1, MM_GEMM_ROWS, 13};
     int rows = per_sample[_i], n = 7;
     uint64_t rng = 5;
     pp_shape shape = {2, {rows, 29}};
@@ -227,7 +231,7 @@ static Suite *matmul_suite(void)
     Suite *s = suite_create("matmul");
     TCase *tc = tcase_create("core");
     tcase_add_loop_test(tc, products_against_float64, 0, NSHAPES);
-    tcase_add_test(tc, forward_same_rows_same_bits);
+    tcase_add_loop_test(tc, forward_same_rows_same_bits, 0, 4);
     tcase_add_loop_test(tc, samples_independent, 0, 4);
     tcase_add_test(tc, init_leaves_one_thread);
     suite_add_tcase(s, tc);
