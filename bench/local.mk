@@ -17,4 +17,4 @@ bench_transfer_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(PTHREAD_LIBS)
 endif
 EXTRA_DIST += bench/linear_gpu.c bench/transfer_gpu.c bench/schedules.sh \
 	bench/cpu-pipeline.sh bench/gpu.sh bench/gpu-mlp.ini \
-	bench/gpu-char.ini bench/torch_reference.py
+	bench/gpu-char.ini bench/torch_reference.py bench/cpu-torch.sh

@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """bench/torch_reference.py - the PyTorch eager reference for bench/gpu.sh
-part 2: the model of a pipette model file, trained in PyTorch on one GPU
-with the whole batch at once, step by step as `pipette train` does.
+part 2 and bench/cpu-torch.sh: the model of a pipette model file, trained
+in PyTorch on one GPU (or CPU) with the whole batch at once, step by step
+as `pipette train` does.
 
-    torch_reference.py [--steps N] [--warmup W] [--device cuda|cpu] FILE.ini
+    torch_reference.py [--steps N] [--warmup W] [--device cuda|cpu]
+                       [--threads T] FILE.ini
 
 It reads the same file pipette reads, so the two cannot drift apart: the
 layers in order (linear, relu, gelu, tanh, layernorm, embedding, dropout,
@@ -26,8 +28,9 @@ Prints a human line and one line for scripts:
 
 Exit status: 0 measured, 1 a failure (a non-finite loss included), 2 a
 usage or model-file error, 77 no GPU answers or PyTorch is missing.
---device cpu runs the same code on the CPU: a check of this script on a
-machine without a GPU, not a reference.
+--device cpu runs the same code on the CPU; with --threads 1 (intra- and
+inter-op threads) it is bench/cpu-torch.sh's reference for one pipette
+rank, which is one thread.
 
 Not a layer-by-layer equivalence test: parameter initialisation and data
 values differ from pipette's. The parameter count is printed so that the
@@ -296,9 +299,13 @@ def main():
     ap.add_argument("--warmup", type=int, default=3,
                     help="steps run first and not timed (default 3)")
     ap.add_argument("--device", choices=("cuda", "cpu"), default="cuda")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="CPU threads for PyTorch's operators (default: "
+                    "PyTorch's own choice)")
     a = ap.parse_args()
-    if a.steps < 1 or a.warmup < 0:
-        ap.error("--steps must be at least 1 and --warmup at least 0")
+    if a.steps < 1 or a.warmup < 0 or a.threads < 0:
+        ap.error("--steps must be at least 1, --warmup and --threads at "
+                 "least 0")
     try:
         import torch
     except ImportError as e:
@@ -320,6 +327,9 @@ def main():
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
         torch.set_float32_matmul_precision("highest")
+    if a.threads:
+        torch.set_num_threads(a.threads)
+        torch.set_num_interop_threads(a.threads)
     device = torch.device(a.device)
 
     try:
@@ -368,7 +378,7 @@ def main():
             times.append(dt)
     ms = 1e3 * statistics.median(times)
     where = (torch.cuda.get_device_name(device) if a.device == "cuda"
-             else "cpu")
+             else "cpu, %d threads" % torch.get_num_threads())
     print("torch_reference: %s on %s (torch %s, FP32, TF32 off), %d "
           "parameters, batch %d, %s: median step %.3f ms over %d steps "
           "after %d warm-up (min %.3f, max %.3f), %.1f samples/s, loss %.6f"
