@@ -22,13 +22,13 @@
  * in any micro-batch (`pipette gradcheck` checks it). The loops keep it:
  * each output is its own dot product, summed in a fixed order. A BLAS's
  * sgemm does not: OpenBLAS 0.3.21 and BLIS 0.9.0 sum a row's products in
- * an order that depends on where the row falls among the others (its
- * place in a register tile). So the forward takes a sample at a time:
- * mm_forward_samples gives each sample's rows to one sgemm, or, below
- * MM_GEMM_ROWS rows, each row to its own sgemv (mm_forward_rows), which
- * is then faster. The gradients have no such promise (a micro-batch's
- * sums over its rows depend on the cut already) and take the whole
- * micro-batch.
+ * an order that depends on where the row falls among the others (for
+ * OpenBLAS, its place in a tile of 12 rows). So the forward takes a
+ * sample at a time: mm_forward gives each row to its own sgemv, and
+ * mm_forward_samples each sample of MM_GEMM_ROWS rows or more to one
+ * sgemm, which is then faster. The gradients have no such promise (a
+ * micro-batch's sums over its rows depend on the cut already) and take
+ * the whole micro-batch.
  */
 #ifndef PP_LAYERS_MATMUL_H
 #define PP_LAYERS_MATMUL_H
@@ -126,6 +126,11 @@ static inline void mm_axpy(float *restrict y, float a,
 
 /* ---- the loops ---------------------------------------------------------- */
 
+/* Inner loops run over the contiguous dimension. Where that loop is a dot
+ * product, it keeps MM_LANES partial sums in a fixed order: a compiler may
+ * not reorder a float sum on its own, but it may turn these independent
+ * lanes into one vector register. */
+
 /* y (rows, out) = x (rows, in) W^T + b; w (out, in), b (out) or NULL.
  * A tile of W is reused by a tile of rows while both are in cache. Each
  * row's outputs are the same whatever rows surround it. */
@@ -217,13 +222,12 @@ static inline void mm_loop_backward_weight(float *restrict dw,
 
 /* y (rows, out) = x (rows, in) W^T + b; w (out, in), b (out) or NULL.
  * Row by row: each row's outputs are the same bits whatever rows
- * surround it. The bias is added after the product, as the loops add
- * it. */
-static inline void mm_forward_rows(float *restrict y,
-                                   const float *restrict x,
-                                   const float *restrict w,
-                                   const float *restrict b, int64_t rows,
-                                   int64_t in, int64_t out)
+ * surround it, as the loops'. The bias is added after the product, as
+ * the loops add it. */
+static inline void mm_forward(float *restrict y, const float *restrict x,
+                              const float *restrict w,
+                              const float *restrict b, int64_t rows,
+                              int64_t in, int64_t out)
 {
 #ifdef HAVE_CBLAS
     for (int64_t r = 0; r < rows; r++) {
@@ -237,41 +241,29 @@ static inline void mm_forward_rows(float *restrict y,
 #endif
 }
 
-/* The same, the rows taken together: the same rows give the same bits,
- * but a row's may differ in another call (call it once per sample). */
-static inline void mm_forward(float *restrict y, const float *restrict x,
-                              const float *restrict w,
-                              const float *restrict b, int64_t rows,
-                              int64_t in, int64_t out)
-{
-#ifdef HAVE_CBLAS
-    if (rows >= MM_GEMM_ROWS) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
-                    (int)out, (int)in, 1.0f, x, (int)in, w, (int)in, 0.0f,
-                    y, (int)out);
-        for (int64_t r = 0; b && r < rows; r++)
-            mm_axpy(y + r * out, 1.0f, b, out);
-        return;
-    }
-#endif
-    mm_forward_rows(y, x, w, b, rows, in, out);
-}
-
-/* The same for n samples of `rows` rows each: each sample's outputs are
- * the same bits whatever n. */
+/* The same for n samples of `rows` rows each, faster: each sample's
+ * outputs are the same bits whatever n, but not always those of
+ * mm_forward. A sample of MM_GEMM_ROWS rows or more is one sgemm. */
 static inline void mm_forward_samples(float *restrict y,
                                       const float *restrict x,
                                       const float *restrict w,
                                       const float *restrict b, int64_t n,
                                       int64_t rows, int64_t in, int64_t out)
 {
-    if (rows < MM_GEMM_ROWS) {
-        mm_forward_rows(y, x, w, b, n * rows, in, out);
+#ifdef HAVE_CBLAS
+    if (rows >= MM_GEMM_ROWS) {
+        for (int64_t s = 0; s < n; s++) {
+            float *ys = y + s * rows * out;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows,
+                        (int)out, (int)in, 1.0f, x + s * rows * in, (int)in,
+                        w, (int)in, 0.0f, ys, (int)out);
+            for (int64_t r = 0; b && r < rows; r++)
+                mm_axpy(ys + r * out, 1.0f, b, out);
+        }
         return;
     }
-    for (int64_t s = 0; s < n; s++)
-        mm_forward(y + s * rows * out, x + s * rows * in, w, b, rows, in,
-                   out);
+#endif
+    mm_forward(y, x, w, b, n * rows, in, out);
 }
 
 /* dx (rows, in) += dy (rows, out) W; w (out, in). */

@@ -87,8 +87,8 @@ START_TEST(products_against_float64)
     float *y = alloc_floats(rows * out);
     mm_forward(y, x, w, b, rows, in, out);
     expect_near(y, ref, mag, rows * out, "y");
-    mm_forward_rows(y, x, w, b, rows, in, out);
-    expect_near(y, ref, mag, rows * out, "y (row by row)");
+    mm_forward_samples(y, x, w, b, 1, rows, in, out);
+    expect_near(y, ref, mag, rows * out, "y (one sample)");
     mm_loop_forward(y, x, w, b, rows, in, out);
     expect_near(y, ref, mag, rows * out, "y (loops)");
     free(ref), free(mag);
@@ -146,8 +146,8 @@ START_TEST(products_against_float64)
 END_TEST
 
 /* _i: rows, on either side of MM_GEMM_ROWS. The same rows give the same
- * bits, from any address: a sample's rows lie wherever its micro-batch
- * puts them. */
+ * bits, from any address, as a sample's rows and row by row: they lie
+ * wherever their micro-batch puts them. */
 START_TEST(forward_same_rows_same_bits)
 {
     static const int64_t nrows[] = {1, 3, MM_GEMM_ROWS + 1, 20};
@@ -159,15 +159,21 @@ START_TEST(forward_same_rows_same_bits)
     float *x = alloc_floats(rows * in + 8), *y = alloc_floats(rows * out + 8);
     float *y0 = alloc_floats(rows * out);
     fill_uniform(x, rows * in, &rng, -1, 1);
+    float *z0 = alloc_floats(rows * out);
     mm_forward(y0, x, w, b, rows, in, out);
+    mm_forward_samples(z0, x, w, b, 1, rows, in, out);
     for (int shift = 1; shift < 8; shift++) {
+        size_t bytes = (size_t)(rows * out) * sizeof *y;
         memmove(x + shift, x + shift - 1, (size_t)(rows * in) * sizeof *x);
         mm_forward(y + shift, x + shift, w, b, rows, in, out);
-        ck_assert_msg(memcmp(y + shift, y0, (size_t)(rows * out) *
-                                                sizeof *y) == 0,
+        ck_assert_msg(memcmp(y + shift, y0, bytes) == 0,
                       "rows shifted by %d floats give other bits", shift);
+        mm_forward_samples(y + shift, x + shift, w, b, 1, rows, in, out);
+        ck_assert_msg(memcmp(y + shift, z0, bytes) == 0,
+                      "a sample shifted by %d floats gives other bits",
+                      shift);
     }
-    free(w), free(b), free(x), free(y), free(y0);
+    free(w), free(b), free(x), free(y), free(y0), free(z0);
 }
 END_TEST
 
