@@ -7,6 +7,7 @@
  * NAME.c defines the host loops and calls ELEMENTWISE_LAYER once; NAME.cu
  * defines the two kernels and calls ELEMENTWISE_CUDA once. Backward reads
  * x or y (the core keeps both), as the layer chooses, and adds to dx.
+ * The host loops are FP32; bf16 tensors reach them through f32view.h.
  */
 #ifndef PP_LAYERS_ELEMENTWISE_H
 #define PP_LAYERS_ELEMENTWISE_H
@@ -14,6 +15,8 @@
 #include <config.h>
 
 #include <pipette/pipette.h>
+
+#include "f32view.h"
 
 /* Which input backward reads. */
 enum { ELEMENTWISE_READS_X, ELEMENTWISE_READS_Y };
@@ -23,11 +26,13 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                                          const pp_tensor_desc *in,
                                          pp_layer_plan *p, pp_error *err)
 {
-    if (in->dtype != PP_F32)
+    if (!pp_dtype_is_float(in->dtype))
         return pp_section_error(cfg, NULL, err,
             "%s needs float input, not token ids", name);
     p->out = *in;
-    p->flops = flops * (double)pp_shape_elements(&in->shape);
+    int64_t n = pp_shape_elements(&in->shape);
+    p->flops = flops * (double)n;
+    f32view_plan(p, 3 * n); /* backward: dy, x or y, dx */
     return PP_OK;
 }
 
@@ -91,7 +96,12 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                              void *y, pp_error *err)                        \
     {                                                                       \
         (void)err;                                                          \
-        fwd(y, x[0], pp_call_elements(c, 0));                                 \
+        int64_t n = pp_call_elements(c, 0);                                 \
+        f32view v = f32view_of(c);                                          \
+        const float *xf = f32_in(&v, x[0], n);                              \
+        float *yf = f32_out(&v, y, n);                                      \
+        fwd(yf, xf, n);                                                     \
+        f32_out_done(&v, y, yf, n);                                         \
         return PP_OK;                                                       \
     }                                                                       \
     static pp_status backward_input(const pp_layer_call *c,                 \
@@ -100,8 +110,14 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                                     pp_error *err)                          \
     {                                                                       \
         (void)err;                                                          \
-        bwd(dx[0], dy, (reads_) == ELEMENTWISE_READS_Y ? y : x[0],          \
-            pp_call_elements(c, 0));                                          \
+        int64_t n = pp_call_elements(c, 0);                                 \
+        f32view v = f32view_of(c);                                          \
+        const float *g = f32_in(&v, dy, n);                                 \
+        const float *r = f32_in(                                            \
+            &v, (reads_) == ELEMENTWISE_READS_Y ? y : x[0], n);             \
+        float *d = f32_grad(&v, dx[0], n);                                  \
+        bwd(d, g, r, n);                                                    \
+        f32_grad_done(&v, dx[0], d, n);                                     \
         return PP_OK;                                                       \
     }                                                                       \
     static const pp_layer_kernels cpu_kernels = {                           \
@@ -109,7 +125,8 @@ static inline pp_status elementwise_plan(const char *name, double flops,
     ELEMENTWISE_CUDA_DECL_(cuda_table)                                      \
     static const pp_layer_ops ops = {                                       \
         .inputs = 1, .plan = plan, .cpu = &cpu_kernels,                     \
-        .cuda = ELEMENTWISE_CUDA_TABLE_(cuda_table)};                       \
+        .cuda = ELEMENTWISE_CUDA_TABLE_(cuda_table),                        \
+        .precisions = F32VIEW_PRECISIONS};                                  \
     PP_PLUGIN(PP_KIND_LAYER, name_, description_, NULL, &ops)
 
 #endif

@@ -22,11 +22,13 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
+
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
     (void)nin;
-    if (in->dtype != PP_F32 || in->shape.ndim == 0)
+    if (!pp_dtype_is_float(in->dtype) || in->shape.ndim == 0)
         return pp_section_error(cfg, NULL, err,
             "softmax_xent needs float logits with a class dimension last");
     int64_t classes = in->shape.dim[in->shape.ndim - 1];
@@ -45,6 +47,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->saved_bytes = (size_t)pp_shape_elements(&p->target.shape) *
                      sizeof(double);
     p->flops = 5.0 * (double)pp_shape_elements(&in->shape);
+    f32view_plan(p, 2 * pp_shape_elements(&in->shape)); /* x, dx */
     return PP_OK;
 }
 
@@ -120,7 +123,9 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
     if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_forward(y, x[0], c->target, rows, C, c->loss_scale);
+    f32view v = f32view_of(c);
+    xent_forward(y, f32_in(&v, x[0], rows * C), c->target, rows, C,
+                 c->loss_scale);
     return PP_OK;
 }
 
@@ -132,7 +137,11 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
     int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
     if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_backward(dx[0], x[0], c->target, rows, C, c->loss_scale);
+    f32view v = f32view_of(c);
+    const float *xf = f32_in(&v, x[0], rows * C);
+    float *d = f32_grad(&v, dx[0], rows * C);
+    xent_backward(d, xf, c->target, rows, C, c->loss_scale);
+    f32_grad_done(&v, dx[0], d, rows * C);
     return PP_OK;
 }
 
@@ -150,6 +159,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &softmax_xent_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "softmax_xent",

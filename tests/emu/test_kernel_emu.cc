@@ -499,7 +499,7 @@ static void test_adamw(void)
                 ibc2 = 1.3f, decay = 0.999f;
     /* The first 600 take weight decay, the rest none. */
     CHECK(pp_adamw_cuda(p, g, m, v, N, 600, b1, b2, eps, step, ibc2, decay,
-                        NULL) == cudaSuccess,
+                        NULL, NULL) == cudaSuccess,
           "launch");
     for (int i = 0; i < N; i++) {
         mc[i] = b1 * mc[i] + (1 - b1) * g[i];
