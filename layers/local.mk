@@ -9,7 +9,8 @@ layer_LTLIBRARIES += layers/linear.la layers/relu.la layers/softmax_xent.la \
 LAYER_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS)
 LAYER_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) -lm
 
-layers_linear_la_SOURCES = layers/linear.c layers/linear.h layers/matmul.h
+layers_linear_la_SOURCES = layers/linear.c layers/linear.h layers/matmul.h \
+	layers/f32view.h
 layers_relu_la_SOURCES = layers/relu.c layers/elementwise.h
 layers_softmax_xent_la_SOURCES = layers/softmax_xent.c
 layers_embedding_la_SOURCES = layers/embedding.c
