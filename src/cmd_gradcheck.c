@@ -162,6 +162,10 @@ static int run(const args *a, pp_model *m)
         if (pp_gradcheck_layer(m, i, &a->opt, &gpu, &res, &n, &err))
             status = pp_cmd_fail(&err);
         for (int k = 0; k < n; k++) {
+            if (res[k].precision == PP_PRECISION_BF16 &&
+                (k == 0 || res[k - 1].precision != PP_PRECISION_BF16))
+                printf("  in bf16: the CPU against FP32, the GPU against "
+                       "the CPU\n");
             print_result(&res[k]);
             beyond += !(res[k].worst <= 1);
         }

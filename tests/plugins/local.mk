@@ -114,6 +114,12 @@ tests_plugins_no_backward_la_SOURCES = tests/plugins/no_backward.c
 tests_plugins_no_backward_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_no_backward_la_LIBADD = src/libpipette.la
 
+# A layer whose bf16 path alone may be wrong, for gradcheck.sh.
+check_LTLIBRARIES += tests/plugins/bad_bf16.la
+tests_plugins_bad_bf16_la_SOURCES = tests/plugins/bad_bf16.c
+tests_plugins_bad_bf16_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_bad_bf16_la_LIBADD = src/libpipette.la
+
 # A layer with a planted mistake for `pipette gradcheck` (gradcheck.sh).
 check_LTLIBRARIES += tests/plugins/bad_grad.la
 tests_plugins_bad_grad_la_SOURCES = tests/plugins/bad_grad.c \
