@@ -18,7 +18,7 @@
 if PP_CUDA_EMULATOR
 noinst_LTLIBRARIES += tests/emu/libpipette-cuda-emulator.la
 tests_emu_libpipette_cuda_emulator_la_SOURCES = tests/emu/cuda_emu.c \
-	tests/emu/cuda_emu_stream.c \
+	tests/emu/cuda_emu_stream.c tests/emu/blas_emu.c tests/emu/blas_emu.h \
 	tests/emu/cublas_emu.c tests/emu/cudnn_emu.c tests/emu/cuda_emu.h \
 	tests/emu/cuda_emu_errors.h tests/emu/launch_check.h
 if HAVE_NCCL
@@ -117,7 +117,8 @@ endif
 
 # Shipped by every `make dist`, whatever it was configured with.
 EXTRA_DIST += tests/emu/cuda_emu.c tests/emu/cuda_emu_stream.c \
-	tests/emu/cublas_emu.c tests/emu/nccl_emu.c \
+	tests/emu/blas_emu.c tests/emu/blas_emu.h tests/emu/cublas_emu.c \
+	tests/emu/nccl_emu.c \
 	tests/emu/cudnn_emu.c tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
 	tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
 	tests/emu/launch_check.h tests/emu/test_cuda_emu.c \
