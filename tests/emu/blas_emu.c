@@ -105,6 +105,14 @@ void pp_emu_put(void *p, cudaDataType t, size_t i, float v)
     memcpy((char *)p + 2 * i, &h, sizeof h);
 }
 
+int pp_emu_fp32_types(cudaDataType ab, cudaDataType c, int fast)
+{
+    if (ab == CUDA_R_32F)
+        return c == CUDA_R_32F;
+    return ab == CUDA_R_16BF && !fast &&
+           (c == CUDA_R_16BF || c == CUDA_R_32F);
+}
+
 float pp_emu_tf32(float x)
 {
     uint32_t u;

@@ -43,6 +43,12 @@ PP_EMU_HIDDEN float pp_emu_get(const void *p, cudaDataType t, size_t i);
 /* Stores v as element i: exact for CUDA_R_32F; for CUDA_R_16BF rounded
  * to nearest, ties to even, NaN made 0x7fff, as cvt.rn.bf16.f32. */
 PP_EMU_HIDDEN void pp_emu_put(void *p, cudaDataType t, size_t i, float v);
+/* Whether cuBLAS and cuBLASLt compute A and B of type ab into C (and D)
+ * of type c in FP32 (the emulated rows of their tables of supported
+ * combinations): A and B in FP32 or bf16, C in FP32 or like A and B;
+ * CUBLAS_COMPUTE_32F_FAST_TF32 (`fast`) only for FP32 throughout. */
+PP_EMU_HIDDEN int pp_emu_fp32_types(cudaDataType ab, cudaDataType c,
+                                    int fast);
 /* x rounded to TF32 (8 exponent bits, 10 mantissa bits), to nearest
  * with ties away from zero (adding half an ulp and truncating, as
  * CUTLASS's tensor-core kernels convert FP32 operands); infinities and

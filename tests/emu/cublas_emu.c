@@ -248,17 +248,6 @@ static void run_gemm(void *arg)
     free(w);
 }
 
-/* Whether cublasGemmEx takes these types with FP32 computation (its
- * table of supported combinations, the emulated rows): A and B FP32 or
- * bf16, C FP32 or like A and B; TF32 only for FP32 throughout. */
-static int gemm_types(cudaDataType ab, cudaDataType c, int tf32)
-{
-    if (ab == CUDA_R_32F)
-        return c == CUDA_R_32F;
-    return ab == CUDA_R_16BF && !tf32 &&
-           (c == CUDA_R_16BF || c == CUDA_R_32F);
-}
-
 cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                             cublasOperation_t transb, int m, int n, int k,
                             const void *alpha, const void *A,
@@ -284,16 +273,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     if (lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
         ldc < (m > 1 ? m : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
-    int tf32;
+    int fast = 0, tf32 = 0;
     switch (computeType) {
     case CUBLAS_COMPUTE_32F: /* TF32 only where the math mode says */
         tf32 = (handle->math & 0xf) == CUBLAS_TF32_TENSOR_OP_MATH;
         break;
     case CUBLAS_COMPUTE_32F_PEDANTIC:
-        tf32 = 0;
         break;
     case CUBLAS_COMPUTE_32F_FAST_TF32:
-        tf32 = 1;
+        fast = tf32 = 1;
         break;
     default:
         pp_emu_complain("%s: compute type %d is not emulated (only "
@@ -301,7 +289,7 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                         call, (int)computeType);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
-    if (Atype != Btype || !gemm_types(Atype, Ctype, tf32)) {
+    if (Atype != Btype || !pp_emu_fp32_types(Atype, Ctype, fast)) {
         pp_emu_complain("%s: A %d, B %d, C %d with compute type %d: not "
                         "a combination cuBLAS supports (or not emulated: "
                         "FP32 or bf16 in, FP32 or bf16 out)", call,

@@ -589,6 +589,8 @@ struct algo {
     int32_t compute, ab, cd, transa, transb;
     uint32_t align[AL_N];
 };
+_Static_assert(sizeof(struct algo) <= sizeof(cublasLtMatmulAlgo_t),
+               "the emulated algorithm fits cublasLtMatmulAlgo_t");
 
 static int transposes(int64_t op)
 {
@@ -627,16 +629,6 @@ static cublasStatus_t layout_dims(cublasLtMatrixLayout_t l, const char *call,
         return CUBLAS_STATUS_INVALID_VALUE;
     }
     return CUBLAS_STATUS_SUCCESS;
-}
-
-/* Whether cuBLASLt computes these types in FP32 (its table's rows that
- * the emulator computes): as cublasGemmEx. */
-static int types_ok(cudaDataType ab, cudaDataType cd, int tf32)
-{
-    if (ab == CUDA_R_32F)
-        return cd == CUDA_R_32F;
-    return ab == CUDA_R_16BF && !tf32 &&
-           (cd == CUDA_R_16BF || cd == CUDA_R_32F);
 }
 
 /* The descriptors checked and read into p, for the heuristic and the
@@ -678,7 +670,7 @@ static cublasStatus_t make_plan(cublasLtHandle_t h, const char *call,
     if (scale != CUDA_R_32F ||
         layout_get(lb, CUBLASLT_MATRIX_LAYOUT_TYPE) != p->ab ||
         layout_get(lc, CUBLASLT_MATRIX_LAYOUT_TYPE) != p->cd ||
-        !types_ok(p->ab, p->cd, p->tf32)) {
+        !pp_emu_fp32_types(p->ab, p->cd, p->tf32)) {
         pp_emu_complain("%s: compute type %d, scale %lld, A %lld, B %lld, "
                         "C %lld, D %lld: not a combination cuBLASLt "
                         "supports (or not emulated: FP32 or bf16 in, FP32 "

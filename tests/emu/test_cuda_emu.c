@@ -364,6 +364,10 @@ static void test_gemm_bf16(cublasHandle_t h)
     /* inf * 0 is NaN, stored as bf16's canonical NaN. */
     const uint16_t inf[] = {0x7f80}, zero1[] = {0};
     CHECK(bf16_dot(h, inf, zero1, 1, CUDA_R_16BF) == 0x7fff);
+    /* The TF32 math mode leaves bf16 alone. */
+    BLAS(cublasSetMathMode(h, CUBLAS_TF32_TENSOR_OP_MATH));
+    CHECK(bf16_dot(h, x258, one3, 3, CUDA_R_16BF) == bf(258));
+    BLAS(cublasSetMathMode(h, CUBLAS_DEFAULT_MATH));
     /* A product of two bf16 is exact in FP32. */
     const uint16_t e[] = {bf(1 + 0x1p-7f)};
     float sq = 1 + 0x1p-6f + 0x1p-14f;
