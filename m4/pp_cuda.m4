@@ -17,9 +17,9 @@ AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo -arch=all-major)
 AC_ARG_ENABLE([cuda-emulator],
   AS_HELP_STRING([--enable-cuda-emulator],
     [build the CUDA code against a CPU emulation of the CUDA runtime, cuBLAS,
-     cuBLASLt, cuDNN and NCCL (tests/emu), so that make check runs the GPU tests with
-     no GPU: for testing only; needs the CUDA headers (and nccl.h for NCCL),
-     a C++ compiler (CXX) and perl, not nvcc]),
+     cuBLASLt, cuDNN and NCCL (tests/emu), so that make check runs the GPU
+     tests with no GPU: for testing only; needs the CUDA headers (and
+     nccl.h for NCCL), a C++ compiler (CXX) and perl, not nvcc]),
   [], [enable_cuda_emulator=no])
 AS_CASE([$enable_cuda_emulator], [yes|no], [],
   [AC_MSG_ERROR([--enable-cuda-emulator takes no value])])
