@@ -11,8 +11,9 @@
  *   bench/linear_gpu [ROWS IN OUT [ITERS]]   (default 8192 8192 8192 20)
  *
  * Exits 77 when no GPU answers. FP32 (TF32 off) on both sides, as the
- * layer's default; PIPETTE_TF32=1 turns TF32 on for both. Not a test: it
- * checks nothing but that both ran.
+ * default precision; PIPETTE_TF32=1 turns TF32 on for both ([train]
+ * precision = tf32 for the layer). Not a test: it checks nothing but that
+ * both ran.
  */
 #include <config.h>
 
@@ -109,7 +110,9 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* The layer, planned from a model file like any user's. */
+    /* The layer, planned from a model file like any user's (the loss
+     * and [train] are there for the file to load, and to set the
+     * precision). */
     char path[] = "/tmp/pp-linear-bench-XXXXXX";
     int fd = mkstemp(path);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
@@ -118,7 +121,8 @@ int main(int argc, char **argv)
         return 1;
     }
     fprintf(f, "[model]\ninput = %d\n[layer fc]\ntype = linear\nunits = %d\n"
-               "tf32 = %s\n", in, out, tf32 ? "true" : "false");
+               "[layer loss]\ntype = mse\n[train]\nbatch = 1\n"
+               "precision = %s\n", in, out, tf32 ? "tf32" : "fp32");
     fclose(f);
     pp_model *m;
     pp_error err;
@@ -174,7 +178,8 @@ int main(int argc, char **argv)
     void *dxs[1] = {dx};
     pp_layer_call c = {.plan = &l->plan, .nin = 1, .in = l->in, .n = rows,
                        .param = param, .grad = grad, .saved = saved,
-                       .training = 1, .stream = s, .blas = h};
+                       .training = 1, .stream = s, .blas = h,
+                       .precision = l->plan.precision};
 
     cudaEvent_t t0, t1;
     CHECK(cudaEventCreate(&t0));

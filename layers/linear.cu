@@ -41,10 +41,16 @@
 
 #include "linear.h"
 
-/* The micro-batch's matrix sizes as cuBLAS's ints, or an error. */
+/* The micro-batch's matrix sizes as cuBLAS's ints, or an error: also
+ * in bf16, which these FP32 GEMMs cannot run (cuBLASLt's will). */
 static pp_status cuda_dims(const pp_layer_call *c, int *rows, int *in,
                            int *out, pp_error *err)
 {
+    if (c->precision == PP_PRECISION_BF16)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "linear's CUDA half has no bf16 GEMM yet: use "
+                            "precision = fp32 or tf32, or run the linear "
+                            "layers on cpu ranks");
     linear_dims d = linear_dims_of(c);
     if (d.rows > INT_MAX || d.in > INT_MAX)
         return pp_error_set(err, PP_ERR_RUNTIME,

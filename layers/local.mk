@@ -57,8 +57,9 @@ endif
 @am__include@ @am__quote@layers/$(DEPDIR)/concat.Pcu@am__quote@ # am--include-marker
 PP_CU_DEPFILES += layers/$(DEPDIR)/linear.Pcu \
 	$(PP_LAYER_CU:%=layers/$(DEPDIR)/%.Pcu)
-# Shipped even by a `make dist` configured without CUDA.
-EXTRA_DIST += layers/linear.cu $(PP_LAYER_CU:%=layers/%.cu)
+# Shipped even by a `make dist` configured without CUDA, with packed.h,
+# which only the .cu files include.
+EXTRA_DIST += layers/linear.cu $(PP_LAYER_CU:%=layers/%.cu) layers/packed.h
 
 layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLAS_CPPFLAGS)
 layers_linear_la_LDFLAGS = $(PLUGIN_LDFLAGS)

@@ -37,11 +37,6 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->ops;
         lr->k = rk->cuda ? ops->cuda : ops->cpu;
-        /* Until the CUDA halves read and write bf16. */
-        if (rk->cuda && m->precision == PP_PRECISION_BF16)
-            return pp_section_error(pp_config_section(m->cfg, "train"),
-                "precision", err, "bf16 runs on cpu ranks only in this "
-                "build: the CUDA kernels are FP32");
         if (!lr->k || !lr->k->forward)
             return pp_section_error(lr->ml->section, "type", err,
                 "layer plugin '%s' has no %s kernels: it cannot run on a %s "

@@ -205,7 +205,7 @@ static void check_close(const char *what, int64_t at, float gpu, float cpu,
         w->ratio = diff / b;
 }
 
-/* _i: case * 2 + tf32. */
+/* _i: case * 2 + tf32 ([train] precision = tf32 rather than fp32). */
 START_TEST(test_linear)
 {
     const struct lin_case *lc = &lin_cases[_i / 2];
@@ -214,8 +214,8 @@ START_TEST(test_linear)
 
     char text[256];
     snprintf(text, sizeof text,
-             "[layer t]\ntype = linear\nunits = %d\nbias = %s\ntf32 = %s\n",
-             lc->units, lc->bias ? "true" : "false", tf32 ? "true" : "false");
+             "[layer t]\ntype = linear\nunits = %d\nbias = %s\n",
+             lc->units, lc->bias ? "true" : "false");
     pp_config *cfg = load_config(text);
     const pp_plugin_desc *desc = find_plugin(PP_KIND_LAYER, "linear");
     const pp_layer_ops *ops = desc->ops;
@@ -229,6 +229,7 @@ START_TEST(test_linear)
     pp_tensor_desc in = {PP_F32, lc->shape};
     pp_layer_plan plan;
     memset(&plan, 0, sizeof plan);
+    plan.precision = tf32 ? PP_PRECISION_TF32 : PP_PRECISION_FP32;
     ck_assert_msg(ops->plan(s, &in, 1, &plan, &err) == PP_OK, "%s", err.msg);
     ck_assert_int_eq(plan.nparams, 1 + lc->bias);
 
@@ -268,7 +269,7 @@ START_TEST(test_linear)
     void *dxs[1] = {dx};
     pp_layer_call call = {.plan = &plan, .nin = 1, .in = &in, .n = n,
                           .param = param, .grad = grad, .saved = saved,
-                          .training = 1};
+                          .training = 1, .precision = plan.precision};
     ck_assert_int_eq(ops->cpu->forward(&call, xs, y, &err), PP_OK);
     ck_assert_int_eq(ops->cpu->backward_input(&call, xs, y, dy, dxs, &err),
                      PP_OK);
@@ -365,19 +366,29 @@ START_TEST(test_linear)
 }
 END_TEST
 
-/* tf32 is a bool key like bias, refused with the same message. */
+/* The layer's tf32 key is retired for [train] precision: a section that
+ * still sets it passes validation (the key is known) and is refused at
+ * plan, which says what to write instead. */
 START_TEST(test_tf32_key)
 {
     pp_config *cfg = load_config("[layer t]\ntype = linear\nunits = 2\n"
-                                 "tf32 = maybe\n");
+                                 "tf32 = true\n");
     const pp_plugin_desc *desc = find_plugin(PP_KIND_LAYER, "linear");
+    const pp_layer_ops *ops = desc->ops;
     pp_section *s = pp_config_section(cfg, "layer");
     pp_error err;
     pp_error_clear(&err);
-    ck_assert_int_eq(pp_section_validate(s, layer_core, desc->keys, &err),
-                     PP_ERR_CONFIG);
-    ck_assert_msg(strstr(err.msg, "tf32: expected true or false") != NULL,
+    ck_assert_msg(pp_section_validate(s, layer_core, desc->keys, &err) ==
+                      PP_OK, "%s", err.msg);
+    pp_tensor_desc in = {PP_F32, {1, {3}}};
+    pp_layer_plan plan;
+    memset(&plan, 0, sizeof plan);
+    plan.precision = PP_PRECISION_TF32;
+    ck_assert_int_eq(ops->plan(s, &in, 1, &plan, &err), PP_ERR_CONFIG);
+    ck_assert_msg(strstr(err.msg, "tf32: the tf32 key is retired: write "
+                                  "precision = tf32 in [train]") != NULL,
                   "%s", err.msg);
+    pp_layer_plan_release(&plan);
     pp_config_free(cfg);
 }
 END_TEST
