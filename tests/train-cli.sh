@@ -156,6 +156,17 @@ awk -v a="$(cat "$tmp/loss-fp32")" -v b="$(cat "$tmp/loss-bf16")" \
     'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d <= 0.01 * a && d > 0) }' ||
     fail "char example: bf16 loss $(cat "$tmp/loss-bf16") against FP32's $(cat "$tmp/loss-fp32") after 100 steps"
 
+# tf32 and bf16 need compute capability 8.0: an emulated Turing refuses
+# them, naming the device, at the precision key.
+if [ "$PP_EMULATED" = yes ]; then
+    for p in tf32 bf16; do
+        sed "s|^devices = .*|devices = cuda:0*2|; s|^lr = 0.02|lr = 0.02\nprecision = $p|" "$examples/mlp.ini" >"$tmp/turing.ini"
+        run env PIPETTE_EMU_CC=75 timeout 60 "$PIPETTE" train --steps 1 "$tmp/turing.ini"
+        expect_status 2 "$p on compute capability 7.5"
+        expect_err "^$tmp/turing\.ini:[0-9]+: \[train\] precision: cuda:0 \(pipette CUDA emulator\) has compute capability 7\.5: $p needs tensor cores that have it, from 8\.0 \(Ampere\) on; use fp32$" "$p refused on 7.5"
+    done
+fi
+
 # A layer failing on one rank stops every rank (the others are waiting
 # for its messages) and names the rank, the step and the task: ids up to
 # 299 from a test source that does not declare them, into a 10-id
