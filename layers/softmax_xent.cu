@@ -1,6 +1,7 @@
 /* layers/softmax_xent.cu - softmax_xent's device half. One warp a row:
- * the row's max and log-sum-exp (summed in double, as the CPU does, but
- * of float exps: FP64 exp costs more than its 1e-7 is worth). The logits
+ * the row's max and log-sum-exp (summed in double, as the CPU does, of
+ * float exps: FP64 exp costs more than its 1e-7 is worth); forward saves
+ * the log-sum-exp for backward, which recomputes only the max. The logits
  * x and dx are float or bf16, read 16 bytes at a time where a row allows
  * (packed.h); the statistics and the loss are FP32 or double, as on the
  * CPU. The targets are in device memory and cannot be refused without
@@ -13,18 +14,24 @@
 #include "packed.h"
 
 template <typename T>
-__device__ static void row_stats(const T *xr, int64_t C, float *max,
-                                 double *lse)
+__device__ static float row_max(const T *xr, int64_t C)
 {
-    bool packs = aligned16(xr);
     float m = -CUDART_INF_F;
-    lane_runs<T>(C, packs, [&](int64_t j, int k) {
+    lane_runs<T>(C, aligned16(xr), [&](int64_t j, int k) {
         float v[PACK(T)];
         run_load(v, xr + j, k);
         for (int i = 0; i < k; i++)
             m = fmaxf(m, v[i]);
     });
-    m = pp_warp_max(m);
+    return pp_warp_max(m);
+}
+
+template <typename T>
+__device__ static void row_stats(const T *xr, int64_t C, float *max,
+                                 double *lse)
+{
+    bool packs = aligned16(xr);
+    float m = row_max(xr, C);
     double sum = 0.0;
     lane_runs<T>(C, packs, [&](int64_t j, int k) {
         float v[PACK(T)];
@@ -36,11 +43,11 @@ __device__ static void row_stats(const T *xr, int64_t C, float *max,
     *lse = log(pp_warp_sum(sum));
 }
 
-/* row_loss[r] = lse - (x[target] - max) */
+/* row_loss[r] = lse[r] - (x[target] - max) */
 template <typename T>
-__global__ static void row_losses(double *row_loss, const T *x,
-                                  const int32_t *target, int64_t rows,
-                                  int64_t C)
+__global__ static void row_losses(double *row_loss, double *row_lse,
+                                  const T *x, const int32_t *target,
+                                  int64_t rows, int64_t C)
 {
     PP_CUDA_ROW_LOOP(r, rows) {
         const T *xr = x + r * C;
@@ -48,6 +55,8 @@ __global__ static void row_losses(double *row_loss, const T *x,
         double lse;
         row_stats(xr, C, &m, &lse);
         int32_t t = target[r];
+        if (threadIdx.x % 32 == 0)
+            row_lse[r] = lse;
         if (threadIdx.x % 32 == 0)
             row_loss[r] = t >= 0 && t < C
                               ? lse - (double)(elem_load(xr + t) - m)
@@ -69,15 +78,15 @@ __global__ static void sum_scaled(float *loss, const double *v, int64_t n,
 /* dx (rows, C) += scale * (softmax(x) - onehot(target)): one rounding in
  * bf16 */
 template <typename T>
-__global__ static void backward(T *dx, const T *x, const int32_t *target,
-                                int64_t rows, int64_t C, double scale)
+__global__ static void backward(T *dx, const T *x, const double *row_lse,
+                                const int32_t *target, int64_t rows,
+                                int64_t C, double scale)
 {
     PP_CUDA_ROW_LOOP(r, rows) {
         const T *xr = x + r * C;
         T *dxr = dx + r * C;
-        float m;
-        double lse;
-        row_stats(xr, C, &m, &lse);
+        float m = row_max(xr, C);
+        double lse = row_lse[r];
         int32_t t = target[r];
         int ok = t >= 0 && t < C;
         bool packs = aligned16(xr) && aligned16(dxr);
@@ -108,11 +117,11 @@ static pp_status forward_as(const pp_layer_call *c, const void *const *x,
     auto kernel = row_losses<T>;
     if (rows > 0)
         kernel<<<pp_cuda_row_blocks(rows), PP_CUDA_ROW_THREADS, 0, s>>>(
-            (double *)c->saved, (const T *)x[0], (const int32_t *)c->target,
-            rows, pp_call_features(c, 0));
+            (double *)c->saved + rows, (double *)c->saved, (const T *)x[0],
+            (const int32_t *)c->target, rows, pp_call_features(c, 0));
     sum_scaled<<<1, PP_CUDA_THREADS, 0, s>>>((float *)y,
-                                             (const double *)c->saved, rows,
-                                             c->loss_scale);
+                                             (const double *)c->saved + rows,
+                                             rows, c->loss_scale);
     return PP_CUDA_CHECK(cudaGetLastError(), err);
 }
 
@@ -125,6 +134,7 @@ static pp_status backward_as(const pp_layer_call *c, const void *const *x,
     if (rows > 0)
         kernel<<<pp_cuda_row_blocks(rows), PP_CUDA_ROW_THREADS, 0,
                  pp_cuda_stream(c)>>>((T *)dx[0], (const T *)x[0],
+                                      (const double *)c->saved,
                                       (const int32_t *)c->target, rows,
                                       pp_call_features(c, 0),
                                       c->loss_scale);
