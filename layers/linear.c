@@ -5,17 +5,16 @@
  * k = 1/sqrt(in), as in PyTorch's nn.Linear.
  *
  * The CPU kernels are matmul.h's loops: no BLAS, one thread. The CUDA
- * kernels, built where cuBLAS is, are cuBLAS calls on the rank's stream:
- * GEMMs in plain FP32, or on TF32 tensor cores in [train] precision =
- * tf32 (the CPU has no TF32 and computes in FP32). In bf16 the GEMMs read
- * the bf16 copy of W and b and accumulate in FP32; the CPU reads them into
- * FP32 (its state holds the room) and its activations through f32view.h.
+ * kernels (linear.cu), built where cuBLASLt is, are one cuBLASLt matmul
+ * each on the rank's stream, the bias added and its gradient summed by
+ * the matmul's epilogues: GEMMs in plain FP32, or on TF32 tensor cores in
+ * [train] precision = tf32 (the CPU has no TF32 and computes in FP32). In
+ * bf16 the GEMMs read the bf16 copy of W and b and accumulate in FP32;
+ * the CPU reads them into FP32 (its state holds the room) and its
+ * activations through f32view.h. Both round each bf16 output once.
  *
  * backward_input needs only W; backward_weight needs x, which the core
- * keeps. The saved area, only with a bias, is one float per row: the CUDA
- * forward fills it with ones, the vector cuBLAS needs to broadcast the
- * bias and to sum dy's rows for its gradient (the CPU leaves it unused).
- * The bias takes no weight decay.
+ * keeps: nothing is saved. The bias takes no weight decay.
  */
 #include <config.h>
 
@@ -68,9 +67,6 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                                 PP_PARAM_NO_DECAY, err)) ||
         pp_layer_args(p, &args, sizeof args, err))
         return err->code;
-    /* The plan is the same for every device, so the CPU carries the CUDA
-     * half's ones too: 4 bytes a row, against 4 * in for the x kept. */
-    p->saved_bytes = bias ? (size_t)rows * sizeof(float) : 0;
     p->flops = 2.0 * (double)rows * (double)features * (double)units;
     f32view_plan(p, rows * (features + units));
     return PP_OK;
@@ -173,7 +169,7 @@ static const pp_layer_kernels cpu_kernels = {
     .backward_weight = backward_weight, .init = cpu_init,
     .destroy = cpu_destroy};
 
-#ifdef HAVE_CUBLAS
+#ifdef HAVE_CUBLASLT
 extern const pp_layer_kernels linear_cuda; /* linear.cu */
 #define CUDA_KERNELS (&linear_cuda)
 #else

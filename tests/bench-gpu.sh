@@ -54,9 +54,10 @@ expect_status 0 "gpu.sh --smoke"
 for part in 1 2 3; do
     expect_out "^  part $part ran$" "part $part ran"
 done
-# Part 1: both precisions.
-expect_out "^linear 128x96 -> 64 \(FP32\): layer [0-9.]+ TFLOP/s, bare cuBLAS [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 FP32 line"
+# Part 1: the three precisions.
+expect_out "^linear 128x96 -> 64 \(FP32\): layer [0-9.]+ TFLOP/s, bare cuBLASLt [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 FP32 line"
 expect_out "^linear 128x96 -> 64 \(TF32\): " "part 1 TF32 line"
+expect_out "^linear 128x96 -> 64 \(BF16\): layer [0-9.]+ TFLOP/s, bare cuBLASLt [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 BF16 line"
 # Part 2: every variant of both models in the table, the targets judged.
 rows=$(grep -Ec '^\| (mlp|char) \| [14] \| [18] \| (auto|local) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| ' "$tmp/out")
 [ "$rows" -eq 8 ] || fail "part 2: $rows rows in the table, expected 8"

@@ -129,8 +129,8 @@ void layer_open_inputs(layer *l, pp_registry *reg, const char *type,
                              &ops, &err) == PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cpu);
     /* The CUDA halves are built whenever the toolkit is (linear's needs
-     * cuBLAS too), and only then: tested here, where no GPU runs them. */
-#if defined(HAVE_CUDA) && defined(HAVE_CUBLAS)
+     * cuBLASLt too), and only then: tested here, where no GPU runs them. */
+#if defined(HAVE_CUDA) && defined(HAVE_CUBLASLT)
     ck_assert_ptr_nonnull(ops->cuda);
 #elif !defined(HAVE_CUDA)
     ck_assert_ptr_null(ops->cuda);

@@ -45,6 +45,12 @@
  * The workspace holds garbage after each call (0xff bytes). Work is
  * queued on the given stream, as cublas_emu.c queues it.
  *
+ * PIPETTE_EMU_LT_NO_BGRAD=1 plays a cuBLASLt without kernels for BGRADA
+ * and BGRADB, which a real one may lack for some types: the heuristic
+ * finds no algorithm for them (CUBLAS_STATUS_NOT_SUPPORTED, none
+ * returned), so that a caller's way round it gets tested. Read at each
+ * heuristic call, so a test may set it between layers.
+ *
  * Descriptors live in the opaque structures cublasLt.h declares, so the
  * header's *Init functions work on storage of the caller's too.
  */
@@ -821,6 +827,10 @@ cublasStatus_t cublasLtMatmulAlgoGetHeuristic(
         s = check_defaults(&pref_kind, preference, call);
     if (s != CUBLAS_STATUS_SUCCESS)
         return s;
+    const char *no_bgrad = getenv("PIPETTE_EMU_LT_NO_BGRAD");
+    if ((p.does & (E_BGRAD_A | E_BGRAD_B)) && no_bgrad &&
+        strcmp(no_bgrad, "1") == 0)
+        return CUBLAS_STATUS_NOT_SUPPORTED;
     struct algo a = choose(&p, preference);
     cublasLtMatmulHeuristicResult_t *r = &heuristicResultsArray[0];
     memset(r, 0, sizeof *r);

@@ -1046,6 +1046,18 @@ static void test_lt_refusals(cublasLtHandle_t lt)
     /* BGRADB's gradient with alpha 2: undocumented, not emulated. */
     set_epilogue(&o, CUBLASLT_EPILOGUE_BGRADB);
     set_pointer(&o, CUBLASLT_MATMUL_DESC_BIAS_POINTER, biases);
+    /* A cuBLASLt without bias-gradient kernels has no algorithm for it,
+     * and one again once the variable is gone. */
+    setenv("PIPETTE_EMU_LT_NO_BGRAD", "1", 1);
+    got = -1;
+    CHECK(cublasLtMatmulAlgoGetHeuristic(lt, o.desc, o.a, o.b, o.c, o.d,
+                                         pref, 1, &r, &got) ==
+              CUBLAS_STATUS_NOT_SUPPORTED &&
+          got == 0);
+    unsetenv("PIPETTE_EMU_LT_NO_BGRAD");
+    LT(cublasLtMatmulAlgoGetHeuristic(lt, o.desc, o.a, o.b, o.c, o.d, pref,
+                                      1, &r, &one_algo));
+    CHECK(one_algo == 1);
     CHECK(cublasLtMatmul(lt, o.desc, &two, m, o.a, m + 4, o.b, &zero, m + 8,
                          o.c, m + 8, o.d, NULL, NULL, 0, 0) ==
           CUBLAS_STATUS_NOT_SUPPORTED);
