@@ -1,10 +1,10 @@
 # Benchmark programs: built with the rest, run by the bench/ scripts.
-if HAVE_CUBLAS
+if HAVE_CUBLASLT
 noinst_PROGRAMS += bench/linear_gpu
 bench_linear_gpu_SOURCES = bench/linear_gpu.c
 bench_linear_gpu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
-	$(CUDA_CPPFLAGS) $(CUBLAS_CPPFLAGS)
-bench_linear_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(CUBLAS_LIBS)
+	$(CUDA_CPPFLAGS) $(CUBLASLT_CPPFLAGS)
+bench_linear_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(CUBLASLT_LIBS) -lm
 endif
 # The transports through their plugins; the CUDA runtime only for events
 # and the bare copy (NCCL, when there, is the nccl plugin's business).

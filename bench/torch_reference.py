@@ -15,7 +15,10 @@ pipette's sgd and adamw plugins document), and the data source's shapes.
 [pipeline] is ignored: this is one device and one micro-batch. A key it
 does not know is an error, not a guess.
 
-FP32 throughout, TF32 off for matrix products and cuDNN. Each step draws
+[train] precision as pipette reads it: fp32 (TF32 off for matrix
+products and cuDNN), tf32 (TF32 on for both), or bf16 (torch.autocast
+to bf16 around forward and loss, FP32 parameters and optimizer, TF32
+off: what a PyTorch user runs for bf16). Each step draws
 its batch on the host and copies it to the device, as pipette's data
 sources do (the values differ: only shapes and work matter here), then
 runs forward, loss, backward, the optimizer and reads the loss back
@@ -147,9 +150,9 @@ def build(cp, torch, device):
             raise ModelFileError("[%s] follows the loss" % sec)
         if kind == "linear":
             units = k.int("units", required=True)
-            if k.bool("tf32", "false"):
-                raise ModelFileError("[%s] tf32 = true: this reference is "
-                                     "FP32 with TF32 off" % sec)
+            if k.get("tf32") is not None:
+                raise ModelFileError("[%s] tf32: retired, as in pipette: "
+                                     "write [train] precision = tf32" % sec)
             layers.append(nn.Linear(width, units,
                                     bias=k.bool("bias", "true")))
             width = units
@@ -192,6 +195,10 @@ def optimizer(cp, torch, params):
     kind = t.get("optimizer", "sgd")
     lr = t.float("lr", "0.01")
     seed = t.int("seed", "1")
+    precision = t.get("precision", "fp32")
+    if precision not in ("fp32", "tf32", "bf16"):
+        raise ModelFileError("[train] precision = %s: expected fp32, tf32 "
+                             "or bf16" % precision)
     t.ignore("steps", "log_every", "log", "trace", "checkpoint")
     if kind == "sgd":
         momentum = t.float("momentum", "0")
@@ -212,7 +219,7 @@ def optimizer(cp, torch, params):
         raise ModelFileError("[train] optimizer = %s: not supported by "
                              "torch_reference.py" % kind)
     t.done()
-    return opt, what, batch, seed
+    return opt, what, batch, seed, precision
 
 
 def corpus(path, source, torch):
@@ -316,17 +323,6 @@ def main():
               "torch.cuda.is_available() is False): skipped"
               % torch.__version__)
         return SKIP
-    # Exact FP32 products, as linear's default tf32 = false. PyTorch 2.9
-    # replaced allow_tf32 with fp32_precision and warns about the old
-    # flags (mixing the two is an error in places): use the one there is.
-    if hasattr(torch.backends, "fp32_precision"):
-        torch.backends.fp32_precision = "ieee"
-        torch.backends.cuda.matmul.fp32_precision = "ieee"
-        torch.backends.cudnn.fp32_precision = "ieee"
-    else:
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.backends.cudnn.allow_tf32 = False
-        torch.set_float32_matmul_precision("highest")
     if a.threads:
         torch.set_num_threads(a.threads)
         torch.set_num_interop_threads(a.threads)
@@ -336,7 +332,8 @@ def main():
         cp = read_ini(a.model)
         cp.path = a.model
         name, net, classes, input_len, tokens = build(cp, torch, device)
-        opt, what, batch, seed = optimizer(cp, torch, net.parameters())
+        opt, what, batch, seed, precision = optimizer(cp, torch,
+                                                      net.parameters())
         torch.manual_seed(seed)
         next_batch = data_source(cp, torch, batch, input_len, tokens,
                                  classes, device,
@@ -348,13 +345,31 @@ def main():
     except ModelFileError as e:
         print("torch_reference: %s" % e, file=sys.stderr)
         return 2
+    # FP32 matrix products exact, or on TF32 tensor cores in tf32. PyTorch
+    # 2.9 replaced allow_tf32 with fp32_precision and warns about the old
+    # flags (mixing the two is an error in places): use the one there is.
+    tf32 = precision == "tf32"
+    if hasattr(torch.backends, "fp32_precision"):
+        mode = "tf32" if tf32 else "ieee"
+        torch.backends.fp32_precision = mode
+        torch.backends.cuda.matmul.fp32_precision = mode
+        torch.backends.cudnn.fp32_precision = mode
+    else:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
+        torch.backends.cudnn.allow_tf32 = tf32
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    how = {"fp32": "FP32, TF32 off", "tf32": "FP32, TF32 on",
+           "bf16": "bf16 autocast"}[precision]
     params = sum(p.numel() for p in net.parameters())
     cross_entropy = torch.nn.functional.cross_entropy
 
     def step():
         x, y = next_batch()
-        logits = net(x)
-        loss = cross_entropy(logits.reshape(-1, classes), y.reshape(-1))
+        with torch.autocast(device_type=a.device, dtype=torch.bfloat16,
+                            enabled=precision == "bf16"):
+            logits = net(x)
+            loss = cross_entropy(logits.reshape(-1, classes),
+                                 y.reshape(-1))
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -379,10 +394,10 @@ def main():
     ms = 1e3 * statistics.median(times)
     where = (torch.cuda.get_device_name(device) if a.device == "cuda"
              else "cpu, %d threads" % torch.get_num_threads())
-    print("torch_reference: %s on %s (torch %s, FP32, TF32 off), %d "
+    print("torch_reference: %s on %s (torch %s, %s), %d "
           "parameters, batch %d, %s: median step %.3f ms over %d steps "
           "after %d warm-up (min %.3f, max %.3f), %.1f samples/s, loss %.6f"
-          % (name, where, torch.__version__, params, batch, what, ms,
+          % (name, where, torch.__version__, how, params, batch, what, ms,
              len(times), a.warmup, 1e3 * min(times), 1e3 * max(times),
              batch / (ms * 1e-3), loss))
     print("RESULT model=%s params=%d batch=%d steps=%d step_ms=%.3f "

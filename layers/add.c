@@ -7,7 +7,11 @@
  */
 #include <config.h>
 
+#include <string.h>
+
 #include <pipette/pipette.h>
+
+#include "f32view.h"
 
 static int same_shape(const pp_shape *a, const pp_shape *b)
 {
@@ -24,7 +28,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
 {
     char a[64], b[64];
     for (int i = 0; i < nin; i++) {
-        if (in[i].dtype != PP_F32)
+        if (!pp_dtype_is_float(in[i].dtype))
             return pp_section_error(cfg, NULL, err,
                 "add needs float inputs, and input %d is token ids", i + 1);
         if (!same_shape(&in[i].shape, &in[0].shape))
@@ -35,7 +39,9 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                 pp_shape_format(&in[0].shape, b, sizeof b));
     }
     p->out = in[0];
-    p->flops = (double)(nin - 1) * (double)pp_shape_elements(&in[0].shape);
+    int64_t n = pp_shape_elements(&in[0].shape);
+    p->flops = (double)(nin - 1) * (double)n;
+    f32view_plan(p, 2 * n); /* forward: y, and one input at a time */
     return PP_OK;
 }
 
@@ -44,22 +50,20 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    float *out = y;
     int64_t n = pp_call_elements(c, 0);
-    const float *a = x[0];
-    if (c->nin == 1) {
-        for (int64_t i = 0; i < n; i++)
-            out[i] = a[i];
-        return PP_OK;
+    f32view view = f32view_of(c);
+    float *out = f32_out(&view, y, n);
+    float *in = view.next; /* each input in turn, in bf16 */
+    for (int k = 0; k < c->nin; k++) {
+        view.next = in;
+        const float *v = f32_in(&view, x[k], n);
+        if (k == 0)
+            memmove(out, v, (size_t)n * sizeof *out);
+        else
+            for (int64_t i = 0; i < n; i++)
+                out[i] += v[i];
     }
-    const float *b = x[1];
-    for (int64_t i = 0; i < n; i++)
-        out[i] = a[i] + b[i];
-    for (int k = 2; k < c->nin; k++) {
-        const float *v = x[k];
-        for (int64_t i = 0; i < n; i++)
-            out[i] += v[i];
-    }
+    f32_out_done(&view, y, out, n);
     return PP_OK;
 }
 
@@ -69,13 +73,12 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)x, (void)y, (void)err;
-    const float *g = dy;
     int64_t n = pp_call_elements(c, 0);
-    for (int k = 0; k < c->nin; k++) {
-        float *d = dx[k];
-        for (int64_t i = 0; d && i < n; i++)
-            d[i] += g[i];
-    }
+    f32view view = f32view_of(c);
+    const float *g = f32_in(&view, dy, n);
+    for (int k = 0; k < c->nin; k++)
+        if (dx[k])
+            pp_row_add(dx[k], c->in[k].dtype, g, n);
     return PP_OK;
 }
 
@@ -93,6 +96,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &add_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "add",

@@ -11,6 +11,8 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
+
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
@@ -19,10 +21,10 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     int64_t last = 0;
     for (int i = 0; i < nin; i++) {
         const pp_shape *s = &in[i].shape;
-        if (in[i].dtype != PP_F32 || s->ndim == 0)
+        if (!pp_dtype_is_float(in[i].dtype) || s->ndim == 0)
             return pp_section_error(cfg, NULL, err,
                 "concat needs float features, and input %d is %s", i + 1,
-                in[i].dtype != PP_F32 ? "token ids" : "a scalar");
+                s->ndim ? "token ids" : "a scalar");
         int same = s->ndim == nd;
         for (int d = 0; same && d + 1 < nd; d++)
             same = s->dim[d] == in[0].shape.dim[d];
@@ -38,6 +40,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->out.shape.dim[nd - 1] = last;
     /* No arithmetic, but every element copied: not a free layer. */
     p->flops = (double)pp_shape_elements(&p->out.shape);
+    f32view_plan(p, last); /* backward: a row of dy */
     return PP_OK;
 }
 
@@ -55,12 +58,14 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
 {
     (void)err;
     int64_t R = pp_call_rows(c, 0), C = total(c), off = 0;
-    float *out = y;
+    size_t e = pp_dtype_size(c->in[0].dtype);
+    char *out = y;
     for (int k = 0; k < c->nin; k++) {
         int64_t w = pp_call_features(c, k);
-        const float *in = x[k];
+        const char *in = x[k];
         for (int64_t r = 0; r < R; r++)
-            memcpy(out + r * C + off, in + r * w, (size_t)w * sizeof(float));
+            memcpy(out + (size_t)(r * C + off) * e, in + (size_t)(r * w) * e,
+                   (size_t)w * e);
         off += w;
     }
     return PP_OK;
@@ -72,15 +77,21 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)x, (void)y, (void)err;
-    int64_t R = pp_call_rows(c, 0), C = total(c), off = 0;
-    const float *g = dy;
-    for (int k = 0; k < c->nin; k++) {
-        int64_t w = pp_call_features(c, k);
-        float *d = dx[k];
-        for (int64_t r = 0; d && r < R; r++)
-            for (int64_t j = 0; j < w; j++)
-                d[r * w + j] += g[r * C + off + j];
-        off += w;
+    int64_t R = pp_call_rows(c, 0), C = total(c);
+    pp_dtype t = c->in[0].dtype;
+    size_t e = pp_dtype_size(t);
+    for (int64_t r = 0; r < R; r++) {
+        f32view view = f32view_of(c);
+        const float *g = f32_in(&view, (const char *)dy + (size_t)(r * C) * e,
+                                C);
+        int64_t off = 0;
+        for (int k = 0; k < c->nin; k++) {
+            int64_t w = pp_call_features(c, k);
+            if (dx[k])
+                pp_row_add((char *)dx[k] + (size_t)(r * w) * e, t, g + off,
+                           w);
+            off += w;
+        }
     }
     return PP_OK;
 }
@@ -99,6 +110,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &concat_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "concat",

@@ -1,37 +1,42 @@
 /* layers/concat.cu - concat's device half: one copy kernel per input, on
- * the rank's stream. */
+ * the rank's stream. Forward copies values as they are; backward adds
+ * (one rounding in bf16). */
 #include <config.h>
 
-#include <pipette/cuda.h>
+#include "packed.h"
 
 /* Element i of the narrow (rows, w) side, and its column of the wide
  * (rows, C), which starts at column off. back 0: wide = narrow; back 1:
  * narrow += wide. */
-__global__ static void columns(float *dst, const float *src, int64_t rows,
+template <typename T>
+__global__ static void columns(T *dst, const T *src, int64_t rows,
                                int64_t w, int64_t C, int64_t off, int back)
 {
     PP_CUDA_GRID_STRIDE(i, rows * w) {
         int64_t r = i / w, j = i - r * w;
         if (back)
-            dst[i] += src[r * C + off + j];
+            elem_store(dst + i,
+                       elem_load(dst + i) + elem_load(src + r * C + off + j));
         else
             dst[r * C + off + j] = src[i];
     }
 }
 
 /* Input k's columns, one launch each; dx[k] NULL is skipped. */
-static pp_status copy(const pp_layer_call *c, float *wide,
+template <typename T>
+static pp_status copy(const pp_layer_call *c, void *wide,
                       const void *const *narrow, int back, pp_error *err)
 {
     const pp_shape *out = &c->plan->out.shape;
     int64_t R = pp_call_rows(c, 0), C = out->dim[out->ndim - 1], off = 0;
+    auto kernel = columns<T>;
     for (int k = 0; k < c->nin; k++) {
         int64_t w = pp_call_features(c, k);
-        float *d = back ? (float *)narrow[k] : wide;
-        const float *s = back ? wide : (const float *)narrow[k];
+        T *d = (T *)(back ? narrow[k] : wide);
+        const T *s = (const T *)(back ? wide : narrow[k]);
         if (narrow[k] && R * w > 0)
-            columns<<<pp_cuda_blocks(R * w), PP_CUDA_THREADS, 0,
-                      pp_cuda_stream(c)>>>(d, s, R, w, C, off, back);
+            kernel<<<pp_cuda_blocks(R * w), PP_CUDA_THREADS, 0,
+                     pp_cuda_stream(c)>>>(d, s, R, w, C, off, back);
         off += w;
     }
     return PP_CUDA_CHECK(cudaGetLastError(), err);
@@ -40,7 +45,7 @@ static pp_status copy(const pp_layer_call *c, float *wide,
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
-    return copy(c, (float *)y, x, 0, err);
+    return BY_DTYPE(c, copy, c, y, x, 0, err);
 }
 
 static pp_status backward_input(const pp_layer_call *c, const void *const *x,
@@ -48,7 +53,8 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)x, (void)y;
-    return copy(c, (float *)dy, (const void *const *)dx, 1, err);
+    return BY_DTYPE(c, copy, c, (void *)dy, (const void *const *)dx, 1,
+                    err);
 }
 
 extern "C" const pp_layer_kernels concat_cuda = {

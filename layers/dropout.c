@@ -16,6 +16,7 @@
 #include <pipette/pipette.h>
 
 #include "dropout.h"
+#include "f32view.h"
 
 static const pp_key keys[] = {
     {"rate", PP_KEY_FLOAT, 0, 0, 1, NULL, "0.1",
@@ -33,11 +34,12 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     if (rate >= 1.0)
         return pp_section_error(cfg, "rate", err,
             "must be below 1: a rate of 1 drops every element");
-    if (in->dtype != PP_F32)
+    if (!pp_dtype_is_float(in->dtype))
         return pp_section_error(cfg, NULL, err,
             "dropout needs float input, not token ids");
     p->out = *in;
     p->flops = (double)pp_shape_elements(&in->shape);
+    f32view_plan(p, 2 * pp_shape_elements(&in->shape));
     dropout_args args = {rate};
     return pp_layer_args(p, &args, sizeof args, err);
 }
@@ -61,11 +63,15 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
 {
     (void)err;
     int64_t n = pp_call_elements(c, 0);
-    if (c->training)
-        dropout_apply(y, x[0], dropout_first(c), n, c->seed,
-                      dropout_rate(c), 0);
-    else
-        memcpy(y, x[0], (size_t)n * sizeof(float));
+    if (!c->training) {
+        memcpy(y, x[0], (size_t)n * pp_dtype_size(c->in[0].dtype));
+        return PP_OK;
+    }
+    f32view v = f32view_of(c);
+    const float *xf = f32_in(&v, x[0], n);
+    float *yf = f32_out(&v, y, n);
+    dropout_apply(yf, xf, dropout_first(c), n, c->seed, dropout_rate(c), 0);
+    f32_out_done(&v, y, yf, n);
     return PP_OK;
 }
 
@@ -76,14 +82,16 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
 {
     (void)x, (void)y, (void)err;
     int64_t n = pp_call_elements(c, 0);
-    float *out = dx[0];
-    const float *in = dy;
+    f32view v = f32view_of(c);
+    const float *in = f32_in(&v, dy, n);
+    float *out = f32_grad(&v, dx[0], n);
     if (c->training)
         dropout_apply(out, in, dropout_first(c), n, c->seed,
                       dropout_rate(c), 1);
     else
         for (int64_t i = 0; i < n; i++)
             out[i] += in[i];
+    f32_grad_done(&v, dx[0], out, n);
     return PP_OK;
 }
 
@@ -101,6 +109,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &dropout_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "dropout",

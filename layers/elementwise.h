@@ -5,8 +5,11 @@
  * rank's stream.
  *
  * NAME.c defines the host loops and calls ELEMENTWISE_LAYER once; NAME.cu
- * defines the two kernels and calls ELEMENTWISE_CUDA once. Backward reads
- * x or y (the core keeps both), as the layer chooses, and adds to dx.
+ * defines the same formulas for one element and calls ELEMENTWISE_CUDA
+ * once. Backward reads x or y (the core keeps both), as the layer
+ * chooses, and adds to dx. The host loops are FP32; bf16 tensors reach
+ * them through f32view.h. The kernels here compute in FP32 too and read
+ * and write float or bf16 directly, 16 bytes at a time (packed.h).
  */
 #ifndef PP_LAYERS_ELEMENTWISE_H
 #define PP_LAYERS_ELEMENTWISE_H
@@ -14,6 +17,8 @@
 #include <config.h>
 
 #include <pipette/pipette.h>
+
+#include "f32view.h"
 
 /* Which input backward reads. */
 enum { ELEMENTWISE_READS_X, ELEMENTWISE_READS_Y };
@@ -23,44 +28,113 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                                          const pp_tensor_desc *in,
                                          pp_layer_plan *p, pp_error *err)
 {
-    if (in->dtype != PP_F32)
+    if (!pp_dtype_is_float(in->dtype))
         return pp_section_error(cfg, NULL, err,
             "%s needs float input, not token ids", name);
     p->out = *in;
-    p->flops = flops * (double)pp_shape_elements(&in->shape);
+    int64_t n = pp_shape_elements(&in->shape);
+    p->flops = flops * (double)n;
+    f32view_plan(p, 3 * n); /* backward: dy, x or y, dx */
     return PP_OK;
 }
 
 #if defined(__CUDACC__) || defined(PP_KERNEL_EMU_H)
-#include <pipette/cuda.h>
+#include "packed.h"
 
-/* In NAME.cu: the device half as the table `table`, from two kernels of
- * the host loops' shapes, fwd(y, x, n) and bwd(dx, dy, x or y, n). */
-#define ELEMENTWISE_CUDA(table, fwd, bwd, reads)                            \
+/* The device half runs Op's formulas, one element at a time, in FP32:
+ * y = Op::forward(x), and dx += Op::backward(dy, x or y), the increment
+ * as the host loop adds it. T is the activations' storage (packed.h). */
+
+/* y (n) = Op::forward(x) */
+template <typename T, typename Op>
+__global__ static void elementwise_forward(T *y, const T *x, int64_t n)
+{
+    grid_runs<T>(n, aligned16(y) && aligned16(x), [&](int64_t i, int k) {
+        float v[PACK(T)];
+        run_load(v, x + i, k);
+        for (int j = 0; j < k; j++)
+            v[j] = Op::forward(v[j]);
+        run_store(y + i, v, k);
+    });
+}
+
+/* dx (n) += Op::backward(dy, r), r being x or y: one rounding in bf16 */
+template <typename T, typename Op>
+__global__ static void elementwise_backward(T *dx, const T *dy, const T *r,
+                                            int64_t n)
+{
+    bool packs = aligned16(dx) && aligned16(dy) && aligned16(r);
+    grid_runs<T>(n, packs, [&](int64_t i, int k) {
+        float d[PACK(T)], g[PACK(T)], v[PACK(T)];
+        run_load(d, dx + i, k);
+        run_load(g, dy + i, k);
+        run_load(v, r + i, k);
+        for (int j = 0; j < k; j++)
+            d[j] += Op::backward(g[j], v[j]);
+        run_store(dx + i, d, k);
+    });
+}
+
+template <typename T, typename Op>
+static pp_status elementwise_cuda_forward(const pp_layer_call *c,
+                                          const void *x, void *y,
+                                          pp_error *err)
+{
+    int64_t n = pp_call_elements(c, 0);
+    auto kernel = elementwise_forward<T, Op>;
+    if (n > 0)
+        PP_CUDA_LAUNCH(kernel, grid_runs_blocks<T>(n), PP_CUDA_THREADS, 0,
+                       pp_cuda_stream(c))((T *)y, (const T *)x, n);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+template <typename T, typename Op>
+static pp_status elementwise_cuda_backward(const pp_layer_call *c,
+                                           const void *r, const void *dy,
+                                           void *dx, pp_error *err)
+{
+    int64_t n = pp_call_elements(c, 0);
+    auto kernel = elementwise_backward<T, Op>;
+    if (n > 0)
+        PP_CUDA_LAUNCH(kernel, grid_runs_blocks<T>(n), PP_CUDA_THREADS, 0,
+                       pp_cuda_stream(c))((T *)dx, (const T *)dy,
+                                          (const T *)r, n);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+/* In NAME.cu: the device half as the table `table`, from a struct op of
+ * two __device__ static functions, float forward(float x) (y) and float
+ * backward(float dy, float r) (what the host loop adds to dx, r being x
+ * or y as `reads` says). */
+#define ELEMENTWISE_CUDA(table, op, reads)                                  \
+    template <typename T>                                                   \
+    static pp_status cuda_forward_as(const pp_layer_call *c,                \
+                                     const void *const *x, void *y,         \
+                                     pp_error *err)                         \
+    {                                                                       \
+        return elementwise_cuda_forward<T, op>(c, x[0], y, err);            \
+    }                                                                       \
+    template <typename T>                                                   \
+    static pp_status cuda_backward_as(const pp_layer_call *c,               \
+                                      const void *const *x, const void *y,  \
+                                      const void *dy, void *const *dx,      \
+                                      pp_error *err)                        \
+    {                                                                       \
+        const void *r = (reads) == ELEMENTWISE_READS_Y ? y : x[0];          \
+        return elementwise_cuda_backward<T, op>(c, r, dy, dx[0], err);      \
+    }                                                                       \
     static pp_status cuda_forward(const pp_layer_call *c,                   \
                                   const void *const *x, void *y,            \
                                   pp_error *err)                            \
     {                                                                       \
-        int64_t n = pp_call_elements(c, 0);                                 \
-        if (n > 0)                                                          \
-            PP_CUDA_LAUNCH(fwd, pp_cuda_blocks(n), PP_CUDA_THREADS, 0,      \
-                           pp_cuda_stream(c))((float *)y,                   \
-                                              (const float *)x[0], n);      \
-        return PP_CUDA_CHECK(cudaGetLastError(), err);                      \
+        return BY_DTYPE(c, cuda_forward_as, c, x, y, err);                  \
     }                                                                       \
     static pp_status cuda_backward_input(const pp_layer_call *c,            \
                                          const void *const *x,              \
                                          const void *y, const void *dy,     \
                                          void *const *dx, pp_error *err)    \
     {                                                                       \
-        int64_t n = pp_call_elements(c, 0);                                 \
-        const void *read = (reads) == ELEMENTWISE_READS_Y ? y : x[0];       \
-        if (n > 0)                                                          \
-            PP_CUDA_LAUNCH(bwd, pp_cuda_blocks(n), PP_CUDA_THREADS, 0,      \
-                           pp_cuda_stream(c))((float *)dx[0],               \
-                                              (const float *)dy,            \
-                                              (const float *)read, n);      \
-        return PP_CUDA_CHECK(cudaGetLastError(), err);                      \
+        return BY_DTYPE(c, cuda_backward_as, c, x, y, dy, dx, err);         \
     }                                                                       \
     extern "C" const pp_layer_kernels table = {                             \
         .forward = cuda_forward, .backward_input = cuda_backward_input}
@@ -91,7 +165,12 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                              void *y, pp_error *err)                        \
     {                                                                       \
         (void)err;                                                          \
-        fwd(y, x[0], pp_call_elements(c, 0));                                 \
+        int64_t n = pp_call_elements(c, 0);                                 \
+        f32view v = f32view_of(c);                                          \
+        const float *xf = f32_in(&v, x[0], n);                              \
+        float *yf = f32_out(&v, y, n);                                      \
+        fwd(yf, xf, n);                                                     \
+        f32_out_done(&v, y, yf, n);                                         \
         return PP_OK;                                                       \
     }                                                                       \
     static pp_status backward_input(const pp_layer_call *c,                 \
@@ -100,8 +179,14 @@ static inline pp_status elementwise_plan(const char *name, double flops,
                                     pp_error *err)                          \
     {                                                                       \
         (void)err;                                                          \
-        bwd(dx[0], dy, (reads_) == ELEMENTWISE_READS_Y ? y : x[0],          \
-            pp_call_elements(c, 0));                                          \
+        int64_t n = pp_call_elements(c, 0);                                 \
+        f32view v = f32view_of(c);                                          \
+        const float *g = f32_in(&v, dy, n);                                 \
+        const float *r = f32_in(                                            \
+            &v, (reads_) == ELEMENTWISE_READS_Y ? y : x[0], n);             \
+        float *d = f32_grad(&v, dx[0], n);                                  \
+        bwd(d, g, r, n);                                                    \
+        f32_grad_done(&v, dx[0], d, n);                                     \
         return PP_OK;                                                       \
     }                                                                       \
     static const pp_layer_kernels cpu_kernels = {                           \
@@ -109,7 +194,8 @@ static inline pp_status elementwise_plan(const char *name, double flops,
     ELEMENTWISE_CUDA_DECL_(cuda_table)                                      \
     static const pp_layer_ops ops = {                                       \
         .inputs = 1, .plan = plan, .cpu = &cpu_kernels,                     \
-        .cuda = ELEMENTWISE_CUDA_TABLE_(cuda_table)};                       \
+        .cuda = ELEMENTWISE_CUDA_TABLE_(cuda_table),                        \
+        .precisions = F32VIEW_PRECISIONS};                                  \
     PP_PLUGIN(PP_KIND_LAYER, name_, description_, NULL, &ops)
 
 #endif

@@ -21,6 +21,8 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
+
 static const pp_key keys[] = {
     {"vocab", PP_KEY_INT, PP_KEY_REQUIRED, 1, INT32_MAX, NULL, NULL,
      "number of distinct token ids, 0 to vocab - 1"},
@@ -49,7 +51,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
         return pp_section_error(cfg, NULL, err,
             "embedding adds a dimension to its input, which has %d "
             "already (at most %d in all)", in->shape.ndim, PP_MAX_DIMS);
-    p->out.dtype = PP_F32;
+    p->out.dtype = pp_precision_dtype(p->precision);
     p->out.shape = in->shape;
     p->out.shape.dim[p->out.shape.ndim++] = dim;
     pp_shape table = {2, {vocab, dim}};
@@ -60,6 +62,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     /* No arithmetic, but a row copied per token: count it so the
      * partitioner does not see a free layer. */
     p->flops = (double)pp_shape_elements(&in->shape) * (double)dim;
+    f32view_plan(p, pp_shape_elements(&p->out.shape)); /* backward: dy */
     return PP_OK;
 }
 
@@ -110,7 +113,12 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     int64_t tokens = pp_call_elements(c, 0);
     if (check_ids(x[0], tokens, w->dim[0], err))
         return err->code;
-    embedding_forward(y, x[0], c->param[0], tokens, w->dim[1]);
+    /* In bf16 the row is rounded from FP32: the bf16 copy's values. */
+    int64_t n = tokens * w->dim[1];
+    f32view v = f32view_of(c);
+    float *out = f32_out(&v, y, n);
+    embedding_forward(out, x[0], c->param[0], tokens, w->dim[1]);
+    f32_out_done(&v, y, out, n);
     return PP_OK;
 }
 
@@ -123,7 +131,10 @@ static pp_status backward_weight(const pp_layer_call *c,
     int64_t tokens = pp_call_elements(c, 0);
     if (check_ids(x[0], tokens, w->dim[0], err))
         return err->code;
-    embedding_backward_weight(c->grad[0], dy, x[0], tokens, w->dim[1]);
+    f32view v = f32view_of(c);
+    embedding_backward_weight(c->grad[0],
+                              f32_in(&v, dy, tokens * w->dim[1]), x[0],
+                              tokens, w->dim[1]);
     return PP_OK;
 }
 
@@ -141,6 +152,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &embedding_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "embedding",

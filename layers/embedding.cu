@@ -2,23 +2,26 @@
  * memory, so they are not checked before the kernels run: a bad id's
  * output row becomes NaN (so the step's loss is NaN and the step stops
  * before an optimizer step) and its gradient is left out. Nothing is ever
- * read or written outside the table. */
+ * read or written outside the table. The table is FP32; in bf16 its rows
+ * are rounded as they are stored in y, and dy is read into FP32. */
 #include <config.h>
 
 #include <math_constants.h>
 
-#include <pipette/cuda.h>
+#include "packed.h"
 
 /* out (tokens, dim) = weight[ids]; weight (vocab, dim) */
-__global__ static void lookup(float *out, const int32_t *ids,
+template <typename T>
+__global__ static void lookup(T *out, const int32_t *ids,
                               const float *weight, int64_t tokens,
                               int64_t dim, int64_t vocab)
 {
     PP_CUDA_GRID_STRIDE(i, tokens * dim) {
         int64_t t = i / dim, d = i - t * dim;
         int32_t id = ids[t];
-        out[i] = id >= 0 && id < vocab ? weight[(int64_t)id * dim + d]
-                                       : CUDART_NAN_F;
+        elem_store(out + i, id >= 0 && id < vocab
+                                ? weight[(int64_t)id * dim + d]
+                                : CUDART_NAN_F);
     }
 }
 
@@ -34,7 +37,8 @@ __global__ static void lookup(float *out, const int32_t *ids,
 #define STRIP 32
 #define BUCKETS_PER_BLOCK 8
 
-__global__ static void scatter_add(float *dweight, const float *dout,
+template <typename T>
+__global__ static void scatter_add(float *dweight, const T *dout,
                                    const int32_t *ids, int64_t tokens,
                                    int64_t dim, int64_t vocab, int buckets)
 {
@@ -46,29 +50,31 @@ __global__ static void scatter_add(float *dweight, const float *dout,
         int32_t id = ids[t];
         if (id < 0 || id >= vocab || id % buckets != b)
             continue;
-        dweight[(int64_t)id * dim + d] += dout[t * dim + d];
+        dweight[(int64_t)id * dim + d] += elem_load(dout + t * dim + d);
     }
 }
 
-static pp_status forward(const pp_layer_call *c, const void *const *x,
-                         void *y, pp_error *err)
+template <typename T>
+static pp_status forward_as(const pp_layer_call *c, const void *const *x,
+                            void *y, pp_error *err)
 {
     const pp_shape *w = &c->plan->params[0].shape;
     int64_t tokens = pp_call_elements(c, 0);
+    auto kernel = lookup<T>;
     if (tokens > 0)
-        lookup<<<pp_cuda_blocks(tokens * w->dim[1]), PP_CUDA_THREADS, 0,
-                 pp_cuda_stream(c)>>>((float *)y, (const int32_t *)x[0],
+        kernel<<<pp_cuda_blocks(tokens * w->dim[1]), PP_CUDA_THREADS, 0,
+                 pp_cuda_stream(c)>>>((T *)y, (const int32_t *)x[0],
                                       c->param[0], tokens, w->dim[1],
                                       w->dim[0]);
     return PP_CUDA_CHECK(cudaGetLastError(), err);
 }
 
 /* dweight[ids[t]] += dout[t], each element in token order */
-static pp_status backward_weight(const pp_layer_call *c,
-                                 const void *const *x, const void *y,
-                                 const void *dy, pp_error *err)
+template <typename T>
+static pp_status backward_weight_as(const pp_layer_call *c,
+                                    const void *const *x, const void *dy,
+                                    pp_error *err)
 {
-    (void)y;
     const pp_shape *w = &c->plan->params[0].shape;
     int64_t tokens = pp_call_elements(c, 0), dim = w->dim[1];
     int64_t vocab = w->dim[0];
@@ -76,12 +82,27 @@ static pp_status backward_weight(const pp_layer_call *c,
     dim3 grid((unsigned)((dim + STRIP - 1) / STRIP),
               (unsigned)((buckets + BUCKETS_PER_BLOCK - 1) /
                          BUCKETS_PER_BLOCK));
+    auto kernel = scatter_add<T>;
     if (tokens > 0)
-        scatter_add<<<grid, dim3(STRIP, BUCKETS_PER_BLOCK), 0,
-                      pp_cuda_stream(c)>>>(c->grad[0], (const float *)dy,
-                                           (const int32_t *)x[0], tokens,
-                                           dim, vocab, buckets);
+        kernel<<<grid, dim3(STRIP, BUCKETS_PER_BLOCK), 0,
+                 pp_cuda_stream(c)>>>(c->grad[0], (const T *)dy,
+                                      (const int32_t *)x[0], tokens, dim,
+                                      vocab, buckets);
     return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+static pp_status forward(const pp_layer_call *c, const void *const *x,
+                         void *y, pp_error *err)
+{
+    return BY_DTYPE(c, forward_as, c, x, y, err);
+}
+
+static pp_status backward_weight(const pp_layer_call *c,
+                                 const void *const *x, const void *y,
+                                 const void *dy, pp_error *err)
+{
+    (void)y;
+    return BY_DTYPE(c, backward_weight_as, c, x, dy, err);
 }
 
 extern "C" const pp_layer_kernels embedding_cuda = {

@@ -14,6 +14,7 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
 #include "layernorm.h"
 
 static const pp_key keys[] = {
@@ -29,7 +30,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     double eps;
     if (pp_section_float(cfg, "eps", &eps, err))
         return err->code;
-    if (in->dtype != PP_F32 || in->shape.ndim == 0)
+    if (!pp_dtype_is_float(in->dtype) || in->shape.ndim == 0)
         return pp_section_error(cfg, NULL, err,
             "layernorm needs float features as input, normalised over "
             "their last dimension");
@@ -46,6 +47,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
         return err->code;
     p->saved_bytes = (size_t)rows * 2 * sizeof(float);
     p->flops = 8.0 * (double)pp_shape_elements(&in->shape);
+    f32view_plan(p, 3 * pp_shape_elements(&in->shape)); /* dy, x, dx */
     return PP_OK;
 }
 
@@ -130,9 +132,14 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    layernorm_forward(y, c->saved, x[0], c->param[0], c->param[1],
+    int64_t n = pp_call_elements(c, 0);
+    f32view v = f32view_of(c);
+    const float *xf = f32_in(&v, x[0], n);
+    float *yf = f32_out(&v, y, n);
+    layernorm_forward(yf, c->saved, xf, c->param[0], c->param[1],
                       pp_call_rows(c, 0), pp_call_features(c, 0),
                       layernorm_eps(c));
+    f32_out_done(&v, y, yf, n);
     return PP_OK;
 }
 
@@ -141,8 +148,13 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)err;
-    layernorm_backward_input(dx[0], dy, x[0], c->saved, c->param[0],
+    int64_t n = pp_call_elements(c, 0);
+    f32view v = f32view_of(c);
+    const float *g = f32_in(&v, dy, n), *xf = f32_in(&v, x[0], n);
+    float *d = f32_grad(&v, dx[0], n);
+    layernorm_backward_input(d, g, xf, c->saved, c->param[0],
                              pp_call_rows(c, 0), pp_call_features(c, 0));
+    f32_grad_done(&v, dx[0], d, n);
     return PP_OK;
 }
 
@@ -151,7 +163,10 @@ static pp_status backward_weight(const pp_layer_call *c,
                                  const void *dy, pp_error *err)
 {
     (void)y, (void)err;
-    layernorm_backward_weight(c->grad[0], c->grad[1], dy, x[0], c->saved,
+    int64_t n = pp_call_elements(c, 0);
+    f32view v = f32view_of(c);
+    const float *g = f32_in(&v, dy, n), *xf = f32_in(&v, x[0], n);
+    layernorm_backward_weight(c->grad[0], c->grad[1], g, xf, c->saved,
                               pp_call_rows(c, 0), pp_call_features(c, 0));
     return PP_OK;
 }
@@ -171,6 +186,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &layernorm_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "layernorm",

@@ -9,7 +9,8 @@ layer_LTLIBRARIES += layers/linear.la layers/relu.la layers/softmax_xent.la \
 LAYER_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS)
 LAYER_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) -lm
 
-layers_linear_la_SOURCES = layers/linear.c layers/linear.h layers/matmul.h
+layers_linear_la_SOURCES = layers/linear.c layers/linear.h layers/matmul.h \
+	layers/f32view.h
 layers_relu_la_SOURCES = layers/relu.c layers/elementwise.h
 layers_softmax_xent_la_SOURCES = layers/softmax_xent.c
 layers_embedding_la_SOURCES = layers/embedding.c
@@ -23,7 +24,7 @@ layers_concat_la_SOURCES = layers/concat.c
 
 # The CUDA halves. Each .cu goes through the .cu.lo rule (Makefile.am),
 # which writes its dependencies to layers/.deps/NAME.Pcu; linear's needs
-# cuBLAS, hence its own rule and libraries.
+# cuBLASLt, hence its own rule and libraries.
 PP_LAYER_CU = relu softmax_xent embedding gelu tanh layernorm dropout mse \
 	add concat
 if HAVE_CUDA
@@ -38,10 +39,10 @@ layers_mse_la_SOURCES += layers/mse.cu
 layers_add_la_SOURCES += layers/add.cu
 layers_concat_la_SOURCES += layers/concat.cu
 endif
-if HAVE_CUBLAS
+if HAVE_CUBLASLT
 layers_linear_la_SOURCES += layers/linear.cu
 layers/linear.lo: layers/linear.cu
-	$(AM_V_NVCC)$(PP_CU_COMPILE) $(CUBLAS_CPPFLAGS)
+	$(AM_V_NVCC)$(PP_CU_COMPILE) $(CUBLASLT_CPPFLAGS)
 endif
 @am__include@ @am__quote@layers/$(DEPDIR)/linear.Pcu@am__quote@ # am--include-marker
 @am__include@ @am__quote@layers/$(DEPDIR)/relu.Pcu@am__quote@ # am--include-marker
@@ -56,15 +57,16 @@ endif
 @am__include@ @am__quote@layers/$(DEPDIR)/concat.Pcu@am__quote@ # am--include-marker
 PP_CU_DEPFILES += layers/$(DEPDIR)/linear.Pcu \
 	$(PP_LAYER_CU:%=layers/$(DEPDIR)/%.Pcu)
-# Shipped even by a `make dist` configured without CUDA.
-EXTRA_DIST += layers/linear.cu $(PP_LAYER_CU:%=layers/%.cu)
+# Shipped even by a `make dist` configured without CUDA, with packed.h,
+# which only the .cu files include.
+EXTRA_DIST += layers/linear.cu $(PP_LAYER_CU:%=layers/%.cu) layers/packed.h
 
 # linear's CPU products are a CBLAS's where configure found one (empty
 # flags otherwise); no other module links it.
-layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLAS_CPPFLAGS) \
+layers_linear_la_CPPFLAGS = $(LAYER_CPPFLAGS) $(CUBLASLT_CPPFLAGS) \
 	$(CBLAS_CPPFLAGS)
 layers_linear_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-layers_linear_la_LIBADD = $(LAYER_LIBADD) $(CUBLAS_LIBS) $(CBLAS_LIBS)
+layers_linear_la_LIBADD = $(LAYER_LIBADD) $(CUBLASLT_LIBS) $(CBLAS_LIBS)
 layers_relu_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_relu_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_relu_la_LIBADD = $(LAYER_LIBADD)

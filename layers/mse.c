@@ -10,16 +10,19 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
+
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
     (void)nin;
-    if (in->dtype != PP_F32)
+    if (!pp_dtype_is_float(in->dtype))
         return pp_section_error(cfg, NULL, err,
             "mse needs float predictions, not token ids");
     p->out = (pp_tensor_desc){PP_F32, {0, {0}}};
     p->is_loss = 1;
-    p->target = *in;
+    p->target = (pp_tensor_desc){PP_F32, in->shape}; /* as data makes them */
+    f32view_plan(p, 2 * pp_shape_elements(&in->shape));
     /* The GPU's per-sample partial sums (the CPU leaves them unused). */
     p->saved_bytes = sizeof(double);
     p->flops = 3.0 * (double)pp_shape_elements(&in->shape);
@@ -52,7 +55,9 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
     (void)err;
-    mse_forward(y, x[0], c->target, pp_call_elements(c, 0), c->loss_scale);
+    int64_t n = pp_call_elements(c, 0);
+    f32view v = f32view_of(c);
+    mse_forward(y, f32_in(&v, x[0], n), c->target, n, c->loss_scale);
     return PP_OK;
 }
 
@@ -61,8 +66,12 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
                                 void *const *dx, pp_error *err)
 {
     (void)y, (void)dy, (void)err;
-    mse_backward(dx[0], x[0], c->target, pp_call_elements(c, 0),
-                 c->loss_scale);
+    int64_t n = pp_call_elements(c, 0);
+    f32view v = f32view_of(c);
+    const float *xf = f32_in(&v, x[0], n);
+    float *d = f32_grad(&v, dx[0], n);
+    mse_backward(d, xf, c->target, n, c->loss_scale);
+    f32_grad_done(&v, dx[0], d, n);
     return PP_OK;
 }
 
@@ -80,6 +89,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &mse_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "mse",

@@ -8,9 +8,11 @@
  * (softmax(x) - onehot(target)) * loss_scale to dx.
  *
  * The probabilities are not saved: backward recomputes them from x (which
- * the core keeps), since a logits-sized buffer per micro-batch in flight
- * costs more than a second exp per logit. No label smoothing, no ignored
- * class: every target must be a class.
+ * the core keeps) and each row's log-sum-exp, which forward saves, since
+ * a logits-sized buffer per micro-batch in flight costs more than a
+ * second exp per logit. Both halves take float exps summed in double (the
+ * loss's only long sum). No label smoothing, no ignored class: every
+ * target must be a class.
  *
  * On the GPU (the CUDA half below) a target outside the classes cannot
  * be refused without stopping the stream: its row's loss and gradient
@@ -22,11 +24,13 @@
 
 #include <pipette/pipette.h>
 
+#include "f32view.h"
+
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
     (void)nin;
-    if (in->dtype != PP_F32 || in->shape.ndim == 0)
+    if (!pp_dtype_is_float(in->dtype) || in->shape.ndim == 0)
         return pp_section_error(cfg, NULL, err,
             "softmax_xent needs float logits with a class dimension last");
     int64_t classes = in->shape.dim[in->shape.ndim - 1];
@@ -40,11 +44,13 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     p->target.shape = in->shape;
     p->target.shape.ndim--;
     p->target_ids = classes;
-    /* A double per row: the GPU's per-row losses, which it then sums in
-     * a fixed order (the CPU sums as it goes and leaves it unused). */
-    p->saved_bytes = (size_t)pp_shape_elements(&p->target.shape) *
+    /* Two doubles per row: each row's log-sum-exp, for backward; then the
+     * GPU's per-row losses, which it sums in a fixed order (the CPU sums
+     * as it goes). */
+    p->saved_bytes = (size_t)pp_shape_elements(&p->target.shape) * 2 *
                      sizeof(double);
     p->flops = 5.0 * (double)pp_shape_elements(&in->shape);
+    f32view_plan(p, 2 * pp_shape_elements(&in->shape)); /* x, dx */
     return PP_OK;
 }
 
@@ -61,52 +67,55 @@ static pp_status check_targets(const int32_t *target, int64_t rows,
     return PP_OK;
 }
 
-/* max(x) and log(sum(exp(x - max))) of one row (C): log softmax(x)[j] is
- * x[j] - max - lse. The sum is kept in double: it is the loss's only long
- * accumulation. */
-static void row_stats(const float *restrict x, int64_t C, float *max,
-                      double *lse)
+/* max(x) of one row (C) */
+static float row_max(const float *restrict x, int64_t C)
 {
     float m = x[0];
     for (int64_t j = 1; j < C; j++)
         m = x[j] > m ? x[j] : m;
+    return m;
+}
+
+/* log(sum(exp(x - max))) of one row: log softmax(x)[j] is
+ * x[j] - max - lse. */
+static double row_lse(const float *restrict x, int64_t C, float max)
+{
     double sum = 0.0;
     for (int64_t j = 0; j < C; j++)
-        sum += exp((double)(x[j] - m));
-    *max = m;
-    *lse = log(sum);
+        sum += (double)expf(x[j] - max);
+    return log(sum);
 }
 
 /* loss (scalar) = scale * sum over rows of -log softmax(x)[target];
- * x (rows, C), target (rows) */
-static void xent_forward(float *restrict loss, const float *restrict x,
+ * lse (rows) saved; x (rows, C), target (rows) */
+static void xent_forward(float *restrict loss, double *restrict lse,
+                         const float *restrict x,
                          const int32_t *restrict target, int64_t rows,
                          int64_t C, double scale)
 {
     double total = 0.0;
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;
-        float max;
-        double lse;
-        row_stats(xr, C, &max, &lse);
-        total += lse - (double)(xr[target[r]] - max);
+        float max = row_max(xr, C);
+        lse[r] = row_lse(xr, C, max);
+        total += lse[r] - (double)(xr[target[r]] - max);
     }
     *loss = (float)(total * scale);
 }
 
 /* dx (rows, C) += scale * (softmax(x) - onehot(target)) */
 static void xent_backward(float *restrict dx, const float *restrict x,
+                          const double *restrict lse,
                           const int32_t *restrict target, int64_t rows,
                           int64_t C, double scale)
 {
     for (int64_t r = 0; r < rows; r++) {
         const float *xr = x + r * C;
         float *dxr = dx + r * C;
-        float max;
-        double lse;
-        row_stats(xr, C, &max, &lse);
+        float max = row_max(xr, C);
         for (int64_t j = 0; j < C; j++) {
-            float v = (float)(scale * exp((double)(xr[j] - max) - lse));
+            float p = expf((float)((double)(xr[j] - max) - lse[r]));
+            float v = (float)(scale * (double)p);
             if (j == target[r])
                 v -= (float)scale;
             dxr[j] += v;
@@ -120,7 +129,9 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
     if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_forward(y, x[0], c->target, rows, C, c->loss_scale);
+    f32view v = f32view_of(c);
+    xent_forward(y, c->saved, f32_in(&v, x[0], rows * C), c->target, rows,
+                 C, c->loss_scale);
     return PP_OK;
 }
 
@@ -132,7 +143,11 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
     int64_t rows = pp_call_rows(c, 0), C = pp_call_features(c, 0);
     if (check_targets(c->target, rows, C, err))
         return err->code;
-    xent_backward(dx[0], x[0], c->target, rows, C, c->loss_scale);
+    f32view v = f32view_of(c);
+    const float *xf = f32_in(&v, x[0], rows * C);
+    float *d = f32_grad(&v, dx[0], rows * C);
+    xent_backward(d, xf, c->saved, c->target, rows, C, c->loss_scale);
+    f32_grad_done(&v, dx[0], d, rows * C);
     return PP_OK;
 }
 
@@ -150,6 +165,7 @@ static const pp_layer_ops ops = {
 #ifdef HAVE_CUDA
     .cuda = &softmax_xent_cuda,
 #endif
+    .precisions = F32VIEW_PRECISIONS,
 };
 
 PP_PLUGIN(PP_KIND_LAYER, "softmax_xent",

@@ -1,18 +1,18 @@
-/* layers/tanh.cu - tanh's device half, as grid-stride kernels. */
+/* layers/tanh.cu - tanh's device half: tanh.c's formulas for one element,
+ * run by elementwise.h's kernels. */
 #include "elementwise.h"
 
-__global__ static void tanh_forward(float *y, const float *x, int64_t n)
-{
-    PP_CUDA_GRID_STRIDE(i, n)
-        y[i] = tanhf(x[i]);
-}
+struct tanh_op {
+    /* y = tanh(x) */
+    __device__ static float forward(float x)
+    {
+        return tanhf(x);
+    }
+    /* dx += dy (1 - y^2) */
+    __device__ static float backward(float dy, float y)
+    {
+        return dy * (1.0f - y * y);
+    }
+};
 
-__global__ static void tanh_backward(float *dx, const float *dy,
-                                     const float *y, int64_t n)
-{
-    PP_CUDA_GRID_STRIDE(i, n)
-        dx[i] += dy[i] * (1.0f - y[i] * y[i]);
-}
-
-ELEMENTWISE_CUDA(tanh_cuda, tanh_forward, tanh_backward,
-                 ELEMENTWISE_READS_Y);
+ELEMENTWISE_CUDA(tanh_cuda, tanh_op, ELEMENTWISE_READS_Y);

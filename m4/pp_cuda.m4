@@ -17,9 +17,9 @@ AC_ARG_VAR([NVCCFLAGS], [flags for nvcc (default: -O3 -lineinfo -arch=all-major)
 AC_ARG_ENABLE([cuda-emulator],
   AS_HELP_STRING([--enable-cuda-emulator],
     [build the CUDA code against a CPU emulation of the CUDA runtime, cuBLAS,
-     cuDNN and NCCL (tests/emu), so that make check runs the GPU tests with
-     no GPU: for testing only; needs the CUDA headers (and nccl.h for NCCL),
-     a C++ compiler (CXX) and perl, not nvcc]),
+     cuBLASLt, cuDNN and NCCL (tests/emu), so that make check runs the GPU
+     tests with no GPU: for testing only; needs the CUDA headers (and
+     nccl.h for NCCL), a C++ compiler (CXX) and perl, not nvcc]),
   [], [enable_cuda_emulator=no])
 AS_CASE([$enable_cuda_emulator], [yes|no], [],
   [AC_MSG_ERROR([--enable-cuda-emulator takes no value])])
@@ -67,9 +67,10 @@ AS_IF([test "x$pp_have_cuda" = xyes], [
   AC_DEFINE([HAVE_CUDA], [1], [Define if the CUDA toolkit is available])
 ])
 AS_IF([test "x$pp_cuda_emulator" = xyes], [
-  # The emulator stands in for libcudart, libcublas and libcudnn; the .cu
-  # files, compiled by $(CXX), need the C++ runtime as nvcc's output does,
-  # and libm for what is an intrinsic on a GPU (fmaf, expf).
+  # The emulator stands in for libcudart here, and for libcublas,
+  # libcublasLt, libcudnn and libnccl in their *_LIBS (PP_CHECK_CUDA_LIB);
+  # the .cu files, compiled by $(CXX), need the C++ runtime as nvcc's
+  # output does, and libm for what is an intrinsic on a GPU (fmaf, expf).
   CUDA_LDFLAGS=
   CUDA_LIBS="$pp_cuda_emulator_la -lstdc++ -lm"
   AC_DEFINE([PP_CUDA_EMULATOR], [1],
@@ -227,15 +228,16 @@ AS_IF([test "x$pp_blas" = xnone],
   [pp_row "CPU BLAS" yes "$pp_blas_version" "$pp_blas: linear's matrix products on the CPU"])
 pp_row CUDA "$pp_have_cuda" "$pp_cuda_version" "cuda device plugin, .cu kernels"
 pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
+pp_row cuBLASLt "$pp_have_cublaslt" "$pp_cublaslt_version" "GEMMs with fused epilogues, bf16"
 pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "a handle per GPU rank, for layer plugins"
 pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
 AS_IF([test "x$pp_blas" = xnone], [echo "  (CPU BLAS: none, pipette's own loops ($pp_blas_why); install libopenblas-dev for speed)"])
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_cuda_emulator" = xyes], [
-  echo "  (CUDA emulator: CUDA, cuBLAS, cuDNN and NCCL emulated on the CPU by"
-  echo "   tests/emu, so that make check runs the GPU tests; for testing only, and"
-  echo "   devices are named \"pipette CUDA emulator\")"])
+  echo "  (CUDA emulator: CUDA, cuBLAS, cuBLASLt, cuDNN and NCCL emulated on the"
+  echo "   CPU by tests/emu, so that make check runs the GPU tests; for testing"
+  echo "   only, and devices are named \"pipette CUDA emulator\")"])
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
 echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"
 echo "  warnings: $WARN_CFLAGS"

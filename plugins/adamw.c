@@ -99,6 +99,7 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
     const float *grad = c->grad;   /* (n) */
     float *m = c->state;           /* (n) first moment */
     float *v = c->state + c->n;    /* (n) second moment */
+    pp_bf16 *copy = c->param_bf16; /* (n) bf16, or NULL */
     for (size_t i = 0; i < c->n; i++) {
         float g = grad[i];
         m[i] = k.b1 * m[i] + (1 - k.b1) * g;
@@ -106,6 +107,8 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
         float p = i < c->ndecay ? param[i] * k.decay : param[i];
         param[i] = p - k.step_size * m[i] /
                            (sqrtf(v[i]) * k.inv_sqrt_bc2 + k.eps);
+        if (copy)
+            copy[i] = pp_f32_to_bf16(param[i]);
     }
     return PP_OK;
 }
@@ -117,7 +120,8 @@ static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
     return PP_CUDA_CHECK(pp_adamw_cuda(c->param, c->grad, c->state,
                                        c->state + c->n, c->n, c->ndecay,
                                        k.b1, k.b2, k.eps, k.step_size,
-                                       k.inv_sqrt_bc2, k.decay, c->stream),
+                                       k.inv_sqrt_bc2, k.decay,
+                                       c->param_bf16, c->stream),
                          err);
 }
 #define STEP_CUDA step_cuda
@@ -125,8 +129,11 @@ static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 #define STEP_CUDA NULL
 #endif
 
-static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu,
-                                     .step_cuda = STEP_CUDA};
+static const pp_optimizer_ops ops = {
+    .plan = plan, .step_cpu = step_cpu, .step_cuda = STEP_CUDA,
+    .precisions = PP_PRECISION_BIT(PP_PRECISION_FP32) |
+                  PP_PRECISION_BIT(PP_PRECISION_TF32) |
+                  PP_PRECISION_BIT(PP_PRECISION_BF16)};
 
 PP_PLUGIN(PP_KIND_OPTIMIZER, "adamw",
           "Adam with decoupled weight decay (AdamW)", keys, &ops);

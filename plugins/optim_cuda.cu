@@ -9,6 +9,8 @@
  * also keep division and square root correctly rounded whatever
  * NVCCFLAGS say. Memory-bound and not tuned beyond that: no vector loads.
  */
+#include <cuda_bf16.h>
+
 #include <pipette/cuda.h>
 
 #include "optim_cuda.h"
@@ -21,7 +23,8 @@ __global__ static void sgd_kernel(float *__restrict__ param,
                                   const float *__restrict__ grad,
                                   float *__restrict__ buf, size_t n,
                                   size_t ndecay, float lr, float mu,
-                                  float decay, bool nesterov)
+                                  float decay, bool nesterov,
+                                  __nv_bfloat16 *__restrict__ copy)
 {
     size_t stride = (size_t)blockDim.x * gridDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n;
@@ -34,7 +37,10 @@ __global__ static void sgd_kernel(float *__restrict__ param,
             buf[i] = b;
             g = nesterov ? __fadd_rn(g, __fmul_rn(mu, b)) : b;
         }
-        param[i] = __fsub_rn(p, __fmul_rn(lr, g));
+        p = __fsub_rn(p, __fmul_rn(lr, g));
+        param[i] = p;
+        if (copy)
+            copy[i] = __float2bfloat16_rn(p);
     }
 }
 
@@ -51,7 +57,8 @@ __global__ static void adamw_kernel(float *__restrict__ param,
                                     size_t ndecay, float b1, float b2,
                                     float eps,
                                     float step_size, float inv_sqrt_bc2,
-                                    float decay)
+                                    float decay,
+                                    __nv_bfloat16 *__restrict__ copy)
 {
     const float c1 = __fsub_rn(1.0f, b1), c2 = __fsub_rn(1.0f, b2);
     size_t stride = (size_t)blockDim.x * gridDim.x;
@@ -65,7 +72,10 @@ __global__ static void adamw_kernel(float *__restrict__ param,
         v[i] = vi;
         float denom = __fadd_rn(__fmul_rn(__fsqrt_rn(vi), inv_sqrt_bc2), eps);
         float p = i < ndecay ? __fmul_rn(param[i], decay) : param[i];
-        param[i] = __fsub_rn(p, __fdiv_rn(__fmul_rn(step_size, mi), denom));
+        p = __fsub_rn(p, __fdiv_rn(__fmul_rn(step_size, mi), denom));
+        param[i] = p;
+        if (copy)
+            copy[i] = __float2bfloat16_rn(p);
     }
 }
 
@@ -74,13 +84,13 @@ extern "C" cudaError_t pp_sgd_cuda(float *param, const float *grad,
                                    float *buf, size_t n, size_t ndecay,
                                    float lr, float momentum,
                                    float weight_decay, int nesterov,
-                                   cudaStream_t stream)
+                                   void *copy, cudaStream_t stream)
 {
     if (n == 0)
         return cudaSuccess;
     sgd_kernel<<<pp_cuda_blocks((int64_t)n), PP_CUDA_THREADS, 0, stream>>>(
         param, grad, buf, n, ndecay, lr, momentum, weight_decay,
-        nesterov != 0);
+        nesterov != 0, (__nv_bfloat16 *)copy);
     return cudaGetLastError();
 }
 
@@ -89,12 +99,13 @@ extern "C" cudaError_t pp_adamw_cuda(float *param, const float *grad,
                                      size_t ndecay, float beta1, float beta2,
                                      float eps,
                                      float step_size, float inv_sqrt_bc2,
-                                     float decay, cudaStream_t stream)
+                                     float decay, void *copy,
+                                     cudaStream_t stream)
 {
     if (n == 0)
         return cudaSuccess;
     adamw_kernel<<<pp_cuda_blocks((int64_t)n), PP_CUDA_THREADS, 0, stream>>>(
         param, grad, m, v, n, ndecay, beta1, beta2, eps, step_size,
-        inv_sqrt_bc2, decay);
+        inv_sqrt_bc2, decay, (__nv_bfloat16 *)copy);
     return cudaGetLastError();
 }

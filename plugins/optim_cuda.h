@@ -23,7 +23,7 @@ extern "C" {
  * (n) is the velocity, unused (may be NULL) when momentum is 0. */
 cudaError_t pp_sgd_cuda(float *param, const float *grad, float *buf,
                         size_t n, size_t ndecay, float lr, float momentum,
-                        float weight_decay, int nesterov,
+                        float weight_decay, int nesterov, void *copy,
                         cudaStream_t stream);
 
 /* adamw.c's update of n parameters with moments m (n) and v (n), given the
@@ -34,7 +34,7 @@ cudaError_t pp_adamw_cuda(float *param, const float *grad, float *m,
                           float *v, size_t n, size_t ndecay, float beta1,
                           float beta2,
                           float eps, float step_size, float inv_sqrt_bc2,
-                          float decay, cudaStream_t stream);
+                          float decay, void *copy, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

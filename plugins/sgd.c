@@ -73,6 +73,7 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
     float *param = c->param;  /* (n) */
     const float *grad = c->grad; /* (n) */
     float *buf = c->state;    /* (n) velocity, when momentum > 0 */
+    pp_bf16 *copy = c->param_bf16; /* (n) bf16, or NULL */
     for (size_t i = 0; i < c->n; i++) {
         float wd = i < c->ndecay ? a->weight_decay : 0.0f;
         float g = grad[i] + wd * param[i];
@@ -83,6 +84,8 @@ static pp_status step_cpu(const pp_optimizer_call *c, pp_error *err)
             g = nesterov ? g + mu * buf[i] : buf[i];
         }
         param[i] -= lr * g;
+        if (copy)
+            copy[i] = pp_f32_to_bf16(param[i]);
     }
     return PP_OK;
 }
@@ -94,7 +97,7 @@ static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
     return PP_CUDA_CHECK(pp_sgd_cuda(c->param, c->grad, c->state, c->n,
                                      c->ndecay, (float)c->lr, a->momentum,
                                      a->weight_decay, a->nesterov,
-                                     c->stream),
+                                     c->param_bf16, c->stream),
                          err);
 }
 #define STEP_CUDA step_cuda
@@ -102,8 +105,11 @@ static pp_status step_cuda(const pp_optimizer_call *c, pp_error *err)
 #define STEP_CUDA NULL
 #endif
 
-static const pp_optimizer_ops ops = {.plan = plan, .step_cpu = step_cpu,
-                                     .step_cuda = STEP_CUDA};
+static const pp_optimizer_ops ops = {
+    .plan = plan, .step_cpu = step_cpu, .step_cuda = STEP_CUDA,
+    .precisions = PP_PRECISION_BIT(PP_PRECISION_FP32) |
+                  PP_PRECISION_BIT(PP_PRECISION_TF32) |
+                  PP_PRECISION_BIT(PP_PRECISION_BF16)};
 
 PP_PLUGIN(PP_KIND_OPTIMIZER, "sgd",
           "SGD with optional momentum, Nesterov and weight decay", keys, &ops);

@@ -104,9 +104,9 @@ static void print_summary(const char *path, const pp_model *m)
     pp_routes_print(m, stdout);
     if (m->has_train)
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
-               "seed %lld\n",
+               "seed %lld, precision %s\n",
                (long long)m->batch, (long long)m->steps, m->optimizer, m->lr,
-               (long long)m->seed);
+               (long long)m->seed, pp_precision_name(m->precision));
 }
 
 int pp_cmd_check(int argc, char **argv)

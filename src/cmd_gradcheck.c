@@ -21,8 +21,10 @@ static const char usage[] =
     "backward_input and backward_weight against central differences of its\n"
     "forward (in double), its forward on the micro-batch against its\n"
     "samples one at a time, and, where a GPU (or the CUDA emulator) answers,\n"
-    "the CUDA half's three kernels against the CPU half's. Prints the worst\n"
-    "error of each tensor as a fraction of its bound.\n"
+    "the CUDA half's three kernels against the CPU half's. A layer that runs\n"
+    "bf16 is run in bf16 too: its CPU half against FP32, its CUDA half\n"
+    "against the CPU's. Prints the worst error of each tensor as a fraction\n"
+    "of its bound.\n"
     "\n"
     "  --layer NAME      check this layer (repeatable; default: every layer)\n"
     "  --cpu-only        check the CPU halves alone, even with a GPU there\n"
@@ -162,6 +164,10 @@ static int run(const args *a, pp_model *m)
         if (pp_gradcheck_layer(m, i, &a->opt, &gpu, &res, &n, &err))
             status = pp_cmd_fail(&err);
         for (int k = 0; k < n; k++) {
+            if (res[k].precision == PP_PRECISION_BF16 &&
+                (k == 0 || res[k - 1].precision != PP_PRECISION_BF16))
+                printf("  in bf16: the CPU against FP32, the GPU against "
+                       "the CPU\n");
             print_result(&res[k]);
             beyond += !(res[k].worst <= 1);
         }

@@ -36,6 +36,14 @@ static void print_entry(void *user, const pp_scan_entry *e)
            e->shadowed_by ? " (shadowed)" : "");
     printf("%-10s %-16s %-6s %s\n", "", "", "",
            d->description ? d->description : "");
+    /* (A shadowed file's table is not read: it never runs.) */
+    if (!e->shadowed_by &&
+        (d->kind == PP_KIND_LAYER || d->kind == PP_KIND_OPTIMIZER)) {
+        char list[64];
+        printf("%-10s %-16s %-6s   precisions: %s\n", "", "", "",
+               pp_precisions_text(pp_plugin_precisions(e->plugin), list,
+                                  sizeof list));
+    }
     for (const pp_key *k = d->keys; k && k->name; k++) {
         char what[256];
         pp_key_describe(k, what, sizeof what);

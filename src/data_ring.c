@@ -7,15 +7,27 @@
 pp_status pp_data_ring_open(pp_data_ring *r, const pp_device_ops *dev,
                             const pp_device_rank *dr, const pp_data_ops *data,
                             const void *state, int n, size_t bytes,
-                            pp_error *err)
+                            size_t bf16_inputs, pp_error *err)
 {
     *r = (pp_data_ring){.dev = dev, .dr = dr, .data = data, .state = state,
-                        .n = n, .bytes = bytes, .first = {-1, -1}};
+                        .n = n, .bf16_inputs = bf16_inputs, .bytes = bytes,
+                        .first = {-1, -1}};
     for (int i = 0; i < 2; i++)
         if (dev->host_alloc(bytes, (void **)&r->buf[i], err) ||
             dev->event_create(dr, 0, &r->done[i], err))
             return err->code;
     return PP_OK;
+}
+
+void pp_floats_to_bf16(void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        memcpy(&f, p + i * sizeof f, sizeof f);
+        pp_bf16 h = pp_f32_to_bf16(f);
+        memcpy(p + i * sizeof h, &h, sizeof h);
+    }
 }
 
 void pp_data_ring_close(pp_data_ring *r)
@@ -45,6 +57,8 @@ static pp_status fill(pp_data_ring *r, int64_t first, int what, int *out,
                       what == PP_RING_INPUT ? into : NULL,
                       what == PP_RING_TARGET ? into : NULL, err))
         return err->code;
+    if (what == PP_RING_INPUT)
+        pp_floats_to_bf16(into, r->bf16_inputs);
     *out = i;
     return PP_OK;
 }

@@ -22,6 +22,8 @@ typedef struct pp_data_ring {
     const pp_data_ops *data;
     const void *state;
     int n;                    /* samples per read */
+    size_t bf16_inputs;       /* floats of a read's inputs that are
+                                 rounded to bf16 in place, or 0 */
     size_t bytes;             /* each buffer's size */
     unsigned char *buf[2];
     void *done[2];            /* the copy out of buf[i] has run */
@@ -31,11 +33,17 @@ typedef struct pp_data_ring {
     int what[2];              /* sample and PP_RING_*, or first = -1 */
 } pp_data_ring;
 
-/* Buffers of `bytes` on the host of rank dr's device. */
+/* Buffers of `bytes` on the host of rank dr's device. With bf16_inputs,
+ * the source's float inputs (that many) are rounded to bf16 before they
+ * are copied: the device gets half the bytes. */
 pp_status pp_data_ring_open(pp_data_ring *r, const pp_device_ops *dev,
                             const pp_device_rank *dr, const pp_data_ops *data,
                             const void *state, int n, size_t bytes,
-                            pp_error *err);
+                            size_t bf16_inputs, pp_error *err);
+
+/* Rounds n floats at buf to bf16, packed at buf: in place, front to
+ * back (each value is written where floats already read were). */
+void pp_floats_to_bf16(void *buf, size_t n);
 void pp_data_ring_close(pp_data_ring *r);
 
 /* Queues on dr's stream the copy of samples first .. first + n - 1 (their

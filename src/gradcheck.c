@@ -17,6 +17,15 @@
  * parameter gradients within 1e-4 (|cpu| + 0.1 (the largest |cpu|)),
  * the bound the layers' own GPU tests use: sums in another order,
  * libraries' exp and tanh a few ulps apart.
+ *
+ * A layer that runs bf16 is run again in bf16 on the same numbers (the
+ * float inputs and dy are bf16 values for both runs): its CPU half
+ * against the FP32 CPU half, its GPU half against the bf16 CPU half,
+ * every element within 2^-6 (|ref| + 0.1 (the largest |ref|)). A bf16
+ * value is within 2^-9 of the float it rounds; the output's rounding,
+ * the weights' bf16 copy and an input gradient added into bf16 make a
+ * few of those, and a wrong formula or a value read as the wrong dtype
+ * is off by far more.
  */
 #include <config.h>
 
@@ -26,6 +35,7 @@
 #include <string.h>
 
 #include "gradcheck.h"
+#include "plugin_plan.h"
 #include "registry.h"
 
 enum { MAX_CHECKED = 24 };
@@ -183,6 +193,7 @@ static pp_status add_result(pp_gc_result **out, int *n, const char *half,
     *out = r;
     r += (*n)++;
     r->half = half;
+    r->precision = PP_PRECISION_FP32;
     r->kernel = kernel;
     snprintf(r->tensor, sizeof r->tensor, "%s", tensor);
     r->worst = worst;
@@ -724,6 +735,294 @@ static pp_status gpu_checks(const pp_model *m, const pp_model_layer *l,
     return st;
 }
 
+/* ---- bf16: the same numbers, rounded ----------------------------------- */
+
+/* Layer l planned again in precision p: its float inputs of p's dtype.
+ * in holds l->nin descriptors. */
+static pp_status replan(const pp_model_layer *l, pp_precision p,
+                        pp_tensor_desc *in, pp_model_layer *out,
+                        pp_error *err)
+{
+    *out = *l;
+    memset(&out->plan, 0, sizeof out->plan);
+    for (int k = 0; k < l->nin; k++) {
+        in[k] = l->in[k];
+        if (pp_dtype_is_float(in[k].dtype))
+            in[k].dtype = pp_precision_dtype(p);
+    }
+    out->in = in;
+    out->plan.precision = p;
+    const pp_layer_ops *ops = l->plugin->ops;
+    if (ops->plan(l->section, in, l->nin, &out->plan, err))
+        return pp_error_prefix(err, "plan in %s", pp_precision_name(p));
+    return PP_OK;
+}
+
+static void round_floats(float *v, size_t count)
+{
+    for (size_t i = 0; v && i < count; i++)
+        v[i] = pp_bf16_round(v[i]);
+}
+
+/* What a bf16 run gives, as floats: y, each input's gradient (NULL for
+ * ids), each parameter's gradient. */
+typedef struct run16 {
+    float *y, **dx, **grad;
+    int nin, np;
+} run16;
+
+static void run16_free(run16 *r)
+{
+    for (int k = 0; r->dx && k < r->nin; k++)
+        free(r->dx[k]);
+    for (int p = 0; r->grad && p < r->np; p++)
+        free(r->grad[p]);
+    free(r->y), free(r->dx), free(r->grad);
+    memset(r, 0, sizeof *r);
+}
+
+/* A host buffer of `bytes`, kept in list (freed together). */
+static void *keep(void **list, int *n, size_t bytes)
+{
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (p)
+        list[(*n)++] = p;
+    return p;
+}
+
+/* bytes of host memory where the run reads them: on the device when gpu
+ * is given (copied there), else the host buffer itself. */
+static pp_status place(pp_gc_gpu *gpu, dev_list *d, void *host, size_t bytes,
+                       void **out, pp_error *err)
+{
+    if (!gpu) {
+        *out = host;
+        return PP_OK;
+    }
+    return to_device(gpu, d, host, bytes, out, err);
+}
+
+static pp_status fetch(pp_gc_gpu *gpu, void *host, const void *where,
+                       size_t bytes, pp_error *err)
+{
+    if (!gpu) {
+        if (host != where)
+            memcpy(host, where, bytes);
+        return PP_OK;
+    }
+    return from_device(gpu, host, where, bytes, err);
+}
+
+/* Layer lb (planned in bf16) on b's numbers, every float tensor as bf16:
+ * on the host (gpu NULL) or on the GPU. */
+static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
+                          const pp_gc_options *opt, pp_gc_gpu *gpu,
+                          run16 *r, pp_error *err)
+{
+    const pp_layer_ops *ops = lb->plugin->ops;
+    const pp_layer_kernels *k = gpu ? ops->cuda : ops->cpu;
+    const pp_layer_plan *plan = &lb->plan;
+    int nin = b->nin, np = b->np;
+    size_t slots = 4 * (size_t)nin + 4 * (size_t)np + 8;
+    void **host = calloc(slots, sizeof *host);
+    void **ptrs = calloc(slots, sizeof *ptrs);
+    dev_list d = {calloc(slots, sizeof(void *)), 0};
+    int nhost = 0;
+    void **x = ptrs, **dx = x + nin, **param = dx + nin, **copy = param + np;
+    void **grad = copy + np;
+    void *y = NULL, *dy = NULL, *saved = NULL, *work = NULL, *target = NULL;
+    void *state = NULL;
+    size_t ybytes = plan->is_loss ? sizeof(float) : b->ycount * 2;
+    *r = (run16){.nin = nin, .np = np};
+    pp_status st = host && ptrs && d.p &&
+                           (r->dx = calloc((size_t)nin + 1, sizeof *r->dx)) &&
+                           (r->grad = calloc((size_t)np + 1,
+                                             sizeof *r->grad)) &&
+                           (r->y = calloc(b->ycount, sizeof *r->y))
+                       ? PP_OK
+                       : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    /* Float tensors as bf16: half the bytes of b's floats. */
+    for (int j = 0; !st && j < nin; j++) {
+        int fl = pp_dtype_is_float(lb->in[j].dtype);
+        size_t count = b->xbytes[j] / 4, bytes = fl ? count * 2
+                                                    : b->xbytes[j];
+        void *h = fl ? keep(host, &nhost, bytes) : b->x[j];
+        if (!h) {
+            st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (fl)
+            pp_row_store(h, PP_BF16, b->x[j], (int64_t)count);
+        st = place(gpu, &d, h, bytes, &x[j], err);
+        if (!st && b->dx0[j]) {
+            void *g = keep(host, &nhost, bytes);
+            if (!g || !(r->dx[j] = malloc(count * sizeof(float))))
+                st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+            else {
+                pp_row_store(g, PP_BF16, b->dx0[j], (int64_t)count);
+                st = place(gpu, &d, g, bytes, &dx[j], err);
+            }
+        }
+    }
+    for (int p = 0; !st && p < np; p++) {
+        size_t count = b->pcount[p];
+        void *c16 = keep(host, &nhost, count * 2);
+        void *g = keep(host, &nhost, count * 4);
+        if (!c16 || !g || !(r->grad[p] = malloc(count * sizeof(float)))) {
+            st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+            break;
+        }
+        pp_row_store(c16, PP_BF16, b->param[p], (int64_t)count);
+        memcpy(g, b->grad0[p], count * 4);
+        if (!(st = place(gpu, &d, b->param[p], count * 4, &param[p], err)) &&
+            !(st = place(gpu, &d, c16, count * 2, &copy[p], err)))
+            st = place(gpu, &d, g, count * 4, &grad[p], err);
+    }
+    void *yh = st ? NULL : keep(host, &nhost, ybytes);
+    void *dyh = st || plan->is_loss ? NULL : keep(host, &nhost, ybytes);
+    void *sh = st ? NULL : keep(host, &nhost, plan->saved_bytes * b->n);
+    void *wh = st ? NULL : keep(host, &nhost, plan->workspace_bytes * b->n);
+    if (!st && (!yh || !sh || !wh || (!plan->is_loss && !dyh)))
+        st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    if (!st && dyh)
+        pp_row_store(dyh, PP_BF16, b->dy, (int64_t)b->ycount);
+    if (!st)
+        st = place(gpu, &d, yh, ybytes, &y, err);
+    if (!st && dyh)
+        st = place(gpu, &d, dyh, ybytes, &dy, err);
+    if (!st)
+        st = place(gpu, &d, sh, plan->saved_bytes * b->n, &saved, err);
+    if (!st)
+        st = place(gpu, &d, wh, plan->workspace_bytes * b->n, &work, err);
+    if (!st && b->target)
+        st = place(gpu, &d, b->target, b->target_bytes, &target, err);
+
+    pp_layer_call c = call_of(lb, b, opt);
+    c.param = (const float *const *)param;
+    c.param_bf16 = (const void *const *)copy;
+    c.grad = (float *const *)grad;
+    c.saved = saved, c.workspace = work, c.target = target;
+    c.precision = PP_PRECISION_BF16;
+    if (gpu) {
+        c.stream = gpu->rank.stream, c.blas = gpu->rank.blas;
+        c.dnn = gpu->rank.dnn;
+    }
+    if (!st && k->init && k->init(&c, &state, err))
+        st = pp_error_prefix(err, "init");
+    c.state = state;
+    if (!st)
+        st = forward(k, &c, (const void *const *)x, y, err);
+    if (!st && k->backward_input &&
+        k->backward_input(&c, (const void *const *)x, y, dy,
+                          (void *const *)dx, err))
+        st = pp_error_prefix(err, "backward_input");
+    if (!st && k->backward_weight && np &&
+        k->backward_weight(&c, (const void *const *)x, y, dy, err))
+        st = pp_error_prefix(err, "backward_weight");
+    /* Back to the host, as floats. */
+    if (!st && !(st = fetch(gpu, yh, y, ybytes, err))) {
+        if (plan->is_loss)
+            memcpy(r->y, yh, sizeof(float));
+        else
+            pp_row_load(r->y, yh, PP_BF16, (int64_t)b->ycount);
+    }
+    for (int j = 0; !st && j < nin; j++) {
+        if (!r->dx[j])
+            continue;
+        size_t count = b->xbytes[j] / 4;
+        void *g = keep(host, &nhost, count * 2);
+        if (!g)
+            st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        else if (!(st = fetch(gpu, g, dx[j], count * 2, err)))
+            pp_row_load(r->dx[j], g, PP_BF16, (int64_t)count);
+    }
+    for (int p = 0; !st && p < np; p++)
+        st = fetch(gpu, r->grad[p], grad[p], b->pcount[p] * 4, err);
+    if (state && k->destroy)
+        k->destroy(state);
+    if (gpu && gpu->dev->sync(&gpu->rank, err) && !st)
+        st = err->code;
+    for (int i = 0; gpu && i < d.n; i++)
+        gpu->dev->release(gpu->rank.index, d.p[i]);
+    for (int i = 0; i < nhost; i++)
+        free(host[i]);
+    free(d.p), free(ptrs), free(host);
+    if (st)
+        run16_free(r);
+    return st;
+}
+
+static double compare16(const float *got, const float *ref, size_t count,
+                        double tol)
+{
+    double big = 0, worst = 0;
+    for (size_t i = 0; i < count; i++)
+        big = fmax(big, fabs(ref[i]));
+    for (size_t i = 0; i < count; i++)
+        worst = fmax(worst, ratio(got[i], ref[i],
+                                  tol * 0x1p-6 * (fabs(ref[i]) + 0.1 * big)));
+    return worst;
+}
+
+/* Got (a bf16 run) against ref (FP32's, or the CPU's bf16), as results
+ * of `half` in bf16. */
+static pp_status add16(const pp_model *m, const pp_model_layer *l,
+                       const layer_bufs *b, const char *half,
+                       const run16 *got, const float *ref_y,
+                       float *const *ref_dx, float *const *ref_grad,
+                       double tol, pp_gc_result **out, int *nout,
+                       pp_error *err)
+{
+    const pp_layer_kernels *k = ((const pp_layer_ops *)l->plugin->ops)->cpu;
+    int first = *nout;
+    pp_status st = add_result(out, nout, half, "forward", "y",
+                              compare16(got->y, ref_y, b->ycount, tol),
+                              (int64_t)b->ycount, (int64_t)b->ycount, err);
+    for (int j = 0; !st && k->backward_input && j < b->nin; j++) {
+        size_t count = b->xbytes[j] / 4;
+        if (got->dx[j])
+            st = add_result(out, nout, half, "backward_input",
+                            input_name(m, l, j),
+                            compare16(got->dx[j], ref_dx[j], count, tol),
+                            (int64_t)count, (int64_t)count, err);
+    }
+    for (int p = 0; !st && k->backward_weight && p < b->np; p++)
+        st = add_result(out, nout, half, "backward_weight",
+                        l->plan.params[p].name,
+                        compare16(got->grad[p], ref_grad[p], b->pcount[p],
+                                  tol),
+                        (int64_t)b->pcount[p], (int64_t)b->pcount[p], err);
+    for (int i = first; i < *nout; i++)
+        (*out)[i].precision = PP_PRECISION_BF16;
+    return st;
+}
+
+/* The bf16 runs of layer lb: the CPU's against FP32's (y0, g), the GPU's
+ * against the CPU's. */
+static pp_status bf16_checks(const pp_model *m, const pp_model_layer *lb,
+                             const layer_bufs *b, const pp_gc_options *opt,
+                             pp_gc_gpu *gpu, const float *y0,
+                             const cpu_grads *g, pp_gc_result **out,
+                             int *nout, pp_error *err)
+{
+    run16 cpu, cuda;
+    if (run_bf16(lb, b, opt, NULL, &cpu, err))
+        return pp_error_prefix(err, "cpu, bf16");
+    pp_status st = add16(m, lb, b, "cpu", &cpu, y0, g->dx, g->grad,
+                         opt->tolerance, out, nout, err);
+    const pp_layer_ops *ops = lb->plugin->ops;
+    if (!st && gpu->dev && ops->cuda) {
+        if ((st = run_bf16(lb, b, opt, gpu, &cuda, err)))
+            pp_error_prefix(err, "cuda, bf16");
+        else
+            st = add16(m, lb, b, "cuda", &cuda, cpu.y, cpu.dx, cpu.grad,
+                       opt->tolerance, out, nout, err);
+        run16_free(&cuda);
+    }
+    run16_free(&cpu);
+    return st;
+}
+
 /* ---- entry points ------------------------------------------------------- */
 
 pp_status pp_gc_gpu_open(pp_model *m, pp_gc_gpu *gpu, pp_error *err)
@@ -760,22 +1059,48 @@ pp_status pp_gradcheck_layer(const pp_model *m, int i,
                              const pp_gc_options *opt, pp_gc_gpu *gpu,
                              pp_gc_result **out, int *n, pp_error *err)
 {
-    const pp_model_layer *l = &m->layers[i];
-    const pp_layer_ops *ops = l->plugin->ops;
+    const pp_model_layer *ml = &m->layers[i];
+    const pp_layer_ops *ops = ml->plugin->ops;
+    int bf16 = pp_plugin_precisions(ml->plugin) &
+               PP_PRECISION_BIT(PP_PRECISION_BF16);
     uint64_t s = opt->seed ^ (uint64_t)i * 0x9e3779b97f4a7c15u;
-    layer_bufs b;
-    if (bufs_make(l, opt->samples, &s, &b, err))
-        return err->code;
-    float *y0 = calloc(b.ycount, sizeof *y0);
+    /* The FP32 checks on the layer planned in FP32, whatever the model's
+     * precision; the bf16 ones on it planned in bf16. */
+    pp_tensor_desc *in = calloc(2 * (size_t)ml->nin + 1, sizeof *in);
+    pp_model_layer l, lb;
+    memset(&lb.plan, 0, sizeof lb.plan);
+    if (!in)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    pp_status st = replan(ml, PP_PRECISION_FP32, in, &l, err);
+    if (!st && bf16)
+        st = replan(ml, PP_PRECISION_BF16, in + ml->nin, &lb, err);
+    layer_bufs b = {0};
+    if (!st)
+        st = bufs_make(&l, opt->samples, &s, &b, err);
+    /* Both runs take numbers that bf16 holds exactly. */
+    for (int k = 0; !st && bf16 && k < b.nin; k++)
+        if (b.dx0[k]) {
+            round_floats(b.x[k], b.xbytes[k] / 4);
+            round_floats(b.dx0[k], b.xbytes[k] / 4);
+        }
+    if (!st && bf16 && b.dy)
+        round_floats(b.dy, b.ycount);
+    float *y0 = st ? NULL : calloc(b.ycount, sizeof *y0);
     cpu_grads g = {0};
-    pp_status st = y0 ? cpu_checks(m, l, &b, opt, &s, y0, &g, out, n, err)
-                      : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    if (!st)
+        st = y0 ? cpu_checks(m, &l, &b, opt, &s, y0, &g, out, n, err)
+                : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     if (!st && gpu->dev && ops->cuda)
-        st = gpu_checks(m, l, &b, opt, gpu, y0, &g, out, n, err);
+        st = gpu_checks(m, &l, &b, opt, gpu, y0, &g, out, n, err);
+    if (!st && bf16)
+        st = bf16_checks(m, &lb, &b, opt, gpu, y0, &g, out, n, err);
     grads_free(&g, &b);
     free(y0);
     bufs_free(&b);
-    return st ? pp_error_prefix(err, "%s (%s)", l->name,
-                                l->plugin->desc->name)
+    pp_layer_plan_release(&l.plan);
+    pp_layer_plan_release(&lb.plan);
+    free(in);
+    return st ? pp_error_prefix(err, "%s (%s)", ml->name,
+                                ml->plugin->desc->name)
               : PP_OK;
 }

@@ -19,6 +19,8 @@
  * error to bound, and how many of its elements were checked. */
 typedef struct pp_gc_result {
     const char *half;    /* "cpu" or "cuda" */
+    pp_precision precision; /* fp32, or bf16: against FP32 (cpu) or the
+                               CPU's bf16 (cuda) */
     const char *kernel;  /* "forward", "backward_input", ... */
     char tensor[64];     /* "y", an input's tensor name, a parameter's */
     double worst;

@@ -22,7 +22,7 @@ src_libpipette_la_SOURCES = \
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
-src_libpipette_la_LDFLAGS = -version-info 1:0:0 -no-undefined -Wl,--no-undefined
+src_libpipette_la_LDFLAGS = -version-info 2:0:1 -no-undefined -Wl,--no-undefined
 
 pkginclude_HEADERS += \
 	include/pipette/pipette.h \
@@ -31,6 +31,7 @@ pkginclude_HEADERS += \
 	include/pipette/plugin.h \
 	include/pipette/device.h \
 	include/pipette/tensor.h \
+	include/pipette/bf16.h \
 	include/pipette/layer.h \
 	include/pipette/schedule.h \
 	include/pipette/optimizer.h \

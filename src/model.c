@@ -57,6 +57,9 @@ static const pp_key train_keys[] = {
      "write the measured timeline here (Chrome trace JSON)"},
     {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
      "write the trained parameters here at the end"},
+    {"precision", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "fp32",
+     "fp32; tf32 (GEMMs on TF32 tensor cores); or bf16 (bf16 activations "
+     "and messages, FP32 weights and optimizer)"},
     {0},
 };
 
@@ -159,6 +162,53 @@ static void load_model_section(pp_model *m, pp_error *err)
     m->input.dtype = strcmp(type, "int") == 0 ? PP_I32 : PP_F32;
 }
 
+/* [train] precision, read before the layers plan (their outputs' dtype
+ * depends on it). fp16 is not offered: it needs loss scaling. */
+static void read_precision(pp_model *m, pp_error *err)
+{
+    pp_section *s = pp_config_section(m->cfg, "train");
+    const pp_entry *e = s ? pp_section_entry(s, "precision") : NULL;
+    if (!e)
+        return;
+    const char *names[PP_PRECISION_BF16 + 1];
+    for (int p = PP_PRECISION_FP32; p <= PP_PRECISION_BF16; p++) {
+        names[p] = pp_precision_name((pp_precision)p);
+        if (strcmp(e->value, names[p]) == 0) {
+            m->precision = (pp_precision)p;
+            return;
+        }
+    }
+    int half = strcmp(e->value, "fp16") == 0;
+    const char *hint = half ? "bf16"
+                            : pp_did_you_mean(e->value, names, 1 + (size_t)
+                                              PP_PRECISION_BF16);
+    pp_section_error(s, "precision", err,
+        "expected fp32, tf32 or bf16, got '%s'%s%s%s%s", e->value,
+        half ? " (fp16 needs loss scaling, which pipette does not do; bf16 "
+               "has FP32's range)" : "",
+        hint ? "; did you mean '" : "", hint ? hint : "", hint ? "'?" : "");
+}
+
+/* Whether a plugin runs the model's precision; says why not, at key. */
+static int runs_precision(const pp_model *m, const pp_plugin *plugin,
+                          const pp_section *s, const char *key,
+                          pp_error *err)
+{
+    unsigned set = pp_plugin_precisions(plugin);
+    if (set & PP_PRECISION_BIT(m->precision))
+        return 1;
+    char list[64];
+    pp_section_error(s, key, err,
+        "%s %s does not run [train] precision = %s (it runs %s): pick one "
+        "of those, or a %s that runs %s", pp_plugin_kind_name(
+            plugin->desc->kind), plugin->desc->name,
+        pp_precision_name(m->precision),
+        pp_precisions_text(set, list, sizeof list),
+        pp_plugin_kind_name(plugin->desc->kind),
+        pp_precision_name(m->precision));
+    return 0;
+}
+
 static pp_status make_registry(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "model");
@@ -188,8 +238,11 @@ static void load_layers(pp_model *m, pp_error *err)
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
         return;
     }
+    /* Float samples enter as the precision's activations. */
     m->tensors[0] = (pp_model_tensor){.name = "input", .desc = m->input,
                                       .layer = -1};
+    if (m->input.dtype == PP_F32)
+        m->tensors[0].desc.dtype = pp_precision_dtype(m->precision);
     for (size_t i = 0; i < m->cfg->nsections; i++) {
         pp_section *s = m->cfg->sections[i];
         if (strcmp(s->kind, "layer") != 0)
@@ -237,8 +290,21 @@ static void load_layers(pp_model *m, pp_error *err)
                 want == 1 ? "" : "s", l->nin);
             continue;
         }
+        if (!runs_precision(m, l->plugin, s, "type", err))
+            continue;
+        l->plan.precision = m->precision;
         if (ops->plan(s, l->in, l->nin, &l->plan, err))
             continue;
+        pp_dtype want_out = l->plan.is_loss ? PP_F32
+                                            : pp_precision_dtype(m->precision);
+        if (l->plan.out.dtype != PP_I32 && l->plan.out.dtype != want_out) {
+            pp_section_error(s, "type", err,
+                "%s planned a %s output, but in precision %s a float output "
+                "is %s (a bug in the plugin)", l->plugin->desc->name,
+                pp_dtype_name(l->plan.out.dtype),
+                pp_precision_name(m->precision), pp_dtype_name(want_out));
+            continue;
+        }
         /* The loss's scalar is nobody's input (check_loss_placement). */
         if (!l->plan.is_loss)
             m->tensors[i + 1].desc = l->plan.out;
@@ -269,9 +335,13 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section *s = pp_config_section(m->cfg, "train");
     if (!s)
         return;
-    if (!section_plugin(m, s, train_keys, "optimizer", "sgd",
-                        PP_KIND_OPTIMIZER, err))
+    const pp_plugin *opt = section_plugin(m, s, train_keys, "optimizer",
+                                          "sgd", PP_KIND_OPTIMIZER, err);
+    if (!opt)
         return;
+    runs_precision(m, opt, s, pp_section_has(s, "optimizer") ? "optimizer"
+                                                              : "precision",
+                   err);
     pp_error ignore;
     pp_section_int(s, "batch", &m->batch, &ignore);
     pp_section_int(s, "steps", &m->steps, &ignore);
@@ -356,6 +426,7 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
     }
     pp_error_clear(err);
     load_model_section(m, err);
+    read_precision(m, err);
     load_layers(m, err);
     m->has_train = pp_config_section(m->cfg, "train") != NULL;
     if (m->nlayers > 0) {

@@ -106,6 +106,7 @@ typedef struct pp_model {
                                 recompute its forward in the backward */
 
     int has_train;
+    pp_precision precision;  /* [train] precision */
     int64_t batch, steps, seed, log_every;
     const char *optimizer;
     double lr;

@@ -11,6 +11,7 @@
  * whether they are needed (graph.c).
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,6 +66,45 @@ static const field kernel_fields[] = {
 static const unsigned memory_kinds = PP_MEMORY_HOST | PP_MEMORY_CUDA;
 static const unsigned reach_kinds = PP_REACH_THREADS | PP_REACH_PROCESSES;
 static const unsigned needs_kinds = PP_NEEDS_TWO_DEVICES;
+static const unsigned precision_kinds = PP_PRECISION_BIT(PP_PRECISION_FP32) |
+                                        PP_PRECISION_BIT(PP_PRECISION_TF32) |
+                                        PP_PRECISION_BIT(PP_PRECISION_BF16);
+
+unsigned pp_plugin_precisions(const pp_plugin *p)
+{
+    unsigned set = precision_kinds;
+    if (p->desc->kind == PP_KIND_LAYER)
+        set = ((const pp_layer_ops *)p->ops)->precisions;
+    else if (p->desc->kind == PP_KIND_OPTIMIZER)
+        set = ((const pp_optimizer_ops *)p->ops)->precisions;
+    return set ? set : PP_PRECISION_BIT(PP_PRECISION_FP32) |
+                           PP_PRECISION_BIT(PP_PRECISION_TF32);
+}
+
+const char *pp_precisions_text(unsigned set, char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+    for (int p = PP_PRECISION_FP32; p <= PP_PRECISION_BF16; p++)
+        if (set & PP_PRECISION_BIT(p) && used < size)
+            used += (size_t)snprintf(buf + used, size - used, "%s%s",
+                                     used ? ", " : "",
+                                     pp_precision_name((pp_precision)p));
+    return buf;
+}
+
+/* A set of precisions this ABI knows. */
+static pp_status known_precisions(const pp_plugin_desc *d, const char *path,
+                                  unsigned set, const char *header,
+                                  pp_error *err)
+{
+    if (!(set & ~precision_kinds))
+        return PP_OK;
+    return pp_error_set(err, PP_ERR_PLUGIN,
+        "%s: %s plugin '%s' says precisions 0x%x, which this pipette does "
+        "not know (pipette/%s.h)", path, pp_plugin_kind_name(d->kind),
+        d->name, set, header);
+}
 
 /* Whether field f of table is set (a NULL pointer or a 0 is all zero
  * bytes). */
@@ -130,6 +170,8 @@ static pp_status check_layer(const pp_plugin_desc *d, const char *path,
         if (k[i]->init && !k[i]->destroy)
             return missing(d, path, prefix[i], &destroy, "layer", err);
     }
+    if (known_precisions(d, path, ops->precisions, "layer", err))
+        return err->code;
     if (ops->inputs < PP_INPUTS_ANY)
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: layer plugin '%s' takes %d inputs: inputs is a count (0 "
@@ -196,8 +238,11 @@ pp_status pp_check_table(const pp_plugin_desc *d, const void *table,
         return require(d, path, table, schedule_fields, "", "schedule", err);
     case PP_KIND_TRANSPORT: return check_transport(d, path, table, err);
     case PP_KIND_OPTIMIZER:
-        return require(d, path, table, optimizer_fields, "", "optimizer",
-                       err);
+        if (require(d, path, table, optimizer_fields, "", "optimizer", err))
+            return err->code;
+        return known_precisions(d, path,
+                                ((const pp_optimizer_ops *)table)->precisions,
+                                "optimizer", err);
     case PP_KIND_DATA:
         return require(d, path, table, data_fields, "", "data", err);
     case PP_KIND_DEVICE: return check_device(d, path, table, err);
@@ -205,17 +250,20 @@ pp_status pp_check_table(const pp_plugin_desc *d, const void *table,
     return PP_OK;
 }
 
-/* The size of a kind's table as ABI minor `minor` defined it. Every table
- * is whole at 2.0; a field appended in 2.N adds a line here for that
- * kind, and older plugins are read through a copy with it NULL. */
+/* The size of a kind's table as ABI minor `minor` defined it. A field
+ * appended in 2.N adds a line here for that kind, and older plugins are
+ * read through a copy with it NULL. */
 static size_t table_size(uint32_t kind, unsigned minor)
 {
-    (void)minor;
     switch (kind) {
-    case PP_KIND_LAYER: return sizeof(pp_layer_ops);
+    case PP_KIND_LAYER:
+        return minor < 1 ? offsetof(pp_layer_ops, precisions)
+                         : sizeof(pp_layer_ops);
     case PP_KIND_SCHEDULE: return sizeof(pp_schedule_ops);
     case PP_KIND_TRANSPORT: return sizeof(pp_transport_ops);
-    case PP_KIND_OPTIMIZER: return sizeof(pp_optimizer_ops);
+    case PP_KIND_OPTIMIZER:
+        return minor < 1 ? offsetof(pp_optimizer_ops, precisions)
+                         : sizeof(pp_optimizer_ops);
     case PP_KIND_DATA: return sizeof(pp_data_ops);
     case PP_KIND_DEVICE: return sizeof(pp_device_ops);
     }

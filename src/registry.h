@@ -92,6 +92,12 @@ pp_status pp_check_table(const pp_plugin_desc *desc, const void *table,
                          const char *path, pp_error *err);
 const void *pp_host_table(const pp_plugin_desc *desc, void **copy);
 
+/* The precisions a layer or optimizer runs (PP_PRECISION_BIT()s; a table
+ * that says none runs fp32 and tf32); every one for other kinds. */
+unsigned pp_plugin_precisions(const pp_plugin *plugin);
+/* "fp32, tf32, bf16": a set of precisions. */
+const char *pp_precisions_text(unsigned set, char *buf, size_t size);
+
 /* "layers", "schedules" or "plugins". */
 const char *pp_kind_dir(uint32_t kind);
 

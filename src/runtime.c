@@ -45,7 +45,8 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
         int np = lr->ml->plan.nparams;
         lr->param = calloc((size_t)np + 1, sizeof *lr->param);
         lr->grad = calloc((size_t)np + 1, sizeof *lr->grad);
-        if (!lr->param || !lr->grad)
+        lr->param_bf16 = calloc((size_t)np + 1, sizeof *lr->param_bf16);
+        if (!lr->param || !lr->grad || !lr->param_bf16)
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         size_t work = (size_t)t->n * lr->ml->plan.workspace_bytes;
         if (work > rk->workspace_bytes)
@@ -70,7 +71,7 @@ static pp_status init_layers(pp_trainer *t, int s, pp_error *err)
                            .in = lr->ml->in, .n = t->n,
                            .loss_scale = t->loss_scale, .training = 1,
                            .stream = rk->dr.stream, .blas = rk->dr.blas,
-                           .dnn = rk->dr.dnn};
+                           .dnn = rk->dr.dnn, .precision = t->m->precision};
         if (lr->k->init(&c, &lr->state, err))
             return pp_section_error(lr->ml->section, NULL, err,
                 "%s could not make its state: %s",
@@ -130,6 +131,10 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
     if (!rc)
         rc = device_zeroed(rk, state * sizeof(float), &opt, err);
     st->opt = rc ? NULL : opt;
+    void *copy = NULL;
+    if (!rc && t->m->precision == PP_PRECISION_BF16)
+        rc = device_zeroed(rk, st->nparams * sizeof(pp_bf16), &copy, err);
+    st->params_bf16 = copy;
     if (rc)
         return pp_error_prefix(err, "stage %d's %zu parameters", s,
                                st->nparams);
@@ -180,6 +185,11 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
                                           pp_tensor_bytes(&t->data_info.target)
                                       ? pp_tensor_bytes(&t->data_info.input)
                                       : pp_tensor_bytes(&t->data_info.target));
+    /* Float samples, made in FP32, enter a bf16 model rounded. */
+    size_t bf16_inputs =
+        t->m->tensors[0].desc.dtype == PP_BF16
+            ? (size_t)t->n * (size_t)pp_shape_elements(&t->m->input.shape)
+            : 0;
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         rank_rt *rk = &t->rank[st->rank];
@@ -209,8 +219,12 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
             return pp_error_prefix(err, "rank %d: message staging", r);
         if (rk->cuda && rk->ring_bytes &&
             pp_data_ring_open(&rk->ring, dev, &rk->dr, t->data,
-                              t->data_state, t->n, rk->ring_bytes, err))
+                              t->data_state, t->n, rk->ring_bytes,
+                              bf16_inputs, err))
             return pp_error_prefix(err, "rank %d", r);
+        if (!rk->cuda && bf16_inputs && t->stage[0].rank == r &&
+            !(rk->inputs = malloc(bf16_inputs * sizeof(float))))
+            return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         if (dev->alloc(rk->dr.index, (size_t)t->mbs * sizeof(float),
                        (void **)&rk->loss, err) ||
             dev->host_alloc((size_t)t->mbs * sizeof(float),
@@ -275,6 +289,18 @@ static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
             return pp_section_error(pipe, "devices", err,
                 "%s: there is no device with that index (the %s plugin "
                 "counts %d)", text, d->name, n);
+        if (rk->cuda && m->precision != PP_PRECISION_FP32) {
+            pp_device_info info;
+            if (rk->dev->info(d->index, &info, err))
+                return err->code;
+            if (info.cc_major < 8)
+                return pp_section_error(pp_config_section(m->cfg, "train"),
+                    "precision", err,
+                    "%s (%s) has compute capability %d.%d: %s needs tensor "
+                    "cores that have it, from 8.0 (Ampere) on; use fp32",
+                    text, info.name, info.cc_major, info.cc_minor,
+                    pp_precision_name(m->precision));
+        }
         if (rk->cuda && !t->opt->step_cuda)
             return pp_error_set(err, PP_ERR_PLUGIN,
                 "optimizer '%s' has no CUDA update: it cannot run on "
@@ -448,6 +474,7 @@ void pp_trainer_free(pp_trainer *t)
                 lr->k->destroy(lr->state);
             free(lr->param);
             free(lr->grad);
+            free(lr->param_bf16);
             free(lr->x);
             free(lr->dx);
             free(lr->xp);
@@ -463,6 +490,8 @@ void pp_trainer_free(pp_trainer *t)
             rk->dev->release(rk->dr.index, st->params);
             rk->dev->release(rk->dr.index, st->grads);
             rk->dev->release(rk->dr.index, st->opt);
+            if (st->params_bf16)
+                rk->dev->release(rk->dr.index, st->params_bf16);
         }
     }
     for (int r = 0; t->rank && r < t->p; r++) {
@@ -479,6 +508,7 @@ void pp_trainer_free(pp_trainer *t)
             dev->release(rk->dr.index, rk->loss);
         if (rk->loss_host)
             dev->host_release(rk->loss_host);
+        free(rk->inputs);
         if (rk->staged)
             dev->event_destroy(&rk->dr, rk->staged);
         if (rk->staging)

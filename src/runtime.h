@@ -43,6 +43,7 @@ void pp_trainer_free(pp_trainer *t);
 
 typedef struct pp_memory {
     double params, grads, optimizer, activations; /* bytes */
+    double copies;           /* bf16: the parameters' bf16 copy */
     double lean_activations; /* the activations with recompute */
     double transfers;        /* stream-ordered sends' buffers, at most */
     double sums;             /* buffers summing shared gradients */

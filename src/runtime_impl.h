@@ -34,6 +34,7 @@ typedef struct layer_rt {
     int index;                           /* in the model */
     float **param;                       /* [nparams] into the stages' */
     float **grad;                        /* buffers on this rank */
+    const void **param_bf16;             /* their bf16 copies (bf16) */
     void *state;                         /* what k->init made */
     loc *x, *dx;                         /* [nin]: each input and its
                                             gradient (NO_LOC: none) */
@@ -85,6 +86,8 @@ typedef struct rank_rt {
     size_t ring_bytes;
     int prefetch_mb[2];    /* the micro-batch whose inputs and targets
                               (PP_RING_*) the program reads first, or -1 */
+    float *inputs;         /* a cpu rank's float inputs, before they are
+                              rounded into a bf16 slot */
     float *loss;           /* [mbs] on the device: each micro-batch's loss */
     float *loss_host;      /* [mbs] page-locked: read after the step */
     void **mark;           /* [program length + 2] timing events: before
@@ -132,6 +135,8 @@ typedef struct stage_rt {
                                     in the rank's device memory */
     float *host_params;          /* a host copy of params (the same
                                     buffer on cpu) */
+    pp_bf16 *params_bf16;        /* bf16: params rounded, for the GEMMs;
+                                    the optimizer refreshes it */
     size_t nparams;
     size_t ndecay;               /* the first ndecay take weight decay */
     size_t shared;               /* of nparams, copies of another rank's */

@@ -18,6 +18,8 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
         if (st->rank != rank)
             continue;
         out->params += (double)st->nparams * sizeof(float);
+        if (st->params_bf16)
+            out->copies += (double)st->nparams * sizeof(pp_bf16);
         out->optimizer += (double)st->nparams *
                           t->opt_plan.state_per_param * sizeof(float);
         out->activations += (double)st->nslots * (double)st->slot_bytes;
@@ -38,7 +40,7 @@ void pp_trainer_memory(const pp_trainer *t, int rank, pp_memory *out)
             out->transfers += (double)sends[i].bytes;
     free(sends);
     out->sums = 2.0 * (double)rk->sum_bytes;
-    out->total = out->params + out->grads + out->optimizer +
+    out->total = out->params + out->copies + out->grads + out->optimizer +
                  out->activations + out->transfers + out->sums;
 }
 

@@ -149,6 +149,26 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
+/* The bf16 copy of a stage's first parameters; the optimizer keeps it
+ * after each step. */
+static pp_status init_copy(stage_rt *st, const rank_rt *rk, pp_error *err)
+{
+    if (!rk->cuda) {
+        pp_row_store(st->params_bf16, PP_BF16, st->host_params,
+                     (int64_t)st->nparams);
+        return PP_OK;
+    }
+    pp_bf16 *host = malloc(st->nparams * sizeof *host + 1);
+    if (!host)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    pp_row_store(host, PP_BF16, st->host_params, (int64_t)st->nparams);
+    pp_status rc = rk->dev->copy(rk->dr.index, st->params_bf16, host,
+                                 st->nparams * sizeof *host,
+                                 PP_COPY_HOST_TO_DEVICE, err);
+    free(host);
+    return rc;
+}
+
 /* Stage s's layers' parameter pointers (into the stages of their rank),
  * and the first values of the parameters homed at s, once its buffers are
  * allocated. Stages are initialised in order, so a home is allocated
@@ -167,6 +187,8 @@ pp_status pp_init_params(pp_trainer *t, int s, pp_error *err)
             const stage_rt *home = &t->stage[h->stage];
             lr->param[p] = home->params + h->off;
             lr->grad[p] = home->grads + h->off;
+            lr->param_bf16[p] = home->params_bf16 ? home->params_bf16 + h->off
+                                                  : NULL;
             /* (Twice when two of the stage's layers use it: the same
              * values.) */
             if (h->stage == s)
@@ -178,7 +200,7 @@ pp_status pp_init_params(pp_trainer *t, int s, pp_error *err)
                                   st->nparams * sizeof(float),
                                   PP_COPY_HOST_TO_DEVICE, err))
         return err->code;
-    return PP_OK;
+    return st->params_bf16 ? init_copy(st, rk, err) : PP_OK;
 }
 
 const float *pp_stage_host_params(const pp_trainer *t, int s)

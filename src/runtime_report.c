@@ -41,6 +41,14 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             (long long)m->batch);
     fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
             100.0 * t->planned->bubble, pp_partition_name(m->partition));
+    fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
+            m->precision == PP_PRECISION_BF16
+                ? "bf16 activations, gradients and messages; FP32 master "
+                  "weights, gradients and optimizer, a bf16 copy of the "
+                  "weights for the GEMMs"
+            : m->precision == PP_PRECISION_TF32
+                ? "FP32 storage; GEMMs on TF32 tensor cores"
+                : "FP32 throughout");
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         fprintf(out, "  stage %d on rank %d: %zu parameters", s, st->rank,
@@ -57,10 +65,12 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
     for (int r = 0; r < t->p; r++) {
         pp_memory mem;
         pp_trainer_memory(t, r, &mem);
-        fprintf(out, "  rank %d (%s) memory: parameters %.2f MiB, gradients "
-                     "%.2f MiB, optimizer %.2f MiB, activations ",
-                r, device_of(t, r, dev, sizeof dev), mib(mem.params),
-                mib(mem.grads), mib(mem.optimizer));
+        fprintf(out, "  rank %d (%s) memory: parameters %.2f MiB",
+                r, device_of(t, r, dev, sizeof dev), mib(mem.params));
+        if (mem.copies > 0)
+            fprintf(out, " + bf16 copy %.2f MiB", mib(mem.copies));
+        fprintf(out, ", gradients %.2f MiB, optimizer %.2f MiB, "
+                     "activations ", mib(mem.grads), mib(mem.optimizer));
         /* slots x bytes, stage by stage: a rank's stages differ in size */
         int first = 1, recompute = 0;
         const rank_rt *rk = &t->rank[r];

@@ -171,7 +171,7 @@ static pp_status optimizer_step(rank_ctx *x)
         const rank_rt *rk = &t->rank[x->r];
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
                                st->nparams, st->ndecay, x->step + 1,
-                               t->m->lr, rk->dr.stream};
+                               t->m->lr, rk->dr.stream, st->params_bf16};
         if ((rk->cuda ? t->opt->step_cuda : t->opt->step_cpu)(&c, &x->err))
             return x->err.code;
     }

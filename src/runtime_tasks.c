@@ -88,6 +88,8 @@ static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
         .stream = rk->dr.stream,
         .blas = rk->dr.blas,
         .dnn = rk->dr.dnn,
+        .precision = t->m->precision,
+        .param_bf16 = st->params_bf16 ? lr->param_bf16 : NULL,
     };
     return c;
 }
@@ -186,6 +188,14 @@ static pp_status read_data(rank_ctx *x, int64_t first, void *input,
 {
     pp_trainer *t = x->t;
     rank_rt *rk = &t->rank[x->r];
+    if (!rk->cuda && input && rk->inputs) {
+        if (t->data->read(t->data_state, first, t->n, rk->inputs, NULL,
+                          &x->err))
+            return x->err.code;
+        pp_row_store(input, PP_BF16, rk->inputs,
+                     (int64_t)(bytes / sizeof(pp_bf16)));
+        return PP_OK;
+    }
     if (!rk->cuda)
         return t->data->read(t->data_state, first, t->n, input, target,
                              &x->err);

@@ -39,6 +39,21 @@ const char *pp_dtype_name(pp_dtype dtype)
     return "?";
 }
 
+const char *pp_precision_name(pp_precision precision)
+{
+    switch (precision) {
+    case PP_PRECISION_FP32: return "fp32";
+    case PP_PRECISION_TF32: return "tf32";
+    case PP_PRECISION_BF16: return "bf16";
+    }
+    return "?";
+}
+
+pp_dtype pp_precision_dtype(pp_precision precision)
+{
+    return precision == PP_PRECISION_BF16 ? PP_BF16 : PP_F32;
+}
+
 size_t pp_tensor_bytes(const pp_tensor_desc *desc)
 {
     return (size_t)pp_shape_elements(&desc->shape) * pp_dtype_size(desc->dtype);

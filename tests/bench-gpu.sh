@@ -54,16 +54,26 @@ expect_status 0 "gpu.sh --smoke"
 for part in 1 2 3; do
     expect_out "^  part $part ran$" "part $part ran"
 done
-# Part 1: both precisions.
-expect_out "^linear 128x96 -> 64 \(FP32\): layer [0-9.]+ TFLOP/s, bare cuBLAS [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 FP32 line"
+# Part 1: the three precisions.
+expect_out "^linear 128x96 -> 64 \(FP32\): layer [0-9.]+ TFLOP/s, bare cuBLASLt [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 FP32 line"
 expect_out "^linear 128x96 -> 64 \(TF32\): " "part 1 TF32 line"
-# Part 2: every variant of both models in the table, the targets judged.
-rows=$(grep -Ec '^\| (mlp|char) \| [14] \| [18] \| (auto|local) \| [0-9.]+ \| [0-9.]+ \| [0-9.]+% \| ' "$tmp/out")
-[ "$rows" -eq 8 ] || fail "part 2: $rows rows in the table, expected 8"
-for model in mlp char; do
-    expect_out "^  $model: four stages within 10% of one stage: [0-9.]+ ms vs [0-9.]+ ms \([-+][0-9.]+%\)  (PASS|MISS)$" "part 2 $model stages target"
-    expect_out "^  $model: one stage step time at most 0.80x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 $model PyTorch target"
+expect_out "^linear 128x96 -> 64 \(BF16\): layer [0-9.]+ TFLOP/s, bare cuBLASLt [0-9.]+ TFLOP/s, [0-9.]+%$" "part 1 BF16 line"
+# Part 2: every variant of both models in each precision in the table
+# (fp32: 2, tf32: 1, bf16: 4 per model), the targets judged.
+for prec in fp32:2 tf32:1 bf16:4; do
+    want=$((${prec#*:} * 2))
+    prec=${prec%:*}
+    rows=$(grep -Ec "^\\| (mlp|char) \\| $prec \\| [14] \\| [18] \\| (auto|local) \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+% \\| " "$tmp/out")
+    [ "$rows" -eq "$want" ] || fail "part 2: $rows $prec rows in the table, expected $want"
 done
+for model in mlp char; do
+    expect_out "^  $model \(fp32\): four stages within 10% of one stage: [0-9.]+ ms vs [0-9.]+ ms \([-+][0-9.]+%\)  (PASS|MISS)$" "part 2 $model fp32 stages target"
+    expect_out "^  $model \(fp32\): one stage step time at most 1.00x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 $model fp32 PyTorch target"
+    expect_out "^  $model \(tf32\): one stage [0-9.]+ ms, PyTorch [0-9.-]+ ms \(no target\)$" "part 2 $model tf32 reported"
+    expect_out "^  $model \(bf16\): four stages within 5% of one stage: [0-9.]+ ms vs [0-9.]+ ms \([-+][0-9.]+%\)  (PASS|MISS)$" "part 2 $model bf16 stages target"
+done
+expect_out "^  mlp \(bf16\): one stage step time at most 1.00x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 mlp bf16 PyTorch target"
+expect_out "^  char \(bf16\): one stage step time at most 0.90x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 char bf16 PyTorch target"
 # Part 3: the peer transport and the bare copy measured at both sizes.
 for mib in 1 4; do
     expect_out "^ +$mib MiB +[0-9]+ +[0-9.]+ +[0-9.]+ +([0-9.]+|skipped)$" "part 3 at $mib MiB"

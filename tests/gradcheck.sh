@@ -13,6 +13,7 @@ for ini in layers mse; do
     expect_out "^gradcheck: .*/$ini.ini: [0-9]+ tensors of [0-9]+ layers within their bounds$" "$ini.ini summary"
     expect_out "^  cpu  backward_input  " "$ini.ini: backward_input checked"
     expect_out "^  cpu  backward_weight weight +worst " "$ini.ini: backward_weight checked"
+    expect_out "^  in bf16: the CPU against FP32, the GPU against the CPU$" "$ini.ini: bf16 checked"
     if grep -q "CUDA halves not checked" "$tmp/out"; then
         [ "${PIPETTE_REQUIRE_GPU:-0}" != 1 ] ||
             fail "$ini.ini: PIPETTE_REQUIRE_GPU=1, but the CUDA halves were not checked"
@@ -63,6 +64,20 @@ else
     expect_status 1 "bad_grad bug = cuda"
     expect_out "^  cuda forward +y .*  FAIL$" "bug = cuda fails the CUDA forward"
 fi
+# A bf16 path that strays from the layer's FP32 one fails in bf16 alone.
+for bug in none bf16; do
+    printf '[model]\ninput = 6\n\n[layer twice]\ntype = bad_bf16\nbug = %s\n\n[layer loss]\ntype = mse\n' "$bug" >"$tmp/bf16.ini"
+    run "$PIPETTE" gradcheck --layer twice "$tmp/bf16.ini"
+    expect_out "^  cpu  forward +y \(sample by sample\) +worst 0 " "bad_bf16 $bug: FP32 forward passes"
+    if [ $bug = none ]; then
+        expect_status 0 "bad_bf16 without a bug"
+        expect_out "^  cpu  forward +y +worst 0 " "bad_bf16: bf16 forward within its bound"
+    else
+        expect_status 1 "bad_bf16 bug = bf16"
+        expect_out "^  cpu  forward +y +worst .*  FAIL$" "bug = bf16 fails the bf16 forward"
+        expect_out "^  cpu  backward_input  input +worst 0 " "bug = bf16: its bf16 backward passes"
+    fi
+done
 unset PIPETTE_PLUGIN_PATH
 
 # What a user gets wrong.

@@ -52,6 +52,16 @@ pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
                      pp_layer_plan *plan, const pp_layer_ops **ops,
                      pp_error *err)
 {
+    return plan_layer_in(reg, type, keys, in, nin, PP_PRECISION_FP32, cfg,
+                         plan, ops, err);
+}
+
+pp_status plan_layer_in(pp_registry *reg, const char *type,
+                        const char *keys, const pp_tensor_desc *in, int nin,
+                        pp_precision precision, pp_config **cfg,
+                        pp_layer_plan *plan, const pp_layer_ops **ops,
+                        pp_error *err)
+{
     const pp_plugin *plugin;
     ck_assert_msg(pp_registry_find(reg, PP_KIND_LAYER, type, &plugin, err) ==
                       PP_OK, "%s", err->msg);
@@ -76,6 +86,7 @@ pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
     ck_assert_msg(pp_section_validate(s, core_keys, plugin->desc->keys,
                                       err) == PP_OK, "%s", err->msg);
     memset(plan, 0, sizeof *plan);
+    plan->precision = precision;
     return (*ops)->plan(s, in, nin, plan, err);
 }
 
@@ -118,8 +129,8 @@ void layer_open_inputs(layer *l, pp_registry *reg, const char *type,
                              &ops, &err) == PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cpu);
     /* The CUDA halves are built whenever the toolkit is (linear's needs
-     * cuBLAS too), and only then: tested here, where no GPU runs them. */
-#if defined(HAVE_CUDA) && defined(HAVE_CUBLAS)
+     * cuBLASLt too), and only then: tested here, where no GPU runs them. */
+#if defined(HAVE_CUDA) && defined(HAVE_CUBLASLT)
     ck_assert_ptr_nonnull(ops->cuda);
 #elif !defined(HAVE_CUDA)
     ck_assert_ptr_null(ops->cuda);

@@ -49,6 +49,13 @@ pp_status plan_layer(pp_registry *reg, const char *type, const char *keys,
                      const pp_tensor_desc *in, int nin, pp_config **cfg,
                      pp_layer_plan *plan, const pp_layer_ops **ops,
                      pp_error *err);
+/* The same in a given precision (plan_layer's is fp32); float inputs
+ * are the caller's to give its dtype, pp_precision_dtype(precision). */
+pp_status plan_layer_in(pp_registry *reg, const char *type,
+                        const char *keys, const pp_tensor_desc *in, int nin,
+                        pp_precision precision, pp_config **cfg,
+                        pp_layer_plan *plan, const pp_layer_ops **ops,
+                        pp_error *err);
 
 /* n zeroed floats (at least one, so n = 0 is not a NULL). */
 float *alloc_floats(int64_t n);

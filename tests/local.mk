@@ -69,6 +69,8 @@ if HAVE_CUDA
 check_PROGRAMS += tests/test_train_cuda
 TESTS += tests/test_train_cuda
 tests_test_train_cuda_SOURCES = tests/test_train_cuda.c tests/train_models.h
+tests_test_train_cuda_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTEST_DATA_DIR='"$(abs_top_builddir)/tests/plugins/data/.libs"'
 tests_test_train_cuda_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_cuda_LDADD = $(TEST_LIBS) -lm
 endif

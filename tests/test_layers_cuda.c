@@ -8,8 +8,10 @@
  * calls on the device (inputs copied over, kernels on a stream of the
  * test's own, results copied back) and compares. The CPU kernels are the
  * reference: test_layers.c checks them against finite differences,
- * test_layer_values.c against float64. Gradients start from random
- * values, so `+=` is checked as well as the sum. Backward
+ * test_layer_values.c against float64. Every case runs in fp32 and in
+ * bf16 (bf16 activations and their gradients, FP32 parameters, their
+ * gradients and losses). Gradients start from random values, so `+=` is
+ * checked as well as the sum. Backward
  * gets the CPU's forward results (y, layernorm's saved statistics), so a
  * backward is judged on its own rounding only.
  *
@@ -72,6 +74,22 @@ static void *to_device(const void *h, size_t bytes)
     return d;
 }
 
+/* to_device's copy `skew` bytes past the start of its allocation, which
+ * cudaMalloc aligns to 256: to see kernels on tensors that are not
+ * 16-byte aligned, as the core's buffers of a micro-batch may be. */
+static void *to_device_at(const void *h, size_t bytes, size_t skew)
+{
+    char *d = to_device(NULL, bytes + skew);
+    if (h)
+        CK_CUDA(cudaMemcpy(d + skew, h, bytes, cudaMemcpyHostToDevice));
+    return d + skew;
+}
+
+static void device_free_at(void *d, size_t skew)
+{
+    CK_CUDA(cudaFree((char *)d - skew));
+}
+
 /* Waits for the stream (so a kernel's own failure shows here), then
  * copies back. */
 static void to_host(void *h, const void *d, size_t bytes)
@@ -80,15 +98,35 @@ static void to_host(void *h, const void *d, size_t bytes)
     CK_CUDA(cudaMemcpy(h, d, bytes, cudaMemcpyDeviceToHost));
 }
 
+/* f (n floats) = the n values of dtype (PP_F32 or PP_BF16) at d. */
+static void to_host_as(float *f, const void *d, int64_t n, pp_dtype dtype)
+{
+    void *h = host_alloc((size_t)n * pp_dtype_size(dtype));
+    to_host(h, d, (size_t)n * pp_dtype_size(dtype));
+    pp_row_load(f, h, dtype, n);
+    free(h);
+}
+
 /* ---- judging ------------------------------------------------------------ */
 
-/* |gpu - cpu| <= rel (|cpu| + floor max|cpu|) elementwise; rel = 0 asks for
- * the same bits. */
+/* |gpu - cpu| <= rel (|cpu| + floor max|cpu|) + ulps u elementwise, u
+ * being the gap between adjacent bf16 values at the larger of |gpu| and
+ * |cpu|; rel = ulps = 0 asks for the same bits. */
 typedef struct tol {
-    double rel, floor;
+    double rel, floor, ulps;
 } tol;
 
-#define EXACT ((tol){0, 0})
+#define EXACT ((tol){0, 0, 0})
+#define ONE_ULP ((tol){0, 0, 1})
+
+/* The gap between adjacent bf16 values at v's magnitude: 8 significant
+ * bits, so 2^-7 in [1, 2). */
+static double bf16_ulp(double v)
+{
+    int e;
+    frexp(v, &e); /* v = m 2^e, 1/2 <= |m| < 1 */
+    return ldexp(1.0, e - 8);
+}
 
 static void expect_close(const char *what, const char *ctx,
                          const float *gpu, const float *cpu, int64_t n,
@@ -100,14 +138,15 @@ static void expect_close(const char *what, const char *ctx,
     /* Check's assertions write to a file each time: one per array, not
      * one per element, or the large cases take minutes. */
     for (int64_t i = 0; i < n; i++) {
-        if (t.rel == 0) {
+        if (t.rel == 0 && t.ulps == 0) {
             if (memcmp(&gpu[i], &cpu[i], sizeof(float)) != 0)
                 ck_abort_msg("%s: %s[%lld]: gpu %a, cpu %a (must be equal)",
                              ctx, what, (long long)i, (double)gpu[i],
                              (double)cpu[i]);
             continue;
         }
-        double allowed = t.rel * (fabs(cpu[i]) + t.floor * big);
+        double allowed = t.rel * (fabs(cpu[i]) + t.floor * big) +
+                         t.ulps * bf16_ulp(fmax(fabs(gpu[i]), fabs(cpu[i])));
         if (!(fabs((double)gpu[i] - cpu[i]) <= allowed))
             ck_abort_msg("%s: %s[%lld]: gpu %.9g, cpu %.9g, allowed %.3g",
                          ctx, what, (long long)i, (double)gpu[i],
@@ -148,7 +187,20 @@ static void expect_close(const char *what, const char *ctx,
  *   takes exp in double: 2e-6 relative in a probability at most, the sums
  *   are in double on both sides. The loss is a sum of positive terms.
  * - mse forward: both sum in double, in another order, then round to
- *   float: at most a couple of float ulp apart. */
+ *   float: at most a couple of float ulp apart.
+ *
+ * In bf16 (y16, dx16, grad16) both halves read the same bf16 values,
+ * compute in FP32 and round once into a bf16 result:
+ * - EXACT where the FP32 operations are the same, as above: relu,
+ *   dropout, embedding, add, concat, mse's backward, and tanh's backward
+ *   (dy (1 - y^2) of the same bf16 y, which --fmad=false keeps unfused).
+ * - Where the FP32 results may differ (tanhf, a sum's order), rounding
+ *   them to bf16 gives the same value or its neighbour: one bf16 ulp
+ *   (at the larger result, 2^-7 of it at most) on top of the FP32 bound
+ *   above, which is still needed where a result cancels to near zero
+ *   (dx0 + an increment), as its ulp then shrinks with it.
+ * - What stays FP32 keeps its FP32 bound: the losses (computed from the
+ *   same bf16 values), layernorm's statistics and parameter gradients. */
 typedef struct gpu_case {
     const char *type, *keys;
     int lead, lead_lo, lead_hi, last_lo, last_hi, n_lo, n_hi;
@@ -158,73 +210,106 @@ typedef struct gpu_case {
     tol y, dx, grad;
     int inputs;       /* 0 or 1: one */
     int own_last;     /* each input draws its own last dimension */
+    tol y16, dx16, grad16; /* in bf16 */
 } gpu_case;
 
+#define EXACT3 EXACT, EXACT, EXACT
+
 static const gpu_case cases[] = {
-    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT, EXACT, EXACT, 1,
-     0},
+    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1, 0, EXACT3},
     /* Past 4096 blocks of 256: the grid-stride loops go round. */
-    {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT, EXACT,
-     EXACT, 1, 0},
-    {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1}, {1e-4, 0.1},
-     EXACT, 1, 0},
-    {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3}, {1e-6, 1},
-     EXACT, 1, 0},
-    {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT,
-     EXACT, EXACT, 1, 0},
+    {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT3, 1, 0,
+     EXACT3},
+    {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1, 0},
+     {1e-4, 0.1, 0}, EXACT, 1, 0, {1e-5, 0.1, 1}, {1e-4, 0.1, 1}, EXACT},
+    {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3, 0},
+     {1e-6, 1, 0}, EXACT, 1, 0, ONE_ULP, EXACT, EXACT},
+    {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1,
+     0, EXACT3},
     {"dropout", "rate = 0.3", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1,
-     EXACT, EXACT, EXACT, 1, 0},
-    {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT,
-     EXACT, EXACT, 1, 0},
+     EXACT3, 1, 0, EXACT3},
+    {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT3, 1,
+     0, EXACT3},
     /* Rows past one block of 8 warps, features past one 32-wide strip and
-     * one pass of a warp's lanes. */
-    {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1},
-     {1e-4, 0.1}, {1e-4, 0.1}, 1, 0},
+     * one pass of a warp's lanes (and of its 16-byte packs). */
+    {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1, 0},
+     {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1}, {1e-4, 0.1, 1},
+     {1e-4, 0.1, 0}},
     {"layernorm", "eps = 0.01", 1, 100, 300, 33, 70, 1, 3, 0, -2, 3, 1,
-     {1e-4, 0.1}, {1e-4, 0.1}, {1e-4, 0.1}, 1, 0},
+     {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1},
+     {1e-4, 0.1, 1}, {1e-4, 0.1, 0}},
     /* Few ids for many tokens: rows are hit repeatedly. Then a vocabulary
      * past the 64 buckets and a dim past one 32-wide strip. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 40, 0, 0, 1, 3, 5, 0, 0, 1,
-     EXACT, EXACT, EXACT, 1, 0},
+     EXACT3, 1, 0, EXACT3},
     {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
-     1, EXACT, EXACT, EXACT, 1, 0},
-    {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0},
-     {1e-5, 1}, EXACT, 1, 0},
-    {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0}, EXACT,
-     EXACT, 1, 0},
-    /* A sum and a copy: the same operations on both sides. */
-    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT, EXACT, EXACT, 2,
-     0},
-    {"add", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -2, 2, 1, EXACT, EXACT,
-     EXACT, 3, 0},
-    {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT, EXACT, EXACT, 3,
-     1},
+     1, EXACT3, 1, 0, EXACT3},
+    {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0, 0},
+     {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT},
+    {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0, 0}, EXACT,
+     EXACT, 1, 0, {0x1p-21, 0, 0}, EXACT, EXACT},
+    /* A sum and a copy: the same operations on both sides. Two inputs,
+     * four (in bf16, a sum that waits in FP32 for the last) and three. */
+    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 2, 0, EXACT3},
+    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 4, 0, EXACT3},
+    {"add", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -2, 2, 1, EXACT3, 3, 0,
+     EXACT3},
+    {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 3, 1, EXACT3},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
 
+/* The cases of a million elements are there for the grid-stride loops
+ * going round, which bf16 changes nothing about; they take most of the
+ * test's time on the emulator, so bf16 tries one shape of them. */
+static int shapes(const gpu_case *gc, pp_precision precision)
+{
+    int big = gc->lead_lo >= 1000;
+    return big && precision == PP_PRECISION_BF16 ? 1 : SHAPES_PER_CASE;
+}
+
 /* Plans `type` for one sample of each of the nin inputs, which must have
- * a CUDA half. */
+ * a CUDA half that runs the precision. */
 static const pp_layer_ops *plan_cuda(const char *type, const char *keys,
                                      const pp_tensor_desc *in, int nin,
+                                     pp_precision precision,
                                      pp_config **cfg, pp_layer_plan *plan)
 {
     pp_error err;
     pp_error_clear(&err);
     const pp_layer_ops *ops;
-    ck_assert_msg(plan_layer(reg, type, keys, in, nin, cfg, plan, &ops,
-                             &err) == PP_OK, "%s", err.msg);
+    ck_assert_msg(plan_layer_in(reg, type, keys, in, nin, precision, cfg,
+                                plan, &ops, &err) == PP_OK, "%s", err.msg);
     ck_assert_ptr_nonnull(ops->cuda);
+    ck_assert(ops->precisions & PP_PRECISION_BIT(precision));
     return ops;
 }
 
-/* Every input gradient starts from dx0, not zero: both halves must add. */
+/* n values of dtype (PP_F32 or PP_BF16) holding v's, which are rounded
+ * to bf16 in place first where dtype is bf16: what both halves read. */
+static void *stored(float *v, int64_t n, pp_dtype dtype)
+{
+    void *s = host_alloc((size_t)n * pp_dtype_size(dtype));
+    for (int64_t i = 0; dtype == PP_BF16 && i < n; i++)
+        v[i] = pp_bf16_round(v[i]);
+    pp_row_store(s, dtype, v, n);
+    return s;
+}
+
+/* Every input gradient starts from dx0, not zero: both halves must add.
+ * _i: case * 2 + (1 in bf16). The last two shapes of a case sit one
+ * element past an aligned start, so the kernels' 16-byte packs are left
+ * out (packed.h) there. */
 START_TEST(test_against_cpu)
 {
-    const gpu_case *gc = &cases[_i];
-    uint64_t rng = 2000 + (uint64_t)_i;
+    const gpu_case *gc = &cases[_i / 2];
+    pp_precision precision = _i % 2 ? PP_PRECISION_BF16 : PP_PRECISION_FP32;
+    pp_dtype ft = pp_precision_dtype(precision);
+    tol ty = _i % 2 ? gc->y16 : gc->y, tdx = _i % 2 ? gc->dx16 : gc->dx;
+    tol tgrad = _i % 2 ? gc->grad16 : gc->grad;
+    uint64_t rng = 2000 + (uint64_t)(_i / 2);
     int nin = gc->inputs > 1 ? gc->inputs : 1;
-    for (int rep = 0; rep < SHAPES_PER_CASE; rep++) {
+    for (int rep = 0; rep < shapes(gc, precision); rep++) {
         pp_shape shape = {gc->lead + 1, {0}};
         for (int d = 0; d < gc->lead; d++)
             shape.dim[d] = rng_int(&rng, gc->lead_lo, gc->lead_hi);
@@ -233,50 +318,59 @@ START_TEST(test_against_cpu)
         for (int i = 0; i < nin; i++) {
             if (!gc->vocab && (i == 0 || gc->own_last))
                 shape.dim[gc->lead] = rng_int(&rng, gc->last_lo, gc->last_hi);
-            in[i] = (pp_tensor_desc){gc->vocab ? PP_I32 : PP_F32, shape};
+            in[i] = (pp_tensor_desc){gc->vocab ? PP_I32 : ft, shape};
         }
         int n = rng_int(&rng, gc->n_lo, gc->n_hi);
         pp_config *cfg;
         pp_layer_plan plan;
         const pp_layer_ops *ops = plan_cuda(gc->type, gc->keys, in, nin,
-                                             &cfg, &plan);
+                                             precision, &cfg, &plan);
         char dims[64], ctx[256];
-        snprintf(ctx, sizeof ctx, "%s (%s) on n=%d x %s", gc->type, gc->keys,
-                 n, pp_shape_format(&in[0].shape, dims, sizeof dims));
+        snprintf(ctx, sizeof ctx, "%s (%s) in %s on n=%d x %s%s", gc->type,
+                 gc->keys, pp_precision_name(precision), n,
+                 pp_shape_format(&in[0].shape, dims, sizeof dims),
+                 rep >= 2 ? ", unaligned" : "");
+        int skew = rep >= 2; /* elements */
 
         int64_t in_len[LAYER_MAX_INPUTS], most = 0;
-        size_t x_bytes[LAYER_MAX_INPUTS];
+        size_t x_bytes[LAYER_MAX_INPUTS], dx_bytes[LAYER_MAX_INPUTS];
         for (int i = 0; i < nin; i++) {
             in_len[i] = n * pp_shape_elements(&in[i].shape);
-            x_bytes[i] = (size_t)in_len[i] * (gc->vocab ? sizeof(int32_t)
-                                                        : sizeof(float));
+            x_bytes[i] = (size_t)in_len[i] * pp_dtype_size(in[i].dtype);
+            dx_bytes[i] = (size_t)in_len[i] * pp_dtype_size(ft);
             most = in_len[i] > most ? in_len[i] : most;
         }
+        pp_dtype yt = plan.out.dtype;
         int64_t out_len = plan.is_loss
                               ? 1 : n * pp_shape_elements(&plan.out.shape);
+        size_t y_bytes = (size_t)out_len * pp_dtype_size(yt);
         most = out_len > most ? out_len : most;
         size_t saved_bytes = plan.saved_bytes * (size_t)n;
         size_t work_bytes = plan.workspace_bytes * (size_t)n;
         size_t target_bytes = 0;
 
-        /* Host inputs, and the gradients' starting values. */
-        void *x[LAYER_MAX_INPUTS];
-        float *dx0[LAYER_MAX_INPUTS], *dx[LAYER_MAX_INPUTS];
+        /* Host inputs, and the gradients' starting values, as stored
+         * (float or bf16); cpu and got: one tensor as floats. */
+        float *cpu = host_alloc((size_t)most * sizeof(float));
+        float *got = host_alloc((size_t)most * sizeof(float));
+        void *x[LAYER_MAX_INPUTS], *dx0[LAYER_MAX_INPUTS];
+        void *dx[LAYER_MAX_INPUTS];
         for (int i = 0; i < nin; i++) {
-            x[i] = host_alloc(x_bytes[i]);
-            if (gc->vocab)
+            if (gc->vocab) {
+                x[i] = host_alloc(x_bytes[i]);
                 for (int64_t k = 0; k < in_len[i]; k++)
                     ((int32_t *)x[i])[k] = rng_int(&rng, 0, gc->vocab - 1);
-            else
-                fill_uniform(x[i], in_len[i], &rng, gc->lo, gc->hi);
-            size_t b = (size_t)in_len[i] * sizeof(float);
-            dx0[i] = host_alloc(b);
-            fill_uniform(dx0[i], in_len[i], &rng, -1.0, 1.0);
-            dx[i] = host_alloc(b);
-            memcpy(dx[i], dx0[i], b);
+            } else {
+                fill_uniform(cpu, in_len[i], &rng, gc->lo, gc->hi);
+                x[i] = stored(cpu, in_len[i], ft);
+            }
+            fill_uniform(cpu, in_len[i], &rng, -1.0, 1.0);
+            dx0[i] = stored(cpu, in_len[i], ft);
+            dx[i] = host_alloc(dx_bytes[i]);
+            memcpy(dx[i], dx0[i], dx_bytes[i]);
         }
-        float *dy = host_alloc((size_t)out_len * sizeof(float));
-        fill_uniform(dy, out_len, &rng, -1.0, 1.0);
+        fill_uniform(cpu, out_len, &rng, -1.0, 1.0);
+        void *dy = stored(cpu, out_len, yt);
         void *target = NULL;
         if (plan.is_loss) {
             int64_t t = n * pp_shape_elements(&plan.target.shape);
@@ -309,38 +403,41 @@ START_TEST(test_against_cpu)
         pp_layer_call base = {
             .plan = &plan, .nin = nin, .in = in, .n = n, .loss_scale = 0.37,
             .seed = rng_next(&rng), .sample0 = rng_int(&rng, 0, 5),
-            .training = gc->training};
-        const float *dy_arg = plan.is_loss ? NULL : dy;
+            .training = gc->training, .precision = precision};
+        const void *dy_arg = plan.is_loss ? NULL : dy;
         pp_error err;
         pp_error_clear(&err);
 
         /* The CPU: the reference. */
-        const pp_layer_kernels *cpu = ops->cpu, *gpu = ops->cuda;
-        float *y = host_alloc((size_t)out_len * sizeof(float));
+        const pp_layer_kernels *cpuk = ops->cpu, *gpu = ops->cuda;
+        void *y = host_alloc(y_bytes);
         void *saved = host_alloc(saved_bytes);
         void *work = host_alloc(work_bytes);
         pp_layer_call c = base;
         c.param = (const float *const *)param, c.grad = grad;
         c.saved = saved, c.workspace = work, c.target = target;
         const void *const *cx = (const void *const *)x;
-        ck_assert_msg(cpu->forward(&c, cx, y, &err) == PP_OK, "%s", err.msg);
-        if (cpu->backward_input)
-            ck_assert_msg(cpu->backward_input(&c, cx, y, dy_arg,
-                                              (void *const *)dx, &err) ==
+        ck_assert_msg(cpuk->forward(&c, cx, y, &err) == PP_OK, "%s", err.msg);
+        if (cpuk->backward_input)
+            ck_assert_msg(cpuk->backward_input(&c, cx, y, dy_arg,
+                                               (void *const *)dx, &err) ==
                               PP_OK, "%s", err.msg);
-        if (cpu->backward_weight)
-            ck_assert_msg(cpu->backward_weight(&c, cx, y, dy_arg, &err) ==
+        if (cpuk->backward_weight)
+            ck_assert_msg(cpuk->backward_weight(&c, cx, y, dy_arg, &err) ==
                               PP_OK, "%s", err.msg);
 
         /* The GPU, on the same inputs. */
         void *d_x[LAYER_MAX_INPUTS], *d_dx[LAYER_MAX_INPUTS];
+        size_t x_skew[LAYER_MAX_INPUTS], f_skew = skew * pp_dtype_size(ft);
+        size_t y_skew = skew * pp_dtype_size(yt);
         for (int i = 0; i < nin; i++) {
-            d_x[i] = to_device(x[i], x_bytes[i]);
-            d_dx[i] = to_device(dx0[i], (size_t)in_len[i] * sizeof(float));
+            x_skew[i] = skew * pp_dtype_size(in[i].dtype);
+            d_x[i] = to_device_at(x[i], x_bytes[i], x_skew[i]);
+            d_dx[i] = to_device_at(dx0[i], dx_bytes[i], f_skew);
         }
-        float *d_y = to_device(NULL, (size_t)out_len * sizeof(float));
-        float *d_y_cpu = to_device(y, (size_t)out_len * sizeof(float));
-        float *d_dy = to_device(dy, (size_t)out_len * sizeof(float));
+        void *d_y = to_device_at(NULL, y_bytes, y_skew);
+        void *d_y_cpu = to_device_at(y, y_bytes, y_skew);
+        void *d_dy = to_device_at(dy, y_bytes, y_skew);
         void *d_saved = to_device(NULL, saved_bytes);
         void *d_work = to_device(NULL, work_bytes);
         void *d_target = target ? to_device(target, target_bytes) : NULL;
@@ -356,9 +453,9 @@ START_TEST(test_against_cpu)
         const void *const *gx = (const void *const *)d_x;
         ck_assert_msg(gpu->forward(&g, gx, d_y, &err) == PP_OK, "%s: %s",
                       ctx, err.msg);
-        float *got = host_alloc((size_t)most * sizeof(float));
-        to_host(got, d_y, (size_t)out_len * sizeof(float));
-        expect_close("y", ctx, got, y, out_len, gc->y);
+        to_host_as(got, d_y, out_len, yt);
+        pp_row_load(cpu, y, yt, out_len);
+        expect_close("y", ctx, got, cpu, out_len, ty);
 
         /* layernorm keeps (mean, rstd) a row, the CPU's layout: compare,
          * then give backward the CPU's. The losses' saved is the GPU's
@@ -372,26 +469,27 @@ START_TEST(test_against_cpu)
                 gm[r] = st[2 * r], cm[r] = cs[2 * r];
                 gm[rows + r] = st[2 * r + 1], cm[rows + r] = cs[2 * r + 1];
             }
-            expect_close("mean", ctx, gm, cm, rows, (tol){1e-4, 1});
+            expect_close("mean", ctx, gm, cm, rows, (tol){1e-4, 1, 0});
             expect_close("rstd", ctx, gm + rows, cm + rows, rows,
-                         (tol){1e-5, 0});
+                         (tol){1e-5, 0, 0});
             free(st), free(gm), free(cm);
             CK_CUDA(cudaMemcpy(d_saved, saved, saved_bytes,
                                cudaMemcpyHostToDevice));
         }
-        const float *d_dy_arg = plan.is_loss ? NULL : d_dy;
+        const void *d_dy_arg = plan.is_loss ? NULL : d_dy;
         if (gpu->backward_input) {
             ck_assert_msg(gpu->backward_input(&g, gx, d_y_cpu, d_dy_arg,
                                               d_dx, &err) == PP_OK,
                           "%s: %s", ctx, err.msg);
             for (int i = 0; i < nin; i++) {
-                to_host(got, d_dx[i], (size_t)in_len[i] * sizeof(float));
-                expect_close("dx", ctx, got, dx[i], in_len[i], gc->dx);
+                to_host_as(got, d_dx[i], in_len[i], ft);
+                pp_row_load(cpu, dx[i], ft, in_len[i]);
+                expect_close("dx", ctx, got, cpu, in_len[i], tdx);
             }
         }
-        ck_assert((cpu->backward_input == NULL) ==
+        ck_assert((cpuk->backward_input == NULL) ==
                   (gpu->backward_input == NULL));
-        ck_assert((cpu->backward_weight == NULL) ==
+        ck_assert((cpuk->backward_weight == NULL) ==
                   (gpu->backward_weight == NULL));
         if (gpu->backward_weight) {
             ck_assert_msg(gpu->backward_weight(&g, gx, d_y_cpu, d_dy_arg,
@@ -402,7 +500,7 @@ START_TEST(test_against_cpu)
                 to_host(gg, d_grad[p], (size_t)param_len[p] * sizeof(float));
                 char what[64];
                 snprintf(what, sizeof what, "d%s", plan.params[p].name);
-                expect_close(what, ctx, gg, grad[p], param_len[p], gc->grad);
+                expect_close(what, ctx, gg, grad[p], param_len[p], tgrad);
                 free(gg);
             }
         }
@@ -417,18 +515,18 @@ START_TEST(test_against_cpu)
         free(param_len), free(param), free(grad0), free(grad);
         free(d_param), free(d_grad);
         for (int i = 0; i < nin; i++) {
-            CK_CUDA(cudaFree(d_x[i]));
-            CK_CUDA(cudaFree(d_dx[i]));
+            device_free_at(d_x[i], x_skew[i]);
+            device_free_at(d_dx[i], f_skew);
             free(x[i]), free(dx0[i]), free(dx[i]);
         }
-        CK_CUDA(cudaFree(d_y));
-        CK_CUDA(cudaFree(d_y_cpu));
-        CK_CUDA(cudaFree(d_dy));
+        device_free_at(d_y, y_skew);
+        device_free_at(d_y_cpu, y_skew);
+        device_free_at(d_dy, y_skew);
         CK_CUDA(cudaFree(d_saved));
         CK_CUDA(cudaFree(d_work));
         CK_CUDA(cudaFree(d_target));
         free(dy), free(target), free(y), free(saved), free(work);
-        free(got);
+        free(cpu), free(got);
         pp_layer_plan_release(&plan);
         pp_config_free(cfg);
     }
@@ -444,7 +542,8 @@ START_TEST(test_bad_ids)
     pp_config *cfg;
     pp_layer_plan plan;
     const pp_layer_ops *ops = plan_cuda("embedding", "vocab = 10\ndim = 3",
-                                         &in, 1, &cfg, &plan);
+                                         &in, 1, PP_PRECISION_FP32, &cfg,
+                                         &plan);
     const int32_t bad[] = {10, -1};
     for (int b = 0; b < 2; b++) {
         int32_t ids[8] = {0, 1, 2, 9, 3, 0, 5, 6};
@@ -502,7 +601,8 @@ START_TEST(test_bad_ids)
     pp_config_free(cfg);
 
     in = (pp_tensor_desc){PP_F32, {1, {3}}};
-    ops = plan_cuda("softmax_xent", "", &in, 1, &cfg, &plan);
+    ops = plan_cuda("softmax_xent", "", &in, 1, PP_PRECISION_FP32, &cfg,
+                    &plan);
     float x[12], dx[12], loss;
     uint64_t rng = 32;
     fill_uniform(x, 12, &rng, -1, 1);
@@ -545,7 +645,7 @@ static Suite *layers_cuda_suite(void)
     Suite *s = suite_create("layers_cuda");
     TCase *tc = tcase_create("gpu");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_against_cpu, 0, NCASES);
+    tcase_add_loop_test(tc, test_against_cpu, 0, 2 * NCASES);
     tcase_add_test(tc, test_bad_ids);
     suite_add_tcase(s, tc);
     return s;

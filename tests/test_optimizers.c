@@ -70,8 +70,9 @@ static double param0(int i)
 
 /* Runs steps of optimizer name from param0 and returns the parameters;
  * the first ndecay take weight decay. */
-static void run_opt(const char *name, const pp_optimizer_plan *plan,
-                    double lr, int steps, size_t ndecay, float *param)
+static void run_opt_copy(const char *name, const pp_optimizer_plan *plan,
+                         double lr, int steps, size_t ndecay, float *param,
+                         pp_bf16 *copy)
 {
     float grad[N];
     float *state = calloc((size_t)N * 2 + 1, sizeof(float));
@@ -83,12 +84,18 @@ static void run_opt(const char *name, const pp_optimizer_plan *plan,
             grad[i] = (float)grad_at(t, i);
         pp_optimizer_call c = {plan, param, grad,
                                plan->state_per_param ? state : NULL,
-                               N, ndecay, t, lr, NULL};
+                               N, ndecay, t, lr, NULL, copy};
         pp_error err;
         pp_error_clear(&err);
         ck_assert_int_eq(opt_ops(name)->step_cpu(&c, &err), PP_OK);
     }
     free(state);
+}
+
+static void run_opt(const char *name, const pp_optimizer_plan *plan,
+                    double lr, int steps, size_t ndecay, float *param)
+{
+    run_opt_copy(name, plan, lr, steps, ndecay, param, NULL);
 }
 
 /* torch.optim.SGD, in double; the first ndecay take weight decay, as a
@@ -270,7 +277,8 @@ START_TEST(adamw_bias_correction)
     float *state = calloc(8, sizeof(float));
     for (int t = 1; t <= 5; t++) {
         memcpy(prev, p, sizeof p);
-        pp_optimizer_call c = {&plan, p, g, state, 4, 4, t, 0.01, NULL};
+        pp_optimizer_call c = {&plan, p, g, state, 4, 4, t, 0.01, NULL,
+                               NULL};
         ck_assert_int_eq(opt_ops("adamw")->step_cpu(&c, &err), PP_OK);
         for (int i = 0; i < 4; i++) {
             double want = -0.01 * g[i] / (fabs(g[i]) + 1e-8);
@@ -280,6 +288,40 @@ START_TEST(adamw_bias_correction)
         }
     }
     free(state);
+}
+END_TEST
+
+/* In bf16 a step writes the parameters' bf16 copy in the same pass: each
+ * the FP32 master rounded to nearest even, and the master is what it
+ * would be without a copy. */
+START_TEST(bf16_copy)
+{
+    static const char *const names[] = {"sgd", "adamw"};
+    static const char *const keys[] = {"momentum = 0.9\n", ""};
+    for (int k = 0; k < 2; k++) {
+        pp_optimizer_plan plan;
+        pp_error err;
+        ck_assert_int_eq(opt_plan(names[k], keys[k], &plan, &err), PP_OK);
+        ck_assert(opt_ops(names[k])->precisions &
+                  PP_PRECISION_BIT(PP_PRECISION_BF16));
+        float plain[N], master[N];
+        pp_bf16 copy[N];
+        memset(copy, 0xab, sizeof copy);
+        run_opt(names[k], &plan, 0.05, 3, N / 2, plain);
+        run_opt_copy(names[k], &plan, 0.05, 3, N / 2, master, copy);
+        for (int i = 0; i < N; i++) {
+            ck_assert_msg(memcmp(&plain[i], &master[i], sizeof(float)) == 0,
+                          "%s: the copy changed master %d", names[k], i);
+            uint32_t u;
+            memcpy(&u, &master[i], sizeof u);
+            uint32_t rem = u & 0xffffu, up = rem > 0x8000u ||
+                                            (rem == 0x8000u && (u >> 16 & 1));
+            ck_assert_msg(copy[i] == (pp_bf16)((u >> 16) + up),
+                          "%s: param %d is %a, its bf16 copy 0x%04x", names[k],
+                          i, (double)master[i], copy[i]);
+        }
+        pp_optimizer_plan_release(&plan);
+    }
 }
 END_TEST
 
@@ -308,6 +350,7 @@ static Suite *suite(void)
     tcase_add_test(opt, adamw_decay_groups);
     tcase_add_test(opt, adamw_bias_correction);
     tcase_add_test(opt, adamw_refusals);
+    tcase_add_test(opt, bf16_copy);
     suite_add_tcase(s, opt);
     return s;
 }

@@ -612,8 +612,9 @@ START_TEST(scan_reports_every_broken_plugin)
     /* no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size
      * bad_kind empty_name misnamed no_ops unresolved */
     ck_assert_int_eq(t.refused, 11);
-    /* good_layer, a_schedule, wild_ids, stateful, no_backward, bad_grad */
-    ck_assert_int_eq(t.accepted, 6);
+    /* good_layer, a_schedule, wild_ids, stateful, no_backward, bad_grad,
+     * bad_bf16 */
+    ck_assert_int_eq(t.accepted, 7);
     ck_assert(strstr(t.refusals, "good_layer") == NULL);
 }
 END_TEST

@@ -352,7 +352,7 @@ START_TEST(data_ring_prefetches)
     ck_assert_int_eq(cpu->rank_open(0, &dr, &err), PP_OK);
     pp_data_ring ring;
     ck_assert_int_eq(pp_data_ring_open(&ring, cpu, &dr, &ops, &state, 4,
-                                       4 * sizeof(int32_t), &err), PP_OK);
+                                       4 * sizeof(int32_t), 0, &err), PP_OK);
     int32_t got[4];
     ck_assert_int_eq(pp_data_ring_read(&ring, 0, PP_RING_INPUT, got,
                                        sizeof got, &err), PP_OK);

@@ -42,7 +42,10 @@ static const char model_text[] =
     "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
     "microbatches = %d\n%s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\n";
+    "lr = 0.1\nseed = 7\nprecision = %s\n";
+
+/* [train] precision of the runs train() makes. */
+static const char *precision = "fp32";
 
 #define MAXLAYERS 16
 
@@ -89,7 +92,7 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
     fprintf(f, model_text, layers, schedule, p, v, m, which, transport,
-            STEPS);
+            STEPS, precision);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -365,12 +368,91 @@ START_TEST(auto_takes_a_new_transport)
      * messages a step, and the tied table's sum one each way more. */
     FILE *f = fopen(log, "r");
     long got[2] = {0, 0};
-    ck_assert(f && fscanf(f, "delivered %ld\ndelivered %ld", &got[0],
-                          &got[1]) == 2);
+    ck_assert(f && fscanf(f, "delivered %ld, %*u bytes\ndelivered %ld",
+                          &got[0], &got[1]) == 2);
     fclose(f);
     unlink(log);
     ck_assert_int_eq(got[0], 24 * STEPS);
     ck_assert_int_eq(got[1], 26 * STEPS);
+}
+END_TEST
+
+/* In bf16, pipelining still changes the speed only. Under every schedule,
+ * on 2 and 4 ranks, each model's weights after 3 steps equal those of one
+ * bf16 rank with the same micro-batches, within the FP32 test's tolerance:
+ * with the same micro-batches every activation is computed from the same
+ * numbers and rounded to bf16 the same way, so what differs is only FP32
+ * regrouping (the sums of a tied table's copies), as in FP32. And bf16 is
+ * not FP32: the weights move from FP32's by far more than that. */
+START_TEST(bf16_every_schedule)
+{
+    const char *name = schedules[_i % NSCHEDULES];
+    const char *layers = models[_i / NSCHEDULES];
+    static const int grid[][3] = {{2, 4, 1}, {4, 4, 1}, {2, 4, 2},
+                                  {4, 8, 2}};
+    int runs = 0;
+    for (size_t g = 0; g < sizeof grid / sizeof *grid; g++) {
+        int p = grid[g][0], m = grid[g][1], v = grid[g][2];
+        weights ref, got, fp32;
+        precision = "bf16";
+        ck_assert(train(layers, "vanilla", 1, m, 1, 0, "local", &ref));
+        int ran = train(layers, name, p, m, v, 0, "local", &got);
+        precision = "fp32";
+        if (!ran) {
+            weights_free(&ref);
+            continue;
+        }
+        runs++;
+        ck_assert_msg(ref.loss[STEPS - 1] < ref.loss[0], "loss %g -> %g",
+                      ref.loss[0], ref.loss[STEPS - 1]);
+        double worst = max_diff(&got, &ref);
+        ck_assert_msg(worst <= 1.0, "bf16 %s p=%d m=%d v=%d: weights differ "
+                      "from one bf16 rank's by %.1f x the tolerance", name,
+                      p, m, v, worst);
+        ck_assert(train(layers, "vanilla", 1, m, 1, 0, "local", &fp32));
+        ck_assert_msg(max_diff(&fp32, &ref) > 10.0,
+                      "bf16 trained like fp32: is it bf16?");
+        weights_free(&ref);
+        weights_free(&got);
+        weights_free(&fp32);
+    }
+    ck_assert_msg(runs > 0, "%s ran nowhere in the grid", name);
+}
+END_TEST
+
+/* A bf16 message has half an FP32 one's bytes, counted by the transport
+ * that carried it (courier, as in auto_takes_a_new_transport). */
+START_TEST(bf16_halves_messages)
+{
+    const char *dir = getenv("TEST_TRANSPORT_DIR");
+    ck_assert_ptr_nonnull(dir);
+    char log[] = "/tmp/pp-courier-XXXXXX";
+    int fd = mkstemp(log);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    setenv("PIPETTE_PLUGIN_PATH", dir, 1);
+    setenv("COURIER_LOG", log, 1);
+    static const char *const precisions[] = {"fp32", "bf16"};
+    for (int k = 0; k < 2; k++) {
+        weights w;
+        precision = precisions[k];
+        ck_assert(train(models[RESIDUAL], "1f1b", 3, 6, 1, 0, "auto", &w));
+        weights_free(&w);
+    }
+    precision = "fp32";
+    unsetenv("COURIER_LOG");
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    FILE *f = fopen(log, "r");
+    long letters[2];
+    size_t bytes[2];
+    ck_assert(f && fscanf(f, "delivered %ld, %zu bytes\ndelivered %ld, %zu "
+                          "bytes", &letters[0], &bytes[0], &letters[1],
+                          &bytes[1]) == 4);
+    fclose(f);
+    unlink(log);
+    ck_assert_int_eq(letters[0], letters[1]);
+    ck_assert_uint_gt(bytes[0], 0);
+    ck_assert_uint_eq(bytes[1] * 2, bytes[0]);
 }
 END_TEST
 
@@ -384,6 +466,8 @@ static Suite *train_suite(void)
     tcase_add_test(tc, no_decay_for_biases_and_gains);
     tcase_add_test(tc, layer_state);
     tcase_add_test(tc, auto_takes_a_new_transport);
+    tcase_add_loop_test(tc, bf16_every_schedule, 0, NSCHEDULES * NMODELS);
+    tcase_add_test(tc, bf16_halves_messages);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -16,6 +16,10 @@
  * in other orders than the CPU loops (every kernel's own bound is in
  * test_layers_cuda.c and test_linear_optim_cuda.c).
  *
+ * In bf16, two models of every layer kind (one per loss, mse's data from
+ * tests/plugins/id_rows.c) on cuda:0 and beside a cpu rank, with their
+ * own bound (bf16_runs).
+ *
  * Exits 77 when no GPU answers, unless PIPETTE_REQUIRE_GPU=1. A plain
  * program: CUDA must not be initialised in a parent that forks.
  */
@@ -41,13 +45,14 @@ static const char model_text[] =
     "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
     "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\n";
+    "lr = 0.1\nseed = 7\nprecision = %s\n";
 
 static int failures;
 
-/* model_text filled in and loaded; exits on a failure to. */
-static pp_model *load(int which, const char *schedule, const char *devices,
-                      int v, int m, int recompute, const char *transport)
+/* model_text filled in with a model and loaded; exits on a failure to. */
+static pp_model *load_text(const char *text, const char *precision,
+                           const char *schedule, const char *devices, int v,
+                           int m, int recompute, const char *transport)
 {
     char path[] = "/tmp/pp-train-cuda-XXXXXX";
     int fd = mkstemp(path);
@@ -56,8 +61,8 @@ static pp_model *load(int which, const char *schedule, const char *devices,
         perror("mkstemp");
         exit(1);
     }
-    fprintf(f, model_text, models[which], schedule, devices, v, m,
-            recompute ? "true" : "false", transport, STEPS);
+    fprintf(f, model_text, text, schedule, devices, v, m,
+            recompute ? "true" : "false", transport, STEPS, precision);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -69,6 +74,32 @@ static pp_model *load(int which, const char *schedule, const char *devices,
         exit(1);
     }
     return model;
+}
+
+/* One of train_models.h's models, in fp32. */
+static pp_model *load(int which, const char *schedule, const char *devices,
+                      int v, int m, int recompute, const char *transport)
+{
+    return load_text(models[which], "fp32", schedule, devices, v, m,
+                     recompute, transport);
+}
+
+/* Every parameter of a trained model, in model order, into w (at most
+ * cap floats); returns how many. */
+static size_t copy_params(const pp_model *model, const pp_trainer *t,
+                          float *w, size_t cap)
+{
+    size_t at = 0;
+    for (int l = 0; l < model->nlayers; l++)
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            const float *p = pp_trainer_param(t, l, i, &n);
+            if (p && at + n <= cap) {
+                memcpy(w + at, p, n * sizeof *w);
+                at += n;
+            }
+        }
+    return at;
 }
 
 /* Trains and copies every parameter out, in model order, into w; the
@@ -110,19 +141,126 @@ static size_t train(int which, const char *schedule, const char *devices,
         }
         free(copy);
     }
-    size_t at = 0;
-    for (int l = 0; l < model->nlayers; l++)
-        for (int i = 0; i < 2; i++) {
-            size_t n;
-            const float *p = pp_trainer_param(t, l, i, &n);
-            if (p && at + n <= cap) {
-                memcpy(w + at, p, n * sizeof *w);
-                at += n;
-            }
-        }
+    size_t at = copy_params(model, t, w, cap);
     pp_trainer_free(t);
     pp_model_free(model);
     return at;
+}
+
+/* The bf16 models: every layer kind, in one body that ends in either
+ * loss. The ids' rows pass a norm, a linear layer and three activations,
+ * a residual back to the rows, dropout, a concat with the norm's output
+ * and a linear layer without bias that make 16 features: the sequence
+ * task's classes, or the 16 values of id_rows' target row for each id
+ * (tests/plugins/id_rows.c). */
+#define BF16_BODY                                                           \
+    "[model]\ninput = 8\ninput_type = int\n"                                \
+    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 8\n"                \
+    "[layer norm]\ntype = layernorm\n"                                      \
+    "[layer fc]\ntype = linear\nunits = 8\n"                                \
+    "[layer act1]\ntype = gelu\n"                                           \
+    "[layer act2]\ntype = relu\n"                                           \
+    "[layer act3]\ntype = tanh\n"                                           \
+    "[layer res]\ntype = add\ninputs = act3, embed\n"                       \
+    "[layer drop]\ntype = dropout\nrate = 0.2\n"                            \
+    "[layer cat]\ntype = concat\ninputs = drop, norm\n"                     \
+    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
+
+static const char *const bf16_models[] = {
+    BF16_BODY "[layer loss]\ntype = softmax_xent\n"
+    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n",
+    BF16_BODY "[layer loss]\ntype = mse\n"
+    "[data]\nsource = id_rows\nvocab = 16\nlength = 8\nwidth = 16\n",
+};
+#define NBF16 (int)(sizeof bf16_models / sizeof *bf16_models)
+
+/* Trains bf16_models[k] in a precision and copies its parameters into
+ * w; exits on a failure. */
+static size_t train_bf16(int k, const char *precision, const char *schedule,
+                         const char *devices, int m, float *w, size_t cap)
+{
+    pp_model *model = load_text(bf16_models[k], precision, schedule,
+                                devices, 1, m, 0, "auto");
+    pp_error err;
+    pp_error_clear(&err);
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    pp_status st = pp_trainer_create(model, &o, &t, &err);
+    if (!st)
+        st = pp_trainer_run(t, &err);
+    if (st) {
+        fprintf(stderr, "FAIL: %s model %d on %s: %s\n", precision, k,
+                devices, err.msg);
+        exit(1);
+    }
+    size_t at = copy_params(model, t, w, cap);
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return at;
+}
+
+/* max |a - b| / (atol + rtol |b|) over n values */
+static double worst_of(const float *a, const float *b, size_t n, double atol,
+                       double rtol)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        worst = d > worst ? d : worst;
+    }
+    return worst;
+}
+
+/* In bf16 the GPU ranks train the model as a cpu rank does: on cuda:0
+ * alone, beside a cpu rank (either way round) under 1F1B, and on two GPUs
+ * where there are two (of `gpus`).
+ *
+ * Tolerance: the fp32 runs' (1e-4 + 1e-4 |b|), and a quarter of the
+ * distance D = max |fp32 - bf16| between the same model trained on the
+ * cpu in fp32 and in bf16. Both halves of every layer read the same bf16
+ * values, compute in FP32 and round once, so they part only where tanhf
+ * or a sum's order differ and a rounding into bf16 lands on the
+ * neighbouring value: now and then, where D comes from every activation's
+ * rounding. A kernel that rounded otherwise (truncating, twice, not at
+ * all) or computed otherwise would be D's size away; within D/4 of the
+ * cpu's bf16 run, a run is also at least 3D/4 from fp32's answer. (On the
+ * emulator, tanhf and expf made 2^-14 wrong on every element, far more
+ * than a GPU's few ulp, move the runs by 0.1 D.) */
+static void bf16_runs(int gpus)
+{
+    enum { CAP = 1 << 12 };
+    static float ref[CAP], fp32[CAP], got[CAP];
+    static const struct {
+        const char *schedule, *devices;
+        int m, gpus;
+    } runs[] = {
+        {"vanilla", "cuda:0", 1, 1},
+        {"1f1b", "cpu,cuda:0", 4, 1},
+        {"1f1b", "cuda:0,cpu", 4, 1},
+        {"1f1b", "cuda:0,cuda:1", 4, 2},
+    };
+    setenv("PIPETTE_PLUGIN_PATH", TEST_DATA_DIR, 1); /* id_rows */
+    for (int k = 0; k < NBF16; k++) {
+        size_t n = train_bf16(k, "bf16", "vanilla", "cpu", 1, ref, CAP);
+        size_t n32 = train_bf16(k, "fp32", "vanilla", "cpu", 1, fp32, CAP);
+        double d = n32 == n ? worst_of(fp32, ref, n, 1, 0) : 0;
+        for (size_t r = 0; r < sizeof runs / sizeof *runs; r++) {
+            if (runs[r].gpus > gpus)
+                continue;
+            size_t m = train_bf16(k, "bf16", runs[r].schedule,
+                                  runs[r].devices, runs[r].m, got, CAP);
+            double far = m == n ? worst_of(got, ref, n, 1, 0) : HUGE_VAL;
+            double worst = m == n ? worst_of(got, ref, n, 1e-4, 1e-4) : 0;
+            int ok = far <= d / 4 && worst <= 1.0;
+            failures += !ok;
+            printf("%s: bf16 %s model, %s on %s (m=%d): max |gpu - cpu| "
+                   "%.3g, D/4 %.3g, worst %.3f of the fp32 tolerance\n",
+                   ok ? "PASS" : "FAIL", k ? "mse" : "softmax_xent",
+                   runs[r].schedule, runs[r].devices, runs[r].m, far, d / 4,
+                   worst);
+        }
+    }
+    unsetenv("PIPETTE_PLUGIN_PATH");
 }
 
 /* A plan over the GPU's memory (here: over PIPETTE_MEMORY_LIMIT) is
@@ -290,6 +428,7 @@ int main(void)
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
     }
+    bf16_runs(gpus);
     failures += !refuses_what_does_not_fit();
 #if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
     if (gpus >= 2) {

@@ -11,8 +11,8 @@
  * CUDA's last error is cleared after a failed runtime call, so the next
  * launch check does not report it again. Out of device memory is
  * PP_ERR_NOMEM, anything else PP_ERR_DEVICE. Include cublas_v2.h,
- * cudnn.h or nccl.h before this header to get PP_CUBLAS_CHECK,
- * PP_CUDNN_CHECK or PP_NCCL_CHECK.
+ * cublasLt.h, cudnn.h or nccl.h before this header to get
+ * PP_CUBLAS_CHECK, PP_CUBLASLT_CHECK, PP_CUDNN_CHECK or PP_NCCL_CHECK.
  *
  * Launches (in a .cu file): PP_CUDA_THREADS threads a block and
  * pp_cuda_blocks(n) blocks cover n elements with a grid-stride loop, the
@@ -86,6 +86,25 @@ static inline pp_status pp_cublas_check_(cublasStatus_t rc, const char *call,
 }
 #define PP_CUBLAS_CHECK(call, err)                                          \
     pp_cublas_check_((call), #call, __FILE__, __LINE__, (err))
+#endif
+
+/* cuBLASLt returns cuBLAS's status type, named by its own library: a
+ * plugin that calls cuBLASLt alone need not link cuBLAS. (cublasLt.h
+ * defines no guard of its own; this macro is its.) */
+#ifdef CUBLASLT_NUMERICAL_IMPL_FLAGS_FMA
+static inline pp_status pp_cublaslt_check_(cublasStatus_t rc,
+                                           const char *call,
+                                           const char *file, int line,
+                                           pp_error *err)
+{
+    return rc == CUBLAS_STATUS_SUCCESS
+               ? PP_OK
+               : pp_cuda_lib_fail_(call, cublasLtGetStatusString(rc),
+                                   cublasLtGetStatusName(rc), file, line,
+                                   err);
+}
+#define PP_CUBLASLT_CHECK(call, err)                                        \
+    pp_cublaslt_check_((call), #call, __FILE__, __LINE__, (err))
 #endif
 
 #ifdef CUDNN_MAJOR

@@ -7,6 +7,10 @@
  * talking to each other. Step s of a run uses samples s * batch to
  * (s + 1) * batch - 1, micro-batch k the k-th slice of them.
  *
+ * Dtypes: a source makes the dtypes its info says, PP_F32 or PP_I32,
+ * whatever [train] precision is; in bf16 the core rounds float inputs
+ * to bf16 as they enter the model (targets stay as made).
+ *
  * Required: open, read and close. read is called from several ranks'
  * threads at once (below); open and close from one.
  */

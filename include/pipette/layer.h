@@ -14,6 +14,12 @@
  * parameter gradients from dy). Splitting the backward in two is what
  * lets zero-bubble schedules run.
  *
+ * Precision ([train] precision, pipette/tensor.h): float activations and
+ * their gradients are of plan->precision's dtype (FP32, or bf16 to read
+ * and write with pipette/bf16.h), always computed in FP32 inside a
+ * kernel; parameters and their gradients are FP32, with a bf16 copy of
+ * the parameters in bf16 for the GEMMs.
+ *
  * Memory: the core owns it all. It keeps every layer's inputs and output
  * of each micro-batch in flight, so a kernel receives x, y and dy;
  * anything else backward needs (a mask, statistics) lives in the `saved`
@@ -107,6 +113,10 @@ typedef struct pp_layer_plan {
                                     kernels (pp_layer_args), or NULL */
     size_t args_size;
     struct pp_layer_store *store_; /* the core's: leave it alone */
+    pp_precision precision;      /* set by the core before plan: the
+                                    model's. Float inputs and the output
+                                    are pp_precision_dtype() of it (a
+                                    loss's scalar is PP_F32) (2.1) */
 } pp_layer_plan;
 
 /* Appends a parameter to plan->params. */
@@ -125,8 +135,9 @@ typedef struct pp_layer_call {
     int nin;                      /* inputs */
     const pp_tensor_desc *in;     /* [nin]: one sample of each */
     int n;                        /* samples in this micro-batch */
-    const float *const *param;    /* [plan->nparams], as declared */
-    float *const *grad;           /* same shapes: backward_weight adds */
+    const float *const *param;    /* [plan->nparams], as declared: FP32 */
+    float *const *grad;           /* same shapes, FP32: backward_weight
+                                     adds */
     void *saved;                  /* plan->saved_bytes * n bytes */
     void *workspace;              /* plan->workspace_bytes * n bytes, this
                                      call's alone */
@@ -145,6 +156,11 @@ typedef struct pp_layer_call {
     void *stream;                 /* cuda: the rank's cudaStream_t */
     void *blas;                   /* cuda: a cublasHandle_t bound to stream */
     void *dnn;                    /* cuda: a cudnnHandle_t bound to stream */
+    pp_precision precision;       /* plan->precision (2.1) */
+    const void *const *param_bf16; /* bf16: each parameter rounded to bf16
+                                     (pp_bf16), refreshed by every
+                                     optimizer step, for the GEMMs; NULL
+                                     in fp32 and tf32 (2.1) */
 } pp_layer_call;
 
 typedef struct pp_layer_kernels {
@@ -203,6 +219,10 @@ typedef struct pp_layer_ops {
                       int nin, pp_layer_plan *plan, pp_error *err);
     const pp_layer_kernels *cpu;  /* host memory, the calling thread */
     const pp_layer_kernels *cuda; /* device memory, c->stream; or NULL */
+    /* The precisions its kernels run, PP_PRECISION_BIT()s; 0 means fp32
+     * and tf32 (FP32 storage), all a layer built for 2.0 knows. A model
+     * in another is refused at check, naming the layer (2.1). */
+    unsigned precisions;
 } pp_layer_ops;
 
 /* Total parameter elements of a plan. */

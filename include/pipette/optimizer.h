@@ -24,6 +24,7 @@
 
 #include <pipette/config.h>
 #include <pipette/error.h>
+#include <pipette/tensor.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,6 +54,9 @@ typedef struct pp_optimizer_call {
     int64_t step;       /* 1 for the first step */
     double lr;          /* [train] lr */
     void *stream;       /* cuda: the stage's stream; NULL on cpu */
+    void *param_bf16;   /* bf16: n pp_bf16 (pipette/bf16.h), where the
+                           step writes each updated parameter rounded to
+                           bf16, in the same pass; NULL otherwise (2.1) */
 } pp_optimizer_call;
 
 typedef struct pp_optimizer_ops {
@@ -63,6 +67,9 @@ typedef struct pp_optimizer_ops {
     pp_status (*step_cpu)(const pp_optimizer_call *c, pp_error *err);
     /* The same on the device (a fused kernel), or NULL. */
     pp_status (*step_cuda)(const pp_optimizer_call *c, pp_error *err);
+    /* The precisions it steps, PP_PRECISION_BIT()s (pipette/tensor.h): in
+     * bf16 a step writes param_bf16. 0 means fp32 and tf32 (2.1). */
+    unsigned precisions;
 } pp_optimizer_ops;
 
 #ifdef __cplusplus

@@ -7,6 +7,7 @@
 #include <pipette/plugin.h>
 #include <pipette/device.h>
 #include <pipette/tensor.h>
+#include <pipette/bf16.h>
 #include <pipette/layer.h>
 #include <pipette/schedule.h>
 #include <pipette/optimizer.h>

@@ -33,6 +33,12 @@ extern "C" {
  *
  * This is the one changelog of the SDK.
  *
+ * 2.1: precision. pp_layer_ops gained precisions (those its kernels run),
+ *      pp_layer_plan precision (the model's, set before plan) and
+ *      pp_layer_call precision and param_bf16 (the weights' bf16 copy).
+ *      pp_optimizer_ops gained precisions, pp_optimizer_call param_bf16
+ *      (which a step writes in the same pass). pipette/bf16.h reads and
+ *      writes bf16 values.
  * 2.0: the model is a graph of named tensors. Layers take several inputs
  *      (x and dx are arrays, pp_layer_ops.inputs says how many), add to
  *      their inputs' gradients (+=) instead of writing them, read their
@@ -61,7 +67,7 @@ extern "C" {
  * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
  *      transport tables were defined. */
 #define PP_ABI_MAJOR 2
-#define PP_ABI_MINOR 0
+#define PP_ABI_MINOR 1
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

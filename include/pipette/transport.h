@@ -1,6 +1,10 @@
 /* pipette/transport.h - the table a transport plugin fills: moving a
  * micro-batch's activations or gradients from one rank to another.
  *
+ * A message is bytes: a cut's tensors of the model's precision (bf16
+ * activations and gradients in bf16: half FP32's bytes), or FP32
+ * gradients that a group sums.
+ *
  * Messages are matched by (source, destination, tag); a tag names what the
  * message is (the step, the micro-batch, the stage, activation or
  * gradient), so the order in which sends and receives happen does not

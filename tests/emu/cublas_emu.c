@@ -1,16 +1,20 @@
 /* tests/emu/cublas_emu.c - the cuBLAS calls pipette makes, on the CPU:
- * cublasGemmEx in FP32, cublasSger, cublasSgemv, and the handle.
+ * cublasGemmEx with FP32 computation (FP32 or bf16 in, FP32 or bf16
+ * out), cublasSger, cublasSgemv, the handle and its math mode.
  *
  * BLAS semantics exactly as documented, column-major: element (i, j) of
  * an m x n matrix with leading dimension ld is at [i + j * ld]; op(X) is
  * X, or its transpose for CUBLAS_OP_T (and CUBLAS_OP_C, the same for
  * real data). A row-major/column-major confusion in the caller therefore
- * gives wrong numbers here, as on a GPU. Sums are in float, in order;
- * beta == 0 means C (or y) is not read, so NaN there does not survive.
+ * gives wrong numbers here, as on a GPU. Sums are in float (blas_emu.c);
+ * bf16 operands are exact in float and so are their products, and the
+ * result is rounded once to C's type, to nearest even. beta == 0 means C
+ * (or y) is not read, so NaN there does not survive.
  * CUBLAS_COMPUTE_32F_FAST_TF32 (and CUBLAS_COMPUTE_32F on a handle in
- * CUBLAS_TF32_TENSOR_OP_MATH) rounds A and B to TF32, 10 mantissa bits,
- * to nearest, as tensor cores would see them; CUBLAS_COMPUTE_32F_PEDANTIC
- * never does.
+ * CUBLAS_TF32_TENSOR_OP_MATH) rounds FP32 A and B to TF32, 10 mantissa
+ * bits, as tensor cores would see them; CUBLAS_COMPUTE_32F_PEDANTIC
+ * never does. Type combinations outside cublasGemmEx's table fail with
+ * CUBLAS_STATUS_NOT_SUPPORTED, as there.
  *
  * Every matrix and vector must lie inside device (or page-locked host)
  * memory the handle's device can reach, and the calling thread's current
@@ -28,6 +32,7 @@
 #include <cuda_runtime_api.h>
 #include <cublas_v2.h>
 
+#include "blas_emu.h"
 #include "cuda_emu.h"
 #include "cuda_emu_errors.h"
 
@@ -37,6 +42,7 @@ struct cublasContext {
     unsigned magic;
     int device;
     cudaStream_t stream;
+    cublasMath_t math;
 };
 
 /* ---- status, versions ------------------------------------------------- */
@@ -97,7 +103,8 @@ cublasStatus_t cublasCreate_v2(cublasHandle_t *handle)
     struct cublasContext *h = malloc(sizeof *h);
     if (!h)
         return CUBLAS_STATUS_ALLOC_FAILED;
-    *h = (struct cublasContext){HANDLE_MAGIC, pp_emu_current_device(), NULL};
+    *h = (struct cublasContext){HANDLE_MAGIC, pp_emu_current_device(), NULL,
+                                CUBLAS_DEFAULT_MATH};
     *handle = h;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -126,72 +133,67 @@ cublasStatus_t cublasSetStream_v2(cublasHandle_t handle,
     return CUBLAS_STATUS_SUCCESS;
 }
 
+/* The modes that decide how CUBLAS_COMPUTE_32F computes (default, TF32,
+ * pedantic), with or without
+ * CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION, which concerns
+ * half-precision sums only. */
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    unsigned base = (unsigned)mode & 0xfu,
+             flags = (unsigned)mode & ~0xfu;
+    if ((base != CUBLAS_DEFAULT_MATH && base != CUBLAS_PEDANTIC_MATH &&
+         base != CUBLAS_TF32_TENSOR_OP_MATH) ||
+        (flags & ~(unsigned)CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION)) {
+        pp_emu_complain("cublasSetMathMode: mode %d is not emulated (only "
+                        "CUBLAS_DEFAULT_MATH, _PEDANTIC_MATH, "
+                        "_TF32_TENSOR_OP_MATH)", (int)mode);
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    handle->math = mode;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasGetMathMode(cublasHandle_t handle, cublasMath_t *mode)
+{
+    if (!live(handle))
+        return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (!mode)
+        return CUBLAS_STATUS_INVALID_VALUE;
+    *mode = handle->math;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 /* ---- what a call may touch -------------------------------------------- */
 
 /* The handle's device is current and owns the handle's stream. */
 static cublasStatus_t check_context(cublasHandle_t h, const char *call)
 {
-    int stream_device, current = pp_emu_current_device();
-    if (pp_emu_stream_device(h->stream, &stream_device) != cudaSuccess) {
-        pp_emu_complain("%s: the handle's stream %p was destroyed", call,
-                        (void *)h->stream);
-        return CUBLAS_STATUS_EXECUTION_FAILED;
-    }
-    if (current != h->device || stream_device != h->device) {
-        pp_emu_complain("%s: handle of device %d used with device %d "
-                        "current and a stream of device %d", call,
-                        h->device, current, stream_device);
-        return CUBLAS_STATUS_EXECUTION_FAILED;
-    }
-    return CUBLAS_STATUS_SUCCESS;
+    return pp_emu_blas_context(h->device, h->stream, call);
 }
 
-/* The `extent` floats from p (the first to the last element a call
- * touches) lie inside memory the handle's device reaches. */
+/* The bytes from p (the first to the last element a call touches) lie
+ * inside memory the handle's device reaches. */
 static cublasStatus_t check_span(cublasHandle_t h, const char *call,
                                  const char *what, const void *p,
-                                 size_t extent)
+                                 size_t bytes)
 {
-    if (extent == 0)
-        return CUBLAS_STATUS_SUCCESS;
-    size_t bytes = extent * sizeof(float);
-    int device = -1;
-    const char *why = NULL;
-    switch (pp_emu_locate(p, bytes, &device)) {
-    case PP_EMU_PAGEABLE:
-        why = "is not device memory";
-        break;
-    case PP_EMU_OVERRUN:
-        why = "runs past the end of its allocation";
-        break;
-    case PP_EMU_DEVICE:
-        if (!pp_emu_can_reach(h->device, device))
-            why = "is memory of a device that is no peer of the handle's";
-        break;
-    case PP_EMU_PINNED:
-        break;
-    }
-    if (!why)
-        return CUBLAS_STATUS_SUCCESS;
-    pp_emu_complain("%s: %s at %p (%zu bytes) %s", call, what, p, bytes, why);
-    return CUBLAS_STATUS_EXECUTION_FAILED;
+    return pp_emu_blas_span(h->device, call, what, p, bytes);
 }
 
-/* Elements from the first to the last of a rows x cols column-major
- * matrix with leading dimension ld (rows <= ld). */
-static size_t matrix_extent(int rows, int cols, int ld)
+/* Bytes of an FP32 matrix or vector. */
+static size_t matrix_bytes(int rows, int cols, int ld)
 {
-    if (rows <= 0 || cols <= 0)
-        return 0;
-    return (size_t)(cols - 1) * (size_t)ld + (size_t)rows;
+    return pp_emu_matrix_bytes(rows, cols, ld, sizeof(float));
 }
 
-static size_t vector_extent(int n, int inc)
+static size_t vector_bytes(int n, int inc)
 {
     if (n <= 0)
         return 0;
     size_t step = inc < 0 ? (size_t)-(int64_t)inc : (size_t)inc;
-    return (size_t)(n - 1) * step + 1;
+    return ((size_t)(n - 1) * step + 1) * sizeof(float);
 }
 
 /* Element i of a vector of n with increment inc (BLAS: a negative one
@@ -214,117 +216,35 @@ static cublasStatus_t scalar(const void *p, float *out)
 
 /* ---- level 3 ---------------------------------------------------------- */
 
-/* x rounded to TF32 (8 exponent bits, 10 mantissa bits), to nearest with
- * ties away from zero, as cvt.rna.tf32.f32; infinities and NaN kept. */
-static float to_tf32(float x)
-{
-    uint32_t u;
-    memcpy(&u, &x, sizeof u);
-    if ((u & 0x7f800000u) != 0x7f800000u)
-        u = (u + 0x1000u) & 0xffffe000u;
-    memcpy(&x, &u, sizeof x);
-    return x;
-}
-
 static int transposes(cublasOperation_t op)
 {
     return op == CUBLAS_OP_T || op == CUBLAS_OP_C;
 }
 
-/* op(X) (rows x depth) into out, row by row: out[r * depth + p] =
- * op(X)(r, p), rounded to TF32 where asked. */
-static void pack(float *out, const float *x, int ld, cublasOperation_t op,
-                 int rows, int depth, int tf32)
-{
-    for (int r = 0; r < rows; r++)
-        for (int p = 0; p < depth; p++) {
-            float v = transposes(op) ? x[(size_t)r * (size_t)ld + (size_t)p]
-                                     : x[(size_t)p * (size_t)ld + (size_t)r];
-            out[(size_t)r * (size_t)depth + (size_t)p] = tf32 ? to_tf32(v)
-                                                              : v;
-        }
-}
-
-/* sum[q] = the dot product of a with row q of b (k floats each, rows k
- * apart), for q < cols <= DOT_COLS. In float, as FP32 GEMMs sum, but not
- * in order: DOT_LANES partial sums each, added at the end, which GCC's
- * vector extension turns into SIMD instructions. Any order is within the
- * error bound of an FP32 sum of k products, which is all cuBLAS promises
- * (its tiles and split-K sum in yet other orders). */
-#define DOT_COLS 4
-#define DOT_LANES 8
-typedef float lanes __attribute__((vector_size(DOT_LANES * sizeof(float))));
-
-static void dots(float *sum, const float *a, const float *b, int cols,
-                 int k)
-{
-    lanes acc[DOT_COLS];
-    memset(acc, 0, sizeof acc);
-    int p = 0;
-    for (; p + DOT_LANES <= k; p += DOT_LANES) {
-        lanes va;
-        memcpy(&va, a + p, sizeof va);
-        for (int q = 0; q < DOT_COLS; q++) {
-            if (q == cols)
-                break;
-            lanes vb;
-            memcpy(&vb, b + (size_t)q * (size_t)k + p, sizeof vb);
-            acc[q] += va * vb;
-        }
-    }
-    for (int q = 0; q < cols; q++) {
-        float s = 0.0f;
-        for (int l = 0; l < DOT_LANES; l++)
-            s += acc[q][l];
-        for (int r = p; r < k; r++)
-            s += a[r] * b[(size_t)q * (size_t)k + r];
-        sum[q] = s;
-    }
-}
-
-/* A checked GEMM, queued; pa and pb (NULL where alpha or k is 0) are
- * room for op(A) and op(B)^T, packed when it runs. */
+/* A checked GEMM, queued: C = al op(A) op(B) + be C, C of type ctype. */
 struct gemm_work {
-    cublasOperation_t transa, transb;
-    int m, n, k;
+    struct pp_emu_product prod;
     float al, be;
-    const float *A;
-    int lda;
-    const float *B;
-    int ldb;
-    float *C;
-    int ldc, tf32;
-    float *pa, *pb;
+    void *C;
+    cudaDataType ctype;
+    int ldc;
 };
 
 static void run_gemm(void *arg)
 {
     struct gemm_work *w = arg;
-    int m = w->m, n = w->n, k = w->k;
-    if (w->pa) {
-        pack(w->pa, w->A, w->lda, w->transa, m, k, w->tf32);
-        /* op(B)^T (n x k), row by row: op(B)'s columns. */
-        pack(w->pb, w->B, w->ldb,
-             w->transb == CUBLAS_OP_N ? CUBLAS_OP_T : CUBLAS_OP_N, n, k,
-             w->tf32);
-    }
-    for (int j = 0; j < n; j += DOT_COLS) {
-        int cols = n - j < DOT_COLS ? n - j : DOT_COLS;
+    int m = w->prod.m, n = w->prod.n;
+    pp_emu_product_run(&w->prod);
+    for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) {
-            float sum[DOT_COLS] = {0};
-            if (w->pa)
-                dots(sum, w->pa + (size_t)i * (size_t)k,
-                     w->pb + (size_t)j * (size_t)k, cols, k);
-            for (int q = 0; q < cols; q++) {
-                float *cij =
-                    &w->C[(size_t)i + (size_t)(j + q) * (size_t)w->ldc];
-                *cij = w->be == 0.0f ? w->al * sum[q]
-                                     : w->al * sum[q] + w->be * *cij;
-            }
+            size_t at = (size_t)i + (size_t)j * (size_t)w->ldc;
+            float sum = w->prod.acc[(size_t)i + (size_t)j * (size_t)m];
+            float c = w->al * sum;
+            if (w->be != 0.0f)
+                c = c + w->be * pp_emu_get(w->C, w->ctype, at);
+            pp_emu_put(w->C, w->ctype, at, c);
         }
-    }
-    free(w->pa);
-    free(w->pb);
+    pp_emu_product_free(&w->prod);
     free(w);
 }
 
@@ -353,14 +273,15 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
     if (lda < (a_rows > 1 ? a_rows : 1) || ldb < (b_rows > 1 ? b_rows : 1) ||
         ldc < (m > 1 ? m : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
-    int tf32;
+    int fast = 0, tf32 = 0;
     switch (computeType) {
-    case CUBLAS_COMPUTE_32F: /* the default math mode: no TF32 */
+    case CUBLAS_COMPUTE_32F: /* TF32 only where the math mode says */
+        tf32 = (handle->math & 0xf) == CUBLAS_TF32_TENSOR_OP_MATH;
+        break;
     case CUBLAS_COMPUTE_32F_PEDANTIC:
-        tf32 = 0;
         break;
     case CUBLAS_COMPUTE_32F_FAST_TF32:
-        tf32 = 1;
+        fast = tf32 = 1;
         break;
     default:
         pp_emu_complain("%s: compute type %d is not emulated (only "
@@ -368,12 +289,16 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
                         call, (int)computeType);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
-    if (Atype != CUDA_R_32F || Btype != CUDA_R_32F || Ctype != CUDA_R_32F) {
-        pp_emu_complain("%s: only CUDA_R_32F matrices are emulated (A %d, "
-                        "B %d, C %d)", call, (int)Atype, (int)Btype,
-                        (int)Ctype);
+    if (Atype != Btype || !pp_emu_fp32_types(Atype, Ctype, fast)) {
+        pp_emu_complain("%s: A %d, B %d, C %d with compute type %d: not "
+                        "a combination cuBLAS supports (or not emulated: "
+                        "FP32 or bf16 in, FP32 or bf16 out)", call,
+                        (int)Atype, (int)Btype, (int)Ctype,
+                        (int)computeType);
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
+    /* Math modes round FP32 only: bf16 is exact in FP32 already. */
+    tf32 = tf32 && Atype == CUDA_R_32F;
     float al, be;
     cublasStatus_t s = check_context(handle, call);
     if (s == CUBLAS_STATUS_SUCCESS)
@@ -384,28 +309,27 @@ cublasStatus_t cublasGemmEx(cublasHandle_t handle, cublasOperation_t transa,
         return s;
     /* alpha == 0 or k == 0: A and B are not read. */
     int products = al != 0.0f && k > 0;
+    size_t ab = pp_emu_type_size(Atype), cb = pp_emu_type_size(Ctype);
     if ((products &&
          ((s = check_span(handle, call, "A", A,
-                          matrix_extent(a_rows, a_cols, lda))) ||
+                          pp_emu_matrix_bytes(a_rows, a_cols, lda, ab))) ||
           (s = check_span(handle, call, "B", B,
-                          matrix_extent(b_rows, b_cols, ldb))))) ||
-        (s = check_span(handle, call, "C", C, matrix_extent(m, n, ldc))))
+                          pp_emu_matrix_bytes(b_rows, b_cols, ldb, ab))))) ||
+        (s = check_span(handle, call, "C", C,
+                        pp_emu_matrix_bytes(m, n, ldc, cb))))
         return s;
 
     struct gemm_work *w = malloc(sizeof *w);
     if (!w)
         return CUBLAS_STATUS_ALLOC_FAILED;
-    *w = (struct gemm_work){transa, transb, m, n, k, al, be, A, lda, B, ldb,
-                            C, ldc, tf32, NULL, NULL};
-    if (products) {
-        w->pa = malloc((size_t)m * (size_t)k * sizeof *w->pa);
-        w->pb = malloc((size_t)n * (size_t)k * sizeof *w->pb);
-        if (!w->pa || !w->pb) {
-            free(w->pa);
-            free(w->pb);
-            free(w);
-            return CUBLAS_STATUS_ALLOC_FAILED;
-        }
+    *w = (struct gemm_work){
+        .prod = {m, n, products ? k : 0, tf32,
+                 {A, Atype, lda, transposes(transa)},
+                 {B, Btype, ldb, transposes(transb)}, NULL, NULL, NULL},
+        .al = al, .be = be, .C = C, .ctype = Ctype, .ldc = ldc};
+    if (pp_emu_product_alloc(&w->prod) != 0) {
+        free(w);
+        return CUBLAS_STATUS_ALLOC_FAILED;
     }
     pp_emu_enqueue(handle->stream, run_gemm, w, 0);
     return CUBLAS_STATUS_SUCCESS;
@@ -453,9 +377,9 @@ cublasStatus_t cublasSger_v2(cublasHandle_t handle, int m, int n,
         s = scalar(alpha, &al);
     if (s != CUBLAS_STATUS_SUCCESS || m == 0 || n == 0 || al == 0.0f)
         return s;
-    if ((s = check_span(handle, call, "x", x, vector_extent(m, incx))) ||
-        (s = check_span(handle, call, "y", y, vector_extent(n, incy))) ||
-        (s = check_span(handle, call, "A", A, matrix_extent(m, n, lda))))
+    if ((s = check_span(handle, call, "x", x, vector_bytes(m, incx))) ||
+        (s = check_span(handle, call, "y", y, vector_bytes(n, incy))) ||
+        (s = check_span(handle, call, "A", A, matrix_bytes(m, n, lda))))
         return s;
     struct ger_work *w = malloc(sizeof *w);
     if (!w)
@@ -519,9 +443,9 @@ cublasStatus_t cublasSgemv_v2(cublasHandle_t handle, cublasOperation_t trans,
     int t = transposes(trans);
     int nx = t ? m : n, ny = t ? n : m;
     if ((al != 0.0f &&
-         ((s = check_span(handle, call, "A", A, matrix_extent(m, n, lda))) ||
-          (s = check_span(handle, call, "x", x, vector_extent(nx, incx))))) ||
-        (s = check_span(handle, call, "y", y, vector_extent(ny, incy))))
+         ((s = check_span(handle, call, "A", A, matrix_bytes(m, n, lda))) ||
+          (s = check_span(handle, call, "x", x, vector_bytes(nx, incx))))) ||
+        (s = check_span(handle, call, "y", y, vector_bytes(ny, incy))))
         return s;
     struct gemv_work *w = malloc(sizeof *w);
     if (!w)

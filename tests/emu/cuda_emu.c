@@ -5,6 +5,8 @@
  *                        PP_EMU_MAX_GPUS; 0: cudaGetDeviceCount says
  *                        cudaErrorNoDevice, as a driver without a GPU does)
  *   PIPETTE_EMU_MEM_MIB  memory of each device (default 2048)
+ *   PIPETTE_EMU_CC       compute capability, major * 10 + minor (default
+ *                        90, a Hopper; 75 is a Turing, without bf16)
  *   PIPETTE_EMU_SYNC     1: run everything at the call (default 0)
  *   PIPETTE_EMU_JITTER_US  most a stream's worker sleeps before each
  *                        item (default 200; 0: never)
@@ -42,6 +44,7 @@
 
 static struct {
     int gpus;
+    int cc;               /* compute capability, major * 10 + minor */
     size_t mem_bytes;
     int sync;
     long jitter_us;
@@ -66,6 +69,7 @@ static long env_long(const char *name, long dflt, long lo, long hi)
 static void read_config(void)
 {
     config.gpus = (int)env_long("PIPETTE_EMU_GPUS", 1, 0, PP_EMU_MAX_GPUS);
+    config.cc = (int)env_long("PIPETTE_EMU_CC", 90, 10, 129);
     config.mem_bytes =
         (size_t)env_long("PIPETTE_EMU_MEM_MIB", 2048, 1, 1L << 20) << 20;
     config.sync = (int)env_long("PIPETTE_EMU_SYNC", 0, 0, 1);
@@ -250,8 +254,8 @@ cudaError_t cudaGetDeviceProperties(struct cudaDeviceProp *prop, int device)
     prop->maxGridSize[1] = 65535;
     prop->maxGridSize[2] = 65535;
     prop->totalConstMem = 64 << 10;
-    prop->major = 9;
-    prop->minor = 0;
+    prop->major = config.cc / 10;
+    prop->minor = config.cc % 10;
     prop->textureAlignment = 512;
     prop->texturePitchAlignment = 32;
     prop->multiProcessorCount = 4;

@@ -1,12 +1,13 @@
 /* tests/emu/cuda_emu.h - what the emulator's runtime (cuda_emu.c) shares
- * with its cuBLAS (cublas_emu.c), cuDNN (cudnn_emu.c) and NCCL
- * (nccl_emu.c): devices, allocations, streams. Private to
- * libpipette-cuda-emulator; nothing here is exported from it.
+ * with its cuBLAS and cuBLASLt (blas_emu.c, cublas_emu.c,
+ * cublaslt_emu.c), cuDNN (cudnn_emu.c) and NCCL (nccl_emu.c): devices,
+ * allocations, streams. Private to libpipette-cuda-emulator; nothing here
+ * is exported from it.
  *
- * The emulator stands in for libcudart, libcublas, libcudnn and libnccl
- * so that
- * pipette's CUDA code runs, and is tested, on a machine without a GPU:
- * device memory is host memory and kernels run through kernel_emu.cc.
+ * The emulator stands in for libcudart, libcublas, libcublasLt, libcudnn
+ * and libnccl so that pipette's CUDA code runs, and is tested, on a
+ * machine without a GPU: device memory is host memory and kernels run
+ * through kernel_emu.cc.
  * What real CUDA leaves undefined (a copy whose direction does not match
  * its pointers, a GEMM reading memory outside any allocation) is refused,
  * with a line on stderr saying why, instead of being allowed to corrupt

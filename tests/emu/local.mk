@@ -1,12 +1,12 @@
 # tests/emu/local.mk - the CUDA emulator (./configure
-# --enable-cuda-emulator): the CUDA runtime, cuBLAS, cuDNN and NCCL as
-# pipette calls them (cuda_emu.c, cuda_emu_stream.c, cublas_emu.c,
-# cudnn_emu.c, nccl_emu.c; NCCL only where configure found nccl.h) and the
-# kernel emulator that runs the .cu files' kernels on the CPU
-# (kernel_emu.cc, with kernel_emu.h, the prelude every .cu file is
-# compiled with, and cu2cc.pl, which rewrites kernel launches into
-# calls). Included last from
-# Makefile.am: the rule below names every plugin and program.
+# --enable-cuda-emulator): the CUDA runtime, cuBLAS, cuBLASLt, cuDNN and
+# NCCL as pipette calls them (cuda_emu.c, cuda_emu_stream.c, blas_emu.c,
+# cublas_emu.c, cublaslt_emu.c, cudnn_emu.c, nccl_emu.c; NCCL only where
+# configure found nccl.h) and the kernel emulator that runs the .cu
+# files' kernels on the CPU (kernel_emu.cc, with kernel_emu.h, the
+# prelude every .cu file is compiled with, and cu2cc.pl, which rewrites
+# kernel launches into calls). Included last from Makefile.am: the rule
+# below names every plugin and program.
 #
 # One shared library, not a convenience library linked into each plugin:
 # the cuda plugin's allocations, the layers' cuBLAS calls and the tests'
@@ -18,9 +18,10 @@
 if PP_CUDA_EMULATOR
 noinst_LTLIBRARIES += tests/emu/libpipette-cuda-emulator.la
 tests_emu_libpipette_cuda_emulator_la_SOURCES = tests/emu/cuda_emu.c \
-	tests/emu/cuda_emu_stream.c \
-	tests/emu/cublas_emu.c tests/emu/cudnn_emu.c tests/emu/cuda_emu.h \
-	tests/emu/cuda_emu_errors.h tests/emu/launch_check.h
+	tests/emu/cuda_emu_stream.c tests/emu/blas_emu.c tests/emu/blas_emu.h \
+	tests/emu/cublas_emu.c tests/emu/cublaslt_emu.c tests/emu/cudnn_emu.c \
+	tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
+	tests/emu/launch_check.h
 if HAVE_NCCL
 tests_emu_libpipette_cuda_emulator_la_SOURCES += tests/emu/nccl_emu.c
 endif
@@ -117,7 +118,8 @@ endif
 
 # Shipped by every `make dist`, whatever it was configured with.
 EXTRA_DIST += tests/emu/cuda_emu.c tests/emu/cuda_emu_stream.c \
-	tests/emu/cublas_emu.c tests/emu/nccl_emu.c \
+	tests/emu/blas_emu.c tests/emu/blas_emu.h tests/emu/cublas_emu.c \
+	tests/emu/cublaslt_emu.c tests/emu/nccl_emu.c \
 	tests/emu/cudnn_emu.c tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
 	tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
 	tests/emu/launch_check.h tests/emu/test_cuda_emu.c \

@@ -1,6 +1,7 @@
 /* tests/emu/test_kernel_emu.cc - self-test of the kernel emulator: its
- * scheduling, the optimizers' kernels against their CPU loops, and
- * planted bugs (planted_bugs.cu) that each of its checks must catch.
+ * scheduling, bf16 kernels (cuda_bf16.h's host code) bit for bit, the
+ * optimizers' kernels against their CPU loops, and planted bugs
+ * (planted_bugs.cu) that each of its checks must catch.
  *
  * Built by make check in an emulated build (tests/emu/local.mk), with its
  * own objects of plugins/optim_cuda.cu and planted_bugs.cu. The argument
@@ -19,6 +20,8 @@
 #include <unistd.h>
 
 #include <thread>
+
+#include <cuda_bf16.h>
 
 #include "../../plugins/optim_cuda.h"
 #include "planted_bugs.h"
@@ -136,6 +139,23 @@ __global__ void early_exit_kernel(int *out, int live)
 }
 
 __global__ void count_kernel(int *x) { x[0]++; }
+
+/* Thread t of 8 rounds in[t] to bf16 (alone and as the low half of a
+ * pair whose high half is -in[t]) and widens element t of a 16-byte load
+ * of 8 bf16 values. */
+__global__ void bf16_kernel(__nv_bfloat16 *one, __nv_bfloat162 *pair,
+                            float *back, float *wide, const float *in,
+                            const __nv_bfloat16 *packed)
+{
+    unsigned t = threadIdx.x;
+    one[t] = __float2bfloat16(in[t]);
+    pair[t] = __floats2bfloat162_rn(in[t], -in[t]);
+    back[t] = __bfloat162float(one[t]);
+    uint4 v = *(const uint4 *)packed;
+    __nv_bfloat162 h[4];
+    memcpy((void *)h, &v, sizeof h);
+    wide[t] = t % 2 ? __high2float(h[t / 2]) : __low2float(h[t / 2]);
+}
 
 static void test_block_sum(void)
 {
@@ -499,7 +519,7 @@ static void test_adamw(void)
                 ibc2 = 1.3f, decay = 0.999f;
     /* The first 600 take weight decay, the rest none. */
     CHECK(pp_adamw_cuda(p, g, m, v, N, 600, b1, b2, eps, step, ibc2, decay,
-                        NULL) == cudaSuccess,
+                        NULL, NULL) == cudaSuccess,
           "launch");
     for (int i = 0; i < N; i++) {
         mc[i] = b1 * mc[i] + (1 - b1) * g[i];
@@ -508,6 +528,49 @@ static void test_adamw(void)
         pc[i] = kept - step * mc[i] / (sqrtf(vc[i]) * ibc2 + eps);
         CHECK(p[i] == pc[i] && m[i] == mc[i] && v[i] == vc[i],
               "element %d: %g, want %g", i, p[i], pc[i]);
+    }
+}
+
+/* bf16 as cuda_bf16.h computes it on the host: round to nearest, ties
+ * to even, NaN made canonical (0x7fff), overflow to infinity; widening
+ * exact, bit for bit. */
+static void test_bf16(void)
+{
+    const float in[8] = {
+        1.0f,
+        1.0f + 0x1p-8f,           /* tie between 0x3f80 and 0x3f81: even */
+        1.0f + 0x3p-8f,           /* tie between 0x3f81 and 0x3f82: even */
+        1.0f + 0x1p-8f + 0x1p-20f, /* just past the tie: up */
+        -0x1.ff8p-1f,             /* nearer -1 than 0xbf7f: -1 */
+        NAN,
+        0x1.fffffep127f,          /* FLT_MAX: past bf16's largest, inf */
+        -0.0f,
+    };
+    const uint16_t want[8] = {0x3f80, 0x3f80, 0x3f82, 0x3f81,
+                              0xbf80, 0x7fff, 0x7f80, 0x8000};
+    const uint16_t bits[8] = {0x3f80, 0xc000, 0x4040, 0x3e80,
+                              0xff80, 0x0001, 0x7fc1, 0x8001};
+    __nv_bfloat16 one[8], packed[8] __attribute__((aligned(16)));
+    __nv_bfloat162 pair[8];
+    float back[8], wide[8];
+    memcpy(packed, bits, sizeof packed);
+    pp_emu_launch(bf16_kernel, 1, 8)(one, pair, back, wide, in, packed);
+    for (int t = 0; t < 8; t++) {
+        uint16_t o, lo, hi;
+        uint32_t b, w;
+        memcpy(&o, &one[t], 2);
+        memcpy(&lo, &pair[t].x, 2);
+        memcpy(&hi, &pair[t].y, 2);
+        memcpy(&b, &back[t], 4);
+        memcpy(&w, &wide[t], 4);
+        /* -NaN is NaN again: the pair's high half is canonical too. */
+        uint16_t neg = t == 5 ? 0x7fff : (uint16_t)(want[t] ^ 0x8000);
+        CHECK(o == want[t] && lo == want[t] && hi == neg,
+              "%a: %04x, pair %04x %04x; want %04x, %04x %04x", in[t], o,
+              lo, hi, want[t], want[t], neg);
+        CHECK(b == (uint32_t)want[t] << 16, "%04x widened to %08x", o, b);
+        CHECK(w == (uint32_t)bits[t] << 16, "loaded %04x widened to %08x",
+              bits[t], w);
     }
 }
 
@@ -574,6 +637,7 @@ int main(int argc, char **argv)
     test_threads();
     test_invalid_launch();
     test_adamw();
+    test_bf16();
     test_unwritten_shared();
     test_warp_ops();
     test_warp_bugs();

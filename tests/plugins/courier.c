@@ -34,6 +34,7 @@ typedef struct courier {
     letter *bag;
     int aborted;
     long delivered;
+    size_t bytes;       /* in the letters delivered */
 } courier;
 
 static pp_status courier_create(int ranks, void **out, pp_error *err)
@@ -54,7 +55,7 @@ static void courier_destroy(void *handle)
     const char *log = getenv("COURIER_LOG");
     FILE *f = log ? fopen(log, "a") : NULL;
     if (f) {
-        fprintf(f, "delivered %ld\n", c->delivered);
+        fprintf(f, "delivered %ld, %zu bytes\n", c->delivered, c->bytes);
         fclose(f);
     }
     for (letter *l = c->bag, *next; l; l = next) {
@@ -119,6 +120,7 @@ static pp_status courier_recv(void *handle, int dst, int src, uint64_t tag,
                  ? pthread_cond_wait(&c->arrived, &c->lock)
                  : pthread_cond_timedwait(&c->arrived, &c->lock, &until);
     c->delivered += l != NULL;
+    c->bytes += l ? l->bytes : 0;
     pthread_mutex_unlock(&c->lock);
     if (!l)
         return pp_error_set(err, PP_ERR_RUNTIME, "courier: %s",

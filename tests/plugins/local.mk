@@ -79,6 +79,13 @@ tests_plugins_checkfail_local_la_CPPFLAGS = $(AM_CPPFLAGS) \
 tests_plugins_checkfail_local_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_checkfail_local_la_LIBADD = src/libpipette.la
 
+# A data source with float targets, for training mse (test_train_cuda),
+# in a directory of its own: the plugins above are counted.
+check_LTLIBRARIES += tests/plugins/data/id_rows.la
+tests_plugins_data_id_rows_la_SOURCES = tests/plugins/id_rows.c
+tests_plugins_data_id_rows_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_data_id_rows_la_LIBADD = src/libpipette.la -lm
+
 # Transports pipette was not written for, built against the installed
 # headers alone, in a directory of their own: courier, cheaper than
 # local (auto takes it where the directory is on the path), and faraway,
@@ -113,6 +120,12 @@ check_LTLIBRARIES += tests/plugins/no_backward.la
 tests_plugins_no_backward_la_SOURCES = tests/plugins/no_backward.c
 tests_plugins_no_backward_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_no_backward_la_LIBADD = src/libpipette.la
+
+# A layer whose bf16 path alone may be wrong, for gradcheck.sh.
+check_LTLIBRARIES += tests/plugins/bad_bf16.la
+tests_plugins_bad_bf16_la_SOURCES = tests/plugins/bad_bf16.c
+tests_plugins_bad_bf16_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_bad_bf16_la_LIBADD = src/libpipette.la
 
 # A layer with a planted mistake for `pipette gradcheck` (gradcheck.sh).
 check_LTLIBRARIES += tests/plugins/bad_grad.la
