@@ -8,7 +8,7 @@
 # use their own loops. --with-blas=openblas or blis: that one, or an
 # error. --with-blas=no: the loops.
 #
-# "Works": <cblas.h> compiles and cblas_sgemm links. The BLAS's headers
+# "Works": <cblas.h> compiles and cblas_sgemm and cblas_sgemv link. The BLAS's headers
 # are not ours to warn about, so its -I flags become -isystem.
 
 # _PP_BLAS_TRY(NAME, CPPFLAGS, LIBS): unless a BLAS was found already,
@@ -21,7 +21,9 @@ AS_IF([test "x$pp_blas" = xnone], [
   AC_LINK_IFELSE([AC_LANG_PROGRAM([[#include <cblas.h>]], [[
     float a = 1, b = 2, c = 0;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 1, 1, 1, 1.0f,
-                &a, 1, &b, 1, 0.0f, &c, 1);]])],
+                &a, 1, &b, 1, 0.0f, &c, 1);
+    cblas_sgemv(CblasRowMajor, CblasNoTrans, 1, 1, 1.0f, &a, 1, &b, 1,
+                0.0f, &c, 1);]])],
     [AC_MSG_RESULT([yes])
      pp_blas=$1; CBLAS_CPPFLAGS="$2"; CBLAS_LIBS="$3"],
     [AC_MSG_RESULT([no])])
