@@ -19,6 +19,7 @@
 #include <pipette/pipette.h>
 
 #include "f32view.h"
+#include "simd.h"
 
 /* Which input backward reads. */
 enum { ELEMENTWISE_READS_X, ELEMENTWISE_READS_Y };

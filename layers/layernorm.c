@@ -16,6 +16,7 @@
 
 #include "f32view.h"
 #include "layernorm.h"
+#include "simd.h"
 
 static const pp_key keys[] = {
     {"eps", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, "1e-5",
@@ -52,6 +53,7 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
 }
 
 /* y (rows, C); stats (rows, 2): mean, rstd; x (rows, C); w, b (C) */
+LAYER_LOOP
 static void layernorm_forward(float *restrict y, float *restrict stats,
                               const float *restrict x,
                               const float *restrict w,
@@ -84,6 +86,7 @@ static void layernorm_forward(float *restrict y, float *restrict stats,
 /* dx (rows, C) += the gradient through the normalisation, as in llm.c:
  * dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy w, xhat the
  * normalised x. */
+LAYER_LOOP
 static void layernorm_backward_input(float *restrict dx,
                                      const float *restrict dy,
                                      const float *restrict x,
@@ -111,6 +114,7 @@ static void layernorm_backward_input(float *restrict dx,
 }
 
 /* dw (C) += sum over rows of dy xhat; db (C) += sum over rows of dy */
+LAYER_LOOP
 static void layernorm_backward_weight(float *restrict dw,
                                       float *restrict db,
                                       const float *restrict dy,

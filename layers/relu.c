@@ -6,6 +6,7 @@
 #include "elementwise.h"
 
 /* y (n) = max(x, 0) */
+LAYER_LOOP
 static void relu_forward(float *restrict y, const float *restrict x,
                          int64_t n)
 {
@@ -14,6 +15,7 @@ static void relu_forward(float *restrict y, const float *restrict x,
 }
 
 /* dx (n) += dy where y > 0 */
+LAYER_LOOP
 static void relu_backward(float *restrict dx, const float *restrict dy,
                           const float *restrict y, int64_t n)
 {

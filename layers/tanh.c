@@ -16,6 +16,7 @@ static void tanh_forward(float *restrict y, const float *restrict x,
 }
 
 /* dx (n) += dy (1 - y^2) */
+LAYER_LOOP
 static void tanh_backward(float *restrict dx, const float *restrict dy,
                           const float *restrict y, int64_t n)
 {
