@@ -594,15 +594,16 @@ static pp_status cpu_checks(const pp_model *m, const pp_model_layer *l,
 
 /* ---- GPU: the CUDA half against the CPU's ------------------------------- */
 
-static double compare(const float *gpu, const float *cpu, size_t count,
-                      double tol)
+/* The worst |got - ref| over scale (|ref| + 0.1 (the largest |ref|)). */
+static double compare(const float *got, const float *ref, size_t count,
+                      double scale)
 {
     double big = 0, worst = 0;
     for (size_t i = 0; i < count; i++)
-        big = fmax(big, fabs(cpu[i]));
+        big = fmax(big, fabs(ref[i]));
     for (size_t i = 0; i < count; i++)
-        worst = fmax(worst, ratio(gpu[i], cpu[i],
-                                  tol * 1e-4 * (fabs(cpu[i]) + 0.1 * big)));
+        worst = fmax(worst, ratio(got[i], ref[i],
+                                  scale * (fabs(ref[i]) + 0.1 * big)));
     return worst;
 }
 
@@ -637,105 +638,8 @@ static pp_status from_device(pp_gc_gpu *gpu, void *host, const void *dev,
                           PP_COPY_DEVICE_TO_HOST, err);
 }
 
-static pp_status gpu_checks(const pp_model *m, const pp_model_layer *l,
-                            const layer_bufs *b, const pp_gc_options *opt,
-                            pp_gc_gpu *gpu, const float *y0,
-                            const cpu_grads *g, pp_gc_result **out,
-                            int *nout, pp_error *err)
-{
-    const pp_layer_kernels *k = ((const pp_layer_ops *)l->plugin->ops)->cuda;
-    const pp_layer_kernels *cpu = ((const pp_layer_ops *)l->plugin->ops)->cpu;
-    size_t slots = 2 * (size_t)b->nin + 2 * (size_t)b->np + 5;
-    dev_list d = {calloc(slots, sizeof(void *)), 0};
-    void **ptrs = calloc(slots, sizeof(void *));
-    void **x = ptrs, **dx = x + b->nin, **param = dx + b->nin;
-    void **grad = param + b->np;
-    void *y = NULL, *dy = NULL, *saved = NULL, *work = NULL, *target = NULL;
-    void *state = NULL;
-    float *host = malloc(sizeof(float) * (b->ycount + 1));
-    pp_status st = host && d.p && ptrs
-                       ? PP_OK
-                       : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    for (int j = 0; !st && j < b->nin; j++) {
-        st = to_device(gpu, &d, b->x[j], b->xbytes[j], &x[j], err);
-        if (!st && b->dx0[j])
-            st = to_device(gpu, &d, b->dx0[j], b->xbytes[j], &dx[j], err);
-    }
-    for (int p = 0; !st && p < b->np; p++)
-        if (!(st = to_device(gpu, &d, b->param[p], b->pcount[p] * 4,
-                             &param[p], err)))
-            st = to_device(gpu, &d, b->grad0[p], b->pcount[p] * 4, &grad[p],
-                           err);
-    if (!st)
-        st = to_device(gpu, &d, NULL, b->ycount * 4, &y, err);
-    if (!st && b->dy)
-        st = to_device(gpu, &d, b->dy, b->ycount * 4, &dy, err);
-    if (!st)
-        st = to_device(gpu, &d, NULL, b->saved_bytes, &saved, err);
-    if (!st)
-        st = to_device(gpu, &d, NULL, b->work_bytes, &work, err);
-    if (!st && b->target)
-        st = to_device(gpu, &d, b->target, b->target_bytes, &target, err);
 
-    pp_layer_call c = call_of(l, b, opt);
-    c.param = (const float *const *)param;
-    c.grad = (float *const *)grad;
-    c.saved = saved, c.workspace = work, c.target = target;
-    c.stream = gpu->rank.stream, c.blas = gpu->rank.blas;
-    c.dnn = gpu->rank.dnn;
-    if (!st && k->init && k->init(&c, &state, err))
-        st = pp_error_prefix(err, "init");
-    c.state = state;
-    if (!st && !(st = forward(k, &c, (const void *const *)x, y, err)) &&
-        !(st = from_device(gpu, host, y, b->ycount * 4, err)))
-        st = add_result(out, nout, "cuda", "forward", "y",
-                        compare(host, y0, b->ycount, opt->tolerance),
-                        (int64_t)b->ycount, (int64_t)b->ycount, err);
-    if (!st && k->backward_input && cpu->backward_input &&
-        k->backward_input(&c, (const void *const *)x, y, dy,
-                          (void *const *)dx, err))
-        st = pp_error_prefix(err, "backward_input");
-    for (int j = 0; !st && k->backward_input && j < b->nin; j++) {
-        size_t count = b->xbytes[j] / 4;
-        float *got = dx[j] ? malloc(b->xbytes[j] + 1) : NULL;
-        if (!dx[j])
-            continue;
-        st = got ? from_device(gpu, got, dx[j], b->xbytes[j], err)
-                 : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        if (!st)
-            st = add_result(out, nout, "cuda", "backward_input",
-                            input_name(m, l, j),
-                            compare(got, g->dx[j], count, opt->tolerance),
-                            (int64_t)count, (int64_t)count, err);
-        free(got);
-    }
-    if (!st && k->backward_weight && b->np &&
-        k->backward_weight(&c, (const void *const *)x, y, dy, err))
-        st = pp_error_prefix(err, "backward_weight");
-    for (int p = 0; !st && k->backward_weight && p < b->np; p++) {
-        float *got = malloc(b->pcount[p] * 4 + 1);
-        st = got ? from_device(gpu, got, grad[p], b->pcount[p] * 4, err)
-                 : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        if (!st)
-            st = add_result(out, nout, "cuda", "backward_weight",
-                            l->plan.params[p].name,
-                            compare(got, g->grad[p], b->pcount[p],
-                                    opt->tolerance),
-                            (int64_t)b->pcount[p], (int64_t)b->pcount[p],
-                            err);
-        free(got);
-    }
-    if (state && k->destroy)
-        k->destroy(state);
-    if (gpu->dev->sync(&gpu->rank, err) && !st)
-        st = err->code;
-    for (int i = 0; i < d.n; i++)
-        gpu->dev->release(gpu->rank.index, d.p[i]);
-    free(d.p), free(ptrs), free(host);
-    return st;
-}
-
-/* ---- bf16: the same numbers, rounded ----------------------------------- */
+/* ---- a layer run on its own, in a precision, on the host or the GPU ----- */
 
 /* Layer l planned again in precision p: its float inputs of p's dtype.
  * in holds l->nin descriptors. */
@@ -764,11 +668,12 @@ static void round_floats(float *v, size_t count)
         v[i] = pp_bf16_round(v[i]);
 }
 
-/* What a bf16 run gives, as floats: y, each input's gradient (NULL for
- * ids), each parameter's gradient. */
+/* What a run gives, as floats: y, each input's gradient (NULL for ids),
+ * each parameter's gradient; which backward kernels ran. */
 typedef struct run16 {
     float *y, **dx, **grad;
     int nin, np;
+    int input, weight;
 } run16;
 
 static void run16_free(run16 *r)
@@ -813,15 +718,18 @@ static pp_status fetch(pp_gc_gpu *gpu, void *host, const void *where,
     return from_device(gpu, host, where, bytes, err);
 }
 
-/* Layer lb (planned in bf16) on b's numbers, every float tensor as bf16:
- * on the host (gpu NULL) or on the GPU. */
-static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
-                          const pp_gc_options *opt, pp_gc_gpu *gpu,
-                          run16 *r, pp_error *err)
+/* Layer lb on b's numbers in the precision it was planned in (every
+ * float tensor of that dtype): on the host (gpu NULL) or on the GPU. */
+static pp_status run_layer(const pp_model_layer *lb, const layer_bufs *b,
+                           const pp_gc_options *opt, pp_gc_gpu *gpu,
+                           run16 *r, pp_error *err)
 {
     const pp_layer_ops *ops = lb->plugin->ops;
     const pp_layer_kernels *k = gpu ? ops->cuda : ops->cpu;
     const pp_layer_plan *plan = &lb->plan;
+    int bf16 = plan->precision == PP_PRECISION_BF16;
+    pp_dtype ft = pp_precision_dtype(plan->precision);
+    size_t es = pp_dtype_size(ft);
     int nin = b->nin, np = b->np;
     size_t slots = 4 * (size_t)nin + 4 * (size_t)np + 8;
     void **host = calloc(slots, sizeof *host);
@@ -832,8 +740,9 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
     void **grad = copy + np;
     void *y = NULL, *dy = NULL, *saved = NULL, *work = NULL, *target = NULL;
     void *state = NULL;
-    size_t ybytes = plan->is_loss ? sizeof(float) : b->ycount * 2;
-    *r = (run16){.nin = nin, .np = np};
+    size_t ybytes = plan->is_loss ? sizeof(float) : b->ycount * es;
+    *r = (run16){.nin = nin, .np = np, .input = k->backward_input != NULL,
+                 .weight = k->backward_weight != NULL && np > 0};
     pp_status st = host && ptrs && d.p &&
                            (r->dx = calloc((size_t)nin + 1, sizeof *r->dx)) &&
                            (r->grad = calloc((size_t)np + 1,
@@ -841,10 +750,10 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
                            (r->y = calloc(b->ycount, sizeof *r->y))
                        ? PP_OK
                        : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    /* Float tensors as bf16: half the bytes of b's floats. */
+    /* Float tensors of the precision's dtype, from b's floats. */
     for (int j = 0; !st && j < nin; j++) {
         int fl = pp_dtype_is_float(lb->in[j].dtype);
-        size_t count = b->xbytes[j] / 4, bytes = fl ? count * 2
+        size_t count = b->xbytes[j] / 4, bytes = fl ? count * es
                                                     : b->xbytes[j];
         void *h = fl ? keep(host, &nhost, bytes) : b->x[j];
         if (!h) {
@@ -852,30 +761,35 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
             break;
         }
         if (fl)
-            pp_row_store(h, PP_BF16, b->x[j], (int64_t)count);
+            pp_row_store(h, ft, b->x[j], (int64_t)count);
         st = place(gpu, &d, h, bytes, &x[j], err);
         if (!st && b->dx0[j]) {
             void *g = keep(host, &nhost, bytes);
             if (!g || !(r->dx[j] = malloc(count * sizeof(float))))
                 st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
             else {
-                pp_row_store(g, PP_BF16, b->dx0[j], (int64_t)count);
+                pp_row_store(g, ft, b->dx0[j], (int64_t)count);
                 st = place(gpu, &d, g, bytes, &dx[j], err);
             }
         }
     }
     for (int p = 0; !st && p < np; p++) {
         size_t count = b->pcount[p];
-        void *c16 = keep(host, &nhost, count * 2);
+        void *c16 = bf16 ? keep(host, &nhost, count * 2) : NULL;
         void *g = keep(host, &nhost, count * 4);
-        if (!c16 || !g || !(r->grad[p] = malloc(count * sizeof(float)))) {
+        if ((bf16 && !c16) || !g ||
+            !(r->grad[p] = malloc(count * sizeof(float)))) {
             st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
             break;
         }
-        pp_row_store(c16, PP_BF16, b->param[p], (int64_t)count);
         memcpy(g, b->grad0[p], count * 4);
         if (!(st = place(gpu, &d, b->param[p], count * 4, &param[p], err)) &&
-            !(st = place(gpu, &d, c16, count * 2, &copy[p], err)))
+            bf16) {
+            /* The weights' bf16 copy, as the optimizer writes it. */
+            pp_row_store(c16, PP_BF16, b->param[p], (int64_t)count);
+            st = place(gpu, &d, c16, count * 2, &copy[p], err);
+        }
+        if (!st)
             st = place(gpu, &d, g, count * 4, &grad[p], err);
     }
     void *yh = st ? NULL : keep(host, &nhost, ybytes);
@@ -885,7 +799,7 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
     if (!st && (!yh || !sh || !wh || (!plan->is_loss && !dyh)))
         st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     if (!st && dyh)
-        pp_row_store(dyh, PP_BF16, b->dy, (int64_t)b->ycount);
+        pp_row_store(dyh, ft, b->dy, (int64_t)b->ycount);
     if (!st)
         st = place(gpu, &d, yh, ybytes, &y, err);
     if (!st && dyh)
@@ -899,10 +813,10 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
 
     pp_layer_call c = call_of(lb, b, opt);
     c.param = (const float *const *)param;
-    c.param_bf16 = (const void *const *)copy;
+    c.param_bf16 = bf16 ? (const void *const *)copy : NULL;
     c.grad = (float *const *)grad;
     c.saved = saved, c.workspace = work, c.target = target;
-    c.precision = PP_PRECISION_BF16;
+    c.precision = plan->precision;
     if (gpu) {
         c.stream = gpu->rank.stream, c.blas = gpu->rank.blas;
         c.dnn = gpu->rank.dnn;
@@ -924,17 +838,17 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
         if (plan->is_loss)
             memcpy(r->y, yh, sizeof(float));
         else
-            pp_row_load(r->y, yh, PP_BF16, (int64_t)b->ycount);
+            pp_row_load(r->y, yh, ft, (int64_t)b->ycount);
     }
     for (int j = 0; !st && j < nin; j++) {
         if (!r->dx[j])
             continue;
         size_t count = b->xbytes[j] / 4;
-        void *g = keep(host, &nhost, count * 2);
+        void *g = keep(host, &nhost, count * es);
         if (!g)
             st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        else if (!(st = fetch(gpu, g, dx[j], count * 2, err)))
-            pp_row_load(r->dx[j], g, PP_BF16, (int64_t)count);
+        else if (!(st = fetch(gpu, g, dx[j], count * es, err)))
+            pp_row_load(r->dx[j], g, ft, (int64_t)count);
     }
     for (int p = 0; !st && p < np; p++)
         st = fetch(gpu, r->grad[p], grad[p], b->pcount[p] * 4, err);
@@ -952,48 +866,51 @@ static pp_status run_bf16(const pp_model_layer *lb, const layer_bufs *b,
     return st;
 }
 
-static double compare16(const float *got, const float *ref, size_t count,
-                        double tol)
+/* A run of layer l (got) against ref, every element within scale (|ref|
+ * + 0.1 max|ref|), as results of `half` in l's precision. */
+static pp_status add_run(const pp_model *m, const pp_model_layer *l,
+                         const layer_bufs *b, const char *half,
+                         const run16 *got, const float *ref_y,
+                         float *const *ref_dx, float *const *ref_grad,
+                         double scale, pp_gc_result **out, int *nout,
+                         pp_error *err)
 {
-    double big = 0, worst = 0;
-    for (size_t i = 0; i < count; i++)
-        big = fmax(big, fabs(ref[i]));
-    for (size_t i = 0; i < count; i++)
-        worst = fmax(worst, ratio(got[i], ref[i],
-                                  tol * 0x1p-6 * (fabs(ref[i]) + 0.1 * big)));
-    return worst;
-}
-
-/* Got (a bf16 run) against ref (FP32's, or the CPU's bf16), as results
- * of `half` in bf16. */
-static pp_status add16(const pp_model *m, const pp_model_layer *l,
-                       const layer_bufs *b, const char *half,
-                       const run16 *got, const float *ref_y,
-                       float *const *ref_dx, float *const *ref_grad,
-                       double tol, pp_gc_result **out, int *nout,
-                       pp_error *err)
-{
-    const pp_layer_kernels *k = ((const pp_layer_ops *)l->plugin->ops)->cpu;
     int first = *nout;
     pp_status st = add_result(out, nout, half, "forward", "y",
-                              compare16(got->y, ref_y, b->ycount, tol),
+                              compare(got->y, ref_y, b->ycount, scale),
                               (int64_t)b->ycount, (int64_t)b->ycount, err);
-    for (int j = 0; !st && k->backward_input && j < b->nin; j++) {
+    for (int j = 0; !st && got->input && j < b->nin; j++) {
         size_t count = b->xbytes[j] / 4;
         if (got->dx[j])
             st = add_result(out, nout, half, "backward_input",
                             input_name(m, l, j),
-                            compare16(got->dx[j], ref_dx[j], count, tol),
+                            compare(got->dx[j], ref_dx[j], count, scale),
                             (int64_t)count, (int64_t)count, err);
     }
-    for (int p = 0; !st && k->backward_weight && p < b->np; p++)
+    for (int p = 0; !st && got->weight && p < b->np; p++)
         st = add_result(out, nout, half, "backward_weight",
                         l->plan.params[p].name,
-                        compare16(got->grad[p], ref_grad[p], b->pcount[p],
-                                  tol),
+                        compare(got->grad[p], ref_grad[p], b->pcount[p],
+                                scale),
                         (int64_t)b->pcount[p], (int64_t)b->pcount[p], err);
     for (int i = first; i < *nout; i++)
-        (*out)[i].precision = PP_PRECISION_BF16;
+        (*out)[i].precision = l->plan.precision;
+    return st;
+}
+
+/* The CUDA half of layer l (planned in FP32) against the CPU's (y0, g). */
+static pp_status gpu_checks(const pp_model *m, const pp_model_layer *l,
+                            const layer_bufs *b, const pp_gc_options *opt,
+                            pp_gc_gpu *gpu, const float *y0,
+                            const cpu_grads *g, pp_gc_result **out,
+                            int *nout, pp_error *err)
+{
+    run16 r;
+    if (run_layer(l, b, opt, gpu, &r, err))
+        return err->code;
+    pp_status st = add_run(m, l, b, "cuda", &r, y0, g->dx, g->grad,
+                           opt->tolerance * 1e-4, out, nout, err);
+    run16_free(&r);
     return st;
 }
 
@@ -1006,17 +923,18 @@ static pp_status bf16_checks(const pp_model *m, const pp_model_layer *lb,
                              int *nout, pp_error *err)
 {
     run16 cpu, cuda;
-    if (run_bf16(lb, b, opt, NULL, &cpu, err))
+    double scale = opt->tolerance * 0x1p-6;
+    if (run_layer(lb, b, opt, NULL, &cpu, err))
         return pp_error_prefix(err, "cpu, bf16");
-    pp_status st = add16(m, lb, b, "cpu", &cpu, y0, g->dx, g->grad,
-                         opt->tolerance, out, nout, err);
+    pp_status st = add_run(m, lb, b, "cpu", &cpu, y0, g->dx, g->grad, scale,
+                           out, nout, err);
     const pp_layer_ops *ops = lb->plugin->ops;
     if (!st && gpu->dev && ops->cuda) {
-        if ((st = run_bf16(lb, b, opt, gpu, &cuda, err)))
+        if ((st = run_layer(lb, b, opt, gpu, &cuda, err)))
             pp_error_prefix(err, "cuda, bf16");
         else
-            st = add16(m, lb, b, "cuda", &cuda, cpu.y, cpu.dx, cpu.grad,
-                       opt->tolerance, out, nout, err);
+            st = add_run(m, lb, b, "cuda", &cuda, cpu.y, cpu.dx, cpu.grad,
+                         scale, out, nout, err);
         run16_free(&cuda);
     }
     run16_free(&cpu);
