@@ -102,11 +102,14 @@ static void print_summary(const char *path, const pp_model *m)
                c->grad_bytes);
     }
     pp_routes_print(m, stdout);
-    if (m->has_train)
-        printf("  train: batch %lld, %lld steps, optimizer %s, lr %g, "
+    if (m->has_train) {
+        char lr[96];
+        printf("  train: batch %lld, %lld steps, optimizer %s, lr %s, "
                "seed %lld, precision %s\n",
-               (long long)m->batch, (long long)m->steps, m->optimizer, m->lr,
-               (long long)m->seed, pp_precision_name(m->precision));
+               (long long)m->batch, (long long)m->steps, m->optimizer,
+               pp_model_lr_text(m, lr, sizeof lr), (long long)m->seed,
+               pp_precision_name(m->precision));
+    }
 }
 
 int pp_cmd_check(int argc, char **argv)

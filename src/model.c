@@ -57,6 +57,13 @@ static const pp_key train_keys[] = {
      "write the measured timeline here (Chrome trace JSON)"},
     {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
      "write the trained parameters here at the end"},
+    {"warmup", PP_KEY_INT, 0, 0, (double)INT64_MAX, NULL, "0",
+     "steps over which lr rises linearly to its value"},
+    {"lr_decay", PP_KEY_ENUM, 0, PP_NO_RANGE, "constant|cosine", "constant",
+     "after warm-up: lr as it is, or a cosine down to min_lr at the last "
+     "step"},
+    {"min_lr", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0",
+     "where lr_decay = cosine ends"},
     {"precision", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "fp32",
      "fp32; tf32 (GEMMs on TF32 tensor cores); or bf16 (bf16 activations "
      "and messages, FP32 weights and optimizer)"},
@@ -323,8 +330,11 @@ static void check_loss_placement(pp_model *m, pp_error *err)
                 "a loss layer must be the model's last layer, but [layer %s] "
                 "follows it", m->layers[i + 1].name);
     }
+    /* (A last layer that did not plan, its inputs' errors reported, says
+     * nothing about being a loss.) */
     pp_model_layer *last = &m->layers[m->nlayers - 1];
-    if (m->has_train && last->plugin && !last->plan.is_loss)
+    if (m->has_train && last->plugin && !last->plan.is_loss &&
+        m->tensors[m->nlayers].desc.dtype != 0)
         pp_section_error(last->section, "type", err,
             "the last layer must be a loss (e.g. softmax_xent or mse) to "
             "train; '%s' is not", last->plugin->desc->name);
@@ -348,6 +358,19 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section_int(s, "seed", &m->seed, &ignore);
     pp_section_int(s, "log_every", &m->log_every, &ignore);
     pp_section_float(s, "lr", &m->lr, &ignore);
+    pp_section_int(s, "warmup", &m->warmup, &ignore);
+    pp_section_float(s, "min_lr", &m->min_lr, &ignore);
+    const char *decay;
+    pp_section_string(s, "lr_decay", &decay, &ignore);
+    m->cosine = strcmp(decay, "cosine") == 0;
+    if (m->min_lr > m->lr)
+        pp_section_error(s, "min_lr", err,
+            "%g is above lr = %g: the cosine decays from lr down to min_lr",
+            m->min_lr, m->lr);
+    else if (pp_section_has(s, "min_lr") && !m->cosine)
+        pp_section_error(s, "min_lr", err,
+            "has no use: it is where lr_decay = cosine ends, and lr_decay "
+            "is constant");
     pp_section_string(s, "optimizer", &m->optimizer, &ignore);
     if (pp_section_has(s, "log"))
         pp_section_string(s, "log", &m->log, &ignore);
@@ -406,6 +429,28 @@ static void sort_by_line(pp_error *err, const char *path)
     for (size_t i = 0; i < n; i++)
         used += (size_t)snprintf(err->msg + used, sizeof err->msg - used,
                                  "%s%s", i ? "\n" : "", lines[i]);
+}
+
+double pp_model_lr(const pp_model *m, int64_t step, int64_t steps)
+{
+    if (step < m->warmup)
+        return m->lr * (double)(step + 1) / (double)m->warmup;
+    if (!m->cosine || steps <= m->warmup + 1)
+        return m->lr;
+    double done = (double)(step - m->warmup) / (double)(steps - m->warmup - 1);
+    return m->min_lr + 0.5 * (1.0 + cos(3.14159265358979323846 * done)) * (m->lr - m->min_lr);
+}
+
+const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size)
+{
+    int used = snprintf(buf, size, "%g", m->lr);
+    if (m->warmup && used >= 0 && (size_t)used < size)
+        used += snprintf(buf + used, size - (size_t)used,
+                         ", warm-up %lld steps", (long long)m->warmup);
+    if (m->cosine && used >= 0 && (size_t)used < size)
+        snprintf(buf + used, size - (size_t)used, ", cosine to %g",
+                 m->min_lr);
+    return buf;
 }
 
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)

@@ -110,11 +110,22 @@ typedef struct pp_model {
     int64_t batch, steps, seed, log_every;
     const char *optimizer;
     double lr;
+    int64_t warmup;          /* steps of linear warm-up */
+    int cosine;              /* lr_decay = cosine, to min_lr */
+    double min_lr;
     const char *log, *trace, *checkpoint;
 
     int has_data;
     const char *source;
 } pp_model;
+
+/* The learning rate of step `step` (0-based) of a run of `steps`: rising
+ * linearly over the warm-up, lr * (step + 1) / warmup, then lr, or a
+ * cosine from lr to min_lr over the steps left (as llm.c and nanoGPT). */
+double pp_model_lr(const pp_model *m, int64_t step, int64_t steps);
+
+/* "0.1", or "0.1, warm-up 3 steps, cosine to 0.01": lr and its schedule. */
+const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
 
 /* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. */
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);

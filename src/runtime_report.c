@@ -41,6 +41,10 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             (long long)m->batch);
     fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
             100.0 * t->planned->bubble, pp_partition_name(m->partition));
+    if (m->warmup || m->cosine) {
+        char lr[96];
+        fprintf(out, "  lr %s\n", pp_model_lr_text(m, lr, sizeof lr));
+    }
     fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
             m->precision == PP_PRECISION_BF16
                 ? "bf16 activations, gradients and messages; FP32 master "

@@ -171,7 +171,8 @@ static pp_status optimizer_step(rank_ctx *x)
         const rank_rt *rk = &t->rank[x->r];
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
                                st->nparams, st->ndecay, x->step + 1,
-                               t->m->lr, rk->dr.stream, st->params_bf16};
+                               pp_model_lr(t->m, x->step, t->steps),
+                               rk->dr.stream, st->params_bf16};
         if ((rk->cuda ? t->opt->step_cuda : t->opt->step_cpu)(&c, &x->err))
             return x->err.code;
     }
@@ -369,11 +370,15 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     if (bubble < 0)
         bubble = 0;
     int last = step + 1 == t->steps;
-    char line[160];
+    char line[192], lr[32] = "";
+    /* With a schedule, the lr the step took. */
+    if (t->m->warmup || t->m->cosine)
+        snprintf(lr, sizeof lr, "  lr %.4g", pp_model_lr(t->m, step,
+                                                         t->steps));
     snprintf(line, sizeof line,
-             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%\n",
+             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s\n",
              (long long)step + 1, t->loss[step], (double)t->m->batch / wall,
-             100.0 * bubble);
+             100.0 * bubble, lr);
     /* The first step too: where the loss starts is half of the story. */
     if ((step + 1) % t->log_every == 0 || last || step == 0) {
         if (!t->o.quiet) {

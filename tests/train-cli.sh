@@ -135,6 +135,17 @@ run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge.ini"
 expect_status 1 "a diverging loss"
 expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "NaN loss names rank, step and task"
 
+# The lr schedule against a hand computation: 3 steps of warm-up to 0.1
+# (0.1 * 1/3, 2/3, 1), then a cosine over the 7 steps left down to 0.01:
+# 0.01 + 0.045 (1 + cos(pi k / 6)), k = 0 .. 6.
+printf '[model]\ninput = 2\n[layer fc]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = cpu\n[train]\nbatch = 8\nsteps = 10\nlr = 0.1\nwarmup = 3\nlr_decay = cosine\nmin_lr = 0.01\nlog_every = 1\n[data]\nsource = synthetic\nclasses = 4\nfeatures = 2\n' >"$tmp/lr.ini"
+run "$PIPETTE" train "$tmp/lr.ini"
+expect_status 0 "an lr schedule"
+expect_out "^  lr 0\.1, warm-up 3 steps, cosine to 0\.01$" "the plan shows the lr schedule"
+got=$(sed -n 's/^step .*  lr \([0-9.]*\)$/\1/p' "$tmp/out" | tr '\n' ' ')
+[ "$got" = "0.03333 0.06667 0.1 0.1 0.09397 0.0775 0.055 0.0325 0.01603 0.01 " ] ||
+    fail "lr by step: $got"
+
 # bf16 stops on a diverging loss in the same words.
 sed 's|^lr = .*|lr = 1e30\nprecision = bf16|' "$examples/mlp.ini" >"$tmp/diverge16.ini"
 run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge16.ini"
