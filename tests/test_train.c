@@ -322,6 +322,18 @@ START_TEST(layer_state)
 }
 END_TEST
 
+/* The directory of the test transports, and an empty file at log (a
+ * mkstemp template) for the courier's counts. */
+static const char *courier_setup(char *log)
+{
+    const char *dir = getenv("TEST_TRANSPORT_DIR");
+    ck_assert_ptr_nonnull(dir);
+    int fd = mkstemp(log);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    return dir;
+}
+
 /* A transport pipette was not written for (tests/plugins/courier.c,
  * cheaper than local), found through PIPETTE_PLUGIN_PATH: auto routes
  * every direction between the cpu ranks through it, sends and the sums
@@ -329,12 +341,8 @@ END_TEST
  * losses are the very bits of the same run through local. */
 START_TEST(auto_takes_a_new_transport)
 {
-    const char *dir = getenv("TEST_TRANSPORT_DIR");
-    ck_assert_ptr_nonnull(dir);
     char log[] = "/tmp/pp-courier-XXXXXX";
-    int fd = mkstemp(log);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    const char *dir = courier_setup(log);
     for (int k = RESIDUAL; k <= TIED; k++) {
         weights local, courier;
         unsetenv("PIPETTE_PLUGIN_PATH");
@@ -424,12 +432,8 @@ END_TEST
  * that carried it (courier, as in auto_takes_a_new_transport). */
 START_TEST(bf16_halves_messages)
 {
-    const char *dir = getenv("TEST_TRANSPORT_DIR");
-    ck_assert_ptr_nonnull(dir);
     char log[] = "/tmp/pp-courier-XXXXXX";
-    int fd = mkstemp(log);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
+    const char *dir = courier_setup(log);
     setenv("PIPETTE_PLUGIN_PATH", dir, 1);
     setenv("COURIER_LOG", log, 1);
     static const char *const precisions[] = {"fp32", "bf16"};
