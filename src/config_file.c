@@ -23,8 +23,8 @@
 
 #include "config_file.h"
 
-static const char *const known_kinds[] = {"model", "layer", "pipeline",
-                                          "train", "data"};
+static const char *const known_kinds[] = {"model", "layer", "repeat",
+                                          "pipeline", "train", "data"};
 #define NKINDS (sizeof known_kinds / sizeof known_kinds[0])
 
 typedef struct parse_state {
@@ -83,7 +83,7 @@ static bool valid_key_name(const char *key)
 
 static bool kind_takes_name(const char *kind)
 {
-    return strcmp(kind, "layer") == 0;
+    return strcmp(kind, "layer") == 0 || strcmp(kind, "repeat") == 0;
 }
 
 static bool kind_is_known(const char *kind)
@@ -105,7 +105,7 @@ static pp_section *find_section(const pp_config *cfg, const char *kind,
     return NULL;
 }
 
-static void section_free(pp_section *s)
+void pp_section_free(pp_section *s)
 {
     if (!s)
         return;
@@ -116,7 +116,37 @@ static void section_free(pp_section *s)
     free(s->entries);
     free(s->kind);
     free(s->name);
+    free(s->repeat);
     free(s);
+}
+
+pp_section *pp_section_copy(const pp_section *s, const char *name)
+{
+    pp_section *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->kind = strdup(s->kind);
+    c->name = strdup(name);
+    c->entries = calloc(s->nentries + 1, sizeof *c->entries);
+    c->file = s->file;
+    c->line = s->line;
+    c->cap = s->nentries + 1;
+    if (!c->kind || !c->name || !c->entries) {
+        pp_section_free(c);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->nentries; i++) {
+        pp_entry *e = &c->entries[i];
+        e->key = strdup(s->entries[i].key);
+        e->value = strdup(s->entries[i].value);
+        e->line = s->entries[i].line;
+        c->nentries++;
+        if (!e->key || !e->value) {
+            pp_section_free(c);
+            return NULL;
+        }
+    }
+    return c;
 }
 
 /* Appends a new section and makes it the one keys go to. */
@@ -133,7 +163,7 @@ static void add_section(parse_state *st, const char *kind, const char *name)
         s->name = strdup(name);
     }
     if (!s || !grown || !s->kind || !s->name) {
-        section_free(s);
+        pp_section_free(s);
         st->nomem = true;
         st->drop_keys = true;
         return;
@@ -195,7 +225,8 @@ static void header_line(parse_state *st, const char *text)
         const char *hint = pp_did_you_mean(kind, known_kinds, NKINDS);
         if (!hint)
             file_error(st, "unknown section [%s%s%s]; sections are [model], "
-                       "[layer NAME], [pipeline], [train] and [data]",
+                       "[layer NAME], [repeat NAME], [pipeline], [train] "
+                       "and [data]",
                        kind, *name ? " " : "", name);
         else if (kind_takes_name(hint) && *name)
             file_error(st, "unknown section [%s %s]; did you mean [%s %s]?",
@@ -222,8 +253,8 @@ static void header_line(parse_state *st, const char *text)
     }
 
     if (!*name) {
-        file_error(st, "section [%s] needs a name, as in [%s fc1]", kind,
-                   kind);
+        file_error(st, "section [%s] needs a name, as in [%s %s]", kind,
+                   kind, strcmp(kind, "layer") == 0 ? "fc1" : "h");
     } else if (!valid_layer_name(name)) {
         file_error(st, "invalid %s name '%s': use letters, digits, '_', '.' "
                    "and '-'", kind, name);
@@ -470,7 +501,7 @@ void pp_config_free(pp_config *cfg)
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->nsections; i++)
-        section_free(cfg->sections[i]);
+        pp_section_free(cfg->sections[i]);
     free(cfg->sections);
     free(cfg->path);
     free(cfg);

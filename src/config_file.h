@@ -5,7 +5,9 @@
  * section, no over-long lines, no inih multi-line continuations. What the
  * keys mean is checked later, section by section, by
  * pp_section_validate() against the core's key table and the table of the
- * plugin the section names (model.c does that).
+ * plugin the section names (model.c does that). Before that,
+ * pp_config_expand() (repeat.c) writes out the copies of each [repeat]
+ * group's layers.
  */
 #ifndef PP_CORE_CONFIG_FILE_H
 #define PP_CORE_CONFIG_FILE_H
@@ -22,7 +24,8 @@ typedef struct pp_entry {
 } pp_entry;
 
 struct pp_section {
-    char *kind;               /* "model", "layer", "pipeline", "train", "data" */
+    char *kind;               /* "model", "layer", "repeat", "pipeline",
+                                 "train", "data" */
     char *name;               /* "fc1" for [layer fc1]; "" otherwise */
     const char *file;         /* the config's path (owned by pp_config) */
     int line;                 /* line of the [header] */
@@ -30,6 +33,10 @@ struct pp_section {
     size_t nentries;
     size_t cap;
     const pp_key *tables[2];  /* core keys, plugin keys; set by validate */
+    char *repeat;             /* a copy of a [repeat] group's layer: the
+                                 group's name ("h" for h.3.attn), else NULL;
+                                 line and entries are the template's */
+    int copy;                 /* which copy, from 0 */
 };
 
 typedef struct pp_config {
@@ -45,6 +52,18 @@ pp_status pp_config_load(const char *path, pp_config **out, pp_error *err);
 pp_status pp_config_parse(const char *name, const char *text,
                           pp_config **out, pp_error *err);
 void pp_config_free(pp_config *cfg);
+
+/* Replaces each [repeat NAME] section and the [layer NAME.X] sections
+ * after it (its template) by COUNT copies of them, [layer NAME.0.X] to
+ * [layer NAME.{COUNT-1}.X], and rewrites the references to the group's
+ * names in `inputs` and `share` (docs/pipette.ini.5, REPETITION). On
+ * PP_ERR_CONFIG err holds every problem with the groups, cfg unchanged. */
+pp_status pp_config_expand(pp_config *cfg, pp_error *err);
+
+/* A new section like s, named name, with copies of its entries; NULL when
+ * out of memory. */
+pp_section *pp_section_copy(const pp_section *s, const char *name);
+void pp_section_free(pp_section *s);
 
 /* The first section of a kind, or NULL. */
 pp_section *pp_config_section(const pp_config *cfg, const char *kind);

@@ -33,6 +33,80 @@
  * section would only shorten the list of suggestions. */
 #define MAX_CANDIDATES 256
 
+static bool is_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
+}
+
+/* line with every copy number of group (the 3 of "h.3.") made '#'. */
+static void without_copy(const char *line, const char *group, char *out,
+                         size_t size)
+{
+    size_t len = strlen(group), used = 0;
+    for (const char *p = line; *p && used + 1 < size;) {
+        const char *d = p + len + 1;
+        if ((p == line || !is_name_char(p[-1])) &&
+            strncmp(p, group, len) == 0 && p[len] == '.' &&
+            isdigit((unsigned char)*d)) {
+            while (isdigit((unsigned char)*d))
+                d++;
+            if (*d == '.') {
+                used += (size_t)snprintf(out + used, size - used, "%s.#",
+                                         group);
+                p = d;
+                continue;
+            }
+        }
+        out[used++] = *p++;
+    }
+    out[used < size ? used : size - 1] = '\0';
+}
+
+/* Whether err already holds line but for the copy numbers of group: an
+ * earlier copy of the same template layer failed the same way. */
+static bool said_for_a_copy(const pp_error *err, const char *line,
+                            const char *group)
+{
+    char want[MSG_MAX], have[MSG_MAX];
+    without_copy(line, group, want, sizeof want);
+    for (const char *p = err->msg; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char one[MSG_MAX];
+        snprintf(one, sizeof one, "%.*s", (int)n, p);
+        without_copy(one, group, have, sizeof have);
+        if (strcmp(want, have) == 0)
+            return true;
+        p += n + (nl != NULL);
+    }
+    return false;
+}
+
+/* Every message about a section goes through here. A copy of a [repeat]
+ * group's layer (repeat.c) has its template's lines, and a mistake in the
+ * template makes every copy fail alike: a message that an earlier copy
+ * already gave, but for the copy numbers in it, is not said again. So a
+ * template's mistake is said once, for copy 0, and one that names what
+ * entered the copy is said for copy 0 (the layer before the group) and
+ * copy 1 (copy 0's last), not for copy 2 on. */
+static pp_status section_add(const pp_section *s, pp_error *err,
+                             pp_status code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static pp_status section_add(const pp_section *s, pp_error *err,
+                             pp_status code, const char *fmt, ...)
+{
+    char line[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (err && s->repeat && s->copy > 0 && err->code != PP_OK &&
+        said_for_a_copy(err, line, s->repeat))
+        return code;
+    return pp_error_add(err, code, "%s", line);
+}
+
 int pp_parse_int(const char *text, int64_t *out)
 {
     const char *digits = text + (*text == '+' || *text == '-');
@@ -276,7 +350,7 @@ pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
             if (!(k->flags & PP_KEY_REQUIRED) || find_decl(s, k->name) != k ||
                 pp_section_entry(s, k->name))
                 continue;
-            pp_error_add(err, PP_ERR_CONFIG,
+            section_add(s, err, PP_ERR_CONFIG,
                          "%s:%d: " TAG " missing required key '%s'%s%s%s",
                          s->file, s->line, TAG_ARGS(s), k->name,
                          k->help ? " (" : "", k->help ? k->help : "",
@@ -291,7 +365,7 @@ pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
             continue;
         if (!k)
             unknown_key(s, e->key, why, sizeof why);
-        pp_error_add(err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s", s->file,
+        section_add(s, err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s", s->file,
                      e->line, TAG_ARGS(s), e->key, why);
         errors++;
     }
@@ -337,11 +411,11 @@ static pp_status lookup(const pp_section *s, const char *key, pp_key_type type,
 {
     const pp_key *k = find_decl(s, key);
     if (!k)
-        return pp_error_add(err, PP_ERR_PLUGIN,
+        return section_add(s, err, PP_ERR_PLUGIN,
                             "plugin asked for key '%s' which " TAG
                             " does not declare", key, TAG_ARGS(s));
     if (k->type != type && !(type == PP_KEY_STRING && k->type == PP_KEY_ENUM))
-        return pp_error_add(err, PP_ERR_PLUGIN,
+        return section_add(s, err, PP_ERR_PLUGIN,
                             "plugin asked for key '%s' of " TAG " as %s, but "
                             "it is declared as %s", key, TAG_ARGS(s),
                             type_name(type), type_name(k->type));
@@ -349,17 +423,17 @@ static pp_status lookup(const pp_section *s, const char *key, pp_key_type type,
     const pp_entry *e = pp_section_entry(s, key);
     if (e) {
         if (!check_value(k, e->value, why, sizeof why))
-            return pp_error_add(err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s",
+            return section_add(s, err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s",
                                 s->file, e->line, TAG_ARGS(s), key, why);
         *text = e->value;
         return PP_OK;
     }
     if (!k->def)
-        return pp_error_add(err, PP_ERR_PLUGIN,
+        return section_add(s, err, PP_ERR_PLUGIN,
                             "plugin asked for key '%s' of " TAG ", which has "
                             "no value and no default", key, TAG_ARGS(s));
     if (!check_value(k, k->def, why, sizeof why))
-        return pp_error_add(err, PP_ERR_PLUGIN,
+        return section_add(s, err, PP_ERR_PLUGIN,
                             "plugin's default for key '%s' of " TAG
                             " is invalid: %s", key, TAG_ARGS(s), why);
     *text = k->def;
@@ -440,10 +514,10 @@ pp_status pp_section_error(const pp_section *s, const char *key,
     const pp_entry *e = key ? pp_section_entry(s, key) : NULL;
     int line = e ? e->line : s->line;
     if (key)
-        pp_error_add(err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s", s->file,
+        section_add(s, err, PP_ERR_CONFIG, "%s:%d: " TAG " %s: %s", s->file,
                      line, TAG_ARGS(s), key, msg);
     else
-        pp_error_add(err, PP_ERR_CONFIG, "%s:%d: " TAG " %s", s->file, line,
+        section_add(s, err, PP_ERR_CONFIG, "%s:%d: " TAG " %s", s->file, line,
                      TAG_ARGS(s), msg);
     return PP_ERR_CONFIG;
 }

@@ -1,7 +1,7 @@
 /* src/model.c - from an INI file to a validated pp_model.
  *
  * Order matters for good errors: the file's form first (config_file.c),
- * then [model] (it holds plugin_path, needed to find plugins), then each
+ * its [repeat] groups written out (repeat.c), then [model] (it holds plugin_path, needed to find plugins), then each
  * section against its keys, then the layers' shapes in order. Every problem
  * found is reported, not just the first, but a layer whose plugin is
  * missing stops the shape walk there: the shapes after it are unknown.
@@ -460,6 +460,8 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
     if (!m)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     pp_status st = pp_config_load(path, &m->cfg, err);
+    if (st == PP_OK)
+        st = pp_config_expand(m->cfg, err);
     if (st) {
         pp_model_free(m);
         return st;

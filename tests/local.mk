@@ -97,7 +97,8 @@ TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
-	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS)
+	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS) \
+	tests/repeat/tied-residual-by-hand.ini
 
 # pipette check on model files with mistakes: each .ini beside the
 # .expected stderr it must produce.
@@ -109,7 +110,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
 	inputs_syntax recompute_both no_backward schedule_key schedule_keys \
-	devices_syntax
+	devices_syntax repeat_count repeat_no_layers repeat_nested \
+	repeat_unknown_ref repeat_outside_ref repeat_names repeat_copies
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -273,7 +273,13 @@ static const struct {
     {"[lyer]\n", "1: unknown section [lyer]; did you mean [layer NAME]?"},
     {"[trainn x]\n", "1: unknown section [trainn x]; did you mean [train]?"},
     {"[optimizer]\n", "1: unknown section [optimizer]; sections are [model], "
-                      "[layer NAME], [pipeline], [train] and [data]"},
+                      "[layer NAME], [repeat NAME], [pipeline], [train] and "
+                      "[data]"},
+    {"[rpeat h]\n", "1: unknown section [rpeat h]; did you mean [repeat h]?"},
+    {"[repeat]\n", "1: section [repeat] needs a name, as in [repeat h]"},
+    {"[repeat h]\n[repeat h/2]\n[repeat h]\n",
+     "2: invalid repeat name 'h/2': use letters, digits, '_', '.' and '-'\n"
+     "3: duplicate section [repeat h] (first at line 1)"},
     {"[train\nbatch = 1\nbatch = 2\n",
      "1: section header '[train' has no closing ']'"},
     {"[]\nx = 1\n", "1: empty section header '[]'"},

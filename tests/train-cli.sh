@@ -35,12 +35,41 @@ awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(b < a - 2) }' ||
 # (from about ln 256 = 5.5 to below 2.5 in 100 steps).
 run timeout 300 "$PIPETTE" train --steps 100 "$examples/tied-residual.ini"
 expect_status 0 "train tied-residual.ini"
-expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\): act2 down2 res2 norm3 head loss$" "the tied table's copy on the last rank"
+expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\): block\.1\.act block\.1\.down block\.1\.res norm head loss$" "the tied table's copy on the last rank"
 expect_out "^  rank 0 \(cpu\) memory: .*, shared gradient sums 0\.09 MiB$" "the sum's buffers in the memory plan"
 first=$(loss_at 1)
 last=$(loss_at 100)
 awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(a > 5 && b < 2.5) }' ||
     fail "tied-residual.ini: loss ${first:-?} at step 1, ${last:-?} at step 100"
+
+# Its [repeat block] group is its blocks written out by hand
+# (tests/repeat/tied-residual-by-hand.ini): the same check summary but for
+# the file's name, and the same bits after training, losses and
+# parameters alike.
+repeat_dir="${srcdir:-.}/tests/repeat"
+cp "$examples/corpus.txt" "$tmp/"
+for which in group hand; do
+    case $which in
+    group) ini="$examples/tied-residual.ini" ;;
+    hand) ini="$repeat_dir/tied-residual-by-hand.ini" ;;
+    esac
+    run "$PIPETTE" check "$ini"
+    expect_status 0 "check tied-residual ($which)"
+    tail -n +2 "$tmp/out" >"$tmp/check-$which"
+    sed -e "s|^log_every = .*|log_every = 1\ncheckpoint = $tmp/$which.ckpt|" \
+        "$ini" >"$tmp/$which.ini"
+    run timeout 120 "$PIPETTE" train --steps 4 "$tmp/$which.ini"
+    expect_status 0 "train tied-residual ($which)"
+    awk '$1 == "step" { print $2, $4 }' "$tmp/out" >"$tmp/losses-$which"
+done
+grep -q "^  block\.1\.res  *add .* block\.1\.down, block\.0\.res$" "$tmp/check-group" ||
+    fail "check does not list the group's copies: $(cat "$tmp/check-group")"
+cmp -s "$tmp/check-group" "$tmp/check-hand" ||
+    fail "[repeat block] and its blocks by hand: check prints $(diff "$tmp/check-group" "$tmp/check-hand")"
+[ "$(wc -l <"$tmp/losses-group")" -eq 4 ] && cmp -s "$tmp/losses-group" "$tmp/losses-hand" ||
+    fail "[repeat block] and its blocks by hand: losses $(tr '\n' ' ' <"$tmp/losses-group") and $(tr '\n' ' ' <"$tmp/losses-hand")"
+cmp -s "$tmp/group.ckpt" "$tmp/hand.ckpt" ||
+    fail "[repeat block] and its blocks by hand: the trained parameters differ"
 
 # The char-*.ini examples differ only in their schedule: the same losses.
 for ini in "$examples"/char-*.ini; do
