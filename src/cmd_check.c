@@ -58,11 +58,17 @@ static void print_summary(const char *path, const pp_model *m)
            pp_shape_format(&m->input.shape, shape, sizeof shape),
            m->input.dtype == PP_I32 ? "int" : "float", m->nlayers,
            m->nlayers == 1 ? "" : "s", total);
-    printf("  %-16s %-14s %-12s %12s %6s  %s\n", "layer", "type", "output",
-           "params", "stage", "inputs");
+    /* The name column fits the longest name ([repeat] copies have long
+     * ones: h.11.attn_proj). */
+    int w = 16;
+    for (int i = 0; i < m->nlayers; i++)
+        if ((int)strlen(m->layers[i].name) > w)
+            w = (int)strlen(m->layers[i].name);
+    printf("  %-*s %-14s %-12s %12s %6s  %s\n", w, "layer", "type",
+           "output", "params", "stage", "inputs");
     for (int i = 0; i < m->nlayers; i++) {
         const pp_model_layer *l = &m->layers[i];
-        printf("  %-16s %-14s %-12s %12lld %6d  ", l->name,
+        printf("  %-*s %-14s %-12s %12lld %6d  ", w, l->name,
                l->plugin->desc->name,
                l->plan.is_loss ? "loss"
                                : pp_shape_format(&l->plan.out.shape, shape,

@@ -95,6 +95,32 @@ expect_out "model mlp: input 2 \(float\), 6 layers, 4612 parameters" "check mlp.
 expect_out "^  fc1 +linear +64 +192 +0  input$" "fc1 row, its stage and inputs"
 expect_out "^  loss +softmax_xent +loss +0 +1  out$" "loss row"
 expect_out "pipeline: 2 ranks \(cpu, cpu\)" "pipeline summary"
+# A [repeat] group: check lists every copy's layers, under the names the
+# copies get, the name column as wide as the longest.
+cat >"$tmp/blocks.ini" <<'EOF'
+[model]
+input = 8
+[repeat blocks]
+count = 12
+[layer blocks.ln]
+type = layernorm
+[layer blocks.mlp_c_proj]
+type = linear
+units = 8
+[layer blocks.res]
+type = add
+inputs = blocks.mlp_c_proj, blocks
+[layer loss]
+type = mse
+EOF
+run "$PIPETTE" check "$tmp/blocks.ini"
+expect_status 0 "check of a [repeat] group"
+expect_out "model \(unnamed\): input 8 \(float\), 37 layers, " "36 layers in 12 copies, and the loss"
+expect_out "^  layer {16}type  " "the name column's heading"
+expect_out "^  blocks\.0\.ln {10}layernorm .*  input$" "copy 0 takes the input"
+expect_out "^  blocks\.11\.mlp_c_proj linear .*  blocks\.11\.ln$" "copy 11's layers"
+expect_out "^  blocks\.11\.res {8}add .*  blocks\.11\.mlp_c_proj, blocks\.10\.res$" "copy 11 takes copy 10's last"
+expect_out "^  loss {17}mse .*  blocks\.11\.res$" "after the group"
 run "$PIPETTE" check -q "$examples/mlp.ini"
 expect_status 0 "check -q"
 expect_no_out "check -q"
