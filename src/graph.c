@@ -248,6 +248,10 @@ static int share_one(pp_model *m, int i, char *item, pp_error *err)
             pp_section_error(s, "share", err,
                 "[layer %s] comes later (line %d): share a parameter of a "
                 "layer above this one", layer, m->layers[o].section->line);
+        else if (strcmp(layer, "input") == 0)
+            pp_section_error(s, "share", err,
+                "input is the model's input, not a layer: it has no "
+                "parameters");
         else
             pp_section_error(s, "share", err,
                 "no layer named '%s'%s%s%s", layer,

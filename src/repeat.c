@@ -419,8 +419,8 @@ static const char *map_name(const scope *sc, const char *name, char *buf,
 }
 
 /* e's value with its names mapped, or NULL when it is unchanged (or out of
- * memory: *nomem). A list with an empty item is left as written: graph.c
- * quotes it. */
+ * memory: *nomem). Items are trimmed and joined by ", "; an empty one
+ * stays, for graph.c to report. */
 static char *map_value(const scope *sc, const pp_entry *e, bool *nomem)
 {
     bool inputs = strcmp(e->key, "inputs") == 0;
@@ -434,11 +434,10 @@ static char *map_value(const scope *sc, const pp_entry *e, bool *nomem)
         *nomem = true;
         return NULL;
     }
-    bool changed = false, empty = false;
+    bool changed = false;
     char *rest = copy, *item, *layer, *dot, buf[600];
     for (int n = 0; (item = next_item(&rest)); n++) {
         const char *sep = n ? ", " : "";
-        empty |= !*item;
         if (inputs) {
             const char *to = map_name(sc, item, buf, sizeof buf);
             changed |= to != item;
@@ -455,7 +454,7 @@ static char *map_value(const scope *sc, const pp_entry *e, bool *nomem)
     }
     bool failed = fclose(f) != 0 || !out;
     free(copy);
-    if (failed || !changed || empty) {
+    if (failed || !changed) {
         *nomem |= failed;
         free(out);
         return NULL;

@@ -111,7 +111,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
 	inputs_syntax recompute_both no_backward schedule_key schedule_keys \
 	devices_syntax repeat_count repeat_no_layers repeat_nested \
-	repeat_unknown_ref repeat_outside_ref repeat_names repeat_copies
+	repeat_unknown_ref repeat_outside_ref repeat_names repeat_copies \
+	repeat_share_input
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must
