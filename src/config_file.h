@@ -60,6 +60,11 @@ void pp_config_free(pp_config *cfg);
  * PP_ERR_CONFIG err holds every problem with the groups, cfg unchanged. */
 pp_status pp_config_expand(pp_config *cfg, pp_error *err);
 
+/* Whether err already holds line but for the copy numbers of the group
+ * `name` in both (h.3.attn and h.0.attn are alike): an earlier copy of a
+ * [repeat] group's layer made the same mistake. */
+bool pp_repeat_said(const pp_error *err, const char *line, const char *name);
+
 /* A new section like s, named name, with copies of its entries; NULL when
  * out of memory. */
 pp_section *pp_section_copy(const pp_section *s, const char *name);

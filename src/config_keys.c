@@ -33,62 +33,9 @@
  * section would only shorten the list of suggestions. */
 #define MAX_CANDIDATES 256
 
-static bool is_name_char(char c)
-{
-    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
-}
-
-/* line with every copy number of group (the 3 of "h.3.") made '#'. */
-static void without_copy(const char *line, const char *group, char *out,
-                         size_t size)
-{
-    size_t len = strlen(group), used = 0;
-    for (const char *p = line; *p && used + 1 < size;) {
-        const char *d = p + len + 1;
-        if ((p == line || !is_name_char(p[-1])) &&
-            strncmp(p, group, len) == 0 && p[len] == '.' &&
-            isdigit((unsigned char)*d)) {
-            while (isdigit((unsigned char)*d))
-                d++;
-            if (*d == '.') {
-                used += (size_t)snprintf(out + used, size - used, "%s.#",
-                                         group);
-                p = d;
-                continue;
-            }
-        }
-        out[used++] = *p++;
-    }
-    out[used < size ? used : size - 1] = '\0';
-}
-
-/* Whether err already holds line but for the copy numbers of group: an
- * earlier copy of the same template layer failed the same way. */
-static bool said_for_a_copy(const pp_error *err, const char *line,
-                            const char *group)
-{
-    char want[MSG_MAX], have[MSG_MAX];
-    without_copy(line, group, want, sizeof want);
-    for (const char *p = err->msg; *p;) {
-        const char *nl = strchr(p, '\n');
-        size_t n = nl ? (size_t)(nl - p) : strlen(p);
-        char one[MSG_MAX];
-        snprintf(one, sizeof one, "%.*s", (int)n, p);
-        without_copy(one, group, have, sizeof have);
-        if (strcmp(want, have) == 0)
-            return true;
-        p += n + (nl != NULL);
-    }
-    return false;
-}
-
-/* Every message about a section goes through here. A copy of a [repeat]
- * group's layer (repeat.c) has its template's lines, and a mistake in the
- * template makes every copy fail alike: a message that an earlier copy
- * already gave, but for the copy numbers in it, is not said again. So a
- * template's mistake is said once, for copy 0, and one that names what
- * entered the copy is said for copy 0 (the layer before the group) and
- * copy 1 (copy 0's last), not for copy 2 on. */
+/* Every message about a section goes through here, so that a copy of a
+ * [repeat] group's layer does not say again what an earlier copy said
+ * (pp_repeat_said, repeat.c). */
 static pp_status section_add(const pp_section *s, pp_error *err,
                              pp_status code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -102,7 +49,7 @@ static pp_status section_add(const pp_section *s, pp_error *err,
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
     if (err && s->repeat && s->copy > 0 && err->code != PP_OK &&
-        said_for_a_copy(err, line, s->repeat))
+        pp_repeat_said(err, line, s->repeat))
         return code;
     return pp_error_add(err, code, "%s", line);
 }

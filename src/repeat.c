@@ -578,3 +578,64 @@ pp_status pp_config_expand(pp_config *cfg, pp_error *err)
     free(x.g);
     return st;
 }
+
+/* ---- saying a copy's errors once --------------------------------------- */
+
+/* A copy has its template's lines, and a mistake in the template makes
+ * every copy fail alike: a message that an earlier copy already gave, but
+ * for the copy numbers in it, is not said again (config_keys.c asks here
+ * before it adds a message about a copy). So a template's mistake is said
+ * once, for copy 0, and one that names what entered the copy is said for
+ * copy 0 (the layer before the group) and copy 1 (copy 0's last), not for
+ * copy 2 on. */
+
+/* Room for one message line, as pp_error_add() cuts it. */
+#define MSG_MAX 1024
+
+static bool is_name_char(char c)
+{
+    return isalnum((unsigned char)c) || c == '_' || c == '.' || c == '-';
+}
+
+/* line with every copy number of the group `name` (the 3 of "h.3.")
+ * made '#'. */
+static void without_copy(const char *line, const char *name, char *out,
+                         size_t size)
+{
+    size_t len = strlen(name), used = 0;
+    for (const char *p = line; *p && used + 1 < size;) {
+        if ((p == line || !is_name_char(p[-1])) &&
+            strncmp(p, name, len) == 0 && p[len] == '.' &&
+            isdigit((unsigned char)p[len + 1])) {
+            const char *d = p + len + 1;
+            while (isdigit((unsigned char)*d))
+                d++;
+            if (*d == '.') {
+                used += (size_t)snprintf(out + used, size - used, "%s.#",
+                                         name);
+                p = d;
+                continue;
+            }
+        }
+        out[used++] = *p++;
+    }
+    out[used < size ? used : size - 1] = '\0';
+}
+
+bool pp_repeat_said(const pp_error *err, const char *line,
+                    const char *name)
+{
+    char want[MSG_MAX], have[MSG_MAX];
+    without_copy(line, name, want, sizeof want);
+    for (const char *p = err->msg; *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        char one[MSG_MAX];
+        snprintf(one, sizeof one, "%.*s", (int)n, p);
+        without_copy(one, name, have, sizeof have);
+        if (strcmp(want, have) == 0)
+            return true;
+        p += n + (nl != NULL);
+    }
+    return false;
+}
