@@ -45,6 +45,10 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
         char lr[96];
         fprintf(out, "  lr %s\n", pp_model_lr_text(m, lr, sizeof lr));
     }
+    if (m->grad_clip)
+        fprintf(out, "  gradients clipped to global norm %g%s\n",
+                m->grad_clip, t->p > 1 ? ", the norm summed over every rank"
+                                       : "");
     fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
             m->precision == PP_PRECISION_BF16
                 ? "bf16 activations, gradients and messages; FP32 master "

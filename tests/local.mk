@@ -109,7 +109,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
 	inputs_syntax recompute_both no_backward schedule_key schedule_keys \
-	devices_syntax
+	devices_syntax lr_decay_typo lr_min_above lr_min_constant \
+	precision_fp16 precision_layer precision_typo grad_clip_negative
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

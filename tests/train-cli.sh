@@ -188,6 +188,22 @@ PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet "$t
 expect_status 1 "a layer error"
 expect_err "^pipette: rank 0, step 1, F0\.0: layer embed: embedding: token id [0-9]+ \(at token [0-9]+ of the micro-batch\) is outside the vocabulary of 10 ids \(0 to 9\)$" "layer error names rank, step, task and layer"
 
+# Clipping by the global norm: the plan says so, each log line shows the
+# norm; a device plugin built before clipping (ABI 2.1) runs the model
+# without it and refuses it with.
+sed 's|^\[train\]|[train]\ngrad_clip = 0.5|' "$examples/char-1f1b.ini" >"$tmp/clip.ini"
+run timeout 60 "$PIPETTE" train --steps 3 "$tmp/clip.ini"
+expect_status 0 "grad_clip trains"
+expect_out "^  gradients clipped to global norm 0\.5, the norm summed over every rank$" "the plan shows the clipping"
+expect_out "^step +3  loss [0-9.]+ .*  grad norm [0-9.]+$" "the log line shows the norm"
+sed 's|^devices = .*|devices = olddev*2|' "$tmp/clip.ini" >"$tmp/olddev.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" check "$tmp/olddev.ini"
+expect_status 2 "grad_clip on a 2.1 device"
+expect_err "^$tmp/olddev\.ini:[0-9]+: \[train\] grad_clip: device 'olddev' \(rank 0\) cannot clip gradients: its plugin was built for pipette ABI 2\.1, and clipping came in 2\.2$" "grad_clip on a 2.1 device refused"
+sed '/^grad_clip/d' "$tmp/olddev.ini" >"$tmp/olddev2.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet --steps 1 "$tmp/olddev2.ini"
+expect_status 0 "a 2.1 device trains without grad_clip"
+
 sed 's|^microbatches = .*|microbatches = 7|' "$examples/mlp.ini" >"$tmp/m7.ini"
 run "$PIPETTE" train "$tmp/m7.ini"
 expect_status 2 "batch not divisible by micro-batches"
