@@ -172,5 +172,7 @@ void pp_pipeline_load(pp_model *m, pp_error *err);
  * first[s] to first[s + 1] - 1 (first has S + 1 entries). */
 pp_status pp_partition_layers(const pp_model *m, int S, int *first,
                               pp_error *err);
+/* A layer's FLOPs in a training step, as partition = flops weighs it. */
+double pp_layer_step_flops(const pp_model *m, int layer);
 
 #endif

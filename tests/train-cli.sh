@@ -11,7 +11,7 @@ examples="${srcdir:-.}/examples"
 run timeout 120 "$PIPETTE" train "$examples/mlp.ini"
 expect_status 0 "train mlp.ini"
 expect_out "^plan: mlp, 2 ranks on cpu, 2 stages, schedule 1f1b, 8 micro-batches of 32 samples \(batch 256\)$" "plan header"
-expect_out "^  stage 0 on rank 0: [0-9]+ parameters: fc1" "plan stages"
+expect_out "^  stage 0 on rank 0: [0-9]+ parameters, [0-9.]+% of the FLOPs: fc1" "plan stages"
 expect_out "^  rank 1 \(cpu\) memory: parameters [0-9.]+ MiB, gradients [0-9.]+ MiB, optimizer [0-9.]+ MiB, activations 1 x [0-9.]+ = [0-9.]+ MiB$" "memory per rank, slots x bytes"
 expect_out "^step +20  loss [0-9.]+ +[0-9.]+ samples/s  bubble +[0-9.]+%$" "log line"
 # loss_at STEP: the loss logged for that step.
@@ -35,12 +35,21 @@ awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(b < a - 2) }' ||
 # (from about ln 256 = 5.5 to below 2.5 in 100 steps).
 run timeout 300 "$PIPETTE" train --steps 100 "$examples/tied-residual.ini"
 expect_status 0 "train tied-residual.ini"
-expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\): act2 down2 res2 norm3 head loss$" "the tied table's copy on the last rank"
+expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\), 55\.1% of the FLOPs: act2 down2 res2 norm3 head loss$" "the tied table's copy on the last rank"
 expect_out "^  rank 0 \(cpu\) memory: .*, shared gradient sums 0\.09 MiB$" "the sum's buffers in the memory plan"
 first=$(loss_at 1)
 last=$(loss_at 100)
 awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(a > 5 && b < 2.5) }' ||
     fail "tied-residual.ini: loss ${first:-?} at step 1, ${last:-?} at step 100"
+
+# A stage of many layers is listed by its ends; every stage says its
+# share of the step's FLOPs.
+corpus=$(cd "$examples" && pwd)/corpus.txt
+sed "s|^devices = .*|devices = cpu|; s|^microbatches = .*|microbatches = 1|; s|^path = .*|path = $corpus|" \
+    "$examples/tied-residual.ini" >"$tmp/one.ini"
+run timeout 60 "$PIPETTE" train --steps 1 "$tmp/one.ini"
+expect_status 0 "tied-residual.ini on one rank"
+expect_out "^  stage 0 on rank 0: 31296 parameters, 100\.0% of the FLOPs: embed norm1 up1 \.\.\. \(8 layers\) \.\.\. norm3 head loss$" "a long stage by its ends"
 
 # The char-*.ini examples differ only in their schedule: the same losses.
 for ini in "$examples"/char-*.ini; do
