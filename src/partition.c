@@ -11,13 +11,16 @@
 
 #include "model.h"
 
-/* By FLOPs: the forward, the input gradients (about as costly; none when
- * no input has a gradient, as the model's input has not) and, with
- * parameters, the weight gradient (about as costly again). */
+/* By FLOPs: the forward, then the backward's as the layer says, or
+ * estimated: the input gradients about as costly as the forward (none
+ * when no input has a gradient, as the model's input has not) and, with
+ * parameters, the weight gradient about as costly again. */
 double pp_layer_step_flops(const pp_model *m, int layer)
 {
     const pp_model_layer *l = &m->layers[layer];
     const pp_layer_plan *p = &l->plan;
+    if (p->backward_flops > 0)
+        return p->flops + p->backward_flops;
     int dx = 0;
     for (int k = 0; k < l->nin; k++)
         dx |= m->tensors[l->input[k]].grad;
