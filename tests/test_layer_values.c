@@ -1,8 +1,9 @@
 /* tests/test_layer_values.c - what the layer plugins' CPU kernels compute,
  * rather than their gradients: forward values against float64
- * references, embedding's positions by hand, dropout's mask, the runtime errors for bad token ids and
- * targets, and the plans (shapes, saved bytes, initialisers, refusals)
- * the kernels and the core's memory plan rely on.
+ * references, embedding's positions by hand, dropout's mask, the runtime
+ * errors for bad token ids and targets, and the plans (shapes, saved
+ * bytes, initialisers, refusals) the kernels and the core's memory plan
+ * rely on.
  *
  * Layers are planned from a real [layer] section through the registry
  * (tests/layer_harness.c). Inputs and parameters are random from fixed
