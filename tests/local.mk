@@ -43,9 +43,10 @@ AM_TESTS_ENVIRONMENT = \
 	MAKE='$(MAKE)'; export MAKE; \
 	PP_BINDIR='$(bindir)' PP_LIBDIR='$(libdir)' \
 	PP_INCLUDEDIR='$(includedir)' PP_PKGCONFIGDIR='$(pkgconfigdir)' \
-	PP_MANDIR='$(mandir)' PP_EXAMPLEDIR='$(exampledir)'; \
+	PP_MANDIR='$(mandir)' PP_EXAMPLEDIR='$(exampledir)' \
+	PP_PKGDATADIR='$(pkgdatadir)'; \
 	export PP_BINDIR PP_LIBDIR PP_INCLUDEDIR PP_PKGCONFIGDIR PP_MANDIR \
-	PP_EXAMPLEDIR;
+	PP_EXAMPLEDIR PP_PKGDATADIR;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TEST_LIBS = src/libpipette.la $(CHECK_LIBS)
@@ -93,10 +94,11 @@ endif
 
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
-	tests/bench-gpu.sh tests/gradcheck.sh
+	tests/bench-gpu.sh tests/gradcheck.sh tests/random-tokens.sh
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
+	tests/random-tokens.sh \
 	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS)
 
 # pipette check on model files with mistakes: each .ini beside the
