@@ -330,6 +330,26 @@ static pp_status cuda_add_async(const pp_device_rank *r, float *y,
     return PP_OK;
 }
 
+static pp_status cuda_sumsq_async(const pp_device_rank *r, float *part,
+                                  size_t parts, const float *x, size_t n,
+                                  pp_error *err)
+{
+    if (CUDA_TRY(r->index, pp_cuda_sumsq(part, parts, x, n,
+                                         (cudaStream_t)r->stream), err))
+        return err->code;
+    return PP_OK;
+}
+
+static pp_status cuda_clip_async(const pp_device_rank *r, float *x,
+                                 size_t n, const float *part, size_t parts,
+                                 float max_norm, pp_error *err)
+{
+    if (CUDA_TRY(r->index, pp_cuda_clip(x, n, part, parts, max_norm,
+                                        (cudaStream_t)r->stream), err))
+        return err->code;
+    return PP_OK;
+}
+
 /* Events are made on r's device without changing the calling thread's
  * current device: a transport may make a receiver's events from the
  * sender's thread. Every event blocks the host thread that waits for it
@@ -459,6 +479,8 @@ static const pp_device_ops cuda_ops = {
     .host_alloc = cuda_host_alloc,
     .host_release = cuda_host_release,
     .add_async = cuda_add_async,
+    .sumsq_async = cuda_sumsq_async,
+    .clip_async = cuda_clip_async,
 };
 
 PP_PLUGIN(PP_KIND_DEVICE, "cuda",

@@ -20,6 +20,14 @@ extern "C" {
 cudaError_t pp_cuda_sum_into(float *y, const float *x, size_t n,
                              cudaStream_t stream);
 
+/* part[i] += the sum of squares of x's i-th of `parts` runs */
+cudaError_t pp_cuda_sumsq(float *part, size_t parts, const float *x,
+                          size_t n, cudaStream_t stream);
+
+/* x *= min(1, max_norm / (sqrt(sum of part) + 1e-6)) */
+cudaError_t pp_cuda_clip(float *x, size_t n, const float *part,
+                         size_t parts, float max_norm, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

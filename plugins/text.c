@@ -14,7 +14,7 @@
 
 static const pp_key keys[] = {
     {"path", PP_KEY_STRING, PP_KEY_REQUIRED, PP_NO_RANGE, NULL, NULL,
-     "the file, relative to the current directory"},
+     "the file, relative to the model file's directory"},
     {"length", PP_KEY_INT, 0, 1, 1 << 24, NULL, "64",
      "characters per sample"},
     {0},

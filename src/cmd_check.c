@@ -109,11 +109,13 @@ static void print_summary(const char *path, const pp_model *m)
     }
     pp_routes_print(m, stdout);
     if (m->has_train) {
-        char lr[96];
-        printf("  train: batch %lld, %lld steps, optimizer %s, lr %s, "
+        char lr[96], clip[48] = "";
+        if (m->grad_clip)
+            snprintf(clip, sizeof clip, ", grad clip %g", m->grad_clip);
+        printf("  train: batch %lld, %lld steps, optimizer %s, lr %s%s, "
                "seed %lld, precision %s\n",
                (long long)m->batch, (long long)m->steps, m->optimizer,
-               pp_model_lr_text(m, lr, sizeof lr), (long long)m->seed,
+               pp_model_lr_text(m, lr, sizeof lr), clip, (long long)m->seed,
                pp_precision_name(m->precision));
     }
 }

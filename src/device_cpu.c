@@ -4,6 +4,7 @@
  * CUDA kernels are tested against, so the loops stay simple and are not
  * vectorised or threaded by hand; speed on CPU comes later from the layers.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,37 @@ static pp_status cpu_add_async(const pp_device_rank *r, float *y,
     return PP_OK;
 }
 
+static pp_status cpu_sumsq_async(const pp_device_rank *r, float *part,
+                                 size_t parts, const float *x, size_t n,
+                                 pp_error *err)
+{
+    if (check_index(r->index, err))
+        return err->code;
+    for (size_t i = 0; i < parts; i++) {
+        double sum = 0;
+        for (size_t j = i * n / parts; j < (i + 1) * n / parts; j++)
+            sum += (double)x[j] * x[j];
+        part[i] += (float)sum;
+    }
+    return PP_OK;
+}
+
+static pp_status cpu_clip_async(const pp_device_rank *r, float *x, size_t n,
+                                const float *part, size_t parts,
+                                float max_norm, pp_error *err)
+{
+    if (check_index(r->index, err))
+        return err->code;
+    double sum = 0;
+    for (size_t i = 0; i < parts; i++)
+        sum += part[i];
+    float coef = (float)(max_norm / (sqrt(sum) + 1e-6));
+    if (coef < 1)
+        for (size_t j = 0; j < n; j++)
+            x[j] *= coef;
+    return PP_OK;
+}
+
 static pp_status cpu_host_alloc(size_t bytes, void **ptr, pp_error *err)
 {
     return cpu_alloc(0, bytes, ptr, err);
@@ -292,6 +324,8 @@ static const pp_device_ops cpu_ops = {
     .host_alloc = cpu_host_alloc,
     .host_release = cpu_host_release,
     .add_async = cpu_add_async,
+    .sumsq_async = cpu_sumsq_async,
+    .clip_async = cpu_clip_async,
 };
 
 const pp_device_ops *pp_device_cpu(void)

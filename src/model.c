@@ -64,6 +64,9 @@ static const pp_key train_keys[] = {
      "step"},
     {"min_lr", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0",
      "where lr_decay = cosine ends"},
+    {"grad_clip", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0",
+     "scale the gradients down to this global L2 norm when above it "
+     "(GPT-2: 1); 0: no clipping and no norm"},
     {"precision", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "fp32",
      "fp32; tf32 (GEMMs on TF32 tensor cores); or bf16 (bf16 activations "
      "and messages, FP32 weights and optimizer)"},
@@ -360,6 +363,7 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section_float(s, "lr", &m->lr, &ignore);
     pp_section_int(s, "warmup", &m->warmup, &ignore);
     pp_section_float(s, "min_lr", &m->min_lr, &ignore);
+    pp_section_float(s, "grad_clip", &m->grad_clip, &ignore);
     const char *decay;
     pp_section_string(s, "lr_decay", &decay, &ignore);
     m->cosine = strcmp(decay, "cosine") == 0;
@@ -378,6 +382,11 @@ static void load_train(pp_model *m, pp_error *err)
         pp_section_string(s, "trace", &m->trace, &ignore);
     if (pp_section_has(s, "checkpoint"))
         pp_section_string(s, "checkpoint", &m->checkpoint, &ignore);
+}
+
+/* What [train] asks of [pipeline]: micro-batches that divide the batch. */
+static void check_batch(pp_model *m, pp_error *err)
+{
     pp_section *pipe = pp_config_section(m->cfg, "pipeline");
     if (pipe && m->microbatches > 0 && m->batch % m->microbatches != 0)
         pp_section_error(pipe, "microbatches", err,
@@ -480,8 +489,11 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
         check_loss_placement(m, err);
         pp_graph_check(m, err);
     }
-    pp_pipeline_load(m, err);
+    /* The pipeline's programs sum the gradient norm when [train] clips. */
     load_train(m, err);
+    pp_pipeline_load(m, err);
+    if (m->has_train)
+        check_batch(m, err);
     load_data(m, err);
     if (err->code != PP_OK) {
         st = err->code;

@@ -52,6 +52,10 @@ typedef struct pp_param_ref {
     int layer, param;
 } pp_param_ref;
 
+/* A sum that adds the ranks' parts of the squared gradient norm
+ * ([train] grad_clip), where pp_model.summed names a parameter. */
+#define PP_NORM_SUM ((pp_param_ref){-1, -1})
+
 typedef struct pp_model_layer {
     const pp_section *section;
     const char *name;
@@ -90,7 +94,8 @@ typedef struct pp_model {
     pp_cut *cut;             /* [S + 1]: cut[s] enters stage s (cut[0] is
                                 the input; cut[S] is empty) */
     pp_param_ref *summed;    /* [plan->ngroups]: the shared parameter each
-                                of the plan's sums adds the copies of */
+                                of the plan's sums adds the copies of, or
+                                PP_NORM_SUM */
 
     const char *schedule;
     pp_plan *plan;           /* the schedule for these ranks, verified */
@@ -113,6 +118,7 @@ typedef struct pp_model {
     int64_t warmup;          /* steps of linear warm-up */
     int cosine;              /* lr_decay = cosine, to min_lr */
     double min_lr;
+    double grad_clip;        /* the global gradient norm's bound; 0: none */
     const char *log, *trace, *checkpoint;
 
     int has_data;
@@ -166,5 +172,7 @@ void pp_pipeline_load(pp_model *m, pp_error *err);
  * first[s] to first[s + 1] - 1 (first has S + 1 entries). */
 pp_status pp_partition_layers(const pp_model *m, int S, int *first,
                               pp_error *err);
+/* A layer's FLOPs in a training step, as partition = flops weighs it. */
+double pp_layer_step_flops(const pp_model *m, int layer);
 
 #endif

@@ -11,21 +11,29 @@
 
 #include "model.h"
 
-/* A layer's share of a training step. By FLOPs: the forward, the input
- * gradients (about as costly; none when no input has a gradient, as the
- * model's input has not) and, with parameters, the weight gradient (about
- * as costly again). */
-static double weight(const pp_model *m, int layer)
+/* By FLOPs: the forward, then the backward's as the layer says, or
+ * estimated: the input gradients about as costly as the forward (none
+ * when no input has a gradient, as the model's input has not) and, with
+ * parameters, the weight gradient about as costly again. */
+double pp_layer_step_flops(const pp_model *m, int layer)
 {
     const pp_model_layer *l = &m->layers[layer];
     const pp_layer_plan *p = &l->plan;
-    if (m->partition != PP_PARTITION_FLOPS)
-        return (double)pp_layer_plan_params(p);
+    if (p->backward_flops > 0)
+        return p->flops + p->backward_flops;
     int dx = 0;
     for (int k = 0; k < l->nin; k++)
         dx |= m->tensors[l->input[k]].grad;
     double passes = 1 + dx + (p->nparams > 0);
     return p->flops * passes;
+}
+
+/* A layer's share of a training step: its parameters or its FLOPs. */
+static double weight(const pp_model *m, int layer)
+{
+    if (m->partition != PP_PARTITION_FLOPS)
+        return (double)pp_layer_plan_params(&m->layers[layer].plan);
+    return pp_layer_step_flops(m, layer);
 }
 
 pp_status pp_partition_layers(const pp_model *m, int S, int *first, pp_error *err)

@@ -516,6 +516,40 @@ done:
     free(uses);
 }
 
+/* Clipping by the global norm: each rank's part of the squared norm is
+ * summed over every rank, after the shared gradients' sums (their copies
+ * are counted once, at their owner). Every device must clip. */
+static void add_norm_sum(pp_model *m, pp_error *err)
+{
+    pp_section *train = pp_config_section(m->cfg, "train");
+    for (int r = 0; r < m->nranks; r++) {
+        const pp_plugin *dev = m->devices[r].plugin;
+        if (dev && !((const pp_device_ops *)dev->ops)->sumsq_async) {
+            pp_section_error(train, "grad_clip", err,
+                "device '%s' (rank %d) cannot clip gradients: its plugin "
+                "was built for pipette ABI 2.%u, and clipping came in 2.2",
+                m->devices[r].name, r, (unsigned)dev->desc->abi_minor);
+            return;
+        }
+    }
+    if (m->nranks < 2)
+        return;
+    int *ranks = malloc((size_t)m->nranks * sizeof *ranks);
+    pp_param_ref *grown = realloc(m->summed,
+        (size_t)(m->plan->ngroups + 1) * sizeof *grown);
+    if (grown)
+        m->summed = grown;
+    pp_error why;
+    pp_error_clear(&why);
+    for (int r = 0; ranks && r < m->nranks; r++)
+        ranks[r] = r;
+    if (!ranks || !grown || pp_plan_add_sum(m->plan, ranks, m->nranks, &why))
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+    else
+        m->summed[m->plan->ngroups - 1] = PP_NORM_SUM;
+    free(ranks);
+}
+
 void pp_pipeline_load(pp_model *m, pp_error *err)
 {
     load_pipeline(m, err);
@@ -531,5 +565,7 @@ void pp_pipeline_load(pp_model *m, pp_error *err)
         cut_stages(m, err);
     if (err->count == 0)
         add_sums(m, err);
+    if (err->count == 0 && m->grad_clip > 0)
+        add_norm_sum(m, err);
     pp_routes_plan(m, err);
 }

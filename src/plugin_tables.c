@@ -219,7 +219,12 @@ static pp_status check_transport(const pp_plugin_desc *d, const char *path,
 static pp_status check_device(const pp_plugin_desc *d, const char *path,
                               const pp_device_ops *ops, pp_error *err)
 {
-    if (require(d, path, ops, device_fields, "", "device", err))
+    static const field clipping[] = {
+        FIELD(pp_device_ops, sumsq_async), FIELD(pp_device_ops, clip_async),
+        {0, 0, 0, NULL}};
+    if (require(d, path, ops, device_fields, "", "device", err) ||
+        (d->abi_minor >= 2 &&
+         require(d, path, ops, clipping, "", "device", err)))
         return err->code;
     unsigned m = ops->memory;
     if (m & (m - 1) || m & ~memory_kinds)
@@ -265,7 +270,9 @@ static size_t table_size(uint32_t kind, unsigned minor)
         return minor < 1 ? offsetof(pp_optimizer_ops, precisions)
                          : sizeof(pp_optimizer_ops);
     case PP_KIND_DATA: return sizeof(pp_data_ops);
-    case PP_KIND_DEVICE: return sizeof(pp_device_ops);
+    case PP_KIND_DEVICE:
+        return minor < 2 ? offsetof(pp_device_ops, sumsq_async)
+                         : sizeof(pp_device_ops);
     }
     return 0;
 }

@@ -225,11 +225,13 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         if (!rk->cuda && bf16_inputs && t->stage[0].rank == r &&
             !(rk->inputs = malloc(bf16_inputs * sizeof(float))))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        if (dev->alloc(rk->dr.index, (size_t)t->mbs * sizeof(float),
+        size_t losses = (size_t)t->mbs + (t->m->grad_clip ? PP_NORM_PARTS : 0);
+        if (dev->alloc(rk->dr.index, losses * sizeof(float),
                        (void **)&rk->loss, err) ||
-            dev->host_alloc((size_t)t->mbs * sizeof(float),
-                            (void **)&rk->loss_host, err))
+            dev->host_alloc(losses * sizeof(float), (void **)&rk->loss_host,
+                            err))
             return pp_error_prefix(err, "rank %d", r);
+        rk->norm = t->m->grad_clip ? rk->loss + t->mbs : NULL;
         void *scratch = NULL, *work = NULL, *sa = NULL, *sb = NULL;
         if ((rk->scratch_bytes &&
              dev->alloc(rk->dr.index, rk->scratch_bytes, &scratch, err)) ||
@@ -466,6 +468,7 @@ void pp_trainer_free(pp_trainer *t)
     for (int s = 0; t->stage && s < t->S; s++) {
         stage_rt *st = &t->stage[s];
         free(st->slots);
+        free(st->own);
         free(st->pass);
         free(st->gpass);
         for (int l = 0; st->layer && l < st->nl; l++) {

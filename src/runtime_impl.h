@@ -88,8 +88,11 @@ typedef struct rank_rt {
                               (PP_RING_*) the program reads first, or -1 */
     float *inputs;         /* a cpu rank's float inputs, before they are
                               rounded into a bf16 slot */
-    float *loss;           /* [mbs] on the device: each micro-batch's loss */
-    float *loss_host;      /* [mbs] page-locked: read after the step */
+    float *loss;           /* [mbs] on the device: each micro-batch's
+                              loss; then, clipping, [PP_NORM_PARTS] parts
+                              of the squared gradient norm (`norm`) */
+    float *loss_host;      /* the same, page-locked: read after the step */
+    float *norm;
     void **mark;           /* [program length + 2] timing events: before
                               each instruction, after the last, and (the
                               last) where the step starts, which dates
@@ -120,6 +123,10 @@ typedef struct pp_param_home {
     size_t off;
 } pp_param_home;
 
+/* The runs a squared gradient norm is summed in: enough for every SM of
+ * a GPU to take some (sumsq_async, pipette/device.h). */
+#define PP_NORM_PARTS 256
+
 /* A sum of shared gradients: the parameter it sums, its size. */
 typedef struct pp_sum_rt {
     pp_param_ref owner;
@@ -140,6 +147,10 @@ typedef struct stage_rt {
     size_t nparams;
     size_t ndecay;               /* the first ndecay take weight decay */
     size_t shared;               /* of nparams, copies of another rank's */
+    size_t (*own)[2];            /* [nown] (offset, length): the runs of
+                                    the rank's own parameters, which the
+                                    gradient norm counts */
+    int nown;
     /* The slot's layout, bytes for a whole micro-batch: */
     loc in, out;                 /* the cut entering, the cut leaving */
     loc gin, gout;               /* their gradients: sent back, received */
@@ -198,6 +209,8 @@ struct pp_trainer {
     double *loss;                /* [steps] */
     double *busy;                /* [p][2]: this step's compute seconds,
                                     by parity of the step */
+    double norm[2];              /* the gradient norm, clipping: by parity
+                                    of the step */
     double t0;                   /* run start, seconds */
     span_log *trace;             /* [p] when tracing */
     FILE *log;                   /* [train] log, or NULL */

@@ -75,8 +75,29 @@ pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
 
 float *pp_sum_grad(const pp_trainer *t, int g, int r)
 {
+    if (t->sum[g].owner.layer < 0)
+        return t->rank[r].norm;
     const pp_param_home *h = pp_param_home_of(t, r, t->sum[g].owner);
     return t->stage[h->stage].grads + h->off;
+}
+
+/* Adds n elements at off to the stage's runs of its own parameters,
+ * joining the last run where they follow it. */
+static int own_run(stage_rt *st, size_t off, size_t n)
+{
+    if (st->nown && st->own[st->nown - 1][0] + st->own[st->nown - 1][1] ==
+                        off) {
+        st->own[st->nown - 1][1] += n;
+        return 0;
+    }
+    size_t (*grown)[2] = realloc(st->own, (size_t)(st->nown + 1) *
+                                              sizeof *grown);
+    if (!grown)
+        return -1;
+    st->own = grown;
+    st->own[st->nown][0] = off;
+    st->own[st->nown++][1] = n;
+    return 0;
 }
 
 pp_status pp_place_params(pp_trainer *t, pp_error *err)
@@ -112,8 +133,9 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int g = 0; g < plan->ngroups; g++) {
         pp_param_ref o = m->summed[g];
-        t->sum[g] = (pp_sum_rt){o, (size_t)pp_shape_elements(
-                                       &decl_of(m, o)->shape)};
+        t->sum[g] = (pp_sum_rt){o, o.layer < 0 ? PP_NORM_PARTS
+                                   : (size_t)pp_shape_elements(
+                                         &decl_of(m, o)->shape)};
         size_t bytes = t->sum[g].n * sizeof(float);
         for (int k = 0; k < plan->group[g].n; k++) {
             rank_rt *rk = &t->rank[plan->group[g].rank[k]];
@@ -142,6 +164,9 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
                     st->nparams += n;
                     if (rank_of_layer(t, o.layer) != st->rank)
                         st->shared += n;
+                    else if (own_run(st, h->off, n))
+                        return pp_error_set(err, PP_ERR_NOMEM,
+                                            "out of memory");
                 }
             }
         }

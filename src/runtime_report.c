@@ -45,6 +45,10 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
         char lr[96];
         fprintf(out, "  lr %s\n", pp_model_lr_text(m, lr, sizeof lr));
     }
+    if (m->grad_clip)
+        fprintf(out, "  gradients clipped to global norm %g%s\n",
+                m->grad_clip, t->p > 1 ? ", the norm summed over every rank"
+                                       : "");
     fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
             m->precision == PP_PRECISION_BF16
                 ? "bf16 activations, gradients and messages; FP32 master "
@@ -53,16 +57,28 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             : m->precision == PP_PRECISION_TF32
                 ? "FP32 storage; GEMMs on TF32 tensor cores"
                 : "FP32 throughout");
-    for (int s = 0; s < t->S; s++) {
+    double flops = 0;
+    for (int l = 0; l < m->nlayers; l++)
+        flops += pp_layer_step_flops(m, l);
+    for (int s = 0, l = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         fprintf(out, "  stage %d on rank %d: %zu parameters", s, st->rank,
                 st->nparams - st->shared);
         /* A copy of another rank's parameter is counted with its owner. */
         if (st->shared)
             fprintf(out, " (and a copy of %zu shared)", st->shared);
-        fputc(':', out);
-        for (int l = 0; l < st->nl; l++)
-            fprintf(out, " %s", st->layer[l].ml->name);
+        double mine = 0;
+        for (int k = 0; k < st->nl; k++, l++)
+            mine += pp_layer_step_flops(m, l);
+        fprintf(out, ", %.1f%% of the FLOPs:", flops > 0 ? 100 * mine / flops
+                                                         : 0.0);
+        /* A long stage (a GPT's blocks) by its ends. */
+        for (int k = 0; k < st->nl; k++) {
+            if (st->nl > 8 && k == 3)
+                fprintf(out, " ... (%d layers) ...", st->nl - 6);
+            if (st->nl <= 8 || k < 3 || k >= st->nl - 3)
+                fprintf(out, " %s", st->layer[k].ml->name);
+        }
         fprintf(out, "\n");
     }
     pp_routes_print(m, out);

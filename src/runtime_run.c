@@ -161,14 +161,61 @@ static pp_status step_loss(rank_ctx *x, double *loss)
     return PP_OK;
 }
 
+/* Clipping: the gradient norm, from the parts the devices summed. */
+static pp_status step_norm(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    double sum = 0;
+    for (int i = 0; i < PP_NORM_PARTS; i++)
+        sum += rk->loss_host[t->mbs + i];
+    t->norm[x->step & 1] = sqrt(sum);
+    if (!isfinite(sum))
+        return pp_error_set(&x->err, PP_ERR_RUNTIME,
+            "the gradient norm is %g: training diverged (try a smaller lr)",
+            sqrt(sum));
+    return PP_OK;
+}
+
+/* The rank's parts of the squared gradient norm: its own parameters'
+ * gradients (a shared one's copies are counted at its owner), once their
+ * sums are done. */
+static pp_status norm_parts(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    if (rk->dev->zero_async(&rk->dr, rk->norm, PP_NORM_PARTS * sizeof(float),
+                            &x->err))
+        return x->err.code;
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        for (int k = 0; st->rank == x->r && k < st->nown; k++)
+            if (rk->dev->sumsq_async(&rk->dr, rk->norm, PP_NORM_PARTS,
+                                     st->grads + st->own[k][0],
+                                     st->own[k][1], &x->err))
+                return x->err.code;
+    }
+    return PP_OK;
+}
+
+/* The flush: clip the gradients by the global norm, where [train] says,
+ * then step each stage's parameters. The norm's parts were summed over
+ * the ranks by the plan's last sum (one rank: here). */
 static pp_status optimizer_step(rank_ctx *x)
 {
     pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    if (t->m->grad_clip && t->p == 1 && norm_parts(x))
+        return x->err.code;
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];
         if (st->rank != x->r || st->nparams == 0)
             continue;
-        const rank_rt *rk = &t->rank[x->r];
+        if (t->m->grad_clip &&
+            rk->dev->clip_async(&rk->dr, st->grads, st->nparams, rk->norm,
+                                PP_NORM_PARTS, (float)t->m->grad_clip,
+                                &x->err))
+            return x->err.code;
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
                                st->nparams, st->ndecay, x->step + 1,
                                pp_model_lr(t->m, x->step, t->steps),
@@ -266,6 +313,8 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
     const pp_sum_rt *sum = &t->sum[in->peer];
     float *mine = pp_sum_grad(t, in->peer, x->r);
     size_t n = sum->n, bytes = n * sizeof(float);
+    if (sum->owner.layer < 0 && norm_parts(x))
+        return x->err.code;
     for (int k = 0; k < g->n; k++)
         if (g->rank[k] != x->r && send_bytes(x, g->rank[k], mine, bytes, tag))
             return x->err.code;
@@ -338,7 +387,9 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         pp_prefetch(x) ||
         (holds_loss &&
          rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
-                             (size_t)t->mbs * sizeof(float),
+                             ((size_t)t->mbs +
+                              (rk->norm ? PP_NORM_PARTS : 0)) *
+                                 sizeof(float),
                              PP_COPY_DEVICE_TO_HOST, &x->err)))
         return x->err.code;
     /* A transport that gave up on a receive stuck on the device ended it,
@@ -356,6 +407,8 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             return x->err.code;
         }
         t->loss[x->step] = loss;
+        if (rk->norm && step_norm(x))
+            return x->err.code;
     }
     return PP_OK;
 }
@@ -370,15 +423,17 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     if (bubble < 0)
         bubble = 0;
     int last = step + 1 == t->steps;
-    char line[192], lr[32] = "";
-    /* With a schedule, the lr the step took. */
+    char line[224], lr[32] = "", norm[40] = "";
+    /* With a schedule, the lr the step took; clipping, the norm before. */
     if (t->m->warmup || t->m->cosine)
         snprintf(lr, sizeof lr, "  lr %.4g", pp_model_lr(t->m, step,
                                                          t->steps));
+    if (t->m->grad_clip)
+        snprintf(norm, sizeof norm, "  grad norm %.4g", t->norm[step & 1]);
     snprintf(line, sizeof line,
-             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s\n",
+             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s%s\n",
              (long long)step + 1, t->loss[step], (double)t->m->batch / wall,
-             100.0 * bubble, lr);
+             100.0 * bubble, lr, norm);
     /* The first step too: where the loss starts is half of the story. */
     if ((step + 1) % t->log_every == 0 || last || step == 0) {
         if (!t->o.quiet) {

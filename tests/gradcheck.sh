@@ -14,6 +14,8 @@ for ini in layers mse; do
     expect_out "^  cpu  backward_input  " "$ini.ini: backward_input checked"
     expect_out "^  cpu  backward_weight weight +worst " "$ini.ini: backward_weight checked"
     expect_out "^  in bf16: the CPU against FP32, the GPU against the CPU$" "$ini.ini: bf16 checked"
+    [ $ini != layers ] ||
+        expect_out "^  cpu  backward_weight positions +worst " "layers.ini: embedding's position table checked"
     if grep -q "CUDA halves not checked" "$tmp/out"; then
         [ "${PIPETTE_REQUIRE_GPU:-0}" != 1 ] ||
             fail "$ini.ini: PIPETTE_REQUIRE_GPU=1, but the CUDA halves were not checked"

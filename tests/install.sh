@@ -20,6 +20,7 @@ for name in linear relu softmax_xent; do
 done
 [ -f "$stage$PP_MANDIR/man1/pipette.1" ] || fail "pipette.1 not installed"
 [ -f "$stage$PP_MANDIR/man5/pipette.ini.5" ] || fail "pipette.ini.5 not installed"
+[ -x "$stage$PP_PKGDATADIR/random-tokens.py" ] || fail "random-tokens.py not installed"
 
 # Where libdir is on the loader's path, its cache may predate the install:
 # the binary names libdir itself.

@@ -43,9 +43,10 @@ AM_TESTS_ENVIRONMENT = \
 	MAKE='$(MAKE)'; export MAKE; \
 	PP_BINDIR='$(bindir)' PP_LIBDIR='$(libdir)' \
 	PP_INCLUDEDIR='$(includedir)' PP_PKGCONFIGDIR='$(pkgconfigdir)' \
-	PP_MANDIR='$(mandir)' PP_EXAMPLEDIR='$(exampledir)'; \
+	PP_MANDIR='$(mandir)' PP_EXAMPLEDIR='$(exampledir)' \
+	PP_PKGDATADIR='$(pkgdatadir)'; \
 	export PP_BINDIR PP_LIBDIR PP_INCLUDEDIR PP_PKGCONFIGDIR PP_MANDIR \
-	PP_EXAMPLEDIR;
+	PP_EXAMPLEDIR PP_PKGDATADIR;
 
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS)
 TEST_LIBS = src/libpipette.la $(CHECK_LIBS)
@@ -93,10 +94,11 @@ endif
 
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
-	tests/bench-gpu.sh tests/gradcheck.sh
+	tests/bench-gpu.sh tests/gradcheck.sh tests/random-tokens.sh
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
+	tests/random-tokens.sh \
 	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS) \
 	tests/repeat/tied-residual-by-hand.ini
 
@@ -110,9 +112,10 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	unknown_plugins unknown_type wrong_kind inputs_unknown inputs_later \
 	inputs_cycle unused two_losses add_shape share recompute_stages \
 	inputs_syntax recompute_both no_backward schedule_key schedule_keys \
-	devices_syntax repeat_count repeat_no_layers repeat_nested \
-	repeat_unknown_ref repeat_outside_ref repeat_names repeat_copies \
-	repeat_share_input
+	devices_syntax lr_decay_typo lr_min_above lr_min_constant \
+	precision_fp16 precision_layer precision_typo grad_clip_negative \
+	repeat_count repeat_no_layers repeat_nested repeat_unknown_ref \
+	repeat_outside_ref repeat_names repeat_copies repeat_share_input
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -4,6 +4,8 @@
  * sequence whose next token is known, windows of the file), and every
  * refusal with its exact message.
  *
+ * Token files come in llm.c's formats and pipette's PPTOKEN1.
+ *
  * Plugins are loaded from the build tree through the registry and opened
  * with [data] sections parsed from small INI files, as the core would
  * (tests/plugin_fixture.c); the core's own [data] key is restated here.
@@ -422,14 +424,20 @@ START_TEST(tokens_refusals)
     expect_token_refusal(write_tmp("PPTOKEN1\1\0\0", 11), "",
         " is too short for a token file: 11 bytes, the header alone is 16");
     expect_token_refusal(token_file("PPTOKEN2", 10, 8, ids, 8), "",
-        " is not a token file: it does not begin with PPTOKEN1");
+        " is not a token file: it begins with neither llm.c's magic "
+        "(20240520 or 20240801, int32) nor PPTOKEN1");
+    expect_token_refusal(write_tmp("PPTOKEN", 7), "",
+        " is too short for a token file: 7 bytes");
     expect_token_refusal(token_file("PPTOKEN1", 0, 8, ids, 8), "",
         ": the header's vocab size 0 is not from 1 to 2147483648");
     expect_token_refusal(token_file("PPTOKEN1", 10, 9, ids, 8), "",
         ": the header says 9 ids (36 bytes after it), the file has 32 bytes "
         "after it");
     expect_token_refusal(token_file("PPTOKEN1", 6, 8, ids, 8), "",
-        ": id 6 (at byte 40) is 6, not below the vocab size 6");
+        ": id 6 (at byte 40) is 6, not below the header's vocab size 6");
+    /* A vocab key tighter than the header's is the bound checked. */
+    expect_token_refusal(token_file("PPTOKEN1", 10, 8, ids, 8),
+        "vocab = 5\n", ": id 5 (at byte 36) is 5, not below vocab = 5");
     expect_token_refusal(token_file("PPTOKEN1", 10, 8, ids, 8),
         "length = 8\n", " has 8 ids; length = 8 needs at least 9");
 
@@ -441,6 +449,114 @@ START_TEST(tokens_refusals)
     EXPECT_MSG(&fx, err,
                "4: [data] path: cannot read '/nonexistent/missing.tok': "
                "No such file or directory");
+}
+END_TEST
+
+/* An llm.c token file: 256 int32 of header (magic, version, count, then
+ * zeros), then nids ids of width bytes (2 or 4), little-endian. */
+static char *llmc_file(uint32_t magic, uint32_t version, int32_t count,
+                       const uint32_t *ids, size_t nids, int width)
+{
+    size_t size = 1024 + (size_t)width * nids;
+    unsigned char *b = calloc(size, 1);
+    const uint32_t head[3] = {magic, version, (uint32_t)count};
+    for (int i = 0; i < 3; i++)
+        for (int k = 0; k < 4; k++)
+            b[4 * i + k] = (unsigned char)(head[i] >> (8 * k));
+    for (size_t i = 0; i < nids; i++)
+        for (int k = 0; k < width; k++)
+            b[1024 + (size_t)width * i + (size_t)k] =
+                (unsigned char)(ids[i] >> (8 * k));
+    char *path = write_tmp(b, size);
+    free(b);
+    return path;
+}
+
+/* GPT-2's uint16 ids and Llama 3's uint32 ones, read as written; the
+ * vocab is the largest id + 1 unless the key says more. */
+START_TEST(tokens_llmc_windows)
+{
+    enum { COUNT = 2000, LEN = 24 };
+    static const struct {
+        uint32_t magic, version, vocab;
+        int width;
+    } formats[] = {{20240520, 1, 50257, 2}, {20240801, 7, 128256, 4}};
+    for (int f = 0; f < 2; f++) {
+        uint32_t ids[COUNT], x = 7;
+        int32_t corpus[COUNT];
+        for (int i = 0; i < COUNT; i++) {
+            x = x * 1664525u + 1013904223u;
+            ids[i] = (x >> 8) % formats[f].vocab;
+            corpus[i] = (int32_t)ids[i];
+        }
+        ids[COUNT / 2] = formats[f].vocab - 1; /* the last id, at least */
+        corpus[COUNT / 2] = (int32_t)formats[f].vocab - 1;
+        char *file = llmc_file(formats[f].magic, formats[f].version, COUNT,
+                               ids, COUNT, formats[f].width);
+        char keys[1024];
+        snprintf(keys, sizeof keys, "path = %s\nlength = %d\n", file, LEN);
+        source s;
+        must_open("tokens", keys, 5, &s);
+        ck_assert_int_eq(s.info.input.dtype, PP_I32);
+        ck_assert_int_eq(s.info.input.shape.dim[0], LEN);
+        ck_assert_int_eq(s.info.input_ids, formats[f].vocab);
+        ck_assert_int_eq(s.info.target_ids, formats[f].vocab);
+        check_windows(&s, corpus, COUNT, LEN, 300);
+        s.ops->close(s.state);
+        check_deterministic("tokens", keys);
+
+        /* A vocab key above the largest id is what the model must take. */
+        snprintf(keys, sizeof keys, "path = %s\nlength = %d\nvocab = %u\n",
+                 file, LEN, formats[f].vocab + 47);
+        must_open("tokens", keys, 5, &s);
+        ck_assert_int_eq(s.info.input_ids, formats[f].vocab + 47);
+        s.ops->close(s.state);
+        unlink(file);
+        free(file);
+    }
+}
+END_TEST
+
+START_TEST(tokens_llmc_refusals)
+{
+    const uint32_t ids[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    char *file = llmc_file(20240520, 1, 8, ids, 8, 2);
+    /* Truncated in the header, then in the ids. */
+    ck_assert_int_eq(truncate(file, 1000), 0);
+    expect_token_refusal(file, "",
+        " is too short for llm.c's token file: 1000 bytes, the header "
+        "alone is 1024");
+    expect_token_refusal(llmc_file(20240520, 1, 8, ids, 7, 2), "",
+        ": the header says 8 ids (16 bytes after it), the file has 14 bytes "
+        "after it");
+    expect_token_refusal(llmc_file(20240801, 7, 8, ids, 7, 4), "",
+        ": the header says 8 ids (32 bytes after it), the file has 28 bytes "
+        "after it");
+    /* uint32 ids where the magic says uint16: twice the bytes. */
+    expect_token_refusal(llmc_file(20240520, 1, 8, ids, 8, 4), "",
+        ": the header says 8 ids (16 bytes after it), the file has 32 bytes "
+        "after it");
+    expect_token_refusal(llmc_file(20240520, 1, -3, ids, 8, 2), "",
+        ": the header's count of ids is negative (-3)");
+    /* Wrong versions, and a magic of neither. */
+    expect_token_refusal(llmc_file(20240520, 7, 8, ids, 8, 2), "",
+        ": llm.c's magic 20240520 comes with version 1 (uint16 ids, GPT-2), "
+        "the header says version 7");
+    expect_token_refusal(llmc_file(20240801, 1, 8, ids, 8, 4), "",
+        ": llm.c's magic 20240801 comes with version 7 (uint32 ids, Llama "
+        "3), the header says version 1");
+    expect_token_refusal(llmc_file(20240522, 1, 8, ids, 8, 2), "",
+        " is not a token file: it begins with neither llm.c's magic "
+        "(20240520 or 20240801, int32) nor PPTOKEN1");
+    /* Ids beyond the vocab key, or beyond int32. */
+    expect_token_refusal(llmc_file(20240520, 1, 8, ids, 8, 2),
+        "vocab = 7\n", ": id 7 (at byte 1038) is 7, not below vocab = 7");
+    const uint32_t big[4] = {1, 2147483647u, 2147483648u, 3};
+    expect_token_refusal(llmc_file(20240801, 7, 4, big, 4, 4), "",
+        ": id 2 (at byte 1032) is 2147483648, not below 2147483648 (ids are "
+        "int32)");
+    expect_token_refusal(llmc_file(20240520, 1, 8, ids, 8, 2),
+        "length = 8\n", " has 8 ids; length = 8 needs at least 9");
 }
 END_TEST
 
@@ -458,6 +574,8 @@ static Suite *suite(void)
     tcase_add_test(data, text_refusals);
     tcase_add_test(data, tokens_windows);
     tcase_add_test(data, tokens_refusals);
+    tcase_add_test(data, tokens_llmc_windows);
+    tcase_add_test(data, tokens_llmc_refusals);
     suite_add_tcase(s, data);
     return s;
 }

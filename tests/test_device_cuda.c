@@ -11,6 +11,7 @@
  * it cannot use. Hence Check runs the tests in-process (CK_NOFORK): a
  * failed assertion still ends only its own test.
  */
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -380,12 +381,73 @@ START_TEST(test_events_across_devices)
 }
 END_TEST
 
+/* Clipping's two halves against the CPU's: each part of the squared norm
+ * (float sums in another order: within 1e-5 of the CPU's double ones),
+ * twice with the same bits (a fixed order), and the clipped values, from
+ * one set of parts, equal bit for bit. 300 parts: more than one block
+ * each, some empty when n is small. */
+START_TEST(test_clip_async)
+{
+    int ndev;
+    const pp_device_ops *gpu = cuda_ops(&ndev), *cpu = pp_device_cpu();
+    size_t n = sizes[_i], parts = 300;
+    pp_error err;
+    pp_error_clear(&err);
+    float *x = host_floats(n), *want = host_floats(parts);
+    float *got = host_floats(parts), *again = host_floats(parts);
+    float *clipped = host_floats(n);
+    random_floats(x, n, 77);
+    pp_device_rank r, c;
+    ck_assert_int_eq(cpu->rank_open(0, &c, &err), PP_OK);
+    memset(want, 0, parts * sizeof(float));
+    ck_assert_int_eq(cpu->sumsq_async(&c, want, parts, x, n, &err), PP_OK);
+    float *dx = gpu_floats(gpu, 0, n), *dp = gpu_floats(gpu, 0, parts);
+    to_gpu(gpu, 0, dx, x, n);
+    ck_assert_int_eq(gpu->use(0, &err), PP_OK);
+    ck_assert_int_eq(gpu->rank_open(0, &r, &err), PP_OK);
+    for (int k = 0; k < 2; k++) {
+        ck_assert_int_eq(gpu->zero_async(&r, dp, parts * sizeof(float), &err),
+                         PP_OK);
+        ck_assert_msg(gpu->sumsq_async(&r, dp, parts, dx, n, &err) == PP_OK,
+                      "%s", err.msg);
+        ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+        from_gpu(gpu, 0, k ? again : got, dp, parts);
+    }
+    ck_assert_int_eq(memcmp(got, again, parts * sizeof(float)), 0);
+    double norm = 0;
+    for (size_t i = 0; i < parts; i++) {
+        ck_assert_msg(fabsf(got[i] - want[i]) <= 1e-5f * want[i],
+                      "part %zu: %.9g, the CPU's %.9g", i, got[i], want[i]);
+        norm += got[i];
+    }
+    norm = sqrt(norm);
+    /* A bound of half the norm: every value halves, near enough. */
+    to_gpu(gpu, 0, dp, got, parts);
+    ck_assert_int_eq(gpu->clip_async(&r, dx, n, dp, parts,
+                                     (float)(norm / 2), &err), PP_OK);
+    ck_assert_int_eq(cpu->clip_async(&c, x, n, got, parts, (float)(norm / 2),
+                                     &err), PP_OK);
+    ck_assert_int_eq(gpu->sync(&r, &err), PP_OK);
+    from_gpu(gpu, 0, clipped, dx, n);
+    ck_assert_int_eq(memcmp(clipped, x, n * sizeof(float)), 0);
+    gpu->rank_close(&r);
+    gpu->release(0, dx);
+    gpu->release(0, dp);
+    free(x);
+    free(want);
+    free(got);
+    free(again);
+    free(clipped);
+}
+END_TEST
+
 static Suite *device_cuda_suite(void)
 {
     Suite *s = suite_create("device_cuda");
     TCase *tc = tcase_create("gpu");
     tcase_add_test(tc, test_info);
     tcase_add_loop_test(tc, test_add_async, 0, NSIZES);
+    tcase_add_loop_test(tc, test_clip_async, 0, NSIZES);
     tcase_add_loop_test(tc, test_copy, 0, NSIZES);
     tcase_add_test(tc, test_alloc_too_much);
     tcase_add_test(tc, test_events_order_streams);

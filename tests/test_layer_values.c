@@ -1,8 +1,9 @@
 /* tests/test_layer_values.c - what the layer plugins' CPU kernels compute,
  * rather than their gradients: forward values against float64
- * references, dropout's mask, the runtime errors for bad token ids and
- * targets, and the plans (shapes, saved bytes, initialisers, refusals)
- * the kernels and the core's memory plan rely on.
+ * references, embedding's positions by hand, dropout's mask, the runtime
+ * errors for bad token ids and targets, and the plans (shapes, saved
+ * bytes, initialisers, refusals) the kernels and the core's memory plan
+ * rely on.
  *
  * Layers are planned from a real [layer] section through the registry
  * (tests/layer_harness.c). Inputs and parameters are random from fixed
@@ -192,6 +193,49 @@ START_TEST(test_dropout)
 }
 END_TEST
 
+/* ---- embedding's positions -------------------------------------------- */
+
+/* Hand values: token t of each sample gets the position table's row t
+ * added; backward adds dy to the token's row and to row t of the
+ * positions, every sample's. */
+START_TEST(test_embedding_positions)
+{
+    uint64_t rng = 13;
+    pp_shape shape = {1, {3}};
+    layer l;
+    layer_open(&l, reg, "embedding", "vocab = 4\ndim = 2\npositions = true",
+               PP_I32, &shape, 2, &rng);
+    ck_assert_int_eq(l.plan.nparams, 2);
+    const float w[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    const float pos[6] = {0.5f, -0.5f, 0.25f, 0.125f, -1, 2};
+    memcpy(l.param[0], w, sizeof w);
+    memcpy(l.param[1], pos, sizeof pos);
+    const int32_t ids[6] = {2, 0, 2, 3, 3, 1};
+    float y[12];
+    run_forward(&l, ids, y);
+    const float want[12] = {5.5f, 5.5f, 1.25f, 2.125f, 4, 8,
+                            7.5f, 7.5f, 7.25f, 8.125f, 2, 6};
+    for (int i = 0; i < 12; i++)
+        ck_assert_msg(y[i] == want[i], "y[%d] = %g, expected %g", i, y[i],
+                      want[i]);
+
+    const float dy[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    memset(l.grad[0], 0, sizeof w);
+    memset(l.grad[1], 0, sizeof pos);
+    run_backward_weight(&l, ids, y, dy);
+    const float dw[8] = {3, 4, 11, 12, 6, 8, 16, 18};
+    const float dpos[6] = {8, 10, 12, 14, 16, 18};
+    for (int i = 0; i < 8; i++)
+        ck_assert_msg(l.grad[0][i] == dw[i], "dweight[%d] = %g, expected %g",
+                      i, l.grad[0][i], dw[i]);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(l.grad[1][i] == dpos[i],
+                      "dpositions[%d] = %g, expected %g", i, l.grad[1][i],
+                      dpos[i]);
+    layer_close(&l);
+}
+END_TEST
+
 /* ---- runtime errors ----------------------------------------------------- */
 
 START_TEST(test_embedding_bad_id)
@@ -292,7 +336,26 @@ START_TEST(test_plans)
     ck_assert_int_eq(l.plan.out.shape.ndim, 2);
     ck_assert_int_eq(l.plan.out.shape.dim[1], 8);
     ck_assert_int_eq(l.plan.params[0].init, PP_INIT_NORMAL);
+    ck_assert_int_eq(l.plan.nparams, 1);
     ck_assert_ptr_null(l.k->backward_input);
+    layer_close(&l);
+
+    /* Positions: a (T, dim) table started and decayed like the token
+     * table, which keeps its name (share = weight:...). */
+    layer_open(&l, reg, "embedding",
+               "vocab = 50\ndim = 8\nstd = 0.02\npositions = true", PP_I32,
+               &ids, 1, &rng);
+    ck_assert_int_eq(l.plan.nparams, 2);
+    ck_assert_str_eq(l.plan.params[0].name, "weight");
+    ck_assert_str_eq(l.plan.params[1].name, "positions");
+    ck_assert_int_eq(l.plan.params[1].shape.ndim, 2);
+    ck_assert_int_eq(l.plan.params[1].shape.dim[0], 6);
+    ck_assert_int_eq(l.plan.params[1].shape.dim[1], 8);
+    for (int p = 0; p < 2; p++) {
+        ck_assert_int_eq(l.plan.params[p].init, PP_INIT_NORMAL);
+        ck_assert_float_eq(l.plan.params[p].scale, 0.02f);
+        ck_assert_uint_eq(l.plan.params[p].flags, 0);
+    }
     layer_close(&l);
 
     layer_open(&l, reg, "softmax_xent", "", PP_F32, &seq, 1, &rng);
@@ -404,6 +467,53 @@ START_TEST(test_plan_errors)
 }
 END_TEST
 
+/* Positions take a sequence [T] a sample, of at most 2^24 tokens; the
+ * error is at the key's line. */
+START_TEST(test_positions_plan_errors)
+{
+    static const struct {
+        pp_shape shape;
+        const char *msg;
+    } cases[] = {
+        {{2, {3, 4}}, ":5: [layer t] positions: positions take one sequence "
+                      "of token ids [T] a sample, and this input is 3x4"},
+        {{0, {0}}, ":5: [layer t] positions: positions take one sequence of "
+                   "token ids [T] a sample, and this input is scalar"},
+        {{1, {(1 << 24) + 1}}, ":5: [layer t] positions: positions take "
+                               "sequences of up to 16777216 tokens, and this "
+                               "input has 16777217"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        pp_tensor_desc in = {PP_I32, cases[i].shape};
+        pp_config *cfg;
+        pp_layer_plan plan;
+        const pp_layer_ops *ops;
+        pp_error err;
+        pp_error_clear(&err);
+        ck_assert_int_eq(plan_layer(reg, "embedding",
+                                    "vocab = 3\ndim = 2\npositions = true",
+                                    &in, 1, &cfg, &plan, &ops, &err),
+                         PP_ERR_CONFIG);
+        ck_assert_msg(strstr(err.msg, cases[i].msg), "%s", err.msg);
+        pp_layer_plan_release(&plan);
+        pp_config_free(cfg);
+    }
+    /* 2^24 itself is taken. */
+    pp_tensor_desc in = {PP_I32, {1, {1 << 24}}};
+    pp_config *cfg;
+    pp_layer_plan plan;
+    const pp_layer_ops *ops;
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_msg(plan_layer(reg, "embedding",
+                             "vocab = 3\ndim = 2\npositions = true", &in, 1,
+                             &cfg, &plan, &ops, &err) == PP_OK, "%s",
+                  err.msg);
+    pp_layer_plan_release(&plan);
+    pp_config_free(cfg);
+}
+END_TEST
+
 static Suite *layer_values_suite(void)
 {
     Suite *s = suite_create("layer_values");
@@ -413,11 +523,13 @@ static Suite *layer_values_suite(void)
     tcase_add_test(tc, test_layernorm_forward);
     tcase_add_test(tc, test_loss_forward);
     tcase_add_test(tc, test_dropout);
+    tcase_add_test(tc, test_embedding_positions);
     tcase_add_test(tc, test_embedding_bad_id);
     tcase_add_test(tc, test_xent_bad_target);
     tcase_add_test(tc, test_plans);
     tcase_add_test(tc, test_plan_errors);
     tcase_add_test(tc, test_join_plans);
+    tcase_add_test(tc, test_positions_plan_errors);
     suite_add_tcase(s, tc);
     return s;
 }

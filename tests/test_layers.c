@@ -224,6 +224,9 @@ static const grad_case grad_cases[] = {
     {"mse", "", 2, 1, 3, 1, 6, 1, 3, 0, 0, 1, 0},
     /* Few ids for many tokens: rows are hit repeatedly and must add up. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 3, 3, 9, 1, 3, 5, 0, 1, 0},
+    /* And a position's row, its gradient summed over the samples. */
+    {"embedding", "vocab = 5\ndim = 6\npositions = true", 0, 1, 1, 2, 9, 2, 3,
+     5, 0, 1, 0},
     /* Layers of several inputs: the residual sum, and the join. */
     {"add", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 2, 0},
     {"add", "", 1, 1, 3, 1, 9, 1, 2, 0, 0, 3, 0},

@@ -165,8 +165,9 @@ static void expect_close(const char *what, const char *ctx,
  * Why these tolerances:
  * - EXACT where both sides do the same float operations in the same
  *   order: relu, dropout (the same hash; u and the comparison are exact in
- *   double, then one float multiply), embedding (a copy; the scatter-add
- *   has the CPU's token order) and mse's backward (a subtraction then a
+ *   double, then one float multiply), embedding (a copy, or with
+ *   positions one float add; the scatter-add has the CPU's token order,
+ *   the position sum its sample order) and mse's backward (a subtraction then a
  *   multiply: nothing for nvcc to fuse).
  * - tanh: tanhf is within 2 ulp on both sides (CUDA's and glibc's
  *   documented bounds), so within 4 ulp of each other, under 2e-6
@@ -244,6 +245,12 @@ static const gpu_case cases[] = {
      EXACT3, 1, 0, EXACT3},
     {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
      1, EXACT3, 1, 0, EXACT3},
+    /* Positions: a sum of two FP32 rows, rounded once, and the position
+     * gradient summed over samples in their order. */
+    {"embedding", "vocab = 5\ndim = 6\npositions = true", 1, 1, 40, 0, 0, 1,
+     3, 5, 0, 0, 1, EXACT3, 1, 0, EXACT3},
+    {"embedding", "vocab = 100\ndim = 70\npositions = true", 1, 50, 300, 0, 0,
+     2, 4, 100, 0, 0, 1, EXACT3, 1, 0, EXACT3},
     {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0, 0},
      {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT},
     {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0, 0}, EXACT,

@@ -156,6 +156,8 @@ static const required required_entries[] = {
     REQ(PP_KIND_DEVICE, pp_device_ops, host_alloc),
     REQ(PP_KIND_DEVICE, pp_device_ops, host_release),
     REQ(PP_KIND_DEVICE, pp_device_ops, add_async),
+    REQ(PP_KIND_DEVICE, pp_device_ops, sumsq_async),
+    REQ(PP_KIND_DEVICE, pp_device_ops, clip_async),
 };
 
 static void set_ptr(void *table, size_t off, const void *p)
@@ -296,6 +298,24 @@ START_TEST(refuses_incomplete_pairs)
                      "(pipette/transport.h)");
     set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &t);
     ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+}
+END_TEST
+
+/* A device built for 2.1 predates clipping: it loads without it (and a
+ * model that clips is refused on it, tests/train-cli.sh). */
+START_TEST(device_before_clipping)
+{
+    tables t;
+    pp_error err;
+    fill_whole(&t, PP_KIND_DEVICE);
+    t.u.device.sumsq_async = NULL;
+    t.u.device.clip_async = NULL;
+    pp_plugin_desc d = {PP_PLUGIN_MAGIC, PP_ABI_MAJOR, 1,
+                        (uint32_t)sizeof(pp_plugin_desc), PP_KIND_DEVICE,
+                        "t", "", NULL, &t.u};
+    pp_error_clear(&err);
+    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_DEVICE, &err) ==
+                  PP_OK, "%s", err.msg);
 }
 END_TEST
 
@@ -613,8 +633,8 @@ START_TEST(scan_reports_every_broken_plugin)
      * bad_kind empty_name misnamed no_ops unresolved */
     ck_assert_int_eq(t.refused, 11);
     /* good_layer, a_schedule, wild_ids, stateful, no_backward, bad_grad,
-     * bad_bf16 */
-    ck_assert_int_eq(t.accepted, 7);
+     * bad_bf16, olddev */
+    ck_assert_int_eq(t.accepted, 8);
     ck_assert(strstr(t.refusals, "good_layer") == NULL);
 }
 END_TEST
@@ -649,6 +669,7 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_other_abi_major);
     tcase_add_test(refuse, refuses_abi1_plugin);
     tcase_add_test(refuse, refuses_newer_abi_minor);
+    tcase_add_test(refuse, device_before_clipping);
     tcase_add_test(refuse, refuses_every_null_required_entry);
     tcase_add_test(refuse, refuses_incomplete_pairs);
     tcase_add_test(refuse, refuses_what_cannot_be_routed_by);

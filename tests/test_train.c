@@ -42,10 +42,11 @@ static const char model_text[] =
     "[pipeline]\nschedule = %s\ndevices = cpu*%d\nstages_per_rank = %d\n"
     "microbatches = %d\n%s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\nprecision = %s\n";
+    "lr = 0.1\nseed = 7\nprecision = %s\n%s";
 
-/* [train] precision of the runs train() makes. */
+/* [train] precision of the runs train() makes, and more [train] lines. */
 static const char *precision = "fp32";
+static const char *train_extra = "";
 
 #define MAXLAYERS 16
 
@@ -92,7 +93,7 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
     fprintf(f, model_text, layers, schedule, p, v, m, which, transport,
-            STEPS, precision);
+            STEPS, precision, train_extra);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -460,6 +461,137 @@ START_TEST(bf16_halves_messages)
 }
 END_TEST
 
+/* Clipping by the global norm is pipelining-proof too: the norm is
+ * summed over every rank, a tied table's copies counted once (twice, p > 1
+ * would clip differently from one rank). The bound is below every step's
+ * norm, so every step clips. */
+START_TEST(clipped_every_schedule)
+{
+    const char *name = schedules[_i % NSCHEDULES];
+    const char *layers = models[_i / NSCHEDULES];
+    static const int grid[][3] = {{2, 4, 1}, {3, 6, 1}, {2, 4, 2},
+                                  {4, 8, 2}};
+    train_extra = "grad_clip = 0.05\n";
+    weights ref, plain;
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &ref));
+    int runs = 0;
+    for (size_t g = 0; g < sizeof grid / sizeof *grid; g++) {
+        int p = grid[g][0], m = grid[g][1], v = grid[g][2];
+        weights got;
+        if (!train(layers, name, p, m, v, g == 1, "local", &got))
+            continue;
+        runs++;
+        double worst = max_diff(&got, &ref);
+        ck_assert_msg(worst <= 1.0, "clipped %s p=%d m=%d v=%d: weights "
+                      "differ from one rank's by %.1f x the tolerance",
+                      name, p, m, v, worst);
+        weights_free(&got);
+    }
+    train_extra = "";
+    ck_assert_msg(runs > 0, "%s ran nowhere in the grid", name);
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &plain));
+    ck_assert_msg(max_diff(&plain, &ref) > 10.0, "grad_clip changed nothing");
+    weights_free(&ref);
+    weights_free(&plain);
+}
+END_TEST
+
+/* One step of the tied model on `ranks` ranks with plain SGD (lr 0.1);
+ * its parameters before and after. */
+static pp_trainer *sgd_step(const char *clip, int ranks, pp_model **model,
+                            float **before)
+{
+    char path[] = "/tmp/pp-clip-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "%s[pipeline]\ndevices = cpu*%d\nmicrobatches = 2\n"
+               "[train]\nbatch = 24\nsteps = 1\noptimizer = sgd\n"
+               "lr = 0.1\nseed = 7\n%s\n", models[TIED], ranks, clip);
+    fclose(f);
+    pp_error err;
+    pp_error_clear(&err);
+    pp_status st = pp_model_load(path, model, &err);
+    unlink(path);
+    ck_assert_msg(st == PP_OK, "%s", err.msg);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(*model, &o, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    for (int l = 0; l < (*model)->nlayers; l++)
+        for (int i = 0; i < (*model)->layers[l].plan.nparams; i++) {
+            size_t n;
+            const float *w = pp_trainer_param(t, l, i, &n);
+            before[2 * l + i] = malloc(n * sizeof(float));
+            memcpy(before[2 * l + i], w, n * sizeof(float));
+        }
+    ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s", err.msg);
+    return t;
+}
+
+/* Against a hand computation: with SGD, the unclipped step's update is
+ * lr g, so it gives every gradient g and the norm; the clipped step must
+ * have moved each parameter by lr g bound / (norm + 1e-6), and logged that
+ * norm. Once with a bound above the norm (nothing changes, bit for bit),
+ * once below; on one rank and on three (the tied table counted once). */
+START_TEST(clipping_by_hand)
+{
+    int ranks = _i ? 3 : 1;
+    pp_model *mp, *mc, *mh;
+    float *b0[2 * MAXLAYERS] = {0}, *b1[2 * MAXLAYERS] = {0},
+          *b2[2 * MAXLAYERS] = {0};
+    pp_trainer *plain = sgd_step("", ranks, &mp, b0);
+    pp_trainer *clip = sgd_step("grad_clip = 0.2", ranks, &mc, b1);
+    pp_trainer *high = sgd_step("grad_clip = 1000", ranks, &mh, b2);
+    double sum = 0;
+    for (int l = 0; l < mp->nlayers; l++)
+        for (int i = 0; i < mp->layers[l].plan.nparams; i++) {
+            if (mp->layers[l].owner[i].layer != l)
+                continue; /* a shared table's user: counted at its owner */
+            size_t n;
+            const float *w = pp_trainer_param(plain, l, i, &n);
+            for (size_t j = 0; j < n; j++) {
+                double g = ((double)b0[2 * l + i][j] - w[j]) / 0.1;
+                sum += g * g;
+            }
+        }
+    double norm = sqrt(sum), coef = 0.2 / (norm + 1e-6);
+    ck_assert_msg(norm > 0.4, "norm %g: the bound does not clip", norm);
+    ck_assert_msg(fabs(clip->norm[0] - norm) <= 1e-4 * norm,
+                  "logged norm %.9g, by hand %.9g", clip->norm[0], norm);
+    ck_assert_msg(fabs(high->norm[0] - norm) <= 1e-4 * norm,
+                  "logged norm %.9g, by hand %.9g", high->norm[0], norm);
+    for (int l = 0; l < mp->nlayers; l++)
+        for (int i = 0; i < mp->layers[l].plan.nparams; i++) {
+            size_t n;
+            const float *w = pp_trainer_param(plain, l, i, &n);
+            const float *c = pp_trainer_param(clip, l, i, &n);
+            const float *h = pp_trainer_param(high, l, i, &n);
+            ck_assert_msg(memcmp(w, h, n * sizeof *w) == 0,
+                          "[layer %s]: a bound above the norm moved it",
+                          mp->layers[l].name);
+            for (size_t j = 0; j < n; j++) {
+                double want = b1[2 * l + i][j] -
+                              coef * ((double)b0[2 * l + i][j] - w[j]);
+                ck_assert_msg(fabs(c[j] - want) <= 1e-6 + 1e-5 * fabs(want),
+                              "[layer %s] %d[%zu]: %.9g, by hand %.9g",
+                              mp->layers[l].name, i, j, c[j], want);
+            }
+        }
+    for (int k = 0; k < 2 * MAXLAYERS; k++) {
+        free(b0[k]);
+        free(b1[k]);
+        free(b2[k]);
+    }
+    pp_trainer_free(plain);
+    pp_trainer_free(clip);
+    pp_trainer_free(high);
+    pp_model_free(mp);
+    pp_model_free(mc);
+    pp_model_free(mh);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -472,6 +604,8 @@ static Suite *train_suite(void)
     tcase_add_test(tc, auto_takes_a_new_transport);
     tcase_add_loop_test(tc, bf16_every_schedule, 0, NSCHEDULES * NMODELS);
     tcase_add_test(tc, bf16_halves_messages);
+    tcase_add_loop_test(tc, clipped_every_schedule, 0, NSCHEDULES * NMODELS);
+    tcase_add_loop_test(tc, clipping_by_hand, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -11,7 +11,7 @@ examples="${srcdir:-.}/examples"
 run timeout 120 "$PIPETTE" train "$examples/mlp.ini"
 expect_status 0 "train mlp.ini"
 expect_out "^plan: mlp, 2 ranks on cpu, 2 stages, schedule 1f1b, 8 micro-batches of 32 samples \(batch 256\)$" "plan header"
-expect_out "^  stage 0 on rank 0: [0-9]+ parameters: fc1" "plan stages"
+expect_out "^  stage 0 on rank 0: [0-9]+ parameters, [0-9.]+% of the FLOPs: fc1" "plan stages"
 expect_out "^  rank 1 \(cpu\) memory: parameters [0-9.]+ MiB, gradients [0-9.]+ MiB, optimizer [0-9.]+ MiB, activations 1 x [0-9.]+ = [0-9.]+ MiB$" "memory per rank, slots x bytes"
 expect_out "^step +20  loss [0-9.]+ +[0-9.]+ samples/s  bubble +[0-9.]+%$" "log line"
 # loss_at STEP: the loss logged for that step.
@@ -35,14 +35,23 @@ awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(b < a - 2) }' ||
 # (from about ln 256 = 5.5 to below 2.5 in 100 steps).
 run timeout 300 "$PIPETTE" train --steps 100 "$examples/tied-residual.ini"
 expect_status 0 "train tied-residual.ini"
-expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\): block\.1\.act block\.1\.down block\.1\.res norm head loss$" "the tied table's copy on the last rank"
+expect_out "^  stage 2 on rank 2: [0-9]+ parameters \(and a copy of 12288 shared\), 55\.1% of the FLOPs: block\.1\.act block\.1\.down block\.1\.res norm head loss$" "the tied table's copy on the last rank"
 expect_out "^  rank 0 \(cpu\) memory: .*, shared gradient sums 0\.09 MiB$" "the sum's buffers in the memory plan"
 first=$(loss_at 1)
 last=$(loss_at 100)
 awk -v a="${first:-0}" -v b="${last:-9}" 'BEGIN { exit !(a > 5 && b < 2.5) }' ||
     fail "tied-residual.ini: loss ${first:-?} at step 1, ${last:-?} at step 100"
 
-# Its [repeat block] group is its blocks written out by hand
+# A stage of many layers is listed by its ends; every stage says its
+# share of the step's FLOPs.
+corpus=$(cd "$examples" && pwd)/corpus.txt
+sed "s|^devices = .*|devices = cpu|; s|^microbatches = .*|microbatches = 1|; s|^path = .*|path = $corpus|" \
+    "$examples/tied-residual.ini" >"$tmp/one.ini"
+run timeout 60 "$PIPETTE" train --steps 1 "$tmp/one.ini"
+expect_status 0 "tied-residual.ini on one rank"
+expect_out "^  stage 0 on rank 0: 31296 parameters, 100\.0% of the FLOPs: embed block\.0\.norm block\.0\.up \.\.\. \(8 layers\) \.\.\. norm head loss$" "a long stage by its ends"
+
+# tied-residual.ini's [repeat block] group is its blocks written out by hand
 # (tests/repeat/tied-residual-by-hand.ini): the same check summary but for
 # the file's name, and the same bits after training, losses and
 # parameters alike.
@@ -216,6 +225,22 @@ sed 's|^vocab = 256 .*|vocab = 10|; s|^source = .*|source = wild_ids|; /^path = 
 PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet "$tmp/wild.ini"
 expect_status 1 "a layer error"
 expect_err "^pipette: rank 0, step 1, F0\.0: layer embed: embedding: token id [0-9]+ \(at token [0-9]+ of the micro-batch\) is outside the vocabulary of 10 ids \(0 to 9\)$" "layer error names rank, step, task and layer"
+
+# Clipping by the global norm: the plan says so, each log line shows the
+# norm; a device plugin built before clipping (ABI 2.1) runs the model
+# without it and refuses it with.
+sed 's|^\[train\]|[train]\ngrad_clip = 0.5|' "$examples/char-1f1b.ini" >"$tmp/clip.ini"
+run timeout 60 "$PIPETTE" train --steps 3 "$tmp/clip.ini"
+expect_status 0 "grad_clip trains"
+expect_out "^  gradients clipped to global norm 0\.5, the norm summed over every rank$" "the plan shows the clipping"
+expect_out "^step +3  loss [0-9.]+ .*  grad norm [0-9.]+$" "the log line shows the norm"
+sed 's|^devices = .*|devices = olddev*2|' "$tmp/clip.ini" >"$tmp/olddev.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" check "$tmp/olddev.ini"
+expect_status 2 "grad_clip on a 2.1 device"
+expect_err "^$tmp/olddev\.ini:[0-9]+: \[train\] grad_clip: device 'olddev' \(rank 0\) cannot clip gradients: its plugin was built for pipette ABI 2\.1, and clipping came in 2\.2$" "grad_clip on a 2.1 device refused"
+sed '/^grad_clip/d' "$tmp/olddev.ini" >"$tmp/olddev2.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet --steps 1 "$tmp/olddev2.ini"
+expect_status 0 "a 2.1 device trains without grad_clip"
 
 sed 's|^microbatches = .*|microbatches = 7|' "$examples/mlp.ini" >"$tmp/m7.ini"
 run "$PIPETTE" train "$tmp/m7.ini"

@@ -12,7 +12,9 @@
  * each layer a rank runs (host: pp_layer_ops.cpu, cuda: .cuda) and the
  * transports that can carry its messages (pipette/transport.h).
  *
- * Required: memory and every entry (the loader names one left NULL).
+ * Required: memory and every entry (the loader names one left NULL; a
+ * device built for 2.1 has no clipping, and a model that clips is refused
+ * on it).
  * Several ranks' threads call a device at once, each with its own
  * pp_device_rank; count, info and versions may come from any thread.
  *
@@ -123,6 +125,20 @@ typedef struct pp_device_ops {
      * gradients must be one value on every rank that holds a copy). */
     pp_status (*add_async)(const pp_device_rank *r, float *y, const float *x,
                            size_t n, pp_error *err);
+    /* Clipping by the global gradient norm ([train] grad_clip) (2.2).
+     * sumsq_async adds to part[i] (i < parts) the sum of x[j]^2 over the
+     * i-th of `parts` equal runs of x[0..n): j from i*n/parts up to
+     * (i+1)*n/parts. The order of its additions is fixed, so the same
+     * input gives the same bits on every run. */
+    pp_status (*sumsq_async)(const pp_device_rank *r, float *part,
+                             size_t parts, const float *x, size_t n,
+                             pp_error *err);
+    /* x[0..n) *= min(1, max_norm / (norm + 1e-6)), norm being the square
+     * root of the sum of part[0..parts), summed in double in index order
+     * on the device (PyTorch's clip_grad_norm_ coefficient). */
+    pp_status (*clip_async)(const pp_device_rank *r, float *x, size_t n,
+                            const float *part, size_t parts, float max_norm,
+                            pp_error *err);
 } pp_device_ops;
 
 /* The built-in cpu device: host memory, plain loops. */

@@ -117,6 +117,13 @@ typedef struct pp_layer_plan {
                                     model's. Float inputs and the output
                                     are pp_precision_dtype() of it (a
                                     loss's scalar is PP_F32) (2.1) */
+    double backward_flops;       /* backward_input and backward_weight's
+                                    FLOPs per sample together, where they
+                                    are not the core's estimate (flops
+                                    once for the inputs' gradients, once
+                                    more for the parameters'): attention
+                                    recomputes its scores. 0: the
+                                    estimate (2.2) */
 } pp_layer_plan;
 
 /* Appends a parameter to plan->params. */

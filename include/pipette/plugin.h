@@ -33,6 +33,11 @@ extern "C" {
  *
  * This is the one changelog of the SDK.
  *
+ * 2.2: pp_device_ops gained sumsq_async and clip_async, which clip the
+ *      gradients by their global norm; a device built for 2.1 runs every
+ *      model that does not set [train] grad_clip. pp_layer_plan gained
+ *      backward_flops, for a backward that costs other than the
+ *      estimate (partition = flops).
  * 2.1: precision. pp_layer_ops gained precisions (those its kernels run),
  *      pp_layer_plan precision (the model's, set before plan) and
  *      pp_layer_call precision and param_bf16 (the weights' bf16 copy).
@@ -67,7 +72,7 @@ extern "C" {
  * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
  *      transport tables were defined. */
 #define PP_ABI_MAJOR 2
-#define PP_ABI_MINOR 1
+#define PP_ABI_MINOR 2
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,

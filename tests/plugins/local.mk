@@ -140,3 +140,8 @@ endif
 @am__include@ @am__quote@tests/plugins/$(DEPDIR)/bad_grad.Pcu@am__quote@ # am--include-marker
 PP_CU_DEPFILES += tests/plugins/$(DEPDIR)/bad_grad.Pcu
 EXTRA_DIST += tests/plugins/bad_grad.cu
+
+check_LTLIBRARIES += tests/plugins/olddev.la
+tests_plugins_olddev_la_SOURCES = tests/plugins/olddev.c
+tests_plugins_olddev_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_olddev_la_LIBADD = src/libpipette.la
