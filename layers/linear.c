@@ -1,8 +1,12 @@
-/* layers/linear.c - fully connected layer: y = x W^T + b.
+/* layers/linear.c - fully connected layer: y = x W^T + b, or with
+ * `activation = gelu` y = gelu(x W^T + b), GPT-2's MLP in one layer.
  *
  * Acts on the last dimension of its input; leading dimensions (a sequence,
  * say) are treated like more samples. Weights are initialised U(-k, k) with
- * k = 1/sqrt(in), as in PyTorch's nn.Linear.
+ * k = 1/sqrt(in), as in PyTorch's nn.Linear, the bias likewise; or, with
+ * `std`, N(0, std^2) and the bias at zero, as GPT-2 (and nanoGPT, llm.c)
+ * start them, `residual_layers` N dividing std by sqrt(N) for the
+ * projections that end a residual branch.
  *
  * The CPU kernels are matmul.h's products: a BLAS's (cblas_sgemm and
  * cblas_sgemv) where configure found one, else pipette's own loops; one
@@ -17,18 +21,34 @@
  * (its state holds the room) and its activations through f32view.h. Both
  * round each bf16 output once.
  *
- * backward_input needs only W; backward_weight needs x, which the core
- * keeps: nothing is saved. The bias takes no weight decay.
+ * Without an activation backward_input needs only W and backward_weight
+ * x, which the core keeps: nothing is saved. The bias takes no weight
+ * decay.
+ *
+ * activation = gelu: gelu.h's formula, the gelu layer's. Forward keeps
+ * the pre-activation pre = x W^T + b in `saved` (the activations' dtype,
+ * (rows, out)); each backward first makes dpre = dy gelu'(pre) in its
+ * workspace, then is the plain layer's with dpre for dy. Each makes its
+ * own: a schedule may run backward_weight without backward_input (a
+ * first layer, whose input wants no gradient), so neither may count on
+ * the other's. On the CPU the arithmetic is the chain linear + gelu's,
+ * operation for operation: the same product, rounded to bf16 where the
+ * chain's linear output is, gelu of that, and dpre as the chain's gelu
+ * leaves it in its zeroed gradient (0 + dy gelu'(pre), rounded to bf16
+ * where that gradient is): the same bits in every precision. linear.cu
+ * says what the GPU fuses.
  */
 #include <config.h>
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <pipette/pipette.h>
 
 #include "f32view.h"
+#include "gelu.h"
 #include "linear.h"
 #include "matmul.h"
 
@@ -38,8 +58,46 @@ static const pp_key keys[] = {
     {"bias", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "true", "add a learned bias"},
     {"tf32", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, NULL,
      "retired: [train] precision = tf32 sets it for the whole model"},
+    {"activation", PP_KEY_ENUM, 0, PP_NO_RANGE, "none|gelu", "none",
+     "gelu: y = gelu(x W^T + b), GPT-2's tanh approximation, fused"},
+    {"std", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, HUGE_VAL, NULL, NULL,
+     "the weights start N(0, std^2) and the bias at 0 (GPT-2: 0.02); "
+     "unset, both U(-k, k), k = 1/sqrt(inputs)"},
+    {"residual_layers", PP_KEY_INT, 0, 1, 1 << 24, NULL, NULL,
+     "with std, a residual branch's last projection in a model of N "
+     "residual layers (2 n_layer in GPT-2): std / sqrt(N)"},
     {0},
 };
+
+/* How the weights start: U(-k, k), k = 1/sqrt(in), bias likewise, or
+ * with std N(0, std^2) (std / sqrt(residual_layers)) and the bias 0. */
+typedef struct linear_init {
+    pp_init weight, bias;
+    float wscale, bscale;
+} linear_init;
+
+static pp_status init_of(const pp_section *cfg, int64_t features,
+                         linear_init *in, pp_error *err)
+{
+    float k = (float)(1.0 / sqrt((double)features));
+    *in = (linear_init){PP_INIT_UNIFORM, PP_INIT_UNIFORM, k, k};
+    int has_std = pp_section_has(cfg, "std");
+    if (pp_section_has(cfg, "residual_layers") && !has_std)
+        return pp_section_error(cfg, "residual_layers", err,
+            "residual_layers divides std by its square root: write std "
+            "too (std = 0.02, as GPT-2)");
+    if (!has_std)
+        return PP_OK;
+    double std;
+    int64_t layers = 1;
+    if (pp_section_float(cfg, "std", &std, err) ||
+        (pp_section_has(cfg, "residual_layers") &&
+         pp_section_int(cfg, "residual_layers", &layers, err)))
+        return err->code;
+    *in = (linear_init){PP_INIT_NORMAL, PP_INIT_ZEROS,
+                        (float)(std / sqrt((double)layers)), 0.0f};
+    return PP_OK;
+}
 
 static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
@@ -47,8 +105,10 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     (void)nin;
     int64_t units;
     bool bias;
+    const char *activation;
     if (pp_section_int(cfg, "units", &units, err) ||
-        pp_section_bool(cfg, "bias", &bias, err))
+        pp_section_bool(cfg, "bias", &bias, err) ||
+        pp_section_string(cfg, "activation", &activation, err))
         return err->code;
     if (pp_section_has(cfg, "tf32"))
         return pp_section_error(cfg, "tf32", err,
@@ -60,19 +120,34 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
             "turns token ids into features)");
     int64_t features = in->shape.dim[in->shape.ndim - 1];
     int64_t rows = pp_shape_elements(&in->shape) / features;
+    linear_init init;
+    if (init_of(cfg, features, &init, err))
+        return err->code;
 
     p->out = *in;
     p->out.shape.dim[in->shape.ndim - 1] = units;
-    float k = (float)(1.0 / sqrt((double)features));
     pp_shape w = {2, {units, features}}, b = {1, {units}};
-    linear_args args = {p->precision == PP_PRECISION_TF32};
-    if (pp_layer_param(p, "weight", &w, PP_INIT_UNIFORM, k, 0, err) ||
-        (bias && pp_layer_param(p, "bias", &b, PP_INIT_UNIFORM, k,
+    linear_args args = {p->precision == PP_PRECISION_TF32,
+                        strcmp(activation, "gelu") == 0};
+    if (pp_layer_param(p, "weight", &w, init.weight, init.wscale, 0, err) ||
+        (bias && pp_layer_param(p, "bias", &b, init.bias, init.bscale,
                                 PP_PARAM_NO_DECAY, err)) ||
         pp_layer_args(p, &args, sizeof args, err))
         return err->code;
     p->flops = 2.0 * (double)rows * (double)features * (double)units;
-    f32view_plan(p, rows * (features + units));
+    /* The views: x and y; dy and dx; dy and x. */
+    int64_t views = rows * (features + units);
+    if (args.gelu) {
+        /* The gelu layer's 10 a value; pre in saved; dpre in the
+         * workspace, and in bf16 views of dy and pre beside x or dx, or
+         * of pre and y in the forward. */
+        p->flops += 10.0 * (double)(rows * units);
+        p->saved_bytes = (size_t)(rows * units) *
+                         pp_dtype_size(pp_precision_dtype(p->precision));
+        p->workspace_bytes += linear_dpre_bytes(rows, units);
+        views += rows * units;
+    }
+    f32view_plan(p, views);
     return PP_OK;
 }
 
@@ -128,6 +203,14 @@ static const float *weights(const pp_layer_call *c, const float **b)
     return s->w;
 }
 
+/* y (n) = gelu(pre): the gelu layer's loop */
+static void gelu_rows(float *restrict y, const float *restrict pre,
+                      int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        y[i] = gelu_value(pre[i]);
+}
+
 static pp_status forward(const pp_layer_call *c, const void *const *x,
                          void *y, pp_error *err)
 {
@@ -135,11 +218,44 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     linear_dims d = linear_dims_of(c);
     const float *b, *w = weights(c, &b);
     f32view v = f32view_of(c);
+    int64_t ny = d.rows * d.out;
     const float *xf = f32_in(&v, x[0], d.rows * d.in);
-    float *yf = f32_out(&v, y, d.rows * d.out);
-    mm_forward_samples(yf, xf, w, b, c->n, d.rows / c->n, d.in, d.out);
-    f32_out_done(&v, y, yf, d.rows * d.out);
+    if (!linear_args_of(c)->gelu) {
+        float *yf = f32_out(&v, y, ny);
+        mm_forward_samples(yf, xf, w, b, c->n, d.rows / c->n, d.in, d.out);
+        f32_out_done(&v, y, yf, ny);
+        return PP_OK;
+    }
+    /* pre into saved, rounded there in bf16: the chain's linear output,
+     * which its gelu reads */
+    float *pre = f32_out(&v, c->saved, ny);
+    mm_forward_samples(pre, xf, w, b, c->n, d.rows / c->n, d.in, d.out);
+    f32_out_done(&v, c->saved, pre, ny);
+    for (int64_t i = 0; v.bf16 && i < ny; i++)
+        pre[i] = pp_bf16_round(pre[i]);
+    float *yf = f32_out(&v, y, ny);
+    gelu_rows(yf, pre, ny);
+    f32_out_done(&v, y, yf, ny);
     return PP_OK;
+}
+
+/* The gradient the product sees, (rows, out): dy, or with gelu dpre = 0 +
+ * dy gelu'(pre) in the workspace (first, where the plan put it), as the
+ * chain's gelu adds it into its zeroed gradient, rounded to bf16 where
+ * that gradient is bf16. */
+static const float *grad_out(const pp_layer_call *c, f32view *v,
+                             const void *dy, int64_t n)
+{
+    if (!linear_args_of(c)->gelu)
+        return f32_in(v, dy, n);
+    float *dpre = f32view_take(v, n);
+    const float *g = f32_in(v, dy, n);
+    const float *pre = f32_in(v, c->saved, n);
+    for (int64_t i = 0; i < n; i++)
+        dpre[i] = 0.0f + gelu_grad(g[i], pre[i]);
+    for (int64_t i = 0; v->bf16 && i < n; i++)
+        dpre[i] = pp_bf16_round(dpre[i]);
+    return dpre;
 }
 
 static pp_status backward_input(const pp_layer_call *c, const void *const *x,
@@ -150,7 +266,7 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
     linear_dims d = linear_dims_of(c);
     const float *b, *w = weights(c, &b);
     f32view v = f32view_of(c);
-    const float *g = f32_in(&v, dy, d.rows * d.out);
+    const float *g = grad_out(c, &v, dy, d.rows * d.out);
     float *dxf = f32_grad(&v, dx[0], d.rows * d.in);
     mm_backward_input(dxf, g, w, d.rows, d.in, d.out);
     f32_grad_done(&v, dx[0], dxf, d.rows * d.in);
@@ -165,7 +281,7 @@ static pp_status backward_weight(const pp_layer_call *c,
     linear_dims d = linear_dims_of(c);
     float *db = c->plan->nparams > 1 ? c->grad[1] : NULL;
     f32view v = f32view_of(c);
-    const float *g = f32_in(&v, dy, d.rows * d.out);
+    const float *g = grad_out(c, &v, dy, d.rows * d.out);
     const float *xf = f32_in(&v, x[0], d.rows * d.in);
     mm_backward_weight(c->grad[0], db, g, xf, d.rows, d.in, d.out);
     return PP_OK;
@@ -187,5 +303,6 @@ static const pp_layer_ops ops = {.inputs = 1, .plan = plan,
                                  .cpu = &cpu_kernels, .cuda = CUDA_KERNELS,
                                  .precisions = F32VIEW_PRECISIONS};
 
-PP_PLUGIN(PP_KIND_LAYER, "linear", "fully connected layer, y = x W^T + b",
+PP_PLUGIN(PP_KIND_LAYER, "linear",
+          "fully connected layer, y = x W^T + b, or gelu of it",
           keys, &ops);

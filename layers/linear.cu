@@ -31,6 +31,25 @@
  * rounds. The bias has D's type, as cuBLASLt wants: the bf16 copy in
  * bf16, FP32 otherwise; its gradient is FP32 in all three.
  *
+ * activation = gelu (linear.c). The forward is one matmul with the
+ * GELU_AUX_BIAS epilogue (GELU_AUX without a bias): y = gelu(pre), pre
+ * written to the aux matrix, which is the call's `saved` ((out, rows)
+ * column-major, leading dimension out, D's type). cuBLASLt takes an aux
+ * leading dimension divisible by 8 only, and may have no such kernel
+ * for the types or alignments: then the BIAS matmul writes pre into
+ * saved and a kernel of ours y = gelu(pre) (gelu.h), one read and one
+ * write of the activation more. The two differ in bf16: the epilogue
+ * takes gelu of the FP32 pre, ours (and the CPU's) of pre rounded to
+ * bf16, as the chain linear + gelu does. Backward: dpre = 0 + dy
+ * gelu'(pre), by a kernel of ours into the workspace (dy's type), then
+ * the plain layer's GEMMs on dpre, BGRADB summing db from it. Each
+ * backward makes dpre itself (linear.c says why). cuBLASLt's DGELU and
+ * DGELU_BGRAD epilogues do not serve here: they apply gelu'(aux) to a
+ * GEMM's result, and the only GEMM whose result is dy is the next
+ * layer's backward_input (dy = dz V), which writes the core's gradient
+ * buffer with += and knows nothing of this layer (llm.c, which owns the
+ * whole model, fuses across that boundary).
+ *
  * The bias gradient. BGRADB writes db (=), and pipette's gradients add
  * (+=, over micro-batches): the epilogue writes into a scratch vector of
  * the state and a small kernel adds it to c->grad[1]. Where cuBLASLt has
@@ -65,21 +84,24 @@
 
 #include <pipette/cuda.h>
 
+#include "gelu.h"
 #include "linear.h"
 #include "packed.h"
 
 #define LT_WORKSPACE ((size_t)4 << 20) /* bytes, a layer's */
 
-/* The three GEMMs; DW_PLAIN is DW without BGRADB. */
-enum { FWD, DX, DW, DW_PLAIN, NDESC };
+/* The three GEMMs; DW_PLAIN is DW without BGRADB, FWD_GELU the forward
+ * with the GELU epilogue (FWD's plans may use it). */
+enum { FWD, DX, DW, DW_PLAIN, FWD_GELU, NDESC };
 #define NGEMM 3
 
 /* Plans kept per GEMM, replaced in turn. */
 #define PLANS 4
 
 /* The pointers a plan's alignment is of: A, B, C (which is D), the
- * bias. */
-enum { AL_A, AL_B, AL_C, AL_BIAS, NAL };
+ * bias, the aux matrix (gelu's pre: D of the forward where the epilogue
+ * has no kernel, so C's alignment is the lesser of the two there). */
+enum { AL_A, AL_B, AL_C, AL_BIAS, AL_AUX, NAL };
 
 /* One GEMM as the heuristic chose it for one shape and alignment. */
 typedef struct lt_plan {
@@ -209,6 +231,17 @@ static pp_status cuda_init(const pp_layer_call *c, void **state,
         st = desc_init(&s->desc[FWD], compute, t, n,
                        bias ? CUBLASLT_EPILOGUE_BIAS : none, s->ab, NULL,
                        err);
+    if (!st && linear_args_of(c)->gelu) {
+        int64_t ld = d.out; /* aux (out, rows), as y */
+        st = desc_init(&s->desc[FWD_GELU], compute, t, n,
+                       bias ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+                            : CUBLASLT_EPILOGUE_GELU_AUX,
+                       s->ab, NULL, err);
+        if (!st)
+            st = desc_set(&s->desc[FWD_GELU],
+                          CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &ld,
+                          sizeof ld, err);
+    }
     if (!st)
         st = desc_init(&s->desc[DX], compute, n, n, none, s->ab, NULL, err);
     if (!st)
@@ -310,8 +343,17 @@ static pp_status plan_of(const pp_layer_call *c, lt_state *s, int g,
     memcpy(p->align, al, sizeof p->align);
     int found = 0;
     p->desc = g;
+    /* gelu: the epilogue where cuBLASLt takes the aux matrix and has a
+     * kernel; the BIAS matmul into saved otherwise. */
+    if (g == FWD && linear_args_of(c)->gelu && d->out % 8 == 0)
+        p->desc = FWD_GELU;
     if (heuristic(s, p->desc, p, &found, err))
         return err->code;
+    if (!found && p->desc == FWD_GELU) {
+        p->desc = FWD;
+        if (heuristic(s, p->desc, p, &found, err))
+            return err->code;
+    }
     if (!found && g == DW && s->db) {
         p->desc = DW_PLAIN; /* no BGRADB kernel: db by our own */
         if (heuristic(s, p->desc, p, &found, err))
@@ -324,11 +366,11 @@ static pp_status plan_of(const pp_layer_call *c, lt_state *s, int g,
                             "linear: cuBLASLt has no algorithm for the %s "
                             "GEMM of %lld rows, %lld -> %lld features in "
                             "%s (pointers aligned to %u, %u, %u bytes, "
-                            "the bias %u)",
+                            "the bias %u, gelu's pre %u)",
                             name[g], (long long)d->rows, (long long)d->in,
                             (long long)d->out,
                             pp_precision_name(c->precision), al[AL_A],
-                            al[AL_B], al[AL_C], al[AL_BIAS]);
+                            al[AL_B], al[AL_C], al[AL_BIAS], al[AL_AUX]);
     }
     p->rows = d->rows;
     *out = p;
@@ -336,29 +378,43 @@ static pp_status plan_of(const pp_layer_call *c, lt_state *s, int g,
 }
 
 /* GEMM g: D = op(A) op(B) + beta D, with its epilogue's bias at bias
- * (NULL: none, or the state's scratch), by its plan. *plan says which
- * descriptor it ran with. */
+ * (NULL: none, or the state's scratch), by its plan. The forward of a
+ * gelu layer takes aux, its saved pre: the GELU epilogue writes it, or
+ * where the plan has none the matmul writes pre there instead of dst.
+ * *plan says which descriptor it ran with. */
 static pp_status gemm(const pp_layer_call *c, int g, const void *a,
                       const void *b, float beta, void *dst,
-                      const void *bias, const lt_plan **plan,
+                      const void *bias, void *aux, const lt_plan **plan,
                       pp_error *err)
 {
     lt_state *s = (lt_state *)c->state;
     linear_dims d;
     if (cuda_dims(c, &d, err))
         return err->code;
-    const uint32_t al[NAL] = {alignment(a), alignment(b), alignment(dst),
-                              alignment(g == FWD ? bias : s->db)};
-    /* The heuristic reads the bias pointer too, for its alignment. */
+    uint32_t al[NAL] = {alignment(a), alignment(b), alignment(dst),
+                        alignment(g == FWD ? bias : s->db),
+                        aux ? alignment(aux) : 16};
+    if (al[AL_AUX] < al[AL_C])
+        al[AL_C] = al[AL_AUX];
+    /* The heuristic reads the bias and aux pointers too, for their
+     * alignment. */
+    const cublasLtMatmulDescAttributes_t bias_at =
+        CUBLASLT_MATMUL_DESC_BIAS_POINTER,
+        aux_at = CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER;
     if (g == FWD && bias &&
-        desc_set(&s->desc[FWD], CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                 sizeof bias, err))
+        desc_set(&s->desc[FWD], bias_at, &bias, sizeof bias, err))
+        return err->code;
+    if (aux && ((bias && desc_set(&s->desc[FWD_GELU], bias_at, &bias,
+                                  sizeof bias, err)) ||
+                desc_set(&s->desc[FWD_GELU], aux_at, &aux, sizeof aux, err)))
         return err->code;
     lt_plan *p;
     if (plan_of(c, s, g, &d, al, &p, err))
         return err->code;
     const float one = 1.0f;
     *plan = p;
+    if (aux && p->desc == FWD)
+        dst = aux;
     return PP_CUBLASLT_CHECK(
         cublasLtMatmul(s->lt, &s->desc[p->desc], &one, a, &p->a, b, &p->b,
                        &beta, dst, &p->c, dst, &p->c, &p->algo,
@@ -416,12 +472,85 @@ static const void *param_of(const pp_layer_call *c, int i)
                                              : (const void *)c->param[i];
 }
 
+/* y (n) = gelu(pre), where the forward's matmul had no GELU epilogue */
+template <typename T>
+__global__ static void gelu_forward(T *y, const T *pre, int64_t n)
+{
+    grid_runs<T>(n, aligned16(y) && aligned16(pre), [&](int64_t i, int k) {
+        float v[PACK(T)];
+        run_load(v, pre + i, k);
+        for (int j = 0; j < k; j++)
+            v[j] = gelu_value(v[j]);
+        run_store(y + i, v, k);
+    });
+}
+
+/* dpre (n) = 0 + dy gelu'(pre), as linear.c makes it */
+template <typename T>
+__global__ static void gelu_dpre(T *dpre, const T *dy, const T *pre,
+                                 int64_t n)
+{
+    bool packs = aligned16(dpre) && aligned16(dy) && aligned16(pre);
+    grid_runs<T>(n, packs, [&](int64_t i, int k) {
+        float g[PACK(T)], v[PACK(T)];
+        run_load(g, dy + i, k);
+        run_load(v, pre + i, k);
+        for (int j = 0; j < k; j++)
+            g[j] = 0.0f + gelu_grad(g[j], v[j]);
+        run_store(dpre + i, g, k);
+    });
+}
+
+template <typename T>
+static pp_status launch_gelu(const pp_layer_call *c, void *y,
+                             const void *pre, int64_t n, pp_error *err)
+{
+    auto kernel = gelu_forward<T>;
+    if (n > 0)
+        PP_CUDA_LAUNCH(kernel, grid_runs_blocks<T>(n), PP_CUDA_THREADS, 0,
+                       pp_cuda_stream(c))((T *)y, (const T *)pre, n);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+template <typename T>
+static pp_status launch_dpre(const pp_layer_call *c, void *dpre,
+                             const void *dy, const void *pre, int64_t n,
+                             pp_error *err)
+{
+    auto kernel = gelu_dpre<T>;
+    if (n > 0)
+        PP_CUDA_LAUNCH(kernel, grid_runs_blocks<T>(n), PP_CUDA_THREADS, 0,
+                       pp_cuda_stream(c))((T *)dpre, (const T *)dy,
+                                          (const T *)pre, n);
+    return PP_CUDA_CHECK(cudaGetLastError(), err);
+}
+
+/* The gradient the GEMMs see in *g: dy, or with gelu dpre, made now in
+ * the workspace. */
+static pp_status grad_out(const pp_layer_call *c, const void *dy,
+                          const void **g, pp_error *err)
+{
+    *g = dy;
+    if (!linear_args_of(c)->gelu)
+        return PP_OK;
+    *g = c->workspace;
+    linear_dims d = linear_dims_of(c);
+    return BY_DTYPE(c, launch_dpre, c, c->workspace, dy, c->saved,
+                    d.rows * d.out, err);
+}
+
 static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
                               void *y, pp_error *err)
 {
     const lt_plan *p;
-    return gemm(c, FWD, param_of(c, 0), x[0], 0.0f, y, param_of(c, 1), &p,
-                err);
+    int gelu = linear_args_of(c)->gelu;
+    if (gemm(c, FWD, param_of(c, 0), x[0], 0.0f, y, param_of(c, 1),
+             gelu ? c->saved : NULL, &p, err))
+        return err->code;
+    if (!gelu || p->desc == FWD_GELU)
+        return PP_OK;
+    linear_dims d = linear_dims_of(c);
+    return BY_DTYPE(c, launch_gelu, c, y, c->saved, d.rows * d.out, err);
 }
 
 static pp_status cuda_backward_input(const pp_layer_call *c,
@@ -431,7 +560,10 @@ static pp_status cuda_backward_input(const pp_layer_call *c,
 {
     (void)x, (void)y;
     const lt_plan *p;
-    return gemm(c, DX, param_of(c, 0), dy, 1.0f, dx[0], NULL, &p, err);
+    const void *g;
+    if (grad_out(c, dy, &g, err))
+        return err->code;
+    return gemm(c, DX, param_of(c, 0), g, 1.0f, dx[0], NULL, NULL, &p, err);
 }
 
 static pp_status cuda_backward_weight(const pp_layer_call *c,
@@ -440,7 +572,9 @@ static pp_status cuda_backward_weight(const pp_layer_call *c,
 {
     (void)y;
     const lt_plan *p;
-    if (gemm(c, DW, x[0], dy, 1.0f, c->grad[0], NULL, &p, err))
+    const void *g;
+    if (grad_out(c, dy, &g, err) ||
+        gemm(c, DW, x[0], g, 1.0f, c->grad[0], NULL, NULL, &p, err))
         return err->code;
     if (c->plan->nparams < 2)
         return PP_OK;
@@ -448,7 +582,7 @@ static pp_status cuda_backward_weight(const pp_layer_call *c,
     if (p->desc == DW)
         return add_sums<float>(c, c->grad[1], ((lt_state *)c->state)->db,
                                1, d.out, err);
-    return BY_DTYPE(c, add_sums, c, c->grad[1], dy, d.rows, d.out, err);
+    return BY_DTYPE(c, add_sums, c, c->grad[1], g, d.rows, d.out, err);
 }
 
 extern "C" const pp_layer_kernels linear_cuda = {

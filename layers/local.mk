@@ -10,11 +10,13 @@ LAYER_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS)
 LAYER_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) -lm
 
 layers_linear_la_SOURCES = layers/linear.c layers/linear.h layers/matmul.h \
+	layers/gelu.h \
 	layers/f32view.h
 layers_relu_la_SOURCES = layers/relu.c layers/elementwise.h layers/simd.h
 layers_softmax_xent_la_SOURCES = layers/softmax_xent.c
 layers_embedding_la_SOURCES = layers/embedding.c
-layers_gelu_la_SOURCES = layers/gelu.c layers/elementwise.h layers/simd.h
+layers_gelu_la_SOURCES = layers/gelu.c layers/gelu.h layers/elementwise.h \
+	layers/simd.h
 layers_tanh_la_SOURCES = layers/tanh.c layers/elementwise.h layers/simd.h
 layers_layernorm_la_SOURCES = layers/layernorm.c layers/layernorm.h \
 	layers/simd.h

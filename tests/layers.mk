@@ -28,3 +28,15 @@ tests_test_matmul_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_srcdir)/layers \
 tests_test_matmul_CFLAGS = $(TEST_CFLAGS)
 tests_test_matmul_LDADD = $(TEST_LIBS) $(CBLAS_LIBS) -lm
 endif
+
+# test_linear_gelu: linear's activation = gelu against the chain linear
+#   + gelu, bit for bit, and trained under split schedules; its std and
+#   residual_layers initialisation, in the plan and as drawn.
+if HAVE_CHECK
+check_PROGRAMS += tests/test_linear_gelu
+TESTS += tests/test_linear_gelu
+tests_test_linear_gelu_SOURCES = tests/test_linear_gelu.c \
+	tests/layer_harness.c tests/layer_harness.h
+tests_test_linear_gelu_CFLAGS = $(TEST_CFLAGS)
+tests_test_linear_gelu_LDADD = $(TEST_LIBS) -lm
+endif

@@ -11,7 +11,10 @@
  *
  * linear, in fp32, tf32 and bf16: the GPU sums its products in another
  * order (and cuBLASLt may split them), so results are compared against a
- * bound, not bit for bit; see bound(). y starts as a NaN pattern on the
+ * bound, not bit for bit; see bound(). With activation = gelu also the
+ * saved pre-activation (cuBLASLt's aux matrix, or its D where the layer
+ * falls back to a kernel of its own), and y and the gradients through
+ * gelu's tanhf, which differs between the devices; see gelu_bound(). y starts as a NaN pattern on the
  * device, and in bf16 so do the FP32 parameters on both devices, so a
  * kernel that reads what it should not fails.
  * Optimizers: the kernels round every operation as the CPU loop does
@@ -151,13 +154,22 @@ static const pp_key layer_core[] = {
 static const struct lin_case {
     pp_shape shape; /* one sample */
     int units, bias, n;
+    int gelu; /* activation = gelu */
 } lin_cases[] = {
-    {{1, {37}}, 29, 1, 5},
-    {{2, {7, 33}}, 65, 1, 3},
-    {{1, {3}}, 5, 0, 1},
-    {{2, {4, 129}}, 1, 0, 2},
-    {{3, {2, 3, 17}}, 11, 1, 4},
-    {{2, {75, 256}}, 384, 1, 4},
+    {{1, {37}}, 29, 1, 5, 0},
+    {{2, {7, 33}}, 65, 1, 3, 0},
+    {{1, {3}}, 5, 0, 1, 0},
+    {{2, {4, 129}}, 1, 0, 2, 0},
+    {{3, {2, 3, 17}}, 11, 1, 4, 0},
+    {{2, {75, 256}}, 384, 1, 4, 0},
+    /* activation = gelu: units a multiple of 8 take the GELU_AUX_BIAS
+     * epilogue (GELU_AUX without a bias), others the BIAS matmul and the
+     * layer's own kernel; every other case unaligned. */
+    {{1, {37}}, 24, 1, 5, 1},
+    {{2, {7, 33}}, 65, 1, 3, 1},
+    {{2, {4, 129}}, 16, 0, 2, 1},
+    {{2, {20, 64}}, 128, 1, 2, 1},
+    {{3, {2, 3, 17}}, 11, 0, 4, 1},
 };
 #define NLIN (int)(sizeof lin_cases / sizeof *lin_cases)
 
@@ -210,12 +222,50 @@ static double bound(int64_t k, double s, double s_products,
     return b;
 }
 
-/* A bf16 result's bound: b, the sums' own, and one bf16 ulp (2^-7 of the
- * power of two at or below the larger of the two). */
+/* One bf16 ulp at v's magnitude: 2^-7 of the power of two at or below. */
+static double ulp16(double v)
+{
+    return v != 0 ? ldexp(1.0, ilogb(mag(v)) - 7) : 0;
+}
+
+/* A bf16 result's bound: b, the sums' own, and one bf16 ulp at the
+ * larger of the two. */
 static double bound16(double b, float gpu, float cpu)
 {
-    double big = fmax(mag(gpu), mag(cpu));
-    return b + (big > 0 ? ldexp(1.0, ilogb(big) - 7) : 0);
+    return b + ulp16(fmax(mag(gpu), mag(cpu)));
+}
+
+/* gelu (gelu.h) on the two devices: FP32 operations rounded alike
+ * (--fmad=false), but tanhf within 2 ulp of tanh on each (CUDA's and
+ * glibc's documented bounds), so t = tanh(...) within 2^-22 of each
+ * other where |t| < 1. gelu = 0.5 v (1 + t) moves by 0.5 |v| that;
+ * gelu' = 0.5 (1 + t) + 0.5 v (1 - t^2) s (1 + 3 c v^2) by
+ * |0.5 - v t s (1 + 3 c v^2)| that, under 1 + |v| (1 + 0.14 v^2)
+ * times it (s = 0.798, c = 0.0447), and a few roundings of terms of
+ * that size. gelu_bound(v) is 2^-21 (1 + |v|), twice and more what
+ * gelu's difference can be, and gelu_grad_bound(v) 2^-21 times the
+ * second factor: per unit of dy. gelu' is at most 1.13 in size, so a
+ * difference e in pre moves gelu(pre) by 1.13 e at most. A wrong
+ * formula (a factor, a term, the erf form) is off by 1e-3 or more. */
+#define GELU_SLOPE 1.13
+
+static double gelu_bound(double v)
+{
+    return 0x1p-21 * (1 + mag(v));
+}
+
+static double gelu_grad_bound(double v)
+{
+    return 0x1p-21 * (1 + mag(v) * (1 + 0.14 * v * v));
+}
+
+/* dy gelu'(v), in double: the reference's size. */
+static double gelu_grad_ref(double dy, double v)
+{
+    const double s = 0.7978845608028654, c = 0.044715;
+    double t = tanh(s * (v + c * v * v * v));
+    return dy * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * s *
+                                     (1 + 3 * c * v * v));
 }
 
 typedef struct worst {
@@ -310,8 +360,9 @@ START_TEST(test_linear)
 
     char text[256];
     snprintf(text, sizeof text,
-             "[layer t]\ntype = linear\nunits = %d\nbias = %s\n",
-             lc->units, lc->bias ? "true" : "false");
+             "[layer t]\ntype = linear\nunits = %d\nbias = %s\n%s",
+             lc->units, lc->bias ? "true" : "false",
+             lc->gelu ? "activation = gelu\n" : "");
     pp_config *cfg = load_config(text);
     const pp_plugin_desc *desc = find_plugin(PP_KIND_LAYER, "linear");
     const pp_layer_ops *ops = desc->ops;
@@ -376,10 +427,14 @@ START_TEST(test_linear)
     memcpy(gw, gw0, nw * sizeof(float));
     memcpy(gb, gb0, nb * sizeof(float));
 
-    /* CPU; in bf16 its views take the workspace the plan asks for. */
+    /* CPU; in bf16 its views take the workspace the plan asks for. With
+     * gelu it saves pre (ny values of act). */
     size_t work_bytes = plan.workspace_bytes * (size_t)n;
     void *work = calloc(work_bytes + 1, 1);
-    ck_assert_ptr_nonnull(work);
+    size_t saved_bytes = plan.saved_bytes * (size_t)n;
+    void *saved = calloc(saved_bytes + 1, 1);
+    ck_assert(work && saved);
+    ck_assert_uint_eq(saved_bytes, lc->gelu ? ny * es : 0);
     const float *param[2] = {w32, b32};
     const void *param16[2] = {w16, b16};
     float *grad[2] = {gw, gb};
@@ -387,6 +442,7 @@ START_TEST(test_linear)
     void *dxs[1] = {dxv};
     pp_layer_call call = {.plan = &plan, .nin = 1, .in = &in, .n = n,
                           .param = param, .grad = grad, .workspace = work,
+                          .saved = saved,
                           .training = 1, .precision = prec,
                           .param_bf16 = bf16 ? param16 : NULL};
     void *cpu_state = NULL;
@@ -411,6 +467,7 @@ START_TEST(test_linear)
     size_t shift = (size_t)(_i / NVAR % 2), pad = shift * es;
     void *dxv0 = host_values(dx0, nx, act);
     void *d_x, *d_dy, *d_dx, *d_y, *d_work, *d_p[2], *d_p16[2], *d_g[2];
+    void *d_saved;
     const void *p_host[2] = {w32, b32}, *p16_host[2] = {w16, b16};
     const void *g_host[2] = {gw0, gb0};
     size_t p_bytes[2] = {nw * 4, nb * 4}, p16_bytes[2] = {nw * 2, nb * 2};
@@ -420,6 +477,7 @@ START_TEST(test_linear)
         device_one(dxv0, nx * es, pad, &d_dx),
         device_one(NULL, ny * es, pad, &d_y),
         device_one(NULL, work_bytes, 0, &d_work),
+        device_one(NULL, saved_bytes, pad, &d_saved),
         device_run(2, p_host, p_bytes, shift * 4, d_p),
         device_run(2, p16_host, p16_bytes, shift * 2, d_p16),
         device_run(2, g_host, p_bytes, shift * 4, d_g),
@@ -435,6 +493,7 @@ START_TEST(test_linear)
     gcall.param_bf16 = bf16 ? d_param16 : NULL;
     gcall.grad = d_grad;
     gcall.workspace = d_work;
+    gcall.saved = d_saved;
     gcall.state = NULL;
     gcall.stream = stream;
     if (lv->no_bgrad)
@@ -445,6 +504,16 @@ START_TEST(test_linear)
     gcall.state = gpu_state;
     ck_assert_msg(ops->cuda->forward(&gcall, d_xs, d_y, &err) == PP_OK, "%s",
                   err.msg);
+    /* gelu: the GPU's pre, then backward on the CPU's, so that each
+     * backward is judged on its own rounding. */
+    float *pre_gpu = host_floats(ny), *pre = host_floats(ny);
+    if (lc->gelu) {
+        values_to_host(pre_gpu, d_saved, ny, act);
+        pp_row_load(pre, saved, act, (int64_t)ny);
+        CUDA_OK(cudaMemcpy(d_saved, saved, saved_bytes,
+                           cudaMemcpyHostToDevice));
+        CUDA_OK(cudaDeviceSynchronize());
+    }
     ck_assert_msg(ops->cuda->backward_input(&gcall, d_xs, d_y, d_dy, d_dxs,
                                             &err) == PP_OK, "%s", err.msg);
     ck_assert_msg(ops->cuda->backward_weight(&gcall, d_xs, d_y, d_dy,
@@ -455,8 +524,11 @@ START_TEST(test_linear)
     to_host(gw_gpu, d_gw, nw);
     to_host(gb_gpu, d_gb, nb);
 
-    worst wy = {0}, wdx = {0}, wgw = {0}, wgb = {0};
-    /* y[r, o] = b[o] + sum_i x[r, i] w[o, i] */
+    worst wy = {0}, wdx = {0}, wgw = {0}, wgb = {0}, wpre = {0};
+    /* y[r, o] = b[o] + sum_i x[r, i] w[o, i]; with gelu that is pre,
+     * and y = gelu(pre): gelu of the FP32 pre on the GPU's epilogue, of
+     * pre as stored on the CPU and the GPU's own kernel, half a bf16
+     * ulp apart on each side. */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t o = 0; o < fout; o++) {
             double sp = 0;
@@ -465,56 +537,85 @@ START_TEST(test_linear)
             double sc = lc->bias ? mag(b[o]) : 0;
             int64_t at = r * fout + o;
             double bd = bound(fin, sc + sp, sp, prec);
+            if (lc->gelu) {
+                double bp = bf16 ? bound16(bd, pre_gpu[at], pre[at]) : bd;
+                check_close("pre", at, pre_gpu[at], pre[at], bp, &wpre);
+                double v = fmax(mag(pre_gpu[at]), mag(pre[at]));
+                bd = GELU_SLOPE * (bd + (bf16 ? ulp16(v) : 0)) +
+                     gelu_bound(v);
+            }
             if (bf16)
                 bd = bound16(bd, y_gpu[at], y[at]);
             check_close("y", at, y_gpu[at], y[at], bd, &wy);
         }
-    /* dx[r, i] = dx0[r, i] + sum_o dy[r, o] w[o, i] */
+    /* The gradient the GEMMs see, g (rows, out): dy, or with gelu dpre
+     * = dy gelu'(pre), of which the devices' values differ by up to
+     * dg: gelu_grad_bound and, in bf16, where each rounds dpre, one
+     * ulp. Each sum over g's terms adds their dg times the other
+     * factor to its bound. */
+    float *g = host_floats(ny);
+    double *dg = calloc(ny ? ny : 1, sizeof *dg);
+    ck_assert_ptr_nonnull(dg);
+    for (size_t k = 0; k < ny; k++) {
+        g[k] = lc->gelu ? (float)gelu_grad_ref(dy[k], pre[k]) : dy[k];
+        if (lc->gelu)
+            dg[k] = mag(dy[k]) * gelu_grad_bound(pre[k]) +
+                    (bf16 ? ulp16(g[k]) : 0);
+    }
+    /* dx[r, i] = dx0[r, i] + sum_o g[r, o] w[o, i] */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < fin; i++) {
-            double sp = 0;
-            for (int64_t o = 0; o < fout; o++)
-                sp += mag((double)dy[r * fout + o] * w[o * fin + i]);
+            double sp = 0, sg = 0;
+            for (int64_t o = 0; o < fout; o++) {
+                sp += mag((double)g[r * fout + o] * w[o * fin + i]);
+                sg += dg[r * fout + o] * mag(w[o * fin + i]);
+            }
             double sc = mag(dx0[r * fin + i]);
             int64_t at = r * fin + i;
-            double bd = bound(fout, sc + sp, sp, prec);
+            double bd = bound(fout, sc + sp + sg, sp + sg, prec) + sg;
             if (bf16)
                 bd = bound16(bd, dx_gpu[at], dx[at]);
             check_close("dx", at, dx_gpu[at], dx[at], bd, &wdx);
         }
-    /* dw[o, i] = gw0[o, i] + sum_r dy[r, o] x[r, i] */
+    /* dw[o, i] = gw0[o, i] + sum_r g[r, o] x[r, i] */
     for (int64_t o = 0; o < fout; o++)
         for (int64_t i = 0; i < fin; i++) {
-            double sp = 0;
-            for (int64_t r = 0; r < rows; r++)
-                sp += mag((double)dy[r * fout + o] * x[r * fin + i]);
+            double sp = 0, sg = 0;
+            for (int64_t r = 0; r < rows; r++) {
+                sp += mag((double)g[r * fout + o] * x[r * fin + i]);
+                sg += dg[r * fout + o] * mag(x[r * fin + i]);
+            }
             double sc = mag(gw0[o * fin + i]);
             check_close("dw", o * fin + i, gw_gpu[o * fin + i],
-                        gw[o * fin + i], bound(rows, sc + sp, sp, prec),
-                        &wgw);
+                        gw[o * fin + i],
+                        bound(rows, sc + sp + sg, sp + sg, prec) + sg, &wgw);
         }
-    /* db[o] = gb0[o] + sum_r dy[r, o]: BGRADB's sum, or the layer's
-     * kernel's, in FP32. Whether a TF32 kernel's BGRADB sums dy as
+    /* db[o] = gb0[o] + sum_r g[r, o]: BGRADB's sum, or the layer's
+     * kernel's, in FP32. Whether a TF32 kernel's BGRADB sums g as
      * stored or rounded to TF32 cuBLASLt does not say: tf32's bound
      * allows either. */
     for (int64_t o = 0; lc->bias && o < fout; o++) {
-        double sp = 0;
-        for (int64_t r = 0; r < rows; r++)
-            sp += mag(dy[r * fout + o]);
+        double sp = 0, sg = 0;
+        for (int64_t r = 0; r < rows; r++) {
+            sp += mag(g[r * fout + o]);
+            sg += dg[r * fout + o];
+        }
         check_close("db", o, gb_gpu[o], gb[o],
-                    bound(rows, mag(gb0[o]) + sp, sp, prec), &wgb);
+                    bound(rows, mag(gb0[o]) + sp + sg, sp + sg, prec) + sg,
+                    &wgb);
     }
     /* Without a bias the gradient buffer is not the layer's to touch. */
     if (!lc->bias)
         ck_assert_int_eq(memcmp(gb_gpu, gb0, nb * sizeof(float)), 0);
-    printf("linear %lldx%lld->%lld bias %d %s%s%s: worst |gpu - cpu| / "
-           "bound: y %.3g, dx %.3g, dw %.3g, db %.3g\n",
+    printf("linear %lldx%lld->%lld bias %d%s %s%s%s: worst |gpu - cpu| / "
+           "bound: y %.3g, pre %.3g, dx %.3g, dw %.3g, db %.3g\n",
            (long long)rows, (long long)fin, (long long)fout, lc->bias,
-           pp_precision_name(prec), lv->no_bgrad ? " (no BGRADB)" : "",
+           lc->gelu ? " gelu" : "", pp_precision_name(prec),
+           lv->no_bgrad ? " (no BGRADB)" : "",
            prec == PP_PRECISION_TF32 && !tf32_capable
                ? " (no TF32 on this GPU)"
                : "",
-           wy.ratio, wdx.ratio, wgw.ratio, wgb.ratio);
+           wy.ratio, wpre.ratio, wdx.ratio, wgw.ratio, wgb.ratio);
 
     ops->cuda->destroy(gpu_state);
     if (ops->cpu->destroy)
@@ -523,7 +624,7 @@ START_TEST(test_linear)
         CUDA_OK(cudaFree(dev[k]));
     void *host[] = {x, w, b, dy, gw0, gb0, dx0, y, dx, gw, gb, y_gpu,
                     dx_gpu, gw_gpu, gb_gpu, w32, b32, xv, dyv, dxv, dxv0, yv,
-                    w16, b16, work};
+                    w16, b16, work, saved, pre, pre_gpu, g, dg};
     for (size_t k = 0; k < sizeof host / sizeof *host; k++)
         free(host[k]);
     pp_layer_plan_release(&plan);
