@@ -11,6 +11,8 @@
 # trains a residual MLP instead: each block adds its output to the stream
 # it read, and one skip runs from the first block to the last, so the cut
 # between the stages carries the stream and that skip beside each other.
+# MODEL=gpt trains examples/gpt-char.ini (a GPT of 4 blocks on
+# corpus.txt, batch 32) under each schedule instead.
 #
 # Eight equal layers cut four and four (partition = flops), so the stages
 # cost about the same. Costs are measured per op and per stage from the
@@ -29,9 +31,19 @@ steps=30
 repeat=${REPEAT:-3}
 transport=${TRANSPORT:-local}
 shape=${MODEL:-mlp}
-case $shape in mlp|residual) ;; *) echo "MODEL is mlp or residual" >&2; exit 2 ;; esac
+case $shape in mlp|residual|gpt) ;; *) echo "MODEL is mlp, residual or gpt" >&2; exit 2 ;; esac
+examples=$(cd "$(dirname "$0")/../examples" && pwd)
+batch=512
+[ "$shape" != gpt ] || batch=32
 
 model() { # model SCHEDULE V
+    if [ "$shape" = gpt ]; then
+        # examples/gpt-char.ini as it is, but for the schedule and steps.
+        sed -e "s|^schedule = .*|schedule = $1\nstages_per_rank = $2\ntransport = $transport|" \
+            -e "s|^steps = .*|steps = $steps|" -e "s|^log_every = .*|log_every = 1|" \
+            -e "s|^path = .*|path = $examples/corpus.txt|" "$examples/gpt-char.ini"
+        return
+    fi
     echo "[model]"
     echo "input = 512"
     for i in 1 2 3 4 5 6 7 8; do
@@ -76,10 +88,10 @@ INI
 measure() { # measure SCHEDULE V [PIPETTE]
     model "$1" "$2" >"$work/m.ini"
     "${3:-$pipette}" train --trace "$work/t.json" "$work/m.ini" >"$work/log"
-    python3 - "$work/log" "$work/t.json" <<'PY'
+    python3 - "$work/log" "$work/t.json" "$batch" <<'PY'
 import json, statistics, sys
 log = [l.split() for l in open(sys.argv[1]) if l.startswith("step ")]
-batch = 512
+batch = int(sys.argv[3])
 times = [batch / float(l[4]) for l in log[5:]]
 bubbles = [float(l[7].rstrip('%')) for l in log[5:]]
 ev = [e for e in json.load(open(sys.argv[2]))["traceEvents"] if e.get("ph") == "X"]

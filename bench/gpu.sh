@@ -1,5 +1,5 @@
 #!/bin/sh
-# bench/gpu.sh - pipette on one GPU, in three parts:
+# bench/gpu.sh - pipette on one GPU, in four parts:
 #
 #   1. the `linear` layer's forward and backward (three GEMMs) beside bare
 #      cuBLASLt on the same shapes, in fp32, tf32 and bf16
@@ -21,6 +21,13 @@
 #   3. moving a message on one GPU, 1 MiB to 1 GiB (bench/transfer_gpu):
 #      the peer transport between two ranks, the nccl transport from a
 #      rank to itself, and bare cudaMemcpyAsync, in GB/s.
+#   4. GPT-2 small (examples/gpt2-124m.ini: bf16, T 1024, batch 16, random
+#      tokens) in tokens/s: one stage (the whole batch) and four stages on
+#      the same GPU (1F1B, 8 micro-batches), beside PyTorch eager with
+#      F.scaled_dot_product_attention and torch.compile on the same shapes
+#      (bench/gpt_torch.py). Targets (issue 15): one stage at least 1.0x
+#      PyTorch eager's tokens/s and 0.8x torch.compile's; four stages
+#      within 10% of one stage.
 #
 #   bench/gpu.sh [--smoke] [BUILD]        (default: this tree)
 #
@@ -38,7 +45,7 @@
 # LD_LIBRARY_PATH it runs with, so that the CUDA libraries added for
 # pipette do not replace the ones PyTorch was built with (scripts/
 # device-run.sh sets it to the machine's own). PIPETTE_BENCH_PARTS picks
-# parts (default "1 2 3"). Each command is limited to 300 s, and the
+# parts (default "1 2 3 4"). Each command is limited to 300 s, and the
 # whole runs in a few minutes on an H100 (the lent machines stop a
 # command at 10). Prints the commit,
 # the device, each part's results and a summary that names every part
@@ -66,7 +73,7 @@ build=$(cd "${1:-$top}" && pwd) || {
     exit 2
 }
 pipette=$build/src/pipette
-parts=${PIPETTE_BENCH_PARTS:-1 2 3}
+parts=${PIPETTE_BENCH_PARTS:-1 2 3 4}
 torch_ld=${PIPETTE_TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
 if [ -z "${PYTHON:-}" ]; then
     if [ -x /opt/torch/.venv/bin/python ]; then
@@ -269,7 +276,7 @@ measure() { # measure LOG WARM STEPS STAGES
         if (match($0, / on [^ ]+, /))
             devs = substr($0, RSTART + 4, RLENGTH - 6)
     }
-    $1 == "stage" && $3 == "on" && $4 == "rank" && $7 == "parameters:" { params += $6 }
+    $1 == "stage" && $3 == "on" && $4 == "rank" && $7 ~ /^parameters/ { params += $6 }
     $1 == "step" && $3 == "loss" && $6 == "samples/s" && $7 == "bubble" {
         if ($2 + 0 <= warm) next
         if (!($5 + 0 > 0)) die("step " $2 ": samples/s is " $5)
@@ -489,12 +496,138 @@ part3() {
     fi
 }
 
-for part in 1 2 3; do
+# ---------------------------------------------------------------- part 4
+# --smoke's GPT: two blocks of width 32 over 32 tokens of a 512-id vocab.
+gpt_shrink() {
+    sed -e 's/^count = 12$/count = 2/' -e 's/^input = 1024$/input = 32/' \
+        -e 's/^length = 1024$/length = 32/' -e 's/^dim = 768$/dim = 32/' \
+        -e 's/^units = 2304 /units = 96 /' -e 's/^units = 2304$/units = 96/' \
+        -e 's/^units = 768$/units = 32/' -e 's/^units = 3072$/units = 128/' \
+        -e 's/^heads = 12$/heads = 2/' -e 's/^vocab = 50257$/vocab = 512/' \
+        -e 's/^units = 50257$/units = 512/' -e 's/^batch = 16$/batch = 8/' "$1"
+}
+
+part4() {
+    echo
+    echo "== part 4: GPT-2 small in bf16, pipette against PyTorch eager and torch.compile"
+    if [ -n "$gpu_why" ]; then
+        echo "skipped: $gpu_why"
+        note "part 4 skipped: no GPU answers ($gpu_why)"
+        return 0
+    fi
+    ini=$top/examples/gpt2-124m.ini
+    tmpl=$work/gpt.ini
+    if [ "$smoke" -eq 1 ]; then
+        gpt_shrink "$ini" >"$tmpl"
+        warm=1 steps=2 ntokens=20000 vocab=512
+    else
+        cp "$ini" "$tmpl"
+        warm=3 steps=10 ntokens=4000000 vocab=50257
+    fi
+    get() { sed -n "s/^$1 = \([0-9]*\).*/\1/p" "$tmpl" | head -n 1; }
+    T=$(get input) batch=$(get batch) layers=$(get count) dim=$(get dim)
+    heads=$(get heads)
+    if ! python3 "$top/scripts/random-tokens.py" --vocab "$vocab" \
+        "$work/tokens.bin" "$ntokens" >"$work/p4tok" 2>&1; then
+        fail "part 4: scripts/random-tokens.py: $(tail -n 1 "$work/p4tok")"
+        return 0
+    fi
+    p4=ok
+    rows=$work/p4rows
+    : >"$rows"
+    for v in 1 4; do
+        case $v in
+        1) devices=cuda:0 mb=1 ;;
+        4) devices='cuda:0*4' mb=8 ;;
+        esac
+        run=$work/gpt-$v.ini
+        sed -e "s|^devices = .*|devices = $devices|" \
+            -e "s|^microbatches = .*|microbatches = $mb|" \
+            -e "s|^path = .*|path = $work/tokens.bin|" "$tmpl" >"$run"
+        echo "pipette train gpt2-124m.ini, bf16, devices = $devices, microbatches = $mb, $warm + $steps steps"
+        log=$work/gpt-$v.log
+        rc=0
+        bounded 300 "$pipette" train --steps $((warm + steps)) "$run" \
+            >"$log" 2>&1 || rc=$?
+        sed 's/^/  | /' "$log"
+        if [ "$rc" -ne 0 ]; then
+            fail "part 4: pipette train gpt2-124m ($devices) exited $rc"
+            p4=failed
+            continue
+        fi
+        if ! r=$(measure "$log" "$warm" "$steps" "$v"); then
+            fail "part 4: gpt2-124m ($devices): unreadable log"
+            p4=failed
+            continue
+        fi
+        # shellcheck disable=SC2086
+        set -- $r
+        echo "  -> median step $1 ms, $(awk -v s="$2" -v t="$T" 'BEGIN { printf "%.0f", s * t }') tokens/s"
+        echo "pipette $v $1 $2 $4" >>"$rows"
+    done
+    for mode in eager compile; do
+        tlog=$work/gpt-torch-$mode
+        flag=
+        [ "$mode" = eager ] || flag=--compile
+        echo "PyTorch $mode on the same GPT, $warm + $steps steps"
+        rc=0
+        # shellcheck disable=SC2086
+        bounded 300 env LD_LIBRARY_PATH="$torch_ld" "$PYTHON" \
+            "$here/gpt_torch.py" $flag --warmup "$warm" --steps "$steps" \
+            --layers "$layers" --dim "$dim" --heads "$heads" --context "$T" \
+            --vocab "$vocab" --batch "$batch" --precision bf16 \
+            >"$tlog" 2>&1 || rc=$?
+        sed 's/^/  | /' "$tlog"
+        result=$(sed -n 's/^RESULT //p' "$tlog")
+        tms=$(echo "$result" | sed -n 's/.*step_ms=\([0-9.]*\).*/\1/p')
+        tparams=$(echo "$result" | sed -n 's/.*params=\([0-9]*\).*/\1/p')
+        if [ "$rc" -eq 77 ]; then
+            note "part 4: PyTorch $mode skipped: $(tail -n 1 "$tlog")"
+        elif [ "$rc" -ne 0 ] || [ -z "$tms" ]; then
+            fail "part 4: gpt_torch.py ($mode) exited $rc"
+            p4=failed
+        else
+            echo "torch-$mode $tms $tparams" >>"$rows"
+        fi
+    done
+    echo
+    echo "| run | step ms | tokens/s | parameters |"
+    echo "|---|---|---|---|"
+    awk -v T="$T" -v B="$batch" '
+    $1 == "pipette" { printf "| pipette, %d stage%s | %.1f | %.0f | %s |\n", $2, $2 > 1 ? "s" : "", $3, $4 * T, $5 }
+    $1 ~ /^torch-/ { printf "| PyTorch %s | %.1f | %.0f | %s |\n", substr($1, 7), $2, 1000 * B * T / $2, $3 }' "$rows"
+    awk '
+    $1 == "pipette" { ms[$2] = $3; params = $5 }
+    $1 ~ /^torch-/ { t[substr($1, 7)] = $2; tp[substr($1, 7)] = $3 }
+    END {
+        if (!(1 in ms)) { print "  one stage: not measured  FAILED"; exit }
+        for (m in tp) if (tp[m] != params)
+            printf "  PyTorch %s has %s parameters, pipette %s: not the same model  FAILED\n", m, tp[m], params
+        if ("eager" in t)
+            printf "  one stage tokens/s at least 1.0x PyTorch eager: %.2fx  %s\n", t["eager"] / ms[1], ms[1] <= t["eager"] ? "PASS" : "MISS"
+        else print "  one stage against PyTorch eager: no PyTorch number  SKIPPED"
+        if ("compile" in t)
+            printf "  one stage tokens/s at least 0.8x torch.compile: %.2fx  %s\n", t["compile"] / ms[1], ms[1] * 0.8 <= t["compile"] ? "PASS" : "MISS"
+        else print "  one stage against torch.compile: no PyTorch number  SKIPPED"
+        if (4 in ms)
+            printf "  four stages within 10%% of one stage: %.1f ms vs %.1f ms (%+.1f%%)  %s\n", ms[4], ms[1], 100 * (ms[4] / ms[1] - 1), ms[4] <= 1.1 * ms[1] ? "PASS" : "MISS"
+        else print "  four stages: not measured  FAILED"
+    }' "$rows" | tee "$work/p4targets"
+    grep -q FAILED "$work/p4targets" && p4=failed
+    sed 's/^  /part 4 target: /' "$work/p4targets" >>"$summary.targets"
+    if [ "$p4" = ok ]; then
+        note "part 4 ran"
+        ran=1
+    fi
+}
+
+for part in 1 2 3 4; do
     if selected "$part"; then
         case $part in
         1) part1 ;;
         2) part2 ;;
         3) part3 ;;
+        4) part4 ;;
         esac
     else
         note "part $part skipped: not in PIPETTE_BENCH_PARTS ($parts)"
