@@ -97,7 +97,8 @@ TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
-	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS)
+	tests/gradcheck/layers.ini tests/gradcheck/mse.ini \
+	tests/gradcheck/attention.ini $(CHECK_CORPUS)
 
 # pipette check on model files with mistakes: each .ini beside the
 # .expected stderr it must produce.
