@@ -292,8 +292,8 @@ static const gpu_case cases[] = {
      0, 0, 0},
     /* attention: T positions of 3 x heads x hs features (last_mult: 3
      * heads). Random T and heads of 1 to 40 features (odd ones among
-     * them), causal and not; T = 1; then heads of 64 and 128 with T past
-     * one tile and not a multiple of one (17, 70, 130). */
+     * them), causal and not; T = 1; then heads of 64, 128 and 16 with T
+     * past one tile and not a multiple of one (17, 70, 130, 33). */
     {"attention", "heads = 2", 1, 1, 40, 1, 40, 1, 3, 0, -2, 2, 1, ATT_FP32,
      1, 0, ATT_BF16, 3 * 2, 1, 1},
     {"attention", "heads = 3\ncausal = false", 1, 1, 40, 1, 24, 1, 2, 0, -2,
@@ -310,6 +310,12 @@ static const gpu_case cases[] = {
      ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
     {"attention", "heads = 2\ncausal = false", 1, 9, 9, 128, 128, 1, 2, 0,
      -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
+    /* Heads of 256 (tiles of 8 rows) and of the largest, 1024 (tiles of
+     * one and two rows). */
+    {"attention", "heads = 1", 1, 11, 11, 256, 256, 1, 1, 0, -2, 2, 1,
+     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
+    {"attention", "heads = 1\ncausal = false", 1, 3, 3, 1024, 1024, 1, 1, 0,
+     -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
