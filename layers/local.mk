@@ -4,7 +4,8 @@
 # without CUDA, so the plugins' C flags need no condition.
 layer_LTLIBRARIES += layers/linear.la layers/relu.la layers/softmax_xent.la \
 	layers/embedding.la layers/gelu.la layers/tanh.la layers/layernorm.la \
-	layers/dropout.la layers/mse.la layers/add.la layers/concat.la
+	layers/dropout.la layers/mse.la layers/add.la layers/concat.la \
+	layers/attention.la
 
 LAYER_CPPFLAGS = $(PLUGIN_CPPFLAGS) $(CUDA_CPPFLAGS)
 LAYER_LIBADD = $(PLUGIN_LIBADD) $(CUDA_LIBS) -lm
@@ -24,12 +25,14 @@ layers_dropout_la_SOURCES = layers/dropout.c layers/dropout.h
 layers_mse_la_SOURCES = layers/mse.c
 layers_add_la_SOURCES = layers/add.c
 layers_concat_la_SOURCES = layers/concat.c
+layers_attention_la_SOURCES = layers/attention.c layers/attention.h \
+	layers/f32view.h
 
 # The CUDA halves. Each .cu goes through the .cu.lo rule (Makefile.am),
 # which writes its dependencies to layers/.deps/NAME.Pcu; linear's needs
 # cuBLASLt, hence its own rule and libraries.
 PP_LAYER_CU = relu softmax_xent embedding gelu tanh layernorm dropout mse \
-	add concat
+	add concat attention
 if HAVE_CUDA
 layers_relu_la_SOURCES += layers/relu.cu
 layers_softmax_xent_la_SOURCES += layers/softmax_xent.cu
@@ -41,6 +44,7 @@ layers_dropout_la_SOURCES += layers/dropout.cu
 layers_mse_la_SOURCES += layers/mse.cu
 layers_add_la_SOURCES += layers/add.cu
 layers_concat_la_SOURCES += layers/concat.cu
+layers_attention_la_SOURCES += layers/attention.cu
 endif
 if HAVE_CUBLASLT
 layers_linear_la_SOURCES += layers/linear.cu
@@ -58,6 +62,7 @@ endif
 @am__include@ @am__quote@layers/$(DEPDIR)/mse.Pcu@am__quote@ # am--include-marker
 @am__include@ @am__quote@layers/$(DEPDIR)/add.Pcu@am__quote@ # am--include-marker
 @am__include@ @am__quote@layers/$(DEPDIR)/concat.Pcu@am__quote@ # am--include-marker
+@am__include@ @am__quote@layers/$(DEPDIR)/attention.Pcu@am__quote@ # am--include-marker
 PP_CU_DEPFILES += layers/$(DEPDIR)/linear.Pcu \
 	$(PP_LAYER_CU:%=layers/$(DEPDIR)/%.Pcu)
 # Shipped even by a `make dist` configured without CUDA, with packed.h,
@@ -100,3 +105,6 @@ layers_add_la_LIBADD = $(LAYER_LIBADD)
 layers_concat_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_concat_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_concat_la_LIBADD = $(LAYER_LIBADD)
+layers_attention_la_CPPFLAGS = $(LAYER_CPPFLAGS)
+layers_attention_la_LDFLAGS = $(PLUGIN_LDFLAGS)
+layers_attention_la_LIBADD = $(LAYER_LIBADD)

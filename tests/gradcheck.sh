@@ -7,7 +7,7 @@
 dir="${srcdir:-.}/tests/gradcheck"
 
 # cuda_lines FILE: how many of its layers have a CUDA half.
-for ini in layers mse; do
+for ini in layers mse attention; do
     run timeout 120 "$PIPETTE" gradcheck "$dir/$ini.ini"
     expect_status 0 "gradcheck $ini.ini"
     expect_out "^gradcheck: .*/$ini.ini: [0-9]+ tensors of [0-9]+ layers within their bounds$" "$ini.ini summary"

@@ -99,7 +99,8 @@ EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
 	tests/random-tokens.sh \
-	tests/gradcheck/layers.ini tests/gradcheck/mse.ini $(CHECK_CORPUS) \
+	tests/gradcheck/layers.ini tests/gradcheck/mse.ini \
+	tests/gradcheck/attention.ini $(CHECK_CORPUS) \
 	tests/repeat/tied-residual-by-hand.ini
 
 # pipette check on model files with mistakes: each .ini beside the

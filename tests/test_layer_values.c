@@ -3,7 +3,7 @@
  * references, embedding's positions by hand, dropout's mask, the runtime
  * errors for bad token ids and targets, and the plans (shapes, saved
  * bytes, initialisers, refusals) the kernels and the core's memory plan
- * rely on.
+ * rely on; attention's values known by hand.
  *
  * Layers are planned from a real [layer] section through the registry
  * (tests/layer_harness.c). Inputs and parameters are random from fixed
@@ -467,6 +467,230 @@ START_TEST(test_plan_errors)
 }
 END_TEST
 
+/* ---- attention ---------------------------------------------------------- */
+
+/* x (n, T, 3d) random, planned as attention with keys. */
+static float *attention_open(layer *l, const char *keys, int64_t T,
+                             int64_t d, int n, uint64_t *rng)
+{
+    pp_shape shape = {2, {T, 3 * d}};
+    layer_open(l, reg, "attention", keys, PP_F32, &shape, n, rng);
+    float *x = alloc_floats(l->in_len[0]);
+    fill_uniform(x, l->in_len[0], rng, -2.0, 2.0);
+    return x;
+}
+
+/* y and the saved log-sum-exps against float64, causal and not, one head
+ * and several, T odd and past a tile of 32. */
+START_TEST(test_attention_forward)
+{
+    static const struct {
+        const char *keys;
+        int64_t T, d;
+        int heads, causal, n;
+    } cases[] = {
+        {"heads = 1", 5, 4, 1, 1, 2},
+        {"heads = 3", 37, 9, 3, 1, 2},
+        {"heads = 2\ncausal = false", 7, 10, 2, 0, 3},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t rng = 40 + i;
+        int64_t T = cases[i].T, d = cases[i].d, W = 3 * d;
+        int heads = cases[i].heads, n = cases[i].n;
+        int64_t hs = d / heads;
+        layer l;
+        float *x = attention_open(&l, cases[i].keys, T, d, n, &rng);
+        float *y = alloc_floats(l.out_len);
+        run_forward(&l, x, y);
+        const float *lse = l.saved;
+        double *p = calloc((size_t)T, sizeof *p);
+        ck_assert_ptr_nonnull(p);
+        for (int b = 0; b < n; b++)
+            for (int h = 0; h < heads; h++)
+                for (int64_t t = 0; t < T; t++) {
+                    const float *xb = x + b * T * W + h * hs;
+                    int64_t seen = cases[i].causal ? t + 1 : T;
+                    double m = -INFINITY, sum = 0.0;
+                    for (int64_t j = 0; j < seen; j++) {
+                        double s = 0.0;
+                        for (int64_t c = 0; c < hs; c++)
+                            s += (double)xb[t * W + c] * xb[j * W + d + c];
+                        p[j] = s / sqrt((double)hs);
+                        m = fmax(m, p[j]);
+                    }
+                    for (int64_t j = 0; j < seen; j++)
+                        sum += exp(p[j] - m);
+                    double ref_lse = m + log(sum);
+                    float got = lse[(b * heads + h) * T + t];
+                    ck_assert_msg(fabs(got - ref_lse) <=
+                                      1e-5 * (1 + fabs(ref_lse)),
+                                  "%s: lse[%d,%d,%lld] = %g, expected %g",
+                                  cases[i].keys, b, h, (long long)t, got,
+                                  ref_lse);
+                    for (int64_t c = 0; c < hs; c++) {
+                        double ref = 0.0;
+                        for (int64_t j = 0; j < seen; j++)
+                            ref += exp(p[j] - ref_lse) *
+                                   xb[j * W + 2 * d + c];
+                        float yv = y[(b * T + t) * d + h * hs + c];
+                        /* v is within 2: a float sum of up to 37 terms
+                         * of probabilities and their exps is within
+                         * 1e-5 of it. */
+                        ck_assert_msg(fabs(yv - ref) <= 1e-5,
+                                      "%s: y[%d,%lld,%lld] = %g, expected "
+                                      "%g", cases[i].keys, b, (long long)t,
+                                      (long long)(h * hs + c), yv, ref);
+                    }
+                }
+        free(p);
+        free(x);
+        free(y);
+        layer_close(&l);
+    }
+}
+END_TEST
+
+/* Values known by hand: the first position of a causal layer sees only
+ * itself, so its output is its v; with one position, every output is v;
+ * with q = 0 every score is 0, so each output is the mean of the v it
+ * sees. */
+START_TEST(test_attention_hand_values)
+{
+    const int64_t T = 6, d = 6, W = 3 * d;
+    const int n = 2;
+    uint64_t rng = 44;
+    layer l;
+    float *x = attention_open(&l, "heads = 3", T, d, n, &rng);
+    float *y = alloc_floats(l.out_len);
+    run_forward(&l, x, y);
+    for (int b = 0; b < n; b++)
+        ck_assert_msg(memcmp(y + b * T * d, x + b * T * W + 2 * d,
+                             d * sizeof(float)) == 0,
+                      "causal: position 0 of sample %d is not its v", b);
+    /* q = 0: the causal mean of v over positions 0 .. t. */
+    for (int b = 0; b < n; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < d; c++)
+                x[(b * T + t) * W + c] = 0.0f;
+    run_forward(&l, x, y);
+    for (int b = 0; b < n; b++)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t c = 0; c < d; c++) {
+                double mean = 0.0;
+                for (int64_t j = 0; j <= t; j++)
+                    mean += x[(b * T + j) * W + 2 * d + c];
+                mean /= (double)(t + 1);
+                ck_assert_msg(fabs(y[(b * T + t) * d + c] - mean) <= 1e-6,
+                              "q = 0: y[%d,%lld,%lld] = %g, the mean is %g",
+                              b, (long long)t, (long long)c,
+                              y[(b * T + t) * d + c], mean);
+            }
+    free(x);
+    free(y);
+    layer_close(&l);
+
+    /* q = 0 without the mask: the mean of every v. */
+    x = attention_open(&l, "heads = 2\ncausal = false", T, d, 1, &rng);
+    y = alloc_floats(l.out_len);
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t c = 0; c < d; c++)
+            x[t * W + c] = 0.0f;
+    run_forward(&l, x, y);
+    for (int64_t c = 0; c < d; c++) {
+        double mean = 0.0;
+        for (int64_t j = 0; j < T; j++)
+            mean += x[j * W + 2 * d + c];
+        mean /= (double)T;
+        for (int64_t t = 0; t < T; t++)
+            ck_assert_msg(fabs(y[t * d + c] - mean) <= 1e-6,
+                          "q = 0, all positions: y[%lld,%lld] = %g, the "
+                          "mean is %g", (long long)t, (long long)c,
+                          y[t * d + c], mean);
+    }
+    free(x);
+    free(y);
+    layer_close(&l);
+
+    /* T = 1: y = v, causal or not. */
+    const char *const one[] = {"heads = 2", "heads = 2\ncausal = false"};
+    for (int i = 0; i < 2; i++) {
+        x = attention_open(&l, one[i], 1, 8, 3, &rng);
+        y = alloc_floats(l.out_len);
+        run_forward(&l, x, y);
+        for (int b = 0; b < 3; b++)
+            ck_assert_msg(memcmp(y + b * 8, x + b * 24 + 16,
+                                 8 * sizeof(float)) == 0,
+                          "%s, T = 1: sample %d's y is not its v", one[i],
+                          b);
+        free(x);
+        free(y);
+        layer_close(&l);
+    }
+}
+END_TEST
+
+/* Its plan: the shapes, what it keeps, its cost, and what it refuses,
+ * word for word. */
+START_TEST(test_attention_plans)
+{
+    uint64_t rng = 45;
+    pp_shape shape = {2, {10, 24}};
+    layer l;
+    layer_open(&l, reg, "attention", "heads = 2", PP_F32, &shape, 1, &rng);
+    char dims[64];
+    ck_assert_str_eq(pp_shape_format(&l.plan.out.shape, dims, sizeof dims),
+                     "10x8");
+    ck_assert_int_eq(l.plan.out.dtype, PP_F32);
+    ck_assert_int_eq(l.plan.nparams, 0);
+    ck_assert_ptr_null(l.k->backward_weight);
+    ck_assert_ptr_nonnull(l.k->backward_input);
+    ck_assert_uint_eq(l.plan.saved_bytes, 2 * 10 * sizeof(float));
+    /* q k^T and P v over the 55 scores a head of a causal 10 makes */
+    ck_assert_double_eq(l.plan.flops, 2.0 * 10 * 11 * 8);
+    ck_assert_uint_eq(l.plan.workspace_bytes, 2 * 10 * sizeof(float));
+    layer_close(&l);
+    layer_open(&l, reg, "attention", "heads = 2\ncausal = false", PP_F32,
+               &shape, 1, &rng);
+    ck_assert_double_eq(l.plan.flops, 4.0 * 10 * 10 * 8);
+    layer_close(&l);
+
+    static const struct {
+        const char *keys;
+        pp_tensor_desc in;
+        const char *msg;
+    } refused[] = {
+        {"heads = 2", {PP_I32, {1, {10}}},
+         ":1: [layer t] attention needs float rows of q, k and v side by "
+         "side, of shape Tx3d (a linear layer of 3d units makes them), but "
+         "its input is token ids of shape 10"},
+        {"heads = 2", {PP_F32, {1, {24}}},
+         "its input is float of shape 24"},
+        {"heads = 2", {PP_F32, {3, {2, 5, 24}}},
+         "its input is float of shape 2x5x24"},
+        {"heads = 3", {PP_F32, {2, {10, 24}}},
+         ":3: [layer t] heads: attention's input rows are q, k and v of 3 "
+         "heads each, so their 24 features must be a multiple of 3 x 3 = "
+         "9"},
+        {"heads = 1", {PP_F32, {2, {4, 3 * 1025}}},
+         ":3: [layer t] heads: attention's heads of 1025 features (d = "
+         "1025, heads = 1) are more than the 1024 it takes"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        pp_config *cfg;
+        pp_layer_plan plan;
+        const pp_layer_ops *ops;
+        pp_error err;
+        pp_error_clear(&err);
+        ck_assert_int_eq(plan_layer(reg, "attention", refused[i].keys,
+                                    &refused[i].in, 1, &cfg, &plan, &ops,
+                                    &err), PP_ERR_CONFIG);
+        ck_assert_msg(strstr(err.msg, refused[i].msg), "%s", err.msg);
+        pp_layer_plan_release(&plan);
+        pp_config_free(cfg);
+    }
+}
+END_TEST
+
 /* Positions take a sequence [T] a sample, of at most 2^24 tokens; the
  * error is at the key's line. */
 START_TEST(test_positions_plan_errors)
@@ -530,6 +754,9 @@ static Suite *layer_values_suite(void)
     tcase_add_test(tc, test_plan_errors);
     tcase_add_test(tc, test_join_plans);
     tcase_add_test(tc, test_positions_plan_errors);
+    tcase_add_test(tc, test_attention_forward);
+    tcase_add_test(tc, test_attention_hand_values);
+    tcase_add_test(tc, test_attention_plans);
     suite_add_tcase(s, tc);
     return s;
 }

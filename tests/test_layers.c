@@ -194,9 +194,9 @@ static double check_grads(layer *l, void *const *x, const grads *g,
 /* ---- the gradient cases ----------------------------------------------- */
 
 /* A layer and the shapes it is tried on: `lead` leading dimensions of
- * lead_lo..lead_hi each, a last dimension of last_lo..last_hi, and
- * n_lo..n_hi samples; `inputs` inputs of that shape (concat's each get
- * their own last dimension). */
+ * lead_lo..lead_hi each, a last dimension of last_lo..last_hi (times
+ * last_mult, where given), and n_lo..n_hi samples; `inputs` inputs of
+ * that shape (concat's each get their own last dimension). */
 typedef struct grad_case {
     const char *type, *keys;
     int lead, lead_lo, lead_hi, last_lo, last_hi, n_lo, n_hi;
@@ -204,40 +204,50 @@ typedef struct grad_case {
     double away;      /* inputs are kept this far from 0 (relu's kink) */
     int inputs;       /* 0 or 1: one */
     int own_last;     /* each input draws its own last dimension */
+    int last_mult;    /* > 0: the last dimension is a multiple of it */
 } grad_case;
 
 static const grad_case grad_cases[] = {
-    {"linear", "units = 7", 1, 1, 4, 1, 17, 1, 3, 0, 0, 1, 0},
-    {"linear", "units = 5\nbias = false", 2, 1, 3, 1, 12, 1, 2, 0, 0, 1, 0},
+    {"linear", "units = 7", 1, 1, 4, 1, 17, 1, 3, 0, 0, 1, 0, 0},
+    {"linear", "units = 5\nbias = false", 2, 1, 3, 1, 12, 1, 2, 0, 0, 1, 0, 0},
     /* More rows and outputs than one 32-wide tile, and a feature count
      * that leaves a remainder after the 8-wide lanes. */
-    {"linear", "units = 37", 1, 11, 16, 33, 45, 3, 3, 0, 0, 1, 0},
+    {"linear", "units = 37", 1, 11, 16, 33, 45, 3, 3, 0, 0, 1, 0, 0},
     /* activation = gelu: pre saved by forward, dpre made by each
      * backward. */
     {"linear", "units = 7\nactivation = gelu", 1, 1, 4, 1, 17, 1, 3, 0, 0,
-     1, 0},
+     1, 0, 0},
     {"linear", "units = 5\nbias = false\nactivation = gelu", 2, 1, 3, 1, 12,
-     1, 2, 0, 0, 1, 0},
-    {"relu", "", 2, 1, 4, 1, 9, 1, 3, 0, 0.05, 1, 0},
-    {"gelu", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0},
-    {"tanh", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0},
+     1, 2, 0, 0, 1, 0, 0},
+    {"relu", "", 2, 1, 4, 1, 9, 1, 3, 0, 0.05, 1, 0, 0},
+    {"gelu", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0, 0},
+    {"tanh", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0, 0},
     /* At least 4 features: with 2 or 3 a row's variance can be tiny by
      * chance, and then the difference quotient, not the kernel, is off. */
-    {"layernorm", "", 1, 1, 4, 4, 24, 1, 3, 0, 0, 1, 0},
-    {"layernorm", "eps = 0.01", 0, 1, 1, 4, 40, 1, 2, 0, 0, 1, 0},
-    {"dropout", "rate = 0.3", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0},
-    {"softmax_xent", "", 1, 1, 3, 2, 9, 1, 2, 0, 0, 1, 0},
-    {"mse", "", 2, 1, 3, 1, 6, 1, 3, 0, 0, 1, 0},
+    {"layernorm", "", 1, 1, 4, 4, 24, 1, 3, 0, 0, 1, 0, 0},
+    {"layernorm", "eps = 0.01", 0, 1, 1, 4, 40, 1, 2, 0, 0, 1, 0, 0},
+    {"dropout", "rate = 0.3", 2, 1, 4, 1, 9, 1, 3, 0, 0, 1, 0, 0},
+    {"softmax_xent", "", 1, 1, 3, 2, 9, 1, 2, 0, 0, 1, 0, 0},
+    {"mse", "", 2, 1, 3, 1, 6, 1, 3, 0, 0, 1, 0, 0},
     /* Few ids for many tokens: rows are hit repeatedly and must add up. */
-    {"embedding", "vocab = 5\ndim = 6", 1, 1, 3, 3, 9, 1, 3, 5, 0, 1, 0},
+    {"embedding", "vocab = 5\ndim = 6", 1, 1, 3, 3, 9, 1, 3, 5, 0, 1, 0, 0},
     /* And a position's row, its gradient summed over the samples. */
     {"embedding", "vocab = 5\ndim = 6\npositions = true", 0, 1, 1, 2, 9, 2, 3,
-     5, 0, 1, 0},
+     5, 0, 1, 0, 0},
     /* Layers of several inputs: the residual sum, and the join. */
-    {"add", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 2, 0},
-    {"add", "", 1, 1, 3, 1, 9, 1, 2, 0, 0, 3, 0},
-    {"concat", "", 1, 1, 4, 1, 9, 1, 3, 0, 0, 2, 1},
-    {"concat", "", 2, 1, 3, 1, 6, 1, 2, 0, 0, 3, 1},
+    {"add", "", 2, 1, 4, 1, 9, 1, 3, 0, 0, 2, 0, 0},
+    {"add", "", 1, 1, 3, 1, 9, 1, 2, 0, 0, 3, 0, 0},
+    {"concat", "", 1, 1, 4, 1, 9, 1, 3, 0, 0, 2, 1, 0},
+    {"concat", "", 2, 1, 3, 1, 6, 1, 2, 0, 0, 3, 1, 0},
+    /* T positions of q, k and v for heads of 1 to 3 features: causal and
+     * not, one head and several, T = 1 alone, an odd T of 9. */
+    {"attention", "heads = 2", 1, 1, 7, 1, 3, 1, 2, 0, 0, 1, 0, 3 * 2},
+    {"attention", "heads = 3\ncausal = false", 1, 2, 6, 1, 3, 1, 2, 0, 0, 1,
+     0, 3 * 3},
+    {"attention", "heads = 1", 1, 1, 1, 1, 4, 1, 3, 0, 0, 1, 0, 3},
+    {"attention", "heads = 1\ncausal = false", 1, 1, 1, 1, 4, 1, 3, 0, 0, 1,
+     0, 3},
+    {"attention", "heads = 4", 1, 9, 9, 1, 2, 1, 2, 0, 0, 1, 0, 3 * 4},
 };
 #define NGRAD_CASES ((int)(sizeof grad_cases / sizeof *grad_cases))
 #define SHAPES_PER_CASE 3
@@ -271,7 +281,8 @@ static void open_case(layer *l, const grad_case *gc, void **x, int *n,
         shape.dim[d] = rng_int(rng, gc->lead_lo, gc->lead_hi);
     for (int i = 0; i < nin; i++) {
         if (i == 0 || gc->own_last)
-            shape.dim[gc->lead] = rng_int(rng, gc->last_lo, gc->last_hi);
+            shape.dim[gc->lead] = rng_int(rng, gc->last_lo, gc->last_hi) *
+                                  (gc->last_mult ? gc->last_mult : 1);
         in[i] = (pp_tensor_desc){gc->vocab ? PP_I32 : PP_F32, shape};
     }
     *n = rng_int(rng, gc->n_lo, gc->n_hi);

@@ -13,7 +13,10 @@
  * gradients and losses). Gradients start from random values, so `+=` is
  * checked as well as the sum. Backward
  * gets the CPU's forward results (y, layernorm's saved statistics), so a
- * backward is judged on its own rounding only.
+ * backward is judged on its own rounding only. Cases marked `rerun` run
+ * the GPU kernels a second time and must get the same bits: on the
+ * emulator each run takes a block's threads in another order, so a race
+ * or an order-dependent sum shows.
  *
  * Without a GPU it exits 77 (automake's SKIP) and says why, unless
  * PIPETTE_REQUIRE_GPU=1, when a missing GPU is a failure. main() asks
@@ -109,6 +112,20 @@ static void to_host_as(float *f, const void *d, int64_t n, pp_dtype dtype)
 
 /* ---- judging ------------------------------------------------------------ */
 
+/* Two device buffers of `bytes` hold the same bits: one kernel's outputs
+ * on two runs (each block's threads in another order on the emulator). */
+static void expect_same_bits(const char *what, const char *ctx,
+                             const void *a, const void *b, size_t bytes)
+{
+    void *ha = host_alloc(bytes), *hb = host_alloc(bytes);
+    to_host(ha, a, bytes);
+    to_host(hb, b, bytes);
+    ck_assert_msg(memcmp(ha, hb, bytes) == 0,
+                  "%s: %s differs between two runs of the same kernel", ctx,
+                  what);
+    free(ha), free(hb);
+}
+
 /* |gpu - cpu| <= rel (|cpu| + floor max|cpu|) + ulps u elementwise, u
  * being the gap between adjacent bf16 values at the larger of |gpu| and
  * |cpu|; rel = ulps = 0 asks for the same bits. */
@@ -189,6 +206,13 @@ static void expect_close(const char *what, const char *ctx,
  *   are in double on both sides. The loss is a sum of positive terms.
  * - mse forward: both sum in double, in another order, then round to
  *   float: at most a couple of float ulp apart.
+ * - attention: the GPU's softmax is online (a running max, the output
+ *   rescaled tile by tile) where the CPU's takes two passes, and its
+ *   expf may differ by an ulp or two: relative differences of about 1e-6
+ *   in y and the log-sum-exps (saved), 3e-6 in dx, whose dS = P (dP - D)
+ *   cancels (the worst seen on the emulator: 1.2e-6, 1.8e-7, 2.6e-6, of
+ *   |cpu| + 0.1 max|cpu|). 1e-5 and 2e-5 leave a margin of 8, and a
+ *   missed tile or a lost scale moves values by 10% or more.
  *
  * In bf16 (y16, dx16, grad16) both halves read the same bf16 values,
  * compute in FP32 and round once into a bf16 result:
@@ -212,56 +236,93 @@ typedef struct gpu_case {
     int inputs;       /* 0 or 1: one */
     int own_last;     /* each input draws its own last dimension */
     tol y16, dx16, grad16; /* in bf16 */
+    int last_mult;    /* > 0: the last dimension is a multiple of it */
+    int saved_flat;   /* saved is FP32 values compared as they are, within
+                         y's FP32 bound (not layernorm's (mean, rstd)) */
+    int rerun;        /* the GPU kernels run twice, to the same bits */
 } gpu_case;
 
 #define EXACT3 EXACT, EXACT, EXACT
+#define ATT_FP32 {1e-5, 0.1, 0}, {2e-5, 0.1, 0}, EXACT
+#define ATT_BF16 {1e-5, 0.1, 1}, {2e-5, 0.1, 1}, EXACT
 
 static const gpu_case cases[] = {
-    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1, 0, EXACT3},
+    {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1, 0, EXACT3,
+     0, 0, 0},
     /* Past 4096 blocks of 256: the grid-stride loops go round. */
     {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT3, 1, 0,
-     EXACT3},
+     EXACT3, 0, 0, 0},
     {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1, 0},
-     {1e-4, 0.1, 0}, EXACT, 1, 0, {1e-5, 0.1, 1}, {1e-4, 0.1, 1}, EXACT},
+     {1e-4, 0.1, 0}, EXACT, 1, 0, {1e-5, 0.1, 1}, {1e-4, 0.1, 1}, EXACT,
+     0, 0, 0},
     {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3, 0},
-     {1e-6, 1, 0}, EXACT, 1, 0, ONE_ULP, EXACT, EXACT},
+     {1e-6, 1, 0}, EXACT, 1, 0, ONE_ULP, EXACT, EXACT, 0, 0, 0},
     {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1,
-     0, EXACT3},
+     0, EXACT3, 0, 0, 0},
     {"dropout", "rate = 0.3", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1,
-     EXACT3, 1, 0, EXACT3},
+     EXACT3, 1, 0, EXACT3, 0, 0, 0},
     {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT3, 1,
-     0, EXACT3},
+     0, EXACT3, 0, 0, 0},
     /* Rows past one block of 8 warps, features past one 32-wide strip and
      * one pass of a warp's lanes (and of its 16-byte packs). */
     {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1, 0},
      {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1}, {1e-4, 0.1, 1},
-     {1e-4, 0.1, 0}},
+     {1e-4, 0.1, 0}, 0, 0, 0},
     {"layernorm", "eps = 0.01", 1, 100, 300, 33, 70, 1, 3, 0, -2, 3, 1,
      {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1},
-     {1e-4, 0.1, 1}, {1e-4, 0.1, 0}},
+     {1e-4, 0.1, 1}, {1e-4, 0.1, 0}, 0, 0, 0},
     /* Few ids for many tokens: rows are hit repeatedly. Then a vocabulary
      * past the 64 buckets and a dim past one 32-wide strip. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 40, 0, 0, 1, 3, 5, 0, 0, 1,
-     EXACT3, 1, 0, EXACT3},
+     EXACT3, 1, 0, EXACT3, 0, 0, 0},
     {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
-     1, EXACT3, 1, 0, EXACT3},
+     1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
     /* Positions: a sum of two FP32 rows, rounded once, and the position
      * gradient summed over samples in their order. */
     {"embedding", "vocab = 5\ndim = 6\npositions = true", 1, 1, 40, 0, 0, 1,
-     3, 5, 0, 0, 1, EXACT3, 1, 0, EXACT3},
+     3, 5, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
     {"embedding", "vocab = 100\ndim = 70\npositions = true", 1, 50, 300, 0, 0,
-     2, 4, 100, 0, 0, 1, EXACT3, 1, 0, EXACT3},
+     2, 4, 100, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
     {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0, 0},
-     {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT},
+     {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT, 0, 0, 0},
     {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0, 0}, EXACT,
-     EXACT, 1, 0, {0x1p-21, 0, 0}, EXACT, EXACT},
+     EXACT, 1, 0, {0x1p-21, 0, 0}, EXACT, EXACT, 0, 0, 0},
     /* A sum and a copy: the same operations on both sides. Two inputs,
      * four (in bf16, a sum that waits in FP32 for the last) and three. */
-    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 2, 0, EXACT3},
-    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 4, 0, EXACT3},
+    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 2, 0, EXACT3, 0,
+     0, 0},
+    {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 4, 0, EXACT3, 0,
+     0, 0},
     {"add", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -2, 2, 1, EXACT3, 3, 0,
-     EXACT3},
-    {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 3, 1, EXACT3},
+     EXACT3, 0, 0, 0},
+    {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 3, 1, EXACT3,
+     0, 0, 0},
+    /* attention: T positions of 3 x heads x hs features (last_mult: 3
+     * heads). Random T and heads of 1 to 40 features (odd ones among
+     * them), causal and not; T = 1; then heads of 64, 128 and 16 with T
+     * past one tile and not a multiple of one (17, 70, 130, 33). */
+    {"attention", "heads = 2", 1, 1, 40, 1, 40, 1, 3, 0, -2, 2, 1, ATT_FP32,
+     1, 0, ATT_BF16, 3 * 2, 1, 1},
+    {"attention", "heads = 3\ncausal = false", 1, 1, 40, 1, 24, 1, 2, 0, -2,
+     2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 3, 1, 1},
+    {"attention", "heads = 4", 1, 1, 1, 1, 20, 1, 3, 0, -2, 2, 1, ATT_FP32, 1,
+     0, ATT_BF16, 3 * 4, 1, 1},
+    {"attention", "heads = 1", 1, 17, 17, 64, 64, 1, 2, 0, -2, 2, 1,
+     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
+    {"attention", "heads = 2\ncausal = false", 1, 70, 70, 64, 64, 1, 1, 0, -2,
+     2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
+    {"attention", "heads = 2", 1, 130, 130, 16, 16, 1, 1, 0, -2, 2, 1,
+     ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
+    {"attention", "heads = 1", 1, 33, 33, 128, 128, 1, 1, 0, -2, 2, 1,
+     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
+    {"attention", "heads = 2\ncausal = false", 1, 9, 9, 128, 128, 1, 2, 0,
+     -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
+    /* Heads of 256 (tiles of 8 rows) and of the largest, 1024 (tiles of
+     * one and two rows). */
+    {"attention", "heads = 1", 1, 11, 11, 256, 256, 1, 1, 0, -2, 2, 1,
+     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
+    {"attention", "heads = 1\ncausal = false", 1, 3, 3, 1024, 1024, 1, 1, 0,
+     -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
@@ -324,7 +385,9 @@ START_TEST(test_against_cpu)
         pp_tensor_desc in[LAYER_MAX_INPUTS];
         for (int i = 0; i < nin; i++) {
             if (!gc->vocab && (i == 0 || gc->own_last))
-                shape.dim[gc->lead] = rng_int(&rng, gc->last_lo, gc->last_hi);
+                shape.dim[gc->lead] =
+                    rng_int(&rng, gc->last_lo, gc->last_hi) *
+                    (gc->last_mult ? gc->last_mult : 1);
             in[i] = (pp_tensor_desc){gc->vocab ? PP_I32 : ft, shape};
         }
         int n = rng_int(&rng, gc->n_lo, gc->n_hi);
@@ -463,11 +526,31 @@ START_TEST(test_against_cpu)
         to_host_as(got, d_y, out_len, yt);
         pp_row_load(cpu, y, yt, out_len);
         expect_close("y", ctx, got, cpu, out_len, ty);
+        if (gc->rerun) {
+            void *d_y2 = to_device_at(NULL, y_bytes, y_skew);
+            pp_layer_call g2 = g;
+            g2.saved = to_device(NULL, saved_bytes);
+            ck_assert_msg(gpu->forward(&g2, gx, d_y2, &err) == PP_OK,
+                          "%s: %s", ctx, err.msg);
+            expect_same_bits("y", ctx, d_y, d_y2, y_bytes);
+            expect_same_bits("saved", ctx, d_saved, g2.saved, saved_bytes);
+            device_free_at(d_y2, y_skew);
+            CK_CUDA(cudaFree(g2.saved));
+        }
 
-        /* layernorm keeps (mean, rstd) a row, the CPU's layout: compare,
-         * then give backward the CPU's. The losses' saved is the GPU's
-         * scratch, not compared. */
-        if (!plan.is_loss && saved_bytes) {
+        /* layernorm keeps (mean, rstd) a row, attention a log-sum-exp a
+         * head and position, the CPU's layouts: compare, then give
+         * backward the CPU's. The losses' saved is the GPU's scratch, not
+         * compared. */
+        if (gc->saved_flat) {
+            int64_t count = (int64_t)(saved_bytes / sizeof(float));
+            float *st = host_alloc(saved_bytes);
+            to_host(st, d_saved, saved_bytes);
+            expect_close("saved", ctx, st, saved, count, gc->y);
+            free(st);
+            CK_CUDA(cudaMemcpy(d_saved, saved, saved_bytes,
+                               cudaMemcpyHostToDevice));
+        } else if (!plan.is_loss && saved_bytes) {
             int64_t rows = (int64_t)(saved_bytes / (2 * sizeof(float)));
             float *st = host_alloc(saved_bytes), *cs = saved;
             float *gm = host_alloc(saved_bytes), *cm = host_alloc(saved_bytes);
@@ -492,6 +575,15 @@ START_TEST(test_against_cpu)
                 to_host_as(got, d_dx[i], in_len[i], ft);
                 pp_row_load(cpu, dx[i], ft, in_len[i]);
                 expect_close("dx", ctx, got, cpu, in_len[i], tdx);
+            }
+            for (int i = 0; gc->rerun && i < nin; i++) {
+                void *again[LAYER_MAX_INPUTS] = {0};
+                again[i] = to_device_at(dx0[i], dx_bytes[i], f_skew);
+                ck_assert_msg(gpu->backward_input(&g, gx, d_y_cpu, d_dy_arg,
+                                                  again, &err) == PP_OK,
+                              "%s: %s", ctx, err.msg);
+                expect_same_bits("dx", ctx, d_dx[i], again[i], dx_bytes[i]);
+                device_free_at(again[i], f_skew);
             }
         }
         ck_assert((cpuk->backward_input == NULL) ==
