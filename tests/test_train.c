@@ -48,7 +48,7 @@ static const char model_text[] =
 static const char *precision = "fp32";
 static const char *train_extra = "";
 
-#define MAXLAYERS 16
+#define MAXLAYERS 32
 
 typedef struct weights {
     float *w[MAXLAYERS][2];
@@ -113,12 +113,15 @@ static int train(const char *layers, const char *schedule, int p, int m,
                   schedule, p, m, v, err.msg);
     memory_agrees(t);
     /* A shared table's copies take one update on every rank: equal bits. */
-    if (layers == models[TIED]) {
+    if (layers == models[TIED] || layers == models[GPT]) {
+        int gpt = layers == models[GPT];
         size_t a, b;
-        const float *e = pp_trainer_param(t, TIED_EMBED, 0, &a);
+        const float *e = pp_trainer_param(t, gpt ? GPT_EMBED : TIED_EMBED, 0,
+                                          &a);
         float *copy = malloc(a * sizeof *copy);
         memcpy(copy, e, a * sizeof *copy);
-        const float *h = pp_trainer_param(t, TIED_HEAD, 0, &b);
+        const float *h = pp_trainer_param(t, gpt ? GPT_HEAD : TIED_HEAD, 0,
+                                          &b);
         ck_assert_uint_eq(a, b);
         ck_assert_msg(memcmp(copy, h, a * sizeof *copy) == 0,
                       "%s p=%d m=%d v=%d: the tied table's copies differ",

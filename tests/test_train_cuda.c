@@ -45,7 +45,7 @@ static const char model_text[] =
     "[pipeline]\nschedule = %s\ndevices = %s\nstages_per_rank = %d\n"
     "microbatches = %d\nrecompute = %s\ntransport = %s\n"
     "[train]\nbatch = 24\nsteps = %d\noptimizer = sgd\nmomentum = 0.9\n"
-    "lr = 0.1\nseed = 7\nprecision = %s\n";
+    "lr = 0.1\nseed = 7\nprecision = %s\n%s";
 
 static int failures;
 
@@ -61,8 +61,10 @@ static pp_model *load_text(const char *text, const char *precision,
         perror("mkstemp");
         exit(1);
     }
+    /* The GPT clips, so the GPU's halves of clipping are compared too. */
     fprintf(f, model_text, text, schedule, devices, v, m,
-            recompute ? "true" : "false", transport, STEPS, precision);
+            recompute ? "true" : "false", transport, STEPS, precision,
+            text == models[GPT] ? "grad_clip = 0.05\n" : "");
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -128,12 +130,14 @@ static size_t train(int which, const char *schedule, const char *devices,
     }
     /* The tied table's copies, on whichever devices, take one update:
      * equal bits. */
-    if (which == TIED) {
+    if (which == TIED || which == GPT) {
         size_t a, b;
-        const float *e = pp_trainer_param(t, TIED_EMBED, 0, &a);
+        const float *e = pp_trainer_param(t, which == GPT ? GPT_EMBED
+                                                          : TIED_EMBED, 0, &a);
         float *copy = malloc(a * sizeof *copy);
         memcpy(copy, e, a * sizeof *copy);
-        const float *h = pp_trainer_param(t, TIED_HEAD, 0, &b);
+        const float *h = pp_trainer_param(t, which == GPT ? GPT_HEAD
+                                                          : TIED_HEAD, 0, &b);
         if (a != b || memcmp(copy, h, a * sizeof *copy) != 0) {
             fprintf(stderr, "FAIL: %s on %s: the tied table's copies "
                             "differ\n", schedule, devices);
@@ -171,6 +175,7 @@ static const char *const bf16_models[] = {
     "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n",
     BF16_BODY "[layer loss]\ntype = mse\n"
     "[data]\nsource = id_rows\nvocab = 16\nlength = 8\nwidth = 16\n",
+    GPT_MODEL,
 };
 #define NBF16 (int)(sizeof bf16_models / sizeof *bf16_models)
 
@@ -385,6 +390,9 @@ int main(void)
         {"1f1b", "cpu,cuda:0", 1, 4, 1, "auto", 1, RESIDUAL, NULL},
         {"1f1b", "cuda:0*3", 1, 6, 0, "auto", 1, TIED, NULL},
         {"gpipe", "cpu,cuda:0", 1, 4, 0, "auto", 1, TIED, NULL},
+        {"1f1b", "cuda:0*3", 1, 6, 1, "auto", 1, GPT, NULL},
+        {"zb-v", "cuda:0*2", 2, 4, 0, "auto", 1, GPT, NULL},
+        {"interleaved", "cpu,cuda:0", 2, 4, 0, "auto", 1, GPT, NULL},
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, CHAIN,
          "  transport: " BETWEEN_GPUS " 0->1 1->0\n"},
         {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, CHAIN, NULL},
@@ -396,6 +404,7 @@ int main(void)
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, RESIDUAL, NULL},
         {"interleaved", "cuda:0,cuda:1", 2, 4, 1, "peer", 2, RESIDUAL, NULL},
         {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl", 2, TIED, NULL},
+        {"1f1b", "cuda:0,cuda:1", 1, 4, 0, "auto", 2, GPT, NULL},
     };
     for (size_t k = 0; k < sizeof runs / sizeof *runs; k++) {
         if (runs[k].gpus > gpus) {
@@ -424,7 +433,8 @@ int main(void)
         printf("%s: %s%s on %s (v=%d, m=%d, recompute=%d, transport %s): "
                "worst %.3f of the tolerance\n", ok ? "PASS" : "FAIL",
                which == RESIDUAL ? "residual model, "
-               : which == TIED   ? "tied model, " : "",
+               : which == TIED   ? "tied model, "
+               : which == GPT    ? "GPT, " : "",
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
     }

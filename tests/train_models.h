@@ -4,7 +4,7 @@
 #ifndef TESTS_TRAIN_MODELS_H
 #define TESTS_TRAIN_MODELS_H
 
-enum { CHAIN, RESIDUAL, TIED, NMODELS };
+enum { CHAIN, RESIDUAL, TIED, GPT, NMODELS };
 
 /* A chain of single-input layers of every kind. */
 #define CHAIN_MODEL                                                         \
@@ -57,10 +57,36 @@ enum { CHAIN, RESIDUAL, TIED, NMODELS };
     "[layer loss]\ntype = softmax_xent\n"                                    \
     "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n"
 
+/* A GPT of two blocks, written as a [repeat] group: token and position
+ * embeddings, causal attention over 2 heads, the MLP's first linear with
+ * its GELU fused, residuals, and the head tied to the token table
+ * (GPT_EMBED's, used by GPT_HEAD). */
+#define GPT_EMBED 0
+#define GPT_HEAD 20
+#define GPT_MODEL                                                           \
+    "[model]\ninput = 8\ninput_type = int\n"                                 \
+    "[layer embed]\ntype = embedding\nvocab = 16\ndim = 12\nstd = 0.1\n"      \
+    "positions = true\n"                                                    \
+    "[repeat h]\ncount = 2\n"                                               \
+    "[layer h.ln_1]\ntype = layernorm\n"                                     \
+    "[layer h.qkv]\ntype = linear\nunits = 36\n"                             \
+    "[layer h.attn]\ntype = attention\nheads = 2\n"                          \
+    "[layer h.proj]\ntype = linear\nunits = 12\n"                            \
+    "[layer h.res_1]\ntype = add\ninputs = h.proj, h\n"                      \
+    "[layer h.ln_2]\ntype = layernorm\n"                                     \
+    "[layer h.fc]\ntype = linear\nunits = 24\nactivation = gelu\n"           \
+    "[layer h.mlp]\ntype = linear\nunits = 12\n"                             \
+    "[layer h.res_2]\ntype = add\ninputs = h.mlp, h.res_1\n"                 \
+    "[layer ln_f]\ntype = layernorm\n"                                       \
+    "[layer head]\ntype = linear\nunits = 16\nbias = false\n"                 \
+    "share = weight:embed.weight\n"                                          \
+    "[layer loss]\ntype = softmax_xent\n"                                    \
+    "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n"
+
 #define MIXTURE_DATA                                                        \
     "[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n"
 
 static const char *const models[NMODELS] = {CHAIN_MODEL, RESIDUAL_MODEL,
-                                            TIED_MODEL};
+                                            TIED_MODEL, GPT_MODEL};
 
 #endif
