@@ -95,6 +95,16 @@ expect_out "model mlp: input 2 \(float\), 6 layers, 4612 parameters" "check mlp.
 expect_out "^  fc1 +linear +64 +192 +0  input$" "fc1 row, its stage and inputs"
 expect_out "^  loss +softmax_xent +loss +0 +1  out$" "loss row"
 expect_out "pipeline: 2 ranks \(cpu, cpu\)" "pipeline summary"
+# GPT-2 small, in under 80 lines: 12 blocks of [repeat], 124M parameters
+# (its head tied to the token table, counted once), the last block's
+# names as the copies get them, and 4 stages cut by FLOPs.
+[ "$(wc -l <"$examples/gpt2-124m.ini")" -lt 80 ] ||
+    fail "gpt2-124m.ini has 80 lines or more"
+run "$PIPETTE" check "$examples/gpt2-124m.ini"
+expect_status 0 "check gpt2-124m.ini"
+expect_out "^  h\.11\.res_2 +add +1024x768 +0 +2  h\.11\.mlp, h\.11\.res_1$" "the twelfth block's last layer"
+expect_out "^  lm_head +linear +1024x50257 +0 +3  ln_f; weight from wte\.weight$" "the tied head on the last stage"
+expect_out "model \(unnamed\): input 1024 \(int\), 112 layers, 124439808 parameters" "GPT-2 small's parameters"
 # A [repeat] group: check lists every copy's layers, under the names the
 # copies get, the name column as wide as the longest.
 cat >"$tmp/blocks.ini" <<'EOF'
