@@ -41,6 +41,7 @@ if [ "$status" -eq 77 ]; then
     expect_out "^  part 1 skipped: no GPU answers" "part 1 says why it skipped"
     expect_out "^  part 2 skipped: no GPU answers" "part 2 says why it skipped"
     expect_out "^  part 3 skipped: no GPU answers" "part 3 says why it skipped"
+    expect_out "^  part 4 skipped: no GPU answers" "part 4 says why it skipped"
     expect_out "^bench/gpu.sh: nothing measured" "nothing measured"
     [ "$failures" -eq 0 ] || finish
     if [ "${PIPETTE_REQUIRE_GPU:-}" = 1 ]; then
@@ -51,7 +52,7 @@ if [ "$status" -eq 77 ]; then
     exit 77
 fi
 expect_status 0 "gpu.sh --smoke"
-for part in 1 2 3; do
+for part in 1 2 3 4; do
     expect_out "^  part $part ran$" "part $part ran"
 done
 # Part 1: the three precisions.
@@ -74,6 +75,13 @@ for model in mlp char; do
 done
 expect_out "^  mlp \(bf16\): one stage step time at most 1.00x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 mlp bf16 PyTorch target"
 expect_out "^  char \(bf16\): one stage step time at most 0.90x PyTorch's: .*(PASS|MISS|SKIPPED)$" "part 2 char bf16 PyTorch target"
+# Part 4: the GPT on one stage and on four, the targets judged (PyTorch's
+# where it imports).
+expect_out "^\| pipette, 1 stage \| [0-9.]+ \| [0-9]+ \| [0-9]+ \|$" "part 4 one stage"
+expect_out "^\| pipette, 4 stages \| [0-9.]+ \| [0-9]+ \| [0-9]+ \|$" "part 4 four stages"
+expect_out "^  four stages within 10% of one stage: [0-9.]+ ms vs [0-9.]+ ms \([-+][0-9.]+%\)  (PASS|MISS)$" "part 4 stages target"
+expect_out "^  one stage tokens/s at least 1.0x PyTorch eager: .*(PASS|MISS|SKIPPED)$" "part 4 eager target"
+expect_out "^  one stage tokens/s at least 0.8x torch.compile: .*(PASS|MISS|SKIPPED)$" "part 4 compile target"
 # Part 3: the peer transport and the bare copy measured at both sizes.
 for mib in 1 4; do
     expect_out "^ +$mib MiB +[0-9]+ +[0-9.]+ +[0-9.]+ +([0-9.]+|skipped)$" "part 3 at $mib MiB"

@@ -49,10 +49,12 @@ static const char model_text[] =
 
 static int failures;
 
-/* model_text filled in with a model and loaded; exits on a failure to. */
+/* model_text filled in with a model and loaded, `extra` lines ending
+ * [train]; exits on a failure to. */
 static pp_model *load_text(const char *text, const char *precision,
                            const char *schedule, const char *devices, int v,
-                           int m, int recompute, const char *transport)
+                           int m, int recompute, const char *transport,
+                           const char *extra)
 {
     char path[] = "/tmp/pp-train-cuda-XXXXXX";
     int fd = mkstemp(path);
@@ -61,10 +63,8 @@ static pp_model *load_text(const char *text, const char *precision,
         perror("mkstemp");
         exit(1);
     }
-    /* The GPT clips, so the GPU's halves of clipping are compared too. */
     fprintf(f, model_text, text, schedule, devices, v, m,
-            recompute ? "true" : "false", transport, STEPS, precision,
-            text == models[GPT] ? "grad_clip = 0.05\n" : "");
+            recompute ? "true" : "false", transport, STEPS, precision, extra);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -82,8 +82,10 @@ static pp_model *load_text(const char *text, const char *precision,
 static pp_model *load(int which, const char *schedule, const char *devices,
                       int v, int m, int recompute, const char *transport)
 {
+    /* The GPT clips, so the GPU's halves of clipping are compared too. */
     return load_text(models[which], "fp32", schedule, devices, v, m,
-                     recompute, transport);
+                     recompute, transport,
+                     which == GPT ? "grad_clip = 0.05\n" : "");
 }
 
 /* Every parameter of a trained model, in model order, into w (at most
@@ -170,14 +172,19 @@ static size_t train(int which, const char *schedule, const char *devices,
     "[layer cat]\ntype = concat\ninputs = drop, norm\n"                     \
     "[layer head]\ntype = linear\nunits = 16\nbias = false\n"
 
+/* Not the GPT: attention's GPU half sums its scores in another order than
+ * the CPU's (an online softmax over tiles, a two-pass one), so its bf16
+ * outputs land on the neighbouring value often, not now and then, and D/4
+ * below would not hold; its bf16 halves are checked layer by layer
+ * (test_layers_cuda), the GPT's training on GPU ranks in FP32 above. */
 static const char *const bf16_models[] = {
     BF16_BODY "[layer loss]\ntype = softmax_xent\n"
     "[data]\nsource = synthetic\ntask = sequence\nvocab = 16\nlength = 8\n",
     BF16_BODY "[layer loss]\ntype = mse\n"
     "[data]\nsource = id_rows\nvocab = 16\nlength = 8\nwidth = 16\n",
-    GPT_MODEL,
 };
 #define NBF16 (int)(sizeof bf16_models / sizeof *bf16_models)
+static const char *const bf16_names[NBF16] = {"softmax_xent", "mse"};
 
 /* Trains bf16_models[k] in a precision and copies its parameters into
  * w; exits on a failure. */
@@ -185,7 +192,7 @@ static size_t train_bf16(int k, const char *precision, const char *schedule,
                          const char *devices, int m, float *w, size_t cap)
 {
     pp_model *model = load_text(bf16_models[k], precision, schedule,
-                                devices, 1, m, 0, "auto");
+                                devices, 1, m, 0, "auto", "");
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -260,7 +267,7 @@ static void bf16_runs(int gpus)
             failures += !ok;
             printf("%s: bf16 %s model, %s on %s (m=%d): max |gpu - cpu| "
                    "%.3g, D/4 %.3g, worst %.3f of the fp32 tolerance\n",
-                   ok ? "PASS" : "FAIL", k ? "mse" : "softmax_xent",
+                   ok ? "PASS" : "FAIL", bf16_names[k],
                    runs[r].schedule, runs[r].devices, runs[r].m, far, d / 4,
                    worst);
         }
