@@ -77,6 +77,9 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     double scores = causal ? 0.5 * (double)T * (double)(T + 1)
                            : (double)T * (double)T;
     p->flops = 4.0 * scores * (double)d;
+    /* Backward recomputes q k^T, then dP = dy v^T, dv, dq and dk: five
+     * products to forward's two. */
+    p->backward_flops = 2.5 * p->flops;
     /* bf16: dy, x, y and dx as FP32 (8 T d); then heads T floats: a row
      * of scores (CPU), the D_t of every head (CUDA). */
     f32view_plan(p, 8 * T * d);

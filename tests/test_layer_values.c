@@ -647,6 +647,7 @@ START_TEST(test_attention_plans)
     ck_assert_uint_eq(l.plan.saved_bytes, 2 * 10 * sizeof(float));
     /* q k^T and P v over the 55 scores a head of a causal 10 makes */
     ck_assert_double_eq(l.plan.flops, 2.0 * 10 * 11 * 8);
+    ck_assert_double_eq(l.plan.backward_flops, 2.5 * l.plan.flops);
     ck_assert_uint_eq(l.plan.workspace_bytes, 2 * 10 * sizeof(float));
     layer_close(&l);
     layer_open(&l, reg, "attention", "heads = 2\ncausal = false", PP_F32,
