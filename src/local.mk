@@ -22,7 +22,7 @@ src_libpipette_la_SOURCES = \
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
-src_libpipette_la_LDFLAGS = -version-info 2:0:1 -no-undefined -Wl,--no-undefined
+src_libpipette_la_LDFLAGS = -version-info 3:0:2 -no-undefined -Wl,--no-undefined
 
 pkginclude_HEADERS += \
 	include/pipette/pipette.h \
