@@ -16,6 +16,7 @@ int pp_cmd_check(int argc, char **argv);
 int pp_cmd_devices(int argc, char **argv);
 int pp_cmd_schedule(int argc, char **argv);
 int pp_cmd_train(int argc, char **argv);
+int pp_cmd_eval(int argc, char **argv);
 int pp_cmd_gradcheck(int argc, char **argv);
 
 /* Prints err to stderr ("pipette: " before each line that is not already

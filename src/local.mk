@@ -47,6 +47,7 @@ src_pipette_SOURCES = \
 	src/cmd_devices.c \
 	src/cmd_schedule.c \
 	src/cmd_train.c \
+	src/cmd_eval.c \
 	src/cmd_gradcheck.c src/gradcheck.h src/gradcheck.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 src_pipette_LDADD = src/libpipette.la -lm

@@ -21,6 +21,7 @@ static const char usage[] =
     "  schedule NAME    verify and simulate a pipeline schedule, show its\n"
     "                   timeline, bubble and activation memory\n"
     "  train FILE.ini   train the model on its pipeline\n"
+    "  eval FILE.ini    its loss on data (from a checkpoint), forward only\n"
     "  gradcheck FILE.ini\n"
     "                   check its layers' gradients, and their GPU halves\n"
     "                   against their CPU halves\n"
@@ -41,6 +42,7 @@ static const struct {
     {"devices", pp_cmd_devices},
     {"schedule", pp_cmd_schedule},
     {"train", pp_cmd_train},
+    {"eval", pp_cmd_eval},
     {"gradcheck", pp_cmd_gradcheck},
 };
 

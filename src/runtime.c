@@ -431,6 +431,8 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         st = describe_stage(t, s, err);
     if (!st)
         st = pp_place_params(t, err);
+    if (!st && opts->init)
+        st = pp_read_checkpoint(t, opts->init, err);
     for (int s = 0; !st && s < t->S; s++)
         st = pp_layout_stage(t, &t->stage[s], err);
     if (!st)
@@ -540,6 +542,8 @@ void pp_trainer_free(pp_trainer *t)
     free(t->stage);
     free(t->ref_base);
     free(t->home);
+    free(t->from);
+    free(t->from_at);
     free(t->sum);
     free(t->loss);
     free(t->busy);

@@ -28,15 +28,24 @@ typedef struct pp_train_opts {
     int progress;           /* a progress bar (stdout is a terminal) */
     const char *trace;      /* Chrome trace of the run, or NULL */
     FILE *out;              /* plan and log lines */
+    const char *init;       /* a checkpoint ([train] checkpoint's file) to
+                               start from instead of [train] seed's
+                               initialisation, or NULL */
+    int eval;               /* evaluate: each step runs the schedule's
+                               forwards in its order (its backwards keep
+                               their place, doing nothing), dropout off, no
+                               gradients, no update; a step's loss is its
+                               batch's */
 } pp_train_opts;
 
 typedef struct pp_trainer pp_trainer;
 
 /* Plans memory and refuses a plan that does not fit (the host's available
  * memory, or PIPETTE_MEMORY_LIMIT bytes) with its numbers and what would;
- * then allocates it, initialises parameters from [train] seed
- * (each element a function of the seed, its layer and its index, so every
- * partition starts from the same model) and opens the data source. */
+ * then allocates it, initialises parameters from opts->init's checkpoint
+ * or from [train] seed (each element a function of the seed, its layer
+ * and its index, so every partition starts from the same model) and
+ * opens the data source. */
 pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
                             pp_trainer **out, pp_error *err);
 void pp_trainer_free(pp_trainer *t);

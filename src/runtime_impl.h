@@ -211,6 +211,11 @@ struct pp_trainer {
                                     by parity of the step */
     double norm[2];              /* the gradient norm, clipping: by parity
                                     of the step */
+    float *from;                 /* opts.init's parameters, each layer's
+                                    own in model order */
+    size_t *from_at;             /* [nrefs]: where each (layer, param)
+                                    starts in `from` (its owner's for a
+                                    shared one) */
     double t0;                   /* run start, seconds */
     span_log *trace;             /* [p] when tracing */
     FILE *log;                   /* [train] log, or NULL */
@@ -235,6 +240,11 @@ const float *pp_stage_host_params(const pp_trainer *t, int s);
  * last (fetch 0) or from a fresh one (fetch 1). */
 const float *pp_param_host(const pp_trainer *t, int layer, int param,
                            size_t *n, int fetch);
+
+/* runtime_report.c: reads opts.init's checkpoint into t->from, refusing
+ * one of another model. */
+pp_status pp_read_checkpoint(pp_trainer *t, const char *path,
+                             pp_error *err);
 
 /* runtime_layout.c: where stage st's tensors live in a slot (its locs and
  * its layers'), from the model's cuts; and a loc's address in a slot
@@ -262,6 +272,9 @@ pp_status pp_find_slot(rank_ctx *x, stage_rt *st, int mb, slot **out);
 pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out);
 pp_status pp_backward(rank_ctx *x, stage_rt *st, const pp_task *task,
                       const void **out);
+/* Evaluating: a backward task that only lets go of its slot where the
+ * backward would have (B, BW), so the memory plan holds. */
+pp_status pp_pass_backward(rank_ctx *x, stage_rt *st, const pp_task *task);
 pp_status pp_prefetch(rank_ctx *x);
 
 double pp_now(void);

@@ -216,7 +216,12 @@ pp_status pp_init_params(pp_trainer *t, int s, pp_error *err)
                                                   : NULL;
             /* (Twice when two of the stage's layers use it: the same
              * values.) */
-            if (h->stage == s)
+            if (h->stage == s && t->from)
+                memcpy(st->host_params + h->off,
+                       t->from + t->from_at[t->ref_base[o.layer] + o.param],
+                       (size_t)pp_shape_elements(&decl_of(t->m, o)->shape) *
+                           sizeof(float));
+            else if (h->stage == s)
                 init_param(st->host_params + h->off, decl_of(t->m, o), seed,
                            o.layer, o.param);
         }

@@ -190,9 +190,60 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
     return PP_OK;
 }
 
+pp_status pp_read_checkpoint(pp_trainer *t, const char *path, pp_error *err)
+{
+    const pp_model *m = t->m;
+    if (!(t->from_at = calloc((size_t)t->nrefs + 1, sizeof *t->from_at)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    uint64_t want = 0;
+    for (int l = 0; l < m->nlayers; l++)
+        for (int i = 0; i < m->layers[l].plan.nparams; i++)
+            if (m->layers[l].owner[i].layer == l) {
+                t->from_at[t->ref_base[l] + i] = (size_t)want;
+                want += (uint64_t)pp_shape_elements(
+                    &m->layers[l].plan.params[i].shape);
+            }
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot read the "
+                            "checkpoint: %s", path, strerror(errno));
+    char magic[8];
+    uint32_t version = 0;
+    uint64_t count = 0;
+    pp_status st = PP_OK;
+    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, "PPCKPT01", 8) != 0)
+        st = pp_error_set(err, PP_ERR_IO, "%s: not a pipette checkpoint (it "
+                          "does not begin with PPCKPT01)", path);
+    else if (fread(&version, sizeof version, 1, f) != 1 ||
+             fread(&count, sizeof count, 1, f) != 1)
+        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint's header is "
+                          "cut short", path);
+    else if (version != 1)
+        st = pp_error_set(err, PP_ERR_IO, "%s: checkpoint version %u, this "
+                          "pipette reads version 1", path, version);
+    else if (count != want)
+        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint holds %llu "
+                          "parameters and %s has %llu: it is another "
+                          "model's", path, (unsigned long long)count,
+                          m->cfg->path, (unsigned long long)want);
+    else if (!(t->from = malloc((size_t)want * sizeof(float) + 1)))
+        st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    else if (fread(t->from, sizeof(float), (size_t)want, f) != want)
+        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint is cut short: "
+                          "%llu parameters expected", path,
+                          (unsigned long long)want);
+    else if (fgetc(f) != EOF)
+        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint goes on past "
+                          "its %llu parameters", path,
+                          (unsigned long long)want);
+    fclose(f);
+    return st;
+}
+
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
 {
-    if (t->m->log && !(t->log = fopen(t->m->log, "w")))
+    /* An evaluation writes neither the training's log nor a checkpoint. */
+    if (t->m->log && !t->o.eval && !(t->log = fopen(t->m->log, "w")))
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                             t->m->log, strerror(errno));
     pp_status st = pp_run_ranks(t, err);
@@ -202,7 +253,7 @@ pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
     t->log = NULL;
     if (!st && t->trace)
         st = write_trace(t, err);
-    if (!st && t->m->checkpoint)
+    if (!st && t->m->checkpoint && !t->o.eval)
         st = write_checkpoint(t, t->m->checkpoint, err);
     return st;
 }

@@ -350,7 +350,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     x->begin_ms = 1e3 * (pp_now() - t->t0);
     if (rk->dev->event_record(&rk->dr, rk->mark[prog->n + 1], &x->err))
         return x->err.code;
-    for (int s = 0; s < t->S; s++)
+    for (int s = 0; s < t->S && !t->o.eval; s++)
         if (t->stage[s].rank == x->r &&
             rk->dev->zero_async(&rk->dr, t->stage[s].grads,
                                 t->stage[s].nparams * sizeof(float),
@@ -364,7 +364,16 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             return x->err.code;
         uint64_t tag = tag_of(t, x->step, in);
         pp_status rc;
-        if (in->kind == PP_INS_COMPUTE) {
+        if (t->o.eval && (in->kind == PP_INS_REDUCE ||
+                          in->kind == PP_INS_STEP ||
+                          ((in->kind == PP_INS_SEND ||
+                            in->kind == PP_INS_RECV) &&
+                           in->msg == PP_MSG_GRAD))) {
+            rc = PP_OK; /* evaluating: forwards only */
+        } else if (in->kind == PP_INS_COMPUTE && t->o.eval &&
+                   in->task.op != PP_OP_F) {
+            rc = pp_pass_backward(x, &t->stage[in->task.stage], &in->task);
+        } else if (in->kind == PP_INS_COMPUTE) {
             stage_rt *st = &t->stage[in->task.stage];
             rc = in->task.op == PP_OP_F
                      ? pp_forward(x, st, in->task.mb, &out)
@@ -407,7 +416,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             return x->err.code;
         }
         t->loss[x->step] = loss;
-        if (rk->norm && step_norm(x))
+        if (rk->norm && !t->o.eval && step_norm(x))
             return x->err.code;
     }
     return PP_OK;
@@ -430,10 +439,13 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
                                                          t->steps));
     if (t->m->grad_clip)
         snprintf(norm, sizeof norm, "  grad norm %.4g", t->norm[step & 1]);
+    if (t->o.eval)
+        lr[0] = norm[0] = '\0';
     snprintf(line, sizeof line,
-             "step %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s%s\n",
-             (long long)step + 1, t->loss[step], (double)t->m->batch / wall,
-             100.0 * bubble, lr, norm);
+             "%s %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s%s\n",
+             t->o.eval ? "batch" : "step", (long long)step + 1,
+             t->loss[step], (double)t->m->batch / wall, 100.0 * bubble, lr,
+             norm);
     /* The first step too: where the loss starts is half of the story. */
     if ((step + 1) % t->log_every == 0 || last || step == 0) {
         if (!t->o.quiet) {

@@ -84,7 +84,7 @@ static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
         .loss_scale = t->loss_scale,
         .seed = layer_seed(t, x->step, lr->index),
         .sample0 = (int64_t)mb * t->n,
-        .training = 1,
+        .training = !t->o.eval,
         .stream = rk->dr.stream,
         .blas = rk->dr.blas,
         .dnn = rk->dr.dnn,
@@ -254,6 +254,16 @@ pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
                                    st->out_bytes, PP_COPY_DEVICE_TO_DEVICE,
                                    &x->err);
     }
+    return PP_OK;
+}
+
+pp_status pp_pass_backward(rank_ctx *x, stage_rt *st, const pp_task *task)
+{
+    slot *sl;
+    if (pp_find_slot(x, st, task->mb, &sl))
+        return x->err.code;
+    if (task->op != PP_OP_BI)
+        release_slot(x, st, sl);
     return PP_OK;
 }
 

@@ -168,6 +168,65 @@ grep -q "^step     20  loss " "$tmp/train.log" || fail "no log file lines"
     fail "checkpoint is $(wc -c <"$tmp/mlp.ckpt") bytes"
 [ "$(head -c 8 "$tmp/mlp.ckpt")" = PPCKPT01 ] || fail "checkpoint magic"
 
+# pipette eval: forward only, pipelined. From the initial parameters its
+# first batch is train's first step (the same samples, the same model);
+# from the checkpoint of 3 steps, its fourth batch is train's fourth step
+# (the loss before the fourth update), on 3 ranks with the tied table's
+# copy, and again under zb-v's forwards; it writes neither the log nor
+# the checkpoint.
+corpus=$(cd "$examples" && pwd)/corpus.txt
+sed -e "s|^seed = 1|seed = 1\nlog = $tmp/tied.log\ncheckpoint = $tmp/tied.ckpt|" \
+    -e "s|^path = .*|path = $corpus|" "$examples/tied-residual.ini" >"$tmp/tied.ini"
+run timeout 60 "$PIPETTE" train --steps 4 "$tmp/tied.ini"
+expect_status 0 "train 4 steps"
+first=$(loss_at 1)
+fourth=$(loss_at 4)
+run timeout 60 "$PIPETTE" train --steps 3 --quiet "$tmp/tied.ini"
+expect_status 0 "train 3 steps with a checkpoint"
+cp "$tmp/tied.ckpt" "$tmp/tied3.ckpt"
+cp "$tmp/tied.log" "$tmp/tied3.log"
+run timeout 60 "$PIPETTE" eval --batches 1 "$tmp/tied.ini"
+expect_status 0 "eval from the initial parameters"
+expect_out "^batch +1  loss $first " "eval's first batch is train's first step"
+expect_out "^eval: loss $first, the mean over 1 batches of 48 samples$" "eval's mean"
+expect_out "^  evaluating 1 batches of 48 samples, forward only, from the initial parameters$" "eval says what it does"
+run timeout 60 "$PIPETTE" eval --checkpoint "$tmp/tied3.ckpt" --batches 4 "$tmp/tied.ini"
+expect_status 0 "eval from a checkpoint"
+expect_out "^batch +4  loss $fourth " "eval of 3 steps' checkpoint: train's fourth loss"
+cmp -s "$tmp/tied.ckpt" "$tmp/tied3.ckpt" || fail "eval rewrote the checkpoint"
+cmp -s "$tmp/tied.log" "$tmp/tied3.log" || fail "eval rewrote the log"
+sed -e 's|^schedule = .*|schedule = zb-v|' -e 's|^devices = .*|devices = cpu*2\nstages_per_rank = 2|' \
+    "$tmp/tied.ini" >"$tmp/tied-zbv.ini"
+run timeout 60 "$PIPETTE" eval --checkpoint "$tmp/tied3.ckpt" --batches 4 "$tmp/tied-zbv.ini"
+expect_status 0 "eval under zb-v"
+expect_out "^batch +4  loss $fourth " "eval under another schedule: the same loss"
+# Held-out data, and what eval refuses.
+run timeout 60 "$PIPETTE" eval --checkpoint "$tmp/tied3.ckpt" --data "$srcdir/README.md" --batches 2 -q "$tmp/tied.ini"
+expect_status 0 "eval on other data"
+expect_out "^eval: loss [0-9.]+, the mean over 2 batches of 48 samples$" "eval --quiet prints the mean"
+run "$PIPETTE" eval --checkpoint "$tmp/mlp.ckpt" "$tmp/tied.ini"
+expect_status 1 "eval of another model's checkpoint"
+expect_err "^pipette: $tmp/mlp\.ckpt: the checkpoint holds 4612 parameters and $tmp/tied\.ini has 31296: it is another model's$" "another model's checkpoint refused"
+head -c 1000 "$tmp/tied3.ckpt" >"$tmp/cut.ckpt"
+run "$PIPETTE" eval --checkpoint "$tmp/cut.ckpt" "$tmp/tied.ini"
+expect_status 1 "eval of a truncated checkpoint"
+expect_err "^pipette: $tmp/cut\.ckpt: the checkpoint is cut short: 31296 parameters expected$" "a truncated checkpoint refused"
+run "$PIPETTE" eval --checkpoint "$corpus" "$tmp/tied.ini"
+expect_status 1 "eval of a file that is no checkpoint"
+expect_err "not a pipette checkpoint \(it does not begin with PPCKPT01\)$" "not a checkpoint"
+run "$PIPETTE" eval --data "$corpus" "$examples/mlp.ini"
+expect_status 2 "eval --data with a source that reads no file"
+expect_err "^pipette eval: --data: \[data\] source 'synthetic' of .*mlp\.ini reads no path$" "--data needs a path key"
+run "$PIPETTE" eval --batches 0 "$tmp/tied.ini"
+expect_status 2 "eval --batches 0"
+expect_err "^pipette eval: --batches needs a whole number, 1 to [0-9]+$" "eval's usage error"
+run "$PIPETTE" eval --help
+expect_status 0 "eval --help"
+expect_out "^usage: pipette eval " "eval's usage"
+run "$PIPETTE" eval --data "$tmp/none.txt" "$tmp/tied.ini"
+expect_status 2 "eval --data of a missing file"
+expect_err "^pipette eval: --data: cannot read '$tmp/none\.txt'$" "--data names the missing file"
+
 # Recompute trains too (the equivalence test checks the weights).
 run timeout 120 "$PIPETTE" train --steps 3 --recompute --quiet "$examples/char-zb-h1.ini"
 expect_status 0 "train --recompute"

@@ -1,0 +1,173 @@
+/* src/cmd_eval.c - `pipette eval FILE.ini`: the model's loss on data,
+ * forward only, pipelined as the file says: the schedule's forwards in
+ * their order on every rank, no gradients and no update, from a
+ * checkpoint's parameters (or the initial ones). */
+#define _GNU_SOURCE /* realpath */
+#include <config.h>
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "config_file.h"
+#include "runtime.h"
+
+static const char usage[] =
+    "usage: pipette eval [--checkpoint FILE] [--data FILE] [--batches N]\n"
+    "                    [--timeout SECONDS] [--quiet] FILE.ini\n"
+    "\n"
+    "Reports the loss of the model of FILE.ini on N batches of [train]\n"
+    "batch samples (the mean over every target), computed forward only on\n"
+    "the file's pipeline: each rank runs the schedule's forwards in their\n"
+    "order, with dropout off, no gradients and no update. Prints the plan\n"
+    "and a line per batch, then the mean.\n"
+    "\n"
+    "  --checkpoint FILE  the parameters: a [train] checkpoint file written\n"
+    "                   by pipette train on this model (default: the model\n"
+    "                   as [train] seed initialises it)\n"
+    "  --data FILE      read this file instead of [data] path (held-out\n"
+    "                   text or tokens, in the same format)\n"
+    "  --batches N      batches to evaluate (default 10); batch b holds the\n"
+    "                   samples step b of pipette train would read\n"
+    "  --timeout SECONDS  fail when a rank waits longer for a message\n"
+    "                   (default 60)\n"
+    "  --quiet          print only the mean loss\n"
+    "\n"
+    "exit status: 0 evaluated, 1 a failure while evaluating (a checkpoint\n"
+    "that cannot be read or is another model's included), 2 usage or\n"
+    "config error.\n";
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int usage_error(const char *fmt, ...)
+{
+    fputs("pipette eval: ", stderr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return PP_EXIT_USAGE;
+}
+
+static int parse_positive(const char *text, long long max, long long *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || v < 1 || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* [data] path replaced by `file`, made absolute (a path in the model file
+ * is taken from the file's directory, one on the command line from the
+ * current one). */
+static int replace_data(pp_model *m, const char *file)
+{
+    pp_section *data = pp_config_section(m->cfg, "data");
+    pp_entry *e = data ? (pp_entry *)pp_section_entry(data, "path") : NULL;
+    if (!e) {
+        fprintf(stderr, "pipette eval: --data: [data] source '%s' of %s "
+                "reads no path\n", m->source ? m->source : "?",
+                m->cfg->path);
+        return PP_EXIT_USAGE;
+    }
+    char *full = realpath(file, NULL);
+    if (!full) {
+        fprintf(stderr, "pipette eval: --data: cannot read '%s'\n", file);
+        return PP_EXIT_USAGE;
+    }
+    free(e->value);
+    e->value = full;
+    return PP_EXIT_OK;
+}
+
+int pp_cmd_eval(int argc, char **argv)
+{
+    if (pp_cmd_wants_help(argc, argv)) {
+        fputs(usage, stdout);
+        return PP_EXIT_OK;
+    }
+    pp_train_opts o = {.recv_timeout_ms = 60000, .out = stdout, .eval = 1,
+                       .steps = 10, .log_every = 1};
+    const char *path = NULL, *data = NULL;
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+        long long v;
+        if (strcmp(a, "--batches") == 0) {
+            if (!val || parse_positive(val, INT_MAX, &v))
+                return usage_error("--batches needs a whole number, 1 to "
+                                   "%d", INT_MAX);
+            o.steps = v;
+            i++;
+        } else if (strcmp(a, "--timeout") == 0) {
+            if (!val || parse_positive(val, 86400, &v))
+                return usage_error("--timeout needs seconds, 1 to 86400");
+            o.recv_timeout_ms = (int)(v * 1000);
+            i++;
+        } else if (strcmp(a, "--checkpoint") == 0) {
+            if (!val)
+                return usage_error("--checkpoint needs a file name");
+            o.init = val;
+            i++;
+        } else if (strcmp(a, "--data") == 0) {
+            if (!val)
+                return usage_error("--data needs a file name");
+            data = val;
+            i++;
+        } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
+            quiet = 1;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    if (!path)
+        return usage_error("no model file given");
+
+    pp_model *m;
+    int rc = pp_cmd_load(path, &m);
+    if (rc != PP_EXIT_OK)
+        return rc;
+    if (data && (rc = replace_data(m, data)) != PP_EXIT_OK) {
+        pp_model_free(m);
+        return rc;
+    }
+    o.quiet = quiet;
+    pp_error err;
+    pp_error_clear(&err);
+    pp_trainer *t;
+    pp_status st = pp_trainer_create(m, &o, &t, &err);
+    if (!st) {
+        if (!quiet) {
+            pp_trainer_print_plan(t, stdout);
+            printf("  evaluating %lld batches of %lld samples, forward only, "
+                   "from %s\n", (long long)o.steps, (long long)m->batch,
+                   o.init ? o.init : "the initial parameters");
+            fflush(stdout);
+        }
+        st = pp_trainer_run(t, &err);
+        if (!st) {
+            double sum = 0;
+            for (int64_t b = 0; b < o.steps; b++)
+                sum += pp_trainer_loss(t, b);
+            printf("eval: loss %.6f, the mean over %lld batches of %lld "
+                   "samples\n", sum / (double)o.steps, (long long)o.steps,
+                   (long long)m->batch);
+        }
+        pp_trainer_free(t);
+    }
+    pp_model_free(m);
+    if (st)
+        return pp_cmd_fail(&err);
+    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+}
