@@ -46,8 +46,15 @@ done
 # PyTorch's training from the same parameters: SGD with momentum and
 # clipping, every step's loss within 1e-4 (float32 sums in other orders,
 # carried through 5 updates).
+# The interpreter and libraries PyTorch was installed with, as
+# bench/gpu.sh finds them.
+torch_py=${PYTHON:-python3}
+[ -n "${PYTHON:-}" ] || [ ! -x /opt/torch/.venv/bin/python ] ||
+    torch_py=/opt/torch/.venv/bin/python
+torch_ld=${PIPETTE_TORCH_LD_LIBRARY_PATH-${LD_LIBRARY_PATH:-}}
 rc=0
-python3 "$ref" train "$tmp" "$tmp/init.ckpt" 5 >"$tmp/torch" 2>&1 || rc=$?
+env LD_LIBRARY_PATH="$torch_ld" "$torch_py" "$ref" train "$tmp" \
+    "$tmp/init.ckpt" 5 >"$tmp/torch" 2>&1 || rc=$?
 if [ "$rc" -eq 77 ]; then
     echo "PyTorch part skipped: $(tail -n 1 "$tmp/torch")"
 elif [ "$rc" -ne 0 ]; then
