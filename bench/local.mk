@@ -1,4 +1,9 @@
 # Benchmark programs: built with the rest, run by the bench/ scripts.
+# linear's activation = gelu against linear + gelu, on the CPU.
+noinst_PROGRAMS += bench/linear_gelu_cpu
+bench_linear_gelu_cpu_SOURCES = bench/linear_gelu_cpu.c
+bench_linear_gelu_cpu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir)
+bench_linear_gelu_cpu_LDADD = src/libpipette.la
 if HAVE_CUBLASLT
 noinst_PROGRAMS += bench/linear_gpu
 bench_linear_gpu_SOURCES = bench/linear_gpu.c

@@ -27,16 +27,20 @@
  *
  * activation = gelu: gelu.h's formula, the gelu layer's. Forward keeps
  * the pre-activation pre = x W^T + b in `saved` (the activations' dtype,
- * (rows, out)); each backward first makes dpre = dy gelu'(pre) in its
- * workspace, then is the plain layer's with dpre for dy. Each makes its
- * own: a schedule may run backward_weight without backward_input (a
- * first layer, whose input wants no gradient), so neither may count on
- * the other's. On the CPU the arithmetic is the chain linear + gelu's,
- * operation for operation: the same product, rounded to bf16 where the
- * chain's linear output is, gelu of that, and dpre as the chain's gelu
- * leaves it in its zeroed gradient (0 + dy gelu'(pre), rounded to bf16
- * where that gradient is): the same bits in every precision. linear.cu
- * says what the GPU fuses.
+ * (rows, out)) and clears the mark after it (linear.h). The first
+ * backward of the micro-batch, input or weight, turns pre into dpre = dy
+ * gelu'(pre) there, in place, and sets the mark; the other finds it set
+ * and reads dpre. Either may come first or alone: a schedule runs
+ * backward_weight without backward_input for a first layer (its input
+ * wants no gradient), and zero-bubble schedules run the two apart. A
+ * recomputed forward clears the mark again. Then each is the plain
+ * layer's with dpre for dy. On the CPU the arithmetic is the chain
+ * linear + gelu's, operation for operation: the same product, rounded
+ * to bf16 where the chain's linear output is, gelu of that, and dpre as
+ * the chain's gelu leaves it in its zeroed gradient (0 + dy gelu'(pre),
+ * rounded to bf16 where that gradient is, as it is where saved keeps
+ * it): the same bits in every precision. linear.cu says what the GPU
+ * fuses.
  */
 #include <config.h>
 
@@ -138,13 +142,14 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     /* The views: x and y; dy and dx; dy and x. */
     int64_t views = rows * (features + units);
     if (args.gelu) {
-        /* The gelu layer's 10 a value; pre in saved; dpre in the
-         * workspace, and in bf16 views of dy and pre beside x or dx, or
-         * of pre and y in the forward. */
+        /* The gelu layer's 10 a value; pre (then dpre) and the mark in
+         * saved; in bf16 views of dy and pre beside x or dx, or of pre
+         * and y in the forward. */
         p->flops += 10.0 * (double)(rows * units);
-        p->saved_bytes = (size_t)(rows * units) *
-                         pp_dtype_size(pp_precision_dtype(p->precision));
-        p->workspace_bytes += linear_dpre_bytes(rows, units);
+        p->saved_bytes = linear_pre_bytes(
+                             rows, units,
+                             pp_dtype_size(pp_precision_dtype(p->precision))) +
+                         LINEAR_MARK_ROOM;
         views += rows * units;
     }
     f32view_plan(p, views);
@@ -233,28 +238,35 @@ static pp_status forward(const pp_layer_call *c, const void *const *x,
     f32_out_done(&v, c->saved, pre, ny);
     for (int64_t i = 0; v.bf16 && i < ny; i++)
         pre[i] = pp_bf16_round(pre[i]);
+    *linear_mark_of(c) = (linear_mark){0, 0};
     float *yf = f32_out(&v, y, ny);
     gelu_rows(yf, pre, ny);
     f32_out_done(&v, y, yf, ny);
     return PP_OK;
 }
 
-/* The gradient the product sees, (rows, out): dy, or with gelu dpre = 0 +
- * dy gelu'(pre) in the workspace (first, where the plan put it), as the
- * chain's gelu adds it into its zeroed gradient, rounded to bf16 where
- * that gradient is bf16. */
+/* The gradient the product sees, (rows, out): dy, or with gelu dpre in
+ * saved, made there now where the mark says pre: 0 + dy gelu'(pre), as
+ * the chain's gelu adds it into its zeroed gradient, rounded to bf16
+ * where that gradient (and saved) is bf16. */
 static const float *grad_out(const pp_layer_call *c, f32view *v,
                              const void *dy, int64_t n)
 {
     if (!linear_args_of(c)->gelu)
         return f32_in(v, dy, n);
-    float *dpre = f32view_take(v, n);
+    linear_mark *mark = linear_mark_of(c);
+    if (mark->dpre)
+        return f32_in(v, c->saved, n);
     const float *g = f32_in(v, dy, n);
-    const float *pre = f32_in(v, c->saved, n);
+    float *dpre = f32_out(v, c->saved, n); /* pre, in place */
+    if (v->bf16)
+        pp_row_load(dpre, c->saved, PP_BF16, n);
     for (int64_t i = 0; i < n; i++)
-        dpre[i] = 0.0f + gelu_grad(g[i], pre[i]);
+        dpre[i] = 0.0f + gelu_grad(g[i], dpre[i]);
     for (int64_t i = 0; v->bf16 && i < n; i++)
         dpre[i] = pp_bf16_round(dpre[i]);
+    f32_out_done(v, c->saved, dpre, n);
+    mark->dpre = 1;
     return dpre;
 }
 

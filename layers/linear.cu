@@ -40,10 +40,13 @@
  * saved and a kernel of ours y = gelu(pre) (gelu.h), one read and one
  * write of the activation more. The two differ in bf16: the epilogue
  * takes gelu of the FP32 pre, ours (and the CPU's) of pre rounded to
- * bf16, as the chain linear + gelu does. Backward: dpre = 0 + dy
- * gelu'(pre), by a kernel of ours into the workspace (dy's type), then
- * the plain layer's GEMMs on dpre, BGRADB summing db from it. Each
- * backward makes dpre itself (linear.c says why). cuBLASLt's DGELU and
+ * bf16, as the chain linear + gelu does. The forward also clears the
+ * mark after pre (linear.h), a memset on the stream. Backward: dpre = 0
+ * + dy gelu'(pre), by a kernel of ours over pre in saved, in place,
+ * which does nothing where the mark says the micro-batch's other
+ * backward did it already (linear.c); then the plain layer's GEMMs on
+ * saved as dpre, BGRADB summing db from it. The kernel reads the mark on
+ * the device: nothing waits for the host. cuBLASLt's DGELU and
  * DGELU_BGRAD epilogues do not serve here: they apply gelu'(aux) to a
  * GEMM's result, and the only GEMM whose result is dy is the next
  * layer's backward_input (dy = dz V), which writes the core's gradient
@@ -485,20 +488,39 @@ __global__ static void gelu_forward(T *y, const T *pre, int64_t n)
     });
 }
 
-/* dpre (n) = 0 + dy gelu'(pre), as linear.c makes it */
+/* pre (n) = 0 + dy gelu'(pre), in place, as linear.c makes it, unless
+ * the mark says dpre already. Each block reads the mark before it
+ * touches its share and counts itself in after; the last to count sets
+ * the mark and zeroes the count. So no block of a launch sees the mark
+ * that launch sets (every block has read it by then), and the next
+ * launch on the micro-batch sees it set. */
 template <typename T>
-__global__ static void gelu_dpre(T *dpre, const T *dy, const T *pre,
-                                 int64_t n)
+__global__ static void gelu_dpre(T *pre, const T *dy, int64_t n,
+                                 linear_mark *mark)
 {
-    bool packs = aligned16(dpre) && aligned16(dy) && aligned16(pre);
+    __shared__ uint32_t done;
+    if (threadIdx.x == 0)
+        done = *(volatile uint32_t *)&mark->dpre;
+    __syncthreads();
+    if (done)
+        return;
+    bool packs = aligned16(pre) && aligned16(dy);
     grid_runs<T>(n, packs, [&](int64_t i, int k) {
         float g[PACK(T)], v[PACK(T)];
         run_load(g, dy + i, k);
         run_load(v, pre + i, k);
         for (int j = 0; j < k; j++)
             g[j] = 0.0f + gelu_grad(g[j], v[j]);
-        run_store(dpre + i, g, k);
+        run_store(pre + i, g, k);
     });
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        if (atomicAdd(&mark->blocks, 1u) == gridDim.x - 1) {
+            mark->blocks = 0;
+            mark->dpre = 1;
+        }
+    }
 }
 
 template <typename T>
@@ -513,30 +535,28 @@ static pp_status launch_gelu(const pp_layer_call *c, void *y,
 }
 
 template <typename T>
-static pp_status launch_dpre(const pp_layer_call *c, void *dpre,
-                             const void *dy, const void *pre, int64_t n,
-                             pp_error *err)
+static pp_status launch_dpre(const pp_layer_call *c, const void *dy,
+                             int64_t n, pp_error *err)
 {
     auto kernel = gelu_dpre<T>;
     if (n > 0)
         PP_CUDA_LAUNCH(kernel, grid_runs_blocks<T>(n), PP_CUDA_THREADS, 0,
-                       pp_cuda_stream(c))((T *)dpre, (const T *)dy,
-                                          (const T *)pre, n);
+                       pp_cuda_stream(c))((T *)c->saved, (const T *)dy, n,
+                                          linear_mark_of(c));
     return PP_CUDA_CHECK(cudaGetLastError(), err);
 }
 
-/* The gradient the GEMMs see in *g: dy, or with gelu dpre, made now in
- * the workspace. */
+/* The gradient the GEMMs see in *g: dy, or with gelu dpre in saved,
+ * made there now unless it is already. */
 static pp_status grad_out(const pp_layer_call *c, const void *dy,
                           const void **g, pp_error *err)
 {
     *g = dy;
     if (!linear_args_of(c)->gelu)
         return PP_OK;
-    *g = c->workspace;
+    *g = c->saved;
     linear_dims d = linear_dims_of(c);
-    return BY_DTYPE(c, launch_dpre, c, c->workspace, dy, c->saved,
-                    d.rows * d.out, err);
+    return BY_DTYPE(c, launch_dpre, c, dy, d.rows * d.out, err);
 }
 
 static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
@@ -546,6 +566,11 @@ static pp_status cuda_forward(const pp_layer_call *c, const void *const *x,
     int gelu = linear_args_of(c)->gelu;
     if (gemm(c, FWD, param_of(c, 0), x[0], 0.0f, y, param_of(c, 1),
              gelu ? c->saved : NULL, &p, err))
+        return err->code;
+    if (gelu && PP_CUDA_CHECK(cudaMemsetAsync(linear_mark_of(c), 0,
+                                              sizeof(linear_mark),
+                                              pp_cuda_stream(c)),
+                              err))
         return err->code;
     if (!gelu || p->desc == FWD_GELU)
         return PP_OK;

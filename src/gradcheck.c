@@ -231,8 +231,12 @@ static pp_status check_samples(const pp_model_layer *l, const layer_bufs *b,
     size_t per_y = plan->is_loss ? 0 : b->ycount / (size_t)b->n;
     const void **x = calloc((size_t)b->nin, sizeof *x);
     float *y = calloc(per_y + 1, sizeof *y);
-    if (!x || !y) {
-        free(x), free(y);
+    /* A sample's saved values go to scratch: the batch's, which the
+     * backward reads, stay as its forward left them, laid out across
+     * its samples as the layer likes. */
+    void *saved = calloc(1, plan->saved_bytes + 1);
+    if (!x || !y || !saved) {
+        free(x), free(y), free(saved);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
     double worst = 0, loss = 0;
@@ -241,7 +245,7 @@ static pp_status check_samples(const pp_model_layer *l, const layer_bufs *b,
         pp_layer_call one = *c;
         one.n = 1;
         one.sample0 = s;
-        one.saved = (char *)b->saved + plan->saved_bytes * (size_t)s;
+        one.saved = saved;
         one.workspace = (char *)b->work + plan->workspace_bytes * (size_t)s;
         if (b->target)
             one.target = (const char *)b->target +
@@ -271,7 +275,7 @@ static pp_status check_samples(const pp_model_layer *l, const layer_bufs *b,
             worst = fmax(worst, ratio(2.0 * y[0], y0[0],
                                       tol * 1e-6 * fabs(y0[0])));
     }
-    free(x), free(y);
+    free(x), free(y), free(saved);
     if (st)
         return st;
     return add_result(out, nout, "cpu", "forward",

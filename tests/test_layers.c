@@ -213,8 +213,8 @@ static const grad_case grad_cases[] = {
     /* More rows and outputs than one 32-wide tile, and a feature count
      * that leaves a remainder after the 8-wide lanes. */
     {"linear", "units = 37", 1, 11, 16, 33, 45, 3, 3, 0, 0, 1, 0, 0},
-    /* activation = gelu: pre saved by forward, dpre made by each
-     * backward. */
+    /* activation = gelu: pre saved by forward, turned into dpre there by
+     * the first backward. */
     {"linear", "units = 7\nactivation = gelu", 1, 1, 4, 1, 17, 1, 3, 0, 0,
      1, 0, 0},
     {"linear", "units = 5\nbias = false\nactivation = gelu", 2, 1, 3, 1, 12,

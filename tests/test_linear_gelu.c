@@ -3,10 +3,14 @@
  *
  * The fused layer against the chain it replaces, linear then gelu: the
  * same bits for y, the saved pre-activation (the chain's linear output),
- * dx, dW and db, in fp32, tf32 and bf16, on shapes that take the BLAS's
- * sgemm and its sgemv (matmul.h), with and without a bias, and with the
- * fused backward_weight run before its backward_input (a schedule may
- * run it alone). Then trained: a model whose first layer is fused (whose
+ * then dpre where the first backward leaves it in saved (the chain's
+ * gelu input gradient), dx, dW and db, in fp32, tf32 and bf16, on shapes
+ * that take the BLAS's sgemm and its sgemv (matmul.h), with and without
+ * a bias, with the backwards in either order and backward_weight alone
+ * (a schedule may run it so). dpre is made once: a second conversion
+ * would apply gelu' twice and the other backward's result would differ.
+ * And a forward clears the mark: micro-batches through one saved area,
+ * forwards recomputed before and between backwards. Then trained: a model whose first layer is fused (whose
  * backward_input never runs) under schedules that split the backward
  * (zb-h1, zb-h2, zb-v) and recompute, against one rank; and a fused
  * model trained to the chain's weights bit for bit.
@@ -136,11 +140,18 @@ static const struct chain_case {
 static const pp_precision precisions[] = {
     PP_PRECISION_FP32, PP_PRECISION_TF32, PP_PRECISION_BF16};
 
-/* _i: case * 3 + precision. */
+/* The fused layer's backwards: in which order, or weight alone. */
+enum { WEIGHT_FIRST, INPUT_FIRST, WEIGHT_ALONE, NORDER };
+static const char *const order_name[NORDER] = {
+    "backward_weight first", "backward_input first",
+    "backward_weight alone"};
+
+/* _i: (case * 3 + precision) * NORDER + order. */
 START_TEST(test_fused_equals_chain)
 {
-    const struct chain_case *cc = &chain_cases[_i / 3];
-    pp_precision prec = precisions[_i % 3];
+    int order = _i % NORDER;
+    const struct chain_case *cc = &chain_cases[_i / NORDER / 3];
+    pp_precision prec = precisions[_i / NORDER % 3];
     pp_dtype dt = pp_precision_dtype(prec);
     size_t es = pp_dtype_size(dt);
     uint64_t rng = 300 + (uint64_t)_i;
@@ -186,7 +197,8 @@ START_TEST(test_fused_equals_chain)
     side_open(&lin, "linear", keys, in, n, prec, param, param16, grad_c);
     side_open(&gel, "gelu", "", mid, n, prec, NULL, NULL, NULL);
     side_open(&fus, "linear", fkeys, in, n, prec, param, param16, grad_f);
-    ck_assert_uint_eq(fus.plan.saved_bytes, (size_t)(ny / n) * es);
+    /* pre, and room for the mark (linear.h) */
+    ck_assert_uint_eq(fus.plan.saved_bytes, (size_t)(ny / n) * es + 15);
     ck_assert_double_eq(fus.plan.flops, lin.plan.flops + gel.plan.flops);
     ck_assert_int_eq(fus.plan.nparams, lin.plan.nparams);
 
@@ -206,26 +218,35 @@ START_TEST(test_fused_equals_chain)
     OK(lin.ops->cpu->backward_input(&lin.c, xs, pre_c, dpre_c, dxs_c, &err));
     OK(lin.ops->cpu->backward_weight(&lin.c, xs, pre_c, dpre_c, &err));
 
-    /* Fused: backward_weight first. */
+    char ctx[160], dims[64];
+    snprintf(ctx, sizeof ctx, "linear %s -> %d%s on n=%d in %s, %s",
+             pp_shape_format(&cc->shape, dims, sizeof dims), cc->units,
+             cc->bias ? "" : " (no bias)", n, pp_precision_name(prec),
+             order_name[order]);
     void *y_f = malloc(yb + 1), *dx_f = copy_of(dx0, xb);
     void *dxs_f[1] = {dx_f};
     OK(fus.ops->cpu->forward(&fus.c, xs, y_f, &err));
-    OK(fus.ops->cpu->backward_weight(&fus.c, xs, y_f, dy, &err));
-    OK(fus.ops->cpu->backward_input(&fus.c, xs, y_f, dy, dxs_f, &err));
-
-    char ctx[128], dims[64];
-    snprintf(ctx, sizeof ctx, "linear %s -> %d%s on n=%d in %s",
-             pp_shape_format(&cc->shape, dims, sizeof dims), cc->units,
-             cc->bias ? "" : " (no bias)", n, pp_precision_name(prec));
-    same_bits("y", ctx, y_f, y_c, yb, es);
     same_bits("saved pre", ctx, fus.saved, pre_c, yb, es);
-    same_bits("dx", ctx, dx_f, dx_c, xb, es);
+    if (order == INPUT_FIRST)
+        OK(fus.ops->cpu->backward_input(&fus.c, xs, y_f, dy, dxs_f, &err));
+    OK(fus.ops->cpu->backward_weight(&fus.c, xs, y_f, dy, &err));
+    if (order == WEIGHT_FIRST)
+        OK(fus.ops->cpu->backward_input(&fus.c, xs, y_f, dy, dxs_f, &err));
+
+    same_bits("y", ctx, y_f, y_c, yb, es);
+    same_bits("saved dpre", ctx, fus.saved, dpre_c, yb, es);
+    if (order == WEIGHT_ALONE)
+        ck_assert_int_eq(memcmp(dx_f, dx0, xb), 0);
+    else
+        same_bits("dx", ctx, dx_f, dx_c, xb, es);
     same_bits("dW", ctx, gw_f, gw_c, (size_t)nw * 4, 4);
     same_bits("db", ctx, gb_f, gb_c, (size_t)fout * 4, 4);
     /* Not vacuous: the activation ran, and the gradients moved. */
     ck_assert_msg(memcmp(y_f, pre_c, yb) != 0, "%s: y is pre", ctx);
+    ck_assert_msg(memcmp(dpre_c, pre_c, yb) != 0, "%s: dpre is pre", ctx);
     ck_assert_msg(memcmp(gw_f, gw0, (size_t)nw * 4) != 0, "%s", ctx);
-    ck_assert_msg(memcmp(dx_f, dx0, xb) != 0, "%s", ctx);
+    ck_assert_msg(order == WEIGHT_ALONE || memcmp(dx_f, dx0, xb) != 0, "%s",
+                  ctx);
     if (!cc->bias)
         ck_assert_int_eq(memcmp(gb_f, gb0, (size_t)fout * 4), 0);
 
@@ -236,6 +257,134 @@ START_TEST(test_fused_equals_chain)
                    gw_f, gb_f, pre_c, y_c, dpre_c, dx_c, y_f, dx_f};
     for (size_t k = 0; k < sizeof all / sizeof *all; k++)
         free(all[k]);
+}
+END_TEST
+
+/* The chain on one micro-batch, as the core runs it: linear, gelu, the
+ * gelu's input gradient zeroed before it adds, both linear backwards
+ * (dx += and grad +=). */
+static void chain_run(side *lin, side *gel, const void *x, const void *dy,
+                      void *dx, size_t yb)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    void *pre = malloc(yb + 1), *y = malloc(yb + 1), *dpre = calloc(yb + 1,
+                                                                    1);
+    ck_assert(pre && y && dpre);
+    const void *xs[1] = {x}, *pres[1] = {pre};
+    void *dpres[1] = {dpre}, *dxs[1] = {dx};
+    OK(lin->ops->cpu->forward(&lin->c, xs, pre, &err));
+    OK(gel->ops->cpu->forward(&gel->c, pres, y, &err));
+    OK(gel->ops->cpu->backward_input(&gel->c, pres, y, dy, dpres, &err));
+    OK(lin->ops->cpu->backward_input(&lin->c, xs, pre, dpre, dxs, &err));
+    OK(lin->ops->cpu->backward_weight(&lin->c, xs, pre, dpre, &err));
+    free(pre), free(y), free(dpre);
+}
+
+/* Two micro-batches A and B through one saved area, as a schedule's slot
+ * takes one after another, with forwards recomputed:
+ *
+ *   F(A) BI(A) BW(A)  F(B) BW(B) BI(B)  F(A) BW(A) F(A) BI(A)
+ *
+ * B's forward must clear the mark A's backwards set, and the last F(A),
+ * a recompute between A's two backwards, the mark BW(A) set: a stale
+ * mark has BW(B) and the last BI(A) read pre for dpre. Against the chain
+ * run on A, B, A: each dx and the accumulated dW and db, bit for bit.
+ * _i: case * 3 + precision. */
+START_TEST(test_fused_forward_clears_mark)
+{
+    const struct chain_case *cc = &chain_cases[_i / 3];
+    pp_precision prec = precisions[_i % 3];
+    pp_dtype dt = pp_precision_dtype(prec);
+    size_t es = pp_dtype_size(dt);
+    uint64_t rng = 500 + (uint64_t)_i;
+    int n = cc->n;
+    int64_t fin = cc->shape.dim[cc->shape.ndim - 1], fout = cc->units;
+    int64_t rows = n * (pp_shape_elements(&cc->shape) / fin);
+    int64_t nx = rows * fin, ny = rows * fout, nw = fout * fin;
+    size_t xb = (size_t)nx * es, yb = (size_t)ny * es;
+
+    float *v = alloc_floats(nx > ny ? nx : ny);
+    float *w = alloc_floats(nw), *b = alloc_floats(fout);
+    fill_uniform(w, nw, &rng, -1, 1);
+    fill_uniform(b, fout, &rng, -1, 1);
+    void *w16 = stored(w, nw, PP_BF16), *b16 = stored(b, fout, PP_BF16);
+    void *x[2], *dy[2];
+    for (int m = 0; m < 2; m++) {
+        fill_uniform(v, nx, &rng, -1.5, 1.5);
+        x[m] = stored(v, nx, dt);
+        fill_uniform(v, ny, &rng, -1, 1);
+        dy[m] = stored(v, ny, dt);
+    }
+    fill_uniform(v, nx, &rng, -1, 1);
+    void *dx0 = stored(v, nx, dt);
+    float *gw0 = alloc_floats(nw), *gb0 = alloc_floats(fout);
+    fill_uniform(gw0, nw, &rng, -1, 1);
+    fill_uniform(gb0, fout, &rng, -1, 1);
+    float *gw_c = copy_of(gw0, (size_t)nw * 4), *gb_c = copy_of(gb0,
+                                                                (size_t)fout * 4);
+    float *gw_f = copy_of(gw0, (size_t)nw * 4), *gb_f = copy_of(gb0,
+                                                                (size_t)fout * 4);
+    const float *param[2] = {w, b};
+    const void *param16[2] = {w16, b16};
+    float *grad_c[2] = {gw_c, gb_c}, *grad_f[2] = {gw_f, gb_f};
+    char keys[128], fkeys[160];
+    snprintf(keys, sizeof keys, "units = %d\nbias = %s", cc->units,
+             cc->bias ? "true" : "false");
+    snprintf(fkeys, sizeof fkeys, "%s\nactivation = gelu", keys);
+    pp_tensor_desc in = {dt, cc->shape}, mid = in;
+    mid.shape.dim[mid.shape.ndim - 1] = fout;
+    side lin, gel, fus;
+    side_open(&lin, "linear", keys, in, n, prec, param, param16, grad_c);
+    side_open(&gel, "gelu", "", mid, n, prec, NULL, NULL, NULL);
+    side_open(&fus, "linear", fkeys, in, n, prec, param, param16, grad_f);
+
+    /* dx of A, B, A: the chain's, and the fused layer's */
+    void *dx_c[3], *dx_f[3];
+    static const int mb[3] = {0, 1, 0};
+    for (int k = 0; k < 3; k++) {
+        dx_c[k] = copy_of(dx0, xb);
+        dx_f[k] = copy_of(dx0, xb);
+        chain_run(&lin, &gel, x[mb[k]], dy[mb[k]], dx_c[k], yb);
+    }
+    pp_error err;
+    pp_error_clear(&err);
+    const pp_layer_kernels *k = fus.ops->cpu;
+    void *y = malloc(yb + 1);
+    ck_assert_ptr_nonnull(y);
+    const void *xa[1] = {x[0]}, *xb_[1] = {x[1]};
+    void *d0[1] = {dx_f[0]}, *d1[1] = {dx_f[1]}, *d2[1] = {dx_f[2]};
+    OK(k->forward(&fus.c, xa, y, &err));
+    OK(k->backward_input(&fus.c, xa, y, dy[0], d0, &err));
+    OK(k->backward_weight(&fus.c, xa, y, dy[0], &err));
+    OK(k->forward(&fus.c, xb_, y, &err));
+    OK(k->backward_weight(&fus.c, xb_, y, dy[1], &err));
+    OK(k->backward_input(&fus.c, xb_, y, dy[1], d1, &err));
+    OK(k->forward(&fus.c, xa, y, &err));
+    OK(k->backward_weight(&fus.c, xa, y, dy[0], &err));
+    OK(k->forward(&fus.c, xa, y, &err));
+    OK(k->backward_input(&fus.c, xa, y, dy[0], d2, &err));
+
+    char ctx[128], dims[64];
+    snprintf(ctx, sizeof ctx, "linear %s -> %d%s on n=%d in %s",
+             pp_shape_format(&cc->shape, dims, sizeof dims), cc->units,
+             cc->bias ? "" : " (no bias)", n, pp_precision_name(prec));
+    static const char *const what[3] = {"dx of A", "dx of B",
+                                        "dx of A recomputed"};
+    for (int j = 0; j < 3; j++)
+        same_bits(what[j], ctx, dx_f[j], dx_c[j], xb, es);
+    same_bits("dW", ctx, gw_f, gw_c, (size_t)nw * 4, 4);
+    same_bits("db", ctx, gb_f, gb_c, (size_t)fout * 4, 4);
+    ck_assert_msg(memcmp(dx_c[0], dx_c[1], xb) != 0, "%s: A is B", ctx);
+
+    side_close(&lin);
+    side_close(&gel);
+    side_close(&fus);
+    void *all[] = {v, w, b, w16, b16, x[0], x[1], dy[0], dy[1], dx0, gw0,
+                   gb0, gw_c, gb_c, gw_f, gb_f, y, dx_c[0], dx_c[1],
+                   dx_c[2], dx_f[0], dx_f[1], dx_f[2]};
+    for (size_t j = 0; j < sizeof all / sizeof *all; j++)
+        free(all[j]);
 }
 END_TEST
 
@@ -566,7 +715,9 @@ static Suite *linear_gelu_suite(void)
     Suite *s = suite_create("linear_gelu");
     TCase *tc = tcase_create("cpu");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, test_fused_equals_chain, 0, 3 * NCHAIN);
+    tcase_add_loop_test(tc, test_fused_equals_chain, 0,
+                        3 * NCHAIN * NORDER);
+    tcase_add_loop_test(tc, test_fused_forward_clears_mark, 0, 3 * NCHAIN);
     tcase_add_loop_test(tc, test_fused_trains_under_schedules, 0,
                         (int)(sizeof split_schedules /
                               sizeof *split_schedules));

@@ -14,8 +14,11 @@
  * bound, not bit for bit; see bound(). With activation = gelu also the
  * saved pre-activation (cuBLASLt's aux matrix, or its D where the layer
  * falls back to a kernel of its own), and y and the gradients through
- * gelu's tanhf, which differs between the devices; see gelu_bound(). y starts as a NaN pattern on the
- * device, and in bf16 so do the FP32 parameters on both devices, so a
+ * gelu's tanhf, which differs between the devices; see gelu_bound();
+ * and dpre, which the first backward leaves in saved for the other (the
+ * backwards in either order, case by case), and a recomputed forward's
+ * backward_input, which must make dpre again. y starts as a NaN pattern
+ * on the device, and in bf16 so do the FP32 parameters on both devices, so a
  * kernel that reads what it should not fails.
  * Optimizers: the kernels round every operation as the CPU loop does
  * (optim_cuda.cu), so parameters and state must agree bit for bit after
@@ -434,7 +437,10 @@ START_TEST(test_linear)
     size_t saved_bytes = plan.saved_bytes * (size_t)n;
     void *saved = calloc(saved_bytes + 1, 1);
     ck_assert(work && saved);
-    ck_assert_uint_eq(saved_bytes, lc->gelu ? ny * es : 0);
+    /* pre, and room for the mark after it (linear.h) */
+    ck_assert_uint_eq(saved_bytes, lc->gelu ? ny * es + 15 * (size_t)n : 0);
+    /* gelu: the backwards in either order (the first makes dpre) */
+    int weight_first = _i / NVAR % 2;
     const float *param[2] = {w32, b32};
     const void *param16[2] = {w16, b16};
     float *grad[2] = {gw, gb};
@@ -451,10 +457,18 @@ START_TEST(test_linear)
                       err.msg);
     call.state = cpu_state;
     ck_assert_int_eq(ops->cpu->forward(&call, xs, yv, &err), PP_OK);
+    /* pre, before a backward turns it into dpre */
+    void *pre_cpu = malloc(ny * es + 1);
+    ck_assert_ptr_nonnull(pre_cpu);
+    memcpy(pre_cpu, saved, lc->gelu ? ny * es : 0);
+    if (weight_first)
+        ck_assert_int_eq(ops->cpu->backward_weight(&call, xs, yv, dyv, &err),
+                         PP_OK);
     ck_assert_int_eq(ops->cpu->backward_input(&call, xs, yv, dyv, dxs, &err),
                      PP_OK);
-    ck_assert_int_eq(ops->cpu->backward_weight(&call, xs, yv, dyv, &err),
-                     PP_OK);
+    if (!weight_first)
+        ck_assert_int_eq(ops->cpu->backward_weight(&call, xs, yv, dyv, &err),
+                         PP_OK);
     pp_row_load(y, yv, act, (int64_t)ny);
     pp_row_load(dx, dxv, act, (int64_t)nx);
 
@@ -504,25 +518,52 @@ START_TEST(test_linear)
     gcall.state = gpu_state;
     ck_assert_msg(ops->cuda->forward(&gcall, d_xs, d_y, &err) == PP_OK, "%s",
                   err.msg);
-    /* gelu: the GPU's pre, then backward on the CPU's, so that each
-     * backward is judged on its own rounding. */
+    /* gelu: the GPU's pre, then backward on the CPU's (pre's bytes
+     * only: the mark after it stays as the forward left it), so that
+     * each backward is judged on its own rounding. */
     float *pre_gpu = host_floats(ny), *pre = host_floats(ny);
     if (lc->gelu) {
         values_to_host(pre_gpu, d_saved, ny, act);
-        pp_row_load(pre, saved, act, (int64_t)ny);
-        CUDA_OK(cudaMemcpy(d_saved, saved, saved_bytes,
+        pp_row_load(pre, pre_cpu, act, (int64_t)ny);
+        CUDA_OK(cudaMemcpy(d_saved, pre_cpu, ny * es,
                            cudaMemcpyHostToDevice));
         CUDA_OK(cudaDeviceSynchronize());
     }
+    if (weight_first)
+        ck_assert_msg(ops->cuda->backward_weight(&gcall, d_xs, d_y, d_dy,
+                                                 &err) == PP_OK, "%s",
+                      err.msg);
     ck_assert_msg(ops->cuda->backward_input(&gcall, d_xs, d_y, d_dy, d_dxs,
                                             &err) == PP_OK, "%s", err.msg);
-    ck_assert_msg(ops->cuda->backward_weight(&gcall, d_xs, d_y, d_dy,
-                                             &err) == PP_OK, "%s", err.msg);
-    unsetenv("PIPETTE_EMU_LT_NO_BGRAD");
+    if (!weight_first)
+        ck_assert_msg(ops->cuda->backward_weight(&gcall, d_xs, d_y, d_dy,
+                                                 &err) == PP_OK, "%s",
+                      err.msg);
     values_to_host(y_gpu, d_y, ny, act);
     values_to_host(dx_gpu, d_dx, nx, act);
     to_host(gw_gpu, d_gw, nw);
     to_host(gb_gpu, d_gb, nb);
+    /* gelu: dpre as the backwards left it; then a recomputed forward,
+     * the CPU's pre again, and backward_input into dx0 once more: it
+     * must make dpre anew, the mark the first backward set cleared. */
+    float *dpre_gpu = host_floats(ny), *dpre = host_floats(ny);
+    float *dx2_gpu = host_floats(nx);
+    if (lc->gelu) {
+        values_to_host(dpre_gpu, d_saved, ny, act);
+        pp_row_load(dpre, saved, act, (int64_t)ny);
+        ck_assert_msg(ops->cuda->forward(&gcall, d_xs, d_y, &err) == PP_OK,
+                      "%s", err.msg);
+        CUDA_OK(cudaStreamSynchronize(stream));
+        CUDA_OK(cudaMemcpy(d_saved, pre_cpu, ny * es,
+                           cudaMemcpyHostToDevice));
+        CUDA_OK(cudaMemcpy(d_dx, dxv0, nx * es, cudaMemcpyHostToDevice));
+        CUDA_OK(cudaDeviceSynchronize());
+        ck_assert_msg(ops->cuda->backward_input(&gcall, d_xs, d_y, d_dy,
+                                                d_dxs, &err) == PP_OK,
+                      "%s", err.msg);
+        values_to_host(dx2_gpu, d_dx, nx, act);
+    }
+    unsetenv("PIPETTE_EMU_LT_NO_BGRAD");
 
     worst wy = {0}, wdx = {0}, wgw = {0}, wgb = {0}, wpre = {0};
     /* y[r, o] = b[o] + sum_i x[r, i] w[o, i]; with gelu that is pre,
@@ -562,6 +603,14 @@ START_TEST(test_linear)
             dg[k] = mag(dy[k]) * gelu_grad_bound(pre[k]) +
                     (bf16 ? ulp16(g[k]) : 0);
     }
+    /* dpre in saved: 0 + dy gelu'(pre) of the same pre on each, once */
+    worst wdpre = {0};
+    for (size_t k = 0; lc->gelu && k < ny; k++) {
+        double bd = mag(dy[k]) * gelu_grad_bound(pre[k]);
+        if (bf16)
+            bd = bound16(bd, dpre_gpu[k], dpre[k]);
+        check_close("dpre", (int64_t)k, dpre_gpu[k], dpre[k], bd, &wdpre);
+    }
     /* dx[r, i] = dx0[r, i] + sum_o g[r, o] w[o, i] */
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < fin; i++) {
@@ -573,9 +622,13 @@ START_TEST(test_linear)
             double sc = mag(dx0[r * fin + i]);
             int64_t at = r * fin + i;
             double bd = bound(fout, sc + sp + sg, sp + sg, prec) + sg;
+            double b2 = bf16 ? bound16(bd, dx2_gpu[at], dx[at]) : bd;
             if (bf16)
                 bd = bound16(bd, dx_gpu[at], dx[at]);
             check_close("dx", at, dx_gpu[at], dx[at], bd, &wdx);
+            if (lc->gelu)
+                check_close("dx after a recomputed forward", at,
+                            dx2_gpu[at], dx[at], b2, &wdx);
         }
     /* dw[o, i] = gw0[o, i] + sum_r g[r, o] x[r, i] */
     for (int64_t o = 0; o < fout; o++)
@@ -608,14 +661,17 @@ START_TEST(test_linear)
     if (!lc->bias)
         ck_assert_int_eq(memcmp(gb_gpu, gb0, nb * sizeof(float)), 0);
     printf("linear %lldx%lld->%lld bias %d%s %s%s%s: worst |gpu - cpu| / "
-           "bound: y %.3g, pre %.3g, dx %.3g, dw %.3g, db %.3g\n",
+           "bound: y %.3g, pre %.3g, dpre %.3g, dx %.3g, dw %.3g, "
+           "db %.3g%s\n",
            (long long)rows, (long long)fin, (long long)fout, lc->bias,
            lc->gelu ? " gelu" : "", pp_precision_name(prec),
            lv->no_bgrad ? " (no BGRADB)" : "",
            prec == PP_PRECISION_TF32 && !tf32_capable
                ? " (no TF32 on this GPU)"
                : "",
-           wy.ratio, wpre.ratio, wdx.ratio, wgw.ratio, wgb.ratio);
+           wy.ratio, wpre.ratio, wdpre.ratio, wdx.ratio, wgw.ratio,
+           wgb.ratio,
+           lc->gelu && weight_first ? " (backward_weight first)" : "");
 
     ops->cuda->destroy(gpu_state);
     if (ops->cpu->destroy)
@@ -624,7 +680,8 @@ START_TEST(test_linear)
         CUDA_OK(cudaFree(dev[k]));
     void *host[] = {x, w, b, dy, gw0, gb0, dx0, y, dx, gw, gb, y_gpu,
                     dx_gpu, gw_gpu, gb_gpu, w32, b32, xv, dyv, dxv, dxv0, yv,
-                    w16, b16, work, saved, pre, pre_gpu, g, dg};
+                    w16, b16, work, saved, pre, pre_gpu, g, dg, pre_cpu,
+                    dpre, dpre_gpu, dx2_gpu};
     for (size_t k = 0; k < sizeof host / sizeof *host; k++)
         free(host[k]);
     pp_layer_plan_release(&plan);

@@ -23,7 +23,9 @@
  * Memory: the core owns it all. It keeps every layer's inputs and output
  * of each micro-batch in flight, so a kernel receives x, y and dy;
  * anything else backward needs (a mask, statistics) lives in the `saved`
- * area the plan asked for. Outputs are written (=). Gradients are
+ * area the plan asked for, laid out over the call's n samples as the
+ * layer likes; a backward may rewrite it for the micro-batch's other
+ * backward (linear's gelu turns pre into dpre there). Outputs are written (=). Gradients are
  * accumulated (+=), both the inputs' (a tensor may feed several layers)
  * and the parameters' (over the micro-batches of a step): the core zeroes
  * each gradient buffer before its first contribution of a step, and
@@ -145,7 +147,9 @@ typedef struct pp_layer_call {
     const float *const *param;    /* [plan->nparams], as declared: FP32 */
     float *const *grad;           /* same shapes, FP32: backward_weight
                                      adds */
-    void *saved;                  /* plan->saved_bytes * n bytes */
+    void *saved;                  /* plan->saved_bytes * n bytes, the
+                                     same for a micro-batch's forward
+                                     and both backwards */
     void *workspace;              /* plan->workspace_bytes * n bytes, this
                                      call's alone */
     void *state;                  /* what init made, or NULL */

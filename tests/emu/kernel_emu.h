@@ -199,6 +199,19 @@ static inline double __longlong_as_double(long long i)
     return d;
 }
 
+/* Atomics and fences. A block's threads are fibers of one OS thread
+ * that switch only at __syncthreads and warp operations, and a grid's
+ * blocks run one after another, so a plain read-modify-write is atomic
+ * among them and every write is seen by the next read. */
+static inline unsigned atomicAdd(unsigned *p, unsigned v)
+{
+    unsigned old = *p;
+    *p = old + v;
+    return old;
+}
+
+static inline void __threadfence(void) {}
+
 /* Round-to-nearest operations: IEEE on the host too, provided the
  * compiler does not fuse them (-ffp-contract=off). */
 static inline float __fadd_rn(float a, float b) { return a + b; }
