@@ -32,4 +32,12 @@ int pp_cmd_load(const char *path, struct pp_model **m);
 /* True when argv holds -h or --help before any "--". */
 int pp_cmd_wants_help(int argc, char **argv);
 
+/* "pipette CMD: message" and the command's usage on stderr; returns
+ * PP_EXIT_USAGE. */
+int pp_cmd_usage_error(const char *cmd, const char *help, const char *fmt,
+                       ...) __attribute__((format(printf, 3, 4)));
+
+/* The whole of text as a whole number from 1 to max: 0, or -1. */
+int pp_cmd_count(const char *text, long long max, long long *out);
+
 #endif

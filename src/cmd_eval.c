@@ -6,7 +6,6 @@
 #include <config.h>
 
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,29 +40,6 @@ static const char usage[] =
     "that cannot be read or is another model's included), 2 usage or\n"
     "config error.\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    fputs("pipette eval: ", stderr);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return PP_EXIT_USAGE;
-}
-
-static int parse_positive(const char *text, long long max, long long *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end || v < 1 || v > max)
-        return -1;
-    *out = v;
-    return 0;
-}
-
 /* [data] path replaced by `file`, made absolute (a path in the model file
  * is taken from the file's directory, one on the command line from the
  * current one). */
@@ -87,6 +63,8 @@ static int replace_data(pp_model *m, const char *file)
     return PP_EXIT_OK;
 }
 
+#define usage_error(...) pp_cmd_usage_error("eval", usage, __VA_ARGS__)
+
 int pp_cmd_eval(int argc, char **argv)
 {
     if (pp_cmd_wants_help(argc, argv)) {
@@ -101,13 +79,13 @@ int pp_cmd_eval(int argc, char **argv)
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long long v;
         if (strcmp(a, "--batches") == 0) {
-            if (!val || parse_positive(val, INT_MAX, &v))
+            if (!val || pp_cmd_count(val, INT_MAX, &v))
                 return usage_error("--batches needs a whole number, 1 to "
                                    "%d", INT_MAX);
             o.steps = v;
             i++;
         } else if (strcmp(a, "--timeout") == 0) {
-            if (!val || parse_positive(val, 86400, &v))
+            if (!val || pp_cmd_count(val, 86400, &v))
                 return usage_error("--timeout needs seconds, 1 to 86400");
             o.recv_timeout_ms = (int)(v * 1000);
             i++;

@@ -3,7 +3,6 @@
  * activation memory, or write it out in the schedule notation. */
 #include <config.h>
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,19 +58,7 @@ typedef struct options {
     char *keys; /* "[pipeline]" and a line per --set */
 } options;
 
-static int usage_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    fputs("pipette schedule: ", stderr);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return PP_EXIT_USAGE;
-}
+#define usage_error(...) pp_cmd_usage_error("schedule", usage, __VA_ARGS__)
 
 static int parse_count(const char *text, int *out)
 {

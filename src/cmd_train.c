@@ -2,7 +2,7 @@
  * print the plan, train, log, and write the measured trace. */
 #include <config.h>
 
-#include <stdarg.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,28 +36,7 @@ static const char usage[] =
     "exit status: 0 trained, 1 a failure while training, 2 usage or config\n"
     "error (nothing is trained).\n";
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    fputs("pipette train: ", stderr);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\n%s", usage);
-    return PP_EXIT_USAGE;
-}
-
-static int parse_positive(const char *text, long long *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || *end || v < 1)
-        return -1;
-    *out = v;
-    return 0;
-}
+#define usage_error(...) pp_cmd_usage_error("train", usage, __VA_ARGS__)
 
 int pp_cmd_train(int argc, char **argv)
 {
@@ -72,12 +51,12 @@ int pp_cmd_train(int argc, char **argv)
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long long v;
         if (strcmp(a, "--steps") == 0) {
-            if (!val || parse_positive(val, &v))
+            if (!val || pp_cmd_count(val, LLONG_MAX, &v))
                 return usage_error("--steps needs a whole number >= 1");
             o.steps = v;
             i++;
         } else if (strcmp(a, "--timeout") == 0) {
-            if (!val || parse_positive(val, &v) || v > 86400)
+            if (!val || pp_cmd_count(val, 86400, &v))
                 return usage_error("--timeout needs seconds, 1 to 86400");
             o.recv_timeout_ms = (int)(v * 1000);
             i++;

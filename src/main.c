@@ -1,7 +1,10 @@
 /* src/main.c - the `pipette` command: global options and dispatch. */
 #include <config.h>
 
+#include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <pipette/pipette.h>
@@ -54,6 +57,29 @@ int pp_cmd_wants_help(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
             return 1;
     }
+    return 0;
+}
+
+int pp_cmd_usage_error(const char *cmd, const char *help, const char *fmt,
+                       ...)
+{
+    fprintf(stderr, "pipette %s: ", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", help);
+    return PP_EXIT_USAGE;
+}
+
+int pp_cmd_count(const char *text, long long max, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || *end || errno || v < 1 || v > max)
+        return -1;
+    *out = v;
     return 0;
 }
 
