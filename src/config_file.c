@@ -522,3 +522,19 @@ const pp_entry *pp_section_entry(const pp_section *s, const char *key)
             return &s->entries[i];
     return NULL;
 }
+
+char *pp_list_next(char **p)
+{
+    if (!*p)
+        return NULL;
+    char *item = *p, *comma = strchr(item, ',');
+    *p = comma ? comma + 1 : NULL;
+    if (comma)
+        *comma = '\0';
+    while (*item == ' ' || *item == '\t')
+        item++;
+    char *end = item + strlen(item);
+    while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    return item;
+}

@@ -95,6 +95,10 @@ int pp_parse_float(const char *text, double *out);
 int pp_parse_bool(const char *text, bool *out);
 int pp_parse_shape(const char *text, pp_shape *out);
 
+/* The next item of a comma-separated list at *p, trimmed, or NULL at the
+ * end; empty items ("a,,b") come back as "". Writes into the list. */
+char *pp_list_next(char **p);
+
 /* The candidate closest to word by edit distance, if close enough to be a
  * likely typo; NULL otherwise. */
 const char *pp_did_you_mean(const char *word, const char *const *candidates,

@@ -74,24 +74,6 @@ static int resolve(pp_model *m, int user, const char *name, pp_error *err)
     return i + 1;
 }
 
-/* The next item of a comma-separated list at *p, trimmed, or NULL at the
- * end; empty items ("a,,b") come back as "". Writes into the list. */
-static char *next_item(char **p)
-{
-    if (!*p)
-        return NULL;
-    char *item = *p, *comma = strchr(item, ',');
-    *p = comma ? comma + 1 : NULL;
-    if (comma)
-        *comma = '\0';
-    while (*item == ' ' || *item == '\t')
-        item++;
-    char *end = item + strlen(item);
-    while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-        *--end = '\0';
-    return item;
-}
-
 int pp_graph_inputs(pp_model *m, int i, pp_error *err)
 {
     pp_model_layer *l = &m->layers[i];
@@ -110,7 +92,7 @@ int pp_graph_inputs(pp_model *m, int i, pp_error *err)
     }
     int ok = 1;
     char *rest = copy, *name;
-    while ((name = next_item(&rest))) {
+    while ((name = pp_list_next(&rest))) {
         if (!*name) {
             pp_section_error(l->section, "inputs", err,
                 "expected tensor names separated by commas, got '%s'",
@@ -308,7 +290,7 @@ static void resolve_shares(pp_model *m, int i, pp_error *err)
         return;
     }
     char *rest = copy, *item;
-    while ((item = next_item(&rest)))
+    while ((item = pp_list_next(&rest)))
         share_one(m, i, item, err);
     free(copy);
 }

@@ -325,24 +325,6 @@ static void check_reference(expander *x, size_t j, const char *key,
     }
 }
 
-/* The next item of a comma-separated list at *p, trimmed, or NULL at the
- * end. Writes into the list. */
-static char *next_item(char **p)
-{
-    if (!*p)
-        return NULL;
-    char *item = *p, *comma = strchr(item, ',');
-    *p = comma ? comma + 1 : NULL;
-    if (comma)
-        *comma = '\0';
-    while (*item == ' ' || *item == '\t')
-        item++;
-    char *end = item + strlen(item);
-    while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-        *--end = '\0';
-    return item;
-}
-
 /* In share's "PARAM:LAYER.PARAM", where LAYER starts and ends (as graph.c
  * reads it); false when the item has another form (graph.c says so). */
 static bool share_layer(char *item, char **layer, char **dot)
@@ -369,7 +351,7 @@ static pp_status check_references(expander *x, size_t j)
         if (!copy)
             return pp_error_add(x->err, PP_ERR_NOMEM, "out of memory");
         char *rest = copy, *item, *layer, *dot;
-        while ((item = next_item(&rest))) {
+        while ((item = pp_list_next(&rest))) {
             if (inputs) {
                 check_reference(x, j, e->key, item);
             } else if (share_layer(item, &layer, &dot)) {
@@ -436,7 +418,7 @@ static char *map_value(const scope *sc, const pp_entry *e, bool *nomem)
     }
     bool changed = false;
     char *rest = copy, *item, *layer, *dot, buf[600];
-    for (int n = 0; (item = next_item(&rest)); n++) {
+    for (int n = 0; (item = pp_list_next(&rest)); n++) {
         const char *sep = n ? ", " : "";
         if (inputs) {
             const char *to = map_name(sc, item, buf, sizeof buf);
