@@ -452,7 +452,8 @@ static pp_status tiled_backward(const pp_layer_call *c,
  * dx (+=): one bf16 rounding more than our kernels make. The workspace
  * (attention_cudnn_scratch, attention.h) holds them, then the backward's
  * row sums dy . y (a non-virtual tensor of the frontend's graph), then
- * cuDNN's own workspace.
+ * cuDNN's own workspace where it fits, else one the state allocates at
+ * init.
  *
  * Determinism. The backward is built as the frontend's deterministic
  * variant (dQ straight from its matmul, no FP32 accumulator that atomics
@@ -500,6 +501,9 @@ struct att_state {
     float scale, neginf, one;     /* by-value tensors */
     dnn_plan plans[2][DNN_PLANS];
     int next[2];
+    void *ws;                     /* cuDNN's workspace where the call's */
+    int64_t ws_bytes;             /* has too little room, made at init */
+    int device;                   /* current at init: ws's */
 #endif
 };
 
@@ -826,7 +830,7 @@ static pp_status build_backward(const attention_dims &a, int64_t n,
         pointwise(b, CUDNN_POINTWISE_MUL, f, -1, dp2, scale, NULL, ds, err) ||
         tensor(b, 0, bf, s.scores, s.scores_t_st, false, &dst, err) ||
         reshape(b, ds, dst, err) || matmul(b, dst, q, dk, err) ||
-        tensor(b, 0, bf, s.rows, s.rows_st, false, &kr, err) ||
+        tensor(b, 0, f, s.rows, s.rows_st, false, &kr, err) ||
         reshape(b, kt, kr, err) || matmul(b, ds, kr, dq, err))
         return err->code;
     return PP_OK;
@@ -945,10 +949,19 @@ static int64_t dnn_room(const pp_layer_call *c, const attention_dims &a)
     return all > mine ? (int64_t)(all - mine) : 0;
 }
 
-/* The plan of graph `kind` for this call's samples: kept, or made now.
- * A plan that could not be made is kept too, with why. */
+/* The bytes of workspace cuDNN's plans may have: the call's room, or
+ * the state's own. */
+static int64_t dnn_most(const pp_layer_call *c, const att_state *s)
+{
+    int64_t room = dnn_room(c, attention_dims_of(c));
+    return room > s->ws_bytes ? room : s->ws_bytes;
+}
+
+/* The plan of graph `kind` for this call's samples, needing at most
+ * `room` bytes of workspace: kept, or made now. A plan that could not be
+ * made is kept too, with why. */
 static pp_status plan_of(const pp_layer_call *c, att_state *s, int kind,
-                         dnn_plan **out, pp_error *err)
+                         int64_t room, dnn_plan **out, pp_error *err)
 {
     for (int i = 0; i < DNN_PLANS; i++)
         if (s->plans[kind][i].n == c->n) {
@@ -966,7 +979,7 @@ static pp_status plan_of(const pp_layer_call *c, att_state *s, int kind,
     pp_status st = kind == DNN_FWD ? build_forward(a, c->n, &p->bag, &e)
                                    : build_backward(a, c->n, &p->bag, &e);
     if (!st)
-        st = choose_engine(c, p, dnn_room(c, a), &e);
+        st = choose_engine(c, p, room, &e);
     if (st == PP_ERR_NOMEM) {
         bag_free(&p->bag);
         return pp_error_set(err, st, "%s", e.msg);
@@ -1004,15 +1017,14 @@ static pp_status use_cudnn(const pp_layer_call *c, int kind,
     for (int i = 0; !why && i < nptrs; i++)
         if (!aligned(ptrs[i]))
             why = "a tensor of the call is not 16-byte aligned";
-    if (!why && plan_of(c, s, kind, plan, err))
+    if (!why && plan_of(c, s, kind, dnn_most(c, s), plan, err))
         return err->code;
     if (!why && !(*plan)->ok)
         why = (*plan)->why;
-    attention_dims a = attention_dims_of(c);
-    if (!why && (*plan)->workspace > dnn_room(c, a)) {
+    if (!why && (*plan)->workspace > dnn_most(c, s)) {
         snprintf(buf, sizeof buf, "cuDNN's plan needs %lld bytes of "
-                 "workspace, more than the %lld left",
-                 (long long)(*plan)->workspace, (long long)dnn_room(c, a));
+                 "workspace, more than the %lld there are",
+                 (long long)(*plan)->workspace, (long long)dnn_most(c, s));
         why = buf;
     }
     if (!why) {
@@ -1068,6 +1080,17 @@ __global__ static void add_grad(__nv_bfloat16 *dx, const __nv_bfloat16 *g,
     });
 }
 
+/* cuDNN's workspace for plan p: after the scratch in the call's, where
+ * it fits there, else the state's. */
+static void *dnn_ws(const pp_layer_call *c, const dnn_plan *p)
+{
+    attention_dims a = attention_dims_of(c);
+    if (p->workspace <= dnn_room(c, a))
+        return (char *)c->workspace +
+               attention_cudnn_scratch(c->n, a.T, a.d, a.heads);
+    return ((att_state *)c->state)->ws;
+}
+
 static pp_status dnn_forward(const pp_layer_call *c, const dnn_plan *p,
                              const void *x, void *y, pp_error *err)
 {
@@ -1078,9 +1101,7 @@ static pp_status dnn_forward(const pp_layer_call *c, const dnn_plan *p,
                       UID_NEGINF};
     void *ptrs[] = {(void *)xb, (void *)(xb + a.d), (void *)(xb + 2 * a.d),
                     y, c->saved, &s->scale, &s->neginf};
-    void *ws = (char *)c->workspace +
-               attention_cudnn_scratch(c->n, a.T, a.d, a.heads);
-    return execute(c, p, uids, ptrs, a.causal ? 7 : 6, ws, err);
+    return execute(c, p, uids, ptrs, a.causal ? 7 : 6, dnn_ws(c, p), err);
 }
 
 static pp_status dnn_backward(const pp_layer_call *c, const dnn_plan *p,
@@ -1099,9 +1120,7 @@ static pp_status dnn_backward(const pp_layer_call *c, const dnn_plan *p,
     void *ptrs[] = {(void *)xb, (void *)(xb + a.d), (void *)(xb + 2 * a.d),
                     (void *)y, (void *)dy, c->saved, g, g + a.d,
                     g + 2 * a.d, sum, &s->scale, &s->one, &s->neginf};
-    void *ws = (char *)c->workspace +
-               attention_cudnn_scratch(c->n, a.T, a.d, a.heads);
-    if (execute(c, p, uids, ptrs, a.causal ? 13 : 12, ws, err))
+    if (execute(c, p, uids, ptrs, a.causal ? 13 : 12, dnn_ws(c, p), err))
         return err->code;
     add_grad<<<grid_runs_blocks<__nv_bfloat16>(n), PP_CUDA_THREADS, 0,
                pp_cuda_stream(c)>>>((__nv_bfloat16 *)dx, g, n);
@@ -1156,6 +1175,50 @@ static const char *cudnn_miss(const pp_layer_call *c, char *buf,
 #endif
 }
 
+#ifdef HAVE_CUDNN
+/* Plans for c->n samples, and the workspace they need beyond the call's:
+ * made here, as kernels may not allocate. Where it cannot be had, the
+ * plans that need it are marked as not to run. */
+static pp_status dnn_init(const pp_layer_call *c, att_state *s,
+                          pp_error *err)
+{
+    dnn_plan *p[2];
+    int64_t need = 0, room = dnn_room(c, attention_dims_of(c));
+    for (int k = 0; k < 2; k++) {
+        if (plan_of(c, s, k, INT64_MAX, &p[k], err))
+            return err->code;
+        if (p[k]->ok && p[k]->workspace > need)
+            need = p[k]->workspace;
+    }
+    if (need > room) {
+        cudaError_t rc = cudaGetDevice(&s->device);
+        if (rc == cudaSuccess)
+            rc = cudaMalloc(&s->ws, (size_t)need);
+        if (rc == cudaSuccess)
+            s->ws_bytes = need;
+        else if (rc != cudaErrorMemoryAllocation)
+            return PP_CUDA_CHECK(rc, err);
+        (void)cudaGetLastError();
+    }
+    for (int k = 0; k < 2; k++) {
+        if (p[k]->ok && p[k]->workspace > dnn_most(c, s)) {
+            p[k]->ok = 0;
+            snprintf(p[k]->why, sizeof p[k]->why,
+                     "cuDNN's plan needs %lld bytes of workspace, more "
+                     "than the layer's %lld, and no more could be "
+                     "allocated", (long long)p[k]->workspace,
+                     (long long)room);
+        }
+        if (!p[k]->ok && args_of(c)->kernels == ATTENTION_CUDNN)
+            return pp_error_set(err, PP_ERR_DEVICE,
+                                "attention: kernels = cudnn, but cuDNN's "
+                                "fused attention cannot run here: %s",
+                                p[k]->why);
+    }
+    return PP_OK;
+}
+#endif
+
 static void cuda_destroy(void *state)
 {
     att_state *s = (att_state *)state;
@@ -1165,13 +1228,24 @@ static void cuda_destroy(void *state)
     for (int k = 0; k < 2; k++)
         for (int i = 0; i < DNN_PLANS; i++)
             bag_free(&s->plans[k][i].bag);
+    if (s->ws) {
+        int current = -1;
+        (void)cudaGetDevice(&current);
+        if (cudaSetDevice(s->device) == cudaSuccess)
+            cudaFree(s->ws);
+        if (current >= 0)
+            (void)cudaSetDevice(current);
+        (void)cudaGetLastError();
+    }
 #endif
     free(s);
 }
 
 /* The state: which kernels may run, and cuDNN's plans for the core's
- * micro-batch (c->n); a call of another number of samples (gradcheck,
- * a tool) makes its own at its first call. */
+ * micro-batch (c->n), with a workspace of their own where theirs needs
+ * more than the layer's (cuDNN's deterministic backward may want one of
+ * T x T a head); a call of another number of samples (gradcheck, a tool)
+ * makes its plans at its first call, within the workspace there is. */
 static pp_status cuda_init(const pp_layer_call *c, void **state,
                            pp_error *err)
 {
@@ -1193,19 +1267,9 @@ static pp_status cuda_init(const pp_layer_call *c, void **state,
     s->scale = attention_dims_of(c).scale;
     s->neginf = -INFINITY;
     s->one = 1.0f;
-    for (int k = 0; s->usable && k < 2; k++) {
-        dnn_plan *p;
-        if (plan_of(c, s, k, &p, err)) {
-            cuda_destroy(s);
-            return err->code;
-        }
-        if (!p->ok && args_of(c)->kernels == ATTENTION_CUDNN) {
-            pp_error_set(err, PP_ERR_DEVICE,
-                         "attention: kernels = cudnn, but cuDNN's fused "
-                         "attention cannot run here: %s", p->why);
-            cuda_destroy(s);
-            return err->code;
-        }
+    if (s->usable && dnn_init(c, s, err)) {
+        cuda_destroy(s);
+        return err->code;
     }
 #endif
     *state = s;
@@ -1260,4 +1324,4 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
 
 extern "C" const pp_layer_kernels attention_cuda = {
     .forward = forward, .backward_input = backward_input,
-    .init = cuda_init, .destroy = cuda_destroy};
+    .backward_weight = NULL, .init = cuda_init, .destroy = cuda_destroy};

@@ -922,12 +922,13 @@ START_TEST(test_attention_paths)
         return;
 
     /* The emulator playing a cuDNN without an engine for the graph, then
-     * one whose engines need more workspace than the plan leaves. */
+     * one whose engines need more workspace than the device has. */
     static const struct {
         const char *var, *value, *msg;
     } miss[] = {
         {"PIPETTE_EMU_DNN_NO_ENGINE", "1", "has no engine"},
-        {"PIPETTE_EMU_DNN_WORKSPACE", "1000000000000", "needing more than"},
+        {"PIPETTE_EMU_DNN_WORKSPACE", "1000000000000",
+         "no more could be allocated"},
     };
     for (int i = 0; i < 2; i++) {
         setenv(miss[i].var, miss[i].value, 1);
@@ -943,6 +944,15 @@ START_TEST(test_attention_paths)
         att_close(&a);
         unsetenv(miss[i].var);
     }
+    /* Engines needing more workspace than the layer's, which init
+     * allocates. */
+    setenv("PIPETTE_EMU_DNN_WORKSPACE", "67108864", 1);
+    att_open(&a, "heads = 2\nkernels = cudnn", 9, 128, 2, dnn, &err);
+    ck_assert_msg(a.init == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(att_run(&a, a.x, &err), PP_OK);
+    ck_assert(ran_both(&a, ATTENTION_RAN_CUDNN));
+    att_close(&a);
+    unsetenv("PIPETTE_EMU_DNN_WORKSPACE");
 }
 END_TEST
 
