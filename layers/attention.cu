@@ -426,7 +426,8 @@ static pp_status tiled_backward(const pp_layer_call *c,
  *     and T >= 2 (cuDNN's documented support, attention.h);
  *   - x, y, dy, dx, saved and the workspace 16-byte aligned;
  *   - cuDNN has an engine for the graph whose notes do not say
- *     NONDETERMINISTIC, and its workspace fits in the call's.
+ *     NONDETERMINISTIC, and its workspace fits in the call's or in one
+ *     init could allocate.
  * kernels = cudnn makes a miss an error (at plan, init or the call, as
  * soon as it is known); kernels = pipette never runs cuDNN. Whichever
  * path the forward took, the backward reads the same saved log-sum-exps:
