@@ -15,12 +15,17 @@
  *   dS_ts = P_ts (dy_t . v_s - D_t),
  *   dq_t += scale sum_s dS_ts k_s, dk_s += scale sum_t dS_ts q_t,
  *   dv_s += sum_t P_ts dy_t.
+ * The CUDA half (attention.cu) has two paths, chosen by `kernels`:
+ * pipette's tiled kernels, and cuDNN's fused attention where it applies
+ * (bf16, and a device, head size and T it takes); both keep this file's
+ * saved layout.
  * Not here: dropout of the probabilities, masks other than causal, key
  * and value heads fewer than the query heads, a KV cache.
  */
 #include <config.h>
 
 #include <math.h>
+#include <string.h>
 
 #include <pipette/pipette.h>
 
@@ -32,6 +37,9 @@ static const pp_key keys[] = {
      "attention heads, which split the d features"},
     {"causal", PP_KEY_BOOL, 0, PP_NO_RANGE, NULL, "true",
      "position t attends to positions up to t only"},
+    {"kernels", PP_KEY_ENUM, 0, PP_NO_RANGE, "auto|pipette|cudnn", "auto",
+     "the CUDA half's kernels: cuDNN's fused attention where it applies "
+     "(auto), pipette's own, or cuDNN's always"},
     {0},
 };
 
@@ -41,8 +49,10 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
     (void)nin;
     int64_t heads;
     bool causal;
+    const char *kernels;
     if (pp_section_int(cfg, "heads", &heads, err) ||
-        pp_section_bool(cfg, "causal", &causal, err))
+        pp_section_bool(cfg, "causal", &causal, err) ||
+        pp_section_string(cfg, "kernels", &kernels, err))
         return err->code;
     char shape[64];
     pp_shape_format(&in->shape, shape, sizeof shape);
@@ -66,7 +76,29 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
             "are more than the %d it takes",
             (long long)hs, (long long)d, (long long)heads,
             ATTENTION_MAX_HEAD);
-    attention_args args = {(int)heads, causal};
+    int mode = strcmp(kernels, "cudnn") == 0     ? ATTENTION_CUDNN
+               : strcmp(kernels, "pipette") == 0 ? ATTENTION_PIPETTE
+                                                 : ATTENTION_AUTO;
+    /* What cuDNN's fused attention takes, as far as the plan knows: the
+     * device's kind is known at init (attention.cu). */
+    if (mode == ATTENTION_CUDNN && p->precision != PP_PRECISION_BF16)
+        return pp_section_error(cfg, "kernels", err,
+            "kernels = cudnn runs cuDNN's fused attention, which pipette "
+            "uses in bf16 only, and this model is in %s ([train] "
+            "precision)", pp_precision_name(p->precision));
+    if (mode == ATTENTION_CUDNN &&
+        (hs % ATTENTION_CUDNN_HEAD_STEP || hs > ATTENTION_CUDNN_MAX_HEAD))
+        return pp_section_error(cfg, "kernels", err,
+            "kernels = cudnn needs heads of a multiple of %d features, at "
+            "most %d (cuDNN's fused attention), but these have %lld (d = "
+            "%lld, heads = %lld)", ATTENTION_CUDNN_HEAD_STEP,
+            ATTENTION_CUDNN_MAX_HEAD, (long long)hs, (long long)d,
+            (long long)heads);
+    if (mode == ATTENTION_CUDNN && T < 2)
+        return pp_section_error(cfg, "kernels", err,
+            "kernels = cudnn needs 2 positions or more (cuDNN's fused "
+            "backward refuses 1), but the input has %lld", (long long)T);
+    attention_args args = {(int)heads, causal, mode};
     if (pp_layer_args(p, &args, sizeof args, err))
         return err->code;
     p->out = (pp_tensor_desc){pp_precision_dtype(p->precision),
@@ -81,9 +113,14 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
      * products to forward's two. */
     p->backward_flops = 2.5 * p->flops;
     /* bf16: dy, x, y and dx as FP32 (8 T d); then heads T floats: a row
-     * of scores (CPU), the D_t of every head (CUDA). */
+     * of scores (CPU), the D_t of every head (CUDA). cuDNN's path (bf16)
+     * lays out its scratch and cuDNN's own workspace in the same bytes,
+     * about 26 T d of them left for cuDNN's. */
     f32view_plan(p, 8 * T * d);
     p->workspace_bytes += (size_t)(heads * T) * sizeof(float);
+    size_t dnn = attention_cudnn_scratch(1, T, d, heads);
+    if (p->precision == PP_PRECISION_BF16 && p->workspace_bytes < dnn)
+        p->workspace_bytes = dnn;
     return PP_OK;
 }
 

@@ -30,7 +30,9 @@ layers_attention_la_SOURCES = layers/attention.c layers/attention.h \
 
 # The CUDA halves. Each .cu goes through the .cu.lo rule (Makefile.am),
 # which writes its dependencies to layers/.deps/NAME.Pcu; linear's needs
-# cuBLASLt, hence its own rule and libraries.
+# cuBLASLt, hence its own rule and libraries, and attention's cuDNN
+# where configure found it (its fused attention; without, the .cu has
+# its own kernels only).
 PP_LAYER_CU = relu softmax_xent embedding gelu tanh layernorm dropout mse \
 	add concat attention
 if HAVE_CUDA
@@ -45,6 +47,10 @@ layers_mse_la_SOURCES += layers/mse.cu
 layers_add_la_SOURCES += layers/add.cu
 layers_concat_la_SOURCES += layers/concat.cu
 layers_attention_la_SOURCES += layers/attention.cu
+endif
+if HAVE_CUDNN
+layers/attention.lo: layers/attention.cu
+	$(AM_V_NVCC)$(PP_CU_COMPILE) $(CUDNN_CPPFLAGS)
 endif
 if HAVE_CUBLASLT
 layers_linear_la_SOURCES += layers/linear.cu
@@ -107,4 +113,4 @@ layers_concat_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 layers_concat_la_LIBADD = $(LAYER_LIBADD)
 layers_attention_la_CPPFLAGS = $(LAYER_CPPFLAGS)
 layers_attention_la_LDFLAGS = $(PLUGIN_LDFLAGS)
-layers_attention_la_LIBADD = $(LAYER_LIBADD)
+layers_attention_la_LIBADD = $(LAYER_LIBADD) $(CUDNN_LIBS)

@@ -229,7 +229,7 @@ AS_IF([test "x$pp_blas" = xnone],
 pp_row CUDA "$pp_have_cuda" "$pp_cuda_version" "cuda device plugin, .cu kernels"
 pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
 pp_row cuBLASLt "$pp_have_cublaslt" "$pp_cublaslt_version" "GEMMs with fused epilogues, bf16"
-pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "a handle per GPU rank, for layer plugins"
+pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "attention's fused SDPA (bf16); a handle per GPU rank"
 pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
 pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
 AS_IF([test "x$pp_blas" = xnone], [echo "  (CPU BLAS: none, pipette's own loops ($pp_blas_why); install libopenblas-dev for speed)"])

@@ -22,6 +22,7 @@
 
 #include <check.h>
 
+#include "../layers/attention.h"
 #include "layer_harness.h"
 
 static pp_registry *reg;
@@ -689,6 +690,65 @@ START_TEST(test_attention_plans)
         pp_layer_plan_release(&plan);
         pp_config_free(cfg);
     }
+
+    /* kernels = cudnn where cuDNN's fused attention cannot run, as the
+     * plan knows: at the key's line. auto and pipette take them. */
+    static const struct {
+        pp_precision precision;
+        pp_shape shape;
+        const char *msg;
+    } cudnn[] = {
+        {PP_PRECISION_FP32, {2, {10, 3 * 64}},
+         ":3: [layer t] kernels: kernels = cudnn runs cuDNN's fused "
+         "attention, which pipette uses in bf16 only, and this model is in "
+         "fp32"},
+        {PP_PRECISION_BF16, {2, {10, 3 * 12}},
+         ":3: [layer t] kernels: kernels = cudnn needs heads of a multiple "
+         "of 8 features, at most 256 (cuDNN's fused attention), but these "
+         "have 12 (d = 12, heads = 1)"},
+        {PP_PRECISION_BF16, {2, {10, 3 * 512}},
+         "but these have 512"},
+        {PP_PRECISION_BF16, {2, {1, 3 * 64}},
+         ":3: [layer t] kernels: kernels = cudnn needs 2 positions or more "
+         "(cuDNN's fused backward refuses 1), but the input has 1"},
+    };
+    for (size_t i = 0; i < sizeof cudnn / sizeof *cudnn; i++)
+        for (int k = 0; k < 3; k++) {
+            static const char *const keys[] = {
+                "kernels = cudnn\nheads = 1", "kernels = auto\nheads = 1",
+                "kernels = pipette\nheads = 1"};
+            pp_tensor_desc in = {pp_precision_dtype(cudnn[i].precision),
+                                 cudnn[i].shape};
+            pp_config *cfg;
+            pp_layer_plan plan;
+            const pp_layer_ops *ops;
+            pp_error err;
+            pp_error_clear(&err);
+            pp_status st = plan_layer_in(reg, "attention", keys[k], &in, 1,
+                                         cudnn[i].precision, &cfg, &plan,
+                                         &ops, &err);
+            ck_assert_int_eq(st, k == 0 ? PP_ERR_CONFIG : PP_OK);
+            if (k == 0)
+                ck_assert_msg(strstr(err.msg, cudnn[i].msg), "%s", err.msg);
+            pp_layer_plan_release(&plan);
+            pp_config_free(cfg);
+        }
+
+    /* In bf16 the workspace holds cuDNN's path's scratch, with room for
+     * cuDNN's own. */
+    pp_tensor_desc in16 = {PP_BF16, {2, {10, 3 * 64}}};
+    pp_config *cfg;
+    pp_layer_plan plan;
+    const pp_layer_ops *ops;
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_int_eq(plan_layer_in(reg, "attention", "heads = 2", &in16, 1,
+                                   PP_PRECISION_BF16, &cfg, &plan, &ops,
+                                   &err), PP_OK);
+    ck_assert_uint_ge(plan.workspace_bytes,
+                      attention_cudnn_scratch(1, 10, 64, 2) + 25 * 10 * 64);
+    pp_layer_plan_release(&plan);
+    pp_config_free(cfg);
 }
 END_TEST
 

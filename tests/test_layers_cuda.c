@@ -35,10 +35,14 @@
 
 #include <check.h>
 #include <cuda_runtime_api.h>
+#ifdef HAVE_CUDNN
+#include <cudnn.h>
+#endif
 
 #include <pipette/cuda.h>
 #include <pipette/pipette.h>
 
+#include "../layers/attention.h"
 #include "config_file.h"
 #include "registry.h"
 #include "gpu_skip.h"
@@ -46,6 +50,9 @@
 
 static pp_registry *reg;
 static cudaStream_t stream;
+static void *dnn;      /* a cuDNN handle on stream, where built with cuDNN */
+static int dnn_applies; /* attention's cuDNN path may run on this GPU */
+static int emulated;    /* the GPU is pipette's CUDA emulator */
 
 static void *host_alloc(size_t bytes)
 {
@@ -225,7 +232,19 @@ static void expect_close(const char *what, const char *ctx,
  *   above, which is still needed where a result cancels to near zero
  *   (dx0 + an increment), as its ulp then shrinks with it.
  * - What stays FP32 keeps its FP32 bound: the losses (computed from the
- *   same bf16 values), layernorm's statistics and parameter gradients. */
+ *   same bf16 values), layernorm's statistics and parameter gradients.
+ * - attention through cuDNN (ATT_DNN, bf16 only): its tensor-core GEMMs
+ *   read P and dS rounded to bf16 (cuDNN's graph says so, and the
+ *   emulator rounds them), a relative error of up to 2^-9 in each
+ *   probability: y moves by up to 2^-9 max|v| = 2^-8 here (v in
+ *   [-2, 2]), under 2^-8 max|y| where max|y| >= 1, as in these cases.
+ *   dq, dk and dv come out of cuDNN in bf16 and are added to dx with a
+ *   second rounding, which may cost an ulp of dq (not of dx) where the
+ *   sum cancels: 2^-8 of the largest dx, plus 2 ulps. The log-sum-exps
+ *   are FP32 throughout and keep the FP32 bound. Seen on the emulator
+ *   at worst: 2 ulps (y at 1 ulp plus 0.0074 of max|y|, dx at 2 ulps
+ *   plus 0.0072 of max|dx|, all of it the ulps at values near 2); a lost
+ *   scale, mask or transpose moves values by 10% or more. */
 typedef struct gpu_case {
     const char *type, *keys;
     int lead, lead_lo, lead_hi, last_lo, last_hi, n_lo, n_hi;
@@ -240,89 +259,111 @@ typedef struct gpu_case {
     int saved_flat;   /* saved is FP32 values compared as they are, within
                          y's FP32 bound (not layernorm's (mean, rstd)) */
     int rerun;        /* the GPU kernels run twice, to the same bits */
+    int only16;       /* bf16 only (attention's kernels = cudnn) */
+    int aligned;      /* no shapes one element off an aligned start */
+    int expect;       /* attention: the kernels bf16 runs on aligned
+                         shapes (ATTENTION_RAN_*; fp32 and unaligned
+                         shapes run the tiled ones); 0: not checked */
 } gpu_case;
 
 #define EXACT3 EXACT, EXACT, EXACT
 #define ATT_FP32 {1e-5, 0.1, 0}, {2e-5, 0.1, 0}, EXACT
 #define ATT_BF16 {1e-5, 0.1, 1}, {2e-5, 0.1, 1}, EXACT
+#define ATT_DNN {0x1p-8, 1, 1}, {0x1p-8, 1, 2}, EXACT
+/* attention with its own kernels: T in [t_lo, t_hi], heads of hs_lo to
+ * hs_hi features, up to n_hi samples; mult is 3 x heads. */
+#define OWN_ROW(keys, t_lo, t_hi, hs_lo, hs_hi, n_hi, mult)               \
+    {"attention", keys "\nkernels = pipette", 1, t_lo, t_hi, hs_lo, hs_hi, \
+     1, n_hi, 0, -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, mult, 1, 1, 0, 0,      \
+     ATTENTION_RAN_TILED}
+/* attention with kernels = cudnn: bf16 only, aligned, h heads of hs. */
+#define DNN_ROW(keys, h, T, hs, n_hi)                                       \
+    {"attention", keys "\nkernels = cudnn", 1, T, T, hs, hs, 1, n_hi, 0,   \
+     -2, 2, 1, ATT_FP32, 1, 0, ATT_DNN, 3 * (h), 1, 1, 1, 1,                \
+     ATTENTION_RAN_CUDNN}
 
 static const gpu_case cases[] = {
     {"relu", "", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1, 0, EXACT3,
-     0, 0, 0},
+     0, 0, 0, 0, 0, 0},
     /* Past 4096 blocks of 256: the grid-stride loops go round. */
     {"relu", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1, EXACT3, 1, 0,
-     EXACT3, 0, 0, 0},
+     EXACT3, 0, 0, 0, 0, 0, 0},
     {"gelu", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {1e-5, 0.1, 0},
      {1e-4, 0.1, 0}, EXACT, 1, 0, {1e-5, 0.1, 1}, {1e-4, 0.1, 1}, EXACT,
-     0, 0, 0},
+     0, 0, 0, 0, 0, 0},
     {"tanh", "", 2, 1, 8, 1, 70, 1, 3, 0, -3, 3, 1, {2e-6, 1e-3, 0},
-     {1e-6, 1, 0}, EXACT, 1, 0, ONE_ULP, EXACT, EXACT, 0, 0, 0},
+     {1e-6, 1, 0}, EXACT, 1, 0, ONE_ULP, EXACT, EXACT, 0, 0, 0, 0, 0, 0},
     {"dropout", "rate = 0.3", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 1, EXACT3, 1,
-     0, EXACT3, 0, 0, 0},
+     0, EXACT3, 0, 0, 0, 0, 0, 0},
     {"dropout", "rate = 0.3", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -1, 1, 1,
-     EXACT3, 1, 0, EXACT3, 0, 0, 0},
+     EXACT3, 1, 0, EXACT3, 0, 0, 0, 0, 0, 0},
     {"dropout", "rate = 0.5", 2, 1, 8, 1, 70, 1, 3, 0, -1, 1, 0, EXACT3, 1,
-     0, EXACT3, 0, 0, 0},
+     0, EXACT3, 0, 0, 0, 0, 0, 0},
     /* Rows past one block of 8 warps, features past one 32-wide strip and
      * one pass of a warp's lanes (and of its 16-byte packs). */
     {"layernorm", "", 1, 1, 40, 4, 100, 1, 3, 0, -2, 3, 1, {1e-4, 0.1, 0},
      {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1}, {1e-4, 0.1, 1},
-     {1e-4, 0.1, 0}, 0, 0, 0},
+     {1e-4, 0.1, 0}, 0, 0, 0, 0, 0, 0},
     {"layernorm", "eps = 0.01", 1, 100, 300, 33, 70, 1, 3, 0, -2, 3, 1,
      {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, {1e-4, 0.1, 0}, 1, 0, {1e-4, 0.1, 1},
-     {1e-4, 0.1, 1}, {1e-4, 0.1, 0}, 0, 0, 0},
+     {1e-4, 0.1, 1}, {1e-4, 0.1, 0}, 0, 0, 0, 0, 0, 0},
     /* Few ids for many tokens: rows are hit repeatedly. Then a vocabulary
      * past the 64 buckets and a dim past one 32-wide strip. */
     {"embedding", "vocab = 5\ndim = 6", 1, 1, 40, 0, 0, 1, 3, 5, 0, 0, 1,
-     EXACT3, 1, 0, EXACT3, 0, 0, 0},
+     EXACT3, 1, 0, EXACT3, 0, 0, 0, 0, 0, 0},
     {"embedding", "vocab = 100\ndim = 70", 1, 50, 300, 0, 0, 1, 3, 100, 0, 0,
-     1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
+     1, EXACT3, 1, 0, EXACT3, 0, 0, 0, 0, 0, 0},
     /* Positions: a sum of two FP32 rows, rounded once, and the position
      * gradient summed over samples in their order. */
     {"embedding", "vocab = 5\ndim = 6\npositions = true", 1, 1, 40, 0, 0, 1,
-     3, 5, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
+     3, 5, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0, 0, 0, 0},
     {"embedding", "vocab = 100\ndim = 70\npositions = true", 1, 50, 300, 0, 0,
-     2, 4, 100, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0},
+     2, 4, 100, 0, 0, 1, EXACT3, 1, 0, EXACT3, 0, 0, 0, 0, 0, 0},
     {"softmax_xent", "", 1, 1, 40, 2, 60, 1, 3, 0, -4, 4, 1, {1e-5, 0, 0},
-     {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT, 0, 0, 0},
+     {1e-5, 1, 0}, EXACT, 1, 0, {1e-5, 0, 0}, {1e-5, 1, 1}, EXACT, 0, 0, 0,
+     0, 0, 0},
     {"mse", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, {0x1p-21, 0, 0}, EXACT,
-     EXACT, 1, 0, {0x1p-21, 0, 0}, EXACT, EXACT, 0, 0, 0},
+     EXACT, 1, 0, {0x1p-21, 0, 0}, EXACT, EXACT, 0, 0, 0, 0, 0, 0},
     /* A sum and a copy: the same operations on both sides. Two inputs,
      * four (in bf16, a sum that waits in FP32 for the last) and three. */
     {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 2, 0, EXACT3, 0,
-     0, 0},
+     0, 0, 0, 0, 0},
     {"add", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 4, 0, EXACT3, 0,
-     0, 0},
+     0, 0, 0, 0, 0},
     {"add", "", 1, 1000, 1100, 1000, 1100, 1, 2, 0, -2, 2, 1, EXACT3, 3, 0,
-     EXACT3, 0, 0, 0},
+     EXACT3, 0, 0, 0, 0, 0, 0},
     {"concat", "", 2, 1, 8, 1, 70, 1, 3, 0, -2, 2, 1, EXACT3, 3, 1, EXACT3,
-     0, 0, 0},
+     0, 0, 0, 0, 0, 0},
     /* attention: T positions of 3 x heads x hs features (last_mult: 3
-     * heads). Random T and heads of 1 to 40 features (odd ones among
-     * them), causal and not; T = 1; then heads of 64, 128 and 16 with T
-     * past one tile and not a multiple of one (17, 70, 130, 33). */
-    {"attention", "heads = 2", 1, 1, 40, 1, 40, 1, 3, 0, -2, 2, 1, ATT_FP32,
-     1, 0, ATT_BF16, 3 * 2, 1, 1},
-    {"attention", "heads = 3\ncausal = false", 1, 1, 40, 1, 24, 1, 2, 0, -2,
-     2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 3, 1, 1},
-    {"attention", "heads = 4", 1, 1, 1, 1, 20, 1, 3, 0, -2, 2, 1, ATT_FP32, 1,
-     0, ATT_BF16, 3 * 4, 1, 1},
-    {"attention", "heads = 1", 1, 17, 17, 64, 64, 1, 2, 0, -2, 2, 1,
-     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
-    {"attention", "heads = 2\ncausal = false", 1, 70, 70, 64, 64, 1, 1, 0, -2,
-     2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
-    {"attention", "heads = 2", 1, 130, 130, 16, 16, 1, 1, 0, -2, 2, 1,
-     ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
-    {"attention", "heads = 1", 1, 33, 33, 128, 128, 1, 1, 0, -2, 2, 1,
-     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
-    {"attention", "heads = 2\ncausal = false", 1, 9, 9, 128, 128, 1, 2, 0,
-     -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1},
+     * heads). Its own kernels: random T and heads of 1 to 40 features
+     * (odd ones among them), causal and not; T = 1; then heads of 64,
+     * 128 and 16 with T past one tile and not a multiple of one (17, 70,
+     * 130, 33). */
+    OWN_ROW("heads = 2", 1, 40, 1, 40, 3, 3 * 2),
+    OWN_ROW("heads = 3\ncausal = false", 1, 40, 1, 24, 2, 3 * 3),
+    OWN_ROW("heads = 4", 1, 1, 1, 20, 3, 3 * 4),
+    OWN_ROW("heads = 1", 17, 17, 64, 64, 2, 3),
+    OWN_ROW("heads = 2\ncausal = false", 70, 70, 64, 64, 1, 3 * 2),
+    OWN_ROW("heads = 2", 130, 130, 16, 16, 1, 3 * 2),
+    OWN_ROW("heads = 1", 33, 33, 128, 128, 1, 3),
+    OWN_ROW("heads = 2\ncausal = false", 9, 9, 128, 128, 2, 3 * 2),
     /* Heads of 256 (tiles of 8 rows) and of the largest, 1024 (tiles of
      * one and two rows). */
-    {"attention", "heads = 1", 1, 11, 11, 256, 256, 1, 1, 0, -2, 2, 1,
-     ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
-    {"attention", "heads = 1\ncausal = false", 1, 3, 3, 1024, 1024, 1, 1, 0,
-     -2, 2, 1, ATT_FP32, 1, 0, ATT_BF16, 3, 1, 1},
+    OWN_ROW("heads = 1", 11, 11, 256, 256, 1, 3),
+    OWN_ROW("heads = 1\ncausal = false", 3, 3, 1024, 1024, 1, 3),
+    /* cuDNN's fused attention (bf16, aligned tensors): heads of 64 and
+     * 128, T of no tile's multiple, causal and not. */
+    DNN_ROW("heads = 1", 1, 17, 64, 2),
+    DNN_ROW("heads = 2\ncausal = false", 2, 70, 64, 1),
+    DNN_ROW("heads = 1", 1, 130, 128, 1),
+    DNN_ROW("heads = 2\ncausal = false", 2, 9, 128, 2),
+    /* auto: cuDNN in bf16 for heads of a multiple of 8 (8 to 64), the
+     * tiled kernels in fp32 and where a tensor is not 16-byte aligned;
+     * for heads of 1 to 7 features, the tiled kernels always. */
+    {"attention", "heads = 2", 1, 2, 40, 1, 8, 1, 2, 0, -2, 2, 1, ATT_FP32,
+     1, 0, ATT_DNN, 3 * 2 * 8, 1, 1, 0, 0, ATTENTION_RAN_CUDNN},
+    {"attention", "heads = 2\ncausal = false", 1, 2, 20, 1, 7, 1, 2, 0, -2,
+     2, 1, ATT_FP32, 1, 0, ATT_BF16, 3 * 2, 1, 1, 0, 0, ATTENTION_RAN_TILED},
 };
 #define NCASES ((int)(sizeof cases / sizeof *cases))
 #define SHAPES_PER_CASE 4
@@ -377,6 +418,18 @@ START_TEST(test_against_cpu)
     tol tgrad = _i % 2 ? gc->grad16 : gc->grad;
     uint64_t rng = 2000 + (uint64_t)(_i / 2);
     int nin = gc->inputs > 1 ? gc->inputs : 1;
+    int want = gc->expect; /* in bf16, aligned */
+    if (gc->only16 && precision != PP_PRECISION_BF16)
+        return;
+    if (want == ATTENTION_RAN_CUDNN && !dnn_applies) {
+        if (gc->only16) {
+            fprintf(stderr, "test_layers_cuda: %s (%s): cuDNN's fused "
+                    "attention does not apply on this GPU, skipped\n",
+                    gc->type, gc->keys);
+            return;
+        }
+        want = ATTENTION_RAN_TILED;
+    }
     for (int rep = 0; rep < shapes(gc, precision); rep++) {
         pp_shape shape = {gc->lead + 1, {0}};
         for (int d = 0; d < gc->lead; d++)
@@ -399,8 +452,10 @@ START_TEST(test_against_cpu)
         snprintf(ctx, sizeof ctx, "%s (%s) in %s on n=%d x %s%s", gc->type,
                  gc->keys, pp_precision_name(precision), n,
                  pp_shape_format(&in[0].shape, dims, sizeof dims),
-                 rep >= 2 ? ", unaligned" : "");
-        int skew = rep >= 2; /* elements */
+                 rep >= 2 && !gc->aligned ? ", unaligned" : "");
+        int skew = rep >= 2 && !gc->aligned; /* elements */
+        if (skew || precision != PP_PRECISION_BF16)
+            want = want ? ATTENTION_RAN_TILED : 0;
 
         int64_t in_len[LAYER_MAX_INPUTS], most = 0;
         size_t x_bytes[LAYER_MAX_INPUTS], dx_bytes[LAYER_MAX_INPUTS];
@@ -519,12 +574,24 @@ START_TEST(test_against_cpu)
         pp_layer_call g = base;
         g.param = (const float *const *)d_param, g.grad = d_grad;
         g.saved = d_saved, g.workspace = d_work, g.target = d_target;
-        g.stream = stream;
+        g.stream = stream, g.dnn = dnn;
+        void *state = NULL;
+        if (gpu->init) {
+            pp_layer_call ic = base; /* no buffers, as the core makes it */
+            ic.stream = stream, ic.dnn = dnn;
+            ck_assert_msg(gpu->init(&ic, &state, &err) == PP_OK, "%s: %s",
+                          ctx, err.msg);
+            g.state = state;
+        }
+        const attention_cuda_report *ran = want ? state : NULL;
         const void *const *gx = (const void *const *)d_x;
         ck_assert_msg(gpu->forward(&g, gx, d_y, &err) == PP_OK, "%s: %s",
                       ctx, err.msg);
         to_host_as(got, d_y, out_len, yt);
         pp_row_load(cpu, y, yt, out_len);
+        if (ran)
+            ck_assert_msg(ran->forward == want, "%s: forward ran %d, not %d",
+                          ctx, ran->forward, want);
         expect_close("y", ctx, got, cpu, out_len, ty);
         if (gc->rerun) {
             void *d_y2 = to_device_at(NULL, y_bytes, y_skew);
@@ -571,6 +638,9 @@ START_TEST(test_against_cpu)
             ck_assert_msg(gpu->backward_input(&g, gx, d_y_cpu, d_dy_arg,
                                               d_dx, &err) == PP_OK,
                           "%s: %s", ctx, err.msg);
+            if (ran)
+                ck_assert_msg(ran->backward == want, "%s: backward ran %d, "
+                              "not %d", ctx, ran->backward, want);
             for (int i = 0; i < nin; i++) {
                 to_host_as(got, d_dx[i], in_len[i], ft);
                 pp_row_load(cpu, dx[i], ft, in_len[i]);
@@ -604,6 +674,8 @@ START_TEST(test_against_cpu)
             }
         }
 
+        if (state)
+            gpu->destroy(state);
         for (int p = 0; p < np; p++) {
             CK_CUDA(cudaFree(d_param[p]));
             CK_CUDA(cudaFree(d_grad[p]));
@@ -739,6 +811,151 @@ START_TEST(test_bad_ids)
 }
 END_TEST
 
+/* One bf16 attention call on n samples of [T, 3 hs heads] with keys, on
+ * fresh device buffers (x random, the rest NaN): its plan, state (NULL
+ * where init refused, err then saying why) and buffers. */
+typedef struct att_call {
+    pp_config *cfg;
+    pp_layer_plan plan;
+    pp_tensor_desc in;
+    const pp_layer_ops *ops;
+    pp_layer_call c;
+    void *x, *y, *dy, *dx;
+    pp_status init;
+} att_call;
+
+static void att_open(att_call *a, const char *keys, int T, int d, int n,
+                     void *handle, pp_error *err)
+{
+    memset(a, 0, sizeof *a);
+    a->in = (pp_tensor_desc){PP_BF16, {2, {T, 3 * d}}};
+    a->ops = plan_cuda("attention", keys, &a->in, 1, PP_PRECISION_BF16,
+                       &a->cfg, &a->plan);
+    size_t xb = (size_t)n * T * 3 * d * 2, yb = (size_t)n * T * d * 2;
+    float *h = host_alloc((size_t)n * T * 3 * d * sizeof *h);
+    uint64_t rng = 77;
+    fill_uniform(h, (int64_t)n * T * 3 * d, &rng, -1, 1);
+    void *hx = stored(h, (int64_t)n * T * 3 * d, PP_BF16);
+    a->x = to_device(hx, xb), a->dx = to_device(hx, xb);
+    a->y = to_device(NULL, yb), a->dy = to_device(hx, yb);
+    free(h), free(hx);
+    a->c = (pp_layer_call){.plan = &a->plan, .nin = 1, .in = &a->in, .n = n,
+                           .training = 1, .stream = stream, .dnn = handle,
+                           .precision = PP_PRECISION_BF16};
+    a->init = a->ops->cuda->init(&a->c, &a->c.state, err);
+    a->c.saved = to_device(NULL, a->plan.saved_bytes * (size_t)n);
+    a->c.workspace = to_device(NULL, a->plan.workspace_bytes * (size_t)n);
+}
+
+static void att_close(att_call *a)
+{
+    if (a->c.state)
+        a->ops->cuda->destroy(a->c.state);
+    CK_CUDA(cudaStreamSynchronize(stream));
+    CK_CUDA(cudaFree(a->x));
+    CK_CUDA(cudaFree(a->dx));
+    CK_CUDA(cudaFree(a->y));
+    CK_CUDA(cudaFree(a->dy));
+    CK_CUDA(cudaFree(a->c.saved));
+    CK_CUDA(cudaFree(a->c.workspace));
+    pp_layer_plan_release(&a->plan);
+    pp_config_free(a->cfg);
+}
+
+/* Runs forward and backward_input; PP_OK or the first error. */
+static pp_status att_run(att_call *a, const void *x, pp_error *err)
+{
+    const void *xs[1] = {x};
+    void *dxs[1] = {a->dx};
+    pp_status st = a->ops->cuda->forward(&a->c, xs, a->y, err);
+    if (!st)
+        st = a->ops->cuda->backward_input(&a->c, xs, a->y, a->dy, dxs, err);
+    CK_CUDA(cudaStreamSynchronize(stream));
+    return st;
+}
+
+static int ran_both(const att_call *a, int which)
+{
+    const attention_cuda_report *r = a->c.state;
+    return r && r->forward == which && r->backward == which;
+}
+
+/* When cuDNN's path does not run: kernels = cudnn fails, naming the
+ * reason (at init, where its plans for the call's samples are made, or
+ * at the call), where auto runs the tiled kernels. */
+START_TEST(test_attention_paths)
+{
+    att_call a;
+    pp_error err;
+    pp_error_clear(&err);
+    /* No cuDNN handle on the rank: init refuses kernels = cudnn. */
+    att_open(&a, "heads = 1\nkernels = cudnn", 16, 64, 1, NULL, &err);
+    ck_assert_int_eq(a.init, PP_ERR_DEVICE);
+    ck_assert_msg(strstr(err.msg, "kernels = cudnn") &&
+                  (strstr(err.msg, "no cuDNN handle") ||
+                   strstr(err.msg, "built without cuDNN")), "%s", err.msg);
+    att_close(&a);
+    att_open(&a, "heads = 1", 16, 64, 1, NULL, &err);
+    ck_assert_int_eq(a.init, PP_OK);
+    ck_assert_int_eq(att_run(&a, a.x, &err), PP_OK);
+    ck_assert(ran_both(&a, ATTENTION_RAN_TILED));
+    att_close(&a);
+    if (!dnn_applies)
+        return;
+
+    /* x one element off 16-byte alignment. */
+    att_open(&a, "heads = 1\nkernels = cudnn", 16, 64, 1, dnn, &err);
+    ck_assert_int_eq(a.init, PP_OK);
+    ck_assert_int_eq(att_run(&a, a.x, &err), PP_OK);
+    ck_assert(ran_both(&a, ATTENTION_RAN_CUDNN));
+    void *off = to_device_at(NULL, (size_t)16 * 192 * 2, 2);
+    ck_assert_int_eq(att_run(&a, off, &err), PP_ERR_DEVICE);
+    ck_assert_msg(strstr(err.msg, "attention (kernels = cudnn)") &&
+                  strstr(err.msg, "not 16-byte aligned"), "%s", err.msg);
+    att_close(&a);
+    att_open(&a, "heads = 1", 16, 64, 1, dnn, &err);
+    ck_assert_int_eq(att_run(&a, off, &err), PP_OK);
+    ck_assert(ran_both(&a, ATTENTION_RAN_TILED));
+    att_close(&a);
+    device_free_at(off, 2);
+    if (!emulated)
+        return;
+
+    /* The emulator playing a cuDNN without an engine for the graph, then
+     * one whose engines need more workspace than the device has. */
+    static const struct {
+        const char *var, *value, *msg;
+    } miss[] = {
+        {"PIPETTE_EMU_DNN_NO_ENGINE", "1", "has no engine"},
+        {"PIPETTE_EMU_DNN_WORKSPACE", "1000000000000",
+         "no more could be allocated"},
+    };
+    for (int i = 0; i < 2; i++) {
+        setenv(miss[i].var, miss[i].value, 1);
+        att_open(&a, "heads = 2\ncausal = false\nkernels = cudnn", 9, 128,
+                 2, dnn, &err);
+        ck_assert_int_eq(a.init, PP_ERR_DEVICE); /* init plans for n */
+        ck_assert_msg(strstr(err.msg, "kernels = cudnn") &&
+                      strstr(err.msg, miss[i].msg), "%s", err.msg);
+        att_close(&a);
+        att_open(&a, "heads = 2\ncausal = false", 9, 128, 2, dnn, &err);
+        ck_assert_int_eq(att_run(&a, a.x, &err), PP_OK);
+        ck_assert(ran_both(&a, ATTENTION_RAN_TILED));
+        att_close(&a);
+        unsetenv(miss[i].var);
+    }
+    /* Engines needing more workspace than the layer's, which init
+     * allocates. */
+    setenv("PIPETTE_EMU_DNN_WORKSPACE", "67108864", 1);
+    att_open(&a, "heads = 2\nkernels = cudnn", 9, 128, 2, dnn, &err);
+    ck_assert_msg(a.init == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(att_run(&a, a.x, &err), PP_OK);
+    ck_assert(ran_both(&a, ATTENTION_RAN_CUDNN));
+    att_close(&a);
+    unsetenv("PIPETTE_EMU_DNN_WORKSPACE");
+}
+END_TEST
+
 static Suite *layers_cuda_suite(void)
 {
     Suite *s = suite_create("layers_cuda");
@@ -746,6 +963,7 @@ static Suite *layers_cuda_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_loop_test(tc, test_against_cpu, 0, 2 * NCASES);
     tcase_add_test(tc, test_bad_ids);
+    tcase_add_test(tc, test_attention_paths);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -771,11 +989,33 @@ int main(void)
         fprintf(stderr, "test_layers_cuda: no stream on GPU 0\n");
         return EXIT_FAILURE;
     }
+    struct cudaDeviceProp prop;
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) {
+        fprintf(stderr, "test_layers_cuda: no properties of GPU 0\n");
+        return EXIT_FAILURE;
+    }
+    emulated = strcmp(prop.name, "pipette CUDA emulator") == 0;
+#ifdef HAVE_CUDNN
+    cudnnHandle_t h;
+    if (cudnnCreate(&h) != CUDNN_STATUS_SUCCESS ||
+        cudnnSetStream(h, stream) != CUDNN_STATUS_SUCCESS) {
+        fprintf(stderr, "test_layers_cuda: no cuDNN handle on GPU 0\n");
+        return EXIT_FAILURE;
+    }
+    dnn = h;
+    /* attention.cu's rule: cuDNN 9.16 or newer, compute capability 8.x
+     * or 9.x. */
+    dnn_applies = cudnnGetVersion() >= 91600 &&
+                  (prop.major == 8 || prop.major == 9);
+#endif
     SRunner *sr = srunner_create(layers_cuda_suite());
     srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
+#ifdef HAVE_CUDNN
+    cudnnDestroy((cudnnHandle_t)dnn);
+#endif
     cudaStreamDestroy(stream);
     pp_registry_free(reg);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -1,6 +1,7 @@
 /* tests/emu/cudnn_emu.c - the cuDNN calls pipette makes: a handle per GPU
  * rank, bound to the rank's stream, and the library's version and error
- * texts. No layer uses cuDNN's operations yet, so none is emulated.
+ * texts. The graph API (attention's fused SDPA) is cudnn_graph_emu.c;
+ * cuDNN's legacy operations are not emulated.
  */
 #include <stdlib.h>
 
@@ -9,6 +10,7 @@
 
 #include "cuda_emu.h"
 #include "cuda_emu_errors.h"
+#include "cudnn_emu.h"
 
 #define HANDLE_MAGIC 0x43444e4eu /* "CDNN" */
 
@@ -80,3 +82,16 @@ cudnnStatus_t cudnnSetStream(cudnnHandle_t handle, cudaStream_t streamId)
     return CUDNN_STATUS_SUCCESS;
 }
 
+
+int pp_emu_cudnn_handle(cudnnHandle_t h, int *device, cudaStream_t *stream)
+{
+    if (!live(h)) {
+        pp_emu_complain("cuDNN: %p is not a live handle", (void *)h);
+        return -1;
+    }
+    if (device)
+        *device = h->device;
+    if (stream)
+        *stream = h->stream;
+    return 0;
+}

@@ -20,6 +20,7 @@ noinst_LTLIBRARIES += tests/emu/libpipette-cuda-emulator.la
 tests_emu_libpipette_cuda_emulator_la_SOURCES = tests/emu/cuda_emu.c \
 	tests/emu/cuda_emu_stream.c tests/emu/blas_emu.c tests/emu/blas_emu.h \
 	tests/emu/cublas_emu.c tests/emu/cublaslt_emu.c tests/emu/cudnn_emu.c \
+	tests/emu/cudnn_emu.h tests/emu/cudnn_graph_emu.c \
 	tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
 	tests/emu/launch_check.h
 if HAVE_NCCL
@@ -68,7 +69,7 @@ $(PP_CU_OBJECTS): tests/emu/cu2cc.pl
 CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 
 # The emulator's own tests: the runtime and cuBLAS on hand-worked cases
-# (C), NCCL on cases NCCL defines (C, where nccl.h is), and the kernel
+# (C), cuDNN's graph API likewise (C), NCCL on cases NCCL defines (C, where nccl.h is), and the kernel
 # emulator on kernels of its own, the optimizers' and planted bugs
 # (planted_bugs.cu) that its checks must catch (C++, compiled like
 # kernel_emu.cc). That one gives the kernels host memory, which
@@ -76,11 +77,16 @@ CLEANFILES += $(PP_CU_OBJECTS:.lo=.emu.cc)
 # compiled without it; its own cudaGetLastError takes precedence over the
 # library's. The layers' kernels are tested through their plugins
 # (tests/test_layers_cuda.c).
-check_PROGRAMS += tests/emu/test_cuda_emu tests/emu/test_kernel_emu
-TESTS += tests/emu/test_cuda_emu tests/emu/test_kernel_emu
+check_PROGRAMS += tests/emu/test_cuda_emu tests/emu/test_cudnn_emu \
+	tests/emu/test_kernel_emu
+TESTS += tests/emu/test_cuda_emu tests/emu/test_cudnn_emu \
+	tests/emu/test_kernel_emu
 tests_emu_test_cuda_emu_SOURCES = tests/emu/test_cuda_emu.c
 tests_emu_test_cuda_emu_CPPFLAGS = $(CUDA_CPPFLAGS)
 tests_emu_test_cuda_emu_LDADD = tests/emu/libpipette-cuda-emulator.la -lm
+tests_emu_test_cudnn_emu_SOURCES = tests/emu/test_cudnn_emu.c
+tests_emu_test_cudnn_emu_CPPFLAGS = $(CUDA_CPPFLAGS)
+tests_emu_test_cudnn_emu_LDADD = tests/emu/libpipette-cuda-emulator.la -lm
 PP_EMU_TEST_OBJECTS = tests/emu/test_kernel_emu.$(OBJEXT) \
 	tests/emu/test_optim_kernels.$(OBJEXT) \
 	tests/emu/test_planted_bugs.$(OBJEXT)
@@ -120,8 +126,8 @@ endif
 EXTRA_DIST += tests/emu/cuda_emu.c tests/emu/cuda_emu_stream.c \
 	tests/emu/blas_emu.c tests/emu/blas_emu.h tests/emu/cublas_emu.c \
 	tests/emu/cublaslt_emu.c tests/emu/nccl_emu.c \
-	tests/emu/cudnn_emu.c tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h \
-	tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
+	tests/emu/cudnn_emu.c tests/emu/cudnn_emu.h tests/emu/cudnn_graph_emu.c \
+	tests/emu/cuda_emu.h tests/emu/cuda_emu_errors.h tests/emu/kernel_emu.cc tests/emu/kernel_emu.h tests/emu/cu2cc.pl \
 	tests/emu/launch_check.h tests/emu/test_cuda_emu.c \
-	tests/emu/test_nccl_emu.c tests/emu/test_kernel_emu.cc \
+	tests/emu/test_cudnn_emu.c tests/emu/test_nccl_emu.c tests/emu/test_kernel_emu.cc \
 	tests/emu/planted_bugs.cu tests/emu/planted_bugs.h
