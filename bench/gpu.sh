@@ -25,7 +25,9 @@
 #      tokens) in tokens/s: one stage (the whole batch) and four stages on
 #      the same GPU (1F1B, 8 micro-batches), beside PyTorch eager with
 #      F.scaled_dot_product_attention and torch.compile on the same shapes
-#      (bench/gpt_torch.py). Targets (issue 15): one stage at least 1.0x
+#      (bench/gpt_torch.py), and one stage again with pipette's own
+#      attention kernels instead of cuDNN's (no target: the comparison).
+#      Targets (issue 15): one stage at least 1.0x
 #      PyTorch eager's tokens/s and 0.8x torch.compile's; four stages
 #      within 10% of one stage.
 #
@@ -535,17 +537,22 @@ part4() {
     p4=ok
     rows=$work/p4rows
     : >"$rows"
-    for v in 1 4; do
+    # 1: one stage; 4: four; 0: one stage with pipette's own attention
+    # kernels instead of cuDNN's (kernels = pipette), for comparison.
+    for v in 1 4 0; do
+        kernels=auto stages=$v
         case $v in
         1) devices=cuda:0 mb=1 ;;
         4) devices='cuda:0*4' mb=8 ;;
+        0) devices=cuda:0 mb=1 kernels=pipette stages=1 ;;
         esac
         run=$work/gpt-$v.ini
         sed -e "s|^devices = .*|devices = $devices|" \
             -e "s|^microbatches = .*|microbatches = $mb|" \
             -e "s|^\\[train\\]|[train]\\nlog_every = 1|" \
+            -e "s|^type = attention|type = attention\\nkernels = $kernels|" \
             -e "s|^path = .*|path = $work/tokens.bin|" "$tmpl" >"$run"
-        echo "pipette train gpt2-124m.ini, bf16, devices = $devices, microbatches = $mb, $warm + $steps steps"
+        echo "pipette train gpt2-124m.ini, bf16, devices = $devices, microbatches = $mb, attention kernels = $kernels, $warm + $steps steps"
         log=$work/gpt-$v.log
         rc=0
         bounded 300 "$pipette" train --steps $((warm + steps)) "$run" \
@@ -556,7 +563,7 @@ part4() {
             p4=failed
             continue
         fi
-        if ! r=$(measure "$log" "$warm" "$steps" "$v"); then
+        if ! r=$(measure "$log" "$warm" "$steps" "$stages"); then
             fail "part 4: gpt2-124m ($devices): unreadable log"
             p4=failed
             continue
@@ -595,7 +602,8 @@ part4() {
     echo "| run | step ms | tokens/s | parameters |"
     echo "|---|---|---|---|"
     awk -v T="$T" -v B="$batch" '
-    $1 == "pipette" { printf "| pipette, %d stage%s | %.1f | %.0f | %s |\n", $2, ($2 > 1 ? "s" : ""), $3, $4 * T, $5 }
+    $1 == "pipette" && $2 == 0 { printf "| pipette, 1 stage, its own attention kernels | %.1f | %.0f | %s |\n", $3, $4 * T, $5 }
+    $1 == "pipette" && $2 > 0 { printf "| pipette, %d stage%s | %.1f | %.0f | %s |\n", $2, ($2 > 1 ? "s" : ""), $3, $4 * T, $5 }
     $1 ~ /^torch-/ { printf "| PyTorch %s | %.1f | %.0f | %s |\n", substr($1, 7), $2, 1000 * B * T / $2, $3 }' "$rows"
     awk '
     $1 == "pipette" { ms[$2] = $3; params = $5 }

@@ -79,6 +79,7 @@ expect_out "^  char \(bf16\): one stage step time at most 0.90x PyTorch's: .*(PA
 # where it imports).
 expect_out "^\| pipette, 1 stage \| [0-9.]+ \| [0-9]+ \| [0-9]+ \|$" "part 4 one stage"
 expect_out "^\| pipette, 4 stages \| [0-9.]+ \| [0-9]+ \| [0-9]+ \|$" "part 4 four stages"
+expect_out "^\| pipette, 1 stage, its own attention kernels \| [0-9.]+ \| [0-9]+ \| [0-9]+ \|$" "part 4 with pipette's attention kernels"
 expect_out "^  four stages within 10% of one stage: [0-9.]+ ms vs [0-9.]+ ms \([-+][0-9.]+%\)  (PASS|MISS)$" "part 4 stages target"
 expect_out "^  one stage tokens/s at least 1.0x PyTorch eager: .*(PASS|MISS|SKIPPED)$" "part 4 eager target"
 expect_out "^  one stage tokens/s at least 0.8x torch.compile: .*(PASS|MISS|SKIPPED)$" "part 4 compile target"
