@@ -350,6 +350,21 @@ else
     expect_status 0 "train examples/gpu-char.ini on the GPU"
     expect_out "^  transport: peer 0->1 1->0 1->2 2->1 2->3 3->2$" "ranks on one GPU talk through peer"
     expect_out "^step +$steps  loss " "GPU training logs its steps"
+    # The small GPT in bf16 on two ranks of the GPU (cuDNN's attention
+    # where it applies, the fused GELU, clipping): eval from its 3-step
+    # checkpoint gives the loss training logs at step 4.
+    sed -e 's|^devices = .*|devices = cuda:0*2|' -e "s|^path = .*|path = $corpus|" \
+        -e "s|^\\[train\\]|[train]\\ncheckpoint = $tmp/gpu.ckpt\\nprecision = bf16|" \
+        -e 's|^batch = .*|batch = 8|' -e 's|^microbatches = .*|microbatches = 2|' \
+        -e 's|^log_every = .*|log_every = 1|' "$examples/gpt-char.ini" >"$tmp/gpu-gpt.ini"
+    run timeout 300 "$PIPETTE" train --steps 4 "$tmp/gpu-gpt.ini"
+    expect_status 0 "the GPT in bf16 on the GPU"
+    fourth=$(loss_at 4)
+    run timeout 300 "$PIPETTE" train --steps 3 -q "$tmp/gpu-gpt.ini"
+    expect_status 0 "the GPT's 3-step checkpoint on the GPU"
+    run timeout 300 "$PIPETTE" eval --checkpoint "$tmp/gpu.ckpt" --batches 4 "$tmp/gpu-gpt.ini"
+    expect_status 0 "eval on the GPU"
+    expect_out "^batch +4  loss $fourth " "eval on the GPU: train's fourth loss"
 fi
 
 run "$PIPETTE" train
