@@ -55,15 +55,19 @@ __global__ static void sumsq_kernel(float *part, size_t parts,
     }
 }
 
-/* x *= min(1, max_norm / (norm + 1e-6)); every thread sums the parts
- * itself (a few hundred floats, from cache), in index order. */
+/* x *= min(1, max_norm / (norm + 1e-6)); a block's first thread sums
+ * the parts (a few hundred floats), in index order, for the block. */
 __global__ static void clip_kernel(float *x, size_t n, const float *part,
                                    size_t parts, float max_norm)
 {
-    double sum = 0;
-    for (size_t i = 0; i < parts; i++)
-        sum += part[i];
-    float coef = (float)(max_norm / (sqrt(sum) + 1e-6));
+    __shared__ float coef;
+    if (threadIdx.x == 0) {
+        double sum = 0;
+        for (size_t i = 0; i < parts; i++)
+            sum += part[i];
+        coef = (float)(max_norm / (sqrt(sum) + 1e-6));
+    }
+    __syncthreads();
     if (coef >= 1)
         return;
     size_t stride = (size_t)blockDim.x * gridDim.x;

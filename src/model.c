@@ -1,7 +1,8 @@
 /* src/model.c - from an INI file to a validated pp_model.
  *
  * Order matters for good errors: the file's form first (config_file.c),
- * its [repeat] groups written out (repeat.c), then [model] (it holds plugin_path, needed to find plugins), then each
+ * its [repeat] groups written out (repeat.c), then [model] (it holds
+ * plugin_path, needed to find plugins), then each
  * section against its keys, then the layers' shapes in order. Every problem
  * found is reported, not just the first, but a layer whose plugin is
  * missing stops the shape walk there: the shapes after it are unknown.

@@ -471,6 +471,23 @@ static void cut_stages(pp_model *m, pp_error *err)
         pp_error_add(err, why.code, "%s", why.msg);
 }
 
+/* Appends a sum over ranks[0..n-1] of `what` (a shared parameter, or
+ * PP_NORM_SUM) to the plan and to m->summed; -1 when out of memory. */
+static int append_sum(pp_model *m, const int *ranks, int n, pp_param_ref what)
+{
+    pp_param_ref *grown = realloc(m->summed,
+        (size_t)(m->plan->ngroups + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    m->summed = grown;
+    pp_error why;
+    pp_error_clear(&why);
+    if (pp_plan_add_sum(m->plan, ranks, n, &why))
+        return -1;
+    m->summed[m->plan->ngroups - 1] = what;
+    return 0;
+}
+
 /* A sum over the ranks that use a shared parameter, before their
  * optimizer steps, for each that more than one rank uses: each keeps a
  * copy, and all take the summed gradient, so all take one update. */
@@ -496,20 +513,10 @@ static void add_sums(pp_model *m, pp_error *err)
             for (int r = 0; r < p; r++)
                 if (uses[r])
                     ranks[n++] = r;
-            if (n < 2)
-                continue;
-            pp_param_ref *grown = realloc(m->summed,
-                (size_t)(m->plan->ngroups + 1) * sizeof *grown);
-            pp_error why;
-            pp_error_clear(&why);
-            if (!grown || pp_plan_add_sum(m->plan, ranks, n, &why)) {
-                if (grown)
-                    m->summed = grown;
+            if (n >= 2 && append_sum(m, ranks, n, (pp_param_ref){i, q})) {
                 pp_error_add(err, PP_ERR_NOMEM, "out of memory");
                 goto done;
             }
-            m->summed = grown;
-            m->summed[m->plan->ngroups - 1] = (pp_param_ref){i, q};
         }
 done:
     free(ranks);
@@ -535,18 +542,10 @@ static void add_norm_sum(pp_model *m, pp_error *err)
     if (m->nranks < 2)
         return;
     int *ranks = malloc((size_t)m->nranks * sizeof *ranks);
-    pp_param_ref *grown = realloc(m->summed,
-        (size_t)(m->plan->ngroups + 1) * sizeof *grown);
-    if (grown)
-        m->summed = grown;
-    pp_error why;
-    pp_error_clear(&why);
     for (int r = 0; ranks && r < m->nranks; r++)
         ranks[r] = r;
-    if (!ranks || !grown || pp_plan_add_sum(m->plan, ranks, m->nranks, &why))
+    if (!ranks || append_sum(m, ranks, m->nranks, PP_NORM_SUM))
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
-    else
-        m->summed[m->plan->ngroups - 1] = PP_NORM_SUM;
     free(ranks);
 }
 
