@@ -77,16 +77,24 @@ static void print_summary(const char *path, const pp_model *m)
         print_inputs(m, l);
         printf("\n");
     }
-    printf("  pipeline: %d rank%s (", m->nranks, m->nranks == 1 ? "" : "s");
+    /* One pipeline's ranks: rank r's replicas are ranks r * data + k. */
+    int p = m->pipeline_ranks;
+    printf("  pipeline: %d rank%s (", p, p == 1 ? "" : "s");
     char dev[96];
-    for (int r = 0; r < m->nranks; r++)
+    for (int r = 0; r < p; r++)
         printf("%s%s", r ? ", " : "",
-               pp_device_text(&m->devices[r], dev, sizeof dev));
+               pp_device_text(&m->devices[r * m->data], dev, sizeof dev));
     printf("), %d stage%s per rank, schedule %s, %d micro-batch%s, "
            "partition %s\n",
            m->stages_per_rank, m->stages_per_rank == 1 ? "" : "s",
            m->schedule, m->microbatches, m->microbatches == 1 ? "" : "es",
            pp_partition_name(m->partition));
+    if (m->data > 1)
+        printf("  data parallel: %d replicas, %d ranks (rank r of replica "
+               "k is rank r x %d + k), gradients summed over the replicas "
+               "in buckets of at most %g MiB\n",
+               m->data, m->nranks, m->data,
+               (double)m->bucket_bytes / 1048576.0);
     pp_sim *sim;
     pp_error err;
     pp_costs costs = pp_costs_default();
@@ -99,7 +107,7 @@ static void print_summary(const char *path, const pp_model *m)
         pp_sim_free(sim);
     }
     /* What crosses each cut: the residual stream beside the activation. */
-    for (int s = 1; s < m->plan->S; s++) {
+    for (int s = 1; s < m->stages; s++) {
         const pp_cut *c = &m->cut[s];
         printf("  into stage %d:", s);
         for (int k = 0; k < c->n; k++)

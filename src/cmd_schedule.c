@@ -16,7 +16,8 @@
 
 static const char usage[] =
     "usage: pipette schedule NAME -p RANKS -m MICROBATCHES [-v STAGES]\n"
-    "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0]\n"
+    "                        [-d REPLICAS]\n"
+    "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0,allreduce=0]\n"
     "                        [--format grid|summary|json|chrome|svg]\n"
     "                        [--dump] [--set KEY=VALUE]...\n"
     "                        [--colour auto|always|never]\n"
@@ -26,13 +27,18 @@ static const char usage[] =
     "with a cost per op, and prints the timeline (one row per rank) with the\n"
     "makespan, the bubble (idle / (ranks x makespan)) beside the schedule's\n"
     "published formula, and each rank's peak number of micro-batch\n"
-    "activations held at once.\n"
+    "activations held at once. With -d, REPLICAS copies of the pipeline\n"
+    "(data parallelism, as [parallel] data): each stage's gradients are\n"
+    "summed over its replicas after its last backward, for allreduce each,\n"
+    "on a track of their own in --format chrome.\n"
     "\n"
     "NAME is a schedule plugin ('pipette plugins' lists them) or file:PATH,\n"
     "a schedule written in the notation --dump prints; a file fixes -p, -m\n"
     "and -v itself.\n"
     "\n"
-    "  --costs LIST   cost of each op and of a transfer between ranks;\n"
+    "  -d REPLICAS    data-parallel replicas of the pipeline (default 1)\n"
+    "  --costs LIST   cost of each op, of a transfer between ranks and of\n"
+    "                 summing one stage's gradients over its replicas;\n"
     "                 OP.STAGE=COST prices one stage's op (B.3=2.5)\n"
     "  --format grid  the timeline as text (default), with a summary\n"
     "  --format summary  the summary alone\n"
@@ -49,7 +55,7 @@ static const char usage[] =
 
 typedef struct options {
     const char *name;
-    int p, m, v;
+    int p, m, v, d;
     pp_costs costs;
     int costs_given;
     const char *format;
@@ -84,6 +90,7 @@ static int parse_options(int argc, char **argv, options *o)
         int *count = strcmp(a, "-p") == 0 ? &o->p
                    : strcmp(a, "-m") == 0 ? &o->m
                    : strcmp(a, "-v") == 0 ? &o->v
+                   : strcmp(a, "-d") == 0 ? &o->d
                                           : NULL;
         if (count) {
             if (!val || parse_count(val, count))
@@ -143,6 +150,10 @@ static int parse_options(int argc, char **argv, options *o)
         return usage_error("-p (ranks) and -m (micro-batches) are needed");
     if (!from_file && !o->v)
         o->v = 1;
+    if (!o->d)
+        o->d = 1;
+    if (o->d > 1 && o->dump)
+        return usage_error("--dump writes one pipeline: leave out -d");
     return -1;
 }
 
@@ -156,12 +167,17 @@ static void print_summary(const pp_plan *plan, const pp_sim *sim,
                           const options *o)
 {
     printf("schedule %s: %d rank%s, %d micro-batch%s, %d stage%s per rank "
-           "(%d stages)\n",
+           "(%d stages)",
            plan->name, plan->p, plan->p == 1 ? "" : "s", plan->m,
            plan->m == 1 ? "" : "es", plan->v, plan->v == 1 ? "" : "s",
            plan->S);
-    printf("costs: F=%g B=%g BI=%g BW=%g transfer=%g\n", o->costs.f,
-           o->costs.b, o->costs.bi, o->costs.bw, o->costs.transfer);
+    if (plan->replicas > 1)
+        printf(", %d replicas of %d ranks: rank r of replica k is rank "
+               "r x %d + k", plan->replicas, plan->p / plan->replicas,
+               plan->replicas);
+    printf("\ncosts: F=%g B=%g BI=%g BW=%g transfer=%g allreduce=%g\n",
+           o->costs.f, o->costs.b, o->costs.bi, o->costs.bw,
+           o->costs.transfer, o->costs.allreduce);
     printf("makespan %g, bubble %.2f%% simulated", sim->makespan,
            100.0 * sim->bubble);
     if (plan->bubble_den > 0)
@@ -233,6 +249,15 @@ int pp_cmd_schedule(int argc, char **argv)
         st = pp_plan_load(reg, o.name, NULL,
                           pp_config_section(keys, "pipeline"), o.p, o.m, o.v,
                           &plan, &err);
+    if (!st && o.d > 1) {
+        pp_plan *job;
+        st = pp_plan_replicate(plan, o.d, &job, &err);
+        if (!st) {
+            pp_plan_free(plan);
+            plan = job;
+            st = pp_plan_add_replica_sums(plan, NULL, &err);
+        }
+    }
     if (!st && o.dump) {
         pp_plan_dump(plan, stdout);
     } else if (!st) {

@@ -24,7 +24,8 @@
 #include "config_file.h"
 
 static const char *const known_kinds[] = {"model", "layer", "repeat",
-                                          "pipeline", "train", "data"};
+                                          "pipeline", "parallel", "train",
+                                          "data"};
 #define NKINDS (sizeof known_kinds / sizeof known_kinds[0])
 
 typedef struct parse_state {
@@ -225,8 +226,8 @@ static void header_line(parse_state *st, const char *text)
         const char *hint = pp_did_you_mean(kind, known_kinds, NKINDS);
         if (!hint)
             file_error(st, "unknown section [%s%s%s]; sections are [model], "
-                       "[layer NAME], [repeat NAME], [pipeline], [train] "
-                       "and [data]",
+                       "[layer NAME], [repeat NAME], [pipeline], [parallel], "
+                       "[train] and [data]",
                        kind, *name ? " " : "", name);
         else if (kind_takes_name(hint) && *name)
             file_error(st, "unknown section [%s %s]; did you mean [%s %s]?",

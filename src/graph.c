@@ -357,7 +357,7 @@ void pp_graph_check(pp_model *m, pp_error *err)
 
 pp_status pp_graph_cut(pp_model *m, pp_error *err)
 {
-    int S = m->plan->S, T = m->nlayers + 1;
+    int S = m->stages, T = m->nlayers + 1;
     for (int s = 0; s < S; s++)
         for (int i = m->first[s]; i < m->first[s + 1]; i++)
             m->layers[i].stage = s;
@@ -401,7 +401,7 @@ void pp_graph_free(pp_model *m)
         free(m->layers[i].in);
         free(m->layers[i].owner);
     }
-    for (int s = 0; m->cut && m->plan && s <= m->plan->S; s++)
+    for (int s = 0; m->cut && s <= m->stages; s++)
         free(m->cut[s].tensor);
     free(m->cut);
     free(m->summed);

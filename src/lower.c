@@ -94,8 +94,27 @@ pp_status pp_plan_lower(pp_plan *plan, pp_error *err)
     return PP_OK;
 }
 
+/* Where member rank r's REDUCE goes: before the STEP, or (after >= 0)
+ * after the last backward of stage `after` and what follows it at once
+ * (its sends, and the sums placed there before). */
+static int sum_place(const pp_program *prog, int after)
+{
+    if (after < 0)
+        return prog->n - 1;
+    int i = prog->n - 1;
+    while (i >= 0 && !(prog->ins[i].kind == PP_INS_COMPUTE &&
+                       prog->ins[i].task.stage == after &&
+                       (prog->ins[i].task.op == PP_OP_B ||
+                        prog->ins[i].task.op == PP_OP_BW)))
+        i--;
+    for (i++; i < prog->n && (prog->ins[i].kind == PP_INS_SEND ||
+                              prog->ins[i].kind == PP_INS_REDUCE);)
+        i++;
+    return i;
+}
+
 pp_status pp_plan_add_sum(pp_plan *plan, const int *ranks, int n,
-                          pp_error *err)
+                          const int *after, pp_error *err)
 {
     pp_group *grown = realloc(plan->group,
                               (size_t)(plan->ngroups + 1) * sizeof *grown);
@@ -107,15 +126,111 @@ pp_status pp_plan_add_sum(pp_plan *plan, const int *ranks, int n,
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     memcpy(g->rank, ranks, (size_t)n * sizeof *g->rank);
     g->n = n;
+    g->stage = -1;
     int id = plan->ngroups++;
     for (int k = 0; k < n; k++) {
         pp_program *prog = &plan->prog[ranks[k]];
-        /* Before the STEP that ends the program. */
+        int at = sum_place(prog, after ? after[k] : -1);
         pp_status st = emit(prog, prog->ins[prog->n - 1], err);
         if (st)
             return st;
-        prog->ins[prog->n - 2] = (pp_ins){PP_INS_REDUCE, {0, 0, 0}, 0, id};
+        memmove(&prog->ins[at + 1], &prog->ins[at],
+                (size_t)(prog->n - 1 - at) * sizeof *prog->ins);
+        prog->ins[at] = (pp_ins){PP_INS_REDUCE, {0, 0, 0}, 0, id};
     }
+    return PP_OK;
+}
+
+pp_status pp_plan_add_replica_sums(pp_plan *plan, const unsigned char *has,
+                                   pp_error *err)
+{
+    int D = plan->replicas, S = plan->S / D;
+    int *ranks = malloc((size_t)D * sizeof *ranks);
+    int *after = malloc((size_t)D * sizeof *after);
+    pp_status st = ranks && after
+                       ? PP_OK
+                       : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int s = 0; !st && s < S; s++) {
+        if (has && !has[s])
+            continue;
+        for (int k = 0; k < D; k++) {
+            after[k] = k * S + s;
+            ranks[k] = plan->rank_of_stage[after[k]];
+        }
+        st = pp_plan_add_sum(plan, ranks, D, after, err);
+        if (!st)
+            plan->group[plan->ngroups - 1].stage = s;
+    }
+    free(ranks);
+    free(after);
+    return st;
+}
+
+pp_status pp_plan_replicate(const pp_plan *plan, int D, pp_plan **out,
+                            pp_error *err)
+{
+    *out = NULL;
+    int p = plan->p, S = plan->S;
+    if (plan->replicas != 1 || plan->ngroups || !plan->prog)
+        return pp_error_set(err, PP_ERR_RUNTIME,
+                            "schedule %s: replicated before it was lowered, "
+                            "or twice", plan->name);
+    int64_t tasks = 0;
+    for (int r = 0; r < p; r++)
+        tasks += plan->tasks[r].n;
+    if (D < 1 || (int64_t)D * S > PP_PLAN_MAX ||
+        (int64_t)D * tasks > PP_PLAN_MAX_TASKS)
+        return pp_error_set(err, PP_ERR_CONFIG,
+                            "%d replicas of %d stages (%lld tasks a step): "
+                            "more than %d stages or %d tasks in all", D, S,
+                            (long long)((int64_t)D * tasks), PP_PLAN_MAX,
+                            PP_PLAN_MAX_TASKS);
+    pp_plan *job;
+    pp_status st = pp_plan_alloc(plan->name, D * p, plan->m, plan->v, &job,
+                                 err);
+    if (st)
+        return st;
+    job->replicas = D;
+    job->from_file = plan->from_file;
+    job->bubble_num = plan->bubble_num;
+    job->bubble_den = plan->bubble_den;
+    job->formula = plan->formula;
+    job->prog = calloc((size_t)D * p, sizeof *job->prog);
+    if (plan->line_of_rank)
+        job->line_of_rank = malloc((size_t)D * p * sizeof *job->line_of_rank);
+    if (!job->prog || (plan->line_of_rank && !job->line_of_rank)) {
+        pp_plan_free(job);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
+    for (int k = 0; k < D; k++)
+        for (int s = 0; s < S; s++)
+            job->rank_of_stage[k * S + s] = plan->rank_of_stage[s] * D + k;
+    for (int r = 0; r < p && !st; r++)
+        for (int k = 0; k < D && !st; k++) {
+            int to = r * D + k;
+            if (plan->line_of_rank)
+                job->line_of_rank[to] = plan->line_of_rank[r];
+            const pp_task_list *from = &plan->tasks[r];
+            for (int i = 0; i < from->n && !st; i++) {
+                pp_task t = from->task[i];
+                t.stage += k * S;
+                st = pp_task_add(&job->tasks[to], t.op, t.mb, t.stage,
+                                      err);
+            }
+            const pp_program *prog = &plan->prog[r];
+            for (int i = 0; i < prog->n && !st; i++) {
+                pp_ins in = prog->ins[i];
+                if (in.kind != PP_INS_STEP)
+                    in.task.stage += k * S;
+                in.peer = in.peer * D + k;
+                st = emit(&job->prog[to], in, err);
+            }
+        }
+    if (st) {
+        pp_plan_free(job);
+        return st;
+    }
+    *out = job;
     return PP_OK;
 }
 

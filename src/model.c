@@ -385,11 +385,23 @@ static void load_train(pp_model *m, pp_error *err)
         pp_section_string(s, "checkpoint", &m->checkpoint, &ignore);
 }
 
-/* What [train] asks of [pipeline]: micro-batches that divide the batch. */
+/* What [train] asks of [pipeline] and [parallel]: micro-batches (of
+ * every replica) that divide the batch. */
 static void check_batch(pp_model *m, pp_error *err)
 {
     pp_section *pipe = pp_config_section(m->cfg, "pipeline");
-    if (pipe && m->microbatches > 0 && m->batch % m->microbatches != 0)
+    pp_section *par = pp_config_section(m->cfg, "parallel");
+    int64_t parts = (int64_t)m->microbatches * m->data;
+    if (m->microbatches <= 0 || m->batch % parts == 0)
+        return;
+    if (m->data > 1)
+        pp_section_error(par, "data", err,
+            "%d replicas x %d micro-batches = %lld parts do not divide "
+            "[train] batch = %lld: each replica takes batch / data samples "
+            "in its micro-batches; pick a batch that %lld divides",
+            m->data, m->microbatches, (long long)parts, (long long)m->batch,
+            (long long)parts);
+    else if (pipe)
         pp_section_error(pipe, "microbatches", err,
             "%d micro-batches do not divide [train] batch = %lld: pick a "
             "divisor of the batch",

@@ -55,6 +55,9 @@ typedef struct pp_param_ref {
 /* A sum that adds the ranks' parts of the squared gradient norm
  * ([train] grad_clip), where pp_model.summed names a parameter. */
 #define PP_NORM_SUM ((pp_param_ref){-1, -1})
+/* A sum of a stage's gradients over its replicas (the group's stage says
+ * which). */
+#define PP_STAGE_SUM ((pp_param_ref){-2, -2})
 
 typedef struct pp_model_layer {
     const pp_section *section;
@@ -95,12 +98,21 @@ typedef struct pp_model {
                                 the input; cut[S] is empty) */
     pp_param_ref *summed;    /* [plan->ngroups]: the shared parameter each
                                 of the plan's sums adds the copies of, or
-                                PP_NORM_SUM */
+                                PP_NORM_SUM, or PP_STAGE_SUM */
 
     const char *schedule;
-    pp_plan *plan;           /* the schedule for these ranks, verified */
-    pp_device_spec *devices; /* one per rank */
-    int nranks;
+    pp_plan *plan;           /* the schedule for every rank of the job
+                                (each replica's pipeline), verified, with
+                                its sums */
+    pp_device_spec *devices; /* one per rank of the job */
+    int nranks;              /* of the job: data * pipeline_ranks */
+    int pipeline_ranks;      /* of one pipeline: [pipeline] devices */
+    int data;                /* [parallel] data: replicas of the pipeline */
+    size_t bucket_bytes;     /* [parallel] bucket_mb: the most of a stage's
+                                gradients summed over replicas at once */
+    int stages;              /* of one pipeline: first[] and cut[] index
+                                them; the job's stage s is stage s % stages
+                                of replica s / stages */
     int microbatches;
     int stages_per_rank;
     pp_partition partition;

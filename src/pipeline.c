@@ -38,6 +38,17 @@ static const pp_key pipeline_keys[] = {
     {0},
 };
 
+static const pp_key parallel_keys[] = {
+    {"data", PP_KEY_INT, 0, 1, 4096, NULL, "1",
+     "data-parallel replicas of the pipeline: the job has data x (the "
+     "ranks [pipeline] devices lists) ranks, and each replica takes "
+     "1/data of every batch"},
+    {"bucket_mb", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, 1048576, NULL, "25",
+     "the most MiB of a stage's gradients summed over the replicas in one "
+     "message"},
+    {0},
+};
+
 const char *pp_partition_name(pp_partition p)
 {
     switch (p) {
@@ -80,7 +91,9 @@ static int parse_device(const char *item, pp_device_spec *spec)
 
 const char *pp_device_text(const pp_device_spec *d, char *buf, size_t size)
 {
-    if (d->indexed)
+    /* An unindexed GPU entry, once numbered, says which device it is. */
+    if (d->indexed ||
+        (d->plugin && pp_device_memory(d) != PP_MEMORY_HOST))
         snprintf(buf, size, "%s:%d", d->name, d->index);
     else
         snprintf(buf, size, "%s", d->name);
@@ -207,6 +220,25 @@ static void resolve_devices(pp_model *m, const pp_section *s, pp_error *err)
         else
             pp_error_add(err, fail.code, "%s", fail.msg);
     }
+}
+
+/* [parallel]: the replicas of the pipeline. */
+static void load_parallel(pp_model *m, pp_error *err)
+{
+    pp_section *s = pp_config_section(m->cfg, "parallel");
+    m->data = 1;
+    m->bucket_bytes = (size_t)25 << 20;
+    if (!s || pp_section_validate(s, parallel_keys, NULL, err))
+        return;
+    pp_error ignore;
+    int64_t v;
+    double mb;
+    pp_section_int(s, "data", &v, &ignore);
+    m->data = (int)v;
+    pp_section_float(s, "bucket_mb", &mb, &ignore);
+    m->bucket_bytes = (size_t)(mb * 1048576.0);
+    if (m->bucket_bytes < sizeof(float))
+        m->bucket_bytes = sizeof(float);
 }
 
 static void load_pipeline(pp_model *m, pp_error *err)
@@ -410,7 +442,7 @@ static void load_schedule(pp_model *m, pp_error *err)
  * once the stages are known. */
 static void load_recompute(pp_model *m, pp_error *err)
 {
-    int S = m->plan->S;
+    int S = m->stages;
     if (!(m->recompute = calloc((size_t)S, 1))) {
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
         return;
@@ -459,7 +491,7 @@ static void load_recompute(pp_model *m, pp_error *err)
 /* The stages cut from the layers, and what crosses each cut. */
 static void cut_stages(pp_model *m, pp_error *err)
 {
-    int S = m->plan->S;
+    int S = m->stages;
     if (!(m->first = calloc((size_t)S + 1, sizeof *m->first))) {
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
         return;
@@ -469,6 +501,52 @@ static void cut_stages(pp_model *m, pp_error *err)
     if (pp_partition_layers(m, S, m->first, &why) ||
         pp_graph_cut(m, &why))
         pp_error_add(err, why.code, "%s", why.msg);
+}
+
+/* The plan and the devices of every rank of the job: D replicas of the
+ * pipeline, as pp_plan.replicas numbers them (rank r of replica k is
+ * r * D + k, on rank r's device). */
+static void replicate(pp_model *m, pp_error *err)
+{
+    int p = m->nranks, D = m->data;
+    if (D == 1)
+        return;
+    pp_plan *job;
+    pp_error why;
+    pp_error_clear(&why);
+    pp_device_spec *dev = malloc((size_t)D * (size_t)p * sizeof *dev);
+    if (!dev || pp_plan_replicate(m->plan, D, &job, &why)) {
+        free(dev);
+        pp_error_add(err, dev ? why.code : PP_ERR_NOMEM, "%s",
+                     dev ? why.msg : "out of memory");
+        return;
+    }
+    for (int r = 0; r < p; r++)
+        for (int k = 0; k < D; k++)
+            dev[r * D + k] = m->devices[r];
+    free(m->devices);
+    m->devices = dev;
+    pp_plan_free(m->plan);
+    m->plan = job;
+    m->nranks = D * p;
+}
+
+/* An entry without an index (cuda) on a device with memory of its own
+ * takes the next device of its plugin, rank by rank: devices = cuda with
+ * data = 4 puts the replicas on cuda:0 to cuda:3. (cpu ranks all share
+ * the host.) */
+static void number_devices(pp_model *m)
+{
+    for (int r = 0; r < m->nranks; r++) {
+        pp_device_spec *d = &m->devices[r];
+        if (d->indexed || !d->plugin ||
+            pp_device_memory(d) == PP_MEMORY_HOST)
+            continue;
+        d->index = 0;
+        for (int q = 0; q < r; q++)
+            d->index += !m->devices[q].indexed &&
+                        strcmp(m->devices[q].name, d->name) == 0;
+    }
 }
 
 /* Appends a sum over ranks[0..n-1] of `what` (a shared parameter, or
@@ -482,15 +560,42 @@ static int append_sum(pp_model *m, const int *ranks, int n, pp_param_ref what)
     m->summed = grown;
     pp_error why;
     pp_error_clear(&why);
-    if (pp_plan_add_sum(m->plan, ranks, n, &why))
+    if (pp_plan_add_sum(m->plan, ranks, n, NULL, &why))
         return -1;
     m->summed[m->plan->ngroups - 1] = what;
     return 0;
 }
 
+/* Each stage's gradients summed over its replicas, as soon as its last
+ * backward is done on each (data parallelism). A stage without
+ * parameters has nothing to sum. */
+static void add_replica_sums(pp_model *m, pp_error *err)
+{
+    int S = m->stages, before = m->plan->ngroups;
+    unsigned char *has = calloc((size_t)S, 1);
+    for (int s = 0; has && s < S; s++)
+        for (int i = m->first[s]; i < m->first[s + 1]; i++)
+            has[s] |= m->layers[i].plan.nparams > 0;
+    pp_error why;
+    pp_error_clear(&why);
+    pp_param_ref *grown = NULL;
+    if (has && !pp_plan_add_replica_sums(m->plan, has, &why))
+        grown = realloc(m->summed, (size_t)m->plan->ngroups * sizeof *grown +
+                                       1);
+    free(has);
+    if (!grown) {
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+        return;
+    }
+    m->summed = grown;
+    for (int g = before; g < m->plan->ngroups; g++)
+        m->summed[g] = PP_STAGE_SUM;
+}
+
 /* A sum over the ranks that use a shared parameter, before their
- * optimizer steps, for each that more than one rank uses: each keeps a
- * copy, and all take the summed gradient, so all take one update. */
+ * optimizer steps, for each that more than one rank of a replica uses:
+ * each keeps a copy, and all take the summed gradient, so all take one
+ * update. */
 static void add_sums(pp_model *m, pp_error *err)
 {
     int p = m->nranks, *ranks = malloc((size_t)p * sizeof *ranks);
@@ -501,23 +606,25 @@ static void add_sums(pp_model *m, pp_error *err)
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
         return;
     }
-    for (int i = 0; i < m->nlayers; i++)
-        for (int q = 0; q < m->layers[i].plan.nparams; q++) {
-            memset(uses, 0, (size_t)p);
-            for (int j = i; j < m->nlayers; j++)
-                for (int k = 0; k < m->layers[j].plan.nparams; k++)
-                    if (m->layers[j].owner[k].layer == i &&
-                        m->layers[j].owner[k].param == q)
-                        uses[m->plan->rank_of_stage[m->layers[j].stage]] = 1;
-            int n = 0;
-            for (int r = 0; r < p; r++)
-                if (uses[r])
-                    ranks[n++] = r;
-            if (n >= 2 && append_sum(m, ranks, n, (pp_param_ref){i, q})) {
-                pp_error_add(err, PP_ERR_NOMEM, "out of memory");
-                goto done;
+    for (int rep = 0; rep < m->data; rep++)
+        for (int i = 0; i < m->nlayers; i++)
+            for (int q = 0; q < m->layers[i].plan.nparams; q++) {
+                memset(uses, 0, (size_t)p);
+                for (int j = i; j < m->nlayers; j++)
+                    for (int k = 0; k < m->layers[j].plan.nparams; k++)
+                        if (m->layers[j].owner[k].layer == i &&
+                            m->layers[j].owner[k].param == q)
+                            uses[m->plan->rank_of_stage[
+                                rep * m->stages + m->layers[j].stage]] = 1;
+                int n = 0;
+                for (int r = 0; r < p; r++)
+                    if (uses[r])
+                        ranks[n++] = r;
+                if (n >= 2 && append_sum(m, ranks, n, (pp_param_ref){i, q})) {
+                    pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+                    goto done;
+                }
             }
-        }
 done:
     free(ranks);
     free(uses);
@@ -539,32 +646,62 @@ static void add_norm_sum(pp_model *m, pp_error *err)
             return;
         }
     }
-    if (m->nranks < 2)
+    /* Once the replicas' sums are done, each replica holds the same
+     * gradients: its own ranks sum its norm. */
+    int p = m->pipeline_ranks, D = m->data;
+    if (p < 2)
         return;
-    int *ranks = malloc((size_t)m->nranks * sizeof *ranks);
-    for (int r = 0; ranks && r < m->nranks; r++)
-        ranks[r] = r;
-    if (!ranks || append_sum(m, ranks, m->nranks, PP_NORM_SUM))
+    int *ranks = malloc((size_t)p * sizeof *ranks);
+    for (int k = 0; ranks && k < D; k++) {
+        for (int r = 0; r < p; r++)
+            ranks[r] = r * D + k;
+        if (append_sum(m, ranks, p, PP_NORM_SUM)) {
+            free(ranks);
+            ranks = NULL;
+        }
+    }
+    if (!ranks)
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
     free(ranks);
 }
 
+/* The sums change the programs: they must still run to the end. */
+static void verify_job(pp_model *m, pp_error *err)
+{
+    pp_error why;
+    pp_error_clear(&why);
+    if (pp_plan_verify(m->plan, &why))
+        pp_error_add(err, why.code, "%s: the job's programs: %s",
+                     m->cfg->path, why.msg);
+}
+
 void pp_pipeline_load(pp_model *m, pp_error *err)
 {
+    load_parallel(m, err);
     load_pipeline(m, err);
+    m->pipeline_ranks = m->nranks;
     if (m->nlayers == 0 || !check_partition(m, err))
         return;
     load_schedule(m, err);
     if (!m->plan)
         return;
+    m->stages = m->plan->S;
     load_recompute(m, err);
     /* Cutting needs every layer planned; routes, the programs with their
      * sums. */
     if (err->count == 0)
         cut_stages(m, err);
     if (err->count == 0)
+        replicate(m, err);
+    if (err->count == 0)
+        number_devices(m);
+    if (err->count == 0 && m->data > 1)
+        add_replica_sums(m, err);
+    if (err->count == 0)
         add_sums(m, err);
     if (err->count == 0 && m->grad_clip > 0)
         add_norm_sum(m, err);
+    if (err->count == 0 && m->plan->ngroups)
+        verify_job(m, err);
     pp_routes_plan(m, err);
 }

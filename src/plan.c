@@ -86,7 +86,7 @@ int pp_task_parse(const char *text, pp_task *out)
 
 pp_costs pp_costs_default(void)
 {
-    return (pp_costs){1.0, 2.0, 1.0, 1.0, 0.0, {{0}}};
+    return (pp_costs){1.0, 2.0, 1.0, 1.0, 0.0, 0.0, {{0}}};
 }
 
 int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size)
@@ -141,10 +141,12 @@ int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size)
             costs->bw = value;
         } else if (strcmp(item, "transfer") == 0) {
             costs->transfer = value;
+        } else if (strcmp(item, "allreduce") == 0) {
+            costs->allreduce = value;
         } else {
             snprintf(why, (size_t)size,
-                     "unknown cost '%s': the costs are F, B, BI, BW and "
-                     "transfer", item);
+                     "unknown cost '%s': the costs are F, B, BI, BW, "
+                     "transfer and allreduce", item);
             rc = -1;
         }
     }
@@ -170,6 +172,7 @@ pp_status pp_plan_alloc(const char *name, int p, int m, int v,
     plan->m = m;
     plan->v = v;
     plan->S = p * v;
+    plan->replicas = 1;
     plan->rank_of_stage = malloc((size_t)plan->S * sizeof *plan->rank_of_stage);
     plan->tasks = calloc((size_t)p, sizeof *plan->tasks);
     if (!plan->rank_of_stage || !plan->tasks) {

@@ -50,10 +50,14 @@ typedef struct pp_ins {
                        group */
 } pp_ins;
 
-/* Ranks that sum a buffer together (a shared parameter's gradient). */
+/* Ranks that sum a buffer together (a shared parameter's gradient, or a
+ * stage's gradients over its data-parallel replicas). */
 typedef struct pp_group {
     int n;
     int *rank;      /* [n], ascending: the order the sum is taken in */
+    int stage;      /* a replicas' sum: the stage of one pipeline whose
+                       gradients it sums, priced at costs.allreduce; -1
+                       for the others, priced at costs.transfer */
 } pp_group;
 
 typedef struct pp_program {
@@ -71,6 +75,12 @@ typedef struct pp_plan {
     int from_file;       /* tasks written by a user, not a plugin */
     int *line_of_rank;   /* [p] for a file: the line of each rank's tasks */
     int p, m, v, S;
+    int replicas;        /* data-parallel copies of the pipeline (D, 1 by
+                            default): p and S count them all. Replica k's
+                            stages are k * S / D to (k + 1) * S / D - 1,
+                            and its rank r (of one pipeline) is rank
+                            r * D + k: consecutive ranks hold the same
+                            stages of different replicas */
     int64_t bubble_num;  /* the schedule's published bubble for these */
     int64_t bubble_den;  /* numbers, where it has one (den > 0) */
     const char *formula; /* that formula as written, or NULL */
@@ -130,9 +140,26 @@ pp_status pp_plan_lower(pp_plan *plan, pp_error *err);
 /* Adds a sum over ranks[0..n-1] (ascending, n >= 2) to the lowered
  * programs: a REDUCE before each member's STEP, after those already
  * there, so every member meets the sums in one order. Its group is the
- * plan's last. */
+ * plan's last. With `after` (not NULL), member k's REDUCE comes instead
+ * right after the last backward (B or BW) of stage after[k] and the
+ * sends that follow it, so that a replicas' sum starts as soon as the
+ * stage's gradients are whole, while other ranks still drain. */
 pp_status pp_plan_add_sum(pp_plan *plan, const int *ranks, int n,
-                          pp_error *err);
+                          const int *after, pp_error *err);
+
+/* For each stage s of one pipeline that has something to sum (has[s],
+ * or every stage when has is NULL), a sum over its replicas placed after
+ * its last backward on each, its group's stage s: data parallelism. The
+ * groups are added in stage order. */
+pp_status pp_plan_add_replica_sums(pp_plan *plan, const unsigned char *has,
+                                   pp_error *err);
+
+/* The plan of D data-parallel replicas of a verified, lowered plan of
+ * one pipeline (replicas = 1): D * p ranks and D * S stages, numbered as
+ * pp_plan.replicas says, each replica running the pipeline's programs on
+ * its own stages. The sums are left to add. */
+pp_status pp_plan_replicate(const pp_plan *plan, int D, pp_plan **out,
+                            pp_error *err);
 
 /* 1 when rank dst receives rank src's messages in the order src sends
  * them (after pp_plan_lower): what a transport that delivers in order,
@@ -151,14 +178,16 @@ int pp_task_parse(const char *text, pp_task *out);
 
 typedef struct pp_costs {
     double f, b, bi, bw, transfer;
+    double allreduce;   /* summing one stage's gradients over its
+                           data-parallel replicas */
     /* Per stage, when measured: [stage][op - 1]; 0 takes the default above. */
     double stage[PP_COSTS_STAGES][4];
 } pp_costs;
 
-/* F = 1, B = 2, BI = 1, BW = 1, transfer = 0. */
+/* F = 1, B = 2, BI = 1, BW = 1, transfer = 0, allreduce = 0. */
 pp_costs pp_costs_default(void);
 
-/* Parses "F=1,B=2,BI=1,BW=1,transfer=0.5" over *costs (keys may be left
+/* Parses "F=1,B=2,BI=1,BW=1,transfer=0.5,allreduce=2" over *costs (keys may be left
  * out); an op may also be priced for one stage, "B.3=2.5" (the notation's
  * OP.STAGE), for costs measured stage by stage. 0 on success, else a
  * message in why. */
@@ -167,7 +196,8 @@ int pp_costs_parse(const char *text, pp_costs *costs, char *why, int size);
 /* What one rank did, in time order. */
 typedef struct pp_span {
     int rank;
-    pp_ins_kind kind; /* COMPUTE, or SEND/RECV when transfers cost time */
+    pp_ins_kind kind; /* COMPUTE; REDUCE (its group in task.mb) when
+                         it costs time */
     pp_task task;
     double start, end;
 } pp_span;

@@ -25,15 +25,18 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
     const pp_model *m = t->m;
     rank_rt *rk = &t->rank[m->plan->rank_of_stage[s]];
     st->s = s;
+    st->ms = s % m->stages;
+    st->replica = s / m->stages;
+    st->last = st->ms == m->stages - 1;
     st->rank = m->plan->rank_of_stage[s];
-    st->recompute = t->o.recompute || m->recompute[s];
-    st->nl = m->first[s + 1] - m->first[s];
+    st->recompute = t->o.recompute || m->recompute[st->ms];
+    st->nl = m->first[st->ms + 1] - m->first[st->ms];
     st->layer = calloc((size_t)st->nl, sizeof *st->layer);
     if (!st->layer)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
-        lr->index = m->first[s] + l;
+        lr->index = m->first[st->ms] + l;
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->ops;
         lr->k = rk->cuda ? ops->cuda : ops->cpu;
@@ -198,7 +201,7 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         need = need > rk->sum_bytes ? need : rk->sum_bytes;
         if (need > rk->staging_bytes)
             rk->staging_bytes = need;
-        if (s == 0 || s == t->S - 1)
+        if (st->ms == 0 || st->last)
             rk->ring_bytes = data;
     }
     for (int r = 0; r < t->p; r++) {
@@ -222,7 +225,10 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
                               t->data_state, t->n, rk->ring_bytes,
                               bf16_inputs, err))
             return pp_error_prefix(err, "rank %d", r);
-        if (!rk->cuda && bf16_inputs && t->stage[0].rank == r &&
+        int first = 0;
+        for (int s = 0; s < t->S; s++)
+            first |= t->stage[s].rank == r && t->stage[s].ms == 0;
+        if (!rk->cuda && bf16_inputs && first &&
             !(rk->inputs = malloc(bf16_inputs * sizeof(float))))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         size_t losses = (size_t)t->mbs + (t->m->grad_clip ? PP_NORM_PARTS : 0);
@@ -253,10 +259,12 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
             const pp_task *task = &prog->ins[i].task;
             if (prog->ins[i].kind != PP_INS_COMPUTE || task->op != PP_OP_F)
                 continue;
-            if (task->stage == 0)
-                rk->prefetch_mb[PP_RING_INPUT] = task->mb;
-            if (task->stage == t->S - 1)
-                rk->prefetch_mb[PP_RING_TARGET] = task->mb;
+            const stage_rt *st = &t->stage[task->stage];
+            if (st->ms == 0)
+                rk->prefetch_mb[PP_RING_INPUT] = pp_batch_mb(t, st, task->mb);
+            if (st->last)
+                rk->prefetch_mb[PP_RING_TARGET] = pp_batch_mb(t, st,
+                                                              task->mb);
         }
         int marks = prog->n + 2;
         if (!(rk->mark = calloc((size_t)marks, sizeof *rk->mark)))
@@ -410,7 +418,7 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     t->p = m->nranks;
     t->mbs = m->microbatches;
     t->S = m->plan->S;
-    t->n = (int)(m->batch / m->microbatches);
+    t->n = (int)(m->batch / ((int64_t)m->microbatches * m->data));
     t->steps = opts->steps > 0 ? opts->steps : m->steps;
     t->log_every = opts->log_every > 0 ? opts->log_every : m->log_every;
     pthread_mutex_init(&t->fail_lock, NULL);
@@ -425,12 +433,15 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     t->stage = calloc((size_t)t->S, sizeof *t->stage);
     t->loss = calloc((size_t)t->steps, sizeof *t->loss);
     t->busy = calloc((size_t)t->p * 2, sizeof *t->busy);
-    if (!st && (!t->stage || !t->loss || !t->busy))
+    t->replica_loss = calloc((size_t)m->data, sizeof *t->replica_loss);
+    if (!st && (!t->stage || !t->loss || !t->busy || !t->replica_loss))
         st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int s = 0; !st && s < t->S; s++)
         st = describe_stage(t, s, err);
     if (!st)
         st = pp_place_params(t, err);
+    if (!st)
+        st = pp_plan_sums(t, err);
     if (!st && opts->init)
         st = pp_read_checkpoint(t, opts->init, err);
     for (int s = 0; !st && s < t->S; s++)
@@ -546,6 +557,7 @@ void pp_trainer_free(pp_trainer *t)
     free(t->from_at);
     free(t->sum);
     free(t->loss);
+    free(t->replica_loss);
     free(t->busy);
     free(t);
 }

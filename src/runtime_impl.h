@@ -84,7 +84,8 @@ typedef struct rank_rt {
     int staged_pending;
     pp_data_ring ring;     /* cuda ranks with the first or last stage */
     size_t ring_bytes;
-    int prefetch_mb[2];    /* the micro-batch whose inputs and targets
+    int prefetch_mb[2];    /* the micro-batch (of the whole batch,
+                              pp_batch_mb) whose inputs and targets
                               (PP_RING_*) the program reads first, or -1 */
     float *inputs;         /* a cpu rank's float inputs, before they are
                               rounded into a bf16 slot */
@@ -127,14 +128,20 @@ typedef struct pp_param_home {
  * a GPU to take some (sumsq_async, pipette/device.h). */
 #define PP_NORM_PARTS 256
 
-/* A sum of shared gradients: the parameter it sums, its size. */
+/* A sum: the parameter it sums (or PP_NORM_SUM, PP_STAGE_SUM), its size,
+ * the elements one message carries, and its first message's number in a
+ * step's tags (one per message). */
 typedef struct pp_sum_rt {
     pp_param_ref owner;
-    size_t n;
+    size_t n, bucket;
+    uint64_t tag;
 } pp_sum_rt;
 
 typedef struct stage_rt {
     int s, rank;
+    int ms, replica;     /* the stage of one pipeline it is (the model's
+                            first[], cut[]), and of which replica */
+    int last;            /* ms is the pipeline's last stage: the loss */
     int nl;
     layer_rt *layer;
     int recompute;       /* keep only the inputs; recompute the forward */
@@ -182,8 +189,10 @@ typedef struct span_log {
 struct pp_trainer {
     pp_model *m;
     pp_train_opts o;
-    int p, mbs, S, n;            /* ranks, micro-batches, stages, samples
-                                    per micro-batch */
+    int p, mbs, S, n;            /* ranks, micro-batches, stages (of the
+                                    job: every replica's), samples per
+                                    micro-batch */
+    uint64_t sum_tags;           /* the sums' messages in a step */
     int64_t steps, log_every;
     int *ref_base;               /* [nlayers + 1]: layer l's parameters
                                     are refs ref_base[l] on */
@@ -207,6 +216,7 @@ struct pp_trainer {
     double loss_scale;
 
     double *loss;                /* [steps] */
+    double *replica_loss;        /* [data]: this step's, each replica's */
     double *busy;                /* [p][2]: this step's compute seconds,
                                     by parity of the step */
     double norm[2];              /* the gradient norm, clipping: by parity
@@ -230,8 +240,13 @@ struct pp_trainer {
  * stage by stage once allocated, the layers' pointers and first values. */
 pp_status pp_place_params(pp_trainer *t, pp_error *err);
 pp_status pp_init_params(pp_trainer *t, int s, pp_error *err);
+pp_status pp_plan_sums(pp_trainer *t, pp_error *err);
 pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
                                 pp_param_ref o);
+/* The micro-batch of the whole batch that stage st's mb is: replica k
+ * takes micro-batches k * mbs to (k + 1) * mbs - 1, so the D replicas
+ * read the samples one rank would. */
+int pp_batch_mb(const pp_trainer *t, const stage_rt *st, int mb);
 /* Rank r's copy of the gradient that sum g adds up. */
 float *pp_sum_grad(const pp_trainer *t, int g, int r);
 /* Stage s's parameters on the host, copied from its device (on cuda). */

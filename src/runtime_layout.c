@@ -69,9 +69,9 @@ static pp_status add_copy(copy_rt **list, int *n, loc from, loc to,
 pp_status pp_layout_stage(pp_trainer *t, stage_rt *st, pp_error *err)
 {
     const pp_model *m = t->m;
-    int s = st->s, T = m->nlayers + 1, last = s == t->S - 1;
+    int T = m->nlayers + 1, last = st->last;
     size_t n = (size_t)t->n;
-    const pp_cut *cin = &m->cut[s], *cout = &m->cut[s + 1];
+    const pp_cut *cin = &m->cut[st->ms], *cout = &m->cut[st->ms + 1];
     tensor_place *tp = calloc((size_t)T, sizeof *tp);
     if (!tp)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");

@@ -119,7 +119,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
         if (sum.sums > 0)
             snprintf(transfers + strlen(transfers),
                      sizeof transfers - strlen(transfers),
-                     ", shared gradient sums %s", human(sum.sums, h, sizeof h));
+                     ", gradient sums %s", human(sum.sums, h, sizeof h));
         int all = 1;
         for (int s = 0; s < t->S; s++)
             all &= t->stage[s].recompute;

@@ -61,9 +61,11 @@ static const pp_param_decl *decl_of(const pp_model *m, pp_param_ref o)
     return &m->layers[o.layer].plan.params[o.param];
 }
 
-static int rank_of_layer(const pp_trainer *t, int layer)
+/* The rank of replica k that holds a layer. */
+static int rank_of_layer(const pp_trainer *t, int k, int layer)
 {
-    return t->m->plan->rank_of_stage[t->m->layers[layer].stage];
+    const pp_model *m = t->m;
+    return m->plan->rank_of_stage[k * m->stages + m->layers[layer].stage];
 }
 
 pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
@@ -75,6 +77,10 @@ pp_param_home *pp_param_home_of(const pp_trainer *t, int rank,
 
 float *pp_sum_grad(const pp_trainer *t, int g, int r)
 {
+    const pp_model *m = t->m;
+    if (t->sum[g].owner.layer == PP_STAGE_SUM.layer)
+        return t->stage[r % m->data * m->stages + m->plan->group[g].stage]
+            .grads;
     if (t->sum[g].owner.layer < 0)
         return t->rank[r].norm;
     const pp_param_home *h = pp_param_home_of(t, r, t->sum[g].owner);
@@ -127,22 +133,6 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
             }
         }
     }
-    /* The sums of shared gradients, and the buffers their ranks need. */
-    const pp_plan *plan = m->plan;
-    if (!(t->sum = calloc((size_t)plan->ngroups + 1, sizeof *t->sum)))
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    for (int g = 0; g < plan->ngroups; g++) {
-        pp_param_ref o = m->summed[g];
-        t->sum[g] = (pp_sum_rt){o, o.layer < 0 ? PP_NORM_PARTS
-                                   : (size_t)pp_shape_elements(
-                                         &decl_of(m, o)->shape)};
-        size_t bytes = t->sum[g].n * sizeof(float);
-        for (int k = 0; k < plan->group[g].n; k++) {
-            rank_rt *rk = &t->rank[plan->group[g].rank[k]];
-            if (bytes > rk->sum_bytes)
-                rk->sum_bytes = bytes;
-        }
-    }
     /* Offsets in each stage's buffer: decayed ones, then the others. */
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];
@@ -162,13 +152,48 @@ pp_status pp_place_params(pp_trainer *t, pp_error *err)
                     h->off = st->nparams;
                     size_t n = (size_t)pp_shape_elements(&d->shape);
                     st->nparams += n;
-                    if (rank_of_layer(t, o.layer) != st->rank)
+                    if (rank_of_layer(t, st->replica, o.layer) != st->rank)
                         st->shared += n;
                     else if (own_run(st, h->off, n))
                         return pp_error_set(err, PP_ERR_NOMEM,
                                             "out of memory");
                 }
             }
+        }
+    }
+    return PP_OK;
+}
+
+/* The sums, once the stages' sizes are known: each in messages of at
+ * most [parallel] bucket_mb (a stage's over its replicas; the others are
+ * one message), and the buffers their ranks need. */
+pp_status pp_plan_sums(pp_trainer *t, pp_error *err)
+{
+    const pp_model *m = t->m;
+    const pp_plan *plan = m->plan;
+    if (!(t->sum = calloc((size_t)plan->ngroups + 1, sizeof *t->sum)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    t->sum_tags = 0;
+    for (int g = 0; g < plan->ngroups; g++) {
+        pp_param_ref o = m->summed[g];
+        pp_sum_rt *sum = &t->sum[g];
+        sum->owner = o;
+        sum->n = o.layer == PP_STAGE_SUM.layer
+                     ? t->stage[plan->group[g].stage].nparams
+                 : o.layer < 0 ? PP_NORM_PARTS
+                               : (size_t)pp_shape_elements(
+                                     &decl_of(m, o)->shape);
+        size_t most = m->bucket_bytes / sizeof(float);
+        sum->bucket = o.layer == PP_STAGE_SUM.layer && sum->n > most
+                          ? most : sum->n;
+        sum->tag = t->sum_tags;
+        t->sum_tags += sum->bucket ? (sum->n + sum->bucket - 1) / sum->bucket
+                                   : 1;
+        size_t bytes = sum->bucket * sizeof(float);
+        for (int k = 0; k < plan->group[g].n; k++) {
+            rank_rt *rk = &t->rank[plan->group[g].rank[k]];
+            if (bytes > rk->sum_bytes)
+                rk->sum_bytes = bytes;
         }
     }
     return PP_OK;
@@ -254,7 +279,8 @@ const float *pp_param_host(const pp_trainer *t, int layer, int param,
         param >= m->layers[layer].plan.nparams)
         return NULL;
     pp_param_ref o = m->layers[layer].owner[param];
-    const pp_param_home *h = pp_param_home_of(t, rank_of_layer(t, layer), o);
+    const pp_param_home *h = pp_param_home_of(t, rank_of_layer(t, 0, layer),
+                                              o);
     const float *host = fetch ? pp_stage_host_params(t, h->stage)
                               : t->stage[h->stage].host_params;
     if (!host)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "runtime_impl.h"
 #include "timeline.h"
@@ -22,6 +23,31 @@ static const char *device_of(const pp_trainer *t, int r, char *buf,
     return pp_device_text(&t->m->devices[r], buf, size);
 }
 
+/* With replicas, where every rank is: its process and host, its device,
+ * its replica and stages. */
+static void print_layout(const pp_trainer *t, FILE *out)
+{
+    const pp_model *m = t->m;
+    if (m->data == 1)
+        return;
+    char host[256] = "?", dev[96];
+    gethostname(host, sizeof host);
+    host[sizeof host - 1] = '\0';
+    fprintf(out, "  layout: rank r of replica k's pipeline is rank r x %d + "
+                 "k; each stage's gradients are summed over its replicas "
+                 "after its last backward, in buckets of at most %.4g MiB\n",
+            m->data, mib((double)m->bucket_bytes));
+    fprintf(out, "    rank  process  host  device  replica  stages\n");
+    for (int r = 0; r < t->p; r++) {
+        fprintf(out, "    %4d  %7d  %s  %s  %7d  ", r, 0, host,
+                device_of(t, r, dev, sizeof dev), r % m->data);
+        for (int s = 0, n = 0; s < t->S; s++)
+            if (t->stage[s].rank == r)
+                fprintf(out, "%s%d", n++ ? "," : "", t->stage[s].ms);
+        fputc('\n', out);
+    }
+}
+
 void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
 {
     const pp_model *m = t->m;
@@ -35,10 +61,16 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             t->p, t->p == 1 ? "" : "s");
     for (int r = 0; r < (all_cpu ? 1 : t->p); r++)
         fprintf(out, "%s%s", r ? "," : "", device_of(t, r, dev, sizeof dev));
-    fprintf(out, ", %d stage%s, schedule %s, %d micro-batches of %d samples "
-                 "(batch %lld)\n",
-            t->S, t->S == 1 ? "" : "s", m->schedule, t->mbs, t->n,
-            (long long)m->batch);
+    if (m->data > 1)
+        fprintf(out, ", %d replicas of %d stage%s, schedule %s, each "
+                     "replica %d micro-batches of %d samples (batch %lld)\n",
+                m->data, m->stages, m->stages == 1 ? "" : "s", m->schedule,
+                t->mbs, t->n, (long long)m->batch);
+    else
+        fprintf(out, ", %d stage%s, schedule %s, %d micro-batches of %d "
+                     "samples (batch %lld)\n",
+                t->S, t->S == 1 ? "" : "s", m->schedule, t->mbs, t->n,
+                (long long)m->batch);
     fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
             100.0 * t->planned->bubble, pp_partition_name(m->partition));
     if (m->warmup || m->cosine) {
@@ -47,8 +79,9 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
     }
     if (m->grad_clip)
         fprintf(out, "  gradients clipped to global norm %g%s\n",
-                m->grad_clip, t->p > 1 ? ", the norm summed over every rank"
-                                       : "");
+                m->grad_clip, m->pipeline_ranks > 1
+                                  ? ", the norm summed over a pipeline's ranks"
+                                  : "");
     fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
             m->precision == PP_PRECISION_BF16
                 ? "bf16 activations, gradients and messages; FP32 master "
@@ -60,10 +93,15 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
     double flops = 0;
     for (int l = 0; l < m->nlayers; l++)
         flops += pp_layer_step_flops(m, l);
-    for (int s = 0, l = 0; s < t->S; s++) {
+    print_layout(t, out);
+    /* Replica 0's stages: every replica's are the same. */
+    for (int s = 0, l = 0; s < m->stages; s++) {
         const stage_rt *st = &t->stage[s];
-        fprintf(out, "  stage %d on rank %d: %zu parameters", s, st->rank,
-                st->nparams - st->shared);
+        fprintf(out, "  stage %d on rank%s %d", s, m->data > 1 ? "s" : "",
+                st->rank);
+        for (int k = 1; k < m->data; k++)
+            fprintf(out, ",%d", t->stage[k * m->stages + s].rank);
+        fprintf(out, ": %zu parameters", st->nparams - st->shared);
         /* A copy of another rank's parameter is counted with its owner. */
         if (st->shared)
             fprintf(out, " (and a copy of %zu shared)", st->shared);
@@ -114,7 +152,7 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
             fprintf(out, ", transfer buffers up to %.2f MiB",
                     mib(mem.transfers));
         if (mem.sums > 0)
-            fprintf(out, ", shared gradient sums %.2f MiB", mib(mem.sums));
+            fprintf(out, ", gradient sums %.2f MiB", mib(mem.sums));
         fputc('\n', out);
     }
 }
@@ -167,14 +205,14 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
                             "checkpoint: %s", path, strerror(errno));
     const pp_model *m = t->m;
-    uint64_t total = 0;
-    for (int s = 0; s < t->S; s++)
+    uint64_t total = 0; /* replica 0's: every replica has the same */
+    for (int s = 0; s < m->stages; s++)
         total += t->stage[s].nparams - t->stage[s].shared;
     uint32_t version = 1;
     int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
              fwrite(&version, sizeof version, 1, f) == 1 &&
              fwrite(&total, sizeof total, 1, f) == 1;
-    for (int s = 0; ok && s < t->S; s++)
+    for (int s = 0; ok && s < m->stages; s++)
         ok = pp_stage_host_params(t, s) != NULL;
     for (int l = 0; ok && l < m->nlayers; l++)
         for (int i = 0; ok && i < m->layers[l].plan.nparams; i++) {

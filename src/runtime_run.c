@@ -76,14 +76,15 @@ static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
 }
 
 /* A message's tag: which step, and within it which micro-batch,
- * producing stage and direction (activation or gradient), or which sum. */
+ * producing stage and direction (activation or gradient), or which sum
+ * (its first message: a sum in buckets numbers them on). */
 static uint64_t tag_of(const pp_trainer *t, int64_t step, const pp_ins *in)
 {
     uint64_t messages = 2 * (uint64_t)t->mbs * (uint64_t)t->S;
-    uint64_t per_step = messages + (uint64_t)t->m->plan->ngroups;
+    uint64_t per_step = messages + t->sum_tags;
     uint64_t which =
         in->kind == PP_INS_REDUCE
-            ? messages + (uint64_t)in->peer
+            ? messages + t->sum[in->peer].tag
             : ((uint64_t)in->task.mb * (uint64_t)t->S +
                (uint64_t)in->task.stage) * 2 + (in->msg == PP_MSG_GRAD);
     return (uint64_t)step * per_step + which;
@@ -142,9 +143,10 @@ static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
     return PP_OK;
 }
 
-/* The step's loss from the micro-batches' losses on the device; the first
- * that is not finite fails the step, naming its forward. */
-static pp_status step_loss(rank_ctx *x, double *loss)
+/* The replica's part of the step's loss, from the micro-batches' losses
+ * on the device of its last stage; the first that is not finite fails
+ * the step, naming its forward. */
+static pp_status step_loss(rank_ctx *x, const stage_rt *tail, double *loss)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
@@ -152,7 +154,7 @@ static pp_status step_loss(rank_ctx *x, double *loss)
     for (int mb = 0; mb < t->mbs; mb++) {
         double l = rk->loss_host[mb];
         if (!isfinite(l)) {
-            x->diverged = (pp_task){PP_OP_F, mb, t->S - 1};
+            x->diverged = (pp_task){PP_OP_F, mb, tail->s};
             return pp_error_set(&x->err, PP_ERR_RUNTIME,
                 "the loss is %g: training diverged (try a smaller lr)", l);
         }
@@ -161,15 +163,17 @@ static pp_status step_loss(rank_ctx *x, double *loss)
     return PP_OK;
 }
 
-/* Clipping: the gradient norm, from the parts the devices summed. */
-static pp_status step_norm(rank_ctx *x)
+/* Clipping: the gradient norm, from the parts the devices summed (each
+ * replica has the same; the first's is logged). */
+static pp_status step_norm(rank_ctx *x, const stage_rt *tail)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
     double sum = 0;
     for (int i = 0; i < PP_NORM_PARTS; i++)
         sum += rk->loss_host[t->mbs + i];
-    t->norm[x->step & 1] = sqrt(sum);
+    if (tail->replica == 0)
+        t->norm[x->step & 1] = sqrt(sum);
     if (!isfinite(sum))
         return pp_error_set(&x->err, PP_ERR_RUNTIME,
             "the gradient norm is %g: training diverged (try a smaller lr)",
@@ -200,12 +204,12 @@ static pp_status norm_parts(rank_ctx *x)
 
 /* The flush: clip the gradients by the global norm, where [train] says,
  * then step each stage's parameters. The norm's parts were summed over
- * the ranks by the plan's last sum (one rank: here). */
+ * the replica's ranks by its last sum (one rank: here). */
 static pp_status optimizer_step(rank_ctx *x)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
-    if (t->m->grad_clip && t->p == 1 && norm_parts(x))
+    if (t->m->grad_clip && t->m->pipeline_ranks == 1 && norm_parts(x))
         return x->err.code;
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];
@@ -301,20 +305,14 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
                       act ? st->in_bytes : st->gout_bytes, tag);
 }
 
-/* A REDUCE: the copies of a shared parameter's gradient summed over the
- * group's ranks. Every member sends its copy to the others, and each adds
- * them all up in the group's order, (g0 + g1) + g2 ..., so every member
- * gets the same bits, then puts the sum back in place of its own. */
-static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
+/* One message's worth of a sum: n floats at mine. */
+static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
+                            uint64_t tag)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
-    const pp_group *g = &t->m->plan->group[in->peer];
-    const pp_sum_rt *sum = &t->sum[in->peer];
-    float *mine = pp_sum_grad(t, in->peer, x->r);
-    size_t n = sum->n, bytes = n * sizeof(float);
-    if (sum->owner.layer < 0 && norm_parts(x))
-        return x->err.code;
+    const pp_group *g = &t->m->plan->group[group];
+    size_t bytes = n * sizeof(float);
     for (int k = 0; k < g->n; k++)
         if (g->rank[k] != x->r && send_bytes(x, g->rank[k], mine, bytes, tag))
             return x->err.code;
@@ -335,6 +333,27 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
     }
     return rk->dev->copy_async(&rk->dr, mine, rk->sum_a, bytes,
                                PP_COPY_DEVICE_TO_DEVICE, &x->err);
+}
+
+/* A REDUCE: the copies of a gradient (a shared parameter's, a stage's
+ * over its replicas, or the norm's parts) summed over the group's ranks,
+ * bucket by bucket. Every member sends its copy to the others, and each
+ * adds them all up in the group's order, (g0 + g1) + g2 ..., so every
+ * member gets the same bits, then puts the sum back in place of its
+ * own. */
+static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
+{
+    pp_trainer *t = x->t;
+    const pp_sum_rt *sum = &t->sum[in->peer];
+    float *all = pp_sum_grad(t, in->peer, x->r);
+    if (sum->owner.layer == PP_NORM_SUM.layer && norm_parts(x))
+        return x->err.code;
+    for (size_t off = 0; off < sum->n; off += sum->bucket, tag++)
+        if (sum_bucket(x, in->peer, all + off,
+                       sum->n - off < sum->bucket ? sum->n - off
+                                                  : sum->bucket, tag))
+            return x->err.code;
+    return PP_OK;
 }
 
 /* One step of rank x->r's program. Nothing here waits for the device
@@ -391,7 +410,11 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             return rc;
     }
     *where = NULL;
-    int holds_loss = t->m->plan->rank_of_stage[t->S - 1] == x->r;
+    const stage_rt *tail = NULL; /* the rank's last stage of a pipeline */
+    for (int s = 0; s < t->S; s++)
+        if (t->stage[s].last && t->stage[s].rank == x->r)
+            tail = &t->stage[s];
+    int holds_loss = tail != NULL;
     if (rk->dev->event_record(&rk->dr, rk->mark[prog->n], &x->err) ||
         pp_prefetch(x) ||
         (holds_loss &&
@@ -411,12 +434,12 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         return x->err.code;
     t->busy[x->r * 2 + (x->step & 1)] = busy;
     if (holds_loss) {
-        if (step_loss(x, &loss)) {
+        if (step_loss(x, tail, &loss)) {
             *where = &x->diverged;
             return x->err.code;
         }
-        t->loss[x->step] = loss;
-        if (rk->norm && !t->o.eval && step_norm(x))
+        t->replica_loss[tail->replica] = loss;
+        if (rk->norm && !t->o.eval && step_norm(x, tail))
             return x->err.code;
     }
     return PP_OK;
@@ -496,8 +519,14 @@ static void *rank_main(void *arg)
         int rc = barrier_wait(&t->barrier);
         if (rc < 0)
             return NULL;
-        if (rc == 1)
+        if (rc == 1) {
+            /* The replicas' parts in their order: one sum, whatever the
+             * threads' order. */
+            t->loss[x->step] = 0;
+            for (int k = 0; k < t->m->data; k++)
+                t->loss[x->step] += t->replica_loss[k];
             log_step(t, x->step, pp_now() - start);
+        }
         /* Nobody starts the next step before the log line is written:
          * it reads this step's busy times. */
         if (barrier_wait(&t->barrier) < 0)

@@ -59,6 +59,11 @@ static uint64_t layer_seed(const pp_trainer *t, int64_t step, int layer)
     return x ^ ((uint64_t)step << 24) ^ (uint64_t)layer;
 }
 
+int pp_batch_mb(const pp_trainer *t, const stage_rt *st, int mb)
+{
+    return st->replica * t->mbs + mb;
+}
+
 /* A layer's call on micro-batch mb of stage st, and its inputs' (and
  * their gradients') addresses in slot sl, into lr->xp and lr->dxp. */
 static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
@@ -83,7 +88,7 @@ static pp_layer_call make_call(const rank_ctx *x, const stage_rt *st,
         .target = pp_slot_at(sl, st->target),
         .loss_scale = t->loss_scale,
         .seed = layer_seed(t, x->step, lr->index),
-        .sample0 = (int64_t)mb * t->n,
+        .sample0 = (int64_t)pp_batch_mb(t, st, mb) * t->n,
         .training = !t->o.eval,
         .stream = rk->dr.stream,
         .blas = rk->dr.blas,
@@ -227,14 +232,15 @@ pp_status pp_prefetch(rank_ctx *x)
 pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
 {
     pp_trainer *t = x->t;
-    int s = st->s, last = s == t->S - 1;
+    int s = st->s, last = st->last;
     slot *sl;
     if (pp_take_slot(x, st, mb, &sl))
         return x->err.code;
-    int64_t first = x->step * t->m->batch + (int64_t)mb * t->n;
+    int64_t first = x->step * t->m->batch +
+                    (int64_t)pp_batch_mb(t, st, mb) * t->n;
     const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;
-    if (s == 0)
+    if (st->ms == 0)
         rc = read_data(x, first, pp_slot_at(sl, st->in), NULL, st->in_bytes);
     if (!rc && last)
         rc = read_data(x, first, NULL, pp_slot_at(sl, st->target),
@@ -292,7 +298,7 @@ pp_status pp_backward(rank_ctx *x, stage_rt *st, const pp_task *task,
     if (rc)
         return rc;
     *out = pp_slot_at(sl, st->gin);
-    if (s > 0 && t->stage[s - 1].rank == x->r) {
+    if (st->ms > 0 && t->stage[s - 1].rank == x->r) {
         stage_rt *prev = &t->stage[s - 1];
         slot *ps;
         if (pp_find_slot(x, prev, mb, &ps))

@@ -4,7 +4,9 @@
  * the clock by its cost; a send stamps the message's arrival (now plus the
  * transfer cost) and does not wait; a receive moves the clock to the
  * arrival if that is later; a sum over a group waits for every member and
- * ends, on all, a transfer after the last arrived. An instruction's times depend only on what came
+ * ends, on all, its cost after the last arrived (a transfer, or for a
+ * replicas' sum its share of allreduce). An instruction's times depend
+ * only on what came
  * before it on its rank and on the send it waits for, so ranks can be
  * advanced in any order: each is run until it blocks, round after round.
  * Times are doubles; with integer costs every time is an exact integer.
@@ -115,7 +117,15 @@ pp_status pp_plan_run(const pp_plan *plan, const pp_costs *costs,
                     }
                     if (arrived[g] < plan->group[g].n)
                         break;
-                    clock[r] = last[g] + costs->transfer;
+                    double c = plan->group[g].stage >= 0
+                                   ? costs->allreduce : costs->transfer;
+                    /* A sum that costs time shows, from when this rank
+                     * reached it: the wait for the others is in it. */
+                    if (sim && c > 0)
+                        sim->spans[sim->nspans++] = (pp_span){
+                            r, PP_INS_REDUCE, {PP_OP_F, g, 0}, clock[r],
+                            last[g] + c};
+                    clock[r] = last[g] + c;
                 } else if (in->kind == PP_INS_COMPUTE) {
                     double c = cost_of(costs, in->task.op, in->task.stage);
                     if (sim)
@@ -154,7 +164,7 @@ pp_status pp_simulate(const pp_plan *plan, const pp_costs *costs,
                             plan->name);
     int p = plan->p, ntasks = 0, done;
     for (int r = 0; r < p; r++)
-        ntasks += plan->tasks[r].n;
+        ntasks += plan->prog[r].n; /* every compute and sum, at most */
     pp_sim *sim = sim_alloc(p, ntasks);
     int *pc = calloc((size_t)p, sizeof *pc);
     pp_status st = !sim || !pc

@@ -45,8 +45,22 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
         snprintf(buf, sizeof buf, "\"name\":\"rank %d\"", r);
         metadata("thread_name", r, buf, out);
         /* Without it viewers order tracks by first event, not by rank. */
-        snprintf(buf, sizeof buf, "\"sort_index\":%d", r);
+        snprintf(buf, sizeof buf, "\"sort_index\":%d", 2 * r);
         metadata("thread_sort_index", r, buf, out);
+    }
+    /* Sums, each rank's on a track of their own under the rank's, so
+     * that their overlap with the compute shows. */
+    for (int r = 0; r < sim->p; r++) {
+        int any = 0;
+        for (int i = 0; i < sim->nspans && !any; i++)
+            any = sim->spans[i].rank == r &&
+                  sim->spans[i].kind == PP_INS_REDUCE;
+        if (!any)
+            continue;
+        snprintf(buf, sizeof buf, "\"name\":\"rank %d sums\"", r);
+        metadata("thread_name", sim->p + r, buf, out);
+        snprintf(buf, sizeof buf, "\"sort_index\":%d", 2 * r + 1);
+        metadata("thread_sort_index", sim->p + r, buf, out);
     }
     /* Rank by rank; the simulator keeps each rank's spans in time order. */
     for (int r = 0; r < sim->p; r++)
@@ -61,7 +75,13 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
                                                      : op;
             char task[64];
             /* A sum's span names its group (in task.mb). */
-            if (s->kind == PP_INS_REDUCE)
+            const pp_group *g = s->kind == PP_INS_REDUCE &&
+                                        s->task.mb < plan->ngroups
+                                    ? &plan->group[s->task.mb] : NULL;
+            if (g && g->stage >= 0)
+                snprintf(task, sizeof task, "of stage %d over replicas",
+                         g->stage);
+            else if (s->kind == PP_INS_REDUCE)
                 snprintf(task, sizeof task, "of shared gradients %d",
                          s->task.mb);
             else
@@ -72,7 +92,8 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
             fputs(",\n{\"name\":", out);
             pp_json_string(out, buf);
             fprintf(out, ",\"cat\":\"%s\",\"ph\":\"X\",\"pid\":0,\"tid\":%d,"
-                         "\"ts\":", cat, r);
+                         "\"ts\":", cat,
+                    s->kind == PP_INS_REDUCE ? sim->p + r : r);
             microseconds(s->start, out);
             fputs(",\"dur\":", out);
             microseconds(s->end - s->start, out);

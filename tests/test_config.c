@@ -273,7 +273,7 @@ static const struct {
     {"[lyer]\n", "1: unknown section [lyer]; did you mean [layer NAME]?"},
     {"[trainn x]\n", "1: unknown section [trainn x]; did you mean [train]?"},
     {"[optimizer]\n", "1: unknown section [optimizer]; sections are [model], "
-                      "[layer NAME], [repeat NAME], [pipeline], [train] and "
+                      "[layer NAME], [repeat NAME], [pipeline], [parallel], [train] and "
                       "[data]"},
     {"[rpeat h]\n", "1: unknown section [rpeat h]; did you mean [repeat h]?"},
     {"[repeat]\n", "1: section [repeat] needs a name, as in [repeat h]"},

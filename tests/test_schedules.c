@@ -306,7 +306,7 @@ START_TEST(sums)
     pp_sim *before, *after;
     ck_assert_int_eq(pp_simulate(plan, &costs, NULL, &before, &err), PP_OK);
     const int ranks[] = {0, 3};
-    ck_assert_int_eq(pp_plan_add_sum(plan, ranks, 2, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_add_sum(plan, ranks, 2, NULL, &err), PP_OK);
     ck_assert_int_eq(plan->ngroups, 1);
     for (int r = 0; r < 4; r++) {
         const pp_program *prog = &plan->prog[r];
@@ -324,6 +324,79 @@ START_TEST(sums)
     pp_sim_free(before);
     pp_sim_free(after);
     pp_plan_free(plan);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* Two replicas of a 1F1B pipeline (p = 2, m = 4): rank r of replica k
+ * is rank 2r + k, on stage 2k + s. Each stage's sum over its replicas
+ * comes right after its last backward, so the last stage's runs while
+ * rank 0 drains: only the first stage's sum adds to the step. */
+START_TEST(replicas)
+{
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    pp_plan *one, *job, *twice;
+    ck_assert_int_eq(pp_plan_from_ops("1f1b", ops_of(reg, "1f1b"), NULL, 2,
+                                      4, 1, &one, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_verify(one, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_replicate(one, 2, &job, &err), PP_OK);
+    ck_assert_int_eq(pp_plan_replicate(job, 2, &twice, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_int_eq(job->p, 4);
+    ck_assert_int_eq(job->S, 4);
+    ck_assert_int_eq(job->replicas, 2);
+    const int where[] = {0, 2, 1, 3};
+    for (int s = 0; s < 4; s++)
+        ck_assert_int_eq(job->rank_of_stage[s], where[s]);
+    /* Rank 3 (rank 1 of replica 1) runs rank 1's program on stage 3 and
+     * talks to rank 1 (rank 0 of replica 1). */
+    ck_assert_int_eq(job->prog[3].n, one->prog[1].n);
+    for (int i = 0; i < one->prog[1].n; i++) {
+        const pp_ins *a = &one->prog[1].ins[i], *b = &job->prog[3].ins[i];
+        ck_assert_int_eq(a->kind, b->kind);
+        if (a->kind == PP_INS_STEP)
+            continue;
+        ck_assert_int_eq(b->task.stage, a->task.stage + 2);
+        ck_assert_int_eq(b->peer, a->peer * 2 + 1);
+    }
+    const int r0[] = {0, 1}, a0[] = {0, 2}, r1[] = {2, 3}, a1[] = {1, 3};
+    ck_assert_int_eq(pp_plan_add_sum(job, r0, 2, a0, &err), PP_OK);
+    job->group[0].stage = 0;
+    ck_assert_int_eq(pp_plan_add_sum(job, r1, 2, a1, &err), PP_OK);
+    job->group[1].stage = 1;
+    ck_assert_int_eq(pp_plan_verify(job, &err), PP_OK);
+    /* On rank 2 (stage 1 of replica 0) the sum follows its last B and the
+     * gradient it sends back. */
+    const pp_program *p2 = &job->prog[2];
+    int at = p2->n - 1;
+    while (p2->ins[at].kind != PP_INS_REDUCE)
+        at--;
+    ck_assert_int_eq(p2->ins[at - 1].kind, PP_INS_SEND);
+    ck_assert_int_eq(p2->ins[at - 2].kind, PP_INS_COMPUTE);
+    ck_assert_int_eq(p2->ins[at - 2].task.op, PP_OP_B);
+    ck_assert_int_eq(p2->ins[at - 2].task.mb, 3);
+    ck_assert_int_eq(p2->ins[at + 1].kind, PP_INS_STEP);
+    pp_costs costs = pp_costs_default();
+    pp_sim *sim;
+    ck_assert_int_eq(pp_simulate(job, &costs, NULL, &sim, &err), PP_OK);
+    ck_assert_double_eq(sim->makespan, 15);
+    pp_sim_free(sim);
+    costs.allreduce = 2;
+    ck_assert_int_eq(pp_simulate(job, &costs, NULL, &sim, &err), PP_OK);
+    ck_assert_double_eq(sim->makespan, 17);
+    int reduces = 0;
+    for (int i = 0; i < sim->nspans; i++)
+        if (sim->spans[i].kind == PP_INS_REDUCE) {
+            reduces++;
+            ck_assert_double_eq(sim->spans[i].end,
+                                sim->spans[i].rank < 2 ? 17 : 15);
+        }
+    ck_assert_int_eq(reduces, 4);
+    pp_sim_free(sim);
+    pp_plan_free(job);
+    pp_plan_free(one);
     pp_registry_free(reg);
 }
 END_TEST
@@ -356,8 +429,10 @@ START_TEST(costs_parse)
     ck_assert(c.f == 2 && c.b == 2 && c.bi == 1 && c.bw == 0.5 &&
               c.transfer == 1);
     ck_assert_int_ne(pp_costs_parse("X=1", &c, why, sizeof why), 0);
-    ck_assert_str_eq(why, "unknown cost 'X': the costs are F, B, BI, BW and "
-                          "transfer");
+    ck_assert_str_eq(why, "unknown cost 'X': the costs are F, B, BI, BW, "
+                          "transfer and allreduce");
+    ck_assert_int_eq(pp_costs_parse("allreduce=3", &c, why, sizeof why), 0);
+    ck_assert(c.allreduce == 3);
     ck_assert_int_ne(pp_costs_parse("F=", &c, why, sizeof why), 0);
     ck_assert_str_eq(why, "'F=': expected NAME=COST with a cost >= 0");
     ck_assert_int_eq(pp_costs_parse("B.3=2.5,F.0=0.5", &c, why, sizeof why),
@@ -467,6 +542,7 @@ static Suite *schedule_suite(void)
     tcase_add_test(grid, peak_activations);
     tcase_add_test(grid, memory_plan);
     tcase_add_test(grid, sums);
+    tcase_add_test(grid, replicas);
     suite_add_tcase(s, grid);
     TCase *text = tcase_create("notation");
     tcase_add_test(text, notation_round_trips);

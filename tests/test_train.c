@@ -112,6 +112,16 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s p=%d m=%d v=%d: %s",
                   schedule, p, m, v, err.msg);
     memory_agrees(t);
+    /* Every replica takes the same update: equal bits. */
+    for (int s = model->stages; s < t->S; s++) {
+        const stage_rt *sg = &t->stage[s];
+        ck_assert_msg(memcmp(pp_stage_host_params(t, s),
+                             pp_stage_host_params(t, sg->ms),
+                             sg->nparams * sizeof(float)) == 0,
+                      "%s p=%d m=%d v=%d: replica %d's stage %d differs "
+                      "from replica 0's", schedule, p, m, v, sg->replica,
+                      sg->ms);
+    }
     /* A shared table's copies take one update on every rank: equal bits. */
     if (layers == models[TIED] || layers == models[GPT]) {
         int gpt = layers == models[GPT];
@@ -211,6 +221,67 @@ START_TEST(every_schedule_trains_the_same_model)
         }
     ck_assert_msg(runs > 0, "%s ran nowhere in the grid", name);
     weights_free(&ref);
+}
+END_TEST
+
+/* Data parallelism changes the speed, never the result: D replicas of a
+ * pipeline, each taking 1/D of the batch, reach one rank's parameters
+ * (to the tolerance above: the replicas' sums group the batch's
+ * gradients differently), and every replica holds the same bits. Also
+ * with gradients clipped (each replica sums its norm after the replicas'
+ * sums), and with buckets small enough to cut a stage's sum into many
+ * messages. _i: model. */
+START_TEST(data_parallel_trains_the_same_model)
+{
+    const char *layers = models[_i];
+    static const struct {
+        const char *schedule;
+        int p, m, v;
+        const char *parallel;
+        int clip;
+    } cases[] = {
+        {"vanilla", 1, 1, 1, "data = 2", 0},
+        {"1f1b", 1, 4, 1, "data = 3", 0},
+        {"1f1b", 2, 4, 1, "data = 3", 0},
+        {"gpipe", 2, 2, 1, "data = 2\nbucket_mb = 0.0005", 0},
+        {"interleaved", 2, 4, 2, "data = 3", 0},
+        {"zb-v", 2, 4, 2, "data = 2", 0},
+        {"zb-h1", 3, 4, 1, "data = 2\nbucket_mb = 0.001", 0},
+        {"1f1b", 2, 4, 1, "data = 3", 1},
+        {"interleaved", 2, 2, 2, "data = 2\nbucket_mb = 0.0005", 1},
+    };
+    weights ref, clipped;
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &ref));
+    train_extra = "grad_clip = 0.05\n";
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &clipped));
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char extra[128];
+        snprintf(extra, sizeof extra, "%s[parallel]\n%s\n",
+                 cases[c].clip ? "grad_clip = 0.05\n" : "",
+                 cases[c].parallel);
+        train_extra = extra;
+        weights got;
+        ck_assert_msg(train(layers, cases[c].schedule, cases[c].p,
+                            cases[c].m, cases[c].v, c % 3 == 2, "local",
+                            &got),
+                      "%s refused", cases[c].schedule);
+        double worst = max_diff(&got, cases[c].clip ? &clipped : &ref);
+        ck_assert_msg(worst <= 1.0,
+                      "%s p=%d m=%d v=%d, %s%s: weights differ from one "
+                      "rank's by %.1f x the tolerance", cases[c].schedule,
+                      cases[c].p, cases[c].m, cases[c].v, cases[c].parallel,
+                      cases[c].clip ? ", clipped" : "", worst);
+        for (int s = 0; s < STEPS; s++)
+            ck_assert_msg(fabs(got.loss[s] - ref.loss[s]) <=
+                              1e-5 * fabs(ref.loss[s]) || cases[c].clip,
+                          "%s, %s: step %d loss %.9g, one rank %.9g",
+                          cases[c].schedule, cases[c].parallel, s,
+                          got.loss[s], ref.loss[s]);
+        weights_free(&got);
+    }
+    train_extra = "";
+    weights_free(&ref);
+    weights_free(&clipped);
 }
 END_TEST
 
@@ -602,6 +673,8 @@ static Suite *train_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, every_schedule_trains_the_same_model, 0,
                         2 * NSCHEDULES * NMODELS);
+    tcase_add_loop_test(tc, data_parallel_trains_the_same_model, 0,
+                        NMODELS);
     tcase_add_test(tc, no_decay_for_biases_and_gains);
     tcase_add_test(tc, layer_state);
     tcase_add_test(tc, auto_takes_a_new_transport);
