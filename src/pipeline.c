@@ -43,7 +43,7 @@ static const pp_key parallel_keys[] = {
      "data-parallel replicas of the pipeline: the job has data x (the "
      "ranks [pipeline] devices lists) ranks, and each replica takes "
      "1/data of every batch"},
-    {"bucket_mb", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, 1048576, NULL, "25",
+    {"bucket_mb", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, 65536, NULL, "25",
      "the most MiB of a stage's gradients summed over the replicas in one "
      "message"},
     {0},

@@ -37,9 +37,14 @@ static void print_layout(const pp_trainer *t, FILE *out)
                  "k; each stage's gradients are summed over its replicas "
                  "after its last backward, in buckets of at most %.4g MiB\n",
             m->data, mib((double)m->bucket_bytes));
-    fprintf(out, "    rank  process  host  device  replica  stages\n");
+    int hw = (int)strlen(host) > 4 ? (int)strlen(host) : 4, dw = 6;
+    for (int r = 0; r < t->p; r++)
+        if ((int)strlen(device_of(t, r, dev, sizeof dev)) > dw)
+            dw = (int)strlen(dev);
+    fprintf(out, "    rank  process  %-*s  %-*s  replica  stages\n", hw,
+            "host", dw, "device");
     for (int r = 0; r < t->p; r++) {
-        fprintf(out, "    %4d  %7d  %s  %s  %7d  ", r, 0, host,
+        fprintf(out, "    %4d  %7d  %-*s  %-*s  %7d  ", r, 0, hw, host, dw,
                 device_of(t, r, dev, sizeof dev), r % m->data);
         for (int s = 0, n = 0; s < t->S; s++)
             if (t->stage[s].rank == r)

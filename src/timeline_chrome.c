@@ -97,8 +97,12 @@ void pp_timeline_chrome(const pp_plan *plan, const pp_sim *sim, FILE *out)
             microseconds(s->start, out);
             fputs(",\"dur\":", out);
             microseconds(s->end - s->start, out);
-            fprintf(out, ",\"args\":{\"op\":\"%s\",\"microbatch\":%d,"
-                         "\"stage\":%d}}", op, s->task.mb, s->task.stage);
+            if (s->kind == PP_INS_REDUCE)
+                fprintf(out, ",\"args\":{\"group\":%d,\"stage\":%d}}",
+                        s->task.mb, g ? g->stage : -1);
+            else
+                fprintf(out, ",\"args\":{\"op\":\"%s\",\"microbatch\":%d,"
+                             "\"stage\":%d}}", op, s->task.mb, s->task.stage);
         }
     fputs("\n],\"displayTimeUnit\":\"ms\"}\n", out);
 }

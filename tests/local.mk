@@ -117,7 +117,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	devices_syntax lr_decay_typo lr_min_above lr_min_constant \
 	precision_fp16 precision_layer precision_typo grad_clip_negative \
 	repeat_count repeat_no_layers repeat_nested repeat_unknown_ref \
-	repeat_outside_ref repeat_names repeat_copies repeat_share_input
+	repeat_outside_ref repeat_names repeat_copies repeat_share_input \
+	data_batch data_range
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -39,6 +39,23 @@ if command -v python3 >/dev/null 2>&1; then
     done
 fi
 
+# -d: replicas of the pipeline, each stage's sum after its last backward.
+# 1F1B on 2 ranks x 2 replicas, m = 4: 15 without sums; the last stage's
+# sums (2 each) hide behind rank 0's last backward, the first stage's add
+# 2 to the step.
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 -d 2 --costs allreduce=2 --format summary
+expect_status 0 "-d"
+expect_out "^schedule 1f1b: 4 ranks, 4 micro-batches, 1 stage per rank \(4 stages\), 2 replicas of 2 ranks: rank r of replica k is rank r x 2 \+ k$" "-d summary"
+expect_out "^makespan 17," "-d makespan with the sums"
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 -d 2 --costs allreduce=2 --format chrome
+expect_out '"name":"rank 3 sums"' "-d sums on their own track"
+expect_out '"name":"sum of stage 1 over replicas","cat":"sum","ph":"X","pid":0,"tid":7,"ts":13000,"dur":2000' "-d stage 1's sum overlaps the drain"
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 -d 2 --dump
+expect_status 2 "-d with --dump"
+expect_err "leave out -d" "-d with --dump message"
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 -d 0
+expect_status 2 "-d 0"
+
 # --dump, edited by a user, loaded back with file:PATH.
 run "$PIPETTE" schedule gpipe -p 2 -m 3 --dump
 expect_status 0 "dump"

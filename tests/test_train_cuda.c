@@ -34,7 +34,7 @@
 #include <pipette/device.h>
 
 #include "routes.h"
-#include "runtime.h"
+#include "runtime_impl.h"
 #include "gpu_skip.h"
 #include "train_models.h"
 
@@ -78,14 +78,21 @@ static pp_model *load_text(const char *text, const char *precision,
     return model;
 }
 
+/* [parallel]'s lines for the runs load() makes, or "". */
+static const char *parallel = "";
+
 /* One of train_models.h's models, in fp32. */
 static pp_model *load(int which, const char *schedule, const char *devices,
                       int v, int m, int recompute, const char *transport)
 {
     /* The GPT clips, so the GPU's halves of clipping are compared too. */
+    char extra[256];
+    snprintf(extra, sizeof extra, "%s%s%s%s",
+             which == GPT ? "grad_clip = 0.05\n" : "",
+             *parallel ? "[parallel]\n" : "", parallel,
+             *parallel ? "\n" : "");
     return load_text(models[which], "fp32", schedule, devices, v, m,
-                     recompute, transport,
-                     which == GPT ? "grad_clip = 0.05\n" : "");
+                     recompute, transport, extra);
 }
 
 /* Every parameter of a trained model, in model order, into w (at most
@@ -104,6 +111,18 @@ static size_t copy_params(const pp_model *model, const pp_trainer *t,
             }
         }
     return at;
+}
+
+/* max |a - b| / (atol + rtol |b|) over n values */
+static double worst_of(const float *a, const float *b, size_t n, double atol,
+                       double rtol)
+{
+    double worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
+        worst = d > worst ? d : worst;
+    }
+    return worst;
 }
 
 /* Trains and copies every parameter out, in model order, into w; the
@@ -129,6 +148,18 @@ static size_t train(int which, const char *schedule, const char *devices,
         fprintf(stderr, "FAIL: %s on %s (transport %s): %s\n", schedule,
                 devices, transport, err.msg);
         exit(1);
+    }
+    /* Every replica, on whichever device, takes the same update: equal
+     * bits (its host copy is fetched into a buffer of its own). */
+    for (int s = model->stages; s < t->S; s++) {
+        const float *a = pp_stage_host_params(t, s);
+        const float *b = pp_stage_host_params(t, t->stage[s].ms);
+        if (!a || !b || memcmp(a, b, t->stage[s].nparams * sizeof *a)) {
+            fprintf(stderr, "FAIL: %s on %s: replica %d's stage %d differs "
+                            "from replica 0's\n", schedule, devices,
+                    t->stage[s].replica, t->stage[s].ms);
+            failures++;
+        }
     }
     /* The tied table's copies, on whichever devices, take one update:
      * equal bits. */
@@ -209,18 +240,6 @@ static size_t train_bf16(int k, const char *precision, const char *schedule,
     pp_trainer_free(t);
     pp_model_free(model);
     return at;
-}
-
-/* max |a - b| / (atol + rtol |b|) over n values */
-static double worst_of(const float *a, const float *b, size_t n, double atol,
-                       double rtol)
-{
-    double worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (atol + rtol * fabs(b[i]));
-        worst = d > worst ? d : worst;
-    }
-    return worst;
 }
 
 /* In bf16 the GPU ranks train the model as a cpu rank does: on cuda:0
@@ -428,14 +447,10 @@ int main(void)
                    runs[k].devices, route, runs[k].route);
             failures++;
         }
-        double worst = 0;
-        for (size_t i = 0; i < n[which] && m == n[which]; i++) {
-            double d = fabs((double)got[i] - ref[which][i]) /
-                       (1e-4 + 1e-4 * fabs(ref[which][i]));
-            if (d > worst)
-                worst = d;
-        }
-        int ok = m == n[which] && worst <= 1.0;
+        double worst = m == n[which]
+                           ? worst_of(got, ref[which], m, 1e-4, 1e-4)
+                           : INFINITY;
+        int ok = worst <= 1.0;
         failures += !ok;
         printf("%s: %s%s on %s (v=%d, m=%d, recompute=%d, transport %s): "
                "worst %.3f of the tolerance\n", ok ? "PASS" : "FAIL",
@@ -444,6 +459,47 @@ int main(void)
                : which == GPT    ? "GPT, " : "",
                runs[k].schedule, runs[k].devices, runs[k].v, runs[k].m,
                runs[k].recompute, runs[k].transport, worst);
+    }
+    /* Data parallelism: the replicas' sums of each stage's gradients go
+     * through the same transports (peer on one GPU, nccl between two,
+     * local to a cpu rank), in buckets or whole; an unindexed cuda takes
+     * the next GPU. */
+    static const struct {
+        const char *schedule, *devices;
+        int v, m, gpus, model;
+        const char *parallel;
+    } replicated[] = {
+        {"1f1b", "cuda:0", 1, 4, 1, CHAIN, "data = 2"},
+        {"interleaved", "cuda:0*2", 2, 4, 1, TIED,
+         "data = 2\nbucket_mb = 0.0005"},
+        {"1f1b", "cpu,cuda:0", 1, 2, 1, RESIDUAL, "data = 3"},
+        {"zb-v", "cuda:0*2", 2, 4, 1, GPT, "data = 2"},
+        {"1f1b", "cuda", 1, 4, 2, CHAIN, "data = 2"},
+        {"1f1b", "cuda", 1, 4, 2, GPT, "data = 2\nbucket_mb = 0.001"},
+    };
+    for (size_t k = 0; k < sizeof replicated / sizeof *replicated; k++) {
+        if (replicated[k].gpus > gpus) {
+            printf("SKIP: %s on %s, %s: needs %d GPUs\n",
+                   replicated[k].schedule, replicated[k].devices,
+                   replicated[k].parallel, replicated[k].gpus);
+            continue;
+        }
+        int which = replicated[k].model;
+        parallel = replicated[k].parallel;
+        size_t m = train(which, replicated[k].schedule,
+                         replicated[k].devices, replicated[k].v,
+                         replicated[k].m, 0, "auto", got, CAP, route,
+                         sizeof route);
+        parallel = "";
+        double worst = m == n[which]
+                           ? worst_of(got, ref[which], m, 1e-4, 1e-4)
+                           : INFINITY;
+        int ok = worst <= 1.0;
+        failures += !ok;
+        printf("%s: model %d, %s on %s, [parallel] %s: worst %.3f of the "
+               "tolerance; %s", ok ? "PASS" : "FAIL", which,
+               replicated[k].schedule, replicated[k].devices,
+               replicated[k].parallel, worst, route);
     }
     bf16_runs(gpus);
     failures += !refuses_what_does_not_fit();

@@ -21,6 +21,27 @@ initial=$(loss_at 1)
 awk -v a="${initial:-0}" -v l="${final:-9}" 'BEGIN { exit !(a > 1.2 && l < 0.3) }' ||
     fail "mlp.ini: loss ${initial:-missing} at step 1, ${final:-missing} at step 200; expected above 1.2, then below 0.3"
 
+# Data parallelism: mlp.ini's pipeline twice ([parallel] data = 2), each
+# replica 4 micro-batches of the same 256-sample batch: the layout in the
+# plan, the same losses as one pipeline of 8 micro-batches (to float32
+# rounding, 6 digits here), the sums on their own track in the trace.
+sed 's/^microbatches = 8/microbatches = 4/; s/^steps = 200/steps = 20/' \
+    "$examples/mlp.ini" >"$tmp/dp.ini"
+printf '[parallel]\ndata = 2\n' >>"$tmp/dp.ini"
+run timeout 120 "$PIPETTE" train --trace "$tmp/dp.json" "$tmp/dp.ini"
+expect_status 0 "train with data = 2"
+expect_out "^plan: mlp, 4 ranks on cpu, 2 replicas of 2 stages, schedule 1f1b, each replica 4 micro-batches of 32 samples \(batch 256\)$" "data-parallel plan header"
+expect_out "^    rank  process  host +device  replica  stages$" "layout table"
+expect_out "^       3        0  .* cpu +1  1$" "rank 3: replica 1's stage 1"
+expect_out "^  stage 1 on ranks 2,3: 260 parameters" "a stage on its replicas' ranks"
+dp_last=$(loss_at 20)
+grep -q '"name":"rank 3 sums"' "$tmp/dp.json" || fail "the trace has no track of rank 3's sums"
+grep -q '"name":"sum of stage 0 over replicas","cat":"sum"' "$tmp/dp.json" ||
+    fail "the trace has no sum of stage 0 over its replicas"
+run timeout 120 "$PIPETTE" train --steps 20 "$examples/mlp.ini"
+[ -n "$dp_last" ] && [ "$dp_last" = "$(loss_at 20)" ] ||
+    fail "data = 2: loss ${dp_last:-missing} at step 20, one pipeline $(loss_at 20)"
+
 # The character model: its loss falls by at least 2 from the first step's
 # (about ln 256 = 5.5) within 150 steps.
 run timeout 300 "$PIPETTE" train --steps 150 "$examples/char-1f1b.ini"
