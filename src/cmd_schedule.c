@@ -16,8 +16,8 @@
 
 static const char usage[] =
     "usage: pipette schedule NAME -p RANKS -m MICROBATCHES [-v STAGES]\n"
-    "                        [-d REPLICAS]\n"
-    "                        [--costs F=1,B=2,BI=1,BW=1,transfer=0,allreduce=0]\n"
+    "                        [-d REPLICAS] [--costs F=1,B=2,BI=1,BW=1,\n"
+    "                        transfer=0,allreduce=0]\n"
     "                        [--format grid|summary|json|chrome|svg]\n"
     "                        [--dump] [--set KEY=VALUE]...\n"
     "                        [--colour auto|always|never]\n"
