@@ -90,6 +90,8 @@ void pp_model_free(pp_model *m)
     free(m->layers);
     free(m->devices);
     free(m->route);
+    free(m->process_of);
+    free(m->node_of);
     free(m->recompute);
     pp_plan_free(m->plan);
     pp_registry_free(m->registry);

@@ -113,6 +113,12 @@ typedef struct pp_model {
     int stages;              /* of one pipeline: first[] and cut[] index
                                 them; the job's stage s is stage s % stages
                                 of replica s / stages */
+    int ranks_per_process;   /* [parallel]: under a launcher, the
+                                consecutive ranks each process hosts */
+    int processes;           /* of the job (1: every rank a thread of this
+                                process), as pp_model_place set it */
+    int *process_of;         /* [nranks]: each rank's process */
+    int *node_of;            /* [nranks]: each rank's node (its process's) */
     int microbatches;
     int stages_per_rank;
     pp_partition partition;
@@ -145,8 +151,18 @@ double pp_model_lr(const pp_model *m, int64_t step, int64_t steps);
 /* "0.1", or "0.1, warm-up 3 steps, cosine to 0.01": lr and its schedule. */
 const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
 
-/* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. */
+/* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. Every
+ * rank is placed in this one process. */
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);
+
+/* Places the job's ranks on `processes` processes started by a launcher,
+ * [parallel] ranks_per_process consecutive ranks each; node[q] is process
+ * q's node (NULL: all on one). Numbers the unindexed GPU entries per node
+ * and routes every direction again (across processes through transports
+ * that reach them). A job that needs another number of processes is a
+ * config error that says how many. */
+pp_status pp_model_place(pp_model *m, int processes, const int *node,
+                         pp_error *err);
 void pp_model_free(pp_model *model);
 
 /* Parses a [pipeline] devices list ("cpu*2", "cuda:0,cuda:1") into names

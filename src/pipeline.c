@@ -46,6 +46,9 @@ static const pp_key parallel_keys[] = {
     {"bucket_mb", PP_KEY_FLOAT, PP_KEY_MIN_OPEN, 0, 65536, NULL, "25",
      "the most MiB of a stage's gradients summed over the replicas in one "
      "message"},
+    {"ranks_per_process", PP_KEY_INT, 0, 1, 4096, NULL, "1",
+     "started by mpirun or srun, the consecutive ranks each process hosts "
+     "(as threads): the job needs ranks / ranks_per_process processes"},
     {0},
 };
 
@@ -226,7 +229,7 @@ static void resolve_devices(pp_model *m, const pp_section *s, pp_error *err)
 static void load_parallel(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "parallel");
-    m->data = 1;
+    m->data = m->ranks_per_process = m->processes = 1;
     m->bucket_bytes = (size_t)25 << 20;
     if (!s || pp_section_validate(s, parallel_keys, NULL, err))
         return;
@@ -235,6 +238,8 @@ static void load_parallel(pp_model *m, pp_error *err)
     double mb;
     pp_section_int(s, "data", &v, &ignore);
     m->data = (int)v;
+    pp_section_int(s, "ranks_per_process", &v, &ignore);
+    m->ranks_per_process = (int)v;
     pp_section_float(s, "bucket_mb", &mb, &ignore);
     m->bucket_bytes = (size_t)(mb * 1048576.0);
     if (m->bucket_bytes < sizeof(float))
@@ -532,9 +537,9 @@ static void replicate(pp_model *m, pp_error *err)
 }
 
 /* An entry without an index (cuda) on a device with memory of its own
- * takes the next device of its plugin, rank by rank: devices = cuda with
- * data = 4 puts the replicas on cuda:0 to cuda:3. (cpu ranks all share
- * the host.) */
+ * takes the next device of its plugin on its node, rank by rank: devices
+ * = cuda with data = 4 puts the replicas on cuda:0 to cuda:3. (cpu ranks
+ * all share the host.) */
 static void number_devices(pp_model *m)
 {
     for (int r = 0; r < m->nranks; r++) {
@@ -545,8 +550,52 @@ static void number_devices(pp_model *m)
         d->index = 0;
         for (int q = 0; q < r; q++)
             d->index += !m->devices[q].indexed &&
+                        m->node_of[q] == m->node_of[r] &&
                         strcmp(m->devices[q].name, d->name) == 0;
     }
+}
+
+/* Every rank in process 0 on node 0: threads of this process. */
+static void place_here(pp_model *m, pp_error *err)
+{
+    free(m->process_of);
+    free(m->node_of);
+    m->process_of = calloc((size_t)m->nranks + 1, sizeof *m->process_of);
+    m->node_of = calloc((size_t)m->nranks + 1, sizeof *m->node_of);
+    m->processes = 1;
+    if (!m->process_of || !m->node_of)
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+}
+
+pp_status pp_model_place(pp_model *m, int processes, const int *node,
+                         pp_error *err)
+{
+    pp_section *par = pp_config_section(m->cfg, "parallel");
+    int per = m->ranks_per_process, need = (m->nranks + per - 1) / per;
+    if ((int64_t)processes * per != m->nranks) {
+        char why[512];
+        snprintf(why, sizeof why,
+                 "%d processes were started, but the job has %d rank%s (%d "
+                 "replica%s x %d) and %d per process: start %d process%s "
+                 "(mpirun -np %d), or set [parallel] ranks_per_process to a "
+                 "divisor of the ranks", processes, m->nranks,
+                 m->nranks == 1 ? "" : "s", m->data, m->data == 1 ? "" : "s",
+                 m->pipeline_ranks, per, need, need == 1 ? "" : "es", need);
+        if (par && pp_section_has(par, "ranks_per_process"))
+            return pp_section_error(par, "ranks_per_process", err, "%s",
+                                    why);
+        return pp_error_set(err, PP_ERR_CONFIG, "%s: %s", m->cfg->path, why);
+    }
+    m->processes = processes;
+    for (int r = 0; r < m->nranks; r++) {
+        m->process_of[r] = r / per;
+        m->node_of[r] = node ? node[r / per] : 0;
+    }
+    number_devices(m);
+    free(m->route);
+    m->route = NULL;
+    pp_routes_plan(m, err);
+    return err->count ? err->code : PP_OK;
 }
 
 /* Appends a sum over ranks[0..n-1] of `what` (a shared parameter, or
@@ -693,6 +742,7 @@ void pp_pipeline_load(pp_model *m, pp_error *err)
         cut_stages(m, err);
     if (err->count == 0)
         replicate(m, err);
+    place_here(m, err);
     if (err->count == 0)
         number_devices(m);
     if (err->count == 0 && m->data > 1)

@@ -12,16 +12,17 @@ int pp_transport_streamed(const pp_transport_ops *tr)
     return tr->open != NULL;
 }
 
-static int same_device(const pp_device_spec *a, const pp_device_spec *b)
+static int same_device(const pp_link *l)
 {
-    return a->plugin == b->plugin && a->index == b->index;
+    return l->same_node && l->src->plugin == l->dst->plugin &&
+           l->src->index == l->dst->index;
 }
 
 int pp_route_fit(const pp_transport_ops *tr, const pp_link *l)
 {
     unsigned reach = l->same_process ? PP_REACH_THREADS : PP_REACH_PROCESSES;
     if (!(tr->reach & reach) ||
-        (tr->needs & PP_NEEDS_TWO_DEVICES && same_device(l->src, l->dst)))
+        (tr->needs & PP_NEEDS_TWO_DEVICES && same_device(l)))
         return PP_FIT_NONE;
     unsigned a = pp_device_memory(l->src), b = pp_device_memory(l->dst);
     int as_is = (tr->memory & a) && (tr->memory & b);
@@ -76,21 +77,12 @@ typedef struct planner {
     const pp_plugin **pick;   /* [p * p] */
 } planner;
 
-/* Every rank of the model is a thread of this process, for now: MPI
- * will place them. */
-static int same_process(const pp_model *m, int a, int b)
-{
-    (void)m;
-    (void)a;
-    (void)b;
-    return 1;
-}
-
 static pp_status route_pair(planner *pl, int src, int dst, pp_error *err)
 {
     const pp_model *m = pl->m;
     pp_link l = {&m->devices[src], &m->devices[dst],
-                 same_process(m, src, dst),
+                 m->process_of[src] == m->process_of[dst],
+                 m->node_of[src] == m->node_of[dst],
                  pp_plan_in_order(m->plan, src, dst)};
     const pp_plugin *via = pp_route_pick(pl->all, pl->nall, pl->named, &l);
     char a[96], b[96];
@@ -218,6 +210,8 @@ static pp_status find_transports(planner *pl, pp_error *err)
 
 pp_status pp_routes_plan(pp_model *m, pp_error *err)
 {
+    if (!m->process_of || !m->node_of)
+        return PP_OK; /* out of memory placing them: reported */
     for (int r = 0; r < m->nranks; r++)
         if (!m->devices[r].plugin)
             return PP_OK; /* reported where it did not resolve */

@@ -36,6 +36,7 @@ typedef struct pp_routes {
 typedef struct pp_link {
     const pp_device_spec *src, *dst; /* resolved */
     int same_process;
+    int same_node;  /* two ranks of one device index are on one device */
     int in_order;   /* the receiver takes its messages in send order */
 } pp_link;
 

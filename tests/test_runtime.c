@@ -301,7 +301,7 @@ START_TEST(routes_by_devices_and_key)
                               rows[i].cpu_gpu, rows[i].same_gpu,
                               rows[i].two_gpus};
         for (size_t k = 0; k < 5; k++) {
-            pp_link l = {pairs[k][0], pairs[k][1], 1, rows[i].in_order};
+            pp_link l = {pairs[k][0], pairs[k][1], 1, 1, rows[i].in_order};
             const pp_plugin *got = pp_route_pick(all, n, named, &l);
             const char *expect = !nccl && strcmp(want[k], "nccl") == 0
                                      ? "peer" : want[k];
