@@ -9,12 +9,13 @@
  * that reaches other processes gets the job through pp_transport_job
  * (pipette/transport.h).
  *
- * The calls come from the process's main thread, in this order: detect;
- * then init once; allgather any number of times, at once in every
- * process; finalize once after the run, in every process. abort may come
- * from any thread, at any time after init, and ends every process of the
- * job (a failed rank in one process must not leave the others waiting).
- * After a failed init the caller ends the job with abort.
+ * The calls, in order: detect; init once, from the main thread;
+ * allgather any number of times, one at a time, every process making the
+ * same calls in the same order; finalize once after the run, in every
+ * process, from the thread that called init. abort may come from any
+ * thread at any time after init, and ends every process of the job (a
+ * failed rank in one process must not leave the others waiting). After a
+ * failed init the caller ends the job with abort.
  *
  * The shipped one: mpi-job (MPI, built where configure found it).
  *
