@@ -176,8 +176,9 @@ AC_SUBST(m4_toupper($2)[_LIBS])
 AM_CONDITIONAL([HAVE_]m4_toupper($2), [test "x$pp_have_$2" = xyes])
 ])
 
-# PP_CHECK_MPI: optional, for multi-process runs. Found through mpicc (or
-# DIR/bin/mpicc). Sets pp_have_mpi, MPI_CFLAGS, MPI_LIBS, HAVE_MPI.
+# PP_CHECK_MPI: optional, for multi-process runs (the mpi-job and mpi
+# plugins, plugins/mpi.mk). Found through mpicc (or DIR/bin/mpicc). Sets
+# pp_have_mpi, MPI_CFLAGS, MPI_LIBS, HAVE_MPI.
 AC_DEFUN([PP_CHECK_MPI], [
 AC_ARG_WITH([mpi],
   AS_HELP_STRING([--with-mpi@<:@=DIR@:>@], [use MPI from DIR (default: mpicc on PATH, if any)]),
@@ -231,7 +232,7 @@ pp_row cuBLAS "$pp_have_cublas" "$pp_cublas_version" "matrix products on GPU"
 pp_row cuBLASLt "$pp_have_cublaslt" "$pp_cublaslt_version" "GEMMs with fused epilogues, bf16"
 pp_row cuDNN "$pp_have_cudnn" "$pp_cudnn_version" "attention's fused SDPA (bf16); a handle per GPU rank"
 pp_row NCCL "$pp_have_nccl" "$pp_nccl_version" "the nccl transport between GPUs"
-pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "nothing yet (ranks are threads)"
+pp_row MPI "$pp_have_mpi" "$pp_mpi_version" "the mpi-job and mpi plugins: ranks in several processes"
 AS_IF([test "x$pp_blas" = xnone], [echo "  (CPU BLAS: none, pipette's own loops ($pp_blas_why); install libopenblas-dev for speed)"])
 AS_IF([test "x$pp_have_cuda" != xyes], [echo "  (CUDA: $pp_cuda_why; building the CPU-only framework)"])
 AS_IF([test "x$pp_cuda_emulator" = xyes], [

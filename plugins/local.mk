@@ -1,4 +1,4 @@
-# plugins/: device, transport, optimizer and data plugins.
+# plugins/: device, transport, optimizer, data and job plugins.
 
 # The cuda device. Its .cu goes through the .cu.lo rule in Makefile.am,
 # which writes the object's dependencies to plugins/.deps/NAME.Pcu.
@@ -73,3 +73,4 @@ plugins_tokens_la_LDFLAGS = $(PLUGIN_LDFLAGS)
 plugins_tokens_la_LIBADD = $(PLUGIN_LIBADD)
 
 include plugins/nccl.mk
+include plugins/mpi.mk

@@ -1,14 +1,16 @@
 #!/bin/sh
 # Install the Debian packages pipette needs to build and test, and
 # OpenBLAS, which configure takes for the layers' CPU matrix products
-# (without it they run in pipette's own loops, several times slower).
+# (without it they run in pipette's own loops, several times slower), and
+# Open MPI, for the mpi-job and mpi plugins (ranks in several processes;
+# without it they are not built).
 # Idempotent; runs as root or through sudo. The CUDA toolkit, cuDNN and NCCL
 # are optional and not installed here: configure finds them under
 # /usr/local/cuda (or --with-cuda=DIR) when they are present.
 set -eu
 
 packages="build-essential autoconf automake libtool pkg-config libinih-dev check
-libopenblas-dev"
+libopenblas-dev openmpi-bin libopenmpi-dev"
 
 missing=""
 for p in $packages; do

@@ -37,6 +37,7 @@ pkginclude_HEADERS += \
 	include/pipette/optimizer.h \
 	include/pipette/data.h \
 	include/pipette/transport.h \
+	include/pipette/job.h \
 	include/pipette/cuda.h
 
 bin_PROGRAMS += src/pipette

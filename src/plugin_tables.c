@@ -57,6 +57,10 @@ static const field transport_fields[] = {
     VALUE(pp_transport_ops, memory), VALUE(pp_transport_ops, reach),
     VALUE(pp_transport_ops, cost), FIELD(pp_transport_ops, destroy),
     FIELD(pp_transport_ops, abort), {0, 0, 0, NULL}};
+static const field job_fields[] = {
+    FIELD(pp_job_ops, detect), FIELD(pp_job_ops, init),
+    FIELD(pp_job_ops, allgather), FIELD(pp_job_ops, abort),
+    FIELD(pp_job_ops, finalize), {0, 0, 0, NULL}};
 static const field layer_fields[] = {
     FIELD(pp_layer_ops, plan), FIELD(pp_layer_ops, cpu), {0, 0, 0, NULL}};
 static const field kernel_fields[] = {
@@ -212,6 +216,20 @@ static pp_status check_transport(const pp_plugin_desc *d, const char *path,
             "%s: transport plugin '%s' fills only the host half, which moves "
             "host memory: its memory must be PP_MEMORY_HOST "
             "(pipette/transport.h)", path, d->name);
+    /* Reaching other processes takes the 2.3 entries that say where each
+     * rank is, one for each half filled. A plugin built before 2.3 has
+     * neither: it cannot be opened across processes. */
+    static const field job_half[2] = {
+        {offsetof(pp_transport_ops, create_job),
+         sizeof(((pp_transport_ops *)0)->create_job), 0,
+         "create_job (its reach has PP_REACH_PROCESSES)"},
+        {offsetof(pp_transport_ops, open_job),
+         sizeof(((pp_transport_ops *)0)->open_job), 0,
+         "open_job (its reach has PP_REACH_PROCESSES)"}};
+    if (d->abi_minor >= 3 && ops->reach & PP_REACH_PROCESSES)
+        for (int h = 0; h < 2; h++)
+            if ((h ? b : a) && !is_set(table, &job_half[h]))
+                return missing(d, path, "", &job_half[h], "transport", err);
     return PP_OK;
 }
 
@@ -251,6 +269,8 @@ pp_status pp_check_table(const pp_plugin_desc *d, const void *table,
     case PP_KIND_DATA:
         return require(d, path, table, data_fields, "", "data", err);
     case PP_KIND_DEVICE: return check_device(d, path, table, err);
+    case PP_KIND_JOB:
+        return require(d, path, table, job_fields, "", "job", err);
     }
     return PP_OK;
 }
@@ -265,7 +285,9 @@ static size_t table_size(uint32_t kind, unsigned minor)
         return minor < 1 ? offsetof(pp_layer_ops, precisions)
                          : sizeof(pp_layer_ops);
     case PP_KIND_SCHEDULE: return sizeof(pp_schedule_ops);
-    case PP_KIND_TRANSPORT: return sizeof(pp_transport_ops);
+    case PP_KIND_TRANSPORT:
+        return minor < 3 ? offsetof(pp_transport_ops, create_job)
+                         : sizeof(pp_transport_ops);
     case PP_KIND_OPTIMIZER:
         return minor < 1 ? offsetof(pp_optimizer_ops, precisions)
                          : sizeof(pp_optimizer_ops);
@@ -273,6 +295,7 @@ static size_t table_size(uint32_t kind, unsigned minor)
     case PP_KIND_DEVICE:
         return minor < 2 ? offsetof(pp_device_ops, sumsq_async)
                          : sizeof(pp_device_ops);
+    case PP_KIND_JOB: return sizeof(pp_job_ops);
     }
     return 0;
 }

@@ -17,6 +17,7 @@ const char *pp_plugin_kind_name(uint32_t kind)
     case PP_KIND_OPTIMIZER: return "optimizer";
     case PP_KIND_DATA: return "data";
     case PP_KIND_DEVICE: return "device";
+    case PP_KIND_JOB: return "job";
     }
     return NULL;
 }

@@ -35,17 +35,17 @@ expect_status 2 "devices with an unknown option"
 run "$PIPETTE" plugins
 expect_status 0 "plugins"
 for name in linear relu softmax_xent; do
-    expect_out "^layer +$name +2\.2 +$PP_BUILDDIR/layers/\.libs/$name\.so$" "plugins lists $name"
+    expect_out "^layer +$name +2\.3 +$PP_BUILDDIR/layers/\.libs/$name\.so$" "plugins lists $name"
 done
-expect_out "^transport +peer +2\.2 +$PP_BUILDDIR/plugins/\.libs/peer\.so$" "plugins lists the peer transport"
-expect_out "^device +cpu +2\.2 +built into libpipette$" "plugins lists the built-in cpu device"
+expect_out "^transport +peer +2\.3 +$PP_BUILDDIR/plugins/\.libs/peer\.so$" "plugins lists the peer transport"
+expect_out "^device +cpu +2\.3 +built into libpipette$" "plugins lists the built-in cpu device"
 # Each plugin's keys, with what they take.
 expect_out "^ +units: an integer from 1 to 16777216, required; output features$" "plugins shows linear's units key"
 expect_out "^ +rate: a number from 0 to 1, default 0\.1; probability of zeroing an element, below 1$" "plugins shows dropout's rate key"
 if [ "$PP_HAVE_CUDA" = yes ]; then
-    expect_out "^device +cuda +2\.2 +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
+    expect_out "^device +cuda +2\.3 +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
     if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
-        expect_out "^transport +nccl +2\.2 +$PP_BUILDDIR/plugins/\.libs/nccl\.so$" "plugins lists the nccl transport"
+        expect_out "^transport +nccl +2\.3 +$PP_BUILDDIR/plugins/\.libs/nccl\.so$" "plugins lists the nccl transport"
     fi
 fi
 
@@ -66,11 +66,11 @@ fi
 PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run "$PIPETTE" plugins
 expect_status 1 "plugins with broken ones on the path"
 expect_out "^layer +good_layer " "good plugin listed beside broken ones"
-for name in no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size bad_kind empty_name misnamed no_ops unresolved; do
+for name in no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size bad_kind empty_name misnamed no_ops unresolved no_create_job; do
     expect_err "^pipette: refused $TEST_PLUGIN_DIR/$name\.so: " "refusal of $name"
 done
 expect_err "refused $TEST_PLUGIN_DIR/misnamed\.so: layer plugin is named 'other_name'" "misnamed message"
-expect_err "refused $TEST_PLUGIN_DIR/abi1_layer\.so: built for plugin ABI 1\.3, this pipette has ABI 2\.2 \(major versions differ\): rebuild the plugin against pipette [0-9.]+ \(pipette/plugin\.h says what changed since\)$" "a 1.x plugin refused, told where to read"
+expect_err "refused $TEST_PLUGIN_DIR/abi1_layer\.so: built for plugin ABI 1\.3, this pipette has ABI 2\.3 \(major versions differ\): rebuild the plugin against pipette [0-9.]+ \(pipette/plugin\.h says what changed since\)$" "a 1.x plugin refused, told where to read"
 
 # A plugin on PIPETTE_PLUGIN_PATH shadows the build tree's of that name.
 mkdir -p "$tmp/override/layers"

@@ -11,7 +11,7 @@ expect_status 0 "make install DESTDIR"
 
 bin="$stage$PP_BINDIR/pipette"
 [ -x "$bin" ] || fail "no pipette installed at $bin"
-for h in pipette error config plugin device tensor layer schedule optimizer data transport cuda; do
+for h in pipette error config plugin device tensor layer schedule optimizer data transport job cuda; do
     [ -f "$stage$PP_INCLUDEDIR/pipette/$h.h" ] || fail "header $h.h not installed"
 done
 [ -f "$stage$PP_PKGCONFIGDIR/pipette.pc" ] || fail "pipette.pc not installed"
@@ -41,6 +41,10 @@ expect_status 0 "installed pipette plugins"
 expect_out "^layer +linear +.* $stage$PP_PKGLIBDIR/layers/linear\.so$" "installed linear listed"
 if grep -q "$PP_BUILDDIR/" "$tmp/out"; then
     fail "installed pipette searched the build tree"
+fi
+if [ "$PP_HAVE_MPI" = yes ]; then
+    expect_out "^job +mpi-job +.* $stage$PP_PKGLIBDIR/plugins/mpi-job\.so$" "installed mpi-job listed"
+    expect_out "^transport +mpi +.* $stage$PP_PKGLIBDIR/plugins/mpi\.so$" "installed mpi transport listed"
 fi
 run "$bin" check "$stage$PP_EXAMPLEDIR/mlp.ini"
 expect_status 0 "installed pipette checks the installed example"

@@ -14,6 +14,7 @@ include tests/layers.mk
 include tests/cudalayers.mk
 include tests/cudalinear.mk
 include tests/nccl.mk
+include tests/mpi.mk
 
 if HAVE_CUDA
 PP_TEST_HAVE_CUDA = yes
@@ -27,7 +28,8 @@ PP_TEST_EMULATED = no
 endif
 
 # Tests see only the plugins they ask for: a user's PIPETTE_PLUGIN_PATH
-# must not change their outcome. PIPETTE_REQUIRE_GPU passes through.
+# must not change their outcome. PIPETTE_REQUIRE_GPU and
+# PIPETTE_REQUIRE_MPI pass through.
 AM_TESTS_ENVIRONMENT = \
 	unset PIPETTE_PLUGIN_PATH; \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
@@ -39,6 +41,7 @@ AM_TESTS_ENVIRONMENT = \
 	PP_PKGLIBDIR='$(pkglibdir)'; export PP_PKGLIBDIR; \
 	PP_HAVE_CUDA='$(PP_TEST_HAVE_CUDA)'; export PP_HAVE_CUDA; \
 	PP_EMULATED='$(PP_TEST_EMULATED)'; export PP_EMULATED; \
+	PP_HAVE_MPI='$(PP_TEST_HAVE_MPI)'; export PP_HAVE_MPI; \
 	top_srcdir='$(top_srcdir)'; export top_srcdir; \
 	MAKE='$(MAKE)'; export MAKE; \
 	PP_BINDIR='$(bindir)' PP_LIBDIR='$(libdir)' \

@@ -158,6 +158,11 @@ static const required required_entries[] = {
     REQ(PP_KIND_DEVICE, pp_device_ops, add_async),
     REQ(PP_KIND_DEVICE, pp_device_ops, sumsq_async),
     REQ(PP_KIND_DEVICE, pp_device_ops, clip_async),
+    REQ(PP_KIND_JOB, pp_job_ops, detect),
+    REQ(PP_KIND_JOB, pp_job_ops, init),
+    REQ(PP_KIND_JOB, pp_job_ops, allgather),
+    REQ(PP_KIND_JOB, pp_job_ops, abort),
+    REQ(PP_KIND_JOB, pp_job_ops, finalize),
 };
 
 static void set_ptr(void *table, size_t off, const void *p)
@@ -192,6 +197,7 @@ typedef struct tables {
         pp_data_ops data;
         pp_transport_ops transport;
         pp_device_ops device;
+        pp_job_ops job;
     } u;
 } tables;
 
@@ -298,6 +304,52 @@ START_TEST(refuses_incomplete_pairs)
                      "(pipette/transport.h)");
     set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &t);
     ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+}
+END_TEST
+
+/* A transport that reaches other processes says where each rank is
+ * through create_job (host half) or open_job (stream-ordered half), one
+ * for each half it fills; one built before 2.3 has neither, and loads. */
+START_TEST(refuses_process_reach_without_job_entry)
+{
+    tables t;
+    pp_error err;
+    static const char stand_in;
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.reach = PP_REACH_PROCESSES;
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' leaves "
+                     "create_job (its reach has PP_REACH_PROCESSES) NULL, "
+                     "which it must fill (pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, create_job), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+
+    set_ptr(&t.u, offsetof(pp_transport_ops, open), &stand_in);
+    set_ptr(&t.u, offsetof(pp_transport_ops, send_async), &stand_in);
+    set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' leaves "
+                     "open_job (its reach has PP_REACH_PROCESSES) NULL, "
+                     "which it must fill (pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, open_job), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+
+    /* Threads alone need neither. */
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.reach = PP_REACH_THREADS;
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+
+    /* Built for 2.2: read without the 2.3 entries, and not refused. */
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.reach = PP_REACH_PROCESSES;
+    pp_plugin_desc d = {PP_PLUGIN_MAGIC, PP_ABI_MAJOR, 2,
+                        (uint32_t)sizeof(pp_plugin_desc), PP_KIND_TRANSPORT,
+                        "t", "", NULL, &t.u};
+    pp_error_clear(&err);
+    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_TRANSPORT, &err) ==
+                  PP_OK, "%s", err.msg);
 }
 END_TEST
 
@@ -456,6 +508,15 @@ START_TEST(refuses_missing_table)
     EXPECT_REFUSAL("no_ops", 0,
         "%s: layer plugin 'no_ops' has no function table",
         plugin_file("no_ops"));
+}
+END_TEST
+
+START_TEST(refuses_transport_file_without_create_job)
+{
+    EXPECT_REFUSAL("no_create_job", PP_KIND_TRANSPORT,
+        "%s: transport plugin 'no_create_job' leaves create_job (its reach "
+        "has PP_REACH_PROCESSES) NULL, which it must fill "
+        "(pipette/transport.h)", plugin_file("no_create_job"));
 }
 END_TEST
 
@@ -628,10 +689,10 @@ START_TEST(scan_reports_every_broken_plugin)
     ck_assert_int_eq(pp_registry_scan(reg, count_entry, &t, &refused, &err),
                      PP_OK);
     pp_registry_free(reg);
-    ck_assert_uint_ge(refused, 11);
+    ck_assert_uint_ge(refused, 12);
     /* no_descriptor bad_magic abi_major abi1_layer abi_minor bad_size
-     * bad_kind empty_name misnamed no_ops unresolved */
-    ck_assert_int_eq(t.refused, 11);
+     * bad_kind empty_name misnamed no_ops unresolved no_create_job */
+    ck_assert_int_eq(t.refused, 12);
     /* good_layer, a_schedule, wild_ids, stateful, no_backward, bad_grad,
      * bad_bf16, olddev */
     ck_assert_int_eq(t.accepted, 8);
@@ -670,6 +731,8 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_abi1_plugin);
     tcase_add_test(refuse, refuses_newer_abi_minor);
     tcase_add_test(refuse, device_before_clipping);
+    tcase_add_test(refuse, refuses_process_reach_without_job_entry);
+    tcase_add_test(refuse, refuses_transport_file_without_create_job);
     tcase_add_test(refuse, refuses_every_null_required_entry);
     tcase_add_test(refuse, refuses_incomplete_pairs);
     tcase_add_test(refuse, refuses_what_cannot_be_routed_by);

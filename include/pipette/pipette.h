@@ -12,6 +12,7 @@
 #include <pipette/schedule.h>
 #include <pipette/optimizer.h>
 #include <pipette/data.h>
+#include <pipette/job.h>
 #include <pipette/transport.h>
 
 #ifdef __cplusplus

@@ -33,6 +33,12 @@ extern "C" {
  *
  * This is the one changelog of the SDK.
  *
+ * 2.3: ranks in several processes. A new kind, job (pipette/job.h):
+ *      detects the launcher that started the process (mpirun), joins
+ *      its job and exchanges bytes between the processes. Transport
+ *      tables gained create_job and open_job, which a transport whose
+ *      reach has PP_REACH_PROCESSES must fill for each half it fills
+ *      (pp_transport_job: this process and each rank's).
  * 2.2: pp_device_ops gained sumsq_async and clip_async, which clip the
  *      gradients by their global norm; a device built for 2.1 runs every
  *      model that does not set [train] grad_clip. pp_layer_plan gained
@@ -72,7 +78,7 @@ extern "C" {
  * 1.1: layer tables gained their kernels (cpu, cuda); optimizer, data and
  *      transport tables were defined. */
 #define PP_ABI_MAJOR 2
-#define PP_ABI_MINOR 2
+#define PP_ABI_MINOR 3
 
 typedef enum pp_plugin_kind {
     PP_KIND_LAYER = 1,
@@ -81,6 +87,7 @@ typedef enum pp_plugin_kind {
     PP_KIND_OPTIMIZER,
     PP_KIND_DATA,
     PP_KIND_DEVICE,
+    PP_KIND_JOB,
     PP_KIND_COUNT_ /* one past the last kind */
 } pp_plugin_kind;
 
@@ -102,7 +109,7 @@ typedef struct pp_plugin_desc {
         (uint32_t)sizeof(pp_plugin_desc), (uint32_t)(kind_), (name_),       \
         (description_), (keys_), (ops_)}
 
-/* "layer", "schedule", ... or NULL for a value outside pp_plugin_kind. */
+/* "layer", "schedule", ..., "job", or NULL for a value outside pp_plugin_kind. */
 const char *pp_plugin_kind_name(uint32_t kind);
 
 #ifdef __cplusplus

@@ -44,9 +44,18 @@
  * shipped ones: local (host half; cost 10), nccl (cuda memory, two
  * devices, in send order; 10), peer (stream-ordered, host or cuda; 20):
  * local between cpu ranks and between a cpu rank and a GPU rank, peer on
- * one GPU, nccl between two GPUs, peer where nccl's order does not hold.
+ * one GPU, nccl between two GPUs, peer where nccl's order does not hold;
+ * and where configure found MPI, mpi (host half, ranks of different
+ * processes; 30).
  *
- * Required: memory, reach, cost, destroy, abort, and one whole half. Each
+ * Ranks in several processes. A run started by a launcher (pipette/job.h)
+ * opens a transport that reaches other processes with create_job or
+ * open_job, which say which process runs each rank; every process calls
+ * it at once, and each process's ranks then send and receive as above.
+ *
+ * Required: memory, reach, cost, destroy, abort, and one whole half; with
+ * PP_REACH_PROCESSES (from ABI 2.3), create_job for the host half and
+ * open_job for the stream-ordered half, for each half it fills. Each
  * rank calls send and recv (or the stream-ordered pair) from its own
  * thread, at once with the others; abort may come from any thread.
  */
@@ -58,6 +67,7 @@
 
 #include <pipette/device.h>
 #include <pipette/error.h>
+#include <pipette/job.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -88,6 +98,15 @@ typedef struct pp_transport_rank {
     const pp_device_ops *dev;
     const pp_device_rank *dr;
 } pp_transport_rank;
+
+/* The ranks' processes, for a transport that reaches other processes
+ * (PP_REACH_PROCESSES). process_of is valid during create_job or
+ * open_job only: a transport copies what it keeps. */
+typedef struct pp_transport_job {
+    int process, processes;  /* this process, and how many */
+    const int *process_of;   /* [ranks]: each rank's process */
+    const pp_job_ops *ops;   /* allgather, to bootstrap (an ncclUniqueId) */
+} pp_transport_job;
 
 typedef struct pp_transport_ops {
     /* What it connects (see the top of this file). memory, reach and cost
@@ -142,6 +161,19 @@ typedef struct pp_transport_ops {
      * a transport that fails this way ends its stuck work as abort does,
      * so the drain returns, and only this call says the step is bad. */
     pp_status (*check)(void *t, pp_error *err);
+
+    /* 2.3, required with PP_REACH_PROCESSES (refused at load otherwise):
+     * create / open for ranks spread over processes. Only this process's
+     * ranks call send and recv (or the stream-ordered pair) with
+     * themselves as src (send) or dst (recv); in open_job the
+     * pp_transport_rank entries of other processes' ranks are zero. Every
+     * process calls it at once (it may be collective). */
+    pp_status (*create_job)(int ranks, const pp_transport_job *job, void **t,
+                            pp_error *err);
+    pp_status (*open_job)(int ranks, const pp_transport_rank *rank,
+                          const unsigned char *links,
+                          const pp_transport_job *job, void **t,
+                          pp_error *err);
 } pp_transport_ops;
 
 #ifdef __cplusplus

@@ -7,8 +7,8 @@
  * directions between host ranks of one process through it, with no
  * change to pipette. Built again as transports/faraway.so (COURIER_REACH
  * = PP_REACH_PROCESSES), which connects only ranks of different
- * processes, as an MPI transport would: named for ranks of one process,
- * it is refused. With COURIER_LOG set, destroy appends "delivered N" to
+ * processes, as an MPI transport would (so it fills create_job too): named
+ * for ranks of one process, it is refused. With COURIER_LOG set, destroy appends "delivered N" to
  * that file, N the letters received.
  */
 #include <errno.h>
@@ -47,6 +47,14 @@ static pp_status courier_create(int ranks, void **out, pp_error *err)
     pthread_cond_init(&c->arrived, NULL);
     *out = c;
     return PP_OK;
+}
+
+/* faraway's: the letters need not know which process runs each rank. */
+static pp_status courier_create_job(int ranks, const pp_transport_job *job,
+                                    void **out, pp_error *err)
+{
+    (void)job;
+    return courier_create(ranks, out, err);
 }
 
 static void courier_destroy(void *handle)
@@ -156,6 +164,8 @@ static const pp_transport_ops ops = {
     .send = courier_send,
     .recv = courier_recv,
     .abort = courier_abort,
+    .create_job = COURIER_REACH & PP_REACH_PROCESSES ? courier_create_job
+                                                     : NULL,
 };
 
 PP_PLUGIN(PP_KIND_TRANSPORT, COURIER_NAME,

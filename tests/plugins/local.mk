@@ -70,6 +70,11 @@ tests_plugins_wild_ids_la_SOURCES = tests/plugins/wild_ids.c
 tests_plugins_wild_ids_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_wild_ids_la_LIBADD = src/libpipette.la
 
+check_LTLIBRARIES += tests/plugins/no_create_job.la
+tests_plugins_no_create_job_la_SOURCES = tests/plugins/no_create_job.c
+tests_plugins_no_create_job_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_no_create_job_la_LIBADD = src/libpipette.la
+
 # The local transport with a check that fails, named local.so in a
 # directory of its own (a plugin's file is its name).
 check_LTLIBRARIES += tests/plugins/checkfail/local.la
