@@ -6,10 +6,12 @@
  * errors it has returned rather than fatal. It moves no rank's messages:
  * that is the mpi transport's (mpi.c), over a communicator of its own.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pipette/pipette.h>
@@ -110,16 +112,39 @@ static pp_status job_init(pp_job_place *place, pp_error *err)
     return PP_OK;
 }
 
+/* A non-blocking allgather, polled (backing off to 1 ms) until it is
+ * done or timeout_ms has passed. */
 static pp_status job_allgather(const void *mine, void *all, size_t bytes,
-                               pp_error *err)
+                               int timeout_ms, pp_error *err)
 {
     if (bytes > INT_MAX)
         return pp_error_set(err, PP_ERR_RUNTIME,
             "mpi-job: cannot gather %zu bytes from each process: MPI counts "
             "are ints, at most %d", bytes, INT_MAX);
-    int n = (int)bytes;
-    return PP_MPI_CHECK(MPI_Allgather(mine, n, MPI_BYTE, all, n, MPI_BYTE,
-                                      MPI_COMM_WORLD), err);
+    int n = (int)bytes, done = 0;
+    MPI_Request req;
+    if (PP_MPI_CHECK(MPI_Iallgather(mine, n, MPI_BYTE, all, n, MPI_BYTE,
+                                    MPI_COMM_WORLD, &req), err))
+        return err->code;
+    struct timespec start, now, nap = {0, 1000};
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        if (PP_MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE), err))
+            return err->code;
+        if (done)
+            return PP_OK;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        double ms = 1e3 * (double)(now.tv_sec - start.tv_sec) +
+                    1e-6 * (double)(now.tv_nsec - start.tv_nsec);
+        if (timeout_ms >= 0 && ms >= timeout_ms)
+            return pp_error_set(err, PP_ERR_RUNTIME,
+                "mpi-job: waited %d ms for every process to reach the same "
+                "point and some did not: one may have died or hung",
+                timeout_ms);
+        nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 1000000)
+            nap.tv_nsec *= 2;
+    }
 }
 
 static void job_abort(int code)

@@ -29,6 +29,28 @@ int pp_cmd_fail(const pp_error *err);
 struct pp_model;
 int pp_cmd_load(const char *path, struct pp_model **m);
 
+/* For a run: joins the job that started this process (pp_job_join),
+ * loads path's model and places it on the job's processes. PP_EXIT_OK
+ * with *m, or the errors printed (by process 0 alone: every process meets
+ * them) and the exit status, the job left. */
+struct pp_job;
+int pp_cmd_load_job(const char *path, struct pp_job *job,
+                    struct pp_model **m);
+
+/* Across the job's processes, what each met (st and err): the first
+ * failure of any, the same in every process, into err; PP_OK when none
+ * failed. So a failure some processes meet before the run ends all of
+ * them with one message. */
+pp_status pp_cmd_agree(const struct pp_job *job, pp_status st,
+                       pp_error *err);
+
+/* Ends a run with exit status `status`: prints err from the process that
+ * failed (process 0 for a failure all agreed on: agreed), and a process
+ * that failed alone ends every process of the job (the others may wait
+ * for it); otherwise leaves the job. */
+int pp_cmd_end_job(struct pp_job *job, pp_status st, const pp_error *err,
+                   int agreed);
+
 /* True when argv holds -h or --help before any "--". */
 int pp_cmd_wants_help(int argc, char **argv);
 

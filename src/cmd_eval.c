@@ -112,19 +112,26 @@ int pp_cmd_eval(int argc, char **argv)
     if (!path)
         return usage_error("no model file given");
 
+    pp_job job;
     pp_model *m;
-    int rc = pp_cmd_load(path, &m);
+    int rc = pp_cmd_load_job(path, &job, &m);
     if (rc != PP_EXIT_OK)
         return rc;
-    if (data && (rc = replace_data(m, data)) != PP_EXIT_OK) {
-        pp_model_free(m);
-        return rc;
-    }
-    o.quiet = quiet;
     pp_error err;
     pp_error_clear(&err);
-    pp_trainer *t;
-    pp_status st = pp_trainer_create(m, &o, &t, &err);
+    if (data && (rc = replace_data(m, data)) != PP_EXIT_OK) {
+        pp_model_free(m);
+        pp_job_leave(&job); /* every process met it */
+        return rc;
+    }
+    /* Across processes, process 0 speaks for the run. */
+    quiet |= job.place.process != 0;
+    o.quiet = quiet;
+    o.job = &job;
+    pp_trainer *t = NULL;
+    pp_status st = pp_cmd_agree(&job, pp_trainer_create(m, &o, &t, &err),
+                                &err);
+    int agreed = st != PP_OK;
     if (!st) {
         if (!quiet) {
             pp_trainer_print_plan(t, stdout);
@@ -138,14 +145,15 @@ int pp_cmd_eval(int argc, char **argv)
             double sum = 0;
             for (int64_t b = 0; b < o.steps; b++)
                 sum += pp_trainer_loss(t, b);
-            printf("eval: loss %.6f, the mean over %lld batches of %lld "
-                   "samples\n", sum / (double)o.steps, (long long)o.steps,
-                   (long long)m->batch);
+            if (job.place.process == 0)
+                printf("eval: loss %.6f, the mean over %lld batches of %lld "
+                       "samples\n", sum / (double)o.steps,
+                       (long long)o.steps, (long long)m->batch);
         }
-        pp_trainer_free(t);
     }
+    pp_trainer_free(t);
     pp_model_free(m);
-    if (st)
-        return pp_cmd_fail(&err);
-    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+    if (!st && fflush(stdout) != 0)
+        st = pp_error_set(&err, PP_ERR_IO, "cannot write stdout");
+    return pp_cmd_end_job(&job, st, &err, agreed);
 }

@@ -80,16 +80,23 @@ int pp_cmd_train(int argc, char **argv)
     if (!path)
         return usage_error("no model file given");
 
+    pp_job job;
     pp_model *m;
-    int loaded = pp_cmd_load(path, &m);
+    int loaded = pp_cmd_load_job(path, &job, &m);
     if (loaded != PP_EXIT_OK)
         return loaded;
     pp_error err;
     pp_error_clear(&err);
     if (!o.trace)
         o.trace = m->trace;
-    pp_trainer *t;
-    pp_status st = pp_trainer_create(m, &o, &t, &err);
+    o.job = &job;
+    /* Across processes, process 0 speaks for the run. */
+    o.quiet |= job.place.process != 0;
+    o.progress &= job.ops == NULL; /* a launcher forwards stdout */
+    pp_trainer *t = NULL;
+    pp_status st = pp_cmd_agree(&job, pp_trainer_create(m, &o, &t, &err),
+                                &err);
+    int agreed = st != PP_OK;
     if (!st) {
         if (!o.quiet) {
             pp_trainer_print_plan(t, stdout);
@@ -98,10 +105,10 @@ int pp_cmd_train(int argc, char **argv)
         st = pp_trainer_run(t, &err);
         if (!st && o.trace && !o.quiet)
             printf("trace written to %s\n", o.trace);
-        pp_trainer_free(t);
     }
+    pp_trainer_free(t);
     pp_model_free(m);
-    if (st)
-        return pp_cmd_fail(&err);
-    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+    if (!st && fflush(stdout) != 0)
+        st = pp_error_set(&err, PP_ERR_IO, "cannot write stdout");
+    return pp_cmd_end_job(&job, st, &err, agreed);
 }

@@ -10,6 +10,7 @@
 #include <pipette/pipette.h>
 
 #include "cmd.h"
+#include "job.h"
 #include "model.h"
 
 static const char usage[] =
@@ -95,6 +96,14 @@ static int located(const char *line, int len)
     return p > colon + 1 && p < line + len && *p == ':';
 }
 
+/* A failure's exit status: 2 for usage and config, else 1. */
+static int exit_status(const pp_error *err)
+{
+    return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE
+               ? PP_EXIT_USAGE
+               : PP_EXIT_FAILURE;
+}
+
 int pp_cmd_fail(const pp_error *err)
 {
     const char *line = err->msg;
@@ -105,9 +114,7 @@ int pp_cmd_fail(const pp_error *err)
                 len, line);
         line = end ? end + 1 : line + len;
     }
-    return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE
-               ? PP_EXIT_USAGE
-               : PP_EXIT_FAILURE;
+    return exit_status(err);
 }
 
 int pp_cmd_load(const char *path, pp_model **m)
@@ -119,6 +126,67 @@ int pp_cmd_load(const char *path, pp_model **m)
     if (err.code == PP_ERR_IO)
         err.code = PP_ERR_USAGE;
     return pp_cmd_fail(&err);
+}
+
+int pp_cmd_load_job(const char *path, pp_job *job, pp_model **m)
+{
+    pp_error err;
+    pp_error_clear(&err);
+    *m = NULL;
+    pp_status st = pp_job_join(job, &err);
+    if (st) {
+        int rc = pp_cmd_fail(&err);
+        pp_job_abort(job, rc);
+        pp_job_leave(job);
+        return rc;
+    }
+    st = pp_model_load(path, m, &err);
+    if (!st && job->ops)
+        st = pp_model_place(*m, job->place.processes, job->node, &err);
+    if (!st)
+        return PP_EXIT_OK;
+    pp_model_free(*m);
+    *m = NULL;
+    if (err.code == PP_ERR_IO)
+        err.code = PP_ERR_USAGE;
+    return pp_cmd_end_job(job, st, &err, 1);
+}
+
+pp_status pp_cmd_agree(const pp_job *job, pp_status st, pp_error *err)
+{
+    if (!job->ops)
+        return st;
+    int n = job->place.processes;
+    pp_error *all = malloc((size_t)n * sizeof *all);
+    pp_error mine = *err;
+    mine.code = st;
+    if (!all || pp_job_allgather(job, &mine, all, sizeof mine, 600000, err)) {
+        free(all);
+        pp_job_abort(job, PP_EXIT_FAILURE);
+        return err->code;
+    }
+    for (int q = 0; q < n; q++)
+        if (all[q].code) {
+            *err = all[q];
+            free(all);
+            return err->code;
+        }
+    free(all);
+    return PP_OK;
+}
+
+int pp_cmd_end_job(pp_job *job, pp_status st, const pp_error *err,
+                   int agreed)
+{
+    int rc = PP_EXIT_OK;
+    if (st && (!agreed || job->place.process == 0))
+        rc = pp_cmd_fail(err);
+    else if (st)
+        rc = exit_status(err);
+    if (st && !agreed)
+        pp_job_abort(job, rc);
+    pp_job_leave(job);
+    return rc;
 }
 
 int main(int argc, char **argv)

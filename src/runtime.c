@@ -64,6 +64,8 @@ static pp_status init_layers(pp_trainer *t, int s, pp_error *err)
 {
     stage_rt *st = &t->stage[s];
     const rank_rt *rk = &t->rank[st->rank];
+    if (!rk->local)
+        return PP_OK;
     if (rk->dev->use(rk->dr.index, err))
         return err->code;
     for (int l = 0; l < st->nl; l++) {
@@ -123,6 +125,8 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
 {
     stage_rt *st = &t->stage[s];
     rank_rt *rk = &t->rank[st->rank];
+    if (!rk->local)
+        return PP_OK;
     size_t state = st->nparams * (size_t)t->opt_plan.state_per_param;
     void *params, *grads, *opt;
     pp_status rc = device_zeroed(rk, st->nparams * sizeof(float), &params,
@@ -168,7 +172,7 @@ static void point_slots(pp_trainer *t)
 {
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];
-        for (int k = 0; k < st->nslots; k++) {
+        for (int k = 0; st->slots && k < st->nslots; k++) {
             slot *sl = &st->slots[k];
             sl->mb = -1;
             sl->keep = st->memory + st->slot_bytes * (size_t)k;
@@ -207,6 +211,8 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
     for (int r = 0; r < t->p; r++) {
         rank_rt *rk = &t->rank[r];
         const pp_device_ops *dev = rk->dev;
+        if (!rk->local)
+            continue;
         int host_link = 0;
         for (int q = 0; q < t->p; q++)
             host_link |= pp_route_on_host(t, r, q) ||
@@ -289,16 +295,23 @@ static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
         char why[512] = "", text[96];
         rk->dev = d->plugin->ops;
         rk->cuda = rk->dev->memory == PP_MEMORY_CUDA;
+        if (!rk->local)
+            continue; /* another process opens it */
         if (rk->dev->count(&n, why, sizeof why, err))
             return err->code;
         pp_device_text(d, text, sizeof text);
+        /* Across processes, the host whose devices these are. */
+        char on[96] = "";
+        if (m->processes > 1)
+            snprintf(on, sizeof on, " on %s (rank %d)",
+                     t->o.job->host[t->me], r);
         if (n == 0)
-            return pp_section_error(pipe, "devices", err, "%s: %s", text,
-                                    why[0] ? why : "no device answers");
+            return pp_section_error(pipe, "devices", err, "%s%s: %s", text,
+                                    on, why[0] ? why : "no device answers");
         if (d->index >= n)
             return pp_section_error(pipe, "devices", err,
-                "%s: there is no device with that index (the %s plugin "
-                "counts %d)", text, d->name, n);
+                "%s%s: there is no device with that index (the %s plugin "
+                "counts %d)", text, on, d->name, n);
         if (rk->cuda && m->precision != PP_PRECISION_FP32) {
             pp_device_info info;
             if (rk->dev->info(d->index, &info, err))
@@ -415,6 +428,22 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     t->m = m;
     t->o = *opts;
+    pp_status st = PP_OK;
+    if (!opts->job && (st = pp_job_single(&t->alone, err))) {
+        free(t);
+        return st;
+    }
+    if (!opts->job)
+        t->o.job = &t->alone;
+    t->me = t->o.job->place.process;
+    if (m->processes != t->o.job->place.processes) {
+        st = pp_error_set(err, PP_ERR_RUNTIME,
+            "the model's ranks are placed on %d processes, but %d run it",
+            m->processes, t->o.job->place.processes);
+        pp_job_leave(&t->alone);
+        free(t);
+        return st;
+    }
     t->p = m->nranks;
     t->mbs = m->microbatches;
     t->S = m->plan->S;
@@ -423,8 +452,12 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     t->log_every = opts->log_every > 0 ? opts->log_every : m->log_every;
     pthread_mutex_init(&t->fail_lock, NULL);
     t->rank = calloc((size_t)t->p, sizeof *t->rank);
-    pp_status st = t->rank ? resolve_plugins(t, err)
-                           : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int r = 0; t->rank && r < t->p; r++) {
+        t->rank[r].local = m->process_of[r] == t->me;
+        t->nlocal += t->rank[r].local;
+    }
+    st = t->rank ? resolve_plugins(t, err)
+                 : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     if (!st)
         st = check_data(t, err);
     int64_t targets = m->batch *
@@ -499,7 +532,9 @@ void pp_trainer_free(pp_trainer *t)
         }
         free(st->layer);
         const rank_rt *rk = t->rank ? &t->rank[st->rank] : NULL;
-        if (rk && rk->dev) {
+        if (rk && !rk->local)
+            free(st->host_params); /* gathered from another process */
+        if (rk && rk->opened) {
             if (rk->cuda)
                 free(st->host_params);
             rk->dev->release(rk->dr.index, st->memory);
@@ -559,6 +594,7 @@ void pp_trainer_free(pp_trainer *t)
     free(t->loss);
     free(t->replica_loss);
     free(t->busy);
+    pp_job_leave(&t->alone);
     free(t);
 }
 

@@ -16,6 +16,7 @@
 
 #include <pipette/transport.h>
 
+#include "job.h"
 #include "model.h"
 
 typedef struct pp_train_opts {
@@ -31,6 +32,8 @@ typedef struct pp_train_opts {
     const char *init;       /* a checkpoint ([train] checkpoint's file) to
                                start from instead of [train] seed's
                                initialisation, or NULL */
+    const pp_job *job;      /* the processes of the run (the model placed
+                               on them), or NULL: this one */
     int eval;               /* evaluate: each step runs the schedule's
                                forwards in its order (its backwards keep
                                their place, doing nothing), dropout off, no

@@ -72,6 +72,8 @@ typedef struct slot {
  * memory; and the events that time its tasks. */
 typedef struct rank_rt {
     const pp_device_ops *dev;
+    int local;             /* a thread of this process (the others' ranks
+                              are known, never opened) */
     pp_device_rank dr;
     int cuda;              /* its memory is PP_MEMORY_CUDA: host data goes
                               through `ring` */
@@ -189,6 +191,8 @@ typedef struct span_log {
 struct pp_trainer {
     pp_model *m;
     pp_train_opts o;
+    pp_job alone;                /* o.job when none was given */
+    int me, nlocal;              /* this process; its ranks */
     int p, mbs, S, n;            /* ranks, micro-batches, stages (of the
                                     job: every replica's), samples per
                                     micro-batch */

@@ -86,6 +86,8 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
 {
     for (int first = 0; first < t->p; first++) {
         const rank_rt *fk = &t->rank[first];
+        if (!fk->local)
+            continue; /* its process checks it */
         int seen = 0;
         for (int r = 0; r < first; r++)
             seen |= t->rank[r].dev == fk->dev &&
@@ -94,7 +96,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
             continue; /* that device was checked with its first rank */
         pp_memory sum = {0}, one;
         for (int r = first; r < t->p; r++) {
-            if (t->rank[r].dev != fk->dev ||
+            if (!t->rank[r].local || t->rank[r].dev != fk->dev ||
                 t->rank[r].dr.index != fk->dr.index)
                 continue;
             pp_trainer_memory(t, r, &one);

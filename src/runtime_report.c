@@ -23,28 +23,36 @@ static const char *device_of(const pp_trainer *t, int r, char *buf,
     return pp_device_text(&t->m->devices[r], buf, size);
 }
 
-/* With replicas, where every rank is: its process and host, its device,
- * its replica and stages. */
+/* With replicas or processes, where every rank is: its process and
+ * host, its device, its replica and stages. */
 static void print_layout(const pp_trainer *t, FILE *out)
 {
     const pp_model *m = t->m;
-    if (m->data == 1)
+    if (m->data == 1 && m->processes == 1)
         return;
-    char host[256] = "?", dev[96];
-    gethostname(host, sizeof host);
-    host[sizeof host - 1] = '\0';
-    fprintf(out, "  layout: rank r of replica k's pipeline is rank r x %d + "
-                 "k; each stage's gradients are summed over its replicas "
-                 "after its last backward, in buckets of at most %.4g MiB\n",
-            m->data, mib((double)m->bucket_bytes));
-    int hw = (int)strlen(host) > 4 ? (int)strlen(host) : 4, dw = 6;
-    for (int r = 0; r < t->p; r++)
+    char dev[96];
+    if (m->data > 1)
+        fprintf(out, "  layout: rank r of replica k's pipeline is rank r x "
+                     "%d + k; each stage's gradients are summed over its "
+                     "replicas after its last backward, in buckets of at "
+                     "most %.4g MiB\n", m->data, mib((double)m->bucket_bytes));
+    if (m->processes > 1)
+        fprintf(out, "  %d processes of %d rank%s each, on %d node%s\n",
+                m->processes, m->ranks_per_process,
+                m->ranks_per_process == 1 ? "" : "s",
+                t->o.job->place.nodes, t->o.job->place.nodes == 1 ? "" : "s");
+    int hw = 4, dw = 6;
+    for (int r = 0; r < t->p; r++) {
+        const char *host = t->o.job->host[m->process_of[r]];
+        hw = (int)strlen(host) > hw ? (int)strlen(host) : hw;
         if ((int)strlen(device_of(t, r, dev, sizeof dev)) > dw)
             dw = (int)strlen(dev);
+    }
     fprintf(out, "    rank  process  %-*s  %-*s  replica  stages\n", hw,
             "host", dw, "device");
     for (int r = 0; r < t->p; r++) {
-        fprintf(out, "    %4d  %7d  %-*s  %-*s  %7d  ", r, 0, hw, host, dw,
+        fprintf(out, "    %4d  %7d  %-*s  %-*s  %7d  ", r, m->process_of[r],
+                hw, t->o.job->host[m->process_of[r]], dw,
                 device_of(t, r, dev, sizeof dev), r % m->data);
         for (int s = 0, n = 0; s < t->S; s++)
             if (t->stage[s].rank == r)
@@ -162,26 +170,68 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
     }
 }
 
-/* Writes the measured timeline in the simulator's Chrome format. */
-static pp_status write_trace(const pp_trainer *t, pp_error *err)
+/* Every rank's spans, rank by rank: this process's, and across
+ * processes everyone's, gathered (each process's ranks are consecutive,
+ * so process order is rank order). *n of them, malloc'd. */
+static pp_status all_spans(const pp_trainer *t, pp_span **out, int *n,
+                           pp_error *err)
 {
-    FILE *f = fopen(t->o.trace, "w");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
-                            t->o.trace, strerror(errno));
     int total = 0;
     for (int r = 0; r < t->p; r++)
         total += t->trace[r].n;
-    pp_sim sim = {.p = t->p, .nspans = total};
-    sim.spans = malloc((size_t)total * sizeof *sim.spans + 1);
-    if (!sim.spans) {
-        fclose(f);
+    pp_span *mine = malloc((size_t)total * sizeof *mine + 1);
+    if (!mine)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    }
     for (int r = 0, at = 0; r < t->p; r++) {
-        memcpy(sim.spans + at, t->trace[r].span,
-               (size_t)t->trace[r].n * sizeof *sim.spans);
+        memcpy(mine + at, t->trace[r].span,
+               (size_t)t->trace[r].n * sizeof *mine);
         at += t->trace[r].n;
+    }
+    *out = mine;
+    *n = total;
+    if (t->m->processes == 1)
+        return PP_OK;
+    unsigned char *all;
+    size_t stride;
+    uint64_t *size;
+    pp_status st = pp_job_gather(t->o.job, mine, (size_t)total * sizeof *mine,
+                                 t->o.recv_timeout_ms, &all, &stride, &size,
+                                 err);
+    free(mine);
+    *out = NULL;
+    if (st)
+        return st;
+    uint64_t bytes = 0;
+    for (int q = 0; q < t->m->processes; q++)
+        bytes += size[q];
+    if ((*out = malloc(bytes + 1)))
+        for (int q = 0, at = 0; q < t->m->processes; q++) {
+            memcpy((unsigned char *)*out + at, all + (size_t)q * stride,
+                   size[q]);
+            at += (int)size[q];
+        }
+    *n = (int)(bytes / sizeof **out);
+    free(all);
+    free(size);
+    return *out ? PP_OK : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+}
+
+/* Writes the measured timeline in the simulator's Chrome format: process
+ * 0 does, from every process's spans. */
+static pp_status write_trace(const pp_trainer *t, pp_error *err)
+{
+    pp_sim sim = {.p = t->p};
+    if (all_spans(t, &sim.spans, &sim.nspans, err))
+        return err->code;
+    if (t->me != 0) {
+        free(sim.spans);
+        return PP_OK;
+    }
+    FILE *f = fopen(t->o.trace, "w");
+    if (!f) {
+        free(sim.spans);
+        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the trace: %s",
+                            t->o.trace, strerror(errno));
     }
     pp_plan shown = *t->m->plan;
     char name[sizeof shown.name + 32];
@@ -217,8 +267,6 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
     int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
              fwrite(&version, sizeof version, 1, f) == 1 &&
              fwrite(&total, sizeof total, 1, f) == 1;
-    for (int s = 0; ok && s < m->stages; s++)
-        ok = pp_stage_host_params(t, s) != NULL;
     for (int l = 0; ok && l < m->nlayers; l++)
         for (int i = 0; ok && i < m->layers[l].plan.nparams; i++) {
             if (m->layers[l].owner[i].layer != l)
@@ -283,10 +331,72 @@ pp_status pp_read_checkpoint(pp_trainer *t, const char *path, pp_error *err)
     return st;
 }
 
+/* Replica 0's parameters on the host of process 0, its own stages
+ * fetched from their devices and the others' gathered from their
+ * processes (into host copies of their own). */
+static pp_status gather_params(pp_trainer *t, pp_error *err)
+{
+    const pp_model *m = t->m;
+    size_t mine = 0;
+    for (int s = 0; s < m->stages; s++)
+        if (t->rank[t->stage[s].rank].local) {
+            if (!pp_stage_host_params(t, s))
+                return pp_error_set(err, PP_ERR_DEVICE, "stage %d's "
+                                    "parameters could not be read", s);
+            mine += t->stage[s].nparams;
+        }
+    if (m->processes == 1)
+        return PP_OK;
+    float *pack = malloc(mine * sizeof *pack + 1);
+    if (!pack)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    for (int s = 0, at = 0; s < m->stages; s++)
+        if (t->rank[t->stage[s].rank].local) {
+            memcpy(pack + at, t->stage[s].host_params,
+                   t->stage[s].nparams * sizeof *pack);
+            at += (int)t->stage[s].nparams;
+        }
+    unsigned char *all;
+    size_t stride;
+    uint64_t *size;
+    pp_status st = pp_job_gather(t->o.job, pack, mine * sizeof *pack,
+                                 t->o.recv_timeout_ms, &all, &stride, &size,
+                                 err);
+    free(pack);
+    if (st || t->me != 0) {
+        if (!st) {
+            free(all);
+            free(size);
+        }
+        return st;
+    }
+    size_t *at = calloc((size_t)m->processes, sizeof *at);
+    for (int s = 0; at && s < m->stages; s++) {
+        stage_rt *sg = &t->stage[s];
+        int q = m->process_of[sg->rank];
+        if (t->rank[sg->rank].local)
+            continue;
+        if (!(sg->host_params = malloc(sg->nparams * sizeof(float) + 1)))
+            break;
+        memcpy(sg->host_params, all + (size_t)q * stride + at[q],
+               sg->nparams * sizeof(float));
+        at[q] += sg->nparams * sizeof(float);
+    }
+    int ok = at != NULL;
+    for (int s = 0; ok && s < m->stages; s++)
+        ok = t->stage[s].host_params != NULL;
+    free(at);
+    free(all);
+    free(size);
+    return ok ? PP_OK : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+}
+
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
 {
-    /* An evaluation writes neither the training's log nor a checkpoint. */
-    if (t->m->log && !t->o.eval && !(t->log = fopen(t->m->log, "w")))
+    /* An evaluation writes neither the training's log nor a checkpoint;
+     * across processes, process 0 writes them. */
+    if (t->m->log && !t->o.eval && t->me == 0 &&
+        !(t->log = fopen(t->m->log, "w")))
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                             t->m->log, strerror(errno));
     pp_status st = pp_run_ranks(t, err);
@@ -297,6 +407,8 @@ pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
     if (!st && t->trace)
         st = write_trace(t, err);
     if (!st && t->m->checkpoint && !t->o.eval)
+        st = gather_params(t, err);
+    if (!st && t->m->checkpoint && !t->o.eval && t->me == 0)
         st = write_checkpoint(t, t->m->checkpoint, err);
     return st;
 }

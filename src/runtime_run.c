@@ -63,12 +63,16 @@ static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
     pthread_mutex_lock(&t->fail_lock);
     if (!t->failed) {
         t->failed = 1;
-        char name[32] = "";
+        char name[32] = "", host[96] = "";
         if (task)
             pp_task_format(task, name, sizeof name);
-        pp_error_set(&t->failure, why->code, "rank %d, step %lld%s%s: %s",
-                     rank, (long long)step + 1, task ? ", " : "", name,
-                     why->msg);
+        /* Across processes, which one and where. */
+        if (t->m->processes > 1)
+            snprintf(host, sizeof host, " (process %d on %s)", t->me,
+                     t->o.job->host[t->me]);
+        pp_error_set(&t->failure, why->code, "rank %d%s, step %lld%s%s: %s",
+                     rank, host, (long long)step + 1, task ? ", " : "",
+                     name, why->msg);
         pp_transports_abort(t);
         barrier_break(&t->barrier);
     }
@@ -351,8 +355,20 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
     for (size_t off = 0; off < sum->n; off += sum->bucket, tag++)
         if (sum_bucket(x, in->peer, all + off,
                        sum->n - off < sum->bucket ? sum->n - off
-                                                  : sum->bucket, tag))
+                                                  : sum->bucket, tag)) {
+            const pp_model *m = t->m;
+            if (sum->owner.layer == PP_STAGE_SUM.layer)
+                pp_error_prefix(&x->err, "summing stage %d's gradients over "
+                                "its replicas",
+                                m->plan->group[in->peer].stage);
+            else if (sum->owner.layer == PP_NORM_SUM.layer)
+                pp_error_prefix(&x->err, "summing the gradient norm");
+            else
+                pp_error_prefix(&x->err, "summing the gradients of %s's "
+                                "shared parameter",
+                                m->layers[sum->owner.layer].name);
             return x->err.code;
+        }
     return PP_OK;
 }
 
@@ -403,6 +419,8 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             rc = recv_message(x, in, tag);
         } else if (in->kind == PP_INS_REDUCE) {
             rc = sum_gradients(x, in, tag);
+            if (rc)
+                *where = NULL; /* named by sum_gradients */
         } else {
             rc = optimizer_step(x);
         }
@@ -490,19 +508,71 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     fflush(out);
 }
 
+/* Across processes, after each step: every replica's loss, every rank's
+ * busy time and the gradient norm, from the processes that have them
+ * (each number from one process, the others giving 0, so the sums are
+ * exact). Bounded by the message timeout, so a process that hangs stops
+ * the others. */
+static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
+{
+    const pp_model *m = t->m;
+    int D = m->data, P = m->processes, n = D + t->p + 1;
+    double *mine = calloc((size_t)n * (size_t)(P + 1), sizeof *mine);
+    if (!mine)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    double *all = mine + n;
+    for (int s = 0; s < t->S; s++) {
+        const stage_rt *st = &t->stage[s];
+        if (st->last && t->rank[st->rank].local) {
+            mine[st->replica] = t->replica_loss[st->replica];
+            if (st->replica == 0)
+                mine[D + t->p] = t->norm[step & 1];
+        }
+    }
+    for (int r = 0; r < t->p; r++)
+        if (t->rank[r].local)
+            mine[D + r] = t->busy[r * 2 + (step & 1)];
+    pp_status st = pp_job_allgather(t->o.job, mine, all, (size_t)n *
+                                    sizeof *mine, t->o.recv_timeout_ms, err);
+    for (int i = 0; !st && i < n; i++) {
+        double sum = 0;
+        for (int q = 0; q < P; q++)
+            sum += all[(size_t)q * (size_t)n + (size_t)i];
+        if (i < D)
+            t->replica_loss[i] = sum;
+        else if (i < D + t->p)
+            t->busy[(i - D) * 2 + (step & 1)] = sum;
+        else
+            t->norm[step & 1] = sum;
+    }
+    free(mine);
+    return st;
+}
+
+/* The core this rank's thread takes: one per rank, numbered over the
+ * ranks of this process's node, when the node has enough. */
+static void pin(const pp_trainer *t, int r)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const pp_job_place *at = &t->o.job->place;
+    int k = 0;
+    for (int q = 0; q < r; q++)
+        k += t->rank[q].local;
+    if (cores < (long)at->locals * t->nlocal)
+        return;
+    /* No rank steals another's time slices, so measured bubbles mean what
+     * they say. */
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(at->local * t->nlocal + k, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+}
+
 static void *rank_main(void *arg)
 {
     rank_ctx *x = arg;
     pp_trainer *t = x->t;
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cores >= t->p) {
-        /* One core per rank when there are enough: no rank steals another's
-         * time slices, so measured bubbles mean what they say. */
-        cpu_set_t set;
-        CPU_ZERO(&set);
-        CPU_SET(x->r, &set);
-        pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-    }
+    pin(t, x->r);
     const rank_rt *rk = &t->rank[x->r];
     if (rk->dev->use(rk->dr.index, &x->err)) {
         fail(t, x->r, 0, NULL, &x->err);
@@ -519,6 +589,11 @@ static void *rank_main(void *arg)
         int rc = barrier_wait(&t->barrier);
         if (rc < 0)
             return NULL;
+        if (rc == 1 && t->m->processes > 1 &&
+            exchange(t, x->step, &x->err)) {
+            fail(t, x->r, x->step, NULL, &x->err);
+            return NULL;
+        }
         if (rc == 1) {
             /* The replicas' parts in their order: one sum, whatever the
              * threads' order. */
@@ -550,13 +625,16 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         free(ctx);
         return st;
     }
-    barrier_init(&t->barrier, t->p);
+    barrier_init(&t->barrier, t->nlocal);
     t->failed = 0;
     t->t0 = pp_now();
     int started = 0;
     for (int r = 0; r < t->p; r++) {
-        ctx[r] = (rank_ctx){.t = t, .r = r};
-        if (pthread_create(&threads[r], NULL, rank_main, &ctx[r]) != 0) {
+        if (!t->rank[r].local)
+            continue;
+        ctx[started] = (rank_ctx){.t = t, .r = r};
+        if (pthread_create(&threads[started], NULL, rank_main,
+                           &ctx[started]) != 0) {
             pp_error why;
             pp_error_set(&why, PP_ERR_RUNTIME, "cannot start a thread");
             fail(t, r, 0, NULL, &why);
@@ -564,8 +642,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         }
         started++;
     }
-    for (int r = 0; r < started; r++)
-        pthread_join(threads[r], NULL);
+    for (int i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
     if (t->o.progress && !t->o.quiet)
         fputs("\r\033[K", t->o.out);
     barrier_destroy(&t->barrier);
@@ -573,7 +651,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
      * buffers: let it drain before they go. */
     for (int r = 0; t->failed && r < t->p; r++) {
         pp_error ignore;
-        t->rank[r].dev->sync(&t->rank[r].dr, &ignore);
+        if (t->rank[r].opened)
+            t->rank[r].dev->sync(&t->rank[r].dr, &ignore);
     }
     pp_transports_close(t);
     free(threads);

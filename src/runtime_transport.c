@@ -89,6 +89,8 @@ static int by_destination(const void *a, const void *b)
 static pp_status reserve(pp_trainer *t, pp_error *err)
 {
     for (int r = 0; r < t->p; r++) {
+        if (!t->rank[r].local)
+            continue;
         int n;
         pp_send_rt *list = pp_step_sends(t, r, &n);
         if (!list)
@@ -111,20 +113,40 @@ static pp_status reserve(pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
+/* Opens one transport: across processes (every process at once, in the
+ * routes' order) through its _job half when it reaches them. */
+static pp_status open_one(pp_trainer *t, transport_rt *tr,
+                          const pp_transport_rank *rank, pp_error *err)
+{
+    const pp_model *m = t->m;
+    pp_transport_job job = {t->me, m->processes, m->process_of,
+                            t->o.job->ops};
+    if (m->processes > 1 && (tr->ops->reach & PP_REACH_PROCESSES)) {
+        if (tr->async ? !tr->ops->open_job : !tr->ops->create_job)
+            return pp_error_set(err, PP_ERR_PLUGIN,
+                "it says it reaches other processes but has no %s: it was "
+                "built for an older pipette", tr->async ? "open_job"
+                                                        : "create_job");
+        return tr->async ? tr->ops->open_job(t->p, rank, tr->links, &job,
+                                             &tr->state, err)
+                         : tr->ops->create_job(t->p, &job, &tr->state, err);
+    }
+    return tr->async ? tr->ops->open(t->p, rank, tr->links, &tr->state, err)
+                     : tr->ops->create(t->p, &tr->state, err);
+}
+
 pp_status pp_transports_open(pp_trainer *t, pp_error *err)
 {
     pp_transport_rank *rank = calloc((size_t)t->p, sizeof *rank);
     if (!rank)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int r = 0; r < t->p; r++)
-        rank[r] = (pp_transport_rank){t->rank[r].dev, &t->rank[r].dr};
+        if (t->rank[r].local)
+            rank[r] = (pp_transport_rank){t->rank[r].dev, &t->rank[r].dr};
     pp_status st = PP_OK;
     for (int v = 0; !st && v < t->nvia; v++) {
         transport_rt *tr = &t->via[v];
-        st = tr->async
-                 ? tr->ops->open(t->p, rank, tr->links, &tr->state, err)
-                 : tr->ops->create(t->p, &tr->state, err);
-        if (st)
+        if ((st = open_one(t, tr, rank, err)))
             pp_error_prefix(err, "transport %s", tr->name);
     }
     free(rank);

@@ -156,7 +156,7 @@ static void barrier(const probe *p)
 {
     int mine = me, all[PROCESSES];
     pp_error err;
-    EXPECT(p->job->allgather(&mine, all, sizeof mine, &err) == PP_OK,
+    EXPECT(p->job->allgather(&mine, all, sizeof mine, 60000, &err) == PP_OK,
            "barrier: %s", err.msg);
 }
 
@@ -181,7 +181,7 @@ static void check_place(const probe *p, const pp_job_place *place)
     int all[PROCESSES][2];
     pp_error err;
     pp_error_clear(&err);
-    EXPECT(p->job->allgather(mine, all, sizeof mine, &err) == PP_OK,
+    EXPECT(p->job->allgather(mine, all, sizeof mine, 60000, &err) == PP_OK,
            "allgather: %s", err.msg);
     for (int q = 0; q < PROCESSES; q++)
         EXPECT(all[q][0] == q && all[q][1] == q * 1000 + 7,

@@ -53,9 +53,11 @@ typedef struct pp_job_ops {
      * with the level it gave. Fills *place. */
     pp_status (*init)(pp_job_place *place, pp_error *err);
     /* Collective: every process gives `bytes` bytes, and
-     * all[q * bytes ...] gets process q's. */
+     * all[q * bytes ...] gets process q's. Waits at most timeout_ms for
+     * the others (< 0: forever), so that a process that hangs cannot hang
+     * the rest: PP_ERR_RUNTIME when it passes. */
     pp_status (*allgather)(const void *mine, void *all, size_t bytes,
-                           pp_error *err);
+                           int timeout_ms, pp_error *err);
     /* Ends every process of the job now with `code` (MPI_Abort). Does not
      * return. */
     void (*abort)(int code);
