@@ -10,5 +10,5 @@ PP_TEST_HAVE_MPI = yes
 else
 PP_TEST_HAVE_MPI = no
 endif
-TESTS += tests/mpi.sh
-EXTRA_DIST += tests/mpi.sh tests/mpi_probe.c
+TESTS += tests/mpi.sh tests/mpi-train.sh
+EXTRA_DIST += tests/mpi.sh tests/mpi_probe.c tests/mpi-train.sh

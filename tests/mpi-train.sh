@@ -1,0 +1,147 @@
+#!/bin/sh
+# tests/mpi-train.sh - pipette train with its ranks in MPI processes: 2
+# replicas of a 2-rank pipeline as 4 processes, and as 2 processes of 2
+# threads, reach the parameters of the same job as threads of one
+# process, bit for bit, and one pipeline's loss; process 0 alone prints
+# the plan, the log and writes the trace (with every rank) and the
+# checkpoint; a job started with the wrong number of processes says so
+# once; a process that hangs or is killed ends the job within the
+# message timeout, naming the rank and its host, with no process left.
+# Skipped (77) without MPI or mpirun; PIPETTE_REQUIRE_MPI=1 makes that a
+# failure.
+. "${srcdir:-.}/tests/lib.sh"
+examples="${srcdir:-.}/examples"
+
+skip() {
+    if [ "${PIPETTE_REQUIRE_MPI:-0}" = 1 ]; then
+        echo "FAIL: $1, and PIPETTE_REQUIRE_MPI=1" >&2
+        exit 1
+    fi
+    echo "SKIP: $1"
+    exit 77
+}
+[ "$PP_HAVE_MPI" = yes ] || skip "pipette was configured without MPI"
+command -v mpirun >/dev/null 2>&1 || skip "no mpirun on PATH"
+if mpirun --version 2>&1 | grep -q "Open MPI"; then
+    mpirun="mpirun --allow-run-as-root --oversubscribe"
+else
+    mpirun="mpirun"
+fi
+
+# mlp.ini's pipeline of 2 ranks, twice: 4 micro-batches of 32 samples a
+# replica, 10 steps; $2 more [parallel] lines.
+model() { # model FILE [PARALLEL-LINES]
+    sed -e 's/^microbatches = 8/microbatches = 4/' -e 's/^steps = 200/steps = 10/' \
+        -e 's/^log_every = 20/log_every = 5/' \
+        -e "s|^\[train\]|[train]\ncheckpoint = $1.ckpt|" "$examples/mlp.ini" >"$1"
+    printf '[parallel]\ndata = 2\n%b' "${2:-}" >>"$1"
+}
+loss_at() { awk -v s="$1" '$1 == "step" && $2 == s { print $4 }' "$tmp/out"; }
+
+model "$tmp/threads.ini"
+run timeout 120 "$PIPETTE" train "$tmp/threads.ini"
+expect_status 0 "4 ranks as threads"
+threads_loss=$(loss_at 10)
+
+model "$tmp/procs.ini"
+run timeout 120 $mpirun -np 4 "$PIPETTE" train --trace "$tmp/procs.json" "$tmp/procs.ini"
+expect_status 0 "4 ranks as 4 processes"
+expect_out "^  4 processes of 1 rank each, on 1 node$" "the plan says how the ranks are placed"
+expect_out "^       3        3  [^ ]+ +cpu +1  1$" "rank 3 in process 3: replica 1's stage 1"
+expect_out "^  transport: mpi 0->1 0->2 1->0 1->3 2->0 2->3 3->1 3->2$" "mpi carries every direction between processes"
+[ "$(grep -c '^plan:' "$tmp/out")" -eq 1 ] || fail "the plan is printed $(grep -c '^plan:' "$tmp/out") times"
+[ "$(grep -Ec '^step +10 ' "$tmp/out")" -eq 1 ] || fail "step 10 is logged other than once"
+[ "$(loss_at 10)" = "$threads_loss" ] ||
+    fail "processes: loss $(loss_at 10) at step 10, threads $threads_loss"
+cmp -s "$tmp/procs.ini.ckpt" "$tmp/threads.ini.ckpt" ||
+    fail "4 processes' parameters differ from 4 threads'"
+for r in 0 1 2 3; do
+    grep -q "\"name\":\"rank $r\"" "$tmp/procs.json" ||
+        fail "the trace has no track of rank $r"
+    grep -q "\"cat\":\"F\",\"ph\":\"X\",\"pid\":0,\"tid\":$r," "$tmp/procs.json" ||
+        fail "the trace has no forward of rank $r"
+done
+
+model "$tmp/pairs.ini" "ranks_per_process = 2\n"
+run timeout 120 $mpirun -np 2 "$PIPETTE" train "$tmp/pairs.ini"
+expect_status 0 "4 ranks as 2 processes of 2 threads"
+expect_out "^  transport: local 0->1 1->0 2->3 3->2; mpi 0->2 1->3 2->0 3->1$" "local within a process, mpi between"
+cmp -s "$tmp/pairs.ini.ckpt" "$tmp/threads.ini.ckpt" ||
+    fail "2 processes of 2 threads: parameters differ from 4 threads'"
+
+# One pipeline of 8 micro-batches takes the same samples: the same loss.
+sed -e 's/^steps = 200/steps = 10/' -e 's/^log_every = 20/log_every = 5/' \
+    "$examples/mlp.ini" >"$tmp/one.ini"
+run timeout 120 "$PIPETTE" train "$tmp/one.ini"
+[ "$(loss_at 10)" = "$threads_loss" ] ||
+    fail "one pipeline: loss $(loss_at 10) at step 10, 2 replicas $threads_loss"
+
+# The wrong number of processes: one message, exit 2, nothing trained.
+run timeout 60 $mpirun -np 3 "$PIPETTE" train "$tmp/pairs.ini"
+expect_status 2 "3 processes for 2"
+expect_err "ranks_per_process: 3 processes were started, but the job has 4 ranks \(2 replicas x 2\) and 2 per process: start 2 processes \(mpirun -np 2\)" "the wrong number of processes"
+[ "$(grep -c 'processes were started' "$tmp/err")" -eq 1 ] ||
+    fail "the wrong number of processes is said $(grep -c 'processes were started' "$tmp/err") times"
+expect_no_out "3 processes for 2"
+
+# Processes of a run of $1 that are pipette (not mpirun or a shell).
+ranks_of() {
+    ps -eo pid=,comm=,args= | awk -v f="$1" \
+        'index($0, f) && ($2 == "pipette" || $2 == "lt-pipette") { print $1 }'
+}
+# Waits until a run of $1 has its 4 processes, at most 30 s.
+started() {
+    i=0
+    while [ "$(ranks_of "$1" | wc -l)" -lt 4 ] && [ $i -lt 300 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    sleep 1 # past the first steps
+}
+# Waits for the mpirun of $1 (pid $2) to end, at most $3 s; then none of
+# its processes may be left.
+ends_within() {
+    i=0
+    while kill -0 "$2" 2>/dev/null && [ $i -lt $(($3 * 10)) ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 "$2" 2>/dev/null; then
+        fail "mpirun of $1 still runs $3 s on"
+        kill -9 "$2"
+    fi
+    wait "$2"
+    status=$?
+    sleep 0.5
+    left=$(ranks_of "$1")
+    if [ -n "$left" ]; then
+        fail "processes left after mpirun of $1 ended: $left"
+        kill -9 $left 2>/dev/null
+    fi
+}
+
+# A process that hangs (stopped): the others wait 2 s for its messages,
+# then one names the rank, its process and host, and the job ends.
+model "$tmp/hang.ini"
+sed -i 's/^steps = 10$/steps = 1000000/' "$tmp/hang.ini"
+$mpirun -np 4 "$PIPETTE" train -q --timeout 2 "$tmp/hang.ini" >"$tmp/out" 2>"$tmp/err" &
+job=$!
+started "$tmp/hang.ini"
+victim=$(ranks_of "$tmp/hang.ini" | sed -n 2p)
+kill -STOP "$victim"
+ends_within "$tmp/hang.ini" $job 30
+kill -CONT "$victim" 2>/dev/null
+[ "$status" -ne 0 ] || fail "a hung process: mpirun exited 0"
+expect_err "^pipette: rank [0-9] \(process [0-9] on [^)]+\), step [0-9]+.*waited 2000 ms for a message from rank [0-9].*may have died or hung" "a hung process is named"
+
+# A process killed: the job ends at once, none left.
+model "$tmp/kill.ini"
+sed -i 's/^steps = 10$/steps = 1000000/' "$tmp/kill.ini"
+$mpirun -np 4 "$PIPETTE" train -q --timeout 60 "$tmp/kill.ini" >"$tmp/out" 2>"$tmp/err" &
+job=$!
+started "$tmp/kill.ini"
+kill -9 "$(ranks_of "$tmp/kill.ini" | sed -n 3p)"
+ends_within "$tmp/kill.ini" $job 30
+[ "$status" -ne 0 ] || fail "a killed process: mpirun exited 0"
+
+finish
