@@ -18,8 +18,16 @@
 # another rank computes is overlap, and the time from the last compute's
 # end to the step's end is what the sums add to the step.
 #
-# REPEAT (default 3) runs each and reports the run of median speed. Needs
-# python3 (to read the log and the trace). Prints a Markdown table.
+# Processes: where mpirun is on PATH and pipette was built with MPI, the
+# same 2-rank pipeline (p = 2, 8 micro-batches, no replicas) as 2 threads
+# of one process and as 2 MPI processes (mpirun -np 2): the process
+# overhead is the change in median step time. MPIRUN overrides the
+# launcher ("mpirun --allow-run-as-root --oversubscribe" by default for
+# Open MPI).
+#
+# REPEAT (default 3) runs each and reports the run of median speed, the
+# variants taking turns so that drifting load slows them alike. Needs
+# python3 (to read the log and the trace). Prints Markdown tables.
 set -eu
 pipette=${1:-$(dirname "$0")/../src/pipette}
 work=$(mktemp -d)
@@ -60,10 +68,11 @@ features = 512
 INI
 }
 
-# Median samples/s of the steps after the first five.
+# Median samples/s of the steps after the first five; $LAUNCH (mpirun
+# ...) before pipette where set.
 speed() { # speed DEVICES DATA BATCH MICROBATCHES [TRACE]
     model "$1" "$2" "$3" "$4" >"$work/m.ini"
-    "$pipette" train ${5:+--trace "$5"} "$work/m.ini" >"$work/log"
+    ${LAUNCH:-} "$pipette" train ${5:+--trace "$5"} "$work/m.ini" >"$work/log"
     python3 - "$work/log" <<'PY'
 import statistics, sys
 log = [l.split() for l in open(sys.argv[1]) if l.startswith("step ")]
@@ -115,3 +124,28 @@ print("|---|---|---|---|")
 print("| 2 x 2 (1F1B, 8 micro-batches) | %d | %.2f | %.0f%% |"
       % (len(sums) // steps, tot / 1000.0 / steps, 100.0 * hid / tot if tot else 0))
 PY
+
+# Threads against processes, where MPI is there.
+if [ -n "${MPIRUN:-}" ]; then
+    mpirun=$MPIRUN
+elif mpirun --version 2>/dev/null | grep -q "Open MPI"; then
+    mpirun="mpirun --allow-run-as-root --oversubscribe"
+else
+    mpirun=mpirun
+fi
+if command -v mpirun >/dev/null 2>&1 &&
+    "$pipette" plugins 2>/dev/null | grep -q "mpi-job"; then
+    : >"$work/procs"
+    for rep in $(seq "$repeat"); do
+        echo "threads $(speed "cpu*2" 1 512 8)" >>"$work/procs"
+        echo "processes $(LAUNCH="$mpirun -np 2" speed "cpu*2" 1 512 8)" >>"$work/procs"
+    done
+    med() { awk -v d="$1" '$1 == d { print $2 }' "$work/procs" | sort -n |
+        awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+    echo
+    echo "| 2 ranks (1F1B, 8 micro-batches, batch 512) | samples/s | step ms | overhead |"
+    echo "|---|---|---|---|"
+    awk -v a="$(med threads)" -v b="$(med processes)" 'BEGIN {
+        printf "| 2 threads of one process | %s | %.2f | |\n", a, 512000 / a
+        printf "| 2 MPI processes | %s | %.2f | %+.1f%% |\n", b, 512000 / b, 100 * (a / b - 1) }'
+fi

@@ -112,7 +112,7 @@ static pp_status job_init(pp_job_place *place, pp_error *err)
     return PP_OK;
 }
 
-/* A non-blocking allgather, polled (backing off to 1 ms) until it is
+/* A non-blocking allgather, polled (pp_mpi_pause) until it is
  * done or timeout_ms has passed. */
 static pp_status job_allgather(const void *mine, void *all, size_t bytes,
                                int timeout_ms, pp_error *err)
@@ -126,7 +126,8 @@ static pp_status job_allgather(const void *mine, void *all, size_t bytes,
     if (PP_MPI_CHECK(MPI_Iallgather(mine, n, MPI_BYTE, all, n, MPI_BYTE,
                                     MPI_COMM_WORLD, &req), err))
         return err->code;
-    struct timespec start, now, nap = {0, 1000};
+    struct timespec start, now;
+    long pause = 1;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         if (PP_MPI_CHECK(MPI_Test(&req, &done, MPI_STATUS_IGNORE), err))
@@ -141,9 +142,7 @@ static pp_status job_allgather(const void *mine, void *all, size_t bytes,
                 "mpi-job: waited %d ms for every process to reach the same "
                 "point and some did not: one may have died or hung",
                 timeout_ms);
-        nanosleep(&nap, NULL);
-        if (nap.tv_nsec < 1000000)
-            nap.tv_nsec *= 2;
+        pp_mpi_pause((long)ms, &pause);
     }
 }
 

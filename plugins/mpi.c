@@ -10,8 +10,9 @@
  * copies of finished sends are freed by later sends and receives. recv
  * takes whatever has arrived for its rank (MPI_Improbe, MPI_Imrecv,
  * MPI_Test), keeps the messages of other (source, tag) pairs in the
- * rank's mailbox, and polls with a backoff up to 1 ms: polling is what
- * honours the timeout and abort.
+ * rank's mailbox, and polls (pp_mpi_pause: yielding the core at first,
+ * then sleeping up to 1 ms): polling is what honours the timeout and
+ * abort.
  *
  * Not for a single process: the job plugin (mpi-job) owns MPI_Init and
  * MPI_Finalize, and only a job says which process runs each rank, so
@@ -431,8 +432,7 @@ static pp_status mpi_recv(void *handle, int dst, int src, uint64_t tag,
                 "0x%" PRIx64 ") and none came: process %d, which runs rank "
                 "%d, may have died or hung", dst, waited, src, tag,
                 t->process_of[src], src);
-        pause_us(pause);
-        pause = pause * 2 < PAUSE_MAX_US ? pause * 2 : PAUSE_MAX_US;
+        pp_mpi_pause(waited, &pause);
     }
 }
 

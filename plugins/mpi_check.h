@@ -12,6 +12,8 @@
 #define PP_PLUGINS_MPI_CHECK_H
 
 #include <mpi.h>
+#include <sched.h>
+#include <time.h>
 
 #include <pipette/error.h>
 
@@ -32,5 +34,22 @@ static inline pp_status pp_mpi_result(int rc, const char *call,
 }
 #define PP_MPI_CHECK(call, err)                                             \
     pp_mpi_result((call), #call, __FILE__, __LINE__, (err))
+
+/* Between two polls of a wait that has lasted waited_ms: for the first
+ * PP_MPI_SPIN_MS only a yield of the core (a message arrives within
+ * microseconds, and a rank's core has nothing else to do), then sleeps
+ * that double from 1 us to 1 ms (*pause_us), so a long wait costs no
+ * core. */
+#define PP_MPI_SPIN_MS 20
+static inline void pp_mpi_pause(long waited_ms, long *pause_us)
+{
+    if (waited_ms < PP_MPI_SPIN_MS) {
+        sched_yield();
+        return;
+    }
+    struct timespec ts = {0, *pause_us * 1000L};
+    nanosleep(&ts, NULL);
+    *pause_us = *pause_us * 2 < 1000 ? *pause_us * 2 : 1000;
+}
 
 #endif
