@@ -6,6 +6,7 @@
  * error (with its rank, step and task) is the run's.
  */
 #define _GNU_SOURCE /* pthread_setaffinity_np */
+#include <limits.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -511,8 +512,8 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
 /* Across processes, after each step: every replica's loss, every rank's
  * busy time and the gradient norm, from the processes that have them
  * (each number from one process, the others giving 0, so the sums are
- * exact). Bounded by the message timeout, so a process that hangs stops
- * the others. */
+ * exact). Bounded by twice the message timeout, so a process that hangs
+ * stops the others, and one waiting for its messages names it first. */
 static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
 {
     const pp_model *m = t->m;
@@ -532,8 +533,12 @@ static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
     for (int r = 0; r < t->p; r++)
         if (t->rank[r].local)
             mine[D + r] = t->busy[r * 2 + (step & 1)];
+    int timeout = t->o.recv_timeout_ms < INT_MAX / 2
+                      ? 2 * t->o.recv_timeout_ms : INT_MAX;
     pp_status st = pp_job_allgather(t->o.job, mine, all, (size_t)n *
-                                    sizeof *mine, t->o.recv_timeout_ms, err);
+                                    sizeof *mine, timeout, err);
+    if (st)
+        pp_error_prefix(err, "the step's end");
     for (int i = 0; !st && i < n; i++) {
         double sum = 0;
         for (int q = 0; q < P; q++)

@@ -386,6 +386,19 @@ else
     run timeout 300 "$PIPETTE" eval --checkpoint "$tmp/gpu.ckpt" --batches 4 "$tmp/gpu-gpt.ini"
     expect_status 0 "eval on the GPU"
     expect_out "^batch +4  loss $fourth " "eval on the GPU: train's fourth loss"
+    # Replicas on GPUs: an unindexed cuda takes the next GPU; one more
+    # replica than GPUs is refused at devices, naming the missing one.
+    gpus=$("$PIPETTE" devices | grep -c '^GPU [0-9]*: ')
+    sed -e 's|^devices = .*|devices = cuda|' -e 's|^steps = 200|steps = 2|' \
+        -e 's|^microbatches = 8|microbatches = 2|' "$examples/mlp.ini" >"$tmp/gpus.ini"
+    printf '[parallel]\ndata = %d\n' $((gpus + 1)) >>"$tmp/gpus.ini"
+    run timeout 120 "$PIPETTE" train "$tmp/gpus.ini"
+    expect_status 2 "a replica more than the GPUs"
+    expect_err "^$tmp/gpus\.ini:[0-9]+: \[pipeline\] devices: cuda:$gpus: there is no device with that index \(the cuda plugin counts $gpus\)$" "the missing GPU named"
+    sed -i "s|^data = .*|data = $gpus|" "$tmp/gpus.ini"
+    run timeout 120 "$PIPETTE" train "$tmp/gpus.ini"
+    expect_status 0 "a replica on each GPU"
+    expect_out "^ +$((gpus - 1)) +0 +[^ ]+ +cuda:$((gpus - 1)) +$((gpus - 1))  0$" "the last replica on the last GPU"
 fi
 
 run "$PIPETTE" train
