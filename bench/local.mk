@@ -21,5 +21,6 @@ bench_transfer_gpu_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 bench_transfer_gpu_LDADD = src/libpipette.la $(CUDA_LIBS) $(PTHREAD_LIBS)
 endif
 EXTRA_DIST += bench/linear_gpu.c bench/transfer_gpu.c bench/schedules.sh \
-	bench/cpu-pipeline.sh bench/data-parallel.sh bench/gpu.sh bench/gpu-mlp.ini \
+	bench/cpu-pipeline.sh bench/data-parallel.sh bench/gpt2-estimate.sh \
+	bench/gpu.sh bench/gpu-mlp.ini \
 	bench/gpu-char.ini bench/torch_reference.py bench/cpu-torch.sh

@@ -11,7 +11,7 @@
 #include "routes.h"
 
 static const char usage[] =
-    "usage: pipette check [-q] FILE.ini...\n"
+    "usage: pipette check [-q] [--processes N] FILE.ini...\n"
     "\n"
     "Checks model files: their syntax, every key against what the core and\n"
     "the named plugins accept, the plugins themselves, and that each layer's\n"
@@ -19,6 +19,9 @@ static const char usage[] =
     "or every error found as FILE:LINE: message.\n"
     "\n"
     "  -q, --quiet   print nothing for valid files\n"
+    "  --processes N  check the job as mpirun -np N would start it (on one\n"
+    "                node): N processes of [parallel] ranks_per_process\n"
+    "                ranks, and the transports between them\n"
     "\n"
     "exit status: 0 all files valid, 2 a file has errors, 1 failure.\n";
 
@@ -95,6 +98,10 @@ static void print_summary(const char *path, const pp_model *m)
                "in buckets of at most %g MiB\n",
                m->data, m->nranks, m->data,
                (double)m->bucket_bytes / 1048576.0);
+    if (m->processes > 1)
+        printf("  processes: %d of %d rank%s each (rank r in process r / "
+               "%d)\n", m->processes, m->ranks_per_process,
+               m->ranks_per_process == 1 ? "" : "s", m->ranks_per_process);
     pp_sim *sim;
     pp_error err;
     pp_costs costs = pp_costs_default();
@@ -135,6 +142,7 @@ int pp_cmd_check(int argc, char **argv)
         return PP_EXIT_OK;
     }
     int quiet = 0, first = 1;
+    long long processes = 0;
     for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
         if (strcmp(argv[first], "--") == 0) {
             first++;
@@ -143,6 +151,14 @@ int pp_cmd_check(int argc, char **argv)
         if (strcmp(argv[first], "-q") == 0 ||
             strcmp(argv[first], "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(argv[first], "--processes") == 0) {
+            if (first + 1 >= argc ||
+                pp_cmd_count(argv[first + 1], 4096, &processes))
+                return pp_cmd_usage_error("check", usage, "--processes "
+                                          "needs a whole number, 1 to 4096");
+            first++;
             continue;
         }
         fprintf(stderr, "pipette check: unknown option '%s'\n%s",
@@ -157,6 +173,13 @@ int pp_cmd_check(int argc, char **argv)
     for (int i = first; i < argc; i++) {
         pp_model *m;
         int s = pp_cmd_load(argv[i], &m);
+        pp_error err;
+        pp_error_clear(&err);
+        if (s == PP_EXIT_OK && processes &&
+            pp_model_place(m, (int)processes, NULL, &err)) {
+            pp_model_free(m);
+            s = pp_cmd_fail(&err);
+        }
         if (s != PP_EXIT_OK) {
             if (s > status || status == PP_EXIT_OK)
                 status = s;

@@ -172,9 +172,9 @@ static void print_summary(const pp_plan *plan, const pp_sim *sim,
            plan->m == 1 ? "" : "es", plan->v, plan->v == 1 ? "" : "s",
            plan->S);
     if (plan->replicas > 1)
-        printf(", %d replicas of %d ranks: rank r of replica k is rank "
+        printf(", %d replicas of %d rank%s: rank r of replica k is rank "
                "r x %d + k", plan->replicas, plan->p / plan->replicas,
-               plan->replicas);
+               plan->p / plan->replicas == 1 ? "" : "s", plan->replicas);
     printf("\ncosts: F=%g B=%g BI=%g BW=%g transfer=%g allreduce=%g\n",
            o->costs.f, o->costs.b, o->costs.bi, o->costs.bw,
            o->costs.transfer, o->costs.allreduce);

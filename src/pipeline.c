@@ -581,9 +581,11 @@ pp_status pp_model_place(pp_model *m, int processes, const int *node,
                  "divisor of the ranks", processes, m->nranks,
                  m->nranks == 1 ? "" : "s", m->data, m->data == 1 ? "" : "s",
                  m->pipeline_ranks, per, need, need == 1 ? "" : "es", need);
-        if (par && pp_section_has(par, "ranks_per_process"))
-            return pp_section_error(par, "ranks_per_process", err, "%s",
-                                    why);
+        if (par)
+            return pp_section_error(par, pp_section_has(par,
+                                        "ranks_per_process")
+                                        ? "ranks_per_process" : NULL,
+                                    err, "%s", why);
         return pp_error_set(err, PP_ERR_CONFIG, "%s: %s", m->cfg->path, why);
     }
     m->processes = processes;

@@ -84,6 +84,12 @@ run timeout 120 "$PIPETTE" train "$tmp/one.ini"
 [ "$(loss_at 10)" = "$threads_loss" ] ||
     fail "one pipeline: loss $(loss_at 10) at step 10, 2 replicas $threads_loss"
 
+# pipette check sees the job as mpirun -np 2 would start it.
+run "$PIPETTE" check --processes 2 "$tmp/pairs.ini"
+expect_status 0 "check --processes 2"
+expect_out "^  processes: 2 of 2 ranks each \(rank r in process r / 2\)$" "check shows the processes"
+expect_out "^  transport: local 0->1 1->0 2->3 3->2; mpi 0->2 1->3 2->0 3->1$" "check routes between processes"
+
 # The wrong number of processes: one message, exit 2, nothing trained.
 run timeout 60 $mpirun -np 3 "$PIPETTE" train "$tmp/pairs.ini"
 expect_status 2 "3 processes for 2"
