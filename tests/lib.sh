@@ -35,6 +35,29 @@ expect_no_out() {
     [ ! -s "$tmp/out" ] || fail "$1: expected nothing on stdout"
 }
 
+# needs_mpi: the tests in MPI processes need pipette built with MPI and
+# mpirun on PATH: without them, skip (77), or fail where
+# PIPETTE_REQUIRE_MPI=1. Sets $mpirun: Open MPI's refuses root without
+# --allow-run-as-root, and more processes than cores without
+# --oversubscribe; MPICH's takes neither.
+needs_mpi() {
+    why=""
+    [ "$PP_HAVE_MPI" = yes ] || why="pipette was configured without MPI"
+    command -v mpirun >/dev/null 2>&1 || why=${why:-"no mpirun on PATH"}
+    if [ -n "$why" ] && [ "${PIPETTE_REQUIRE_MPI:-0}" = 1 ]; then
+        echo "FAIL: $why, and PIPETTE_REQUIRE_MPI=1" >&2
+        exit 1
+    elif [ -n "$why" ]; then
+        echo "SKIP: $why"
+        exit 77
+    fi
+    if mpirun --version 2>&1 | grep -q "Open MPI"; then
+        mpirun="mpirun --allow-run-as-root --oversubscribe"
+    else
+        mpirun="mpirun"
+    fi
+}
+
 finish() {
     if [ "$failures" -ne 0 ]; then
         echo "$failures check(s) failed" >&2

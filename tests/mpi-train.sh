@@ -12,21 +12,7 @@
 . "${srcdir:-.}/tests/lib.sh"
 examples="${srcdir:-.}/examples"
 
-skip() {
-    if [ "${PIPETTE_REQUIRE_MPI:-0}" = 1 ]; then
-        echo "FAIL: $1, and PIPETTE_REQUIRE_MPI=1" >&2
-        exit 1
-    fi
-    echo "SKIP: $1"
-    exit 77
-}
-[ "$PP_HAVE_MPI" = yes ] || skip "pipette was configured without MPI"
-command -v mpirun >/dev/null 2>&1 || skip "no mpirun on PATH"
-if mpirun --version 2>&1 | grep -q "Open MPI"; then
-    mpirun="mpirun --allow-run-as-root --oversubscribe"
-else
-    mpirun="mpirun"
-fi
+needs_mpi
 
 # mlp.ini's pipeline of 2 ranks, twice: 4 micro-batches of 32 samples a
 # replica, 10 steps; $2 more [parallel] lines.

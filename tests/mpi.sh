@@ -6,25 +6,9 @@
 # without MPI or mpirun; PIPETTE_REQUIRE_MPI=1 makes that a failure.
 . "${srcdir:-.}/tests/lib.sh"
 
-skip() {
-    if [ "${PIPETTE_REQUIRE_MPI:-0}" = 1 ]; then
-        echo "FAIL: $1, and PIPETTE_REQUIRE_MPI=1" >&2
-        exit 1
-    fi
-    echo "SKIP: $1"
-    exit 77
-}
-[ "$PP_HAVE_MPI" = yes ] || skip "pipette was configured without MPI"
-command -v mpirun >/dev/null 2>&1 || skip "no mpirun on PATH"
-
+needs_mpi
+mpirun="$mpirun -np 3"
 probe=$PP_BUILDDIR/tests/mpi_probe
-# Open MPI's mpirun refuses root without --allow-run-as-root, and more
-# processes than cores without --oversubscribe; MPICH's takes neither.
-if mpirun --version 2>&1 | grep -q "Open MPI"; then
-    mpirun="mpirun --allow-run-as-root --oversubscribe -np 3"
-else
-    mpirun="mpirun -np 3"
-fi
 
 # Not under a launcher: detect says so, and initialises nothing.
 run env -u OMPI_COMM_WORLD_SIZE -u PMI_SIZE -u PMIX_RANK -u SLURM_STEP_ID \

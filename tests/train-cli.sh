@@ -392,8 +392,11 @@ else
     # Replicas on GPUs: an unindexed cuda takes the next GPU; one more
     # replica than GPUs is refused at devices, naming the missing one.
     gpus=$("$PIPETTE" devices | grep -c '^GPU [0-9]*: ')
+    # (A batch that gpus and gpus + 1 replicas of 2 micro-batches divide.)
     sed -e 's|^devices = .*|devices = cuda|' -e 's|^steps = 200|steps = 2|' \
-        -e 's|^microbatches = 8|microbatches = 2|' "$examples/mlp.ini" >"$tmp/gpus.ini"
+        -e 's|^microbatches = 8|microbatches = 2|' \
+        -e "s|^batch = 256|batch = $((32 * gpus * (gpus + 1)))|" \
+        "$examples/mlp.ini" >"$tmp/gpus.ini"
     printf '[parallel]\ndata = %d\n' $((gpus + 1)) >>"$tmp/gpus.ini"
     run timeout 120 "$PIPETTE" train "$tmp/gpus.ini"
     expect_status 2 "a replica more than the GPUs"
