@@ -192,10 +192,10 @@ typedef struct pp_transport_ops {
      * group_open: called from the main thread after open (or open_job),
      * before any rank runs, once per such group, groups in one order;
      * ranks[n] are the group's ranks (some maybe of other processes).
-     * job is NULL in a run of one process; otherwise every process calls
-     * it for every group, with or without ranks in it, at once (it may be
-     * collective, e.g. to share an ncclUniqueId). *id names the group in
-     * sum_async. */
+     * job is NULL for a transport opened with open (the group's ranks are
+     * this process's); after open_job every process calls it for every
+     * group, with or without ranks in it, at once (it may be collective,
+     * e.g. to share an ncclUniqueId). *id names the group in sum_async. */
     pp_status (*group_open)(void *t, const int *ranks, int n,
                             const pp_transport_job *job, int *id,
                             pp_error *err);
