@@ -324,11 +324,14 @@ static int same_gpu(const transport *t, int a, int b)
  * across processes, said plainly: ranks a and b are on one GPU; a < 0
  * where no two ranks of them sit on one index of one host (the
  * processes' CUDA_VISIBLE_DEVICES may differ), with NCCL's own text.
- * Any other failure is left as it is. */
+ * NCCL may say it on a thread of its own, leaving only "invalid usage"
+ * here: with two ranks on one index of one host, that is taken as it
+ * too. Any other failure is left as it is. */
 static pp_status explain_duplicate(const transport *t, int a, int b,
                                    pp_error *err)
 {
-    if (!strstr(err->msg, "Duplicate GPU"))
+    int said = strstr(err->msg, "Duplicate GPU") != NULL;
+    if (!said && !(a >= 0 && strstr(err->msg, "invalid usage")))
         return err->code;
     if (a >= 0) {
         int pa = t->process_of[a], pb = t->process_of[b];
