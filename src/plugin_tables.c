@@ -144,7 +144,8 @@ static pp_status require(const pp_plugin_desc *d, const char *path,
     return PP_OK;
 }
 
-/* A half a transport fills must be whole: all of names, or none. */
+/* Entries that go together (a transport's half, its sum) must be
+ * whole: all of names, or none. */
 static pp_status whole_half(const pp_plugin_desc *d, const char *path,
                             const void *table, const field *half,
                             int *filled, pp_error *err)
@@ -230,6 +231,18 @@ static pp_status check_transport(const pp_plugin_desc *d, const char *path,
         for (int h = 0; h < 2; h++)
             if ((h ? b : a) && !is_set(table, &job_half[h]))
                 return missing(d, path, "", &job_half[h], "transport", err);
+    /* 2.3's sums come as a pair, on the ranks' streams. */
+    static const field sums[] = {
+        FIELD(pp_transport_ops, group_open),
+        FIELD(pp_transport_ops, sum_async), {0, 0, 0, NULL}};
+    int c;
+    if (whole_half(d, path, table, sums, &c, err))
+        return err->code;
+    if (c && !b)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: transport plugin '%s' fills group_open and sum_async "
+            "without the stream-ordered half they are queued with (open, "
+            "send_async, recv_async) (pipette/transport.h)", path, d->name);
     return PP_OK;
 }
 
@@ -285,7 +298,7 @@ static size_t table_size(uint32_t kind, unsigned minor)
         return minor < 1 ? offsetof(pp_layer_ops, precisions)
                          : sizeof(pp_layer_ops);
     case PP_KIND_SCHEDULE: return sizeof(pp_schedule_ops);
-    case PP_KIND_TRANSPORT:
+    case PP_KIND_TRANSPORT: /* 2.3: create_job to sum_async */
         return minor < 3 ? offsetof(pp_transport_ops, create_job)
                          : sizeof(pp_transport_ops);
     case PP_KIND_OPTIMIZER:

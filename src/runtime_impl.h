@@ -116,7 +116,9 @@ typedef struct transport_rt {
     const pp_transport_ops *ops;
     void *state;           /* between open and close */
     int async;             /* the stream-ordered half */
-    unsigned char *links;  /* [src * p + dst] */
+    int job;               /* opened across processes (open_job) */
+    unsigned char *links;  /* [src * p + dst]: the directions whose
+                              messages it carries, set at open */
 } transport_rt;
 
 /* Where a parameter lives on a rank: in stage `stage`'s buffer (-1: not
@@ -204,6 +206,10 @@ struct pp_trainer {
     pp_param_home *home;         /* [p * nrefs]: rank r's copy of each
                                     (owner's) parameter */
     pp_sum_rt *sum;              /* [plan's ngroups] */
+    int *sum_via;                /* [ngroups]: the transport (into via)
+                                    whose own sum adds group g up, or -1:
+                                    messages (pp_transports_plan) */
+    int *sum_id;                 /* [ngroups]: its group_open's id */
     rank_rt *rank;               /* [p] */
     stage_rt *stage;             /* [S] */
     const pp_optimizer_ops *opt;
@@ -313,9 +319,15 @@ typedef struct pp_send_rt {
     size_t bytes;
 } pp_send_rt;
 /* Rank r's messages of one step ([*n], malloc'd; NULL when memory ran
- * out): its non-empty sends and its sums' copies to the other members. */
+ * out): its non-empty sends and its sums' copies to the other members
+ * (but for sums a transport does itself). */
 pp_send_rt *pp_step_sends(const pp_trainer *t, int r, int *n);
+/* The transports of the model's routes, and which replicas' sums one of
+ * them does itself (sum_via): one that has sum_async and carries every
+ * pair of the group. */
 pp_status pp_transports_plan(pp_trainer *t, pp_error *err);
+/* Opens them and their sums' groups (every process at once, in one
+ * order) and reserves their buffers. */
 pp_status pp_transports_open(pp_trainer *t, pp_error *err);
 /* PP_OK, or the first failure a transport met on a device by itself. */
 pp_status pp_transports_check(const pp_trainer *t, pp_error *err);

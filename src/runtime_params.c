@@ -189,8 +189,9 @@ pp_status pp_plan_sums(pp_trainer *t, pp_error *err)
         sum->tag = t->sum_tags;
         t->sum_tags += sum->bucket ? (sum->n + sum->bucket - 1) / sum->bucket
                                    : 1;
+        /* A transport's own sum needs no buffers of the rank's. */
         size_t bytes = sum->bucket * sizeof(float);
-        for (int k = 0; k < plan->group[g].n; k++) {
+        for (int k = 0; t->sum_via[g] < 0 && k < plan->group[g].n; k++) {
             rank_rt *rk = &t->rank[plan->group[g].rank[k]];
             if (bytes > rk->sum_bytes)
                 rk->sum_bytes = bytes;

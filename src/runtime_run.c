@@ -310,7 +310,8 @@ static pp_status recv_message(rank_ctx *x, const pp_ins *in, uint64_t tag)
                       act ? st->in_bytes : st->gout_bytes, tag);
 }
 
-/* One message's worth of a sum: n floats at mine. */
+/* One message's worth of a sum: n floats at mine; or one sum of the
+ * transport that does the group's itself. */
 static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
                             uint64_t tag)
 {
@@ -318,6 +319,11 @@ static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
     const rank_rt *rk = &t->rank[x->r];
     const pp_group *g = &t->m->plan->group[group];
     size_t bytes = n * sizeof(float);
+    if (t->sum_via[group] >= 0) {
+        const transport_rt *via = &t->via[t->sum_via[group]];
+        return via->ops->sum_async(via->state, t->sum_id[group], x->r, mine,
+                                   n, t->o.recv_timeout_ms, &x->err);
+    }
     for (int k = 0; k < g->n; k++)
         if (g->rank[k] != x->r && send_bytes(x, g->rank[k], mine, bytes, tag))
             return x->err.code;
@@ -345,7 +351,9 @@ static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
  * bucket by bucket. Every member sends its copy to the others, and each
  * adds them all up in the group's order, (g0 + g1) + g2 ..., so every
  * member gets the same bits, then puts the sum back in place of its
- * own. */
+ * own. A replicas' sum whose transport sums groups itself (nccl's
+ * all-reduce) is left to it: the same bits on every member too, in an
+ * order of its own. */
 static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
 {
     pp_trainer *t = x->t;

@@ -3,8 +3,10 @@
 # test_nccl_plugin: the plugin as any CUDA+NCCL build sees it (loads, the
 #   stream-ordered half only, refuses two linked ranks on one GPU before
 #   touching CUDA); never skips.
-# test_nccl_cuda: messages through real communicators; SKIP (77) without a
-#   GPU, FAIL instead when PIPETTE_REQUIRE_GPU=1.
+# test_nccl_cuda: messages and sums through real communicators, in one
+#   process and across "processes" played by threads (open_job with a fake
+#   allgather); SKIP (77) without a GPU, FAIL instead when
+#   PIPETTE_REQUIRE_GPU=1.
 # Neither links CUDA or NCCL: the plugins are the only things that do.
 if HAVE_CHECK
 if HAVE_NCCL

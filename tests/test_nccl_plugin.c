@@ -1,8 +1,9 @@
 /* tests/test_nccl_plugin.c - the nccl transport as any CUDA+NCCL build sees
  * it, GPU or not: it loads through the registry as a transport with the
- * stream-ordered half only, and open refuses two linked ranks on one GPU
- * before it touches CUDA (so the refusal reads the same on a machine
- * without a driver).
+ * stream-ordered half only (with open_job and the sums), and open and
+ * open_job refuse two linked ranks of a process on one GPU before they
+ * touch CUDA (so the refusal reads the same on a machine without a
+ * driver).
  *
  * It never skips, so a broken plugin cannot hide behind
  * test_nccl_cuda's SKIP. Check forks every test and the parent never calls
@@ -68,6 +69,12 @@ START_TEST(test_descriptor)
     ck_assert_ptr_nonnull(ops->open);
     ck_assert_ptr_nonnull(ops->check);
     ck_assert_ptr_null(ops->create);
+    /* Across processes, and the replicas' sums. */
+    ck_assert_uint_eq(ops->reach, PP_REACH_THREADS | PP_REACH_PROCESSES);
+    ck_assert_ptr_nonnull(ops->open_job);
+    ck_assert_ptr_null(ops->create_job);
+    ck_assert_ptr_nonnull(ops->group_open);
+    ck_assert_ptr_nonnull(ops->sum_async);
 }
 END_TEST
 
@@ -136,6 +143,49 @@ START_TEST(test_non_blocking_refused)
 }
 END_TEST
 
+static pp_status no_allgather(const void *mine, void *all, size_t bytes,
+                              int timeout_ms, pp_error *err)
+{
+    (void)mine, (void)all, (void)bytes, (void)timeout_ms;
+    return pp_error_set(err, PP_ERR_RUNTIME, "not to be called");
+}
+
+/* open_job refuses a job that does not say where the ranks are, and two
+ * ranks of this process on one GPU as open does, before anything is
+ * gathered or CUDA is asked. */
+START_TEST(test_open_job_refused)
+{
+    static const pp_job_ops job_ops = {.allgather = no_allgather};
+    pp_device_rank dr[3] = {{.index = 0}, {.index = 0}, {.index = 0}};
+    pp_transport_rank tr[3] = {{NULL, &dr[0]}, {NULL, &dr[1]}, {0}};
+    const unsigned char links[] = {0, 1, 0,
+                                   0, 0, 1,
+                                   0, 0, 0};
+    const int process_of[] = {0, 0, 1}, wild[] = {0, 0, 3};
+    pp_transport_job job = {0, 2, process_of, &job_ops};
+    pp_error err;
+    pp_error_clear(&err);
+    void *t = &err;
+    ck_assert_int_eq(nccl_ops()->open_job(3, tr, links, NULL, &t, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_ptr_null(t);
+    ck_assert_str_eq(err.msg, "nccl: no job, or a job without its "
+                              "processes");
+    job.process_of = wild;
+    ck_assert_int_eq(nccl_ops()->open_job(3, tr, links, &job, &t, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, "nccl: rank 2 is placed in process 3, and the "
+                              "job has processes 0 to 1");
+    job.process_of = process_of;
+    ck_assert_int_eq(nccl_ops()->open_job(3, tr, links, &job, &t, &err),
+                     PP_ERR_CONFIG);
+    ck_assert_ptr_null(t);
+    ck_assert_str_eq(err.msg, "nccl: ranks 0 and 1 share cuda:0, and NCCL "
+                              "refuses two ranks of one communicator on one "
+                              "GPU: use transport = auto or peer");
+}
+END_TEST
+
 /* Ranks on different GPUs pass the check and reach CUDA: without two GPUs
  * that fails as a device error, located, and leaves nothing open. */
 START_TEST(test_different_gpus)
@@ -179,6 +229,7 @@ static Suite *nccl_plugin_suite(void)
     tcase_add_test(tc, test_descriptor);
     tcase_add_test(tc, test_same_gpu_refused);
     tcase_add_test(tc, test_non_blocking_refused);
+    tcase_add_test(tc, test_open_job_refused);
     tcase_add_test(tc, test_different_gpus);
     suite_add_tcase(s, tc);
     return s;

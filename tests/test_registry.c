@@ -353,6 +353,34 @@ START_TEST(refuses_process_reach_without_job_entry)
 }
 END_TEST
 
+/* A transport's own sum (2.3) is group_open and sum_async together, and
+ * is queued on the ranks' streams: only with the stream-ordered half. */
+START_TEST(refuses_half_a_sum)
+{
+    tables t;
+    pp_error err;
+    static const char stand_in;
+    fill_whole(&t, PP_KIND_TRANSPORT); /* the host half */
+    set_ptr(&t.u, offsetof(pp_transport_ops, group_open), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' leaves "
+                     "sum_async NULL, which it must fill "
+                     "(pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, sum_async), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err),
+                     PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin 't' fills "
+                     "group_open and sum_async without the stream-ordered "
+                     "half they are queued with (open, send_async, "
+                     "recv_async) (pipette/transport.h)");
+    set_ptr(&t.u, offsetof(pp_transport_ops, open), &stand_in);
+    set_ptr(&t.u, offsetof(pp_transport_ops, send_async), &stand_in);
+    set_ptr(&t.u, offsetof(pp_transport_ops, recv_async), &stand_in);
+    ck_assert_int_eq(check_desc(PP_KIND_TRANSPORT, &t.u, &err), PP_OK);
+}
+END_TEST
+
 /* A device built for 2.1 predates clipping: it loads without it (and a
  * model that clips is refused on it, tests/train-cli.sh). */
 START_TEST(device_before_clipping)
@@ -732,6 +760,7 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_newer_abi_minor);
     tcase_add_test(refuse, device_before_clipping);
     tcase_add_test(refuse, refuses_process_reach_without_job_entry);
+    tcase_add_test(refuse, refuses_half_a_sum);
     tcase_add_test(refuse, refuses_transport_file_without_create_job);
     tcase_add_test(refuse, refuses_every_null_required_entry);
     tcase_add_test(refuse, refuses_incomplete_pairs);

@@ -6,6 +6,11 @@
  * transport auto picks (peer: copies ordered by events), through host
  * staging (local), and between a cpu rank and a GPU rank.
  *
+ * With [parallel] data, the replicas' sums go through the same
+ * transports, or through nccl's all-reduce where nccl carries the
+ * replicas (two GPUs): each run checks which, and on the emulator that
+ * the all-reduces were made (pp_emu_nccl_sums).
+ *
  * Three models: test_train.c's chain, its graph of residuals and skips
  * that cross stage boundaries, and its language model with a tied
  * embedding, whose copies on different ranks (and devices) must stay
@@ -125,6 +130,46 @@ static double worst_of(const float *a, const float *b, size_t n, double atol,
     return worst;
 }
 
+#if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
+/* The emulator's count of ncclAllReduce calls (tests/emu/nccl_emu.c). */
+unsigned long pp_emu_nccl_sums(void);
+#define NCCL_SUMS() pp_emu_nccl_sums()
+#else
+#define NCCL_SUMS() 0ul
+#endif
+
+/* How many of the replicas' sums a transport did itself (nccl's
+ * all-reduce) in the last run of train(). */
+static int own_sums;
+
+/* The replicas' sums the transport did itself, and on the emulator the
+ * all-reduces that took (each member: a 1-byte warm-up, then one a
+ * bucket a step), against `calls`, what the emulator counted. */
+static void count_own_sums(const pp_trainer *t, unsigned long calls,
+                           const char *schedule, const char *devices)
+{
+    const pp_plan *plan = t->m->plan;
+    unsigned long want = 0;
+    own_sums = 0;
+    for (int g = 0; g < plan->ngroups; g++) {
+        if (t->sum_via[g] < 0)
+            continue;
+        own_sums++;
+        size_t b = t->sum[g].bucket;
+        want += (unsigned long)plan->group[g].n *
+                (1 + STEPS * (unsigned long)((t->sum[g].n + b - 1) / b));
+    }
+#if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
+    if (calls != want) {
+        fprintf(stderr, "FAIL: %s on %s: %lu all-reduces, expected %lu\n",
+                schedule, devices, calls, want);
+        failures++;
+    }
+#else
+    (void)calls, (void)schedule, (void)devices;
+#endif
+}
+
 /* Trains and copies every parameter out, in model order, into w; the
  * plan's transport line into route. */
 static size_t train(int which, const char *schedule, const char *devices,
@@ -141,6 +186,7 @@ static size_t train(int which, const char *schedule, const char *devices,
     pp_error_clear(&err);
     pp_trainer *t = NULL;
     pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    unsigned long calls = NCCL_SUMS();
     pp_status st = pp_trainer_create(model, &o, &t, &err);
     if (!st)
         st = pp_trainer_run(t, &err);
@@ -149,6 +195,7 @@ static size_t train(int which, const char *schedule, const char *devices,
                 devices, transport, err.msg);
         exit(1);
     }
+    count_own_sums(t, NCCL_SUMS() - calls, schedule, devices);
     /* Every replica, on whichever device, takes the same update: equal
      * bits (its host copy is fetched into a buffer of its own). */
     for (int s = model->stages; s < t->S; s++) {
@@ -317,14 +364,18 @@ static int refuses_what_does_not_fit(void)
 }
 
 #if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
-/* A run whose NCCL link stalls (the emulator loses every message, or
- * loses them and reports an asynchronous error: tests/emu/nccl_emu.c)
- * fails within its message timeout and says where, instead of waiting
- * for ever on the device. A GPU cannot be made to do this on demand. */
-static int fails_when_nccl_stalls(const char *fault, pp_status code,
-                                  const char *says)
+/* A run whose NCCL link or sum stalls (the emulator loses every message
+ * and sum, or loses them and reports an asynchronous error:
+ * tests/emu/nccl_emu.c) fails within its message timeout and says where,
+ * instead of waiting for ever on the device. A GPU cannot be made to do
+ * this on demand. Sums: devices = cuda with data = 2, whose ranks only
+ * sum. */
+static int fails_when_nccl_stalls(const char *devices, const char *fault,
+                                  pp_status code, const char *says)
 {
-    pp_model *model = load(CHAIN, "1f1b", "cuda:0,cuda:1", 1, 4, 0, "nccl");
+    parallel = strcmp(devices, "cuda") == 0 ? "data = 2" : "";
+    pp_model *model = load(CHAIN, "1f1b", devices, 1, 4, 0, "nccl");
+    parallel = "";
     pp_error err;
     pp_error_clear(&err);
     pp_trainer *t = NULL;
@@ -335,7 +386,7 @@ static int fails_when_nccl_stalls(const char *fault, pp_status code,
         st = pp_trainer_run(t, &err);
     unsetenv(fault);
     int ok = st == code && strstr(err.msg, says);
-    printf("%s: %s on cuda:0,cuda:1: %s\n", ok ? "PASS" : "FAIL", fault,
+    printf("%s: %s on %s: %s\n", ok ? "PASS" : "FAIL", fault, devices,
            st ? err.msg : "trained");
     pp_trainer_free(t);
     pp_model_free(model);
@@ -380,9 +431,11 @@ int main(void)
         n[k] = train(k, "vanilla", "cpu", 1, 1, 0, "auto", ref[k], CAP,
                      route, sizeof route);
 #ifdef HAVE_NCCL
+#define HAVE_ALLREDUCE 1
 #define BETWEEN_GPUS "nccl"
 #define BETWEEN_GPUS_V "; nccl" /* zb-v: 0->1 is out of send order */
 #else
+#define HAVE_ALLREDUCE 0
 #define BETWEEN_GPUS "peer"
 #define BETWEEN_GPUS_V ""
 #endif
@@ -461,21 +514,30 @@ int main(void)
                runs[k].recompute, runs[k].transport, worst);
     }
     /* Data parallelism: the replicas' sums of each stage's gradients go
-     * through the same transports (peer on one GPU, nccl between two,
-     * local to a cpu rank), in buckets or whole; an unindexed cuda takes
-     * the next GPU. */
+     * through the same transports (peer on one GPU, local to a cpu rank),
+     * in buckets or whole, or, where nccl carries every pair of the
+     * replicas (two GPUs), through its all-reduce: `own` of the stages'
+     * sums (no bitwise match with the cpu's order then, only the
+     * tolerance; the replicas still end equal bit for bit). An unindexed
+     * cuda takes the next GPU. */
     static const struct {
         const char *schedule, *devices;
         int v, m, gpus, model;
         const char *parallel;
+        int own;
     } replicated[] = {
-        {"1f1b", "cuda:0", 1, 4, 1, CHAIN, "data = 2"},
+        {"1f1b", "cuda:0", 1, 4, 1, CHAIN, "data = 2", 0},
         {"interleaved", "cuda:0*2", 2, 4, 1, TIED,
-         "data = 2\nbucket_mb = 0.0005"},
-        {"1f1b", "cpu,cuda:0", 1, 2, 1, RESIDUAL, "data = 3"},
-        {"zb-v", "cuda:0*2", 2, 4, 1, GPT, "data = 2"},
-        {"1f1b", "cuda", 1, 4, 2, CHAIN, "data = 2"},
-        {"1f1b", "cuda", 1, 4, 2, GPT, "data = 2\nbucket_mb = 0.001"},
+         "data = 2\nbucket_mb = 0.0005", 0},
+        {"1f1b", "cpu,cuda:0", 1, 2, 1, RESIDUAL, "data = 3", 0},
+        {"zb-v", "cuda:0*2", 2, 4, 1, GPT, "data = 2", 0},
+        {"1f1b", "cuda", 1, 4, 2, CHAIN, "data = 2", HAVE_ALLREDUCE},
+        {"1f1b", "cuda", 1, 4, 2, GPT, "data = 2\nbucket_mb = 0.001",
+         HAVE_ALLREDUCE},
+        {"interleaved", "cuda", 2, 4, 2, RESIDUAL,
+         "data = 2\nbucket_mb = 0.0005", 2 * HAVE_ALLREDUCE},
+        {"1f1b", "cpu,cuda", 1, 4, 2, CHAIN, "data = 2", HAVE_ALLREDUCE},
+        {"zb-v", "cuda", 2, 4, 2, TIED, "data = 2", 2 * HAVE_ALLREDUCE},
     };
     for (size_t k = 0; k < sizeof replicated / sizeof *replicated; k++) {
         if (replicated[k].gpus > gpus) {
@@ -494,22 +556,33 @@ int main(void)
         double worst = m == n[which]
                            ? worst_of(got, ref[which], m, 1e-4, 1e-4)
                            : INFINITY;
-        int ok = worst <= 1.0;
+        int ok = worst <= 1.0 && own_sums == replicated[k].own;
         failures += !ok;
         printf("%s: model %d, %s on %s, [parallel] %s: worst %.3f of the "
-               "tolerance; %s", ok ? "PASS" : "FAIL", which,
-               replicated[k].schedule, replicated[k].devices,
-               replicated[k].parallel, worst, route);
+               "tolerance, %d stages' sums by the transport (expected %d); "
+               "%s", ok ? "PASS" : "FAIL", which, replicated[k].schedule,
+               replicated[k].devices, replicated[k].parallel, worst,
+               own_sums, replicated[k].own, route);
     }
     bf16_runs(gpus);
     failures += !refuses_what_does_not_fit();
 #if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
     if (gpus >= 2) {
-        failures += !fails_when_nccl_stalls("PIPETTE_EMU_NCCL_STALL",
+        failures += !fails_when_nccl_stalls("cuda:0,cuda:1",
+                                            "PIPETTE_EMU_NCCL_STALL",
                                             PP_ERR_RUNTIME,
                                             "NCCL delivered nothing");
-        failures += !fails_when_nccl_stalls("PIPETTE_EMU_NCCL_FAIL",
+        failures += !fails_when_nccl_stalls("cuda:0,cuda:1",
+                                            "PIPETTE_EMU_NCCL_FAIL",
                                             PP_ERR_DEVICE,
+                                            "failed on cuda:");
+        failures += !fails_when_nccl_stalls("cuda", "PIPETTE_EMU_NCCL_STALL",
+                                            PP_ERR_RUNTIME,
+                                            "sum with ranks 0, 1 did not "
+                                            "end within 500 ms");
+        failures += !fails_when_nccl_stalls("cuda", "PIPETTE_EMU_NCCL_FAIL",
+                                            PP_ERR_DEVICE,
+                                            "nccl: the sum of ranks 0, 1 "
                                             "failed on cuda:");
     }
 #endif

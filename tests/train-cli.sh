@@ -152,7 +152,7 @@ sed 's/^transport = peer/transport = nccl/' "$tmp/peer.ini" >"$tmp/nccl.ini"
 run timeout 60 "$PIPETTE" train --steps 1 "$tmp/nccl.ini"
 expect_status 2 "transport = nccl on cpu ranks"
 if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
-    expect_err "^$tmp/nccl\.ini:[0-9]+: \[pipeline\] transport: nccl connects none of these ranks \(it moves cuda memory, between ranks of one process on two different devices\): use transport = auto$" "nccl on cpu ranks refused at its key"
+    expect_err "^$tmp/nccl\.ini:[0-9]+: \[pipeline\] transport: nccl connects none of these ranks \(it moves cuda memory, between ranks on two different devices\): use transport = auto$" "nccl on cpu ranks refused at its key"
 else
     expect_err "^$tmp/nccl\.ini:[0-9]+: \[pipeline\] transport: no transport plugin named 'nccl'" "nccl, not built, refused at its key"
 fi

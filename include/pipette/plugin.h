@@ -38,7 +38,11 @@ extern "C" {
  *      its job and exchanges bytes between the processes. Transport
  *      tables gained create_job and open_job, which a transport whose
  *      reach has PP_REACH_PROCESSES must fill for each half it fills
- *      (pp_transport_job: this process and each rank's).
+ *      (pp_transport_job: this process and each rank's), and optional
+ *      group_open and sum_async (both or neither, stream-ordered): a
+ *      group's sum on the ranks' streams (an all-reduce), which the
+ *      runtime uses for a replicas' gradients where the transport
+ *      carries every pair of the group.
  * 2.2: pp_device_ops gained sumsq_async and clip_async, which clip the
  *      gradients by their global norm; a device built for 2.1 runs every
  *      model that does not set [train] grad_clip. pp_layer_plan gained

@@ -42,7 +42,8 @@
  * cost, then the first name in byte order. A named transport carries
  * every direction it can, and the others are routed as under auto. The
  * shipped ones: local (host half; cost 10), nccl (cuda memory, two
- * devices, in send order; 10), peer (stream-ordered, host or cuda; 20):
+ * devices, in send order, also across processes; 10), peer
+ * (stream-ordered, host or cuda; 20):
  * local between cpu ranks and between a cpu rank and a GPU rank, peer on
  * one GPU, nccl between two GPUs, peer where nccl's order does not hold;
  * and where configure found MPI, mpi (host half, ranks of different
@@ -53,11 +54,18 @@
  * open_job, which say which process runs each rank; every process calls
  * it at once, and each process's ranks then send and receive as above.
  *
+ * Sums. The replicas of a stage ([parallel] data) add up their gradients
+ * in a group. By default every member sends its copy to every other and
+ * each adds them up in the group's order. A transport that fills
+ * group_open and sum_async sums a group itself (nccl: ncclAllReduce);
+ * the runtime lets it where it carries every pair of the group.
+ *
  * Required: memory, reach, cost, destroy, abort, and one whole half; with
  * PP_REACH_PROCESSES (from ABI 2.3), create_job for the host half and
- * open_job for the stream-ordered half, for each half it fills. Each
- * rank calls send and recv (or the stream-ordered pair) from its own
- * thread, at once with the others; abort may come from any thread.
+ * open_job for the stream-ordered half, for each half it fills.
+ * Optional: reserve, check, and group_open with sum_async. Each rank
+ * calls send and recv (or the stream-ordered pair, or sum_async) from its
+ * own thread, at once with the others; abort may come from any thread.
  */
 #ifndef PIPETTE_TRANSPORT_H
 #define PIPETTE_TRANSPORT_H
@@ -174,6 +182,32 @@ typedef struct pp_transport_ops {
                           const unsigned char *links,
                           const pp_transport_job *job, void **t,
                           pp_error *err);
+
+    /* 2.3, optional, both or neither, with the stream-ordered half: a
+     * group's sum (a replicas' gradients) done by the transport itself,
+     * e.g. an all-reduce, instead of messages between every two members.
+     * The runtime uses it for a group whose every pair this transport
+     * carries.
+     *
+     * group_open: called from the main thread after open (or open_job),
+     * before any rank runs, once per such group, groups in one order;
+     * ranks[n] are the group's ranks (some maybe of other processes).
+     * job is NULL for a transport opened with open (the group's ranks are
+     * this process's); after open_job every process calls it for every
+     * group, with or without ranks in it, at once (it may be collective,
+     * e.g. to share an ncclUniqueId). *id names the group in sum_async. */
+    pp_status (*group_open)(void *t, const int *ranks, int n,
+                            const pp_transport_job *job, int *id,
+                            pp_error *err);
+    /* Queued on rank's stream, from rank's thread: the n floats at buf
+     * (the rank's device memory) become their sum over the group's ranks,
+     * the same bits on every rank (not necessarily the sum taken in the
+     * group's order). Every rank of the group calls it with the same n,
+     * its sums in one order. A sum that began on the device and has not
+     * ended within timeout_ms (< 0: no bound) is reported by check, as a
+     * receive stuck on the device is. */
+    pp_status (*sum_async)(void *t, int id, int rank, float *buf, size_t n,
+                           int timeout_ms, pp_error *err);
 } pp_transport_ops;
 
 #ifdef __cplusplus

@@ -116,6 +116,15 @@ tests_emu_test_nccl_emu_LDADD = tests/emu/libpipette-cuda-emulator.la \
 	$(PTHREAD_LIBS)
 endif
 
+# test_train_cuda counts the all-reduces made (pp_emu_nccl_sums).
+if HAVE_CHECK
+if HAVE_CUDA
+if HAVE_NCCL
+tests_test_train_cuda_LDADD += tests/emu/libpipette-cuda-emulator.la
+endif
+endif
+endif
+
 # CUDA_LIBS names the library through a configure substitution, which
 # automake cannot see: everything that links it waits for it.
 $(plugin_LTLIBRARIES) $(layer_LTLIBRARIES) $(check_PROGRAMS) \

@@ -2,11 +2,13 @@
  * outcome NCCL defines, so that the nccl transport's tests can trust it:
  * communicators refused as NCCL refuses them, sends matched to receives
  * by order, a self-send in a group, checks at the call, a failed group
- * issuing nothing, the first contact's host wait, and abort releasing a
- * receive stuck on its stream. Built and run by `make check` only in an
+ * issuing nothing, the first contact's host wait, communicators made
+ * from a unique id by several threads or in one group, sums, and abort
+ * releasing a receive stuck on its stream. Built and run by `make check` only in an
  * --enable-cuda-emulator build that found nccl.h. Asks for two emulated
  * GPUs itself.
  */
+#define _GNU_SOURCE /* pthread_tryjoin_np */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -217,12 +219,121 @@ static void test_connect_and_abort(void)
     gpu_close(&g[1]);
 }
 
+/* Exported by the emulator for the tests (nccl_emu.c). */
+unsigned long pp_emu_nccl_sums(void);
+
+typedef struct joiner {
+    ncclUniqueId id;
+    int rank;
+    ncclComm_t comm;
+    gpu *g;
+    ncclResult_t init, sum;
+} joiner;
+
+/* A rank on its own thread: joins by the id, then sums in place. */
+static void *join_and_sum(void *arg)
+{
+    joiner *j = arg;
+    CUDA(cudaSetDevice(j->rank));
+    j->init = ncclCommInitRank(&j->comm, 2, j->id, j->rank);
+    if (j->init == ncclSuccess)
+        j->sum = ncclAllReduce(j->g->a, j->g->a, N, ncclFloat32, ncclSum,
+                               j->comm, j->g->s);
+    return NULL;
+}
+
+/* Communicators made from one id by two threads, or by one thread in a
+ * group; the sum's first call waits for every rank's, and every rank gets
+ * the same total; two ranks on one device refused, each told. */
+static void test_init_rank_and_sum(void)
+{
+    gpu g[2];
+    gpu_open(&g[0], 0);
+    gpu_open(&g[1], 1);
+    joiner j[2];
+    pthread_t th[2];
+    NCCL(ncclGetUniqueId(&j[0].id));
+    unsigned long sums = pp_emu_nccl_sums();
+    for (int r = 0; r < 2; r++) {
+        j[r] = (joiner){.id = j[0].id, .rank = r, .g = &g[r]};
+        fill(g[r].a, 1000.0f * (float)(r + 1));
+    }
+    CHECK(pthread_create(&th[0], NULL, join_and_sum, &j[0]) == 0);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK(pthread_tryjoin_np(th[0], NULL) != 0); /* waits for rank 1 */
+    CHECK(pthread_create(&th[1], NULL, join_and_sum, &j[1]) == 0);
+    for (int r = 0; r < 2; r++)
+        pthread_join(th[r], NULL);
+    for (int r = 0; r < 2; r++) {
+        CHECK(j[r].init == ncclSuccess && j[r].sum == ncclSuccess);
+        CUDA(cudaStreamSynchronize(g[r].s));
+        /* (1000 + i) + (2000 + i) */
+        float h[N];
+        CUDA(cudaMemcpy(h, g[r].a, sizeof h, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < N; i++)
+            if (h[i] != 3000.0f + 2.0f * (float)i) {
+                CHECK(!"the sum");
+                break;
+            }
+    }
+    CHECK(pp_emu_nccl_sums() == sums + 2);
+    for (int r = 0; r < 2; r++)
+        NCCL(ncclCommDestroy(j[r].comm));
+
+    /* One thread, both ranks, in one group. */
+    ncclUniqueId id;
+    ncclComm_t c[2];
+    NCCL(ncclGetUniqueId(&id));
+    NCCL(ncclGroupStart());
+    for (int r = 0; r < 2; r++) {
+        CUDA(cudaSetDevice(r));
+        NCCL(ncclCommInitRank(&c[r], 2, id, r));
+    }
+    NCCL(ncclGroupEnd());
+    fill(g[0].a, 5);
+    fill(g[1].a, 7);
+    NCCL(ncclGroupStart());
+    for (int r = 0; r < 2; r++)
+        NCCL(ncclAllReduce(g[r].a, g[r].b, N, ncclFloat32, ncclSum, c[r],
+                           g[r].s));
+    NCCL(ncclGroupEnd());
+    for (int r = 0; r < 2; r++) {
+        CUDA(cudaStreamSynchronize(g[r].s));
+        CHECK(holds(g[r].a, r ? 7 : 5)); /* out of place: kept */
+        float h[N];
+        CUDA(cudaMemcpy(h, g[r].b, sizeof h, cudaMemcpyDeviceToHost));
+        CHECK(h[0] == 12 && h[N - 1] == 12 + 2 * (N - 1));
+    }
+    CHECK(ncclAllReduce(g[0].a, g[0].a, N, ncclFloat32, ncclProd, c[0],
+                        g[0].s) == ncclInvalidArgument);
+    CHECK(ncclAllReduce(g[0].a, g[0].a, N, ncclInt32, ncclSum, c[0],
+                        g[0].s) == ncclInvalidArgument);
+    for (int r = 0; r < 2; r++)
+        NCCL(ncclCommDestroy(c[r]));
+
+    /* Two ranks on cuda:0: both fail, saying so. */
+    NCCL(ncclGetUniqueId(&id));
+    c[0] = c[1] = (ncclComm_t)&id;
+    NCCL(ncclGroupStart());
+    CUDA(cudaSetDevice(0));
+    for (int r = 0; r < 2; r++)
+        NCCL(ncclCommInitRank(&c[r], 2, id, r));
+    CHECK(ncclGroupEnd() == ncclInvalidUsage);
+    CHECK(strstr(ncclGetLastError(NULL), "Duplicate GPU detected : rank 0 "
+                                         "and rank 1 both on CUDA device 0"));
+    CHECK(c[0] == NULL && c[1] == NULL);
+    gpu_close(&g[0]);
+    gpu_close(&g[1]);
+}
+
 int main(void)
 {
     setenv("PIPETTE_EMU_GPUS", "2", 1);
     test_refusals();
     test_order_and_checks();
     test_self();
+    test_init_rank_and_sum();
     test_connect_and_abort();
     if (failures)
         fprintf(stderr, "test_nccl_emu: %d check(s) failed\n", failures);
