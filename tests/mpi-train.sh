@@ -134,7 +134,7 @@ kill -CONT "$victim" 2>/dev/null
 [ "$status" -ne 0 ] || fail "a hung process: mpirun exited 0"
 # (Stopped after its last send, the hung one is waited for at the step's
 # end, where no one knows which it is.)
-expect_err "^pipette: rank [0-9] \(process [0-9] on [^)]+\), step [0-9]+.*(waited 2000 ms for a message from rank [0-9].*|the step's end: mpi-job: waited 4000 ms .*)may have died or hung" "a hung process is named"
+expect_err "^pipette: rank [0-9] \(process [0-9] on [^)]+\), step [0-9]+.*(waited [0-9]+ ms for a message from rank [0-9].*|the step's end: mpi-job: waited [0-9]+ ms .*)may have died or hung" "a hung process is named"
 
 # A process killed: the job ends at once, none left.
 model "$tmp/kill.ini"
