@@ -494,6 +494,8 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     pp_costs costs = pp_costs_default();
     if (!st)
         st = pp_simulate(m->plan, &costs, t->mem, &t->planned, err);
+    if (!st)
+        st = pp_check_outputs(t, err);
     if (!st && opts->trace) {
         t->trace = calloc((size_t)t->p, sizeof *t->trace);
         if (!t->trace)

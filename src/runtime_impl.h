@@ -266,8 +266,11 @@ const float *pp_stage_host_params(const pp_trainer *t, int s);
 const float *pp_param_host(const pp_trainer *t, int layer, int param,
                            size_t *n, int fetch);
 
-/* runtime_report.c: reads opts.init's checkpoint into t->from, refusing
- * one of another model. */
+/* runtime_report.c: refuses, before step 1, an output (log, checkpoint,
+ * trace) that could not be written after the last; */
+pp_status pp_check_outputs(const pp_trainer *t, pp_error *err);
+/* reads opts.init's checkpoint into t->from, refusing one of another
+ * model. */
 pp_status pp_read_checkpoint(pp_trainer *t, const char *path,
                              pp_error *err);
 

@@ -3,9 +3,12 @@
  * trace, the checkpoint and the log file. The runs themselves are in
  * runtime_run.c. */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "runtime_impl.h"
@@ -252,10 +255,53 @@ static pp_status write_trace(const pp_trainer *t, pp_error *err)
  * floats, then each layer's own parameters as declared (a shared one once,
  * with its owner), float32 little-endian (the host's order on every
  * machine pipette runs on). */
+/* A temporary file beside path (path.XXXXXX), open for writing: the
+ * checkpoint is written there, then renamed over path, so the old one
+ * stands until the new one is whole. */
+static FILE *beside(const char *path, char *tmp, size_t size)
+{
+    if ((size_t)snprintf(tmp, size, "%s.XXXXXX", path) >= size) {
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f) {
+        close(fd);
+        unlink(tmp);
+    }
+    return f;
+}
+
+/* tmp, written, takes path's place for good: its bytes on the disk, the
+ * rename, and the rename in the directory (fsync of each). */
+static int commit(FILE *f, const char *tmp, const char *path)
+{
+    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    ok = ok && rename(tmp, path) == 0;
+    if (!ok) {
+        int saved = errno;
+        unlink(tmp);
+        errno = saved;
+        return 0;
+    }
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1,
+             slash ? path : ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    ok = fd >= 0 && fsync(fd) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
 static pp_status write_checkpoint(const pp_trainer *t, const char *path,
                                   pp_error *err)
 {
-    FILE *f = fopen(path, "wb");
+    char tmp[PATH_MAX];
+    FILE *f = beside(path, tmp, sizeof tmp);
     if (!f)
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
                             "checkpoint: %s", path, strerror(errno));
@@ -275,9 +321,67 @@ static pp_status write_checkpoint(const pp_trainer *t, const char *path,
             const float *p = pp_param_host(t, l, i, &n, 0);
             ok = p && fwrite(p, sizeof(float), n, f) == n;
         }
-    if (fclose(f) != 0 || !ok)
+    if (!ok) {
+        int saved = errno;
+        fclose(f);
+        unlink(tmp);
+        errno = saved;
+    }
+    if (!ok || !commit(f, tmp, path))
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
-                            "checkpoint: %s", path, strerror(errno));
+                            "checkpoint: %s (the one there before, if any, "
+                            "is untouched)", path, strerror(errno));
+    return PP_OK;
+}
+
+/* Whether path can be written: not a directory; an existing file that
+ * may be written, or a new one in a directory that takes files (a
+ * temporary one is made there and removed). what names it in the
+ * error. */
+static pp_status writable(const char *path, const char *what, pp_error *err)
+{
+    struct stat sb;
+    char tmp[PATH_MAX];
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return pp_error_set(err, PP_ERR_IO, "%s is a directory: the %s "
+                            "needs a file name", path, what);
+    if (stat(path, &sb) == 0 && access(path, W_OK) != 0)
+        return pp_error_set(err, PP_ERR_IO, "cannot write the %s to %s: "
+                            "%s", what, path, strerror(errno));
+    FILE *f = beside(path, tmp, sizeof tmp);
+    if (!f)
+        return pp_error_set(err, PP_ERR_IO, "cannot write the %s to %s: "
+                            "%s", what, path, strerror(errno));
+    fclose(f);
+    unlink(tmp);
+    return PP_OK;
+}
+
+pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
+{
+    const pp_model *m = t->m;
+    if (t->me != 0)
+        return PP_OK; /* process 0 writes them */
+    pp_section *train = pp_config_section(m->cfg, "train");
+    struct {
+        const char *path, *what, *key;
+    } out[] = {
+        {t->o.eval ? NULL : m->log, "log", "log"},
+        {t->o.eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
+        {t->o.trace, "trace", t->o.trace == m->trace ? "trace" : NULL},
+    };
+    for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
+        pp_error why;
+        pp_error_clear(&why);
+        if (!out[i].path || !writable(out[i].path, out[i].what, &why))
+            continue;
+        /* Said where it was asked for: the file's key, or --trace. */
+        if (out[i].key && train)
+            return pp_section_error(train, out[i].key, err,
+                                    "%s: nothing is trained", why.msg);
+        return pp_error_set(err, PP_ERR_USAGE, "--trace: %s: nothing is "
+                            "trained", why.msg);
+    }
     return PP_OK;
 }
 
@@ -394,21 +498,34 @@ static pp_status gather_params(pp_trainer *t, pp_error *err)
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
 {
     /* An evaluation writes neither the training's log nor a checkpoint;
-     * across processes, process 0 writes them. */
+     * across processes, process 0 writes them. The log goes out line by
+     * line, so a run stopped midway keeps every line it printed. */
     if (t->m->log && !t->o.eval && t->me == 0 &&
         !(t->log = fopen(t->m->log, "w")))
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                             t->m->log, strerror(errno));
+    if (t->log)
+        setvbuf(t->log, NULL, _IOLBF, 0);
     pp_status st = pp_run_ranks(t, err);
+    if (t->log && (fflush(t->log) != 0 || fsync(fileno(t->log)) != 0) &&
+        !st)
+        st = pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
+                          t->m->log, strerror(errno));
     if (t->log && fclose(t->log) != 0 && !st)
         st = pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                           t->m->log, strerror(errno));
     t->log = NULL;
-    if (!st && t->trace)
-        st = write_trace(t, err);
-    if (!st && t->m->checkpoint && !t->o.eval)
+    if (st)
+        return st;
+    /* The checkpoint first: the trained parameters matter most. A failure
+     * of one still lets the other be written; the first is the run's. */
+    pp_error second;
+    pp_error_clear(&second);
+    if (t->m->checkpoint && !t->o.eval)
         st = gather_params(t, err);
     if (!st && t->m->checkpoint && !t->o.eval && t->me == 0)
         st = write_checkpoint(t, t->m->checkpoint, err);
+    if (t->trace && write_trace(t, st ? &second : err) && !st)
+        st = err->code;
     return st;
 }

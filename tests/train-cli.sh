@@ -408,6 +408,47 @@ else
         expect_out "^ +$((gpus - 1)) +0 +[^ ]+ +cuda:$((gpus - 1)) +$((gpus - 1))  0$" "the last replica on the last GPU"
 fi
 
+# Outputs that could not be written after the last step are refused
+# before the first: the trace, the checkpoint, the log; nothing trained.
+run "$PIPETTE" train --trace "$tmp/no-such-dir/t.json" "$examples/mlp.ini"
+expect_status 2 "an unwritable --trace"
+expect_err "^pipette: --trace: cannot write the trace to $tmp/no-such-dir/t\.json: No such file or directory: nothing is trained$" "an unwritable --trace named"
+expect_no_out "an unwritable --trace"
+sed "s|^\[train\]|[train]\ncheckpoint = $tmp|" "$examples/mlp.ini" >"$tmp/outdir.ini"
+run "$PIPETTE" train "$tmp/outdir.ini"
+expect_status 2 "a directory as the checkpoint"
+expect_err "^$tmp/outdir\.ini:[0-9]+: \[train\] checkpoint: $tmp is a directory: the checkpoint needs a file name: nothing is trained$" "a directory as the checkpoint named"
+sed "s|^\[train\]|[train]\nlog = $tmp/no-such-dir/log|" "$examples/mlp.ini" >"$tmp/outlog.ini"
+run "$PIPETTE" train "$tmp/outlog.ini"
+expect_status 2 "an unwritable log"
+expect_err "^$tmp/outlog\.ini:[0-9]+: \[train\] log: cannot write the log to $tmp/no-such-dir/log" "an unwritable log named"
+# A checkpoint takes the old one's place whole (a new file renamed over
+# it), leaving no temporary file.
+sed -e "s|^\[train\]|[train]\ncheckpoint = $tmp/keep.ckpt|" -e 's|^steps = 200|steps = 2|' \
+    "$examples/mlp.ini" >"$tmp/keep.ini"
+run "$PIPETTE" train -q "$tmp/keep.ini"
+first=$(ls -i "$tmp/keep.ckpt" | cut -d' ' -f1)
+run "$PIPETTE" train -q "$tmp/keep.ini"
+expect_status 0 "a second checkpoint"
+[ "$(ls -i "$tmp/keep.ckpt" | cut -d' ' -f1)" != "$first" ] ||
+    fail "the checkpoint was rewritten in place, not replaced"
+[ -z "$(ls "$tmp" | grep '^keep\.ckpt\.')" ] || fail "temporary files left: $(ls "$tmp" | grep '^keep\.ckpt\.')"
+# The log goes out line by line: killed mid-run, every line is whole.
+sed -e "s|^\[train\]|[train]\nlog = $tmp/run.log|" -e 's|^steps = 200|steps = 100000000|' \
+    -e 's|^log_every = 20|log_every = 1|' "$examples/mlp.ini" >"$tmp/long.ini"
+"$PIPETTE" train -q "$tmp/long.ini" &
+pid=$!
+i=0
+while [ "$(wc -l <"$tmp/run.log" 2>/dev/null || echo 0)" -lt 30 ] && [ $i -lt 100 ]; do
+    sleep 0.1
+    i=$((i + 1))
+done
+kill -9 $pid 2>/dev/null
+wait $pid 2>/dev/null
+[ "$(wc -l <"$tmp/run.log")" -ge 30 ] || fail "the log had $(wc -l <"$tmp/run.log") lines after 10 s"
+[ "$(tail -c 1 "$tmp/run.log" | od -An -c | tr -d ' ')" = '\n' ] ||
+    fail "the log of a killed run ends in half a line: $(tail -c 40 "$tmp/run.log")"
+
 run "$PIPETTE" train
 expect_status 2 "train without a file"
 run "$PIPETTE" train --steps 0 "$examples/mlp.ini"
