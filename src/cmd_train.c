@@ -3,6 +3,7 @@
 #include <config.h>
 
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,10 +36,35 @@ static const char usage[] =
     "                   on the host or, with nccl, on a GPU (default 60)\n"
     "  --quiet          print nothing but errors\n"
     "\n"
+    "SIGINT or SIGTERM stops the run after the step it is in, writes its\n"
+    "outputs for the steps made and exits 130 or 143; a second signal ends\n"
+    "it at once.\n"
+    "\n"
     "exit status: 0 trained, 1 a failure while training, 2 usage or config\n"
-    "error (nothing is trained).\n";
+    "error (nothing is trained), 130/143 stopped by SIGINT/SIGTERM.\n";
 
 #define usage_error(...) pp_cmd_usage_error("train", usage, __VA_ARGS__)
+
+/* The signal that asks the run to stop (SIGINT or SIGTERM), or 0. The
+ * handler is taken back as it runs (SA_RESETHAND), so a second signal
+ * ends the process at once, as if pipette had none. */
+static volatile int stop_signal;
+
+static void on_stop(int sig)
+{
+    stop_signal = sig;
+}
+
+static void catch_stops(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sa.sa_flags = SA_RESETHAND;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
 
 int pp_cmd_train(int argc, char **argv)
 {
@@ -92,6 +118,8 @@ int pp_cmd_train(int argc, char **argv)
     if (!o.trace)
         o.trace = m->trace;
     o.job = &job;
+    o.stop = &stop_signal;
+    catch_stops();
     /* Across processes, process 0 speaks for the run. */
     o.quiet |= job.place.process != 0;
     o.progress &= job.ops == NULL; /* a launcher forwards stdout */
@@ -107,6 +135,23 @@ int pp_cmd_train(int argc, char **argv)
         st = pp_trainer_run(t, &err);
         if (!st && o.trace && !o.quiet)
             printf("trace written to %s\n", o.trace);
+        /* Stopped by a signal (in this process or, across processes,
+         * another): after a whole step, its outputs written. */
+        int64_t steps = o.steps ? o.steps : m->steps;
+        if (!st && pp_trainer_steps_done(t) < steps) {
+            int sig = stop_signal ? stop_signal : SIGTERM;
+            if (job.place.process == 0)
+                fprintf(stderr, "pipette: stopped by %s after step %lld of "
+                        "%lld%s%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                        (long long)pp_trainer_steps_done(t), (long long)steps,
+                        m->checkpoint ? "; its parameters are in " : "",
+                        m->checkpoint ? m->checkpoint : "");
+            pp_trainer_free(t);
+            pp_model_free(m);
+            fflush(stdout);
+            pp_job_leave(&job);
+            return 128 + sig;
+        }
     }
     pp_trainer_free(t);
     pp_model_free(m);

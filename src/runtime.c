@@ -600,6 +600,11 @@ void pp_trainer_free(pp_trainer *t)
     free(t);
 }
 
+int64_t pp_trainer_steps_done(const pp_trainer *t)
+{
+    return t->done;
+}
+
 double pp_trainer_loss(const pp_trainer *t, int64_t step)
 {
     return step >= 0 && step < t->steps ? t->loss[step] : NAN;

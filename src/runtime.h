@@ -34,6 +34,9 @@ typedef struct pp_train_opts {
                                initialisation, or NULL */
     const pp_job *job;      /* the processes of the run (the model placed
                                on them), or NULL: this one */
+    const volatile int *stop; /* set nonzero (by a signal handler): every
+                               rank stops after the step it is in, every
+                               process after the same one; or NULL */
     int eval;               /* evaluate: each step runs the schedule's
                                forwards in its order (its backwards keep
                                their place, doing nothing), dropout off, no
@@ -77,6 +80,9 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out);
 /* Runs the steps. The first failure in any rank stops every rank and is
  * returned, naming the rank, the step and the task. */
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err);
+
+/* Steps the last run made: all, or fewer when o.stop stopped it. */
+int64_t pp_trainer_steps_done(const pp_trainer *t);
 
 /* The loss of step s (0-based) of the last run. */
 double pp_trainer_loss(const pp_trainer *t, int64_t step);

@@ -273,11 +273,15 @@ static FILE *beside(const char *path, char *tmp, size_t size)
     return f;
 }
 
-/* tmp, written, takes path's place for good: its bytes on the disk, the
- * rename, and the rename in the directory (fsync of each). */
+/* tmp, written, takes path's place for good: the mode a new file gets
+ * (mkstemp's is 0600), its bytes on the disk, the rename, and the rename
+ * in the directory (fsync of each). */
 static int commit(FILE *f, const char *tmp, const char *path)
 {
-    int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    mode_t mask = umask(0);
+    umask(mask);
+    int ok = fchmod(fileno(f), 0666 & ~mask) == 0 && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
     ok = fclose(f) == 0 && ok;
     ok = ok && rename(tmp, path) == 0;
     if (!ok) {

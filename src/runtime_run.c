@@ -481,7 +481,7 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     double bubble = wall > 0 ? 1 - busy / (t->p * wall) : 0;
     if (bubble < 0)
         bubble = 0;
-    int last = step + 1 == t->steps;
+    int last = step + 1 == t->steps || t->stopping;
     char line[224], lr[32] = "", norm[40] = "";
     /* With a schedule, the lr the step took; clipping, the norm before. */
     if (t->m->warmup || t->m->cosine)
@@ -525,7 +525,7 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
 static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
 {
     const pp_model *m = t->m;
-    int D = m->data, P = m->processes, n = D + t->p + 1;
+    int D = m->data, P = m->processes, n = D + t->p + 2;
     double *mine = calloc((size_t)n * (size_t)(P + 1), sizeof *mine);
     if (!mine)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
@@ -541,6 +541,7 @@ static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
     for (int r = 0; r < t->p; r++)
         if (t->rank[r].local)
             mine[D + r] = t->busy[r * 2 + (step & 1)];
+    mine[D + t->p + 1] = t->stopping; /* one process's signal stops all */
     int timeout = t->o.recv_timeout_ms < INT_MAX / 2
                       ? 2 * t->o.recv_timeout_ms : INT_MAX;
     pp_status st = pp_job_allgather(t->o.job, mine, all, (size_t)n *
@@ -555,8 +556,10 @@ static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
             t->replica_loss[i] = sum;
         else if (i < D + t->p)
             t->busy[(i - D) * 2 + (step & 1)] = sum;
-        else
+        else if (i == D + t->p)
             t->norm[step & 1] = sum;
+        else
+            t->stopping = sum > 0;
     }
     free(mine);
     return st;
@@ -602,6 +605,8 @@ static void *rank_main(void *arg)
         int rc = barrier_wait(&t->barrier);
         if (rc < 0)
             return NULL;
+        if (rc == 1)
+            t->stopping = t->o.stop && *t->o.stop;
         if (rc == 1 && t->m->processes > 1 &&
             exchange(t, x->step, &x->err)) {
             fail(t, x->r, x->step, NULL, &x->err);
@@ -613,11 +618,12 @@ static void *rank_main(void *arg)
             t->loss[x->step] = 0;
             for (int k = 0; k < t->m->data; k++)
                 t->loss[x->step] += t->replica_loss[k];
+            t->done = x->step + 1;
             log_step(t, x->step, pp_now() - start);
         }
         /* Nobody starts the next step before the log line is written:
          * it reads this step's busy times. */
-        if (barrier_wait(&t->barrier) < 0)
+        if (barrier_wait(&t->barrier) < 0 || t->stopping)
             return NULL;
     }
     return NULL;

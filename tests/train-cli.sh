@@ -449,6 +449,33 @@ wait $pid 2>/dev/null
 [ "$(tail -c 1 "$tmp/run.log" | od -An -c | tr -d ' ')" = '\n' ] ||
     fail "the log of a killed run ends in half a line: $(tail -c 40 "$tmp/run.log")"
 
+# SIGTERM and SIGINT: the step ends, the checkpoint is written, exit
+# 143 and 130, within a step and 2 s (a step here is a millisecond).
+for sig in TERM INT; do
+    rm -f "$tmp/keep.ckpt"
+    sed -e 's|^steps = 2$|steps = 100000000|' "$tmp/keep.ini" >"$tmp/sig.ini"
+    "$PIPETTE" train -q "$tmp/sig.ini" 2>"$tmp/err" &
+    pid=$!
+    sleep 2
+    kill -$sig $pid
+    i=0
+    while kill -0 $pid 2>/dev/null && [ $i -lt 20 ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if kill -0 $pid 2>/dev/null; then
+        fail "SIG$sig: still running 2 s on"
+        kill -9 $pid
+    fi
+    wait $pid
+    status=$?
+    expect_status $([ $sig = TERM ] && echo 143 || echo 130) "SIG$sig"
+    expect_err "^pipette: stopped by SIG$sig after step [0-9]+ of 100000000; its parameters are in $tmp/keep\.ckpt$" "SIG$sig said"
+    [ "$(wc -c <"$tmp/keep.ckpt" 2>/dev/null)" = 18468 ] || fail "SIG$sig: no whole checkpoint"
+done
+[ "$(stat -c %a "$tmp/keep.ckpt")" = "$(printf '%o' $((0666 & ~$(umask))))" ] ||
+    fail "the checkpoint's mode is $(stat -c %a "$tmp/keep.ckpt"), not what the umask gives"
+
 run "$PIPETTE" train
 expect_status 2 "train without a file"
 run "$PIPETTE" train --steps 0 "$examples/mlp.ini"
