@@ -136,6 +136,21 @@ kill -CONT "$victim" 2>/dev/null
 # end, where no one knows which it is.)
 expect_err "^pipette: rank [0-9] \(process [0-9] on [^)]+\), step [0-9]+.*(waited [0-9]+ ms for a message from rank [0-9].*|the step's end: mpi-job: waited [0-9]+ ms .*)may have died or hung" "a hung process is named"
 
+# SIGTERM to mpirun, which passes it on: every process ends the same
+# step, process 0 writes the checkpoint and says so once.
+model "$tmp/term.ini"
+sed -i 's/^steps = 10$/steps = 1000000/' "$tmp/term.ini"
+$mpirun -np 4 "$PIPETTE" train -q "$tmp/term.ini" >"$tmp/out" 2>"$tmp/err" &
+job=$!
+started "$tmp/term.ini"
+kill -TERM $job
+ends_within "$tmp/term.ini" $job 30
+[ "$status" -ne 0 ] || fail "SIGTERM: mpirun exited 0"
+[ "$(grep -c '^pipette: stopped by SIGTERM after step [0-9]* of 1000000' "$tmp/err")" -eq 1 ] ||
+    fail "SIGTERM across processes: said $(grep -c 'stopped by' "$tmp/err") times"
+[ "$(wc -c <"$tmp/term.ini.ckpt" 2>/dev/null)" = 18468 ] ||
+    fail "SIGTERM across processes: no whole checkpoint"
+
 # A process killed: the job ends at once, none left.
 model "$tmp/kill.ini"
 sed -i 's/^steps = 10$/steps = 1000000/' "$tmp/kill.ini"
