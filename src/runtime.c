@@ -172,7 +172,7 @@ static void point_slots(pp_trainer *t)
 {
     for (int s = 0; s < t->S; s++) {
         stage_rt *st = &t->stage[s];
-        for (int k = 0; st->slots && k < st->nslots; k++) {
+        for (int k = 0; t->rank[st->rank].local && k < st->nslots; k++) {
             slot *sl = &st->slots[k];
             sl->mb = -1;
             sl->keep = st->memory + st->slot_bytes * (size_t)k;

@@ -228,6 +228,8 @@ struct pp_trainer {
     double *loss;                /* [steps] */
     double *replica_loss;        /* [data]: this step's, each replica's */
     int stopping;                /* o.stop was seen at this step's end */
+    double *swap;                /* across processes: what each step's end
+                                    exchanges, this process's and all */
     int64_t done;                /* steps made */
     double *busy;                /* [p][2]: this step's compute seconds,
                                     by parity of the step */

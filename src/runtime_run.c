@@ -526,10 +526,8 @@ static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
 {
     const pp_model *m = t->m;
     int D = m->data, P = m->processes, n = D + t->p + 2;
-    double *mine = calloc((size_t)n * (size_t)(P + 1), sizeof *mine);
-    if (!mine)
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    double *all = mine + n;
+    double *mine = t->swap, *all = mine + n;
+    memset(mine, 0, (size_t)n * sizeof *mine);
     for (int s = 0; s < t->S; s++) {
         const stage_rt *st = &t->stage[s];
         if (st->last && t->rank[st->rank].local) {
@@ -561,7 +559,6 @@ static pp_status exchange(pp_trainer *t, int64_t step, pp_error *err)
         else
             t->stopping = sum > 0;
     }
-    free(mine);
     return st;
 }
 
@@ -644,6 +641,16 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         free(ctx);
         return st;
     }
+    /* The step's end across processes (exchange) needs no allocation. */
+    size_t swap = (size_t)(t->m->data + t->p + 2) *
+                  (size_t)(t->m->processes + 1);
+    if (t->m->processes > 1 &&
+        !(t->swap = calloc(swap, sizeof *t->swap))) {
+        pp_transports_close(t);
+        free(threads);
+        free(ctx);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
     barrier_init(&t->barrier, t->nlocal);
     t->failed = 0;
     t->t0 = pp_now();
@@ -674,6 +681,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
             t->rank[r].dev->sync(&t->rank[r].dr, &ignore);
     }
     pp_transports_close(t);
+    free(t->swap);
+    t->swap = NULL;
     free(threads);
     free(ctx);
     if (t->failed) {

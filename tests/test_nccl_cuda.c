@@ -379,15 +379,22 @@ static void *exchange(void *arg)
     return NULL;
 }
 
-START_TEST(test_two_gpus_exchange)
+/* 1 when there are two GPUs to test on; else says why test does
+ * nothing, and 0. */
+static int two_gpus(const char *test, const char *why)
 {
     int ndev = 0;
-    pp_error counted;
-    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &counted), PP_OK);
-    if (ndev < 2) {
-        printf("test_two_gpus_exchange: one GPU, nothing to exchange\n");
+    pp_error err;
+    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &err), PP_OK);
+    if (ndev < 2)
+        printf("%s: one GPU, %s\n", test, why);
+    return ndev >= 2;
+}
+
+START_TEST(test_two_gpus_exchange)
+{
+    if (!two_gpus("test_two_gpus_exchange", "nothing to exchange"))
         return;
-    }
     pp_error err;
     pp_error_clear(&err);
     size_t n = 1u << 18, bytes = n * sizeof(float);
@@ -481,14 +488,9 @@ static void unreceived_send(int abort_first)
 
 START_TEST(test_two_gpus_unreceived_send)
 {
-    int ndev = 0;
-    pp_error counted;
-    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &counted), PP_OK);
-    if (ndev < 2) {
-        printf("test_two_gpus_unreceived_send: one GPU, no link to leave "
-               "a send on\n");
+    if (!two_gpus("test_two_gpus_unreceived_send",
+                  "no link to leave a send on"))
         return;
-    }
     unreceived_send(0);
     unreceived_send(1);
 }
@@ -693,13 +695,8 @@ static void run_processes(proc *p)
  * message each way, and a sum whose bits are the same on both. */
 START_TEST(test_two_processes)
 {
-    int ndev = 0;
-    pp_error counted;
-    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &counted), PP_OK);
-    if (ndev < 2) {
-        printf("test_two_processes: one GPU, nothing to exchange\n");
+    if (!two_gpus("test_two_processes", "nothing to exchange"))
         return;
-    }
     fake_start(2);
     const unsigned char links[] = {0, 1, 1, 0};
     const int process_of[] = {0, 1};
@@ -773,13 +770,9 @@ END_TEST
  * (two terms: their order does not matter). */
 START_TEST(test_two_gpus_sum)
 {
-    int ndev = 0;
-    pp_error err;
-    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &err), PP_OK);
-    if (ndev < 2) {
-        printf("test_two_gpus_sum: one GPU, no group to sum\n");
+    if (!two_gpus("test_two_gpus_sum", "no group to sum"))
         return;
-    }
+    pp_error err;
     pp_device_rank dr[2];
     pp_transport_rank tr[2];
     float *want[2], *d[2];
@@ -981,13 +974,9 @@ static void *lose_across(void *arg)
  * ends, is aborted, as the job would end its process.) */
 START_TEST(test_two_processes_stuck)
 {
-    int ndev = 0;
-    pp_error err;
-    ck_assert_int_eq(gpu->count(&ndev, NULL, 0, &err), PP_OK);
-    if (ndev < 2) {
-        printf("test_two_processes_stuck: one GPU\n");
+    if (!two_gpus("test_two_processes_stuck", "nothing to stall"))
         return;
-    }
+    pp_error err;
     ck_assert_int_eq(setenv("PIPETTE_EMU_NCCL_STALL", "4096", 1), 0);
     fake_start(2);
     const unsigned char links[] = {0, 1, 0, 0};
