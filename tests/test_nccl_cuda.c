@@ -976,7 +976,6 @@ START_TEST(test_two_processes_stuck)
 {
     if (!two_gpus("test_two_processes_stuck", "nothing to stall"))
         return;
-    pp_error err;
     ck_assert_int_eq(setenv("PIPETTE_EMU_NCCL_STALL", "4096", 1), 0);
     fake_start(2);
     const unsigned char links[] = {0, 1, 0, 0};
