@@ -124,9 +124,12 @@ static void print_summary(const char *path, const pp_model *m)
     }
     pp_routes_print(m, stdout);
     if (m->has_train) {
-        char lr[96], clip[48] = "";
+        char lr[96], clip[80] = "";
         if (m->grad_clip)
             snprintf(clip, sizeof clip, ", grad clip %g", m->grad_clip);
+        if (m->skip_nonfinite)
+            snprintf(clip + strlen(clip), sizeof clip - strlen(clip),
+                     ", on_nonfinite skip");
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %s%s, "
                "seed %lld, precision %s\n",
                (long long)m->batch, (long long)m->steps, m->optimizer,

@@ -135,6 +135,13 @@ int pp_cmd_train(int argc, char **argv)
         st = pp_trainer_run(t, &err);
         if (!st && o.trace && !o.quiet)
             printf("trace written to %s\n", o.trace);
+        /* on_nonfinite = skip: what was skipped (every process knows). */
+        int64_t skipped = pp_trainer_steps_skipped(t);
+        if (skipped && job.place.process == 0)
+            fprintf(stderr, "pipette: skipped %lld step%s whose loss or "
+                    "gradients were not finite\n", (long long)skipped,
+                    skipped == 1 ? "" : "s");
+        agreed |= st && pp_trainer_failure_agreed(t);
         /* Stopped by a signal (in this process or, across processes,
          * another): after a whole step, its outputs written. */
         int64_t steps = o.steps ? o.steps : m->steps;

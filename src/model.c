@@ -67,7 +67,10 @@ static const pp_key train_keys[] = {
      "where lr_decay = cosine ends"},
     {"grad_clip", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0",
      "scale the gradients down to this global L2 norm when above it "
-     "(GPT-2: 1); 0: no clipping and no norm"},
+     "(GPT-2: 1); 0: no clipping"},
+    {"on_nonfinite", PP_KEY_ENUM, 0, PP_NO_RANGE, "stop|skip", "stop",
+     "a step whose loss or gradient norm is not finite: stop the run "
+     "before its update, naming the layer, or skip its update and go on"},
     {"precision", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "fp32",
      "fp32; tf32 (GEMMs on TF32 tensor cores); or bf16 (bf16 activations "
      "and messages, FP32 weights and optimizer)"},
@@ -367,9 +370,11 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section_int(s, "warmup", &m->warmup, &ignore);
     pp_section_float(s, "min_lr", &m->min_lr, &ignore);
     pp_section_float(s, "grad_clip", &m->grad_clip, &ignore);
-    const char *decay;
+    const char *decay, *nonfinite;
     pp_section_string(s, "lr_decay", &decay, &ignore);
     m->cosine = strcmp(decay, "cosine") == 0;
+    pp_section_string(s, "on_nonfinite", &nonfinite, &ignore);
+    m->skip_nonfinite = strcmp(nonfinite, "skip") == 0;
     if (m->min_lr > m->lr)
         pp_section_error(s, "min_lr", err,
             "%g is above lr = %g: the cosine decays from lr down to min_lr",
@@ -504,7 +509,7 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
         check_loss_placement(m, err);
         pp_graph_check(m, err);
     }
-    /* The pipeline's programs sum the gradient norm when [train] clips. */
+    /* The pipeline's programs sum the gradient norm when it trains. */
     load_train(m, err);
     pp_pipeline_load(m, err);
     if (m->has_train)

@@ -52,12 +52,16 @@ typedef struct pp_param_ref {
     int layer, param;
 } pp_param_ref;
 
-/* A sum that adds the ranks' parts of the squared gradient norm
- * ([train] grad_clip), where pp_model.summed names a parameter. */
+/* A sum that adds the ranks' parts of the squared gradient norm, and
+ * the step's loss (to clip, and to check both are finite before the
+ * step), where pp_model.summed names a parameter. */
 #define PP_NORM_SUM ((pp_param_ref){-1, -1})
 /* A sum of a stage's gradients over its replicas (the group's stage says
  * which). */
 #define PP_STAGE_SUM ((pp_param_ref){-2, -2})
+/* A sum of the replicas' losses over their last stages' ranks, before
+ * each replica's norm sum, so that every replica judges the same loss. */
+#define PP_LOSS_SUM ((pp_param_ref){-3, -3})
 
 typedef struct pp_model_layer {
     const pp_section *section;
@@ -98,7 +102,8 @@ typedef struct pp_model {
                                 the input; cut[S] is empty) */
     pp_param_ref *summed;    /* [plan->ngroups]: the shared parameter each
                                 of the plan's sums adds the copies of, or
-                                PP_NORM_SUM, or PP_STAGE_SUM */
+                                PP_NORM_SUM, PP_STAGE_SUM or
+                                PP_LOSS_SUM */
 
     const char *schedule;
     pp_plan *plan;           /* the schedule for every rank of the job
@@ -137,6 +142,10 @@ typedef struct pp_model {
     int cosine;              /* lr_decay = cosine, to min_lr */
     double min_lr;
     double grad_clip;        /* the global gradient norm's bound; 0: none */
+    int skip_nonfinite;      /* [train] on_nonfinite = skip */
+    int grad_norm;           /* the programs sum the gradient norm and the
+                                loss before each step (0 only on a device
+                                built before ABI 2.2, without clipping) */
     const char *log, *trace, *checkpoint;
 
     int has_data;

@@ -66,6 +66,8 @@ tests_test_registry_LDADD = $(TEST_LIBS)
 check_PROGRAMS += tests/test_train
 TESTS += tests/test_train
 tests_test_train_SOURCES = tests/test_train.c tests/train_models.h
+tests_test_train_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTEST_DATA_DIR='"$(abs_top_builddir)/tests/plugins/data/.libs"'
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LIBS) -lm
 

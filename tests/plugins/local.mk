@@ -91,6 +91,11 @@ tests_plugins_data_id_rows_la_SOURCES = tests/plugins/id_rows.c
 tests_plugins_data_id_rows_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_data_id_rows_la_LIBADD = src/libpipette.la -lm
 
+check_LTLIBRARIES += tests/plugins/data/spiky.la
+tests_plugins_data_spiky_la_SOURCES = tests/plugins/spiky.c
+tests_plugins_data_spiky_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_data_spiky_la_LIBADD = src/libpipette.la -lm
+
 # Transports pipette was not written for, built against the installed
 # headers alone, in a directory of their own: courier, cheaper than
 # local (auto takes it where the directory is on the path), and faraway,
