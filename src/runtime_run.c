@@ -603,6 +603,8 @@ static pp_status stop_nonfinite(rank_ctx *x, const pp_task **where)
         }
         pp_task_format(&f->task, task, sizeof task);
     }
+    /* The lr has moved the parameters from the second step on. */
+    const char *lr = x->step ? " (try a smaller lr)" : "";
     pp_error why;
     pp_error_clear(&why);
     long long step = (long long)x->step + 1;
@@ -610,8 +612,8 @@ static pp_status stop_nonfinite(rank_ctx *x, const pp_task **where)
         pp_error_set(&why, PP_ERR_RUNTIME,
                      "step %lld: %s: training diverged, though no layer's "
                      "output or gradients are themselves not finite (the "
-                     "squares of the gradients overflow)%s (try a smaller "
-                     "lr)", step, what, last);
+                     "squares of the gradients overflow)%s%s", step, what,
+                     last, lr);
     else if (f->layer < 0)
         pp_error_set(&why, PP_ERR_RUNTIME,
                      "%s, step %lld, %s: %s: the model's input from the "
@@ -620,11 +622,11 @@ static pp_status stop_nonfinite(rank_ctx *x, const pp_task **where)
     else
         pp_error_set(&why, PP_ERR_RUNTIME,
                      "%s, step %lld, %s: %s: training diverged at layer %s, "
-                     "the first %s not finite%s (try a smaller lr)", who,
-                     step, task, what, t->m->layers[f->layer].name,
+                     "the first %s not finite%s%s", who, step, task, what,
+                     t->m->layers[f->layer].name,
                      f->grad ? "in backward order whose gradients are"
                              : "whose output is",
-                     last);
+                     last, lr);
     fail_all(t, &why);
     *where = NULL;
     return pp_error_set(&x->err, PP_ERR_RUNTIME, "%s", why.msg);
