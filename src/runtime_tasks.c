@@ -151,8 +151,10 @@ static pp_status check(rank_ctx *x, const stage_rt *st, const pp_task *task,
         bad = !isfinite(v);
     }
     free(copy);
+    /* The outputs in forward order (the input first), then the gradients
+     * in backward order; each by micro-batch. */
     int64_t L = t->m->nlayers, mbs = (int64_t)t->m->data * t->mbs;
-    int64_t key = ((grad ? L + 1 + L - 1 - layer : layer + 1) * mbs) +
+    int64_t key = (grad ? 2 * L - layer : layer + 1) * mbs +
                   pp_batch_mb(t, st, task->mb);
     if (bad && key < x->found.key)
         x->found = (pp_finding){key, layer, grad, x->r, *task};

@@ -422,7 +422,7 @@ else
     fi
     run timeout 300 "$PIPETTE" train --steps $steps "$examples/gpu-char.ini"
     expect_status 0 "train examples/gpu-char.ini on the GPU"
-    expect_out "^  transport: peer 0->1 1->0 1->2 2->1 2->3 3->2$" "ranks on one GPU talk through peer"
+    expect_out "^  transport: peer 0->1 0->2 0->3 1->0 1->2 1->3 2->0 2->1 2->3 3->0 3->1 3->2$" "ranks on one GPU talk through peer"
     expect_out "^step +$steps  loss " "GPU training logs its steps"
     # The small GPT in bf16 on two ranks of the GPU (cuDNN's attention
     # where it applies, the fused GELU, clipping): eval from its 3-step
