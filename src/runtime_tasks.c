@@ -113,11 +113,34 @@ static pp_status copies(rank_ctx *x, const copy_rt *list, int n,
     return PP_OK;
 }
 
+/* Whether n bytes of dtype at p (host memory) hold a value that is not
+ * finite. */
+static int nonfinite(const unsigned char *p, size_t n, pp_dtype dtype)
+{
+    for (size_t i = 0; dtype == PP_BF16 && i + 2 <= n; i += 2) {
+        pp_bf16 v;
+        memcpy(&v, p + i, sizeof v);
+        if ((v & 0x7f80) == 0x7f80) /* the exponent all ones */
+            return 1;
+    }
+    for (size_t i = 0; dtype == PP_F32 && i + 4 <= n; i += 4) {
+        float v;
+        memcpy(&v, p + i, sizeof v);
+        if (!isfinite(v))
+            return 1;
+    }
+    return 0;
+}
+
+/* The most bytes of device memory checked at once. */
+#define CHECK_BYTES ((size_t)1 << 24)
+
 /* Diagnosing a step (x->checking): whether `bytes` of dtype at p, in
  * the rank's device memory, hold a value that is not finite; if so,
  * where (layer, or -1 for the model's input; its output or gradients)
- * is kept when it is the earliest this rank has found. The device is
- * waited for: this runs once, after a failure. */
+ * is kept when it is the earliest this rank has found. A GPU's are
+ * copied out piece by piece, the device waited for: this runs once,
+ * after a failure. */
 static pp_status check(rank_ctx *x, const stage_rt *st, const pp_task *task,
                        int layer, int grad, const void *p, size_t bytes,
                        pp_dtype dtype)
@@ -126,31 +149,27 @@ static pp_status check(rank_ctx *x, const stage_rt *st, const pp_task *task,
     const rank_rt *rk = &t->rank[x->r];
     if (!p || !bytes || dtype == PP_I32)
         return PP_OK;
-    unsigned char *copy = NULL;
-    const unsigned char *at = p;
-    if (rk->cuda) {
-        if (!(copy = malloc(bytes)))
-            return pp_error_set(&x->err, PP_ERR_NOMEM, "out of memory");
-        if (rk->dev->copy_async(&rk->dr, copy, p, bytes,
-                                PP_COPY_DEVICE_TO_HOST, &x->err) ||
-            rk->dev->sync(&rk->dr, &x->err)) {
-            free(copy);
-            return x->err.code;
-        }
-        at = copy;
-    }
     int bad = 0;
-    for (size_t i = 0; dtype == PP_BF16 && !bad && i + 2 <= bytes; i += 2) {
-        pp_bf16 v;
-        memcpy(&v, at + i, sizeof v);
-        bad = (v & 0x7f80) == 0x7f80; /* the exponent all ones */
+    if (!rk->cuda) {
+        bad = nonfinite(p, bytes, dtype);
+    } else {
+        unsigned char *copy = malloc(bytes < CHECK_BYTES ? bytes
+                                                         : CHECK_BYTES);
+        if (!copy)
+            return pp_error_set(&x->err, PP_ERR_NOMEM, "out of memory");
+        for (size_t at = 0; at < bytes && !bad; at += CHECK_BYTES) {
+            size_t n = bytes - at < CHECK_BYTES ? bytes - at : CHECK_BYTES;
+            if (rk->dev->copy_async(&rk->dr, copy,
+                                    (const unsigned char *)p + at, n,
+                                    PP_COPY_DEVICE_TO_HOST, &x->err) ||
+                rk->dev->sync(&rk->dr, &x->err)) {
+                free(copy);
+                return x->err.code;
+            }
+            bad = nonfinite(copy, n, dtype);
+        }
+        free(copy);
     }
-    for (size_t i = 0; dtype == PP_F32 && !bad && i + 4 <= bytes; i += 4) {
-        float v;
-        memcpy(&v, at + i, sizeof v);
-        bad = !isfinite(v);
-    }
-    free(copy);
     /* The outputs in forward order (the input first), then the gradients
      * in backward order; each by micro-batch. */
     int64_t L = t->m->nlayers, mbs = (int64_t)t->m->data * t->mbs;
