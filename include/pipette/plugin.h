@@ -44,8 +44,10 @@ extern "C" {
  *      runtime uses for a replicas' gradients where the transport
  *      carries every pair of the group.
  * 2.2: pp_device_ops gained sumsq_async and clip_async, which clip the
- *      gradients by their global norm; a device built for 2.1 runs every
- *      model that does not set [train] grad_clip. pp_layer_plan gained
+ *      gradients by their global norm (and sum it to check it before
+ *      every step); a device built for 2.1 runs every model that does not
+ *      set [train] grad_clip or on_nonfinite = skip, and stops on a loss
+ *      that is not finite only after the step. pp_layer_plan gained
  *      backward_flops, for a backward that costs other than the
  *      estimate (partition = flops).
  * 2.1: precision. pp_layer_ops gained precisions (those its kernels run),
