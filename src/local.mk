@@ -18,7 +18,8 @@ src_libpipette_la_SOURCES = \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
 	src/runtime_layout.c src/runtime_params.c src/runtime_tasks.c \
 	src/runtime_memory.c src/routes.h src/routes.c src/data_ring.h \
-	src/data_ring.c
+	src/data_ring.c src/crc32c.h src/crc32c.c \
+	src/safetensors.h src/safetensors.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm

@@ -63,6 +63,12 @@ tests_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 tests_test_registry_CFLAGS = $(TEST_CFLAGS)
 tests_test_registry_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/test_safetensors
+TESTS += tests/test_safetensors
+tests_test_safetensors_SOURCES = tests/test_safetensors.c
+tests_test_safetensors_CFLAGS = $(TEST_CFLAGS)
+tests_test_safetensors_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/test_train
 TESTS += tests/test_train
 tests_test_train_SOURCES = tests/test_train.c tests/train_models.h
