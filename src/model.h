@@ -138,6 +138,8 @@ typedef struct pp_model {
     double min_lr;
     double grad_clip;        /* the global gradient norm's bound; 0: none */
     const char *log, *trace, *checkpoint;
+    int64_t checkpoint_every; /* steps between checkpoints; 0: the end */
+    int keep;                /* checkpoints kept; 0: all */
 
     int has_data;
     const char *source;

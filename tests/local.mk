@@ -104,11 +104,12 @@ endif
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/bench-gpu.sh tests/gradcheck.sh tests/random-tokens.sh \
-	tests/gpt-reference.sh
+	tests/gpt-reference.sh tests/checkpoint.sh
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
 	tests/random-tokens.sh tests/gpt-reference.sh tests/gpt_reference.py \
+	tests/checkpoint.sh \
 	tests/gradcheck/layers.ini tests/gradcheck/mse.ini \
 	tests/gradcheck/attention.ini $(CHECK_CORPUS) \
 	tests/repeat/tied-residual-by-hand.ini
