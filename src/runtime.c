@@ -499,11 +499,12 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         t->trace = calloc((size_t)t->p, sizeof *t->trace);
         if (!t->trace)
             st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        /* Its first steps, as many as PP_TRACE_BYTES of spans hold. */
+        /* Its first steps, as many as trace_bytes of spans hold. */
         size_t per_step = 1;
         for (int r = 0; r < t->p; r++)
             per_step += (size_t)m->plan->prog[r].n * sizeof(pp_span);
-        t->trace_until = t->first_step + (int64_t)(PP_TRACE_BYTES / per_step);
+        size_t most = opts->trace_bytes ? opts->trace_bytes : PP_TRACE_BYTES;
+        t->trace_until = t->first_step + (int64_t)(most / per_step);
     }
     if (st) {
         pp_trainer_free(t);

@@ -28,6 +28,8 @@ typedef struct pp_train_opts {
     int quiet;              /* no plan, no log lines */
     int progress;           /* a progress bar (stdout is a terminal) */
     const char *trace;      /* Chrome trace of the run, or NULL */
+    size_t trace_bytes;     /* the most its spans take: its first steps
+                               (0: 64 MiB) */
     FILE *out;              /* plan and log lines */
     const char *init;       /* a checkpoint (directory; for eval also a
                                PPCKPT01 file) whose parameters to start

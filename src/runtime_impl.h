@@ -187,8 +187,9 @@ typedef struct pp_barrier {
 
 /* Losses kept for pp_trainer_loss: memory does not grow with steps. */
 #define PP_LOSSES_KEPT 4096
-/* The most a trace holds, in bytes of spans: its first steps. */
-#define PP_TRACE_BYTES (64u << 20)
+/* The most a trace holds by default, in bytes of spans: its first
+ * steps. */
+#define PP_TRACE_BYTES ((size_t)64 << 20)
 
 typedef struct span_log {
     pp_span *span;

@@ -178,6 +178,24 @@ run "$PIPETTE" checkpoint "$tmp/full.ckpt"
 expect_status 0 "the previous checkpoint after a full disk"
 expect_out "^checkpoint $tmp/full\.ckpt/step-00000005 " "step 5's is whole"
 
+# On a small tmpfs (where this may mount one): the disk full for real,
+# the previous checkpoint whole.
+mkdir "$tmp/small"
+if mount -t tmpfs -o size=450k tmpfs "$tmp/small" 2>/dev/null; then
+    sed "s|^checkpoint = .*|checkpoint = $tmp/small/c|" "$tmp/full.ini" >"$tmp/small.ini"
+    run timeout 60 "$PIPETTE" train --steps 5 -q "$tmp/small.ini"
+    expect_status 0 "5 steps on a small tmpfs"
+    run timeout 60 "$PIPETTE" train --resume -q "$tmp/small.ini"
+    expect_status 1 "a full tmpfs"
+    expect_err "^pipette: step 10: $tmp/small/c/step-00000010\.partial/(model|optimizer)\.safetensors: cannot write: No space left on device$" "a full tmpfs names the file"
+    run "$PIPETTE" checkpoint "$tmp/small/c"
+    expect_status 0 "the previous checkpoint on a full tmpfs"
+    expect_out "^checkpoint $tmp/small/c/step-00000005 " "step 5's is whole on the full tmpfs"
+    umount "$tmp/small"
+else
+    echo "(no tmpfs could be mounted: the full disk is the file size limit's alone)"
+fi
+
 # keep: the newest 2 of 4 stay, none unfinished, the log and the
 # checkpoint directory checked before step 1.
 model keep 's|^checkpoint_every = 5|checkpoint_every = 1\nkeep = 2|'

@@ -372,6 +372,45 @@ START_TEST(resume_is_exact)
 }
 END_TEST
 
+/* A trace keeps the run's first steps, as many as trace_bytes of spans
+ * hold, so a long run's memory does not grow with its steps. */
+START_TEST(trace_is_bounded)
+{
+    char path[] = "/tmp/pp-trace-XXXXXX", trace[] = "/tmp/pp-trace-json-XXXXXX";
+    int fd = mkstemp(path), tfd = mkstemp(trace);
+    ck_assert(fd >= 0 && tfd >= 0);
+    close(tfd);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "%s[pipeline]\nschedule = 1f1b\ndevices = cpu*2\n"
+               "microbatches = 4\n[train]\nbatch = 24\nsteps = 6\n",
+            models[CHAIN]);
+    fclose(f);
+    pp_error err;
+    pp_model *model;
+    ck_assert_msg(pp_model_load(path, &model, &err) == PP_OK, "%s", err.msg);
+    unlink(path);
+    size_t per_step = 1;
+    for (int r = 0; r < 2; r++)
+        per_step += (size_t)model->plan->prog[r].n * sizeof(pp_span);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout,
+                       .trace = trace, .trace_bytes = 2 * per_step + 1};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(model, &o, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(pp_trainer_steps_done(t), 6);
+    ck_assert_int_eq(pp_trainer_traced_steps(t), 2);
+    for (int r = 0; r < 2; r++)
+        ck_assert_int_le(t->trace[r].n, 2 * model->plan->prog[r].n);
+    /* The losses of the last steps are kept, not of every step. */
+    ck_assert(!isnan(pp_trainer_loss(t, 5)));
+    ck_assert(isnan(pp_trainer_loss(t, 6)));
+    pp_trainer_free(t);
+    pp_model_free(model);
+    unlink(trace);
+}
+END_TEST
+
 /* One step of the chain under adamw, with weight_decay (a [train] line)
  * as given. */
 static pp_trainer *adamw_step(const char *decay, pp_model **model)
@@ -770,6 +809,7 @@ static Suite *train_suite(void)
     tcase_add_loop_test(tc, clipped_every_schedule, 0, NSCHEDULES * NMODELS);
     tcase_add_loop_test(tc, clipping_by_hand, 0, 2);
     tcase_add_loop_test(tc, resume_is_exact, 0, 4 * NMODELS);
+    tcase_add_test(tc, trace_is_bounded);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -395,6 +395,26 @@ else
     run timeout 300 "$PIPETTE" eval --checkpoint "$tmp/gpu.ckpt/step-00000003" --batches 4 "$tmp/gpu-gpt.ini"
     expect_status 0 "eval on the GPU"
     expect_out "^batch +4  loss $fourth " "eval on the GPU: train's fourth loss"
+    # Resumed on the GPU from step 3 (Adam's moments read back into device
+    # memory): train's fourth loss; the 4 steps' checkpoint again, read
+    # from the device.
+    mkdir "$tmp/gpu3.ckpt"
+    cp -r "$tmp/gpu.ckpt/step-00000003" "$tmp/gpu3.ckpt/"
+    run timeout 300 "$PIPETTE" train --resume "$tmp/gpu3.ckpt" --steps 4 "$tmp/gpu-gpt.ini"
+    expect_status 0 "resumed on the GPU"
+    expect_out "^step +4  loss $fourth " "resumed on the GPU: the fourth loss"
+    # Trained on CPU ranks, resumed on the GPU (another device kind): its
+    # fifth step's loss is the CPU's, to bf16's rounding.
+    sed -e 's|^devices = .*|devices = cpu*2|' \
+        -e "s|^checkpoint = .*|checkpoint = $tmp/cpu.ckpt\ncheckpoint_every = 1|" \
+        "$tmp/gpu-gpt.ini" >"$tmp/cpu-gpt.ini"
+    run timeout 300 "$PIPETTE" train --steps 5 "$tmp/cpu-gpt.ini"
+    expect_status 0 "the GPT in bf16 on CPU ranks"
+    cpu_fifth=$(loss_at 5)
+    run timeout 300 "$PIPETTE" train --resume "$tmp/cpu.ckpt/step-00000004" --steps 5 "$tmp/gpu-gpt.ini"
+    expect_status 0 "the CPU's checkpoint resumed on the GPU"
+    awk -v a="$(loss_at 5)" -v b="$cpu_fifth" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a > 0 && d < 0.01 * b) }' ||
+        fail "resumed on the GPU from the CPU's step 4: step 5 loss $(loss_at 5), the CPU's $cpu_fifth"
     # Replicas on GPUs: an unindexed cuda takes the next GPU; one more
     # replica than GPUs is refused at devices, naming the missing one.
     gpus=$("$PIPETTE" devices | grep -c '^GPU [0-9]*: ')
@@ -415,8 +435,12 @@ else
 fi
 
 # Outputs that could not be written after the last step are refused
-# before the first: the trace, the checkpoint, the log; nothing trained.
+# before the first (within a second): the trace, the checkpoint, the log;
+# nothing trained.
+start=$(date +%s%N)
 run "$PIPETTE" train --trace "$tmp/no-such-dir/t.json" "$examples/mlp.ini"
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000 ] ||
+    fail "an unwritable --trace took $(( ($(date +%s%N) - start) / 1000000 )) ms to refuse"
 expect_status 2 "an unwritable --trace"
 expect_err "^pipette: --trace: cannot write the trace to $tmp/no-such-dir/t\.json: No such file or directory: nothing is trained$" "an unwritable --trace named"
 expect_no_out "an unwritable --trace"
@@ -454,7 +478,7 @@ wait $pid 2>/dev/null
 # 143 and 130, within a step and 2 s (a step here is a millisecond).
 for sig in TERM INT; do
     rm -rf "$tmp/keep.ckpt"
-    sed -e 's|^steps = 2$|steps = 100000000|' "$tmp/keep.ini" >"$tmp/sig.ini"
+    sed -e 's|^steps = 2$|steps = 10000000000|' "$tmp/keep.ini" >"$tmp/sig.ini"
     "$PIPETTE" train -q "$tmp/sig.ini" 2>"$tmp/err" &
     pid=$!
     sleep 2
@@ -471,7 +495,7 @@ for sig in TERM INT; do
     wait $pid
     status=$?
     expect_status $([ $sig = TERM ] && echo 143 || echo 130) "SIG$sig"
-    expect_err "^pipette: stopped by SIG$sig after step [0-9]+ of 100000000; its checkpoint is $tmp/keep\.ckpt/step-[0-9]{8}$" "SIG$sig said"
+    expect_err "^pipette: stopped by SIG$sig after step [0-9]+ of 10000000000; its checkpoint is $tmp/keep\.ckpt/step-[0-9]{8}$" "SIG$sig said"
     saved=$(sed -n 's/.*its checkpoint is //p' "$tmp/err")
     "$PIPETTE" checkpoint "$saved" >/dev/null 2>&1 || fail "SIG$sig: no whole checkpoint"
 done
