@@ -18,6 +18,7 @@ int pp_cmd_schedule(int argc, char **argv);
 int pp_cmd_train(int argc, char **argv);
 int pp_cmd_eval(int argc, char **argv);
 int pp_cmd_gradcheck(int argc, char **argv);
+int pp_cmd_checkpoint(int argc, char **argv);
 
 /* Prints err to stderr ("pipette: " before each line that is not already
  * "FILE:LINE: ...") and maps its code to an exit status. */

@@ -16,7 +16,7 @@
 #include "runtime.h"
 
 static const char usage[] =
-    "usage: pipette eval [--checkpoint FILE] [--data FILE] [--batches N]\n"
+    "usage: pipette eval [--checkpoint DIR] [--data FILE] [--batches N]\n"
     "                    [--timeout SECONDS] [--quiet] FILE.ini\n"
     "\n"
     "Reports the loss of the model of FILE.ini on N batches of [train]\n"
@@ -25,9 +25,11 @@ static const char usage[] =
     "order, with dropout off, no gradients and no update. Prints the plan\n"
     "and a line per batch, then the mean.\n"
     "\n"
-    "  --checkpoint FILE  the parameters: a [train] checkpoint file written\n"
-    "                   by pipette train on this model (default: the model\n"
-    "                   as [train] seed initialises it)\n"
+    "  --checkpoint DIR the parameters: the newest checkpoint in DIR (a\n"
+    "                   [train] checkpoint directory) or DIR itself\n"
+    "                   (DIR/step-N), written by pipette train on this\n"
+    "                   model; or a PPCKPT01 file of pipette 1.2\n"
+    "                   (default: the model as [train] seed initialises it)\n"
     "  --data FILE      read this file instead of [data] path (held-out\n"
     "                   text or tokens, in the same format)\n"
     "  --batches N      batches to evaluate (default 10); batch b holds the\n"
@@ -91,7 +93,7 @@ int pp_cmd_eval(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--checkpoint") == 0) {
             if (!val)
-                return usage_error("--checkpoint needs a file name");
+                return usage_error("--checkpoint needs a directory");
             o.init = val;
             i++;
         } else if (strcmp(a, "--data") == 0) {
@@ -142,12 +144,9 @@ int pp_cmd_eval(int argc, char **argv)
         }
         st = pp_trainer_run(t, &err);
         if (!st) {
-            double sum = 0;
-            for (int64_t b = 0; b < o.steps; b++)
-                sum += pp_trainer_loss(t, b);
             if (job.place.process == 0)
                 printf("eval: loss %.6f, the mean over %lld batches of %lld "
-                       "samples\n", sum / (double)o.steps,
+                       "samples\n", pp_trainer_mean_loss(t),
                        (long long)o.steps, (long long)m->batch);
         }
     }

@@ -7,14 +7,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cmd.h"
 #include "runtime.h"
 
 static const char usage[] =
-    "usage: pipette train [--steps N] [--trace FILE] [--recompute]\n"
-    "                     [--timeout SECONDS] [--quiet] FILE.ini\n"
+    "usage: pipette train [--steps N] [--resume [DIR]] [--trace FILE]\n"
+    "                     [--recompute] [--timeout SECONDS] [--quiet]\n"
+    "                     FILE.ini\n"
     "\n"
     "Trains the model of FILE.ini: its layers cut into stages, the stages\n"
     "on the ranks of [pipeline] devices ([parallel] data replicas of\n"
@@ -27,7 +30,14 @@ static const char usage[] =
     "every log_every steps: step, loss (the mean over the batch), samples\n"
     "per second and the step's measured bubble.\n"
     "\n"
-    "  --steps N        override [train] steps\n"
+    "  --steps N        override [train] steps (all the run's, a resumed\n"
+    "                   one's too)\n"
+    "  --resume [DIR]   go on from the newest complete checkpoint in DIR\n"
+    "                   (default [train] checkpoint; or DIR a checkpoint,\n"
+    "                   DIR/step-N): its parameters, optimizer state, step\n"
+    "                   and data position, on any schedule, partition or\n"
+    "                   devices; without DIR and with no checkpoint yet,\n"
+    "                   from step 1\n"
     "  --trace FILE     write the measured timeline as Chrome trace JSON\n"
     "                   (overrides [train] trace)\n"
     "  --recompute      every stage keeps only its inputs per micro-batch\n"
@@ -37,8 +47,8 @@ static const char usage[] =
     "  --quiet          print nothing but errors\n"
     "\n"
     "SIGINT or SIGTERM stops the run after the step it is in, writes its\n"
-    "outputs for the steps made and exits 130 or 143; a second signal ends\n"
-    "it at once.\n"
+    "outputs (a checkpoint, with [train] checkpoint) for the steps made and\n"
+    "exits 130 or 143; a second signal ends it at once.\n"
     "\n"
     "exit status: 0 trained, 1 a failure while training, 2 usage or config\n"
     "error (nothing is trained), 130/143 stopped by SIGINT/SIGTERM.\n";
@@ -66,6 +76,35 @@ static void catch_stops(void)
     sigaction(SIGTERM, &sa, NULL);
 }
 
+/* --resume: the checkpoint to go on from, or (without a directory and
+ * none made yet) none. */
+static int resume_from(const pp_model *m, const char *dir, int speak,
+                       pp_train_opts *o)
+{
+    if (!dir && !m->checkpoint)
+        return usage_error("--resume needs a checkpoint: name its directory "
+                           "(--resume DIR) or set [train] checkpoint in %s",
+                           m->cfg->path);
+    pp_ckpt ck;
+    pp_error err;
+    int none;
+    pp_status st = pp_ckpt_open(dir ? dir : m->checkpoint, &ck, &none, &err);
+    pp_ckpt_close(&ck);
+    if (st && none && !dir) {
+        if (speak)
+            fprintf(stderr, "pipette: %s holds no checkpoint yet: training "
+                    "from step 1\n", m->checkpoint);
+        return PP_EXIT_OK;
+    }
+    if (st) {
+        fprintf(stderr, "pipette: --resume: %s\n", err.msg);
+        return PP_EXIT_USAGE;
+    }
+    o->init = dir ? dir : m->checkpoint;
+    o->resume = 1;
+    return PP_EXIT_OK;
+}
+
 int pp_cmd_train(int argc, char **argv)
 {
     if (pp_cmd_wants_help(argc, argv)) {
@@ -74,7 +113,8 @@ int pp_cmd_train(int argc, char **argv)
     }
     pp_train_opts o = {.recv_timeout_ms = 60000, .out = stdout,
                        .progress = isatty(STDOUT_FILENO)};
-    const char *path = NULL;
+    const char *path = NULL, *resume_dir = NULL;
+    int resume = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long long v;
@@ -93,6 +133,21 @@ int pp_cmd_train(int argc, char **argv)
                 return usage_error("--trace needs a file name");
             o.trace = val;
             i++;
+        } else if (strncmp(a, "--resume=", 9) == 0) {
+            if (!a[9])
+                return usage_error("--resume= needs a directory");
+            resume = 1;
+            resume_dir = a + 9;
+        } else if (strcmp(a, "--resume") == 0) {
+            /* Its directory is optional: the next word, unless that is
+             * an option or the model's file. */
+            struct stat sb;
+            resume = 1;
+            if (val && val[0] != '-' &&
+                !(stat(val, &sb) == 0 && S_ISREG(sb.st_mode))) {
+                resume_dir = val;
+                i++;
+            }
         } else if (strcmp(a, "--recompute") == 0) {
             o.recompute = 1;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
@@ -117,6 +172,14 @@ int pp_cmd_train(int argc, char **argv)
     pp_error_clear(&err);
     if (!o.trace)
         o.trace = m->trace;
+    if (resume) {
+        int rc = resume_from(m, resume_dir, job.place.process == 0, &o);
+        if (rc != PP_EXIT_OK) {
+            pp_model_free(m);
+            pp_job_leave(&job); /* every process met it */
+            return rc;
+        }
+    }
     o.job = &job;
     o.stop = &stop_signal;
     catch_stops();
@@ -127,14 +190,24 @@ int pp_cmd_train(int argc, char **argv)
     pp_status st = pp_cmd_agree(&job, pp_trainer_create(m, &o, &t, &err),
                                 &err);
     int agreed = st != PP_OK;
-    if (!st) {
+    int64_t steps = o.steps ? o.steps : m->steps;
+    if (!st && pp_trainer_first_step(t) >= steps) {
+        if (job.place.process == 0)
+            printf("pipette: %s is at step %lld and the run has %lld: "
+                   "nothing is left to train\n", o.init,
+                   (long long)pp_trainer_first_step(t), (long long)steps);
+    } else if (!st) {
         if (!o.quiet) {
             pp_trainer_print_plan(t, stdout);
             fflush(stdout);
         }
         st = pp_trainer_run(t, &err);
+        int64_t traced = pp_trainer_traced_steps(t);
         if (!st && o.trace && !o.quiet)
-            printf("trace written to %s\n", o.trace);
+            printf("trace written to %s%s\n", o.trace,
+                   traced < pp_trainer_steps_done(t) - pp_trainer_first_step(t)
+                       ? " (its first steps: a trace keeps at most 64 MiB)"
+                       : "");
         /* on_nonfinite = skip: what was skipped (every process knows). */
         int64_t skipped = pp_trainer_steps_skipped(t);
         if (skipped && job.place.process == 0)
@@ -144,15 +217,17 @@ int pp_cmd_train(int argc, char **argv)
         agreed |= st && pp_trainer_failure_agreed(t);
         /* Stopped by a signal (in this process or, across processes,
          * another): after a whole step, its outputs written. */
-        int64_t steps = o.steps ? o.steps : m->steps;
         if (!st && pp_trainer_steps_done(t) < steps) {
             int sig = stop_signal ? stop_signal : SIGTERM;
+            long long done = (long long)pp_trainer_steps_done(t);
+            char saved[4200] = "";
+            if (m->checkpoint)
+                snprintf(saved, sizeof saved, "; its checkpoint is "
+                         "%s/step-%08lld", m->checkpoint, done);
             if (job.place.process == 0)
                 fprintf(stderr, "pipette: stopped by %s after step %lld of "
-                        "%lld%s%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                        (long long)pp_trainer_steps_done(t), (long long)steps,
-                        m->checkpoint ? "; its parameters are in " : "",
-                        m->checkpoint ? m->checkpoint : "");
+                        "%lld%s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                        done, (long long)steps, saved);
             pp_trainer_free(t);
             pp_model_free(m);
             fflush(stdout);

@@ -18,7 +18,9 @@ src_libpipette_la_SOURCES = \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
 	src/runtime_layout.c src/runtime_params.c src/runtime_tasks.c \
 	src/runtime_memory.c src/routes.h src/routes.c src/data_ring.h \
-	src/data_ring.c
+	src/data_ring.c src/crc32c.h src/crc32c.c src/safetensors.h \
+	src/safetensors.c src/checkpoint.h src/checkpoint.c \
+	src/runtime_checkpoint.c
 src_libpipette_la_CPPFLAGS = $(AM_CPPFLAGS) $(INIH_CFLAGS) \
 	-DPP_PKGLIBDIR='"$(pkglibdir)"' -DPP_BUILDDIR='"$(abs_top_builddir)"'
 src_libpipette_la_LIBADD = $(INIH_LIBS) $(PTHREAD_LIBS) -lm
@@ -49,7 +51,8 @@ src_pipette_SOURCES = \
 	src/cmd_schedule.c \
 	src/cmd_train.c \
 	src/cmd_eval.c \
-	src/cmd_gradcheck.c src/gradcheck.h src/gradcheck.c
+	src/cmd_gradcheck.c src/gradcheck.h src/gradcheck.c \
+	src/cmd_checkpoint.c
 src_pipette_CPPFLAGS = $(AM_CPPFLAGS) -DPP_PKGLIBDIR='"$(pkglibdir)"'
 src_pipette_LDADD = src/libpipette.la -lm
 # Find the installed libpipette even where $(libdir) is on the loader's

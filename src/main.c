@@ -29,6 +29,7 @@ static const char usage[] =
     "  gradcheck FILE.ini\n"
     "                   check its layers' gradients, and their GPU halves\n"
     "                   against their CPU halves\n"
+    "  checkpoint DIR   what a checkpoint holds; checks every tensor\n"
     "\n"
     "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
     "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
@@ -48,6 +49,7 @@ static const struct {
     {"train", pp_cmd_train},
     {"eval", pp_cmd_eval},
     {"gradcheck", pp_cmd_gradcheck},
+    {"checkpoint", pp_cmd_checkpoint},
 };
 
 int pp_cmd_wants_help(int argc, char **argv)

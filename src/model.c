@@ -57,7 +57,15 @@ static const pp_key train_keys[] = {
     {"trace", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
      "write the measured timeline here (Chrome trace JSON)"},
     {"checkpoint", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, NULL,
-     "write the trained parameters here at the end"},
+     "a directory: checkpoints (parameters, optimizer state, step) go "
+     "here as step-N/, after the last step and every checkpoint_every "
+     "steps; pipette train --resume goes on from the newest"},
+    {"checkpoint_every", PP_KEY_INT, 0, 0, (double)INT64_MAX, NULL, "0",
+     "steps between checkpoints (0: only after the last step, or where a "
+     "signal stops the run)"},
+    {"keep", PP_KEY_INT, 0, 0, (double)INT_MAX, NULL, "2",
+     "the newest checkpoints kept; older ones are removed once a new one is "
+     "complete (0: keep all)"},
     {"warmup", PP_KEY_INT, 0, 0, (double)INT64_MAX, NULL, "0",
      "steps over which lr rises linearly to its value"},
     {"lr_decay", PP_KEY_ENUM, 0, PP_NO_RANGE, "constant|cosine", "constant",
@@ -390,6 +398,15 @@ static void load_train(pp_model *m, pp_error *err)
         pp_section_string(s, "trace", &m->trace, &ignore);
     if (pp_section_has(s, "checkpoint"))
         pp_section_string(s, "checkpoint", &m->checkpoint, &ignore);
+    int64_t keep;
+    pp_section_int(s, "checkpoint_every", &m->checkpoint_every, &ignore);
+    pp_section_int(s, "keep", &keep, &ignore);
+    m->keep = (int)keep;
+    for (int i = 0; !m->checkpoint && i < 2; i++)
+        if (pp_section_has(s, i ? "keep" : "checkpoint_every"))
+            pp_section_error(s, i ? "keep" : "checkpoint_every", err,
+                             "has no use without [train] checkpoint, the "
+                             "directory the checkpoints go to");
 }
 
 /* What [train] asks of [pipeline] and [parallel]: micro-batches (of

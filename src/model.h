@@ -147,6 +147,8 @@ typedef struct pp_model {
                                 loss before each step (0 only on a device
                                 built before ABI 2.2, without clipping) */
     const char *log, *trace, *checkpoint;
+    int64_t checkpoint_every; /* steps between checkpoints; 0: the end */
+    int keep;                /* checkpoints kept; 0: all */
 
     int has_data;
     const char *source;

@@ -151,7 +151,7 @@ static pp_status allocate_stage(pp_trainer *t, int s, pp_error *err)
                                : st->params;
     if (!st->host_params)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    if (pp_init_params(t, s, err))
+    if (pp_init_params(t, s, err) || pp_init_state(t, s, err))
         return err->code;
 
     st->slots = calloc((size_t)st->nslots, sizeof *st->slots);
@@ -470,10 +470,9 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         pp_shape_elements(&m->layers[m->nlayers - 1].plan.target.shape);
     t->loss_scale = 1.0 / (double)targets;
     t->stage = calloc((size_t)t->S, sizeof *t->stage);
-    t->loss = calloc((size_t)t->steps, sizeof *t->loss);
     t->busy = calloc((size_t)t->p * 2, sizeof *t->busy);
     t->replica_loss = calloc((size_t)m->data, sizeof *t->replica_loss);
-    if (!st && (!t->stage || !t->loss || !t->busy || !t->replica_loss))
+    if (!st && (!t->stage || !t->busy || !t->replica_loss))
         st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int s = 0; !st && s < t->S; s++)
         st = describe_stage(t, s, err);
@@ -482,7 +481,7 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     if (!st)
         st = pp_plan_sums(t, err);
     if (!st && opts->init)
-        st = pp_read_checkpoint(t, opts->init, err);
+        st = pp_checkpoint_load(t, opts->init, opts->resume, err);
     for (int s = 0; !st && s < t->S; s++)
         st = pp_layout_stage(t, &t->stage[s], err);
     if (!st)
@@ -506,6 +505,12 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
         t->trace = calloc((size_t)t->p, sizeof *t->trace);
         if (!t->trace)
             st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+        /* Its first steps, as many as trace_bytes of spans hold. */
+        size_t per_step = 1;
+        for (int r = 0; r < t->p; r++)
+            per_step += (size_t)m->plan->prog[r].n * sizeof(pp_span);
+        size_t most = opts->trace_bytes ? opts->trace_bytes : PP_TRACE_BYTES;
+        t->trace_until = t->first_step + (int64_t)(most / per_step);
     }
     if (st) {
         pp_trainer_free(t);
@@ -597,9 +602,10 @@ void pp_trainer_free(pp_trainer *t)
     free(t->ref_base);
     free(t->home);
     free(t->from);
+    free(t->from_state);
     free(t->from_at);
+    free(t->resumed);
     free(t->sum);
-    free(t->loss);
     free(t->replica_loss);
     free(t->busy);
     pp_job_leave(&t->alone);
@@ -613,5 +619,26 @@ int64_t pp_trainer_steps_done(const pp_trainer *t)
 
 double pp_trainer_loss(const pp_trainer *t, int64_t step)
 {
-    return step >= 0 && step < t->steps ? t->loss[step] : NAN;
+    return step >= t->first_step && step < t->done &&
+                   step >= t->done - PP_LOSSES_KEPT
+               ? t->loss[step % PP_LOSSES_KEPT] : NAN;
+}
+
+double pp_trainer_mean_loss(const pp_trainer *t)
+{
+    return t->done > t->first_step
+               ? t->loss_sum / (double)(t->done - t->first_step) : NAN;
+}
+
+int64_t pp_trainer_first_step(const pp_trainer *t)
+{
+    return t->first_step;
+}
+
+int64_t pp_trainer_traced_steps(const pp_trainer *t)
+{
+    if (!t->trace)
+        return 0;
+    return (t->done < t->trace_until ? t->done : t->trace_until) -
+           t->first_step;
 }

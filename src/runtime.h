@@ -28,10 +28,15 @@ typedef struct pp_train_opts {
     int quiet;              /* no plan, no log lines */
     int progress;           /* a progress bar (stdout is a terminal) */
     const char *trace;      /* Chrome trace of the run, or NULL */
+    size_t trace_bytes;     /* the most its spans take: its first steps
+                               (0: 64 MiB) */
     FILE *out;              /* plan and log lines */
-    const char *init;       /* a checkpoint ([train] checkpoint's file) to
-                               start from instead of [train] seed's
+    const char *init;       /* a checkpoint (directory; for eval also a
+                               PPCKPT01 file) whose parameters to start
+                               from instead of [train] seed's
                                initialisation, or NULL */
+    int resume;             /* init goes on: its optimizer state, step and
+                               data position too */
     const pp_job *job;      /* the processes of the run (the model placed
                                on them), or NULL: this one */
     const volatile int *stop; /* set nonzero (by a signal handler): every
@@ -84,8 +89,16 @@ pp_status pp_trainer_run(pp_trainer *t, pp_error *err);
 /* Steps the last run made: all, or fewer when o.stop stopped it. */
 int64_t pp_trainer_steps_done(const pp_trainer *t);
 
-/* The loss of step s (0-based) of the last run. */
+/* The loss of step s (0-based) of the last run, for the last
+ * PP_LOSSES_KEPT steps made (NaN for others); the mean over the run. */
 double pp_trainer_loss(const pp_trainer *t, int64_t step);
+double pp_trainer_mean_loss(const pp_trainer *t);
+
+/* The steps made before the run: a resumed checkpoint's step, or 0. */
+int64_t pp_trainer_first_step(const pp_trainer *t);
+
+/* The steps the trace holds: its first ones, as many as fit its bound. */
+int64_t pp_trainer_traced_steps(const pp_trainer *t);
 
 /* Parameter p of layer l, on the host: n floats. */
 const float *pp_trainer_param(const pp_trainer *t, int layer, int param,

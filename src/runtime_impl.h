@@ -192,6 +192,12 @@ typedef struct pp_barrier {
     int count, waiting, generation, broken;
 } pp_barrier;
 
+/* Losses kept for pp_trainer_loss: memory does not grow with steps. */
+#define PP_LOSSES_KEPT 4096
+/* The most a trace holds by default, in bytes of spans: its first
+ * steps. */
+#define PP_TRACE_BYTES ((size_t)64 << 20)
+
 /* Where a step's values first went non-finite, found by running it
  * again with each layer's output and gradients checked: earliest by key
  * (the outputs in forward order, then the gradients in backward order,
@@ -244,7 +250,11 @@ struct pp_trainer {
     pp_sim *planned;             /* the schedule simulated, default costs */
     double loss_scale;
 
-    double *loss;                /* [steps] */
+    double loss[PP_LOSSES_KEPT]; /* the last steps' losses, step s's at
+                                    s % PP_LOSSES_KEPT */
+    double loss_sum;             /* every step's of this run */
+    int saving_failed;           /* the run failed writing a checkpoint */
+    int64_t trace_until;         /* steps before it are traced */
     double *replica_loss;        /* [data]: this step's, each replica's */
     int stopping;                /* o.stop was seen at this step's end */
     double *swap;                /* across processes: what each step's end
@@ -255,7 +265,14 @@ struct pp_trainer {
     double norm[2];              /* the gradient norm, clipping: by parity
                                     of the step */
     float *from;                 /* opts.init's parameters, each layer's
-                                    own in model order */
+                                    own in model order (from_total) */
+    float *from_state;           /* resuming: their optimizer state, plane
+                                    j of each at j * from_total + its
+                                    from_at */
+    size_t from_total;
+    char *resumed;               /* the checkpoint resumed, or NULL */
+    int64_t first_step;          /* steps made before this run (resumed) */
+    int64_t first_sample;        /* the data's position then */
     size_t *from_at;             /* [nrefs]: where each (layer, param)
                                     starts in `from` (its owner's for a
                                     shared one) */
@@ -297,10 +314,19 @@ const float *pp_param_host(const pp_trainer *t, int layer, int param,
 /* runtime_report.c: refuses, before step 1, an output (log, checkpoint,
  * trace) that could not be written after the last; */
 pp_status pp_check_outputs(const pp_trainer *t, pp_error *err);
-/* reads opts.init's checkpoint into t->from, refusing one of another
- * model. */
-pp_status pp_read_checkpoint(pp_trainer *t, const char *path,
+
+/* runtime_checkpoint.c: writes the checkpoint of `step` steps made
+ * (every process, at once, at a step's end; *where its directory,
+ * malloc'd, and *bytes its size); reads opts.init's into
+ * t->from and, resuming, t->from_state, first_step and first_sample;
+ * puts the optimizer state read into stage s, once allocated. */
+pp_status pp_checkpoint_save(pp_trainer *t, int64_t step, char **where,
+                             uint64_t *bytes, pp_error *err);
+pp_status pp_checkpoint_load(pp_trainer *t, const char *path, int resume,
                              pp_error *err);
+pp_status pp_init_state(pp_trainer *t, int s, pp_error *err);
+/* The first sample of step `step` (counted from the run's start). */
+int64_t pp_step_sample(const pp_trainer *t, int64_t step);
 
 /* runtime_layout.c: where stage st's tensors live in a slot (its locs and
  * its layers'), from the model's cuts; and a loc's address in a slot

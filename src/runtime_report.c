@@ -87,6 +87,10 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
                      "samples (batch %lld)\n",
                 t->S, t->S == 1 ? "" : "s", m->schedule, t->mbs, t->n,
                 (long long)m->batch);
+    if (t->resumed)
+        fprintf(out, "  resumed from %s: %lld steps made, the data at sample "
+                     "%lld\n", t->resumed, (long long)t->first_step,
+                (long long)t->first_sample);
     fprintf(out, "  simulated bubble %.1f%% (default costs); partition %s\n",
             100.0 * t->planned->bubble, pp_partition_name(m->partition));
     if (m->warmup || m->cosine) {
@@ -253,14 +257,7 @@ static pp_status write_trace(const pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
-/* The parameters, in the model's layer order whatever the partition:
- * "PPCKPT01", a little-endian uint32 version (1), a uint64 count of
- * floats, then each layer's own parameters as declared (a shared one once,
- * with its owner), float32 little-endian (the host's order on every
- * machine pipette runs on). */
-/* A temporary file beside path (path.XXXXXX), open for writing: the
- * checkpoint is written there, then renamed over path, so the old one
- * stands until the new one is whole. */
+/* A temporary file beside path (path.XXXXXX), open for writing. */
 static FILE *beside(const char *path, char *tmp, size_t size)
 {
     if ((size_t)snprintf(tmp, size, "%s.XXXXXX", path) >= size) {
@@ -276,68 +273,34 @@ static FILE *beside(const char *path, char *tmp, size_t size)
     return f;
 }
 
-/* tmp, written, takes path's place for good: the mode a new file gets
- * (mkstemp's is 0600), its bytes on the disk, the rename, and the rename
- * in the directory (fsync of each). */
-static int commit(FILE *f, const char *tmp, const char *path)
+/* Whether the checkpoints' directory can take them: one that exists, or
+ * can be made (made and removed). */
+static pp_status writable_dir(const char *path, pp_error *err)
 {
-    mode_t mask = umask(0);
-    umask(mask);
-    int ok = fchmod(fileno(f), 0666 & ~mask) == 0 && fflush(f) == 0 &&
-             fsync(fileno(f)) == 0;
-    ok = fclose(f) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        int saved = errno;
-        unlink(tmp);
-        errno = saved;
-        return 0;
-    }
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1,
-             slash ? path : ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY);
-    ok = fd >= 0 && fsync(fd) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static pp_status write_checkpoint(const pp_trainer *t, const char *path,
-                                  pp_error *err)
-{
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return pp_error_set(err, PP_ERR_IO, "%s is a file: checkpoints are "
+                            "directories, and [train] checkpoint names the "
+                            "one that holds them", path);
+    int made = mkdir(path, 0777) == 0;
+    int ok = made || errno == EEXIST;
     char tmp[PATH_MAX];
-    FILE *f = beside(path, tmp, sizeof tmp);
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
-                            "checkpoint: %s", path, strerror(errno));
-    const pp_model *m = t->m;
-    uint64_t total = 0; /* replica 0's: every replica has the same */
-    for (int s = 0; s < m->stages; s++)
-        total += t->stage[s].nparams - t->stage[s].shared;
-    uint32_t version = 1;
-    int ok = fwrite("PPCKPT01", 8, 1, f) == 1 &&
-             fwrite(&version, sizeof version, 1, f) == 1 &&
-             fwrite(&total, sizeof total, 1, f) == 1;
-    for (int l = 0; ok && l < m->nlayers; l++)
-        for (int i = 0; ok && i < m->layers[l].plan.nparams; i++) {
-            if (m->layers[l].owner[i].layer != l)
-                continue; /* shared: its owner's */
-            size_t n;
-            const float *p = pp_param_host(t, l, i, &n, 0);
-            ok = p && fwrite(p, sizeof(float), n, f) == n;
-        }
-    if (!ok) {
-        int saved = errno;
-        fclose(f);
-        unlink(tmp);
-        errno = saved;
+    if (ok && (size_t)snprintf(tmp, sizeof tmp, "%s/.pipette-XXXXXX",
+                               path) >= sizeof tmp) {
+        ok = 0;
+        errno = ENAMETOOLONG;
     }
-    if (!ok || !commit(f, tmp, path))
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot write the "
-                            "checkpoint: %s (the one there before, if any, "
-                            "is untouched)", path, strerror(errno));
+    int fd = ok ? mkstemp(tmp) : -1;
+    int saved = errno;
+    if (fd >= 0) {
+        close(fd);
+        unlink(tmp);
+    }
+    if (made)
+        rmdir(path);
+    if (fd < 0)
+        return pp_error_set(err, PP_ERR_IO, "cannot write checkpoints to "
+                            "%s: %s", path, strerror(saved));
     return PP_OK;
 }
 
@@ -349,6 +312,8 @@ static pp_status writable(const char *path, const char *what, pp_error *err)
 {
     struct stat sb;
     char tmp[PATH_MAX];
+    if (strcmp(what, "checkpoint") == 0)
+        return writable_dir(path, err);
     if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
         return pp_error_set(err, PP_ERR_IO, "%s is a directory: the %s "
                             "needs a file name", path, what);
@@ -392,123 +357,13 @@ pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
     return PP_OK;
 }
 
-pp_status pp_read_checkpoint(pp_trainer *t, const char *path, pp_error *err)
-{
-    const pp_model *m = t->m;
-    if (!(t->from_at = calloc((size_t)t->nrefs + 1, sizeof *t->from_at)))
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    uint64_t want = 0;
-    for (int l = 0; l < m->nlayers; l++)
-        for (int i = 0; i < m->layers[l].plan.nparams; i++)
-            if (m->layers[l].owner[i].layer == l) {
-                t->from_at[t->ref_base[l] + i] = (size_t)want;
-                want += (uint64_t)pp_shape_elements(
-                    &m->layers[l].plan.params[i].shape);
-            }
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot read the "
-                            "checkpoint: %s", path, strerror(errno));
-    char magic[8];
-    uint32_t version = 0;
-    uint64_t count = 0;
-    pp_status st = PP_OK;
-    if (fread(magic, 8, 1, f) != 1 || memcmp(magic, "PPCKPT01", 8) != 0)
-        st = pp_error_set(err, PP_ERR_IO, "%s: not a pipette checkpoint (it "
-                          "does not begin with PPCKPT01)", path);
-    else if (fread(&version, sizeof version, 1, f) != 1 ||
-             fread(&count, sizeof count, 1, f) != 1)
-        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint's header is "
-                          "cut short", path);
-    else if (version != 1)
-        st = pp_error_set(err, PP_ERR_IO, "%s: checkpoint version %u, this "
-                          "pipette reads version 1", path, version);
-    else if (count != want)
-        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint holds %llu "
-                          "parameters and %s has %llu: it is another "
-                          "model's", path, (unsigned long long)count,
-                          m->cfg->path, (unsigned long long)want);
-    else if (!(t->from = malloc((size_t)want * sizeof(float) + 1)))
-        st = pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    else if (fread(t->from, sizeof(float), (size_t)want, f) != want)
-        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint is cut short: "
-                          "%llu parameters expected", path,
-                          (unsigned long long)want);
-    else if (fgetc(f) != EOF)
-        st = pp_error_set(err, PP_ERR_IO, "%s: the checkpoint goes on past "
-                          "its %llu parameters", path,
-                          (unsigned long long)want);
-    fclose(f);
-    return st;
-}
-
-/* Replica 0's parameters on the host of process 0, its own stages
- * fetched from their devices and the others' gathered from their
- * processes (into host copies of their own). */
-static pp_status gather_params(pp_trainer *t, pp_error *err)
-{
-    const pp_model *m = t->m;
-    size_t mine = 0;
-    for (int s = 0; s < m->stages; s++)
-        if (t->rank[t->stage[s].rank].local) {
-            if (!pp_stage_host_params(t, s))
-                return pp_error_set(err, PP_ERR_DEVICE, "stage %d's "
-                                    "parameters could not be read", s);
-            mine += t->stage[s].nparams;
-        }
-    if (m->processes == 1)
-        return PP_OK;
-    float *pack = malloc(mine * sizeof *pack + 1);
-    if (!pack)
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    for (int s = 0, at = 0; s < m->stages; s++)
-        if (t->rank[t->stage[s].rank].local) {
-            memcpy(pack + at, t->stage[s].host_params,
-                   t->stage[s].nparams * sizeof *pack);
-            at += (int)t->stage[s].nparams;
-        }
-    unsigned char *all;
-    size_t stride;
-    uint64_t *size;
-    pp_status st = pp_job_gather(t->o.job, pack, mine * sizeof *pack,
-                                 t->o.recv_timeout_ms, &all, &stride, &size,
-                                 err);
-    free(pack);
-    if (st || t->me != 0) {
-        if (!st) {
-            free(all);
-            free(size);
-        }
-        return st;
-    }
-    size_t *at = calloc((size_t)m->processes, sizeof *at);
-    for (int s = 0; at && s < m->stages; s++) {
-        stage_rt *sg = &t->stage[s];
-        int q = m->process_of[sg->rank];
-        if (t->rank[sg->rank].local)
-            continue;
-        if (!(sg->host_params = malloc(sg->nparams * sizeof(float) + 1)))
-            break;
-        memcpy(sg->host_params, all + (size_t)q * stride + at[q],
-               sg->nparams * sizeof(float));
-        at[q] += sg->nparams * sizeof(float);
-    }
-    int ok = at != NULL;
-    for (int s = 0; ok && s < m->stages; s++)
-        ok = t->stage[s].host_params != NULL;
-    free(at);
-    free(all);
-    free(size);
-    return ok ? PP_OK : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-}
-
 pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
 {
     /* An evaluation writes neither the training's log nor a checkpoint;
      * across processes, process 0 writes them. The log goes out line by
      * line, so a run stopped midway keeps every line it printed. */
     if (t->m->log && !t->o.eval && t->me == 0 &&
-        !(t->log = fopen(t->m->log, "w")))
+        !(t->log = fopen(t->m->log, t->resumed ? "a" : "w")))
         return pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                             t->m->log, strerror(errno));
     if (t->log)
@@ -522,16 +377,12 @@ pp_status pp_trainer_run(pp_trainer *t, pp_error *err)
         st = pp_error_set(err, PP_ERR_IO, "%s: cannot write the log: %s",
                           t->m->log, strerror(errno));
     t->log = NULL;
-    if (st)
+    /* The checkpoints were written at the steps' ends, the last one
+     * before the trace: a failure to write it still lets the trace be. */
+    if (st && !t->saving_failed)
         return st;
-    /* The checkpoint first: the trained parameters matter most. A failure
-     * of one still lets the other be written; the first is the run's. */
     pp_error second;
     pp_error_clear(&second);
-    if (t->m->checkpoint && !t->o.eval)
-        st = gather_params(t, err);
-    if (!st && t->m->checkpoint && !t->o.eval && t->me == 0)
-        st = write_checkpoint(t, t->m->checkpoint, err);
     if (t->trace && write_trace(t, st ? &second : err) && !st)
         st = err->code;
     return st;

@@ -64,15 +64,19 @@ static void fail(pp_trainer *t, int rank, int64_t step, const pp_task *task,
     pthread_mutex_lock(&t->fail_lock);
     if (!t->failed) {
         t->failed = 1;
-        char name[32] = "", host[96] = "";
+        char name[32] = "", who[160] = "";
         if (task)
             pp_task_format(task, name, sizeof name);
-        /* Across processes, which one and where. */
+        /* The rank (none: the process's own work, its checkpoint) and,
+         * across processes, which process and where. */
+        int at = rank >= 0 ? snprintf(who, sizeof who, "rank %d", rank) : 0;
         if (t->m->processes > 1)
-            snprintf(host, sizeof host, " (process %d on %s)", t->me,
-                     t->o.job->host[t->me]);
-        pp_error_set(&t->failure, why->code, "rank %d%s, step %lld%s%s: %s",
-                     rank, host, (long long)step + 1, task ? ", " : "",
+            at += snprintf(who + at, sizeof who - (size_t)at,
+                           rank >= 0 ? " (process %d on %s)"
+                                     : "process %d on %s",
+                           t->me, t->o.job->host[t->me]);
+        pp_error_set(&t->failure, why->code, "%s%sstep %lld%s%s: %s", who,
+                     at ? ", " : "", (long long)step + 1, task ? ", " : "",
                      name, why->msg);
         pp_transports_abort(t);
         barrier_break(&t->barrier);
@@ -142,7 +146,7 @@ static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
         /* A sum's span carries its group as its task's micro-batch. */
         pp_task task = in->kind == PP_INS_REDUCE
                            ? (pp_task){PP_OP_F, in->peer, 0} : in->task;
-        if (t->trace)
+        if (t->trace && x->step < t->trace_until)
             record(x, in->kind, &task, x->begin_ms + from, x->begin_ms + to);
     }
     return PP_OK;
@@ -712,6 +716,46 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     return PP_OK;
 }
 
+/* A checkpoint after step `step`: every checkpoint_every steps, and
+ * after the last (or where a signal stopped the run). The log is on the
+ * disk first. */
+static int save_due(pp_trainer *t, int64_t step)
+{
+    const pp_model *m = t->m;
+    if (!m->checkpoint || t->o.eval)
+        return 0;
+    int due = step + 1 == t->steps || t->stopping ||
+              (m->checkpoint_every && (step + 1) % m->checkpoint_every == 0);
+    if (due && t->log)
+        fsync(fileno(t->log)); /* line-buffered: each line is written */
+    return due;
+}
+
+/* Writes the checkpoint of `steps` made, and says where, how big and how
+ * fast in the log. */
+static pp_status save(pp_trainer *t, int64_t steps, pp_error *err)
+{
+    double start = pp_now();
+    char *where;
+    uint64_t bytes;
+    if (pp_checkpoint_save(t, steps, &where, &bytes, err))
+        return err->code;
+    double took = pp_now() - start;
+    char line[4200];
+    snprintf(line, sizeof line, "checkpoint %s: %.1f MB in %.2f s "
+             "(%.0f MB/s)\n", where, 1e-6 * (double)bytes, took,
+             took > 0 ? 1e-6 * (double)bytes / took : 0.0);
+    free(where);
+    if (t->me == 0 && !t->o.quiet) {
+        if (t->o.progress)
+            fputs("\r\033[K", t->o.out);
+        fputs(line, t->o.out);
+    }
+    if (t->log)
+        fputs(line, t->log);
+    return PP_OK;
+}
+
 static void log_step(pp_trainer *t, int64_t step, double wall)
 {
     FILE *out = t->o.out;
@@ -737,7 +781,7 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     snprintf(line, sizeof line,
              "%s %6lld  loss %.6f  %9.1f samples/s  bubble %5.1f%%%s%s\n",
              t->o.eval ? "batch" : "step", (long long)step + 1,
-             t->loss[step], (double)t->m->batch / wall, 100.0 * bubble, lr,
+             t->loss[step % PP_LOSSES_KEPT], (double)t->m->batch / wall, 100.0 * bubble, lr,
              norm);
     /* The first step too: where the loss starts is half of the story. */
     if ((step + 1) % t->log_every == 0 || last || step == 0 ||
@@ -752,7 +796,8 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     }
     if (!t->o.quiet && t->o.progress && !last) {
         double elapsed = pp_now() - t->t0;
-        double eta = elapsed / (double)(step + 1) * (double)(t->steps - step - 1);
+        double eta = elapsed / (double)(step + 1 - t->first_step) *
+                     (double)(t->steps - step - 1);
         int width = 30, done = (int)(width * (step + 1) / t->steps);
         fprintf(out, "\r[%.*s%*s] step %lld/%lld, ETA %.0fs", done,
                 "==============================", width - done, "",
@@ -835,7 +880,7 @@ static void *rank_main(void *arg)
         fail(t, x->r, 0, NULL, &x->err);
         return NULL;
     }
-    for (x->step = 0; x->step < t->steps; x->step++) {
+    for (x->step = t->first_step; x->step < t->steps; x->step++) {
         double start = pp_now();
         const pp_task *where = NULL;
         pp_error_clear(&x->err);
@@ -856,11 +901,18 @@ static void *rank_main(void *arg)
         if (rc == 1) {
             /* The replicas' parts in their order: one sum, whatever the
              * threads' order. */
-            t->loss[x->step] = 0;
+            double loss = 0;
             for (int k = 0; k < t->m->data; k++)
-                t->loss[x->step] += t->replica_loss[k];
+                loss += t->replica_loss[k];
+            t->loss[x->step % PP_LOSSES_KEPT] = loss;
+            t->loss_sum += loss;
             t->done = x->step + 1;
             log_step(t, x->step, pp_now() - start);
+            if (save_due(t, x->step) && save(t, x->step + 1, &x->err)) {
+                t->saving_failed = 1;
+                fail(t, -1, x->step, NULL, &x->err);
+                return NULL;
+            }
         }
         /* Nobody starts the next step before the log line is written:
          * it reads this step's busy times. */

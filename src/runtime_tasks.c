@@ -335,7 +335,7 @@ pp_status pp_prefetch(rank_ctx *x)
         int mb = rk->prefetch_mb[what];
         if (mb >= 0 &&
             pp_data_ring_prefetch(&rk->ring,
-                                  (x->step + 1) * t->m->batch +
+                                  pp_step_sample(t, x->step + 1) +
                                       (int64_t)mb * t->n,
                                   what, &x->err))
             return x->err.code;
@@ -350,7 +350,7 @@ pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
     slot *sl;
     if (pp_take_slot(x, st, mb, &sl))
         return x->err.code;
-    int64_t first = x->step * t->m->batch +
+    int64_t first = pp_step_sample(t, x->step) +
                     (int64_t)pp_batch_mb(t, st, mb) * t->n;
     const rank_rt *rk = &t->rank[x->r];
     pp_status rc = PP_OK;

@@ -9,9 +9,9 @@ second time, outside pipette, to check pipette's numbers against it.
 
 The corpus is one window long (length + 1 bytes), so every sample of
 every batch is the same sequence and both sides see the same data
-without sharing pipette's sampler. CKPT is a [train] checkpoint file
-(PPCKPT01: a 20-byte header, then each layer's own parameters in model
-order, as declared). `forward` computes in float64: layernorm (biased
+without sharing pipette's sampler. CKPT is a [train] checkpoint
+directory: its newest checkpoint's model.safetensors is read by the
+safetensors format's rules alone (one tensor per LAYER.PARAM). `forward` computes in float64: layernorm (biased
 variance, eps 1e-5), linear (x W^T + b), GPT-2's tanh GELU, causal
 attention over the qkv split (scale 1/sqrt(head size)), token and
 position embeddings, the head on the token table, the mean cross-entropy
@@ -23,7 +23,9 @@ Prints the losses, one per line. Exit 77 when NumPy (forward) or
 PyTorch (train) does not import; 2 on a bad checkpoint.
 """
 
+import json
 import math
+import os
 import struct
 import sys
 
@@ -122,22 +124,40 @@ def shapes():
 
 
 def read_checkpoint(path):
-    """name -> (shape, list of floats)"""
-    with open(path, "rb") as f:
+    """name -> (shape, list of floats), from the newest checkpoint in the
+    [train] checkpoint directory path (or the checkpoint path itself):
+    its model.safetensors, read by the format's rules alone."""
+    if not os.path.exists(os.path.join(path, "MANIFEST")):
+        steps = sorted(d for d in os.listdir(path) if d.startswith("step-")
+                       and os.path.exists(os.path.join(path, d, "MANIFEST")))
+        if not steps:
+            raise ValueError(f"{path}: no complete checkpoint")
+        path = os.path.join(path, steps[-1])
+    with open(os.path.join(path, "model.safetensors"), "rb") as f:
         data = f.read()
-    if data[:8] != b"PPCKPT01" or len(data) < 20:
-        raise ValueError(f"{path}: not a pipette checkpoint")
-    version, count = struct.unpack_from("<IQ", data, 8)
-    want = sum(math.prod(s) for _, s in shapes())
-    if version != 1 or count != want or len(data) != 20 + 4 * count:
-        raise ValueError(f"{path}: version {version}, {count} parameters "
-                         f"in {len(data)} bytes; expected {want}")
-    values = struct.unpack_from(f"<{count}f", data, 20)
-    out, at = {}, 0
-    for name, shape in shapes():
-        n = math.prod(shape)
-        out[name] = (shape, values[at:at + n])
-        at += n
+    # A u64 little-endian header length, the JSON header, the data.
+    (n,) = struct.unpack_from("<Q", data, 0)
+    if n > len(data) - 8 or (8 + n) % 8:
+        raise ValueError(f"{path}: header of {n} bytes")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    header.pop("__metadata__", None)
+    want = dict(shapes())
+    if set(header) != set(want):
+        raise ValueError(f"{path}: tensors {sorted(header)}")
+    body = data[8 + n:]
+    spans = sorted(tuple(v["data_offsets"]) for v in header.values())
+    if spans[0][0] != 0 or spans[-1][1] != len(body) or any(
+            a[1] != b[0] for a, b in zip(spans, spans[1:])):
+        raise ValueError(f"{path}: the tensors do not tile the data")
+    out = {}
+    for name, v in header.items():
+        begin, end = v["data_offsets"]
+        shape = tuple(v["shape"])
+        if v["dtype"] != "F32" or shape != want[name] or \
+                end - begin != 4 * math.prod(shape):
+            raise ValueError(f"{path}: {name} is {v['dtype']} {shape}")
+        out[name] = (shape, struct.unpack_from(f"<{math.prod(shape)}f",
+                                               body, begin))
     return out
 
 

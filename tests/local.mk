@@ -63,6 +63,12 @@ tests_test_registry_CPPFLAGS = $(AM_CPPFLAGS) -I$(top_builddir) \
 tests_test_registry_CFLAGS = $(TEST_CFLAGS)
 tests_test_registry_LDADD = $(TEST_LIBS)
 
+check_PROGRAMS += tests/test_safetensors
+TESTS += tests/test_safetensors
+tests_test_safetensors_SOURCES = tests/test_safetensors.c
+tests_test_safetensors_CFLAGS = $(TEST_CFLAGS)
+tests_test_safetensors_LDADD = $(TEST_LIBS)
+
 check_PROGRAMS += tests/test_train
 TESTS += tests/test_train
 tests_test_train_SOURCES = tests/test_train.c tests/train_models.h
@@ -100,11 +106,12 @@ endif
 TESTS += tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/bench-gpu.sh tests/gradcheck.sh tests/random-tokens.sh \
-	tests/gpt-reference.sh
+	tests/gpt-reference.sh tests/checkpoint.sh
 EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.sh \
 	tests/schedule-cli.sh tests/schedule-refusals.sh tests/train-cli.sh \
 	tests/no-check.sh tests/lib.sh tests/bench-gpu.sh tests/gradcheck.sh \
 	tests/random-tokens.sh tests/gpt-reference.sh tests/gpt_reference.py \
+	tests/checkpoint.sh \
 	tests/gradcheck/layers.ini tests/gradcheck/mse.ini \
 	tests/gradcheck/attention.ini $(CHECK_CORPUS) \
 	tests/repeat/tied-residual-by-hand.ini

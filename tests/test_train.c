@@ -47,13 +47,16 @@ static const char model_text[] =
 /* [train] precision of the runs train() makes, and more [train] lines. */
 static const char *precision = "fp32";
 static const char *train_extra = "";
+/* Their steps, and the checkpoint they resume (NULL: none). */
+static int train_steps = STEPS;
+static const char *resume_from = NULL;
 
 #define MAXLAYERS 32
 
 typedef struct weights {
     float *w[MAXLAYERS][2];
     size_t n[MAXLAYERS][2];
-    double loss[STEPS];
+    double loss[8];      /* each step's (NaN: not made by this run) */
     char route[256];     /* the plan's transport line */
 } weights;
 
@@ -93,7 +96,7 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_int_ge(fd, 0);
     FILE *f = fdopen(fd, "w");
     fprintf(f, model_text, layers, schedule, p, v, m, which, transport,
-            STEPS, precision, train_extra);
+            train_steps, precision, train_extra);
     fclose(f);
     pp_error err;
     pp_error_clear(&err);
@@ -105,7 +108,8 @@ static int train(const char *layers, const char *schedule, int p, int m,
     ck_assert_msg(st == PP_OK, "%s p=%d m=%d v=%d: %s", schedule, p, m, v,
                   err.msg);
     ck_assert_int_le(model->nlayers, MAXLAYERS);
-    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout,
+                       .init = resume_from, .resume = resume_from != NULL};
     pp_trainer *t;
     ck_assert_msg(pp_trainer_create(model, &o, &t, &err) == PP_OK, "%s",
                   err.msg);
@@ -149,7 +153,7 @@ static int train(const char *layers, const char *schedule, int p, int m,
             memcpy(out->w[l][i], w, n * sizeof(float));
             out->n[l][i] = n;
         }
-    for (int s = 0; s < STEPS; s++)
+    for (int s = 0; s < 8; s++)
         out->loss[s] = pp_trainer_loss(t, s);
     FILE *route = fmemopen(out->route, sizeof out->route - 1, "w");
     pp_routes_print(model, route);
@@ -282,6 +286,128 @@ START_TEST(data_parallel_trains_the_same_model)
     train_extra = "";
     weights_free(&ref);
     weights_free(&clipped);
+}
+END_TEST
+
+/* Weights a and b bit for bit. */
+static int same_bits(const weights *a, const weights *b)
+{
+    for (int l = 0; l < MAXLAYERS; l++)
+        for (int i = 0; i < 2; i++)
+            if (a->n[l][i] != b->n[l][i] ||
+                (a->n[l][i] && memcmp(a->w[l][i], b->w[l][i],
+                                      a->n[l][i] * sizeof(float)) != 0))
+                return 0;
+    return 1;
+}
+
+/* Resuming is exact: 6 steps, or 3 steps, a checkpoint, and 3 more from
+ * it give the same bits (parameters, momentum, the data's position and
+ * dropout's random numbers all carried over). Resuming onto another
+ * schedule, rank count, stages per rank or replicas reaches one rank's
+ * parameters to the tolerance above (what changes is the order of
+ * sums). _i: model, then the schedule resumed. */
+START_TEST(resume_is_exact)
+{
+    static const struct {
+        const char *schedule;
+        int p, m, v;
+    } on[] = {
+        {"gpipe", 2, 4, 1}, {"1f1b", 3, 4, 1},
+        {"interleaved", 2, 4, 2}, {"zb-v", 2, 4, 2},
+    };
+    const char *layers = models[_i / 4];
+    int c = _i % 4;
+    char dir[] = "/tmp/pp-resume-XXXXXX", extra[160], step3[200];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(extra, sizeof extra, "checkpoint = %s\ncheckpoint_every = 3\n"
+             "keep = 0\n", dir);
+    snprintf(step3, sizeof step3, "%s/step-00000003", dir);
+    train_steps = 6;
+    weights whole, resumed, one;
+    ck_assert(train(layers, "vanilla", 1, 1, 1, 0, "local", &one));
+    /* The same run, whole and resumed: the same bits. */
+    train_extra = extra;
+    ck_assert(train(layers, on[c].schedule, on[c].p, on[c].m, on[c].v, 0,
+                    "local", &whole));
+    train_extra = "";
+    resume_from = step3;
+    ck_assert(train(layers, on[c].schedule, on[c].p, on[c].m, on[c].v, 0,
+                    "local", &resumed));
+    ck_assert_msg(same_bits(&whole, &resumed), "%s: 3 steps and 3 resumed "
+                  "differ from 6 steps", on[c].schedule);
+    weights_free(&resumed);
+    /* On another layout: replicas, and the next case's schedule. */
+    static const char *const parallel[] = {"", "[parallel]\ndata = 2\n"};
+    for (int k = 0; k < 2; k++) {
+        int n = (c + 1) % 4;
+        train_extra = parallel[k];
+        ck_assert(train(layers, on[n].schedule, on[n].p, on[n].m, on[n].v,
+                        k, "local", &resumed));
+        double worst = max_diff(&resumed, &one);
+        ck_assert_msg(worst <= 1.0, "%s's checkpoint resumed on %s p=%d "
+                      "v=%d%s: %.1f x the tolerance from one rank",
+                      on[c].schedule, on[n].schedule, on[n].p, on[n].v,
+                      k ? " data=2" : "", worst);
+        weights_free(&resumed);
+    }
+    /* And in bf16 (FP32 master weights): it goes on, near fp32's. */
+    precision = "bf16";
+    train_extra = "";
+    ck_assert(train(layers, on[c].schedule, on[c].p, on[c].m, on[c].v, 0,
+                    "local", &resumed));
+    ck_assert_msg(fabs(resumed.loss[3] - whole.loss[3]) <=
+                      0.02 * fabs(whole.loss[3]),
+                  "bf16 resumed: step 4 loss %g, fp32's %g", resumed.loss[3],
+                  whole.loss[3]);
+    precision = "fp32";
+    resume_from = NULL;
+    train_steps = STEPS;
+    weights_free(&resumed);
+    weights_free(&whole);
+    weights_free(&one);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A trace keeps the run's first steps, as many as trace_bytes of spans
+ * hold, so a long run's memory does not grow with its steps. */
+START_TEST(trace_is_bounded)
+{
+    char path[] = "/tmp/pp-trace-XXXXXX", trace[] = "/tmp/pp-trace-json-XXXXXX";
+    int fd = mkstemp(path), tfd = mkstemp(trace);
+    ck_assert(fd >= 0 && tfd >= 0);
+    close(tfd);
+    FILE *f = fdopen(fd, "w");
+    fprintf(f, "%s[pipeline]\nschedule = 1f1b\ndevices = cpu*2\n"
+               "microbatches = 4\n[train]\nbatch = 24\nsteps = 6\n",
+            models[CHAIN]);
+    fclose(f);
+    pp_error err;
+    pp_model *model;
+    ck_assert_msg(pp_model_load(path, &model, &err) == PP_OK, "%s", err.msg);
+    unlink(path);
+    size_t per_step = 1;
+    for (int r = 0; r < 2; r++)
+        per_step += (size_t)model->plan->prog[r].n * sizeof(pp_span);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout,
+                       .trace = trace, .trace_bytes = 2 * per_step + 1};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(model, &o, &t, &err) == PP_OK, "%s",
+                  err.msg);
+    ck_assert_msg(pp_trainer_run(t, &err) == PP_OK, "%s", err.msg);
+    ck_assert_int_eq(pp_trainer_steps_done(t), 6);
+    ck_assert_int_eq(pp_trainer_traced_steps(t), 2);
+    for (int r = 0; r < 2; r++)
+        ck_assert_int_le(t->trace[r].n, 2 * model->plan->prog[r].n);
+    /* The losses of the last steps are kept, not of every step. */
+    ck_assert(!isnan(pp_trainer_loss(t, 5)));
+    ck_assert(isnan(pp_trainer_loss(t, 6)));
+    pp_trainer_free(t);
+    pp_model_free(model);
+    unlink(trace);
 }
 END_TEST
 
@@ -835,6 +961,8 @@ static Suite *train_suite(void)
     tcase_add_test(tc, bf16_halves_messages);
     tcase_add_loop_test(tc, clipped_every_schedule, 0, NSCHEDULES * NMODELS);
     tcase_add_loop_test(tc, clipping_by_hand, 0, 2);
+    tcase_add_loop_test(tc, resume_is_exact, 0, 4 * NMODELS);
+    tcase_add_test(tc, trace_is_bounded);
     tcase_add_loop_test(tc, nonfinite_stops_before_the_update, 0, 3);
     tcase_add_loop_test(tc, nonfinite_skipped, 0, 3);
     suite_add_tcase(s, tc);

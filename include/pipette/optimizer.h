@@ -32,7 +32,11 @@ extern "C" {
 
 typedef struct pp_optimizer_plan {
     int state_per_param;   /* floats of state per parameter, zeroed before
-                              the first step */
+                              the first step (or, resuming, read from the
+                              checkpoint). The state is state_per_param
+                              planes of n floats, plane j of parameter i
+                              at state[j * n + i]: checkpoints save and
+                              reshard it by that layout, by name */
     const void *args;      /* the plugin's hyper-parameters, copied in by
                               pp_optimizer_args(), or NULL */
     size_t args_size;
