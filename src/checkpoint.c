@@ -125,9 +125,10 @@ static char *manifest_text(const pp_ckpt *ck)
         return NULL;
     size_t at = (size_t)snprintf(s, cap,
         "pipette checkpoint %d\nstep %" PRId64 "\nsteps %" PRId64
-        "\nsamples %" PRId64 "\nseed %" PRId64 "\noptimizer %s %d\n",
-        PP_CKPT_VERSION, ck->step, ck->steps, ck->samples, ck->seed,
-        ck->optimizer, ck->state_per_param);
+        "\nsamples %" PRId64 "\nskipped %" PRId64 "\nseed %" PRId64
+        "\noptimizer %s %d\n", PP_CKPT_VERSION, ck->step, ck->steps,
+        ck->samples, ck->skipped, ck->seed, ck->optimizer,
+        ck->state_per_param);
     for (int i = 0; i < ck->nconfig; i++)
         at += (size_t)snprintf(s + at, cap - at, "config %s\n",
                                ck->config[i]);
@@ -174,7 +175,8 @@ static pp_status parse_manifest(char *text, const char *path, pp_ckpt *ck,
         } else if (sscanf(line, "step %" SCNd64, &ck->step) == 1) {
             got |= 2;
         } else if (sscanf(line, "steps %" SCNd64, &ck->steps) == 1 ||
-                   sscanf(line, "seed %" SCNd64, &ck->seed) == 1) {
+                   sscanf(line, "seed %" SCNd64, &ck->seed) == 1 ||
+                   sscanf(line, "skipped %" SCNd64, &ck->skipped) == 1) {
         } else if (sscanf(line, "samples %" SCNd64, &ck->samples) == 1) {
             got |= 4;
         } else if (sscanf(line, "optimizer %255s %d", a,

@@ -273,6 +273,7 @@ struct pp_trainer {
     char *resumed;               /* the checkpoint resumed, or NULL */
     int64_t first_step;          /* steps made before this run (resumed) */
     int64_t first_sample;        /* the data's position then */
+    int64_t first_skipped;       /* steps skipped before this run */
     size_t *from_at;             /* [nrefs]: where each (layer, param)
                                     starts in `from` (its owner's for a
                                     shared one) */

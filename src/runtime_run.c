@@ -963,7 +963,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
     for (int r = 0; r < t->p; r++) {
         if (!t->rank[r].local)
             continue;
-        ctx[started] = (rank_ctx){.t = t, .r = r};
+        ctx[started] = (rank_ctx){.t = t, .r = r,
+                                  .skipped = t->first_skipped};
         if (pthread_create(&threads[started], NULL, rank_main,
                            &ctx[started]) != 0) {
             pp_error why;

@@ -811,7 +811,8 @@ static pp_status nonfinite_run(const char *text, int64_t *skipped,
     pp_status st = pp_model_load(path, &model, err);
     unlink(path);
     ck_assert_msg(st == PP_OK, "%s", err->msg);
-    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout};
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout,
+                       .init = resume_from, .resume = resume_from != NULL};
     pp_trainer *t;
     ck_assert_msg(pp_trainer_create(model, &o, &t, err) == PP_OK, "%s",
                   err->msg);
@@ -837,17 +838,6 @@ static pp_status nonfinite_run(const char *text, int64_t *skipped,
     pp_trainer_free(t);
     pp_model_free(model);
     return st;
-}
-
-static int same_weights(const weights *a, const weights *b)
-{
-    for (int l = 0; l < MAXLAYERS; l++)
-        for (int i = 0; i < 2; i++)
-            if (a->n[l][i] != b->n[l][i] ||
-                (a->n[l][i] && memcmp(a->w[l][i], b->w[l][i],
-                                      a->n[l][i] * sizeof(float)) != 0))
-                return 0;
-    return 1;
 }
 
 /* The layouts the non-finite tests run: one rank, three under 1f1b, and
@@ -892,7 +882,7 @@ START_TEST(nonfinite_stops_before_the_update)
     ck_assert_int_eq(nonfinite_run(text, &skipped, &stopped, &err),
                      PP_ERR_RUNTIME);
     ck_assert_str_eq(err.msg, want[_i]);
-    ck_assert_msg(same_weights(&stopped, &one),
+    ck_assert_msg(same_bits(&stopped, &one),
                   "the stopped step changed the parameters");
     ck_assert_int_eq(skipped, 0);
     weights_free(&one);
@@ -935,11 +925,36 @@ START_TEST(nonfinite_skipped)
      * gradients are not. */
     ck_assert_msg(isfinite(w[0].loss[0]), "step 2's loss %g",
                   w[0].loss[0]);
-    ck_assert_msg(same_weights(&w[0], &w[1]), "the skipped step moved the "
+    ck_assert_msg(same_bits(&w[0], &w[1]), "the skipped step moved the "
                   "parameters");
-    ck_assert_msg(same_weights(&w[2], &w[3]), "after a skipped step, the "
+    ck_assert_msg(same_bits(&w[2], &w[3]), "after a skipped step, the "
                   "weights differ from a run without it");
-    ck_assert_msg(!same_weights(&w[1], &w[3]), "nothing trained");
+    ck_assert_msg(!same_bits(&w[1], &w[3]), "nothing trained");
+    /* Resumed after the skipped step (from a checkpoint of step 2, which
+     * says 1 of its 2 steps was skipped): the same bits, adamw's step
+     * count going on from 1. */
+    char dir[] = "/tmp/pp-skip-XXXXXX", text[1024], ckpt[160];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ckpt, sizeof ckpt, "checkpoint = %s\ncheckpoint_every = 2\n%s",
+             dir, nonfinite_layouts[_i]);
+    snprintf(text, sizeof text, model, 1, 4, ckpt);
+    weights whole, resumed;
+    int64_t n;
+    pp_error err;
+    ck_assert_int_eq(nonfinite_run(text, &n, &whole, &err), PP_OK);
+    ck_assert_msg(same_bits(&whole, &w[2]), "a checkpoint changed the run");
+    char step2[200];
+    snprintf(step2, sizeof step2, "%s/step-00000002", dir);
+    resume_from = step2;
+    ck_assert_int_eq(nonfinite_run(text, &n, &resumed, &err), PP_OK);
+    resume_from = NULL;
+    ck_assert_msg(same_bits(&resumed, &whole), "resumed after a skipped step, "
+                  "the weights differ");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    weights_free(&whole);
+    weights_free(&resumed);
     for (int k = 0; k < 4; k++)
         weights_free(&w[k]);
 }
