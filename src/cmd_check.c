@@ -11,7 +11,8 @@
 #include "routes.h"
 
 static const char usage[] =
-    "usage: pipette check [-q] [--processes N] FILE.ini...\n"
+    "usage: pipette check [-q] [--processes N] [--allow-model-plugins]\n"
+    "                     FILE.ini...\n"
     "\n"
     "Checks model files: their syntax, every key against what the core and\n"
     "the named plugins accept, the plugins themselves, and that each layer's\n"
@@ -22,6 +23,9 @@ static const char usage[] =
     "  --processes N  check the job as mpirun -np N would start it (on one\n"
     "                node): N processes of [parallel] ranks_per_process\n"
     "                ranks, and the transports between them\n"
+    "  --allow-model-plugins  search each file's plugin_path for plugins\n"
+    "                first; without it, nothing there is opened (plugins\n"
+    "                are code: see pipette.ini(5))\n"
     "\n"
     "exit status: 0 all files valid, 2 a file has errors, 1 failure.\n";
 
@@ -144,7 +148,7 @@ int pp_cmd_check(int argc, char **argv)
         fputs(usage, stdout);
         return PP_EXIT_OK;
     }
-    int quiet = 0, first = 1;
+    int quiet = 0, first = 1, allow = 0;
     long long processes = 0;
     for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
         if (strcmp(argv[first], "--") == 0) {
@@ -154,6 +158,10 @@ int pp_cmd_check(int argc, char **argv)
         if (strcmp(argv[first], "-q") == 0 ||
             strcmp(argv[first], "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(argv[first], PP_CMD_ALLOW_PLUGINS) == 0) {
+            allow = 1;
             continue;
         }
         if (strcmp(argv[first], "--processes") == 0) {
@@ -175,7 +183,7 @@ int pp_cmd_check(int argc, char **argv)
     int status = PP_EXIT_OK;
     for (int i = first; i < argc; i++) {
         pp_model *m;
-        int s = pp_cmd_load(argv[i], &m);
+        int s = pp_cmd_load(argv[i], allow, &m);
         pp_error err;
         pp_error_clear(&err);
         if (s == PP_EXIT_OK && processes &&

@@ -21,7 +21,7 @@
 /* A rank's device, as a [pipeline] devices entry NAME or NAME:N names
  * it. */
 typedef struct pp_device_spec {
-    char name[64];            /* the device plugin's */
+    char name[PP_PLUGIN_NAME_MAX + 1]; /* the device plugin's */
     int index;                /* N; 0 when not written */
     int indexed;              /* written NAME:N */
     const pp_plugin *plugin;  /* once resolved (cpu: the built-in one) */
@@ -165,6 +165,23 @@ const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
 /* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. Every
  * rank is placed in this one process. */
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);
+
+/* How pp_model_load_opts reads a model file (NULL: as pp_model_load). */
+typedef struct pp_model_opts {
+    int allow_plugins; /* search its [model] plugin_path first (a command's
+                          --allow-model-plugins; PIPETTE_ALLOW_MODEL_PLUGINS=1
+                          does the same). Plugins are code, and a model
+                          file may come from anyone: by default its
+                          plugin_path is not searched, nothing in it is
+                          opened, and a directory there that is missing
+                          is no error */
+    pp_error *note;    /* NULL, or where to say so when plugin_path is
+                          ignored: "FILE:LINE: ..." lines, for the command
+                          to print; cleared when there is nothing to say */
+} pp_model_opts;
+
+pp_status pp_model_load_opts(const char *path, const pp_model_opts *opts,
+                             pp_model **out, pp_error *err);
 
 /* Places the job's ranks on `processes` processes started by a launcher,
  * [parallel] ranks_per_process consecutive ranks each; node[q] is process

@@ -28,10 +28,10 @@ PP_TEST_EMULATED = no
 endif
 
 # Tests see only the plugins they ask for: a user's PIPETTE_PLUGIN_PATH
-# must not change their outcome. PIPETTE_REQUIRE_GPU and
-# PIPETTE_REQUIRE_MPI pass through.
+# or PIPETTE_ALLOW_MODEL_PLUGINS must not change their outcome.
+# PIPETTE_REQUIRE_GPU and PIPETTE_REQUIRE_MPI pass through.
 AM_TESTS_ENVIRONMENT = \
-	unset PIPETTE_PLUGIN_PATH; \
+	unset PIPETTE_PLUGIN_PATH PIPETTE_ALLOW_MODEL_PLUGINS; \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	TEST_SCHEDULE_DIR='$(abs_top_builddir)/tests/schedules/.libs'; \
@@ -130,7 +130,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	precision_fp16 precision_layer precision_typo grad_clip_negative \
 	repeat_count repeat_no_layers repeat_nested repeat_unknown_ref \
 	repeat_outside_ref repeat_names repeat_copies repeat_share_input \
-	data_batch data_range
+	data_batch data_range plugin_names plugin_name_transport \
+	plugin_path_ignored
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -497,6 +497,7 @@ START_TEST(layer_state)
     ck_assert_int_ge(lfd, 0);
     close(lfd);
     setenv("STATEFUL_LOG", log, 1);
+    setenv("PIPETTE_ALLOW_MODEL_PLUGINS", "1", 1); /* its plugin_path */
     char layers[1024];
     snprintf(layers, sizeof layers,
              "[model]\ninput = 6\nplugin_path = %s\n"
@@ -519,6 +520,7 @@ START_TEST(layer_state)
     weights_free(&one);
     weights_free(&two);
     unsetenv("STATEFUL_LOG");
+    unsetenv("PIPETTE_ALLOW_MODEL_PLUGINS");
     unlink(log);
 }
 END_TEST

@@ -155,3 +155,17 @@ check_LTLIBRARIES += tests/plugins/olddev.la
 tests_plugins_olddev_la_SOURCES = tests/plugins/olddev.c
 tests_plugins_olddev_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_olddev_la_LIBADD = src/libpipette.la
+
+# Plugins that say they were opened (marker.c), each in a directory of
+# its own, never on a test's path unless it asks: evil, which a name
+# that is a path must not reach, and a linear that a model folder
+# brings.
+check_LTLIBRARIES += tests/plugins/evil/evil.la tests/plugins/model/linear.la
+tests_plugins_evil_evil_la_SOURCES = tests/plugins/marker.c
+tests_plugins_evil_evil_la_CPPFLAGS = $(AM_CPPFLAGS) -DMARKER_NAME='"evil"'
+tests_plugins_evil_evil_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_evil_evil_la_LIBADD = src/libpipette.la
+tests_plugins_model_linear_la_SOURCES = tests/plugins/marker.c
+tests_plugins_model_linear_la_CPPFLAGS = $(AM_CPPFLAGS) -DMARKER_NAME='"linear"'
+tests_plugins_model_linear_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_model_linear_la_LIBADD = src/libpipette.la
