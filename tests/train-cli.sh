@@ -284,7 +284,7 @@ expect_err "^pipette: rank 0, step 2, F0\.0: the loss is nan: training diverged 
 # step 1; the first layer in backward order whose gradients are not
 # finite is named.
 printf '[model]\ninput = 2\nplugin_path = %s\n[layer fc1]\ntype = linear\nunits = 8\n[layer spike]\ntype = bad_grad\nbug = inf\n[layer act]\ntype = tanh\n[layer fc2]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = cpu*2\nmicrobatches = 2\n[train]\nbatch = 16\n[data]\nsource = synthetic\ntask = mixture\nclasses = 4\nfeatures = 2\n' "$TEST_PLUGIN_DIR" >"$tmp/badgrad.ini"
-run timeout 60 "$PIPETTE" train --quiet "$tmp/badgrad.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/badgrad.ini"
 expect_status 1 "an infinite gradient"
 expect_err "^pipette: rank 0, step 1, B0\.0: the gradient norm is nan: training diverged at layer spike, the first in backward order whose gradients are not finite$" "an infinite gradient names its layer"
 
@@ -296,20 +296,20 @@ expect_err "^pipette: rank 0, step 1, B0\.0: the gradient norm is nan: training 
 # stops the run.
 data=$(dirname "$TEST_PLUGIN_DIR")/data/.libs
 printf '[model]\ninput = 4\nplugin_path = %s\n[layer hidden]\ntype = linear\nunits = 8\n[layer act]\ntype = tanh\n[layer out]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = cpu*2\nmicrobatches = 4\n[train]\nbatch = 24\nsteps = 6\nlog_every = 3\non_nonfinite = skip\n[data]\nsource = spiky\nrepeat = 24\nbad = 30\nbad_count = 1\n' "$data" >"$tmp/spiky.ini"
-run timeout 60 "$PIPETTE" train "$tmp/spiky.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins "$tmp/spiky.ini"
 expect_status 0 "a step skipped"
 expect_out "^  a step whose loss or gradients are not finite is skipped \(on_nonfinite = skip\)$" "the plan shows on_nonfinite = skip"
 expect_out "^step +2  loss [0-9.]+ .*  grad norm nan  skipped$" "the skipped step is logged"
 expect_out "^step +6  loss [0-9.]+ " "training goes on after a skipped step"
 expect_err "^pipette: skipped 1 step whose loss or gradients were not finite$" "the skipped steps are counted"
-run "$PIPETTE" check "$tmp/spiky.ini"
+run "$PIPETTE" check --allow-model-plugins "$tmp/spiky.ini"
 expect_out "^  train: .*, on_nonfinite skip, " "check shows on_nonfinite = skip"
 sed '/^on_nonfinite/d' "$tmp/spiky.ini" >"$tmp/spiky-stop.ini"
-run timeout 60 "$PIPETTE" train --quiet "$tmp/spiky-stop.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/spiky-stop.ini"
 expect_status 1 "an infinite input"
 expect_err "^pipette: rank 0, step 2, F1\.0: the gradient norm is nan: the model's input from the data source is not finite$" "an infinite input named"
 sed 's/^bad_count = .*/bad_count = 1000000/; s/^steps = .*/steps = 200/' "$tmp/spiky.ini" >"$tmp/spiky-all.ini"
-run timeout 60 "$PIPETTE" train --quiet "$tmp/spiky-all.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/spiky-all.ini"
 expect_status 1 "100 steps in a row not finite"
 expect_err "^pipette: skipped 99 steps whose loss or gradients were not finite$" "99 steps skipped"
 expect_err "^pipette: rank 0, step 101, F0\.0: the gradient norm is nan: the model's input from the data source is not finite; 100 steps in a row were not finite$" "the 100th in a row stops the run"
