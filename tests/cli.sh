@@ -135,6 +135,31 @@ run "$PIPETTE" check -q "$examples/mlp.ini"
 expect_status 0 "check -q"
 expect_no_out "check -q"
 
+# Routing, verifying and simulating are near-linear in micro-batches: the
+# most a file may ask for, 65536, on 4 ranks of 2 stages each under zb-v
+# (split backwards), checks in well under the bound (a second or so).
+cat >"$tmp/many.ini" <<'EOF'
+[model]
+input = 8
+[repeat h]
+count = 8
+[layer h.fc]
+type = linear
+units = 8
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cpu*4
+schedule = zb-v
+stages_per_rank = 2
+microbatches = 65536
+[train]
+batch = 131072
+EOF
+run timeout 20 "$PIPETTE" check "$tmp/many.ini"
+expect_status 0 "check of 65536 micro-batches within 20 s"
+expect_out "zb-v, 65536 micro-batches" "65536 micro-batches checked"
+
 # GPU ranks need the cuda device plugin (not a GPU: check runs anywhere).
 cat >"$tmp/gpu.ini" <<'EOF'
 [model]
