@@ -13,6 +13,7 @@
 #define PP_CORE_CONFIG_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <pipette/config.h>
 #include <pipette/error.h>
@@ -45,7 +46,11 @@ typedef struct pp_config {
     size_t nsections;
 } pp_config;
 
-/* Parses path. On PP_ERR_CONFIG, err holds every error found, one
+/* The largest model file read. */
+#define PP_MODEL_FILE_MAX ((int64_t)64 << 20)
+
+/* Parses path, a regular file of at most PP_MODEL_FILE_MAX bytes
+ * (input_file.h). On PP_ERR_CONFIG, err holds every error found, one
  * "FILE:LINE: message" per line, and *out is NULL. */
 pp_status pp_config_load(const char *path, pp_config **out, pp_error *err);
 /* The same from text in memory, called `name` in messages. */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "input_file.h"
 #include "runtime_impl.h"
 
 /* The stage of the job whose copy of layer l's parameters is written:
@@ -384,10 +385,11 @@ static pp_status read_ppckpt01(pp_trainer *t, const char *path,
                                pp_error *err)
 {
     uint64_t want = layout_from(t);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot read the "
-                            "checkpoint: %s", path, strerror(errno));
+    FILE *f;
+    int64_t size;
+    pp_error_clear(err);
+    if (pp_input_open(path, "checkpoint", INT64_MAX, NULL, &f, &size, err))
+        return err->code;
     char magic[8];
     uint32_t version = 0;
     uint64_t count = 0;

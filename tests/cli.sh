@@ -242,6 +242,23 @@ expect_out "^  mine +good_layer +8 +0 +0  input$" "plugin from plugin_path used"
 run "$PIPETTE" check "$tmp/does-not-exist.ini"
 expect_status 2 "check of a missing file"
 expect_err "does-not-exist\.ini: cannot open" "missing file message"
+# A model file is a regular file: a FIFO is refused at once rather than
+# waited on (timeout turns a hang into a failure), a device such as
+# /dev/zero is not read, a directory is no file.
+mkfifo "$tmp/model.fifo"
+for f in "$tmp/model.fifo" /dev/zero "$tmp"; do
+    case $f in
+    *.fifo) what="a FIFO" ;;
+    /dev/*) what="a character device" ;;
+    *) what="a directory" ;;
+    esac
+    run timeout 10 "$PIPETTE" check "$f"
+    expect_status 2 "check of $what"
+    expect_no_out "check of $what"
+    printf 'pipette: %s: is %s; a model file must be a regular file\n' \
+        "$f" "$what" >"$tmp/want"
+    cmp -s "$tmp/want" "$tmp/err" || fail "check of $what: unexpected message"
+done
 
 # devices answers with or without a GPU; without one it says why.
 run "$PIPETTE" devices

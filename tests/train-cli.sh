@@ -268,6 +268,27 @@ run timeout 60 "$PIPETTE" train "$tmp/nofile.ini"
 expect_status 2 "missing data file"
 expect_no_out "missing data file"
 expect_err "^$tmp/nofile\.ini:[0-9]+: \[data\] path: cannot read '$tmp/no-such-corpus\.txt': No such file or directory$" "missing data file message"
+# A data file is a regular file: a FIFO is refused at once rather than
+# waited on (timeout turns a hang into a failure), /dev/zero is not read
+# (it never ends), and a file larger than the machine's memory is refused
+# before any of it is read (a sparse one here: nothing is written).
+mkfifo "$tmp/corpus.fifo"
+mem=$(($(getconf _PHYS_PAGES) * $(getconf PAGESIZE)))
+truncate -s $((mem + 1)) "$tmp/huge.txt" 2>/dev/null || rm -f "$tmp/huge.txt"
+for data in "$tmp/corpus.fifo" /dev/zero "$tmp/huge.txt"; do
+    [ -e "$data" ] || continue
+    case $data in
+    *.fifo) why="is a FIFO; a data file must be a regular file" ;;
+    /dev/*) why="is a character device; a data file must be a regular file" ;;
+    *) why="is $((mem + 1)) bytes, more than this machine's memory \\($mem bytes\\): a data file is read whole" ;;
+    esac
+    sed "s|^path = .*|path = $data|" "$examples/char-1f1b.ini" >"$tmp/data.ini"
+    run timeout 20 "$PIPETTE" train "$tmp/data.ini"
+    expect_status 2 "data file $data"
+    expect_no_out "data file $data"
+    expect_err "^$tmp/data\.ini:[0-9]+: \[data\] path: '$data' $why$" "data file $data"
+done
+rm -f "$tmp/huge.txt"
 
 sed 's|^lr = .*|lr = 1e30|' "$examples/mlp.ini" >"$tmp/diverge.ini"
 run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge.ini"
