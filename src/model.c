@@ -369,6 +369,11 @@ static void load_train(pp_model *m, pp_error *err)
     pp_error ignore;
     pp_section_int(s, "batch", &m->batch, &ignore);
     pp_section_int(s, "steps", &m->steps, &ignore);
+    if (m->steps > pp_model_max_steps(m))
+        pp_section_error(s, "steps", err,
+            "%lld steps of batch %lld overflow the 64-bit index of a "
+            "sample: at most %lld steps", (long long)m->steps,
+            (long long)m->batch, (long long)pp_model_max_steps(m));
     pp_section_int(s, "seed", &m->seed, &ignore);
     pp_section_int(s, "log_every", &m->log_every, &ignore);
     pp_section_float(s, "lr", &m->lr, &ignore);
@@ -480,6 +485,11 @@ double pp_model_lr(const pp_model *m, int64_t step, int64_t steps)
         return m->lr;
     double done = (double)(step - m->warmup) / (double)(steps - m->warmup - 1);
     return m->min_lr + 0.5 * (1.0 + cos(3.14159265358979323846 * done)) * (m->lr - m->min_lr);
+}
+
+int64_t pp_model_max_steps(const pp_model *m)
+{
+    return INT64_MAX / (m->batch > 0 ? m->batch : 1);
 }
 
 const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size)

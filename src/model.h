@@ -153,6 +153,11 @@ double pp_model_lr(const pp_model *m, int64_t step, int64_t steps);
 /* "0.1", or "0.1, warm-up 3 steps, cosine to 0.01": lr and its schedule. */
 const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
 
+/* The most steps of a run: sample i of the run is read by its 64-bit
+ * index, so steps x batch must fit one ([train] steps and --steps are
+ * refused past it). */
+int64_t pp_model_max_steps(const pp_model *m);
+
 /* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. Every
  * rank is placed in this one process. */
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);

@@ -129,6 +129,9 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	repeat_count repeat_no_layers repeat_nested repeat_unknown_ref \
 	repeat_outside_ref repeat_names repeat_copies repeat_share_input \
 	data_batch data_range
+# Counts and sizes that would overflow, and lists with holes (issue 18).
+CHECK_CASES += layers_per_stage_overflow recompute_stages_range \
+	devices_empty steps_overflow
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must
