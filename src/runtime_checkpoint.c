@@ -371,6 +371,20 @@ static pp_status load(pp_trainer *t, pp_ckpt *ck, int resume, pp_error *err)
         return err->code;
     t->from_total = (size_t)total;
     if (resume) {
+        /* The run's samples go on from the checkpoint's: their index must
+         * still fit 64 bits to the run's last step. */
+        int64_t more, last;
+        if (ck->step < 0 || ck->samples < 0 ||
+            __builtin_mul_overflow(t->steps > ck->step ? t->steps - ck->step
+                                                       : 0,
+                                   m->batch, &more) ||
+            __builtin_add_overflow(ck->samples, more, &last))
+            return pp_error_set(err, PP_ERR_IO, "%s: step %lld at sample "
+                                "%lld: out of range for %lld steps of batch "
+                                "%lld (a sample's index is 64 bits)",
+                                ck->dir, (long long)ck->step,
+                                (long long)ck->samples, (long long)t->steps,
+                                (long long)m->batch);
         t->first_step = ck->step;
         t->first_sample = ck->samples;
     }

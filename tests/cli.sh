@@ -31,6 +31,32 @@ expect_status 2 "plugins with an argument"
 run "$PIPETTE" devices --bogus
 expect_status 2 "devices with an unknown option"
 
+# A count past its range, 64 bits' included, is refused with the range,
+# never taken as the largest.
+big=99999999999999999999
+range_refused() { # range_refused MESSAGE COMMAND...
+    want=$1
+    shift
+    run "$@"
+    expect_status 2 "$*"
+    expect_no_out "$*"
+    [ "$(head -n 1 "$tmp/err")" = "$want" ] || fail "$*: not refused with '$want'"
+}
+range_refused "pipette train: --steps needs a whole number, 1 to 9223372036854775807" \
+    "$PIPETTE" train --steps $big "$examples/mlp.ini"
+range_refused "pipette train: --timeout needs seconds, 1 to 86400" \
+    "$PIPETTE" train --timeout $big "$examples/mlp.ini"
+range_refused "pipette eval: --batches needs a whole number, 1 to 2147483647" \
+    "$PIPETTE" eval --batches $big "$examples/mlp.ini"
+range_refused "pipette check: --processes needs a whole number, 1 to 4096" \
+    "$PIPETTE" check --processes $big "$examples/mlp.ini"
+range_refused "pipette schedule: -m needs a whole number from 1 to 65536" \
+    "$PIPETTE" schedule 1f1b -p 2 -m $big
+# Steps within 64 bits, but not times the batch: sample i of a run is read
+# by its 64-bit index.
+range_refused "pipette train: --steps 9223372036854775807: steps of batch 256 overflow the 64-bit index of a sample: at most 36028797018963967 steps" \
+    "$PIPETTE" train --steps 9223372036854775807 "$examples/mlp.ini"
+
 # The build tree's plugins, without any install.
 run "$PIPETTE" plugins
 expect_status 0 "plugins"

@@ -374,6 +374,12 @@ expect_no_out "batch not divisible"
 PIPETTE_MEMORY_LIMIT=1900000 run "$PIPETTE" train --quiet "$examples/char-1f1b.ini"
 expect_status 1 "a plan over the memory limit"
 expect_err "^pipette: the plan needs 2\.0 MiB of host memory but 1\.8 MiB is available \(parameters 95\.8 KiB, gradients 95\.8 KiB, optimizer state 191\.5 KiB, activations 1\.6 MiB\): with recompute = true it would need 1\.6 MiB and fit$" "memory refusal names the fix"
+# A limit that is no number of bytes is refused, not ignored.
+for limit in abc 0 -5; do
+    PIPETTE_MEMORY_LIMIT=$limit run "$PIPETTE" train --quiet "$examples/mlp.ini"
+    expect_status 2 "PIPETTE_MEMORY_LIMIT=$limit"
+    expect_err "^pipette: PIPETTE_MEMORY_LIMIT=$limit: expected bytes, a number greater than 0$" "PIPETTE_MEMORY_LIMIT=$limit"
+done
 
 # GPU ranks where no GPU answers: refused before anything runs, at the
 # devices key (with CUDA built, with the driver's reason; without, because
