@@ -94,7 +94,8 @@ pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
 void pp_key_describe(const pp_key *k, char *buf, size_t size);
 
 /* Parsers shared by the validator and the getters: the whole of text must
- * be the value, with no trailing characters. Return 0 on success. */
+ * be the value, with no trailing characters. Return 0 on success (and
+ * pp_parse_shape -2 for a shape whose elements overflow 64 bits). */
 int pp_parse_int(const char *text, int64_t *out);
 int pp_parse_float(const char *text, double *out);
 int pp_parse_bool(const char *text, bool *out);

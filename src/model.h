@@ -143,7 +143,21 @@ typedef struct pp_model {
 
     int has_data;
     const char *source;
+
+    /* What model.c sizes, each at most PP_SIZE_MAX: */
+    int64_t sample_bytes;    /* one sample's tensors: the input, and every
+                                layer's output, saved values, workspace
+                                and targets */
+    int64_t param_bytes;     /* the parameters, FP32 */
 } pp_model;
+
+/* The most bytes pipette sizes at once: a micro-batch's tensors together
+ * (pp_model.sample_bytes times its samples), and the model's parameters.
+ * 2^50 (1 PiB) is past any machine's memory, and far enough inside 64
+ * bits that what the core and the layers compute from those sizes
+ * (gradients beside values, a few copies, a stage's share, a layer's
+ * workspace) cannot overflow. */
+#define PP_SIZE_MAX ((int64_t)1 << 50)
 
 /* The learning rate of step `step` (0-based) of a run of `steps`: rising
  * linearly over the warm-up, lr * (step + 1) / warmup, then lr, or a

@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pipette/tensor.h>
+
 #include "config_file.h"
 
 #define NO_MAX 0x1p63
@@ -601,6 +603,15 @@ START_TEST(test_parse_shape)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(pp_parse_shape(bad[i], &s) != 0, "accepted '%s'",
                       bad[i]);
+    /* A shape whose elements overflow is told from one that is no shape. */
+    ck_assert_int_eq(pp_parse_shape("4294967296x4294967296", &s), -2);
+    ck_assert_int_eq(pp_parse_shape("3x", &s), -1);
+    /* Sizes past 64 bits say the most they can, never a wrapped one. */
+    pp_tensor_desc huge = {PP_F32, {2, {4294967296, 4294967296}}};
+    ck_assert_int_eq(pp_shape_elements(&huge.shape), INT64_MAX);
+    ck_assert_uint_eq(pp_tensor_bytes(&huge), SIZE_MAX);
+    huge.shape = (pp_shape){1, {(int64_t)1 << 62}};
+    ck_assert_uint_eq(pp_tensor_bytes(&huge), SIZE_MAX);
 }
 END_TEST
 
