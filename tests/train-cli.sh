@@ -471,10 +471,11 @@ run "$PIPETTE" train --trace "$tmp/no-such-dir/t.json" "$examples/mlp.ini"
 expect_status 2 "an unwritable --trace"
 expect_err "^pipette: --trace: cannot write the trace to $tmp/no-such-dir/t\.json: No such file or directory: nothing is trained$" "an unwritable --trace named"
 expect_no_out "an unwritable --trace"
-sed "s|^\[train\]|[train]\ncheckpoint = $tmp/outdir.ini|" "$examples/mlp.ini" >"$tmp/outdir.ini"
+: >"$tmp/plain"
+sed "s|^\[train\]|[train]\ncheckpoint = $tmp/plain|" "$examples/mlp.ini" >"$tmp/outdir.ini"
 run "$PIPETTE" train "$tmp/outdir.ini"
 expect_status 2 "a file as the checkpoint directory"
-expect_err "^$tmp/outdir\.ini:[0-9]+: \[train\] checkpoint: $tmp/outdir\.ini is a file: checkpoints are directories, and \[train\] checkpoint names the one that holds them: nothing is trained$" "a file as the checkpoints' directory named"
+expect_err "^$tmp/outdir\.ini:[0-9]+: \[train\] checkpoint: $tmp/plain is a file: checkpoints are directories, and \[train\] checkpoint names the one that holds them: nothing is trained$" "a file as the checkpoints' directory named"
 sed "s|^\[train\]|[train]\ncheckpoint = $tmp/no-such-dir/c|" "$examples/mlp.ini" >"$tmp/outdir.ini"
 run "$PIPETTE" train "$tmp/outdir.ini"
 expect_status 2 "an unwritable checkpoint directory"
@@ -483,6 +484,39 @@ sed "s|^\[train\]|[train]\nlog = $tmp/no-such-dir/log|" "$examples/mlp.ini" >"$t
 run "$PIPETTE" train "$tmp/outlog.ini"
 expect_status 2 "an unwritable log"
 expect_err "^$tmp/outlog\.ini:[0-9]+: \[train\] log: cannot write the log to $tmp/no-such-dir/log" "an unwritable log named"
+# No output may be a file the run reads (the model file, a data file, a
+# schedule file), however it is spelt, nor another output's: refused at
+# its key before step 1, the file left as it was. Written files' relative
+# paths are taken from the current directory, read ones' from the model
+# file's: here both are $tmp/in.
+mkdir "$tmp/in"
+cp "$examples/corpus.txt" "$tmp/in/"
+"$PIPETTE" schedule 1f1b -p 3 -m 6 --dump >"$tmp/in/s.txt"
+sed -e 's|^schedule = .*|schedule = file:s.txt|' -e 's|^steps = .*|steps = 2|' \
+    "$examples/char-1f1b.ini" >"$tmp/in/m.ini"
+output_refused() { # output_refused KEY=VALUE MESSAGE [OPTION...]
+    sed "s|^\[train\]|[train]\n$1|" "$tmp/in/m.ini" >"$tmp/in/o.ini"
+    want=$2
+    shift 2
+    cd "$tmp/in" || exit 1
+    run timeout 60 "$PIPETTE" train "$@" o.ini
+    cd - >/dev/null || exit 1
+    expect_status 2 "$want"
+    expect_no_out "$want"
+    [ "$(cat "$tmp/err")" = "$want" ] || fail "not refused with '$want'"
+    cmp -s "$examples/corpus.txt" "$tmp/in/corpus.txt" || fail "$want: the corpus changed"
+}
+output_refused "log = corpus.txt" \
+    "o.ini:44: [train] log: corpus.txt is the data file of [data] path, which the run reads: nothing is trained"
+output_refused "trace = ../in/o.ini" \
+    "o.ini:44: [train] trace: ../in/o.ini is the model file, which the run reads: nothing is trained"
+output_refused "checkpoint = $tmp/in/corpus.txt" \
+    "o.ini:44: [train] checkpoint: $tmp/in/corpus.txt is the data file of [data] path, which the run reads: nothing is trained"
+output_refused "log = run.log" \
+    "pipette: --trace: s.txt is the schedule file, which the run reads: nothing is trained" --trace s.txt
+output_refused "log = run.log" \
+    "pipette: --trace: ./run.log is also where the log goes: nothing is trained" --trace ./run.log
+[ ! -e "$tmp/in/run.log" ] || fail "a refused run wrote its log"
 sed -e "s|^\[train\]|[train]\ncheckpoint = $tmp/keep.ckpt|" -e 's|^steps = 200|steps = 2|' \
     "$examples/mlp.ini" >"$tmp/keep.ini"
 # The log goes out line by line: killed mid-run, every line is whole.
