@@ -183,12 +183,12 @@ static int64_t plugin_bytes(size_t bytes)
 
 #define OVER_SIZE "more than 2^50 bytes (1 PiB), the most pipette sizes"
 
-/* Adds bytes (-1: past 64 bits) of `what` to *total, which `whose`
- * names; each is at most PP_SIZE_MAX, so the sum cannot overflow. 0
- * after saying, at s's key, which of them passes it. */
+/* Adds bytes (-1: past 64 bits) of `what` (one thing, or several) to
+ * *total, which `whose` names; each is at most PP_SIZE_MAX, so the sum
+ * cannot overflow. 0 after saying, at s's key, which passes it. */
 static int add_size(int64_t *total, int64_t bytes, const pp_section *s,
-                    const char *key, const char *what, const char *whose,
-                    pp_error *err)
+                    const char *key, const char *what, int several,
+                    const char *whose, pp_error *err)
 {
     if (bytes >= 0 && bytes <= PP_SIZE_MAX &&
         *total <= PP_SIZE_MAX - bytes) {
@@ -196,10 +196,11 @@ static int add_size(int64_t *total, int64_t bytes, const pp_section *s,
         return 1;
     }
     if (bytes >= 0 && bytes <= PP_SIZE_MAX)
-        pp_section_error(s, key, err, "%s brings %s to " OVER_SIZE, what,
+        pp_section_error(s, key, err, "with %s %s are " OVER_SIZE, what,
                          whose);
     else
-        pp_section_error(s, key, err, "%s is " OVER_SIZE, what);
+        pp_section_error(s, key, err, "%s %s " OVER_SIZE, what,
+                         several ? "are" : "is");
     return 0;
 }
 
@@ -218,7 +219,7 @@ static int add_layer_sizes(pp_model *m, const pp_model_layer *l,
              pp_shape_format(&t->shape, dims, sizeof dims),
              pp_dtype_name(t->dtype));
     if (!add_size(&m->sample_bytes, desc_bytes(t), l->section, NULL, what,
-                  sample, err))
+                  p->is_loss, sample, err))
         return 0;
     int64_t saved = plugin_bytes(p->saved_bytes);
     int64_t work = plugin_bytes(p->workspace_bytes);
@@ -227,7 +228,7 @@ static int add_layer_sizes(pp_model *m, const pp_model_layer *l,
     if (!add_size(&m->sample_bytes,
                   saved < 0 || work < 0 || saved > PP_SIZE_MAX ? -1
                                                                : saved + work,
-                  l->section, NULL, what, sample, err))
+                  l->section, NULL, what, 1, sample, err))
         return 0;
     for (int i = 0; i < p->nparams; i++) {
         pp_tensor_desc d = {PP_F32, p->params[i].shape};
@@ -235,7 +236,7 @@ static int add_layer_sizes(pp_model *m, const pp_model_layer *l,
                  p->params[i].name,
                  pp_shape_format(&d.shape, dims, sizeof dims));
         if (!add_size(&m->param_bytes, desc_bytes(&d), l->section, NULL,
-                      what, "the model's parameters", err))
+                      what, 0, "the model's parameters", err))
             return 0;
     }
     return 1;
@@ -263,7 +264,7 @@ static void load_model_section(pp_model *m, pp_error *err)
     snprintf(what, sizeof what, "%s %s",
              pp_shape_format(&m->input.shape, dims, sizeof dims), type);
     if (!add_size(&m->sample_bytes, desc_bytes(&m->input), s, "input", what,
-                  "", err))
+                  0, "", err))
         m->input.dtype = 0; /* what takes it is not planned */
 }
 
