@@ -172,12 +172,12 @@ int pp_cmd_train(int argc, char **argv)
     pp_error err;
     pp_error_clear(&err);
     if (o.steps > pp_model_max_steps(m)) {
+        long long batch = m->batch, most = pp_model_max_steps(m);
         pp_model_free(m);
         pp_job_leave(&job); /* every process met it */
         return usage_error("--steps %lld: steps of batch %lld overflow the "
                            "64-bit index of a sample: at most %lld steps",
-                           (long long)o.steps, (long long)m->batch,
-                           (long long)pp_model_max_steps(m));
+                           (long long)o.steps, batch, most);
     }
     if (!o.trace)
         o.trace = m->trace;
