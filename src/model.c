@@ -226,8 +226,8 @@ static int add_layer_sizes(pp_model *m, const pp_model_layer *l,
     snprintf(what, sizeof what, "its saved values and workspace, %zu and %zu "
              "bytes a sample,", p->saved_bytes, p->workspace_bytes);
     if (!add_size(&m->sample_bytes,
-                  saved < 0 || work < 0 || saved > PP_SIZE_MAX ? -1
-                                                               : saved + work,
+                  saved < 0 || work < 0 || saved > PP_SIZE_MAX ||
+                          work > PP_SIZE_MAX ? -1 : saved + work,
                   l->section, NULL, what, 1, sample, err))
         return 0;
     for (int i = 0; i < p->nparams; i++) {

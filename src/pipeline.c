@@ -299,13 +299,14 @@ static void load_pipeline(pp_model *m, pp_error *err)
 }
 
 /* One number of a list such as layers_per_stage: from lo to hi. Returns
- * 0, or -1 when it is no whole number, -2 when it is one out of range. */
+ * 0; -1 when it is no whole number, or one below lo; -2 when it is one
+ * above hi, 64 bits' included. */
 static int list_number(const char *item, int64_t lo, int64_t hi, int64_t *n)
 {
     if (pp_parse_int(item, n) == 0)
-        return *n >= lo && *n <= hi ? 0 : -2;
+        return *n < lo ? -1 : *n > hi ? -2 : 0;
     /* Digits past 64 bits are a number too large, not a typo. */
-    const char *digits = item + (*item == '+' || *item == '-');
+    const char *digits = item + (*item == '+');
     return *digits && strspn(digits, "0123456789") == strlen(digits) ? -2
                                                                      : -1;
 }
@@ -491,7 +492,7 @@ static void load_recompute(pp_model *m, pp_error *err)
     while (copy && (item = pp_list_next(&rest))) {
         int64_t stage;
         int bad = list_number(item, 0, S - 1, &stage);
-        if (bad == -1 || (bad && *item == '-'))
+        if (bad == -1)
             pp_section_error(s, "recompute_stages", err,
                 "expected stage numbers separated by commas, e.g. 0,1, got "
                 "'%s'", text);
