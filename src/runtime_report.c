@@ -342,8 +342,8 @@ static int same_file(const char *a, const char *b)
         char dir[PATH_MAX], real[PATH_MAX];
         const char *slash = strrchr(path[k], '/');
         const char *name = slash ? slash + 1 : path[k];
-        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path[k]) : 1,
-                 slash ? (slash == path[k] ? "/" : path[k]) : ".");
+        int len = slash && slash > path[k] ? (int)(slash - path[k]) : 1;
+        snprintf(dir, sizeof dir, "%.*s", len, slash ? path[k] : ".");
         if (!realpath(dir, real))
             return strcmp(a, b) == 0;
         snprintf(full[k], sizeof full[k], "%s/%s", real, name);
