@@ -257,6 +257,34 @@ run "$PIPETTE" eval --data "$tmp/none.txt" "$tmp/tied.ini"
 expect_status 2 "eval --data of a missing file"
 expect_err "^pipette eval: --data: cannot read '$tmp/none\.txt'$" "--data names the missing file"
 
+# A step's setup and run are near-linear in micro-batches: a step of the
+# most a file may ask for, 65536 under GPipe (every one in flight on every
+# rank, each rank's messages waiting in its mailbox), takes about a
+# second, well under the bound.
+cat >"$tmp/many.ini" <<'EOF'
+[model]
+input = 8
+[repeat h]
+count = 8
+[layer h.fc]
+type = linear
+units = 8
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cpu*4
+schedule = gpipe
+microbatches = 65536
+[train]
+batch = 65536
+[data]
+source = synthetic
+features = 8
+classes = 8
+EOF
+run timeout 60 "$PIPETTE" train --steps 1 --quiet "$tmp/many.ini"
+expect_status 0 "a step of 65536 micro-batches within 60 s"
+
 # Recompute trains too (the equivalence test checks the weights).
 run timeout 120 "$PIPETTE" train --steps 3 --recompute --quiet "$examples/char-zb-h1.ini"
 expect_status 0 "train --recompute"
