@@ -10,16 +10,24 @@
 #ifndef PP_LAYERS_F32VIEW_H
 #define PP_LAYERS_F32VIEW_H
 
+#include <stdint.h>
 #include <string.h>
 
 #include <pipette/pipette.h>
 
 /* Reserves `floats` per sample of workspace for the views of a bf16
- * call; nothing in the other precisions. */
+ * call; nothing in the other precisions. Past size_t it asks for
+ * SIZE_MAX, which the core refuses. */
 static inline void f32view_plan(pp_layer_plan *p, int64_t floats)
 {
-    if (p->precision == PP_PRECISION_BF16)
-        p->workspace_bytes += (size_t)floats * sizeof(float);
+    size_t bytes;
+    if (p->precision != PP_PRECISION_BF16)
+        return;
+    if (floats < 0 ||
+        __builtin_mul_overflow((size_t)floats, sizeof(float), &bytes) ||
+        __builtin_add_overflow(p->workspace_bytes, bytes,
+                               &p->workspace_bytes))
+        p->workspace_bytes = SIZE_MAX;
 }
 
 /* The workspace, handed out front to back. */

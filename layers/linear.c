@@ -138,19 +138,27 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                                 PP_PARAM_NO_DECAY, err)) ||
         pp_layer_args(p, &args, sizeof args, err))
         return err->code;
+    /* Its output and views are counted in 64 bits (the core refuses
+     * what passes 2^50 bytes; rows x features is within that). */
+    int64_t outs, views;
+    if (__builtin_mul_overflow(rows, units, &outs) ||
+        __builtin_mul_overflow(rows, features + 2 * units, &views))
+        return pp_section_error(cfg, "units", err,
+            "%lld rows of %lld units overflow 64 bits", (long long)rows,
+            (long long)units);
     p->flops = 2.0 * (double)rows * (double)features * (double)units;
     /* The views: x and y; dy and dx; dy and x. */
-    int64_t views = rows * (features + units);
+    views = rows * (features + units);
     if (args.gelu) {
         /* The gelu layer's 10 a value; pre (then dpre) and the mark in
          * saved; in bf16 views of dy and pre beside x or dx, or of pre
          * and y in the forward. */
-        p->flops += 10.0 * (double)(rows * units);
+        p->flops += 10.0 * (double)outs;
         p->saved_bytes = linear_pre_bytes(
                              rows, units,
                              pp_dtype_size(pp_precision_dtype(p->precision))) +
                          LINEAR_MARK_ROOM;
-        views += rows * units;
+        views += outs;
     }
     f32view_plan(p, views);
     return PP_OK;

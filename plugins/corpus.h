@@ -17,8 +17,10 @@
 #include "counter_rng.h"
 
 /* Reads the whole file that string key `key` of cfg names (a relative path
- * is taken from the model file's directory) into a malloc'd buffer. A file that cannot be opened
- * or read is PP_ERR_CONFIG at that key, with the system's reason. */
+ * is taken from the model file's directory) into a malloc'd buffer. A file
+ * that cannot be opened or read is PP_ERR_CONFIG at that key, with the
+ * system's reason; so is one that is not a regular file (a FIFO, a
+ * device, a directory), or larger than the machine's memory. */
 pp_status corpus_load(const pp_section *cfg, const char *key,
                       unsigned char **data, size_t *size, pp_error *err);
 

@@ -2,9 +2,11 @@
  * process, and a message is a copy into the receiver's mailbox.
  *
  * Each rank has one mailbox (a list under a mutex, with a condition
- * variable). send copies the bytes into a new message and never waits;
- * recv takes the message matching (source, tag) whenever it arrives,
- * whatever the order of arrival. It moves host memory: a GPU rank's
+ * variable). send copies the bytes into a new message at the list's end
+ * and never waits; recv takes the message matching (source, tag) whenever
+ * it arrives, whatever the order of arrival, searching from the oldest:
+ * receives in the order of the sends (most of them) find theirs first,
+ * so a step's cost stays linear in its messages. It moves host memory: a GPU rank's
  * messages reach it through the runtime's host staging, which is why
  * auto takes it only where no transport moves the memory as it is.
  */
@@ -30,6 +32,7 @@ typedef struct mailbox {
     pthread_mutex_t lock;
     pthread_cond_t arrived;
     message *head;
+    message **tail; /* the last message's next, or &head */
 } mailbox;
 
 typedef struct local {
@@ -47,6 +50,7 @@ static pp_status local_create(int ranks, void **out, pp_error *err)
     for (int r = 0; r < ranks; r++) {
         pthread_mutex_init(&t->box[r].lock, NULL);
         pthread_cond_init(&t->box[r].arrived, NULL);
+        t->box[r].tail = &t->box[r].head;
     }
     *out = t;
     return PP_OK;
@@ -81,9 +85,10 @@ static pp_status local_send(void *handle, int src, int dst, uint64_t tag,
     m->bytes = bytes;
     memcpy(m->data, buf, bytes);
     mailbox *box = &t->box[dst];
+    m->next = NULL;
     pthread_mutex_lock(&box->lock);
-    m->next = box->head;
-    box->head = m;
+    *box->tail = m;
+    box->tail = &m->next;
     pthread_cond_broadcast(&box->arrived);
     pthread_mutex_unlock(&box->lock);
     return PP_OK;
@@ -104,7 +109,8 @@ static pp_status local_recv(void *handle, int dst, int src, uint64_t tag,
             at = &(*at)->next;
         if (*at) {
             message *m = *at;
-            *at = m->next;
+            if (!(*at = m->next))
+                box->tail = at;
             pthread_mutex_unlock(&box->lock);
             if (m->bytes != bytes)
                 st = pp_error_set(err, PP_ERR_RUNTIME,

@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "config_file.h"
 #include "crc32c.h"
+#include "input_file.h"
 
 #define MANIFEST "MANIFEST"
 
@@ -226,20 +227,13 @@ static pp_status read_manifest(const char *dir, pp_ckpt *ck, pp_error *err)
     snprintf(path, sizeof path, "%s/" MANIFEST, dir);
     if (!(ck->dir = strdup(dir)))
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot read: %s", path,
-                            strerror(errno));
-    char *text = malloc(1 << 20);
-    size_t n = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-    fclose(f);
-    if (!text)
-        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    text[n] = '\0';
-    pp_status st = n == (1 << 20) - 1
-                       ? pp_error_set(err, PP_ERR_IO, "%s: the manifest is "
-                                      "too long", path)
-                       : parse_manifest(text, path, ck, err);
+    char *text;
+    size_t n;
+    pp_error_clear(err);
+    pp_status st = pp_input_read(path, "checkpoint manifest", (int64_t)1 << 20,
+                                 NULL, &text, &n, err);
+    if (!st)
+        st = parse_manifest(text, path, ck, err);
     free(text);
     return st;
 }
@@ -328,16 +322,17 @@ pp_status pp_ckpt_open_files(pp_ckpt *ck, pp_error *err)
         pp_ckpt_file *cf = &ck->file[i];
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", ck->dir, cf->name);
-        struct stat sb;
-        if (!(cf->f = fopen(path, "rb")) || fstat(fileno(cf->f), &sb) != 0)
-            return pp_error_set(err, PP_ERR_IO, "%s: cannot read: %s", path,
-                                strerror(errno));
-        if ((uint64_t)sb.st_size != cf->bytes)
+        int64_t size;
+        pp_error_clear(err);
+        if (pp_input_open(path, "checkpoint file", INT64_MAX, NULL, &cf->f,
+                          &size, err))
+            return err->code;
+        if ((uint64_t)size != cf->bytes)
             return pp_error_set(err, PP_ERR_IO, "%s: %s: %llu bytes where "
                                 "the manifest says %llu", path,
-                                (uint64_t)sb.st_size < cf->bytes
+                                (uint64_t)size < cf->bytes
                                     ? "cut short" : "longer than written",
-                                (unsigned long long)sb.st_size,
+                                (unsigned long long)size,
                                 (unsigned long long)cf->bytes);
         if (pp_st_read_header(cf->f, path, cf->bytes, &cf->h, err))
             return err->code;

@@ -68,9 +68,8 @@ typedef struct options {
 
 static int parse_count(const char *text, int *out)
 {
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (end == text || *end || v < 1 || v > PP_PLAN_MAX)
+    long long v;
+    if (pp_cmd_count(text, PP_PLAN_MAX, &v))
         return -1;
     *out = (int)v;
     return 0;

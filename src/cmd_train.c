@@ -122,7 +122,8 @@ int pp_cmd_train(int argc, char **argv)
         long long v;
         if (strcmp(a, "--steps") == 0) {
             if (!val || pp_cmd_count(val, LLONG_MAX, &v))
-                return usage_error("--steps needs a whole number >= 1");
+                return usage_error("--steps needs a whole number, 1 to %lld",
+                                   LLONG_MAX);
             o.steps = v;
             i++;
         } else if (strcmp(a, "--timeout") == 0) {
@@ -174,6 +175,14 @@ int pp_cmd_train(int argc, char **argv)
         return loaded;
     pp_error err;
     pp_error_clear(&err);
+    if (o.steps > pp_model_max_steps(m)) {
+        long long batch = m->batch, most = pp_model_max_steps(m);
+        pp_model_free(m);
+        pp_job_leave(&job); /* every process met it */
+        return usage_error("--steps %lld: steps of batch %lld overflow the "
+                           "64-bit index of a sample: at most %lld steps",
+                           (long long)o.steps, batch, most);
+    }
     if (!o.trace)
         o.trace = m->trace;
     if (resume) {

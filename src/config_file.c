@@ -22,6 +22,7 @@
 #include <ini.h>
 
 #include "config_file.h"
+#include "input_file.h"
 
 static const char *const known_kinds[] = {"model", "layer", "repeat",
                                           "pipeline", "parallel", "train",
@@ -480,11 +481,19 @@ static pp_status parse(const char *path, FILE *f, pp_config **out,
 pp_status pp_config_load(const char *path, pp_config **out, pp_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pp_error_add(err, PP_ERR_IO, "%s: cannot open: %s", path,
-                            strerror(errno));
-    return parse(path, f, out, err);
+    char *text;
+    size_t len;
+    pp_status st = pp_input_read(path, "model file", PP_MODEL_FILE_MAX,
+                                 "a [repeat] group writes out copies of "
+                                 "layers: a file needs no more", &text, &len,
+                                 err);
+    if (st)
+        return st;
+    FILE *f = fmemopen(text, len, "r");
+    st = f ? parse(path, f, out, err)
+           : pp_error_add(err, PP_ERR_NOMEM, "%s: out of memory", path);
+    free(text);
+    return st;
 }
 
 pp_status pp_config_parse(const char *name, const char *text,

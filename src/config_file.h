@@ -13,6 +13,7 @@
 #define PP_CORE_CONFIG_FILE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <pipette/config.h>
 #include <pipette/error.h>
@@ -45,7 +46,11 @@ typedef struct pp_config {
     size_t nsections;
 } pp_config;
 
-/* Parses path. On PP_ERR_CONFIG, err holds every error found, one
+/* The largest model file read. */
+#define PP_MODEL_FILE_MAX ((int64_t)64 << 20)
+
+/* Parses path, a regular file of at most PP_MODEL_FILE_MAX bytes
+ * (input_file.h). On PP_ERR_CONFIG, err holds every error found, one
  * "FILE:LINE: message" per line, and *out is NULL. */
 pp_status pp_config_load(const char *path, pp_config **out, pp_error *err);
 /* The same from text in memory, called `name` in messages. */
@@ -89,7 +94,8 @@ pp_status pp_section_validate(pp_section *s, const pp_key *core_keys,
 void pp_key_describe(const pp_key *k, char *buf, size_t size);
 
 /* Parsers shared by the validator and the getters: the whole of text must
- * be the value, with no trailing characters. Return 0 on success. */
+ * be the value, with no trailing characters. Return 0 on success (and
+ * pp_parse_shape -2 for a shape whose elements overflow 64 bits). */
 int pp_parse_int(const char *text, int64_t *out);
 int pp_parse_float(const char *text, double *out);
 int pp_parse_bool(const char *text, bool *out);

@@ -105,16 +105,18 @@ int pp_parse_shape(const char *text, pp_shape *out)
 {
     pp_shape shape = {0};
     int64_t elements = 1;
+    int overflow = 0;
     for (const char *p = text;;) {
         if (shape.ndim == PP_MAX_DIMS || !isdigit((unsigned char)*p))
             return -1;
         char *end;
         errno = 0;
         long long d = strtoll(p, &end, 10);
-        /* The element count must fit too, or sizes computed later wrap. */
-        if (errno == ERANGE || d < 1 || elements > INT64_MAX / d)
+        if (errno == ERANGE || d < 1)
             return -1;
-        elements *= d;
+        /* The element count must fit too, or sizes computed later wrap:
+         * -2 says it is a shape, only too large. */
+        overflow |= __builtin_mul_overflow(elements, d, &elements);
         shape.dim[shape.ndim++] = d;
         if (*end == '\0')
             break;
@@ -122,6 +124,8 @@ int pp_parse_shape(const char *text, pp_shape *out)
             return -1;
         p = end + 1;
     }
+    if (overflow)
+        return -2;
     *out = shape;
     return 0;
 }
@@ -236,12 +240,15 @@ static bool check_value(const pp_key *k, const char *text, char *why,
             hint = pp_did_you_mean(text, cand, n);
         break;
     }
-    case PP_KEY_SHAPE:
-        ok = pp_parse_shape(text, &shape) == 0;
+    case PP_KEY_SHAPE: {
+        int rc = pp_parse_shape(text, &shape);
+        ok = rc == 0;
         snprintf(expected, sizeof expected,
                  "a shape such as 784 or 3x32x32 (at most %d dimensions, "
-                 "each at least 1)", PP_MAX_DIMS);
+                 "each at least 1%s)", PP_MAX_DIMS,
+                 rc == -2 ? ", their product within 64 bits" : "");
         break;
+    }
     case PP_KEY_STRING:
     default:
         ok = *text != '\0';

@@ -5,6 +5,7 @@ src_libpipette_la_SOURCES = \
 	src/shape.c \
 	src/plugin_plan.h src/plugin_plan.c \
 	src/config_file.h src/config_file.c \
+	src/input_file.h src/input_file.c \
 	src/config_keys.c src/repeat.c \
 	src/did_you_mean.c \
 	src/registry.h src/registry.c src/plugin_file.c src/plugin_tables.c \

@@ -91,21 +91,46 @@ static pp_memplan *memplan_alloc(int p, int S, int m)
     return mp;
 }
 
+/* A stage's released slots, a min-heap in h[0..*n-1]. */
+static void heap_push(int *h, int *n, int slot)
+{
+    int i = (*n)++;
+    for (; i > 0 && h[(i - 1) / 2] > slot; i = (i - 1) / 2)
+        h[i] = h[(i - 1) / 2];
+    h[i] = slot;
+}
+
+static int heap_pop(int *h, int *n)
+{
+    int top = h[0], last = h[--*n], i = 0;
+    for (int c; (c = 2 * i + 1) < *n; i = c) {
+        if (c + 1 < *n && h[c + 1] < h[c])
+            c++;
+        if (h[c] >= last)
+            break;
+        h[i] = h[c];
+    }
+    h[i] = last;
+    return top;
+}
+
 pp_status pp_memplan_build(const pp_plan *plan, const double *slot_bytes,
                            pp_memplan **out, pp_error *err)
 {
     *out = NULL;
     int S = plan->S, m = plan->m;
     pp_memplan *mp = memplan_alloc(plan->p, S, m);
-    /* holder[s * m + k]: the micro-batch in slot k of stage s, or -1 */
-    int *holder = malloc((size_t)S * (size_t)m * sizeof *holder);
-    if (!mp || !holder) {
+    /* Each micro-batch takes its stage's lowest free slot: the lowest
+     * released one (free_slots[s * m ..], a heap of nfree[s]), else a new
+     * one (nslots[s]). The heap keeps that near-linear in micro-batches. */
+    int *free_slots = malloc((size_t)S * (size_t)m * sizeof *free_slots);
+    int *nfree = calloc((size_t)S, sizeof *nfree);
+    if (!mp || !free_slots || !nfree) {
         pp_memplan_free(mp);
-        free(holder);
+        free(free_slots);
+        free(nfree);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
-    for (size_t k = 0; k < (size_t)S * m; k++)
-        holder[k] = -1;
     for (int s = 0; s < S; s++)
         mp->slot_bytes[s] = slot_bytes ? slot_bytes[s] : 1.0;
     for (int r = 0; r < plan->p; r++) {
@@ -119,14 +144,10 @@ pp_status pp_memplan_build(const pp_plan *plan, const double *slot_bytes,
                 size_t at = (size_t)s * m + (size_t)mb;
                 if (mp->take[at] >= 0)
                     continue; /* F after its own receive */
-                int free_slot = 0;
-                while (holder[(size_t)s * m + free_slot] >= 0)
-                    free_slot++;
-                holder[(size_t)s * m + free_slot] = mb;
-                mp->slot[at] = free_slot;
+                int *heap = free_slots + (size_t)s * m;
+                mp->slot[at] = nfree[s] ? heap_pop(heap, &nfree[s])
+                                        : mp->nslots[s]++;
                 mp->take[at] = i;
-                if (free_slot + 1 > mp->nslots[s])
-                    mp->nslots[s] = free_slot + 1;
                 live += mp->slot_bytes[s];
             }
             if (live > mp->peak[r])
@@ -145,13 +166,15 @@ pp_status pp_memplan_build(const pp_plan *plan, const double *slot_bytes,
                 int s = in->task.stage;
                 size_t at = (size_t)s * m + (size_t)mb;
                 if (mp->slot[at] >= 0)
-                    holder[(size_t)s * m + mp->slot[at]] = -1;
+                    heap_push(free_slots + (size_t)s * m, &nfree[s],
+                              mp->slot[at]);
                 mp->release[at] = i;
                 live -= mp->slot_bytes[s];
             }
         }
     }
-    free(holder);
+    free(free_slots);
+    free(nfree);
     *out = mp;
     return PP_OK;
 }

@@ -189,6 +189,85 @@ static const pp_plugin *section_plugin(pp_model *m, pp_section *s,
     return plugin;
 }
 
+/* Bytes of one sample of d, or -1 past 64 bits. */
+static int64_t desc_bytes(const pp_tensor_desc *d)
+{
+    int64_t n = 1;
+    for (int i = 0; i < d->shape.ndim; i++)
+        if (__builtin_mul_overflow(n, d->shape.dim[i], &n))
+            return -1;
+    if (__builtin_mul_overflow(n, (int64_t)pp_dtype_size(d->dtype), &n))
+        return -1;
+    return n;
+}
+
+/* A plugin's size_t as such a size. */
+static int64_t plugin_bytes(size_t bytes)
+{
+    return bytes > (size_t)INT64_MAX ? -1 : (int64_t)bytes;
+}
+
+#define OVER_SIZE "more than 2^50 bytes (1 PiB), the most pipette sizes"
+
+/* Adds bytes (-1: past 64 bits) of `what` (one thing, or several) to
+ * *total, which `whose` names; each is at most PP_SIZE_MAX, so the sum
+ * cannot overflow. 0 after saying, at s's key, which passes it. */
+static int add_size(int64_t *total, int64_t bytes, const pp_section *s,
+                    const char *key, const char *what, int several,
+                    const char *whose, pp_error *err)
+{
+    if (bytes >= 0 && bytes <= PP_SIZE_MAX &&
+        *total <= PP_SIZE_MAX - bytes) {
+        *total += bytes;
+        return 1;
+    }
+    if (bytes >= 0 && bytes <= PP_SIZE_MAX)
+        pp_section_error(s, key, err, "with %s %s are " OVER_SIZE, what,
+                         whose);
+    else
+        pp_section_error(s, key, err, "%s %s " OVER_SIZE, what,
+                         several ? "are" : "is");
+    return 0;
+}
+
+/* A layer's sizes, added to the model's: its output, targets, saved
+ * values and workspace to a sample's bytes, its parameters to the
+ * model's. 0 after saying which passes PP_SIZE_MAX. */
+static int add_layer_sizes(pp_model *m, const pp_model_layer *l,
+                           pp_error *err)
+{
+    static const char sample[] = "a sample's tensors";
+    const pp_layer_plan *p = &l->plan;
+    const pp_tensor_desc *t = p->is_loss ? &p->target : &p->out;
+    char dims[128], what[256];
+    snprintf(what, sizeof what, "its %s, %s %s,",
+             p->is_loss ? "targets" : "output",
+             pp_shape_format(&t->shape, dims, sizeof dims),
+             pp_dtype_name(t->dtype));
+    if (!add_size(&m->sample_bytes, desc_bytes(t), l->section, NULL, what,
+                  p->is_loss, sample, err))
+        return 0;
+    int64_t saved = plugin_bytes(p->saved_bytes);
+    int64_t work = plugin_bytes(p->workspace_bytes);
+    snprintf(what, sizeof what, "its saved values and workspace, %zu and %zu "
+             "bytes a sample,", p->saved_bytes, p->workspace_bytes);
+    if (!add_size(&m->sample_bytes,
+                  saved < 0 || work < 0 || saved > PP_SIZE_MAX ||
+                          work > PP_SIZE_MAX ? -1 : saved + work,
+                  l->section, NULL, what, 1, sample, err))
+        return 0;
+    for (int i = 0; i < p->nparams; i++) {
+        pp_tensor_desc d = {PP_F32, p->params[i].shape};
+        snprintf(what, sizeof what, "its parameter %s, %s f32,",
+                 p->params[i].name,
+                 pp_shape_format(&d.shape, dims, sizeof dims));
+        if (!add_size(&m->param_bytes, desc_bytes(&d), l->section, NULL,
+                      what, 0, "the model's parameters", err))
+            return 0;
+    }
+    return 1;
+}
+
 static void load_model_section(pp_model *m, pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "model");
@@ -207,6 +286,12 @@ static void load_model_section(pp_model *m, pp_error *err)
     pp_section_shape(s, "input", &m->input.shape, &ignore);
     pp_section_string(s, "input_type", &type, &ignore);
     m->input.dtype = strcmp(type, "int") == 0 ? PP_I32 : PP_F32;
+    char dims[128], what[160];
+    snprintf(what, sizeof what, "%s %s",
+             pp_shape_format(&m->input.shape, dims, sizeof dims), type);
+    if (!add_size(&m->sample_bytes, desc_bytes(&m->input), s, "input", what,
+                  0, "", err))
+        m->input.dtype = 0; /* what takes it is not planned */
 }
 
 /* [train] precision, read before the layers plan (their outputs' dtype
@@ -371,6 +456,8 @@ static void load_layers(pp_model *m, pp_error *err)
                 pp_precision_name(m->precision), pp_dtype_name(want_out));
             continue;
         }
+        if (!add_layer_sizes(m, l, err))
+            continue;
         /* The loss's scalar is nobody's input (check_loss_placement). */
         if (!l->plan.is_loss)
             m->tensors[i + 1].desc = l->plan.out;
@@ -414,6 +501,11 @@ static void load_train(pp_model *m, pp_error *err)
     pp_error ignore;
     pp_section_int(s, "batch", &m->batch, &ignore);
     pp_section_int(s, "steps", &m->steps, &ignore);
+    if (m->steps > pp_model_max_steps(m))
+        pp_section_error(s, "steps", err,
+            "%lld steps of batch %lld overflow the 64-bit index of a "
+            "sample: at most %lld steps", (long long)m->steps,
+            (long long)m->batch, (long long)pp_model_max_steps(m));
     pp_section_int(s, "seed", &m->seed, &ignore);
     pp_section_int(s, "log_every", &m->log_every, &ignore);
     pp_section_float(s, "lr", &m->lr, &ignore);
@@ -457,7 +549,15 @@ static void check_batch(pp_model *m, pp_error *err)
 {
     pp_section *pipe = pp_config_section(m->cfg, "pipeline");
     pp_section *par = pp_config_section(m->cfg, "parallel");
-    int64_t parts = (int64_t)m->microbatches * m->data;
+    int64_t parts = (int64_t)m->microbatches * m->data, bytes;
+    if (m->microbatches > 0 && m->batch % parts == 0 &&
+        (__builtin_mul_overflow(m->sample_bytes, m->batch / parts, &bytes) ||
+         bytes > PP_SIZE_MAX))
+        pp_section_error(pp_config_section(m->cfg, "train"), "batch", err,
+            "a micro-batch of %lld samples of %lld bytes each (the input, "
+            "and every layer's output, saved values, workspace and targets) "
+            "is " OVER_SIZE ": more micro-batches, or a smaller batch",
+            (long long)(m->batch / parts), (long long)m->sample_bytes);
     if (m->microbatches <= 0 || m->batch % parts == 0)
         return;
     if (m->data > 1)
@@ -527,6 +627,11 @@ double pp_model_lr(const pp_model *m, int64_t step, int64_t steps)
         return m->lr;
     double done = (double)(step - m->warmup) / (double)(steps - m->warmup - 1);
     return m->min_lr + 0.5 * (1.0 + cos(3.14159265358979323846 * done)) * (m->lr - m->min_lr);
+}
+
+int64_t pp_model_max_steps(const pp_model *m)
+{
+    return INT64_MAX / (m->batch > 0 ? m->batch : 1);
 }
 
 const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size)

@@ -152,7 +152,21 @@ typedef struct pp_model {
 
     int has_data;
     const char *source;
+
+    /* What model.c sizes, each at most PP_SIZE_MAX: */
+    int64_t sample_bytes;    /* one sample's tensors: the input, and every
+                                layer's output, saved values, workspace
+                                and targets */
+    int64_t param_bytes;     /* the parameters, FP32 */
 } pp_model;
+
+/* The most bytes pipette sizes at once: a micro-batch's tensors together
+ * (pp_model.sample_bytes times its samples), and the model's parameters.
+ * 2^50 (1 PiB) is past any machine's memory, and far enough inside 64
+ * bits that what the core and the layers compute from those sizes
+ * (gradients beside values, a few copies, a stage's share, a layer's
+ * workspace) cannot overflow. */
+#define PP_SIZE_MAX ((int64_t)1 << 50)
 
 /* The learning rate of step `step` (0-based) of a run of `steps`: rising
  * linearly over the warm-up, lr * (step + 1) / warmup, then lr, or a
@@ -161,6 +175,11 @@ double pp_model_lr(const pp_model *m, int64_t step, int64_t steps);
 
 /* "0.1", or "0.1, warm-up 3 steps, cosine to 0.01": lr and its schedule. */
 const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
+
+/* The most steps of a run: sample i of the run is read by its 64-bit
+ * index, so steps x batch must fit one ([train] steps and --steps are
+ * refused past it). */
+int64_t pp_model_max_steps(const pp_model *m);
 
 /* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. Every
  * rank is placed in this one process. */

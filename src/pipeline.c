@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config_file.h"
 #include "model.h"
 #include "routes.h"
 
@@ -120,14 +121,15 @@ int pp_parse_devices(const char *text, pp_device_spec **out, int *n,
     }
     pp_device_spec *list = NULL;
     int count = 0, failed = 0;
-    char *save = NULL;
-    for (char *item = strtok_r(copy, ",", &save); item && !failed;
-         item = strtok_r(NULL, ",", &save)) {
-        while (*item == ' ' || *item == '\t')
-            item++;
-        char *end = item + strlen(item);
-        while (end > item && (end[-1] == ' ' || end[-1] == '\t'))
-            *--end = '\0';
+    char *rest = copy;
+    for (char *item; !failed && (item = pp_list_next(&rest));) {
+        if (!*item) {
+            snprintf(why, why_size,
+                     "an empty entry: expected one device per rank between "
+                     "the commas, as in cpu, cuda:0");
+            failed = 1;
+            break;
+        }
         long repeat = 1;
         char *star = strchr(item, '*');
         if (star) {
@@ -296,6 +298,19 @@ static void load_pipeline(pp_model *m, pp_error *err)
     }
 }
 
+/* One number of a list such as layers_per_stage: from lo to hi. Returns
+ * 0; -1 when it is no whole number, or one below lo; -2 when it is one
+ * above hi, 64 bits' included. */
+static int list_number(const char *item, int64_t lo, int64_t hi, int64_t *n)
+{
+    if (pp_parse_int(item, n) == 0)
+        return *n < lo ? -1 : *n > hi ? -2 : 0;
+    /* Digits past 64 bits are a number too large, not a typo. */
+    const char *digits = item + (*item == '+');
+    return *digits && strspn(digits, "0123456789") == strlen(digits) ? -2
+                                                                     : -1;
+}
+
 /* [pipeline] layers_per_stage = 2,3,1: the list gives each layer its
  * stage, as stage keys on the layers would; the list itself is checked
  * here, so its errors point at it. Returns 0 after reporting one. */
@@ -318,43 +333,45 @@ static int apply_layer_counts(pp_model *m, pp_section *s, int stages,
                 "remove this key or that list");
             return 0;
         }
-    /* Parsed twice over the same text: once to check and add up, once to
-     * place the layers. */
-    int listed = 0;
-    long total = 0;
-    for (const char *p = text; *p; listed++) {
-        char *end;
-        long n = strtol(p, &end, 10);
-        while (*end == ' ' || *end == '\t')
-            end++;
-        if (end == p || n < 1 || (*end && *end != ',')) {
+    /* Each count is at most the model's layers, so the total cannot
+     * overflow, and the layers are placed only once it is theirs. */
+    char *copy = strdup(text), *rest = copy, *item;
+    int64_t *count = calloc((size_t)stages, sizeof *count);
+    int listed = 0, ok = copy && count;
+    int64_t total = 0, n;
+    if (!ok)
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+    while (ok && (item = pp_list_next(&rest))) {
+        int bad = list_number(item, 1, m->nlayers, &n);
+        if (bad == -1)
             pp_section_error(s, "layers_per_stage", err,
                 "expected whole numbers of at least 1 separated by commas, "
                 "one per stage, got '%s'", text);
-            return 0;
-        }
-        total += n;
-        p = *end ? end + 1 : end;
+        else if (bad)
+            pp_section_error(s, "layers_per_stage", err,
+                "%s layers in one stage, but the model has %d layer%s",
+                item, m->nlayers, m->nlayers == 1 ? "" : "s");
+        ok = !bad;
+        if (ok && listed < stages)
+            count[listed] = n;
+        listed += ok;
+        total += ok ? n : 0;
     }
-    if (listed != stages || total != m->nlayers) {
+    if (ok && (listed != stages || total != m->nlayers)) {
         pp_section_error(s, "layers_per_stage", err,
-            "%d number%s adding up to %ld, but the pipeline has %d stage%s "
+            "%d number%s adding up to %lld, but the pipeline has %d stage%s "
             "and the model %d layer%s: give one count per stage, adding up "
-            "to the layers", listed, listed == 1 ? "" : "s", total, stages,
-            stages == 1 ? "" : "s", m->nlayers, m->nlayers == 1 ? "" : "s");
-        return 0;
+            "to the layers", listed, listed == 1 ? "" : "s",
+            (long long)total, stages, stages == 1 ? "" : "s", m->nlayers,
+            m->nlayers == 1 ? "" : "s");
+        ok = 0;
     }
-    int layer = 0, stage = 0;
-    for (const char *p = text; *p; stage++) {
-        char *end;
-        long n = strtol(p, &end, 10);
-        for (long k = 0; k < n; k++)
+    for (int stage = 0, layer = 0; ok && stage < stages; stage++)
+        for (int64_t k = 0; k < count[stage]; k++)
             m->layers[layer++].stage = stage;
-        while (*end == ' ' || *end == '\t')
-            end++;
-        p = *end ? end + 1 : end;
-    }
-    return 1;
+    free(copy);
+    free(count);
+    return ok;
 }
 
 /* Returns 1 when the stages can be cut: enough layers, and manual stage
@@ -469,28 +486,25 @@ static void load_recompute(pp_model *m, pp_error *err)
     }
     const char *text;
     pp_section_string(s, "recompute_stages", &text, &ignore);
-    for (const char *p = text; *p;) {
-        char *end;
-        long stage = strtol(p, &end, 10);
-        while (*end == ' ' || *end == '\t')
-            end++;
-        if (end == p || (*end && *end != ',') || stage < 0) {
+    char *copy = strdup(text), *rest = copy, *item;
+    if (!copy)
+        pp_error_add(err, PP_ERR_NOMEM, "out of memory");
+    while (copy && (item = pp_list_next(&rest))) {
+        int64_t stage;
+        int bad = list_number(item, 0, S - 1, &stage);
+        if (bad == -1)
             pp_section_error(s, "recompute_stages", err,
                 "expected stage numbers separated by commas, e.g. 0,1, got "
                 "'%s'", text);
-            return;
-        }
-        if (stage >= S) {
+        else if (bad)
             pp_section_error(s, "recompute_stages", err,
-                "stage %ld does not exist: there are %d stages (0 to %d)",
-                stage, S, S - 1);
-            return;
-        }
+                "stage %s does not exist: there are %d stages (0 to %d)",
+                item, S, S - 1);
+        if (bad)
+            break;
         m->recompute[stage] = 1;
-        p = *end ? end + 1 : end;
-        while (*p == ' ' || *p == '\t')
-            p++;
     }
+    free(copy);
 }
 
 /* The stages cut from the layers, and what crosses each cut. */

@@ -98,7 +98,11 @@ pp_status pp_plan_from_ops(const char *name, const pp_schedule_ops *ops,
                            const void *args, int p, int m, int v,
                            pp_plan **out, pp_error *err);
 
-/* The plan written in a schedule file: one line per rank, tasks in the
+/* The largest schedule file read: PP_PLAN_MAX_TASKS tasks written out,
+ * at most 14 bytes each, are less. */
+#define PP_SCHEDULE_FILE_MAX ((int64_t)64 << 20)
+
+/* The plan written in a schedule file (a regular file, input_file.h): one line per rank, tasks in the
  * notation, '#' comments. p is the number of rank lines; S and m are one
  * more than the largest stage and micro-batch named; each stage lives on
  * the rank whose line names it (a stage named on two lines is refused by

@@ -8,11 +8,11 @@
  * names it. `pipette schedule NAME --dump` writes any schedule this way,
  * so a user can start from a known one and edit it.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "input_file.h"
 #include "plan.h"
 
 typedef struct rank_line {
@@ -93,14 +93,26 @@ static pp_status read_lines(const char *path, FILE *f, rank_line **out,
 pp_status pp_plan_from_file(const char *path, pp_plan **out, pp_error *err)
 {
     *out = NULL;
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return pp_error_set(err, PP_ERR_CONFIG, "%s: cannot open: %s", path,
-                            strerror(errno));
+    char *text;
+    size_t len;
+    pp_error_clear(err);
+    pp_status st = pp_input_read(path, "schedule file", PP_SCHEDULE_FILE_MAX,
+                                 "the most tasks a plan takes, 4194304, "
+                                 "written out, are less", &text, &len, err);
+    /* Whatever is wrong with a schedule file is the user's to mend
+     * (exit status 2, pipette(1)). */
+    if (st)
+        return err->code = PP_ERR_CONFIG;
+    FILE *f = fmemopen(text, len, "r");
+    if (!f) {
+        free(text);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
     rank_line *lines;
     int p;
-    pp_status st = read_lines(path, f, &lines, &p, err);
+    st = read_lines(path, f, &lines, &p, err);
     fclose(f);
+    free(text);
     if (st)
         return st;
 

@@ -77,9 +77,13 @@ typedef struct planner {
     const pp_plugin **pick;   /* [p * p] */
 } planner;
 
+/* Routes one direction, once: its first message decides, and the
+ * others find it routed (pp_plan_in_order walks both programs). */
 static pp_status route_pair(planner *pl, int src, int dst, pp_error *err)
 {
     const pp_model *m = pl->m;
+    if (pl->pick[src * m->nranks + dst])
+        return PP_OK;
     pp_link l = {&m->devices[src], &m->devices[dst],
                  m->process_of[src] == m->process_of[dst],
                  m->node_of[src] == m->node_of[dst],

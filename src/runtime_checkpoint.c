@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint.h"
+#include "input_file.h"
 #include "runtime_impl.h"
 
 /* The stage of the job whose copy of layer l's parameters is written:
@@ -372,6 +373,20 @@ static pp_status load(pp_trainer *t, pp_ckpt *ck, int resume, pp_error *err)
         return err->code;
     t->from_total = (size_t)total;
     if (resume) {
+        /* The run's samples go on from the checkpoint's: their index must
+         * still fit 64 bits to the run's last step. */
+        int64_t more, last;
+        if (ck->step < 0 || ck->samples < 0 ||
+            __builtin_mul_overflow(t->steps > ck->step ? t->steps - ck->step
+                                                       : 0,
+                                   m->batch, &more) ||
+            __builtin_add_overflow(ck->samples, more, &last))
+            return pp_error_set(err, PP_ERR_IO, "%s: step %lld at sample "
+                                "%lld: out of range for %lld steps of batch "
+                                "%lld (a sample's index is 64 bits)",
+                                ck->dir, (long long)ck->step,
+                                (long long)ck->samples, (long long)t->steps,
+                                (long long)m->batch);
         t->first_step = ck->step;
         t->first_sample = ck->samples;
         t->first_skipped = ck->skipped;
@@ -387,10 +402,11 @@ static pp_status read_ppckpt01(pp_trainer *t, const char *path,
                                pp_error *err)
 {
     uint64_t want = layout_from(t);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return pp_error_set(err, PP_ERR_IO, "%s: cannot read the "
-                            "checkpoint: %s", path, strerror(errno));
+    FILE *f;
+    int64_t size;
+    pp_error_clear(err);
+    if (pp_input_open(path, "checkpoint", INT64_MAX, NULL, &f, &size, err))
+        return err->code;
     char magic[8];
     uint32_t version = 0;
     uint64_t count = 0;

@@ -59,9 +59,23 @@ static const char *human(double bytes, char *buf, size_t size)
     return buf;
 }
 
-/* What rank r's device has free, capped by PIPETTE_MEMORY_LIMIT (so the
- * refusal can be tried, and a shared machine kept within a share). */
-static double available(const pp_trainer *t, int r)
+/* PIPETTE_MEMORY_LIMIT: bytes that cap what each device has free (so the
+ * refusal can be tried, and a shared machine kept within a share);
+ * INFINITY when unset. Anything but a number above 0 is refused. */
+static pp_status memory_limit(double *out, pp_error *err)
+{
+    const char *text = getenv("PIPETTE_MEMORY_LIMIT");
+    *out = INFINITY;
+    if (!text || !*text)
+        return PP_OK;
+    if (pp_parse_float(text, out) || !(*out > 0))
+        return pp_error_set(err, PP_ERR_USAGE, "PIPETTE_MEMORY_LIMIT=%s: "
+                            "expected bytes, a number greater than 0", text);
+    return PP_OK;
+}
+
+/* What rank r's device has free, capped by the limit. */
+static double available(const pp_trainer *t, int r, double limit)
 {
     const rank_rt *rk = &t->rank[r];
     pp_device_info info;
@@ -69,14 +83,7 @@ static double available(const pp_trainer *t, int r)
     double bytes = rk->dev->info(rk->dr.index, &info, &ignore) == PP_OK
                        ? (double)info.free_bytes
                        : INFINITY;
-    const char *limit = getenv("PIPETTE_MEMORY_LIMIT");
-    if (limit && *limit) {
-        char *end;
-        double v = strtod(limit, &end);
-        if (end != limit && !*end && v > 0 && v < bytes)
-            bytes = v;
-    }
-    return bytes;
+    return limit < bytes ? limit : bytes;
 }
 
 /* Refuses, before anything is allocated, a plan that does not fit a
@@ -84,6 +91,9 @@ static double available(const pp_trainer *t, int r)
  * memory; ranks on one GPU share it. */
 pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
 {
+    double limit;
+    if (memory_limit(&limit, err))
+        return err->code;
     for (int first = 0; first < t->p; first++) {
         const rank_rt *fk = &t->rank[first];
         if (!fk->local)
@@ -109,7 +119,7 @@ pp_status pp_check_memory(const pp_trainer *t, pp_error *err)
             sum.sums += one.sums;
             sum.total += one.total;
         }
-        double have = available(t, first);
+        double have = available(t, first, limit);
         if (sum.total <= have)
             continue;
         double lean = sum.total - sum.activations + sum.lean_activations;

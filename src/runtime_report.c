@@ -2,6 +2,7 @@
  * tools: the plan before step 1, and after the last step the measured
  * trace, the checkpoint and the log file. The runs themselves are in
  * runtime_run.c. */
+#define _GNU_SOURCE /* realpath */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -329,6 +330,66 @@ static pp_status writable(const char *path, const char *what, pp_error *err)
     return PP_OK;
 }
 
+/* Whether paths a and b name one file: by device and inode where both
+ * exist; where neither does yet, by the real path of the directory and
+ * the name. (Where one exists and the other not, they are two.) */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    int ha = stat(a, &sa) == 0, hb = stat(b, &sb) == 0;
+    if (ha || hb)
+        return ha && hb && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char full[2][2 * PATH_MAX];
+    const char *path[2] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        char dir[PATH_MAX], real[PATH_MAX];
+        const char *slash = strrchr(path[k], '/');
+        const char *name = slash ? slash + 1 : path[k];
+        int len = slash && slash > path[k] ? (int)(slash - path[k]) : 1;
+        snprintf(dir, sizeof dir, "%.*s", len, slash ? path[k] : ".");
+        if (!realpath(dir, real))
+            return strcmp(a, b) == 0;
+        snprintf(full[k], sizeof full[k], "%s/%s", real, name);
+    }
+    return strcmp(full[0], full[1]) == 0;
+}
+
+/* The files the run reads, for the outputs to keep clear of: the model
+ * file, a schedule file, and what the data source's string keys name
+ * (its files: a relative path taken from the model file's directory). */
+typedef struct input {
+    char path[PATH_MAX];
+    char what[96];
+} input;
+
+static int run_inputs(const pp_model *m, input *in, int most)
+{
+    snprintf(in[0].path, sizeof in[0].path, "%s", m->cfg->path);
+    snprintf(in[0].what, sizeof in[0].what, "the model file");
+    int n = 1;
+    pp_section *pipe = pp_config_section(m->cfg, "pipeline");
+    if (pipe && strncmp(m->schedule, "file:", 5) == 0) {
+        pp_section_resolve(pipe, m->schedule + 5, in[n].path,
+                           sizeof in[n].path);
+        snprintf(in[n].what, sizeof in[n].what, "the schedule file");
+        n++;
+    }
+    pp_section *data = pp_config_section(m->cfg, "data");
+    for (size_t i = 0; data && i < data->nentries && n < most; i++) {
+        const pp_entry *e = &data->entries[i];
+        for (const pp_key *k = data->tables[1]; k && k->name; k++)
+            if (strcmp(k->name, e->key) == 0 && k->type == PP_KEY_STRING) {
+                pp_section_resolve(data, e->value, in[n].path,
+                                   sizeof in[n].path);
+                snprintf(in[n].what, sizeof in[n].what,
+                         "the data file of [data] %s", e->key);
+                n++;
+                break;
+            }
+    }
+    return n;
+}
+
 pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
 {
     const pp_model *m = t->m;
@@ -342,11 +403,27 @@ pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
         {t->o.eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
         {t->o.trace, "trace", t->o.trace == m->trace ? "trace" : NULL},
     };
+    input *in = malloc(16 * sizeof *in);
+    int nin = in ? run_inputs(m, in, 16) : 0;
+    if (!in)
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
         pp_error why;
         pp_error_clear(&why);
-        if (!out[i].path || !writable(out[i].path, out[i].what, &why))
+        if (!out[i].path)
             continue;
+        /* Not what the run reads, nor another of its outputs. */
+        for (int k = 0; k < nin && !why.code; k++)
+            if (same_file(out[i].path, in[k].path))
+                pp_error_set(&why, PP_ERR_CONFIG, "%s is %s, which the run "
+                             "reads", out[i].path, in[k].what);
+        for (size_t k = 0; k < i && !why.code; k++)
+            if (out[k].path && same_file(out[i].path, out[k].path))
+                pp_error_set(&why, PP_ERR_CONFIG, "%s is also where the %s "
+                             "goes", out[i].path, out[k].what);
+        if (!why.code && !writable(out[i].path, out[i].what, &why))
+            continue;
+        free(in);
         /* Said where it was asked for: the file's key, or --trace. */
         if (out[i].key && train)
             return pp_section_error(train, out[i].key, err,
@@ -354,6 +431,7 @@ pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
         return pp_error_set(err, PP_ERR_USAGE, "--trace: %s: nothing is "
                             "trained", why.msg);
     }
+    free(in);
     return PP_OK;
 }
 

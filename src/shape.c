@@ -1,4 +1,5 @@
 /* src/shape.c - small helpers on per-sample shapes and tensors. */
+#include <stdint.h>
 #include <stdio.h>
 
 #include <pipette/layer.h>
@@ -16,11 +17,15 @@ const char *pp_shape_format(const pp_shape *shape, char *buf, int size)
     return buf;
 }
 
+/* Past 64 bits both say the most they can: a plugin may plan such a
+ * shape, which the core then refuses (model.c's size check), and nothing
+ * wraps around to a small size meanwhile. */
 int64_t pp_shape_elements(const pp_shape *shape)
 {
     int64_t n = 1;
     for (int i = 0; i < shape->ndim; i++)
-        n *= shape->dim[i];
+        if (__builtin_mul_overflow(n, shape->dim[i], &n))
+            return INT64_MAX;
     return n;
 }
 
@@ -56,5 +61,9 @@ pp_dtype pp_precision_dtype(pp_precision precision)
 
 size_t pp_tensor_bytes(const pp_tensor_desc *desc)
 {
-    return (size_t)pp_shape_elements(&desc->shape) * pp_dtype_size(desc->dtype);
+    size_t bytes;
+    if (__builtin_mul_overflow((size_t)pp_shape_elements(&desc->shape),
+                               pp_dtype_size(desc->dtype), &bytes))
+        return SIZE_MAX;
+    return bytes;
 }

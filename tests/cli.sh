@@ -31,6 +31,32 @@ expect_status 2 "plugins with an argument"
 run "$PIPETTE" devices --bogus
 expect_status 2 "devices with an unknown option"
 
+# A count past its range, 64 bits' included, is refused with the range,
+# never taken as the largest.
+big=99999999999999999999
+range_refused() { # range_refused MESSAGE COMMAND...
+    want=$1
+    shift
+    run "$@"
+    expect_status 2 "$*"
+    expect_no_out "$*"
+    [ "$(head -n 1 "$tmp/err")" = "$want" ] || fail "$*: not refused with '$want'"
+}
+range_refused "pipette train: --steps needs a whole number, 1 to 9223372036854775807" \
+    "$PIPETTE" train --steps $big "$examples/mlp.ini"
+range_refused "pipette train: --timeout needs seconds, 1 to 86400" \
+    "$PIPETTE" train --timeout $big "$examples/mlp.ini"
+range_refused "pipette eval: --batches needs a whole number, 1 to 2147483647" \
+    "$PIPETTE" eval --batches $big "$examples/mlp.ini"
+range_refused "pipette check: --processes needs a whole number, 1 to 4096" \
+    "$PIPETTE" check --processes $big "$examples/mlp.ini"
+range_refused "pipette schedule: -m needs a whole number from 1 to 65536" \
+    "$PIPETTE" schedule 1f1b -p 2 -m $big
+# Steps within 64 bits, but not times the batch: sample i of a run is read
+# by its 64-bit index.
+range_refused "pipette train: --steps 9223372036854775807: steps of batch 256 overflow the 64-bit index of a sample: at most 36028797018963967 steps" \
+    "$PIPETTE" train --steps 9223372036854775807 "$examples/mlp.ini"
+
 # The build tree's plugins, without any install.
 run "$PIPETTE" plugins
 expect_status 0 "plugins"
@@ -134,6 +160,31 @@ expect_out "^  loss {17}mse .*  blocks\.11\.res$" "after the group"
 run "$PIPETTE" check -q "$examples/mlp.ini"
 expect_status 0 "check -q"
 expect_no_out "check -q"
+
+# Routing, verifying and simulating are near-linear in micro-batches: the
+# most a file may ask for, 65536, on 4 ranks of 2 stages each under zb-v
+# (split backwards), checks in well under the bound (a second or so).
+cat >"$tmp/many.ini" <<'EOF'
+[model]
+input = 8
+[repeat h]
+count = 8
+[layer h.fc]
+type = linear
+units = 8
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cpu*4
+schedule = zb-v
+stages_per_rank = 2
+microbatches = 65536
+[train]
+batch = 131072
+EOF
+run timeout 20 "$PIPETTE" check "$tmp/many.ini"
+expect_status 0 "check of 65536 micro-batches within 20 s"
+expect_out "zb-v, 65536 micro-batches" "65536 micro-batches checked"
 
 # GPU ranks need the cuda device plugin (not a GPU: check runs anywhere).
 cat >"$tmp/gpu.ini" <<'EOF'
@@ -369,6 +420,23 @@ unset PP_TEST_MARKER
 run "$PIPETTE" check "$tmp/does-not-exist.ini"
 expect_status 2 "check of a missing file"
 expect_err "does-not-exist\.ini: cannot open" "missing file message"
+# A model file is a regular file: a FIFO is refused at once rather than
+# waited on (timeout turns a hang into a failure), a device such as
+# /dev/zero is not read, a directory is no file.
+mkfifo "$tmp/model.fifo"
+for f in "$tmp/model.fifo" /dev/zero "$tmp"; do
+    case $f in
+    *.fifo) what="a FIFO" ;;
+    /dev/*) what="a character device" ;;
+    *) what="a directory" ;;
+    esac
+    run timeout 10 "$PIPETTE" check "$f"
+    expect_status 2 "check of $what"
+    expect_no_out "check of $what"
+    printf 'pipette: %s: is %s; a model file must be a regular file\n' \
+        "$f" "$what" >"$tmp/want"
+    cmp -s "$tmp/want" "$tmp/err" || fail "check of $what: unexpected message"
+done
 
 # devices answers with or without a GPU; without one it says why.
 run "$PIPETTE" devices

@@ -132,6 +132,10 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	repeat_outside_ref repeat_names repeat_copies repeat_share_input \
 	data_batch data_range plugin_names plugin_name_transport \
 	plugin_path_ignored
+# Counts and sizes that would overflow, and lists with holes (issue 18).
+CHECK_CASES += layers_per_stage_overflow recompute_stages_range \
+	devices_empty steps_overflow shape_overflow size_input size_output \
+	size_params size_microbatch size_sum
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

@@ -76,4 +76,30 @@ expect_status 2 "file schedule with bad tokens"
 expect_err "^$tmp/syntax\.txt:1: 'G1\.0' is not a task: write F, B, BI or BW, then the micro-batch, a dot and the stage, as in F3\.1$" "bad token line 1"
 expect_err "^$tmp/syntax\.txt:2: 'F2x' is not a task" "bad token line 2"
 
+# A schedule file is a regular file of at most 64 MiB: a FIFO is refused
+# at once rather than waited on (timeout turns a hang into a failure), a
+# device such as /dev/zero is not read, a directory is no file.
+mkfifo "$tmp/fifo"
+not_regular() {
+    run timeout 10 "$PIPETTE" schedule "file:$1"
+    expect_status 2 "file schedule that is $2"
+    expect_no_out "file schedule that is $2"
+    printf 'pipette: %s: is %s; a schedule file must be a regular file\n' \
+        "$1" "$2" >"$tmp/want"
+    cmp -s "$tmp/want" "$tmp/err" || fail "file schedule that is $2: unexpected message"
+}
+not_regular "$tmp/fifo" "a FIFO"
+not_regular "$tmp" "a directory"
+not_regular /dev/zero "a character device"
+if truncate -s 67108865 "$tmp/huge.txt" 2>/dev/null; then
+    run timeout 10 "$PIPETTE" schedule "file:$tmp/huge.txt"
+    expect_status 2 "a schedule file over 64 MiB"
+    expect_err "^pipette: $tmp/huge\.txt: is 67108865 bytes; a schedule file is at most 64 MiB \(the most tasks a plan takes, 4194304, written out, are less\)$" "a schedule file over 64 MiB"
+fi
+# In a model file, the same at its schedule key.
+printf '[model]\ninput = 4\n[layer a]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\nschedule = file:fifo\n' >"$tmp/fifo.ini"
+run timeout 10 "$PIPETTE" check "$tmp/fifo.ini"
+expect_status 2 "a model file's schedule that is a FIFO"
+expect_err "^$tmp/fifo\.ini:9: \[pipeline\] schedule: $tmp/fifo: is a FIFO; a schedule file must be a regular file$" "a model file's schedule that is a FIFO"
+
 finish

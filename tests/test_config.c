@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <pipette/tensor.h>
 
 #include "config_file.h"
 
@@ -249,9 +252,47 @@ START_TEST(test_cannot_open)
     ck_assert_ptr_null(cfg);
     ck_assert_str_eq(err.msg, "/nonexistent/x.ini: cannot open: No such file "
                               "or directory");
+}
+END_TEST
+
+/* Only a regular file is read, and no more than 64 MiB of it: a FIFO is
+ * refused at once (opened without waiting for a writer), a device such
+ * as /dev/zero without reading it. */
+START_TEST(test_not_regular)
+{
+    pp_config *cfg = (pp_config *)1;
+    pp_error err;
     pp_error_clear(&err);
     ck_assert_int_eq(pp_config_load("/", &cfg, &err), PP_ERR_IO);
-    ck_assert_str_eq(err.msg, "/: cannot read: Is a directory");
+    ck_assert_ptr_null(cfg);
+    ck_assert_str_eq(err.msg, "/: is a directory; a model file must be a "
+                              "regular file");
+    pp_error_clear(&err);
+    ck_assert_int_eq(pp_config_load("/dev/zero", &cfg, &err), PP_ERR_IO);
+    ck_assert_str_eq(err.msg, "/dev/zero: is a character device; a model "
+                              "file must be a regular file");
+    char *fifo = write_tmp("");
+    unlink(fifo);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    pp_error_clear(&err);
+    ck_assert_int_eq(pp_config_load(fifo, &cfg, &err), PP_ERR_IO);
+    char want[4200];
+    snprintf(want, sizeof want, "%s: is a FIFO; a model file must be a "
+             "regular file", fifo);
+    ck_assert_str_eq(err.msg, want);
+    unlink(fifo);
+    /* One byte over the bound (a sparse file: nothing is written). */
+    char *big = write_tmp("");
+    ck_assert_int_eq(truncate(big, PP_MODEL_FILE_MAX + 1), 0);
+    pp_error_clear(&err);
+    ck_assert_int_eq(pp_config_load(big, &cfg, &err), PP_ERR_IO);
+    snprintf(want, sizeof want, "%s: is 67108865 bytes; a model file is at "
+             "most 64 MiB (a [repeat] group writes out copies of layers: a "
+             "file needs no more)", big);
+    ck_assert_str_eq(err.msg, want);
+    unlink(big);
+    free(fifo);
+    free(big);
 }
 END_TEST
 
@@ -562,6 +603,15 @@ START_TEST(test_parse_shape)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
         ck_assert_msg(pp_parse_shape(bad[i], &s) != 0, "accepted '%s'",
                       bad[i]);
+    /* A shape whose elements overflow is told from one that is no shape. */
+    ck_assert_int_eq(pp_parse_shape("4294967296x4294967296", &s), -2);
+    ck_assert_int_eq(pp_parse_shape("3x", &s), -1);
+    /* Sizes past 64 bits say the most they can, never a wrapped one. */
+    pp_tensor_desc huge = {PP_F32, {2, {4294967296, 4294967296}}};
+    ck_assert_int_eq(pp_shape_elements(&huge.shape), INT64_MAX);
+    ck_assert_uint_eq(pp_tensor_bytes(&huge), SIZE_MAX);
+    huge.shape = (pp_shape){1, {(int64_t)1 << 62}};
+    ck_assert_uint_eq(pp_tensor_bytes(&huge), SIZE_MAX);
 }
 END_TEST
 
@@ -598,6 +648,7 @@ static Suite *config_suite(void)
     tcase_add_test(file, test_line_length);
     tcase_add_test(file, test_nul_byte);
     tcase_add_test(file, test_cannot_open);
+    tcase_add_test(file, test_not_regular);
     tcase_add_loop_test(file, test_bad_file, 0,
                         sizeof bad_files / sizeof bad_files[0]);
     suite_add_tcase(s, file);

@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "plugin_fixture.h"
@@ -351,9 +352,25 @@ START_TEST(text_refusals)
     EXPECT_MSG(&fx, err,
                "3: [data] path: cannot read '/nonexistent/corpus.txt': "
                "No such file or directory");
+    /* Only a regular file is read: a FIFO is refused at once (opened
+     * without waiting for a writer), /dev/zero without reading it. */
     ck_assert_int_eq(open_source("text", "path = /\n", 1, &s, &err),
                      PP_ERR_CONFIG);
-    EXPECT_MSG(&fx, err, "3: [data] path: cannot read '/': Is a directory");
+    EXPECT_MSG(&fx, err, "3: [data] path: '/' is a directory; a data file "
+               "must be a regular file");
+    ck_assert_int_eq(open_source("text", "path = /dev/zero\n", 1, &s, &err),
+                     PP_ERR_CONFIG);
+    EXPECT_MSG(&fx, err, "3: [data] path: '/dev/zero' is a character "
+               "device; a data file must be a regular file");
+    file = write_tmp("", 0);
+    unlink(file);
+    ck_assert_int_eq(mkfifo(file, 0600), 0);
+    snprintf(keys, sizeof keys, "path = %s\n", file);
+    ck_assert_int_eq(open_source("text", keys, 1, &s, &err), PP_ERR_CONFIG);
+    EXPECT_MSG(&fx, err, "3: [data] path: '%s' is a FIFO; a data file must "
+               "be a regular file", file);
+    unlink(file);
+    free(file);
 }
 END_TEST
 

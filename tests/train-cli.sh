@@ -257,6 +257,34 @@ run "$PIPETTE" eval --data "$tmp/none.txt" "$tmp/tied.ini"
 expect_status 2 "eval --data of a missing file"
 expect_err "^pipette eval: --data: cannot read '$tmp/none\.txt'$" "--data names the missing file"
 
+# A step's setup and run are near-linear in micro-batches: a step of the
+# most a file may ask for, 65536 under GPipe (every one in flight on every
+# rank, each rank's messages waiting in its mailbox), takes about a
+# second, well under the bound.
+cat >"$tmp/many.ini" <<'EOF'
+[model]
+input = 8
+[repeat h]
+count = 8
+[layer h.fc]
+type = linear
+units = 8
+[layer loss]
+type = softmax_xent
+[pipeline]
+devices = cpu*4
+schedule = gpipe
+microbatches = 65536
+[train]
+batch = 65536
+[data]
+source = synthetic
+features = 8
+classes = 8
+EOF
+run timeout 60 "$PIPETTE" train --steps 1 --quiet "$tmp/many.ini"
+expect_status 0 "a step of 65536 micro-batches within 60 s"
+
 # Recompute trains too (the equivalence test checks the weights).
 run timeout 120 "$PIPETTE" train --steps 3 --recompute --quiet "$examples/char-zb-h1.ini"
 expect_status 0 "train --recompute"
@@ -268,6 +296,27 @@ run timeout 60 "$PIPETTE" train "$tmp/nofile.ini"
 expect_status 2 "missing data file"
 expect_no_out "missing data file"
 expect_err "^$tmp/nofile\.ini:[0-9]+: \[data\] path: cannot read '$tmp/no-such-corpus\.txt': No such file or directory$" "missing data file message"
+# A data file is a regular file: a FIFO is refused at once rather than
+# waited on (timeout turns a hang into a failure), /dev/zero is not read
+# (it never ends), and a file larger than the machine's memory is refused
+# before any of it is read (a sparse one here: nothing is written).
+mkfifo "$tmp/corpus.fifo"
+mem=$(($(getconf _PHYS_PAGES) * $(getconf PAGESIZE)))
+truncate -s $((mem + 1)) "$tmp/huge.txt" 2>/dev/null || rm -f "$tmp/huge.txt"
+for data in "$tmp/corpus.fifo" /dev/zero "$tmp/huge.txt"; do
+    [ -e "$data" ] || continue
+    case $data in
+    *.fifo) why="is a FIFO; a data file must be a regular file" ;;
+    /dev/*) why="is a character device; a data file must be a regular file" ;;
+    *) why="is $((mem + 1)) bytes, more than this machine's memory \\($mem bytes\\): a data file is read whole" ;;
+    esac
+    sed "s|^path = .*|path = $data|" "$examples/char-1f1b.ini" >"$tmp/data.ini"
+    run timeout 20 "$PIPETTE" train "$tmp/data.ini"
+    expect_status 2 "data file $data"
+    expect_no_out "data file $data"
+    expect_err "^$tmp/data\.ini:[0-9]+: \[data\] path: '$data' $why$" "data file $data"
+done
+rm -f "$tmp/huge.txt"
 
 # A step that is not finite (an lr of 1e30 blows step 2 up) stops the run
 # before any rank's update (tests/test_train.c checks the parameters),
@@ -403,6 +452,12 @@ expect_no_out "batch not divisible"
 PIPETTE_MEMORY_LIMIT=1900000 run "$PIPETTE" train --quiet "$examples/char-1f1b.ini"
 expect_status 1 "a plan over the memory limit"
 expect_err "^pipette: the plan needs 2\.0 MiB of host memory but 1\.8 MiB is available \(parameters 95\.8 KiB, gradients 95\.8 KiB, optimizer state 191\.5 KiB, activations 1\.6 MiB\): with recompute = true it would need 1\.6 MiB and fit$" "memory refusal names the fix"
+# A limit that is no number of bytes is refused, not ignored.
+for limit in abc 0 -5; do
+    PIPETTE_MEMORY_LIMIT=$limit run "$PIPETTE" train --quiet "$examples/mlp.ini"
+    expect_status 2 "PIPETTE_MEMORY_LIMIT=$limit"
+    expect_err "^pipette: PIPETTE_MEMORY_LIMIT=$limit: expected bytes, a number greater than 0$" "PIPETTE_MEMORY_LIMIT=$limit"
+done
 
 # GPU ranks where no GPU answers: refused before anything runs, at the
 # devices key (with CUDA built, with the driver's reason; without, because
@@ -494,10 +549,11 @@ run "$PIPETTE" train --trace "$tmp/no-such-dir/t.json" "$examples/mlp.ini"
 expect_status 2 "an unwritable --trace"
 expect_err "^pipette: --trace: cannot write the trace to $tmp/no-such-dir/t\.json: No such file or directory: nothing is trained$" "an unwritable --trace named"
 expect_no_out "an unwritable --trace"
-sed "s|^\[train\]|[train]\ncheckpoint = $tmp/outdir.ini|" "$examples/mlp.ini" >"$tmp/outdir.ini"
+: >"$tmp/plain"
+sed "s|^\[train\]|[train]\ncheckpoint = $tmp/plain|" "$examples/mlp.ini" >"$tmp/outdir.ini"
 run "$PIPETTE" train "$tmp/outdir.ini"
 expect_status 2 "a file as the checkpoint directory"
-expect_err "^$tmp/outdir\.ini:[0-9]+: \[train\] checkpoint: $tmp/outdir\.ini is a file: checkpoints are directories, and \[train\] checkpoint names the one that holds them: nothing is trained$" "a file as the checkpoints' directory named"
+expect_err "^$tmp/outdir\.ini:[0-9]+: \[train\] checkpoint: $tmp/plain is a file: checkpoints are directories, and \[train\] checkpoint names the one that holds them: nothing is trained$" "a file as the checkpoints' directory named"
 sed "s|^\[train\]|[train]\ncheckpoint = $tmp/no-such-dir/c|" "$examples/mlp.ini" >"$tmp/outdir.ini"
 run "$PIPETTE" train "$tmp/outdir.ini"
 expect_status 2 "an unwritable checkpoint directory"
@@ -506,6 +562,39 @@ sed "s|^\[train\]|[train]\nlog = $tmp/no-such-dir/log|" "$examples/mlp.ini" >"$t
 run "$PIPETTE" train "$tmp/outlog.ini"
 expect_status 2 "an unwritable log"
 expect_err "^$tmp/outlog\.ini:[0-9]+: \[train\] log: cannot write the log to $tmp/no-such-dir/log" "an unwritable log named"
+# No output may be a file the run reads (the model file, a data file, a
+# schedule file), however it is spelt, nor another output's: refused at
+# its key before step 1, the file left as it was. Written files' relative
+# paths are taken from the current directory, read ones' from the model
+# file's: here both are $tmp/in.
+mkdir "$tmp/in"
+cp "$examples/corpus.txt" "$tmp/in/"
+"$PIPETTE" schedule 1f1b -p 3 -m 6 --dump >"$tmp/in/s.txt"
+sed -e 's|^schedule = .*|schedule = file:s.txt|' -e 's|^steps = .*|steps = 2|' \
+    "$examples/char-1f1b.ini" >"$tmp/in/m.ini"
+output_refused() { # output_refused KEY=VALUE MESSAGE [OPTION...]
+    sed "s|^\[train\]|[train]\n$1|" "$tmp/in/m.ini" >"$tmp/in/o.ini"
+    want=$2
+    shift 2
+    cd "$tmp/in" || exit 1
+    run timeout 60 "$PIPETTE" train "$@" o.ini
+    cd - >/dev/null || exit 1
+    expect_status 2 "$want"
+    expect_no_out "$want"
+    [ "$(cat "$tmp/err")" = "$want" ] || fail "not refused with '$want'"
+    cmp -s "$examples/corpus.txt" "$tmp/in/corpus.txt" || fail "$want: the corpus changed"
+}
+output_refused "log = corpus.txt" \
+    "o.ini:44: [train] log: corpus.txt is the data file of [data] path, which the run reads: nothing is trained"
+output_refused "trace = ../in/o.ini" \
+    "o.ini:44: [train] trace: ../in/o.ini is the model file, which the run reads: nothing is trained"
+output_refused "checkpoint = $tmp/in/corpus.txt" \
+    "o.ini:44: [train] checkpoint: $tmp/in/corpus.txt is the data file of [data] path, which the run reads: nothing is trained"
+output_refused "log = run.log" \
+    "pipette: --trace: s.txt is the schedule file, which the run reads: nothing is trained" --trace s.txt
+output_refused "log = run.log" \
+    "pipette: --trace: ./run.log is also where the log goes: nothing is trained" --trace ./run.log
+[ ! -e "$tmp/in/run.log" ] || fail "a refused run wrote its log"
 sed -e "s|^\[train\]|[train]\ncheckpoint = $tmp/keep.ckpt|" -e 's|^steps = 200|steps = 2|' \
     "$examples/mlp.ini" >"$tmp/keep.ini"
 # The log goes out line by line: killed mid-run, every line is whole.

@@ -101,7 +101,8 @@ pp_status pp_section_error(const pp_section *s, const char *key,
 /* Writes a shape as "3x32x32" ("scalar" for ndim 0) into buf. */
 const char *pp_shape_format(const pp_shape *shape, char *buf, int size);
 
-/* Number of elements (1 for a scalar). */
+/* Number of elements (1 for a scalar); INT64_MAX where that does not fit
+ * 64 bits (the core refuses a model with such a tensor). */
 int64_t pp_shape_elements(const pp_shape *shape);
 
 #ifdef __cplusplus

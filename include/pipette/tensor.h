@@ -61,7 +61,7 @@ const char *pp_precision_name(pp_precision precision);
 /* The dtype of a float activation under a precision: PP_BF16 or PP_F32. */
 pp_dtype pp_precision_dtype(pp_precision precision);
 
-/* Bytes of one sample. */
+/* Bytes of one sample (SIZE_MAX where that does not fit). */
 size_t pp_tensor_bytes(const pp_tensor_desc *desc);
 
 #ifdef __cplusplus
