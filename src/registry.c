@@ -436,13 +436,15 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
     for (size_t i = 0; i < reg->ndirs && used < sizeof searched; i++)
         used += (size_t)snprintf(searched + used, sizeof searched - used,
                                  "%s%s", i ? ":" : "", reg->dirs[i]);
+    /* A name not found is the caller's mistake, a config error (exit
+     * status 2, cmd.h); a file found but refused is a plugin error. */
     char hint[256];
     closest_name(reg, kind, name, hint, sizeof hint);
     if (hint[0])
-        return pp_error_set(err, PP_ERR_PLUGIN,
+        return pp_error_set(err, PP_ERR_CONFIG,
             "no %s plugin named '%s'; did you mean '%s'?",
             pp_plugin_kind_name(kind), name, hint);
-    return pp_error_set(err, PP_ERR_PLUGIN,
+    return pp_error_set(err, PP_ERR_CONFIG,
         "no %s plugin named '%s' (searched %s; 'pipette plugins' lists "
         "those found)",
         pp_plugin_kind_name(kind), name, searched);

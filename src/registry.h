@@ -45,7 +45,8 @@ size_t pp_registry_dirs(const pp_registry *reg, const char *const **dirs);
 int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
                        const char *name, char *path, size_t size);
 
-/* Finds, opens and checks the plugin `name` of `kind` (loading it once). */
+/* Finds, opens and checks the plugin `name` of `kind` (loading it once).
+ * No file of that name: PP_ERR_CONFIG; a file refused: PP_ERR_PLUGIN. */
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "preflight.h"
 #include "runtime_impl.h"
 #include "timeline.h"
 
@@ -326,18 +327,16 @@ static pp_status writable(const char *path, const char *what, pp_error *err)
     return PP_OK;
 }
 
-pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
+pp_status pp_check_outputs(const pp_model *m, const pp_outputs *o,
+                           pp_error *err)
 {
-    const pp_model *m = t->m;
-    if (t->me != 0)
-        return PP_OK; /* process 0 writes them */
     pp_section *train = pp_config_section(m->cfg, "train");
     struct {
         const char *path, *what, *key;
     } out[] = {
-        {t->o.eval ? NULL : m->log, "log", "log"},
-        {t->o.eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
-        {t->o.trace, "trace", t->o.trace == m->trace ? "trace" : NULL},
+        {o->eval ? NULL : m->log, "log", "log"},
+        {o->eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
+        {o->trace, "trace", o->trace == m->trace ? "trace" : NULL},
     };
     for (size_t i = 0; i < sizeof out / sizeof *out; i++) {
         pp_error why;
@@ -348,7 +347,7 @@ pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
         if (out[i].key && train)
             return pp_section_error(train, out[i].key, err,
                                     "%s: nothing is trained", why.msg);
-        return pp_error_set(err, PP_ERR_USAGE, "--trace: %s: nothing is "
+        return pp_error_add(err, PP_ERR_USAGE, "--trace: %s: nothing is "
                             "trained", why.msg);
     }
     return PP_OK;
