@@ -62,14 +62,11 @@ pp_status pp_ckpt_model_config(const pp_model *m, char ***lines, int *n,
     *lines = calloc((size_t)m->nlayers + 1, sizeof **lines);
     if (!*lines)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    pp_section *model = pp_config_section(m->cfg, "model");
     /* [model]'s input and its type; its name is only a name. */
-    char in[160];
-    char shape[96];
+    char in[160], shape[96];
     snprintf(in, sizeof in, "input %s %s",
              pp_shape_format(&m->input.shape, shape, sizeof shape),
              m->input.dtype == PP_I32 ? "int" : "float");
-    (void)model;
     (*lines)[(*n)++] = strdup(in);
     for (int l = 0; l < m->nlayers; l++) {
         char *head = format("layer %s", m->layers[l].name);
@@ -128,9 +125,10 @@ static char *manifest_text(const pp_ckpt *ck)
         return NULL;
     size_t at = (size_t)snprintf(s, cap,
         "pipette checkpoint %d\nstep %" PRId64 "\nsteps %" PRId64
-        "\nsamples %" PRId64 "\nseed %" PRId64 "\noptimizer %s %d\n",
-        PP_CKPT_VERSION, ck->step, ck->steps, ck->samples, ck->seed,
-        ck->optimizer, ck->state_per_param);
+        "\nsamples %" PRId64 "\nskipped %" PRId64 "\nseed %" PRId64
+        "\noptimizer %s %d\n", PP_CKPT_VERSION, ck->step, ck->steps,
+        ck->samples, ck->skipped, ck->seed, ck->optimizer,
+        ck->state_per_param);
     for (int i = 0; i < ck->nconfig; i++)
         at += (size_t)snprintf(s + at, cap - at, "config %s\n",
                                ck->config[i]);
@@ -163,7 +161,7 @@ static pp_status parse_manifest(char *text, const char *path, pp_ckpt *ck,
     char *save = NULL;
     for (char *line = strtok_r(text, "\n", &save); line;
          line = strtok_r(NULL, "\n", &save)) {
-        char word[32], a[256], b[32];
+        char a[256], b[32];
         unsigned long long bytes;
         unsigned long hcrc;
         if (sscanf(line, "pipette checkpoint %d", &version) == 1) {
@@ -177,7 +175,8 @@ static pp_status parse_manifest(char *text, const char *path, pp_ckpt *ck,
         } else if (sscanf(line, "step %" SCNd64, &ck->step) == 1) {
             got |= 2;
         } else if (sscanf(line, "steps %" SCNd64, &ck->steps) == 1 ||
-                   sscanf(line, "seed %" SCNd64, &ck->seed) == 1) {
+                   sscanf(line, "seed %" SCNd64, &ck->seed) == 1 ||
+                   sscanf(line, "skipped %" SCNd64, &ck->skipped) == 1) {
         } else if (sscanf(line, "samples %" SCNd64, &ck->samples) == 1) {
             got |= 4;
         } else if (sscanf(line, "optimizer %255s %d", a,
@@ -208,7 +207,6 @@ static pp_status parse_manifest(char *text, const char *path, pp_ckpt *ck,
             if (!ck->file[ck->nfiles++].name)
                 return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
         } else {
-            (void)word;
             return pp_error_set(err, PP_ERR_IO, "%s: the manifest has a line "
                                 "this pipette does not know: '%.60s'", path,
                                 line);
@@ -581,8 +579,9 @@ static int by_step_down(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
-/* The newest `keep` complete checkpoints stay, and unfinished ones newer
- * than the one just made (a run that went back and wrote again). */
+/* Of the checkpoints up to the one just made, the newest `keep` stay;
+ * unfinished older ones go. Newer ones (of a run this one went back from)
+ * are left alone. */
 static void prune(const char *root, int64_t made, int keep)
 {
     DIR *d = opendir(root);
@@ -593,7 +592,7 @@ static void prune(const char *root, int64_t made, int keep)
     struct dirent *e;
     while ((e = readdir(d))) {
         int64_t s = step_of(e->d_name, &partial);
-        if (s < 0 || partial)
+        if (s < 0 || partial || s > made)
             continue;
         if (n == cap) {
             int64_t *grown = realloc(steps, (size_t)(cap = cap * 2 + 16) *

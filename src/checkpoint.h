@@ -46,6 +46,9 @@ typedef struct pp_ckpt {
     int64_t step;           /* steps made */
     int64_t steps;          /* of the run that wrote it */
     int64_t samples;        /* samples read: where the data goes on */
+    int64_t skipped;        /* of the steps, those whose update was
+                               skipped (on_nonfinite = skip): the
+                               optimizer's step count leaves them out */
     int64_t seed;
     char *optimizer;
     int state_per_param;

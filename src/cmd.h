@@ -35,18 +35,24 @@ int pp_cmd_checkpoint(int argc, char **argv);
  * "FILE:LINE: ...") and maps its code to an exit status. */
 int pp_cmd_fail(const pp_error *err);
 
-/* Loads a model file for a command: PP_EXIT_OK with *m to free, or the
- * errors printed and the exit status (a file that cannot be read is a
- * wrong argument: usage). */
+/* The option of the commands that load a model file: search its
+ * [model] plugin_path for plugins (pp_model_opts says why not by
+ * default). */
+#define PP_CMD_ALLOW_PLUGINS "--allow-model-plugins"
+
+/* Loads a model file for a command, with plugins from its plugin_path
+ * where allow_plugins: PP_EXIT_OK with *m to free, or the errors printed
+ * and the exit status (a file that cannot be read is a wrong argument:
+ * usage). A note that plugin_path was ignored goes to stderr first. */
 struct pp_model;
-int pp_cmd_load(const char *path, struct pp_model **m);
+int pp_cmd_load(const char *path, int allow_plugins, struct pp_model **m);
 
 /* For a run: joins the job that started this process (pp_job_join),
  * loads path's model and places it on the job's processes. PP_EXIT_OK
  * with *m, or the errors printed (by process 0 alone: every process meets
  * them) and the exit status, the job left. */
 struct pp_job;
-int pp_cmd_load_job(const char *path, struct pp_job *job,
+int pp_cmd_load_job(const char *path, int allow_plugins, struct pp_job *job,
                     struct pp_model **m);
 
 /* Across the job's processes, what each met (st and err): the first

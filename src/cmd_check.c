@@ -13,7 +13,8 @@
 #include "routes.h"
 
 static const char usage[] =
-    "usage: pipette check [-q] [--processes N] FILE.ini...\n"
+    "usage: pipette check [-q] [--processes N] [--allow-model-plugins]\n"
+    "                     FILE.ini...\n"
     "\n"
     "Checks model files as pipette train does before step 1: their syntax,\n"
     "every key against what the core and the named plugins accept, the\n"
@@ -29,6 +30,9 @@ static const char usage[] =
     "  --processes N  check the job as mpirun -np N would start it (on one\n"
     "                node): N processes of [parallel] ranks_per_process\n"
     "                ranks, and the transports between them\n"
+    "  --allow-model-plugins  search each file's plugin_path for plugins\n"
+    "                first; without it, nothing there is opened (plugins\n"
+    "                are code: see pipette.ini(5))\n"
     "\n"
     "exit status: 0 all files valid, 2 a file has errors, 1 failure.\n";
 
@@ -144,9 +148,12 @@ static void print_summary(const char *path, const pp_model *m,
     }
     pp_routes_print(m, stdout);
     if (m->has_train) {
-        char lr[96], clip[48] = "";
+        char lr[96], clip[80] = "";
         if (m->grad_clip)
             snprintf(clip, sizeof clip, ", grad clip %g", m->grad_clip);
+        if (m->skip_nonfinite)
+            snprintf(clip + strlen(clip), sizeof clip - strlen(clip),
+                     ", on_nonfinite skip");
         printf("  train: batch %lld, %lld steps, optimizer %s, lr %s%s, "
                "seed %lld, precision %s\n",
                (long long)m->batch, (long long)m->steps, m->optimizer,
@@ -165,7 +172,7 @@ int pp_cmd_check(int argc, char **argv)
         fputs(usage, stdout);
         return PP_EXIT_OK;
     }
-    int quiet = 0, first = 1;
+    int quiet = 0, first = 1, allow = 0;
     long long processes = 0;
     for (; first < argc && argv[first][0] == '-' && argv[first][1]; first++) {
         if (strcmp(argv[first], "--") == 0) {
@@ -175,6 +182,10 @@ int pp_cmd_check(int argc, char **argv)
         if (strcmp(argv[first], "-q") == 0 ||
             strcmp(argv[first], "--quiet") == 0) {
             quiet = 1;
+            continue;
+        }
+        if (strcmp(argv[first], PP_CMD_ALLOW_PLUGINS) == 0) {
+            allow = 1;
             continue;
         }
         if (strcmp(argv[first], "--processes") == 0) {
@@ -196,7 +207,7 @@ int pp_cmd_check(int argc, char **argv)
     int status = PP_EXIT_OK;
     for (int i = first; i < argc; i++) {
         pp_model *m;
-        int s = pp_cmd_load(argv[i], &m);
+        int s = pp_cmd_load(argv[i], allow, &m);
         pp_error err;
         pp_error_clear(&err);
         if (s == PP_EXIT_OK && processes &&

@@ -81,6 +81,9 @@ int pp_cmd_checkpoint(int argc, char **argv)
     printf("  step %" PRId64 " of a run of %" PRId64 "; the data at sample "
            "%" PRId64 "; seed %" PRId64 "\n", ck.step, ck.steps, ck.samples,
            ck.seed);
+    if (ck.skipped)
+        printf("  %" PRId64 " of the steps skipped (not finite)\n",
+               ck.skipped);
     printf("  optimizer %s, %d state tensor%s per parameter\n", ck.optimizer,
            ck.state_per_param, ck.state_per_param == 1 ? "" : "s");
     printf("  made for %d layers:\n", ck.nconfig - 1);

@@ -17,7 +17,8 @@
 
 static const char usage[] =
     "usage: pipette eval [--checkpoint DIR] [--data FILE] [--batches N]\n"
-    "                    [--timeout SECONDS] [--quiet] FILE.ini\n"
+    "                    [--timeout SECONDS] [--quiet]\n"
+    "                    [--allow-model-plugins] FILE.ini\n"
     "\n"
     "Reports the loss of the model of FILE.ini on N batches of [train]\n"
     "batch samples (the mean over every target), computed forward only on\n"
@@ -37,6 +38,8 @@ static const char usage[] =
     "  --timeout SECONDS  fail when a rank waits longer for a message\n"
     "                   (default 60)\n"
     "  --quiet          print only the mean loss\n"
+    "  --allow-model-plugins  search the model file's plugin_path for\n"
+    "                   plugins first (plugins are code: see pipette.ini(5))\n"
     "\n"
     "exit status: 0 evaluated, 1 a failure while evaluating (a checkpoint\n"
     "that cannot be read or is another model's included), 2 usage or\n"
@@ -76,7 +79,7 @@ int pp_cmd_eval(int argc, char **argv)
     pp_train_opts o = {.recv_timeout_ms = 60000, .out = stdout, .eval = 1,
                        .steps = 10, .log_every = 1};
     const char *path = NULL, *data = NULL;
-    int quiet = 0;
+    int quiet = 0, allow = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long long v;
@@ -103,6 +106,8 @@ int pp_cmd_eval(int argc, char **argv)
             i++;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             quiet = 1;
+        } else if (strcmp(a, PP_CMD_ALLOW_PLUGINS) == 0) {
+            allow = 1;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s'", a);
         } else if (!path) {
@@ -116,7 +121,7 @@ int pp_cmd_eval(int argc, char **argv)
 
     pp_job job;
     pp_model *m;
-    int rc = pp_cmd_load_job(path, &job, &m);
+    int rc = pp_cmd_load_job(path, allow, &job, &m);
     if (rc != PP_EXIT_OK)
         return rc;
     pp_error err;

@@ -31,6 +31,8 @@ static const char usage[] =
     "  --samples N       samples in the micro-batch (default 2)\n"
     "  --tolerance K     multiply every bound by K (default 1)\n"
     "  --seed S          seed of the random numbers (default 1)\n"
+    "  --allow-model-plugins  search the model file's plugin_path for\n"
+    "                    plugins first (they are code: see pipette.ini(5))\n"
     "\n"
     "exit status: 0 every tensor within its bound, 1 a tensor beyond it (or\n"
     "a kernel failed), 2 usage or config error.\n";
@@ -65,6 +67,7 @@ typedef struct args {
     const char **layers;
     int nlayers;
     int cpu_only;
+    int allow_plugins;
     pp_gc_options opt;
 } args;
 
@@ -80,6 +83,9 @@ static int parse(int argc, char **argv, args *a)
             a->layers[a->nlayers++] = v;
         } else if (strcmp(o, "--cpu-only") == 0) {
             a->cpu_only = 1;
+            continue;
+        } else if (strcmp(o, PP_CMD_ALLOW_PLUGINS) == 0) {
+            a->allow_plugins = 1;
             continue;
         } else if (strcmp(o, "--samples") == 0) {
             if (number(o, v, 1, &d))
@@ -201,7 +207,8 @@ int pp_cmd_gradcheck(int argc, char **argv)
     int status = parse(argc, argv, &a);
     pp_model *m;
     if (status == PP_EXIT_OK &&
-        (status = pp_cmd_load(a.path, &m)) == PP_EXIT_OK) {
+        (status = pp_cmd_load(a.path, a.allow_plugins, &m)) ==
+            PP_EXIT_OK) {
         status = run(&a, m);
         pp_model_free(m);
     }

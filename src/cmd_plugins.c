@@ -18,10 +18,12 @@ static const char usage[] =
     "a data source's in [data]). A plugin shadowed by one of the same kind\n"
     "and name earlier on the path is marked so. Files that are not\n"
     "acceptable plugins are reported on stderr with the reason, and the\n"
-    "exit status is then 1.\n"
+    "exit status is then 1: those the loader refuses, and those it never\n"
+    "opens (not a regular file, a truncated shared object, a file or a\n"
+    "directory that another user could change; see pipette(1), PLUGINS).\n"
     "\n"
-    "Search path: PIPETTE_PLUGIN_PATH (':'-separated), the build tree when\n"
-    "run from it, then " PP_PKGLIBDIR ".\n";
+    "Search path: PIPETTE_PLUGIN_PATH (':'-separated absolute directories),\n"
+    "the build tree when run from it, then " PP_PKGLIBDIR ".\n";
 
 static void print_entry(void *user, const pp_scan_entry *e)
 {

@@ -17,7 +17,7 @@
 static const char usage[] =
     "usage: pipette train [--steps N] [--resume [DIR]] [--trace FILE]\n"
     "                     [--recompute] [--timeout SECONDS] [--quiet]\n"
-    "                     FILE.ini\n"
+    "                     [--allow-model-plugins] FILE.ini\n"
     "\n"
     "Trains the model of FILE.ini: its layers cut into stages, the stages\n"
     "on the ranks of [pipeline] devices ([parallel] data replicas of\n"
@@ -45,6 +45,8 @@ static const char usage[] =
     "  --timeout SECONDS  fail when a rank waits longer for a message,\n"
     "                   on the host or, with nccl, on a GPU (default 60)\n"
     "  --quiet          print nothing but errors\n"
+    "  --allow-model-plugins  search the model file's plugin_path for\n"
+    "                   plugins first (plugins are code: see pipette.ini(5))\n"
     "\n"
     "SIGINT or SIGTERM stops the run after the step it is in, writes its\n"
     "outputs (a checkpoint, with [train] checkpoint) for the steps made and\n"
@@ -116,7 +118,7 @@ int pp_cmd_train(int argc, char **argv)
     pp_train_opts o = {.recv_timeout_ms = 60000, .out = stdout,
                        .progress = isatty(STDOUT_FILENO)};
     const char *path = NULL, *resume_dir = NULL;
-    int resume = 0;
+    int resume = 0, allow = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
         long long v;
@@ -154,6 +156,8 @@ int pp_cmd_train(int argc, char **argv)
             o.recompute = 1;
         } else if (strcmp(a, "--quiet") == 0 || strcmp(a, "-q") == 0) {
             o.quiet = 1;
+        } else if (strcmp(a, PP_CMD_ALLOW_PLUGINS) == 0) {
+            allow = 1;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s'", a);
         } else if (!path) {
@@ -167,7 +171,7 @@ int pp_cmd_train(int argc, char **argv)
 
     pp_job job;
     pp_model *m;
-    int loaded = pp_cmd_load_job(path, &job, &m);
+    int loaded = pp_cmd_load_job(path, allow, &job, &m);
     if (loaded != PP_EXIT_OK)
         return loaded;
     pp_error err;
@@ -212,6 +216,13 @@ int pp_cmd_train(int argc, char **argv)
                    traced < pp_trainer_steps_done(t) - pp_trainer_first_step(t)
                        ? " (its first steps: a trace keeps at most 64 MiB)"
                        : "");
+        /* on_nonfinite = skip: what was skipped (every process knows). */
+        int64_t skipped = pp_trainer_steps_skipped(t);
+        if (skipped && job.place.process == 0)
+            fprintf(stderr, "pipette: skipped %lld step%s whose loss or "
+                    "gradients were not finite\n", (long long)skipped,
+                    skipped == 1 ? "" : "s");
+        agreed |= st && pp_trainer_failure_agreed(t);
         /* Stopped by a signal (in this process or, across processes,
          * another): after a whole step, its outputs written. */
         if (!st && pp_trainer_steps_done(t) < steps) {

@@ -7,7 +7,7 @@ src_libpipette_la_SOURCES = \
 	src/config_file.h src/config_file.c \
 	src/config_keys.c src/repeat.c \
 	src/did_you_mean.c \
-	src/registry.h src/registry.c src/plugin_tables.c \
+	src/registry.h src/registry.c src/plugin_file.c src/plugin_tables.c \
 	src/model.h src/model.c src/graph.c src/pipeline.c src/job.h src/job.c \
 	src/device_cpu.c \
 	src/plan.h src/plan.c src/plan_file.c src/plan_load.c \

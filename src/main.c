@@ -35,8 +35,9 @@ static const char usage[] =
     "  checkpoint DIR   what a checkpoint holds; checks every tensor\n"
     "\n"
     "'pipette COMMAND --help' describes a command. Plugins are looked up in\n"
-    "the model file's plugin_path, then PIPETTE_PLUGIN_PATH, then the build\n"
-    "tree (when run from it), then " PP_PKGLIBDIR ".\n"
+    "PIPETTE_PLUGIN_PATH, then the build tree (when run from it), then\n"
+    PP_PKGLIBDIR "; a model file's plugin_path is searched first only\n"
+    "with --allow-model-plugins (plugins are code).\n"
     "\n"
     "exit status: 0 success, 1 runtime failure, 2 usage or config error.\n"
     "See pipette(1) and pipette.ini(5).\n";
@@ -166,20 +167,36 @@ pp_status pp_cmd_stdout(pp_error *err)
                         e ? ": " : "", e ? strerror(e) : "");
 }
 
-int pp_cmd_load(const char *path, pp_model **m)
+/* A note from loading a model file, a line at a time. */
+static void print_note(const pp_error *note)
 {
-    pp_error err;
+    const char *line = note->msg;
+    while (*line) {
+        const char *end = strchr(line, '\n');
+        int len = end ? (int)(end - line) : (int)strlen(line);
+        fprintf(stderr, "pipette: %.*s\n", len, line);
+        line = end ? end + 1 : line + len;
+    }
+}
+
+int pp_cmd_load(const char *path, int allow_plugins, pp_model **m)
+{
+    pp_error err, note;
     pp_error_clear(&err);
-    if (pp_model_load(path, m, &err) == PP_OK)
+    pp_model_opts o = {.allow_plugins = allow_plugins, .note = &note};
+    pp_status st = pp_model_load_opts(path, &o, m, &err);
+    print_note(&note);
+    if (st == PP_OK)
         return PP_EXIT_OK;
     if (err.code == PP_ERR_IO)
         err.code = PP_ERR_USAGE;
     return pp_cmd_fail(&err);
 }
 
-int pp_cmd_load_job(const char *path, pp_job *job, pp_model **m)
+int pp_cmd_load_job(const char *path, int allow_plugins, pp_job *job,
+                    pp_model **m)
 {
-    pp_error err;
+    pp_error err, note;
     pp_error_clear(&err);
     *m = NULL;
     pp_status st = pp_job_join(job, &err);
@@ -189,7 +206,10 @@ int pp_cmd_load_job(const char *path, pp_job *job, pp_model **m)
         pp_job_leave(job);
         return rc;
     }
-    st = pp_model_load(path, m, &err);
+    pp_model_opts o = {.allow_plugins = allow_plugins, .note = &note};
+    st = pp_model_load_opts(path, &o, m, &err);
+    if (job->place.process == 0)
+        print_note(&note);
     if (!st && job->ops)
         st = pp_model_place(*m, job->place.processes, job->node, &err);
     if (!st)

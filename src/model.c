@@ -7,13 +7,16 @@
  * found is reported, not just the first, but a layer whose plugin is
  * missing stops the shape walk there: the shapes after it are unknown.
  */
+#define _GNU_SOURCE /* realpath */
 #include <config.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "model.h"
 #include "plugin_plan.h"
@@ -75,7 +78,10 @@ static const pp_key train_keys[] = {
      "where lr_decay = cosine ends"},
     {"grad_clip", PP_KEY_FLOAT, 0, 0, HUGE_VAL, NULL, "0",
      "scale the gradients down to this global L2 norm when above it "
-     "(GPT-2: 1); 0: no clipping and no norm"},
+     "(GPT-2: 1); 0: no clipping"},
+    {"on_nonfinite", PP_KEY_ENUM, 0, PP_NO_RANGE, "stop|skip", "stop",
+     "a step whose loss or gradient norm is not finite: stop the run "
+     "before its update, naming the layer, or skip its update and go on"},
     {"precision", PP_KEY_STRING, 0, PP_NO_RANGE, NULL, "fp32",
      "fp32; tf32 (GEMMs on TF32 tensor cores); or bf16 (bf16 activations "
      "and messages, FP32 weights and optimizer)"},
@@ -107,32 +113,52 @@ void pp_model_free(pp_model *m)
     free(m);
 }
 
-static char *resolve_plugin_path(const char *cfg_path, const char *list)
+/* [model] plugin_path's directories, each taken from the model file's
+ * directory when relative and made real, ':'-joined into *out
+ * (malloc'd). One that is not a directory is said at the key, into
+ * problems, and left out. */
+static pp_status plugin_dirs(const pp_section *s, const pp_entry *e,
+                             char **out, pp_error *problems)
 {
-    const char *slash = strrchr(cfg_path, '/');
-    size_t base = slash ? (size_t)(slash - cfg_path) : 1;
-    const char *base_text = slash ? cfg_path : ".";
-    size_t cap = strlen(list) * 2 + 64, used = 0;
-    for (const char *p = list; *p; p++)
-        cap += *p == ':' ? base + 1 : 0;
-    cap += base + 1;
-    char *out = malloc(cap);
-    if (!out)
-        return NULL;
-    out[0] = '\0';
-    while (*list) {
-        const char *colon = strchr(list, ':');
-        size_t len = colon ? (size_t)(colon - list) : strlen(list);
-        if (len) {
-            int abs = list[0] == '/';
-            used += (size_t)snprintf(out + used, cap - used, "%s%.*s%s%.*s",
-                                     used ? ":" : "", abs ? 0 : (int)base,
-                                     base_text, abs ? "" : "/", (int)len,
-                                     list);
-        }
-        list = colon ? colon + 1 : "";
+    char *list = strdup(e->value);
+    size_t cap = strlen(e->value) + 1, used = 0;
+    char *dirs = malloc(cap);
+    if (!list || !dirs) {
+        free(list);
+        free(dirs);
+        return PP_ERR_NOMEM;
     }
-    return out;
+    dirs[0] = '\0';
+    for (char *save = NULL, *item = strtok_r(list, ":", &save); item;
+         item = strtok_r(NULL, ":", &save)) {
+        char joined[PATH_MAX];
+        pp_section_resolve(s, item, joined, sizeof joined);
+        struct stat sb;
+        char *real = realpath(joined, NULL);
+        if (!real || stat(real, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            pp_section_error(s, "plugin_path", problems,
+                "'%s' is not a directory (%s: %s)", item, joined,
+                real ? "not a directory" : strerror(errno));
+            free(real);
+            continue;
+        }
+        size_t len = strlen(real);
+        char *grown = used + len + 2 > cap ? realloc(dirs, cap = 2 * (used +
+                                                     len + 2))
+                                           : dirs;
+        if (!grown) {
+            free(real);
+            free(list);
+            free(dirs);
+            return PP_ERR_NOMEM;
+        }
+        dirs = grown;
+        used += (size_t)sprintf(dirs + used, "%s%s", used ? ":" : "", real);
+        free(real);
+    }
+    free(list);
+    *out = dirs;
+    return PP_OK;
 }
 
 /* Resolves the plugin a key names (layer type, optimizer, ...), or its
@@ -230,14 +256,33 @@ static int runs_precision(const pp_model *m, const pp_plugin *plugin,
     return 0;
 }
 
-static pp_status make_registry(pp_model *m, pp_error *err)
+/* The registry: [model] plugin_path first where plugins from it are
+ * allowed (its directories that are not are errors at the key); where
+ * not, a note at the key says it is ignored (and names those that are
+ * not directories), and a plugin found only there is named in the
+ * not-found message. */
+static pp_status make_registry(pp_model *m, int allow, pp_error *note,
+                               pp_error *err)
 {
     pp_section *s = pp_config_section(m->cfg, "model");
     const pp_entry *e = s ? pp_section_entry(s, "plugin_path") : NULL;
-    char *dirs = NULL;
-    if (e && !(dirs = resolve_plugin_path(m->cfg->path, e->value)))
+    if (!e)
+        return pp_registry_create(NULL, &m->registry, err);
+    pp_error quiet;
+    pp_error_clear(&quiet);
+    if (!allow && note)
+        pp_error_add(note, PP_ERR_CONFIG, "%s:%d: [model] plugin_path "
+                     "ignored: plugins are code, and a model file's own run "
+                     "only if you allow them; pass --allow-model-plugins to "
+                     "load plugins it names", s->file, e->line);
+    char *dirs;
+    if (plugin_dirs(s, e, &dirs, allow ? err : note ? note : &quiet))
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    pp_status st = pp_registry_create(dirs, &m->registry, err);
+    pp_status st = pp_registry_create(allow ? dirs : NULL, &m->registry,
+                                      err);
+    if (!st && !allow)
+        st = pp_registry_ignore(m->registry, dirs, "[model] plugin_path, "
+                                "ignored without --allow-model-plugins", err);
     free(dirs);
     return st;
 }
@@ -375,9 +420,11 @@ static void load_train(pp_model *m, pp_error *err)
     pp_section_int(s, "warmup", &m->warmup, &ignore);
     pp_section_float(s, "min_lr", &m->min_lr, &ignore);
     pp_section_float(s, "grad_clip", &m->grad_clip, &ignore);
-    const char *decay;
+    const char *decay, *nonfinite;
     pp_section_string(s, "lr_decay", &decay, &ignore);
     m->cosine = strcmp(decay, "cosine") == 0;
+    pp_section_string(s, "on_nonfinite", &nonfinite, &ignore);
+    m->skip_nonfinite = strcmp(nonfinite, "skip") == 0;
     if (m->min_lr > m->lr)
         pp_section_error(s, "min_lr", err,
             "%g is above lr = %g: the cosine decays from lr down to min_lr",
@@ -492,9 +539,39 @@ const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size)
     return buf;
 }
 
+/* Whether plugins from a model's plugin_path load: opts says so, or
+ * PIPETTE_ALLOW_MODEL_PLUGINS=1. */
+static pp_status allows_plugins(const pp_model_opts *opts, int *allow,
+                                pp_error *err)
+{
+    const char *env = getenv("PIPETTE_ALLOW_MODEL_PLUGINS");
+    *allow = opts && opts->allow_plugins;
+    if (!env || !env[0] || strcmp(env, "0") == 0)
+        return PP_OK;
+    if (strcmp(env, "1") == 0) {
+        *allow = 1;
+        return PP_OK;
+    }
+    return pp_error_set(err, PP_ERR_USAGE,
+        "PIPETTE_ALLOW_MODEL_PLUGINS=%s: expected 1 (load the plugins a "
+        "model file's plugin_path names) or 0", env);
+}
+
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
 {
+    return pp_model_load_opts(path, NULL, out, err);
+}
+
+pp_status pp_model_load_opts(const char *path, const pp_model_opts *opts,
+                             pp_model **out, pp_error *err)
+{
     *out = NULL;
+    pp_error *note = opts ? opts->note : NULL;
+    if (note)
+        pp_error_clear(note);
+    int allow;
+    if (allows_plugins(opts, &allow, err))
+        return err->code;
     pp_model *m = calloc(1, sizeof *m);
     if (!m)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
@@ -505,12 +582,12 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
         pp_model_free(m);
         return st;
     }
-    st = make_registry(m, err);
+    pp_error_clear(err);
+    st = make_registry(m, allow, note, err);
     if (st) {
         pp_model_free(m);
         return st;
     }
-    pp_error_clear(err);
     load_model_section(m, err);
     read_precision(m, err);
     load_layers(m, err);
@@ -519,7 +596,7 @@ pp_status pp_model_load(const char *path, pp_model **out, pp_error *err)
         check_loss_placement(m, err);
         pp_graph_check(m, err);
     }
-    /* The pipeline's programs sum the gradient norm when [train] clips. */
+    /* The pipeline's programs sum the gradient norm when it trains. */
     load_train(m, err);
     pp_pipeline_load(m, err);
     if (m->has_train)

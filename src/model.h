@@ -21,7 +21,7 @@
 /* A rank's device, as a [pipeline] devices entry NAME or NAME:N names
  * it. */
 typedef struct pp_device_spec {
-    char name[64];            /* the device plugin's */
+    char name[PP_PLUGIN_NAME_MAX + 1]; /* the device plugin's */
     int index;                /* N; 0 when not written */
     int indexed;              /* written NAME:N */
     const pp_plugin *plugin;  /* once resolved (cpu: the built-in one) */
@@ -52,12 +52,16 @@ typedef struct pp_param_ref {
     int layer, param;
 } pp_param_ref;
 
-/* A sum that adds the ranks' parts of the squared gradient norm
- * ([train] grad_clip), where pp_model.summed names a parameter. */
+/* A sum that adds the ranks' parts of the squared gradient norm, and
+ * the step's loss (to clip, and to check both are finite before the
+ * step), where pp_model.summed names a parameter. */
 #define PP_NORM_SUM ((pp_param_ref){-1, -1})
 /* A sum of a stage's gradients over its replicas (the group's stage says
  * which). */
 #define PP_STAGE_SUM ((pp_param_ref){-2, -2})
+/* A sum of the replicas' losses over their last stages' ranks, before
+ * each replica's norm sum, so that every replica judges the same loss. */
+#define PP_LOSS_SUM ((pp_param_ref){-3, -3})
 
 typedef struct pp_model_layer {
     const pp_section *section;
@@ -98,7 +102,8 @@ typedef struct pp_model {
                                 the input; cut[S] is empty) */
     pp_param_ref *summed;    /* [plan->ngroups]: the shared parameter each
                                 of the plan's sums adds the copies of, or
-                                PP_NORM_SUM, or PP_STAGE_SUM */
+                                PP_NORM_SUM, PP_STAGE_SUM or
+                                PP_LOSS_SUM */
 
     const char *schedule;
     pp_plan *plan;           /* the schedule for every rank of the job
@@ -137,6 +142,10 @@ typedef struct pp_model {
     int cosine;              /* lr_decay = cosine, to min_lr */
     double min_lr;
     double grad_clip;        /* the global gradient norm's bound; 0: none */
+    int skip_nonfinite;      /* [train] on_nonfinite = skip */
+    int grad_norm;           /* the programs sum the gradient norm and the
+                                loss before each step (0 only on a device
+                                built before ABI 2.2, without clipping) */
     const char *log, *trace, *checkpoint;
     int64_t checkpoint_every; /* steps between checkpoints; 0: the end */
     int keep;                /* checkpoints kept; 0: all */
@@ -156,6 +165,23 @@ const char *pp_model_lr_text(const pp_model *m, char *buf, size_t size);
 /* On PP_ERR_CONFIG err holds every "FILE:LINE: message" found. Every
  * rank is placed in this one process. */
 pp_status pp_model_load(const char *path, pp_model **out, pp_error *err);
+
+/* How pp_model_load_opts reads a model file (NULL: as pp_model_load). */
+typedef struct pp_model_opts {
+    int allow_plugins; /* search its [model] plugin_path first (a command's
+                          --allow-model-plugins; PIPETTE_ALLOW_MODEL_PLUGINS=1
+                          does the same). Plugins are code, and a model
+                          file may come from anyone: by default its
+                          plugin_path is not searched, nothing in it is
+                          opened, and a directory there that is missing
+                          is no error */
+    pp_error *note;    /* NULL, or where to say so when plugin_path is
+                          ignored: "FILE:LINE: ..." lines, for the command
+                          to print; cleared when there is nothing to say */
+} pp_model_opts;
+
+pp_status pp_model_load_opts(const char *path, const pp_model_opts *opts,
+                             pp_model **out, pp_error *err);
 
 /* Places the job's ranks on `processes` processes started by a launcher,
  * [parallel] ranks_per_process consecutive ranks each; node[q] is process

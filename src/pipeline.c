@@ -681,37 +681,52 @@ done:
     free(uses);
 }
 
-/* Clipping by the global norm: each rank's part of the squared norm is
- * summed over every rank, after the shared gradients' sums (their copies
- * are counted once, at their owner). Every device must clip. */
+/* Before each step, the gradient norm and the loss: each rank's part of
+ * the squared norm is summed over its pipeline's ranks, after the shared
+ * gradients' sums (their copies are counted once, at their owner), with
+ * the step's loss beside it, summed first over the replicas' last
+ * stages. So every rank of every replica has the same two numbers
+ * before its update: to clip by, and to apply the step only when both
+ * are finite. A device built before clipping (ABI 2.1) cannot sum a
+ * norm: it trains without one where nothing needs it. */
 static void add_norm_sum(pp_model *m, pp_error *err)
 {
     pp_section *train = pp_config_section(m->cfg, "train");
     for (int r = 0; r < m->nranks; r++) {
         const pp_plugin *dev = m->devices[r].plugin;
-        if (dev && !((const pp_device_ops *)dev->ops)->sumsq_async) {
+        if (!dev || ((const pp_device_ops *)dev->ops)->sumsq_async)
+            continue;
+        if (m->grad_clip > 0)
             pp_section_error(train, "grad_clip", err,
                 "device '%s' (rank %d) cannot clip gradients: its plugin "
                 "was built for pipette ABI 2.%u, and clipping came in 2.2",
                 m->devices[r].name, r, (unsigned)dev->desc->abi_minor);
-            return;
-        }
+        else if (m->skip_nonfinite)
+            pp_section_error(train, "on_nonfinite", err,
+                "device '%s' (rank %d) cannot check gradients before the "
+                "step: its plugin was built for pipette ABI 2.%u, and the "
+                "gradient norm came in 2.2; on_nonfinite = stop stops after "
+                "the step instead", m->devices[r].name, r,
+                (unsigned)dev->desc->abi_minor);
+        return;
+    }
+    m->grad_norm = 1;
+    int p = m->pipeline_ranks, D = m->data, S = m->stages;
+    int *ranks = malloc((size_t)(p > D ? p : D) * sizeof *ranks);
+    int failed = !ranks;
+    if (!failed && D > 1) {
+        for (int k = 0; k < D; k++)
+            ranks[k] = m->plan->rank_of_stage[k * S + S - 1];
+        failed = append_sum(m, ranks, D, PP_LOSS_SUM);
     }
     /* Once the replicas' sums are done, each replica holds the same
      * gradients: its own ranks sum its norm. */
-    int p = m->pipeline_ranks, D = m->data;
-    if (p < 2)
-        return;
-    int *ranks = malloc((size_t)p * sizeof *ranks);
-    for (int k = 0; ranks && k < D; k++) {
+    for (int k = 0; !failed && p > 1 && k < D; k++) {
         for (int r = 0; r < p; r++)
             ranks[r] = r * D + k;
-        if (append_sum(m, ranks, p, PP_NORM_SUM)) {
-            free(ranks);
-            ranks = NULL;
-        }
+        failed = append_sum(m, ranks, p, PP_NORM_SUM);
     }
-    if (!ranks)
+    if (failed)
         pp_error_add(err, PP_ERR_NOMEM, "out of memory");
     free(ranks);
 }
@@ -751,7 +766,7 @@ void pp_pipeline_load(pp_model *m, pp_error *err)
         add_replica_sums(m, err);
     if (err->count == 0)
         add_sums(m, err);
-    if (err->count == 0 && m->grad_clip > 0)
+    if (err->count == 0 && m->has_train)
         add_norm_sum(m, err);
     if (err->count == 0 && m->plan->ngroups)
         verify_job(m, err);

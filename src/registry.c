@@ -19,6 +19,9 @@
 struct pp_registry {
     char **dirs;
     size_t ndirs;
+    char **ignored;      /* directories not searched (pp_registry_ignore) */
+    size_t nignored;
+    char *ignored_why;
     pp_plugin **plugins; /* every plugin accepted so far */
     size_t nplugins;
 };
@@ -43,29 +46,37 @@ const char *pp_kind_dir(uint32_t kind)
     }
 }
 
-static pp_status add_dir(pp_registry *reg, const char *dir, size_t len,
-                         pp_error *err)
+/* Appends dir (len bytes) to the list *dirs, *n long. */
+static pp_status add_dir(char ***dirs, size_t *n, const char *dir,
+                         size_t len, pp_error *err)
 {
     if (len == 0)
         return PP_OK;
-    char **dirs = realloc(reg->dirs, (reg->ndirs + 1) * sizeof *dirs);
-    if (!dirs)
+    char **grown = realloc(*dirs, (*n + 1) * sizeof *grown);
+    if (!grown)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    reg->dirs = dirs;
-    reg->dirs[reg->ndirs] = strndup(dir, len);
-    if (!reg->dirs[reg->ndirs])
+    *dirs = grown;
+    if (!(grown[*n] = strndup(dir, len)))
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    reg->ndirs++;
+    (*n)++;
     return PP_OK;
 }
 
-static pp_status add_path_list(pp_registry *reg, const char *list,
-                               pp_error *err)
+/* A ':'-separated list; `what` names it in the refusal of a relative
+ * directory, which would find other plugins in another directory.
+ * Empty entries are skipped (never the current directory). */
+static pp_status add_path_list(char ***dirs, size_t *n, const char *list,
+                               const char *what, pp_error *err)
 {
     while (list && *list) {
         const char *colon = strchr(list, ':');
         size_t len = colon ? (size_t)(colon - list) : strlen(list);
-        pp_status st = add_dir(reg, list, len, err);
+        if (len && list[0] != '/')
+            return pp_error_set(err, PP_ERR_USAGE,
+                "%s: '%.*s' is a relative directory: plugins are searched "
+                "only in absolute ones (one relative to wherever pipette "
+                "runs could load other code there)", what, (int)len, list);
+        pp_status st = add_dir(dirs, n, list, len, err);
         if (st)
             return st;
         list = colon ? colon + 1 : NULL;
@@ -99,20 +110,24 @@ pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
     pp_registry *reg = calloc(1, sizeof *reg);
     if (!reg)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    pp_status st = add_path_list(reg, plugin_path, err);
+    pp_status st = add_path_list(&reg->dirs, &reg->ndirs, plugin_path,
+                                 "plugin_path", err);
     if (!st)
-        st = add_path_list(reg, getenv("PIPETTE_PLUGIN_PATH"), err);
+        st = add_path_list(&reg->dirs, &reg->ndirs,
+                           getenv("PIPETTE_PLUGIN_PATH"),
+                           "PIPETTE_PLUGIN_PATH", err);
     if (!st && running_from_build_tree()) {
         static const char *const tree[] = {"layers", "schedules", "plugins"};
         for (size_t i = 0; !st && i < sizeof tree / sizeof *tree; i++) {
             char dir[PATH_MAX];
             int n = snprintf(dir, sizeof dir, "%s/%s/.libs", PP_BUILDDIR,
                              tree[i]);
-            st = add_dir(reg, dir, (size_t)n, err);
+            st = add_dir(&reg->dirs, &reg->ndirs, dir, (size_t)n, err);
         }
     }
     if (!st)
-        st = add_dir(reg, PP_PKGLIBDIR, strlen(PP_PKGLIBDIR), err);
+        st = add_dir(&reg->dirs, &reg->ndirs, PP_PKGLIBDIR,
+                     strlen(PP_PKGLIBDIR), err);
     const pp_plugin *ignore;
     for (size_t i = 0; !st && i < sizeof builtins / sizeof *builtins; i++)
         st = remember(reg, BUILTIN_PATH, builtins[i](), &ignore, err);
@@ -124,6 +139,16 @@ pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
     return PP_OK;
 }
 
+pp_status pp_registry_ignore(pp_registry *reg, const char *dirs,
+                             const char *why, pp_error *err)
+{
+    free(reg->ignored_why);
+    if (!(reg->ignored_why = strdup(why)))
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    return add_path_list(&reg->ignored, &reg->nignored, dirs, "plugin_path",
+                         err);
+}
+
 void pp_registry_free(pp_registry *reg)
 {
     if (!reg)
@@ -131,6 +156,10 @@ void pp_registry_free(pp_registry *reg)
     for (size_t i = 0; i < reg->ndirs; i++)
         free(reg->dirs[i]);
     free(reg->dirs);
+    for (size_t i = 0; i < reg->nignored; i++)
+        free(reg->ignored[i]);
+    free(reg->ignored);
+    free(reg->ignored_why);
     /* The handles stay open (RTLD_NODELETE): see registry.h. */
     for (size_t i = 0; i < reg->nplugins; i++) {
         free(reg->plugins[i]->path);
@@ -162,7 +191,8 @@ static void stem_of(const char *path, char *stem, size_t size)
 }
 
 pp_status pp_plugin_check(const pp_plugin_desc *d, const char *path,
-                          uint32_t want_kind, pp_error *err)
+                          uint32_t want_kind, const char *want_name,
+                          pp_error *err)
 {
     if (d->magic != PP_PLUGIN_MAGIC)
         return pp_error_set(err, PP_ERR_PLUGIN,
@@ -199,8 +229,14 @@ pp_status pp_plugin_check(const pp_plugin_desc *d, const char *path,
     if (!d->name || !d->name[0])
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: %s plugin has an empty name", path, kind);
+    /* pp_registry_find asks for the name it made the file's from. */
     char stem[256];
     stem_of(path, stem, sizeof stem);
+    if (want_name && strcmp(want_name, d->name) != 0 &&
+        strcmp(want_name, stem) != 0)
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "%s: %s plugin is named '%s', not '%s' as asked", path, kind,
+            d->name, want_name);
     if (strcmp(stem, d->name) != 0)
         return pp_error_set(err, PP_ERR_PLUGIN,
             "%s: %s plugin is named '%s' but its file is '%s.so': name the "
@@ -236,11 +272,23 @@ static const pp_plugin *find_loaded_path(const pp_registry *reg,
     return NULL;
 }
 
-/* Opens path and checks it, without adding it to the registry. */
+/* Opens path, the file of plugin `name` (NULL: the one its file name
+ * says), and checks it, without adding it to the registry. */
 static pp_status open_plugin(const char *path, uint32_t kind,
-                             const pp_plugin_desc **desc, pp_error *err)
+                             const char *name, const pp_plugin_desc **desc,
+                             pp_error *err)
 {
-    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    char stem[256];
+    stem_of(path, stem, sizeof stem);
+    char *real;
+    if (pp_plugin_name_check(name ? name : stem, err)) {
+        pp_error_prefix(err, "%s", path);
+        return err->code = PP_ERR_PLUGIN;
+    }
+    if (pp_plugin_file_check(path, &real, err))
+        return err->code;
+    void *handle = dlopen(real, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+    free(real);
     if (!handle) {
         const char *why = dlerror();
         return pp_error_set(err, PP_ERR_PLUGIN,
@@ -256,7 +304,7 @@ static pp_status open_plugin(const char *path, uint32_t kind,
             "PP_PLUGIN() and export it)",
             path, PP_PLUGIN_SYMBOL);
     }
-    pp_status st = pp_plugin_check(d, path, kind, err);
+    pp_status st = pp_plugin_check(d, path, kind, name, err);
     if (st) {
         dlclose(handle);
         return st;
@@ -293,9 +341,10 @@ static pp_status remember(pp_registry *reg, const char *path,
     return PP_OK;
 }
 
-pp_status pp_registry_load_file(pp_registry *reg, const char *path,
-                                uint32_t kind, const pp_plugin **out,
-                                pp_error *err)
+/* pp_registry_load_file, for plugin `name` (NULL: its file's). */
+static pp_status load_file(pp_registry *reg, const char *path, uint32_t kind,
+                           const char *name, const pp_plugin **out,
+                           pp_error *err)
 {
     const pp_plugin *known = find_loaded_path(reg, path);
     if (known) {
@@ -308,7 +357,7 @@ pp_status pp_registry_load_file(pp_registry *reg, const char *path,
         return PP_OK;
     }
     const pp_plugin_desc *d;
-    pp_status st = open_plugin(path, kind, &d, err);
+    pp_status st = open_plugin(path, kind, name, &d, err);
     if (st)
         return st;
     const pp_plugin *twin = find_loaded(reg, d->kind, d->name);
@@ -317,6 +366,13 @@ pp_status pp_registry_load_file(pp_registry *reg, const char *path,
             "%s: duplicate %s plugin '%s': already loaded from %s",
             path, pp_plugin_kind_name(d->kind), d->name, twin->path);
     return remember(reg, path, d, out, err);
+}
+
+pp_status pp_registry_load_file(pp_registry *reg, const char *path,
+                                uint32_t kind, const pp_plugin **out,
+                                pp_error *err)
+{
+    return load_file(reg, path, kind, NULL, out, err);
 }
 
 static pp_status list_dir(const char *dir, char ***names, size_t *n,
@@ -404,25 +460,45 @@ static int is_file(const char *path)
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
-                       const char *name, char *path, size_t size)
+/* The file of plugin `name` in one of dirs (n of them), by the rule of
+ * registry.h, into path; 0 when none has one. */
+static int locate_in(char *const *dirs, size_t n, uint32_t kind,
+                     const char *name, char *path, size_t size)
 {
-    for (size_t i = 0; i < reg->ndirs; i++) {
-        snprintf(path, size, "%s/%s/%s.so", reg->dirs[i], pp_kind_dir(kind),
-                 name);
-        if (is_file(path))
+    if (!pp_plugin_name_ok(name))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        /* (A path cut short would be another file.) */
+        if ((size_t)snprintf(path, size, "%s/%s/%s.so", dirs[i],
+                             pp_kind_dir(kind), name) < size &&
+            is_file(path))
             return 1;
-        snprintf(path, size, "%s/%s.so", reg->dirs[i], name);
-        if (is_file(path))
+        if ((size_t)snprintf(path, size, "%s/%s.so", dirs[i], name) < size &&
+            is_file(path))
             return 1;
     }
     return 0;
+}
+
+int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
+                       const char *name, char *path, size_t size)
+{
+    return locate_in(reg->dirs, reg->ndirs, kind, name, path, size);
 }
 
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err)
 {
+    char hint[256];
+    if (pp_plugin_name_check(name, err)) {
+        closest_name(reg, kind, name, hint, sizeof hint);
+        size_t used = strlen(err->msg);
+        if (hint[0])
+            snprintf(err->msg + used, sizeof err->msg - used,
+                     "; did you mean '%s'?", hint);
+        return err->code;
+    }
     const pp_plugin *known = find_loaded(reg, kind, name);
     if (known) {
         *out = known;
@@ -430,15 +506,19 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
     }
     char path[PATH_MAX];
     if (pp_registry_locate(reg, kind, name, path, sizeof path))
-        return pp_registry_load_file(reg, path, kind, out, err);
+        return load_file(reg, path, kind, name, out, err);
     char searched[2048] = "";
     size_t used = 0;
     for (size_t i = 0; i < reg->ndirs && used < sizeof searched; i++)
         used += (size_t)snprintf(searched + used, sizeof searched - used,
                                  "%s%s", i ? ":" : "", reg->dirs[i]);
+    if (locate_in(reg->ignored, reg->nignored, kind, name, path,
+                  sizeof path))
+        return pp_error_set(err, PP_ERR_PLUGIN,
+            "no %s plugin named '%s' on the search path; %s is in %s",
+            pp_plugin_kind_name(kind), name, path, reg->ignored_why);
     /* A name not found is the caller's mistake, a config error (exit
      * status 2, cmd.h); a file found but refused is a plugin error. */
-    char hint[256];
     closest_name(reg, kind, name, hint, sizeof hint);
     if (hint[0])
         return pp_error_set(err, PP_ERR_CONFIG,
@@ -549,7 +629,7 @@ static void scan_one(pp_registry *reg, const char *dir, const char *path,
     const pp_plugin *known = find_loaded_path(reg, path);
     if (known) {
         entry.plugin = known;
-    } else if (open_plugin(path, 0, &d, &why) == PP_OK) {
+    } else if (open_plugin(path, 0, NULL, &d, &why) == PP_OK) {
         const pp_plugin *first = find_loaded(reg, d->kind, d->name);
         pp_plugin shadowed = {.desc = d, .path = (char *)path};
         if (first && in_search_dir(first->path, dir)) {

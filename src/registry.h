@@ -11,6 +11,12 @@
  *
  * Plugins are opened RTLD_NOW | RTLD_LOCAL and never unloaded: the CUDA
  * runtime registers exit handlers inside them.
+ *
+ * Nothing is opened that a model file or another user could choose: a
+ * name is never a path (pp_plugin_name_ok), every directory on the path
+ * is absolute, and a file is opened only when it is a regular file that
+ * no one but you and root can change, in directories no one else can
+ * change up to / (plugin_file.c), and a complete ELF object.
  */
 #ifndef PP_CORE_REGISTRY_H
 #define PP_CORE_REGISTRY_H
@@ -32,9 +38,18 @@ typedef struct pp_plugin {
 
 typedef struct pp_registry pp_registry;
 
-/* plugin_path: the config's ':'-separated directories, or NULL. */
+/* plugin_path: the config's ':'-separated directories, or NULL. A
+ * relative directory there or in PIPETTE_PLUGIN_PATH is refused
+ * (PP_ERR_USAGE). */
 pp_status pp_registry_create(const char *plugin_path, pp_registry **out,
                              pp_error *err);
+
+/* Directories (':'-separated, absolute) that are not searched, and why
+ * not ("[model] plugin_path, which is ignored: ..."): a plugin not found
+ * on the path that one of them holds is named, with why, in the
+ * not-found message. Nothing in them is ever opened. */
+pp_status pp_registry_ignore(pp_registry *reg, const char *dirs,
+                             const char *why, pp_error *err);
 void pp_registry_free(pp_registry *reg);
 
 /* The search directories, in order. */
@@ -46,7 +61,8 @@ int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
                        const char *name, char *path, size_t size);
 
 /* Finds, opens and checks the plugin `name` of `kind` (loading it once).
- * No file of that name: PP_ERR_CONFIG; a file refused: PP_ERR_PLUGIN. */
+ * A name that is not a plugin name, or that no file has: PP_ERR_CONFIG;
+ * a file refused: PP_ERR_PLUGIN. */
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err);
@@ -82,9 +98,29 @@ pp_status pp_registry_scan(pp_registry *reg, pp_scan_fn fn, void *user,
                            size_t *refused, pp_error *err);
 
 /* Checks a descriptor as the loader does, its table included (exposed
- * for tests). */
+ * for tests): its name must be want_name, the name it was asked for
+ * (NULL: its file's name without ".so"). */
 pp_status pp_plugin_check(const pp_plugin_desc *desc, const char *path,
-                          uint32_t want_kind, pp_error *err);
+                          uint32_t want_kind, const char *want_name,
+                          pp_error *err);
+
+/* plugin_file.c: a plugin's name is 1 to PP_PLUGIN_NAME_MAX of
+ * [a-z0-9_.-], begins with [a-z0-9] and has no "..": so NAME.so is a
+ * file name, never a path. pp_plugin_name_check says so (PP_ERR_CONFIG)
+ * for one that is not. */
+#define PP_PLUGIN_NAME_MAX 64
+int pp_plugin_name_ok(const char *name);
+pp_status pp_plugin_name_check(const char *name, pp_error *err);
+
+/* plugin_file.c: refuses, with the reason, a file that is not a regular
+ * file (without opening it), that someone other than you and root owns
+ * or may write, that lies in a directory (up to /) someone else owns or
+ * may write (a sticky one, such as /tmp, may be writable above the
+ * file's own directory; a group-writable one only by its owner's private
+ * group), or whose ELF program headers lie past its end. *real: the
+ * file's real path, to open (malloc'd). */
+pp_status pp_plugin_file_check(const char *path, char **real,
+                               pp_error *err);
 
 /* plugin_tables.c: refuses a table (the host's view of desc's) that
  * leaves a required entry NULL; and that view: desc->ops itself, or a

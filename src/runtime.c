@@ -204,6 +204,9 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         size_t need = st->in_bytes > st->out_bytes ? st->in_bytes
                                                    : st->out_bytes;
         need = need > rk->sum_bytes ? need : rk->sum_bytes;
+        size_t norm = (PP_NORM_PARTS + (size_t)t->mbs) * sizeof(float);
+        if (t->m->grad_norm && need < norm)
+            need = norm;
         if (need > rk->staging_bytes)
             rk->staging_bytes = need;
         if (st->ms == 0 || st->last)
@@ -238,13 +241,16 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
         if (!rk->cuda && bf16_inputs && first &&
             !(rk->inputs = malloc(bf16_inputs * sizeof(float))))
             return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-        size_t losses = (size_t)t->mbs + (t->m->grad_clip ? PP_NORM_PARTS : 0);
+        size_t norm = PP_NORM_PARTS + (size_t)t->mbs;
+        size_t losses = (size_t)t->mbs + (t->m->grad_norm ? 3 * norm : 0);
         if (dev->alloc(rk->dr.index, losses * sizeof(float),
                        (void **)&rk->loss, err) ||
             dev->host_alloc(losses * sizeof(float), (void **)&rk->loss_host,
                             err))
             return pp_error_prefix(err, "rank %d", r);
-        rk->norm = t->m->grad_clip ? rk->loss + t->mbs : NULL;
+        rk->norm = t->m->grad_norm ? rk->loss + t->mbs : NULL;
+        rk->norm_a = t->m->grad_norm ? rk->norm + norm : NULL;
+        rk->norm_b = t->m->grad_norm ? rk->norm_a + norm : NULL;
         void *scratch = NULL, *work = NULL, *sa = NULL, *sb = NULL;
         if ((rk->scratch_bytes &&
              dev->alloc(rk->dr.index, rk->scratch_bytes, &scratch, err)) ||

@@ -104,4 +104,13 @@ int64_t pp_trainer_traced_steps(const pp_trainer *t);
 const float *pp_trainer_param(const pp_trainer *t, int layer, int param,
                               size_t *n);
 
+/* Steps of the last run whose loss or gradients were not finite, and
+ * whose update it skipped ([train] on_nonfinite = skip). */
+int64_t pp_trainer_steps_skipped(const pp_trainer *t);
+
+/* Whether the last run's failure was found by every process at once (a
+ * step that was not finite): each has the same, and process 0 alone
+ * need say it. */
+int pp_trainer_failure_agreed(const pp_trainer *t);
+
 #endif

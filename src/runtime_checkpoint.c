@@ -160,7 +160,9 @@ static pp_status describe(const pp_trainer *t, int64_t step, char *dir,
 {
     const pp_model *m = t->m;
     *ck = (pp_ckpt){.dir = dir, .step = step, .steps = t->steps,
-                    .samples = pp_step_sample(t, step), .seed = m->seed,
+                    .samples = pp_step_sample(t, step),
+                    .skipped = t->first_skipped + t->skipped,
+                    .seed = m->seed,
                     .optimizer = (char *)m->optimizer,
                     .state_per_param = t->opt_plan.state_per_param};
     if (pp_ckpt_model_config(m, &ck->config, &ck->nconfig, err))
@@ -372,6 +374,7 @@ static pp_status load(pp_trainer *t, pp_ckpt *ck, int resume, pp_error *err)
     if (resume) {
         t->first_step = ck->step;
         t->first_sample = ck->samples;
+        t->first_skipped = ck->skipped;
     }
     return PP_OK;
 }

@@ -92,10 +92,15 @@ typedef struct rank_rt {
     float *inputs;         /* a cpu rank's float inputs, before they are
                               rounded into a bf16 slot */
     float *loss;           /* [mbs] on the device: each micro-batch's
-                              loss; then, clipping, [PP_NORM_PARTS] parts
-                              of the squared gradient norm (`norm`) */
+                              loss; then (grad_norm) [PP_NORM_PARTS] parts
+                              of the squared gradient norm (`norm`) and
+                              [mbs] the step's losses (at PP_NORM_LOSS,
+                              summed over the replicas) */
     float *loss_host;      /* the same, page-locked: read after the step */
     float *norm;
+    float *norm_a, *norm_b; /* after it, as sum_a and sum_b for the sums
+                               of the norm and the losses: they need no
+                               gradient-sum buffers */
     void **mark;           /* [program length + 2] timing events: before
                               each instruction, after the last, and (the
                               last) where the step starts, which dates
@@ -131,10 +136,12 @@ typedef struct pp_param_home {
 /* The runs a squared gradient norm is summed in: enough for every SM of
  * a GPU to take some (sumsq_async, pipette/device.h). */
 #define PP_NORM_PARTS 256
+/* Where the step's losses sit in a rank's norm, after its parts. */
+#define PP_NORM_LOSS PP_NORM_PARTS
 
-/* A sum: the parameter it sums (or PP_NORM_SUM, PP_STAGE_SUM), its size,
- * the elements one message carries, and its first message's number in a
- * step's tags (one per message). */
+/* A sum: the parameter it sums (or PP_NORM_SUM, PP_STAGE_SUM,
+ * PP_LOSS_SUM), its size, the elements one message carries, and its first
+ * message's number in a step's tags (one per message). */
 typedef struct pp_sum_rt {
     pp_param_ref owner;
     size_t n, bucket;
@@ -190,6 +197,18 @@ typedef struct pp_barrier {
 /* The most a trace holds by default, in bytes of spans: its first
  * steps. */
 #define PP_TRACE_BYTES ((size_t)64 << 20)
+
+/* Where a step's values first went non-finite, found by running it
+ * again with each layer's output and gradients checked: earliest by key
+ * (the outputs in forward order, then the gradients in backward order,
+ * each by micro-batch). */
+typedef struct pp_finding {
+    int64_t key;         /* INT64_MAX: nothing found */
+    int layer;           /* in the model; -1: the model's input */
+    int grad;            /* 1: its gradients, 0: its output */
+    int rank;
+    pp_task task;        /* the task that made it */
+} pp_finding;
 
 typedef struct span_log {
     pp_span *span;
@@ -254,6 +273,7 @@ struct pp_trainer {
     char *resumed;               /* the checkpoint resumed, or NULL */
     int64_t first_step;          /* steps made before this run (resumed) */
     int64_t first_sample;        /* the data's position then */
+    int64_t first_skipped;       /* steps skipped before this run */
     size_t *from_at;             /* [nrefs]: where each (layer, param)
                                     starts in `from` (its owner's for a
                                     shared one) */
@@ -264,6 +284,11 @@ struct pp_trainer {
     pthread_mutex_t fail_lock;
     int failed;
     pp_error failure;
+    int agreed;                  /* every process failed so, at once */
+    int64_t skipped;             /* steps whose update was skipped */
+    unsigned char skip[2];       /* this step's was: by parity */
+    pp_finding *found;           /* [p]: each rank's, once diagnosed */
+    pp_finding first;            /* the job's earliest */
 };
 
 /* runtime_params.c: each parameter's home on each rank (copies of shared
@@ -314,6 +339,14 @@ typedef struct rank_ctx {
     double begin_ms;     /* host clock, since t0, at the step's first mark */
     pp_task diverged;    /* the forward whose loss was not finite */
     pp_error err;
+    int judged;          /* this step's gradient norm and loss are read */
+    int nonfinite;       /* and one is not: its update is not applied */
+    double norm2, loss;  /* the two, as every rank reads them */
+    int64_t skipped;     /* steps skipped (on_nonfinite = skip), */
+    int64_t in_row;      /* of them the last ones in a row */
+    int checking;        /* running the step again to find where it
+                            went non-finite (pp_forward, pp_backward) */
+    pp_finding found;    /* the earliest place, on this rank */
 } rank_ctx;
 
 /* runtime_tasks.c: the slot the memory plan gives (stage, mb), taken now

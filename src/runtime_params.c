@@ -81,6 +81,8 @@ float *pp_sum_grad(const pp_trainer *t, int g, int r)
     if (t->sum[g].owner.layer == PP_STAGE_SUM.layer)
         return t->stage[r % m->data * m->stages + m->plan->group[g].stage]
             .grads;
+    if (t->sum[g].owner.layer == PP_LOSS_SUM.layer)
+        return t->rank[r].norm + PP_NORM_LOSS;
     if (t->sum[g].owner.layer < 0)
         return t->rank[r].norm;
     const pp_param_home *h = pp_param_home_of(t, r, t->sum[g].owner);
@@ -180,7 +182,8 @@ pp_status pp_plan_sums(pp_trainer *t, pp_error *err)
         sum->owner = o;
         sum->n = o.layer == PP_STAGE_SUM.layer
                      ? t->stage[plan->group[g].stage].nparams
-                 : o.layer < 0 ? PP_NORM_PARTS
+                 : o.layer == PP_LOSS_SUM.layer ? (size_t)t->mbs
+                 : o.layer < 0 ? PP_NORM_PARTS + (size_t)t->mbs
                                : (size_t)pp_shape_elements(
                                      &decl_of(m, o)->shape);
         size_t most = m->bucket_bytes / sizeof(float);
@@ -189,9 +192,12 @@ pp_status pp_plan_sums(pp_trainer *t, pp_error *err)
         sum->tag = t->sum_tags;
         t->sum_tags += sum->bucket ? (sum->n + sum->bucket - 1) / sum->bucket
                                    : 1;
-        /* A transport's own sum needs no buffers of the rank's. */
+        /* A transport's own sum needs no buffers of the rank's; the
+         * norm's and the losses' have their own (norm_a, norm_b). */
         size_t bytes = sum->bucket * sizeof(float);
-        for (int k = 0; t->sum_via[g] < 0 && k < plan->group[g].n; k++) {
+        int own = o.layer == PP_NORM_SUM.layer || o.layer == PP_LOSS_SUM.layer;
+        for (int k = 0; t->sum_via[g] < 0 && !own && k < plan->group[g].n;
+             k++) {
             rank_rt *rk = &t->rank[plan->group[g].rank[k]];
             if (bytes > rk->sum_bytes)
                 rk->sum_bytes = bytes;

@@ -103,6 +103,9 @@ void pp_trainer_print_plan(const pp_trainer *t, FILE *out)
                 m->grad_clip, m->pipeline_ranks > 1
                                   ? ", the norm summed over a pipeline's ranks"
                                   : "");
+    if (m->skip_nonfinite)
+        fprintf(out, "  a step whose loss or gradients are not finite is "
+                     "skipped (on_nonfinite = skip)\n");
     fprintf(out, "  precision %s: %s\n", pp_precision_name(m->precision),
             m->precision == PP_PRECISION_BF16
                 ? "bf16 activations, gradients and messages; FP32 master "

@@ -153,8 +153,9 @@ static pp_status account(rank_ctx *x, const pp_program *prog, double *busy)
 }
 
 /* The replica's part of the step's loss, from the micro-batches' losses
- * on the device of its last stage; the first that is not finite fails
- * the step, naming its forward. */
+ * on the device of its last stage. Where nothing checked it before the
+ * step (evaluating, or a device without the norm), the first that is
+ * not finite fails the step, naming its forward. */
 static pp_status step_loss(rank_ctx *x, const stage_rt *tail, double *loss)
 {
     pp_trainer *t = x->t;
@@ -162,7 +163,7 @@ static pp_status step_loss(rank_ctx *x, const stage_rt *tail, double *loss)
     *loss = 0;
     for (int mb = 0; mb < t->mbs; mb++) {
         double l = rk->loss_host[mb];
-        if (!isfinite(l)) {
+        if (!isfinite(l) && (t->o.eval || !t->m->grad_norm)) {
             x->diverged = (pp_task){PP_OP_F, mb, tail->s};
             return pp_error_set(&x->err, PP_ERR_RUNTIME,
                 "the loss is %g: training diverged (try a smaller lr)", l);
@@ -172,27 +173,35 @@ static pp_status step_loss(rank_ctx *x, const stage_rt *tail, double *loss)
     return PP_OK;
 }
 
-/* Clipping: the gradient norm, from the parts the devices summed (each
- * replica has the same; the first's is logged). */
-static pp_status step_norm(rank_ctx *x, const stage_rt *tail)
+/* The rank's last stage of a pipeline, which has its losses, or NULL. */
+static const stage_rt *tail_of(const pp_trainer *t, int r)
+{
+    const stage_rt *tail = NULL;
+    for (int s = 0; s < t->S; s++)
+        if (t->stage[s].last && t->stage[s].rank == r)
+            tail = &t->stage[s];
+    return tail;
+}
+
+/* The rank's part of the step's losses beside its norm: its
+ * micro-batches' where it has a last stage, else zeros. */
+static pp_status loss_part(rank_ctx *x)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
-    double sum = 0;
-    for (int i = 0; i < PP_NORM_PARTS; i++)
-        sum += rk->loss_host[t->mbs + i];
-    if (tail->replica == 0)
-        t->norm[x->step & 1] = sqrt(sum);
-    if (!isfinite(sum))
-        return pp_error_set(&x->err, PP_ERR_RUNTIME,
-            "the gradient norm is %g: training diverged (try a smaller lr)",
-            sqrt(sum));
-    return PP_OK;
+    size_t bytes = (size_t)t->mbs * sizeof(float);
+    return tail_of(t, x->r)
+               ? rk->dev->copy_async(&rk->dr, rk->norm + PP_NORM_LOSS,
+                                     rk->loss, bytes,
+                                     PP_COPY_DEVICE_TO_DEVICE, &x->err)
+               : rk->dev->zero_async(&rk->dr, rk->norm + PP_NORM_LOSS, bytes,
+                                     &x->err);
 }
 
 /* The rank's parts of the squared gradient norm: its own parameters'
  * gradients (a shared one's copies are counted at its owner), once their
- * sums are done. */
+ * sums are done; and its part of the losses, unless a sum over the
+ * replicas has put all of them there already. */
 static pp_status norm_parts(rank_ctx *x)
 {
     pp_trainer *t = x->t;
@@ -208,19 +217,71 @@ static pp_status norm_parts(rank_ctx *x)
                                      st->own[k][1], &x->err))
                 return x->err.code;
     }
+    if (t->m->data > 1 && tail_of(t, x->r))
+        return PP_OK;
+    return loss_part(x);
+}
+
+/* The step's gradient norm and loss as the rank reads them, from its
+ * norm on the host: every rank of every replica has the same bits, so
+ * all agree whether the step is applied. The first replica's norm is
+ * logged. */
+static void judge(rank_ctx *x, const float *norm)
+{
+    pp_trainer *t = x->t;
+    double sum = 0, loss = 0;
+    for (int i = 0; i < PP_NORM_PARTS; i++)
+        sum += norm[i];
+    for (int mb = 0; mb < t->mbs; mb++)
+        loss += norm[PP_NORM_LOSS + mb];
+    x->norm2 = sum;
+    x->loss = loss;
+    x->judged = 1;
+    x->nonfinite = !isfinite(sum) || !isfinite(loss);
+    const stage_rt *tail = tail_of(t, x->r);
+    if (tail && tail->replica == 0)
+        t->norm[x->step & 1] = isnan(sum) ? NAN : sqrt(sum);
+}
+
+/* Reads the norm before the update: a GPU rank waits for its stream. */
+static pp_status judge_now(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    rank_rt *rk = &t->rank[x->r];
+    if (!rk->cuda) {
+        judge(x, rk->norm);
+        return PP_OK;
+    }
+    float *host = rk->loss_host + t->mbs;
+    if (rk->dev->copy_async(&rk->dr, host, rk->norm,
+                            (PP_NORM_PARTS + (size_t)t->mbs) * sizeof(float),
+                            PP_COPY_DEVICE_TO_HOST, &x->err))
+        return x->err.code;
+    pp_status synced = rk->dev->sync(&rk->dr, &x->err);
+    if (pp_transports_check(t, &x->err) || synced)
+        return x->err.code;
+    judge(x, host);
     return PP_OK;
 }
 
 /* The flush: clip the gradients by the global norm, where [train] says,
- * then step each stage's parameters. The norm's parts were summed over
- * the replica's ranks by its last sum (one rank: here). */
+ * then step each stage's parameters; none when the norm or the loss is
+ * not finite. The norm's parts were summed over the replica's ranks by
+ * its last sum (one rank: here). A rank without parameters reads the
+ * norm after the step instead: it has nothing to wait for. Skipped steps
+ * are not counted in the optimizer's: its state has not seen them. */
 static pp_status optimizer_step(rank_ctx *x)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
-    if (t->m->grad_clip && t->m->pipeline_ranks == 1 && norm_parts(x))
+    if (t->m->grad_norm && t->m->pipeline_ranks == 1 && norm_parts(x))
         return x->err.code;
-    for (int s = 0; s < t->S; s++) {
+    int params = 0;
+    for (int s = 0; s < t->S; s++)
+        params |= t->stage[s].rank == x->r && t->stage[s].nparams > 0;
+    if (t->m->grad_norm && params && judge_now(x))
+        return x->err.code;
+    for (int s = 0; s < t->S && !x->nonfinite; s++) {
         stage_rt *st = &t->stage[s];
         if (st->rank != x->r || st->nparams == 0)
             continue;
@@ -230,7 +291,8 @@ static pp_status optimizer_step(rank_ctx *x)
                                 &x->err))
             return x->err.code;
         pp_optimizer_call c = {&t->opt_plan, st->params, st->grads, st->opt,
-                               st->nparams, st->ndecay, x->step + 1,
+                               st->nparams, st->ndecay,
+                               x->step + 1 - x->skipped,
                                pp_model_lr(t->m, x->step, t->steps),
                                rk->dr.stream, st->params_bf16};
         if ((rk->cuda ? t->opt->step_cuda : t->opt->step_cpu)(&c, &x->err))
@@ -323,6 +385,9 @@ static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
     const rank_rt *rk = &t->rank[x->r];
     const pp_group *g = &t->m->plan->group[group];
     size_t bytes = n * sizeof(float);
+    int own = t->sum[group].owner.layer == PP_NORM_SUM.layer ||
+              t->sum[group].owner.layer == PP_LOSS_SUM.layer;
+    float *total = own ? rk->norm_a : rk->sum_a;
     if (t->sum_via[group] >= 0) {
         const transport_rt *via = &t->via[t->sum_via[group]];
         return via->ops->sum_async(via->state, t->sum_id[group], x->r, mine,
@@ -332,21 +397,21 @@ static pp_status sum_bucket(rank_ctx *x, int group, float *mine, size_t n,
         if (g->rank[k] != x->r && send_bytes(x, g->rank[k], mine, bytes, tag))
             return x->err.code;
     for (int k = 0; k < g->n; k++) {
-        float *into = k ? rk->sum_b : rk->sum_a;
+        float *into = k ? (own ? rk->norm_b : rk->sum_b) : total;
         int self = g->rank[k] == x->r;
         pp_status rc =
             self ? (k ? PP_OK
-                      : rk->dev->copy_async(&rk->dr, rk->sum_a, mine, bytes,
+                      : rk->dev->copy_async(&rk->dr, total, mine, bytes,
                                             PP_COPY_DEVICE_TO_DEVICE,
                                             &x->err))
                  : recv_bytes(x, g->rank[k], into, bytes, tag);
         if (!rc && k)
-            rc = rk->dev->add_async(&rk->dr, rk->sum_a, self ? mine : into,
-                                    n, &x->err);
+            rc = rk->dev->add_async(&rk->dr, total, self ? mine : into, n,
+                                    &x->err);
         if (rc)
             return x->err.code;
     }
-    return rk->dev->copy_async(&rk->dr, mine, rk->sum_a, bytes,
+    return rk->dev->copy_async(&rk->dr, mine, total, bytes,
                                PP_COPY_DEVICE_TO_DEVICE, &x->err);
 }
 
@@ -363,7 +428,8 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
     pp_trainer *t = x->t;
     const pp_sum_rt *sum = &t->sum[in->peer];
     float *all = pp_sum_grad(t, in->peer, x->r);
-    if (sum->owner.layer == PP_NORM_SUM.layer && norm_parts(x))
+    if ((sum->owner.layer == PP_NORM_SUM.layer && norm_parts(x)) ||
+        (sum->owner.layer == PP_LOSS_SUM.layer && loss_part(x)))
         return x->err.code;
     for (size_t off = 0; off < sum->n; off += sum->bucket, tag++)
         if (sum_bucket(x, in->peer, all + off,
@@ -376,6 +442,9 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
                                 m->plan->group[in->peer].stage);
             else if (sum->owner.layer == PP_NORM_SUM.layer)
                 pp_error_prefix(&x->err, "summing the gradient norm");
+            else if (sum->owner.layer == PP_LOSS_SUM.layer)
+                pp_error_prefix(&x->err, "summing the loss over the "
+                                "replicas");
             else
                 pp_error_prefix(&x->err, "summing the gradients of %s's "
                                 "shared parameter",
@@ -385,19 +454,16 @@ static pp_status sum_gradients(rank_ctx *x, const pp_ins *in, uint64_t tag)
     return PP_OK;
 }
 
-/* One step of rank x->r's program. Nothing here waits for the device
- * until the step is queued: the host runs ahead, and only receives from
- * other ranks (on the host side of a transport) hold it back. */
-static pp_status run_step(rank_ctx *x, const pp_task **where)
+/* Rank x->r's program once, its gradients zeroed first: training;
+ * evaluating, its forwards only; or diagnosing (x->checking), its
+ * forwards and backwards again with every layer's output and gradients
+ * checked, and no sums nor update, its messages tagged as the next
+ * step's. */
+static pp_status run_program(rank_ctx *x, const pp_task **where)
 {
     pp_trainer *t = x->t;
     const pp_program *prog = &t->m->plan->prog[x->r];
     const rank_rt *rk = &t->rank[x->r];
-    /* The last step ended with a sync, so the stream is idle: the device
-     * reaches this mark as it is recorded, at the host's begin_ms. */
-    x->begin_ms = 1e3 * (pp_now() - t->t0);
-    if (rk->dev->event_record(&rk->dr, rk->mark[prog->n + 1], &x->err))
-        return x->err.code;
     for (int s = 0; s < t->S && !t->o.eval; s++)
         if (t->stage[s].rank == x->r &&
             rk->dev->zero_async(&rk->dr, t->stage[s].grads,
@@ -410,7 +476,7 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
         *where = &in->task;
         if (rk->dev->event_record(&rk->dr, rk->mark[i], &x->err))
             return x->err.code;
-        uint64_t tag = tag_of(t, x->step, in);
+        uint64_t tag = tag_of(t, x->step + x->checking, in);
         pp_status rc;
         if (t->o.eval && (in->kind == PP_INS_REDUCE ||
                           in->kind == PP_INS_STEP ||
@@ -418,6 +484,9 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
                             in->kind == PP_INS_RECV) &&
                            in->msg == PP_MSG_GRAD))) {
             rc = PP_OK; /* evaluating: forwards only */
+        } else if (x->checking && (in->kind == PP_INS_REDUCE ||
+                                   in->kind == PP_INS_STEP)) {
+            rc = PP_OK;
         } else if (in->kind == PP_INS_COMPUTE && t->o.eval &&
                    in->task.op != PP_OP_F) {
             rc = pp_pass_backward(x, &t->stage[in->task.stage], &in->task);
@@ -441,17 +510,184 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
             return rc;
     }
     *where = NULL;
-    const stage_rt *tail = NULL; /* the rank's last stage of a pipeline */
-    for (int s = 0; s < t->S; s++)
-        if (t->stage[s].last && t->stage[s].rank == x->r)
-            tail = &t->stage[s];
+    return PP_OK;
+}
+
+/* The most steps in a row on_nonfinite = skip skips: the next stops the
+ * run, which is not going to recover. */
+#define PP_MOST_SKIPS 99
+
+/* Records a failure that every rank (and process) has found alike, its
+ * message whole. */
+static void fail_all(pp_trainer *t, const pp_error *why)
+{
+    pthread_mutex_lock(&t->fail_lock);
+    if (!t->failed) {
+        t->failed = 1;
+        t->failure = *why;
+        t->agreed = t->m->processes > 1;
+        pp_transports_abort(t);
+        barrier_break(&t->barrier);
+    }
+    pthread_mutex_unlock(&t->fail_lock);
+}
+
+/* The job's earliest finding, from every rank's: this process's ranks
+ * meet at the barrier, and the last to arrive gathers the processes'. */
+static pp_status agree(rank_ctx *x)
+{
+    pp_trainer *t = x->t;
+    t->found[x->r] = x->found;
+    int rc = barrier_wait(&t->barrier);
+    if (rc == 1) {
+        pp_finding best = {.key = INT64_MAX};
+        for (int r = 0; r < t->p; r++)
+            if (t->rank[r].local && t->found[r].key < best.key)
+                best = t->found[r];
+        int P = t->m->processes;
+        pp_finding *all = P > 1 ? malloc((size_t)P * sizeof *all) : NULL;
+        int timeout = t->o.recv_timeout_ms < INT_MAX / 2
+                          ? 2 * t->o.recv_timeout_ms : INT_MAX;
+        if (P > 1 &&
+            (!all ? pp_error_set(&x->err, PP_ERR_NOMEM, "out of memory")
+                  : pp_job_allgather(t->o.job, &best, all, sizeof best,
+                                     timeout, &x->err))) {
+            free(all);
+            fail(t, x->r, x->step, NULL, &x->err);
+            return x->err.code;
+        }
+        for (int q = 0; q < P && P > 1; q++)
+            if (all[q].key < best.key)
+                best = all[q];
+        free(all);
+        t->first = best;
+    }
+    if (rc < 0 || barrier_wait(&t->barrier) < 0)
+        return pp_error_set(&x->err, PP_ERR_RUNTIME, "stopped");
+    x->found = t->first;
+    return PP_OK;
+}
+
+/* Stops the run at a step that is not finite, with where it went so:
+ * the step is run again (its parameters untouched) with every layer's
+ * output and gradients checked, and the earliest is named, an output
+ * before any gradient: the first layer in forward order whose output is
+ * not finite, else the first in backward order whose gradients are not. */
+static pp_status stop_nonfinite(rank_ctx *x, const pp_task **where)
+{
+    pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    x->checking = 1;
+    x->found = (pp_finding){.key = INT64_MAX};
+    pp_status rc = run_program(x, where);
+    x->checking = 0;
+    if (rc)
+        return rc;
+    pp_status synced = rk->dev->sync(&rk->dr, &x->err);
+    if (pp_transports_check(t, &x->err) || synced || agree(x))
+        return x->err.code;
+    const pp_finding *f = &x->found;
+    char what[64], who[160] = "", task[32] = "", last[64] = "";
+    /* (A NaN's sign says nothing.) */
+    if (isfinite(x->loss))
+        snprintf(what, sizeof what, "the gradient norm is %g",
+                 isnan(x->norm2) ? NAN : sqrt(x->norm2));
+    else
+        snprintf(what, sizeof what, "the loss is %g",
+                 isnan(x->loss) ? NAN : x->loss);
+    if (x->in_row > PP_MOST_SKIPS)
+        snprintf(last, sizeof last, "; %lld steps in a row were not finite",
+                 (long long)x->in_row);
+    if (f->key != INT64_MAX) {
+        int at = snprintf(who, sizeof who, "rank %d", f->rank);
+        if (t->m->processes > 1) {
+            int q = t->m->process_of[f->rank];
+            snprintf(who + at, sizeof who - (size_t)at, " (process %d on %s)",
+                     q, t->o.job->host[q]);
+        }
+        pp_task_format(&f->task, task, sizeof task);
+    }
+    /* The lr has moved the parameters from the second step on. */
+    const char *lr = x->step ? " (try a smaller lr)" : "";
+    pp_error why;
+    pp_error_clear(&why);
+    long long step = (long long)x->step + 1;
+    if (f->key == INT64_MAX)
+        pp_error_set(&why, PP_ERR_RUNTIME,
+                     "step %lld: %s: training diverged, though no layer's "
+                     "output or gradients are themselves not finite (the "
+                     "squares of the gradients overflow)%s%s", step, what,
+                     last, lr);
+    else if (f->layer < 0)
+        pp_error_set(&why, PP_ERR_RUNTIME,
+                     "%s, step %lld, %s: %s: the model's input from the "
+                     "data source is not finite%s", who, step, task, what,
+                     last);
+    else
+        pp_error_set(&why, PP_ERR_RUNTIME,
+                     "%s, step %lld, %s: %s: training diverged at layer %s, "
+                     "the first %s not finite%s%s", who, step, task, what,
+                     t->m->layers[f->layer].name,
+                     f->grad ? "in backward order whose gradients are"
+                             : "whose output is",
+                     last, lr);
+    fail_all(t, &why);
+    *where = NULL;
+    return pp_error_set(&x->err, PP_ERR_RUNTIME, "%s", why.msg);
+}
+
+/* The process's first rank: it counts the skipped steps for it. */
+static int first_local(const pp_trainer *t)
+{
+    int r = 0;
+    while (!t->rank[r].local)
+        r++;
+    return r;
+}
+
+/* A step whose gradient norm or loss is not finite, which no rank has
+ * applied: skipped, counted and logged, or the run stops. */
+static pp_status nonfinite_step(rank_ctx *x, const pp_task **where)
+{
+    pp_trainer *t = x->t;
+    x->in_row++;
+    if (!t->m->skip_nonfinite || x->in_row > PP_MOST_SKIPS)
+        return stop_nonfinite(x, where);
+    x->skipped++;
+    if (x->r == first_local(t)) {
+        t->skipped++;
+        t->skip[x->step & 1] = 1;
+    }
+    return PP_OK;
+}
+
+/* One step of rank x->r's program. Nothing here waits for the device
+ * until the step is queued: the host runs ahead, and only receives from
+ * other ranks (on the host side of a transport) hold it back; and, with
+ * parameters, the norm read before the update. */
+static pp_status run_step(rank_ctx *x, const pp_task **where)
+{
+    pp_trainer *t = x->t;
+    const pp_program *prog = &t->m->plan->prog[x->r];
+    const rank_rt *rk = &t->rank[x->r];
+    /* The last step ended with a sync, so the stream is idle: the device
+     * reaches this mark as it is recorded, at the host's begin_ms. */
+    x->begin_ms = 1e3 * (pp_now() - t->t0);
+    x->judged = x->nonfinite = 0;
+    if (x->r == first_local(t))
+        t->skip[x->step & 1] = 0;
+    if (rk->dev->event_record(&rk->dr, rk->mark[prog->n + 1], &x->err) ||
+        run_program(x, where))
+        return x->err.code;
+    const stage_rt *tail = tail_of(t, x->r);
     int holds_loss = tail != NULL;
+    int norm = rk->norm && !t->o.eval;
     if (rk->dev->event_record(&rk->dr, rk->mark[prog->n], &x->err) ||
         pp_prefetch(x) ||
-        (holds_loss &&
+        ((holds_loss || norm) &&
          rk->dev->copy_async(&rk->dr, rk->loss_host, rk->loss,
                              ((size_t)t->mbs +
-                              (rk->norm ? PP_NORM_PARTS : 0)) *
+                              (norm ? PP_NORM_PARTS + (size_t)t->mbs : 0)) *
                                  sizeof(float),
                              PP_COPY_DEVICE_TO_HOST, &x->err)))
         return x->err.code;
@@ -464,14 +700,18 @@ static pp_status run_step(rank_ctx *x, const pp_task **where)
     if (account(x, prog, &busy))
         return x->err.code;
     t->busy[x->r * 2 + (x->step & 1)] = busy;
+    if (norm && !x->judged)
+        judge(x, rk->loss_host + t->mbs);
+    if (x->nonfinite && nonfinite_step(x, where))
+        return x->err.code;
+    if (!x->nonfinite)
+        x->in_row = 0;
     if (holds_loss) {
         if (step_loss(x, tail, &loss)) {
             *where = &x->diverged;
             return x->err.code;
         }
         t->replica_loss[tail->replica] = loss;
-        if (rk->norm && !t->o.eval && step_norm(x, tail))
-            return x->err.code;
     }
     return PP_OK;
 }
@@ -526,13 +766,16 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
     if (bubble < 0)
         bubble = 0;
     int last = step + 1 == t->steps || t->stopping;
-    char line[224], lr[32] = "", norm[40] = "";
+    char line[224], lr[32] = "", norm[72] = "";
     /* With a schedule, the lr the step took; clipping, the norm before. */
     if (t->m->warmup || t->m->cosine)
         snprintf(lr, sizeof lr, "  lr %.4g", pp_model_lr(t->m, step,
                                                          t->steps));
-    if (t->m->grad_clip)
+    if (t->m->grad_clip || t->skip[step & 1])
         snprintf(norm, sizeof norm, "  grad norm %.4g", t->norm[step & 1]);
+    if (t->skip[step & 1]) /* on_nonfinite = skip */
+        snprintf(norm + strlen(norm), sizeof norm - strlen(norm),
+                 "  skipped");
     if (t->o.eval)
         lr[0] = norm[0] = '\0';
     snprintf(line, sizeof line,
@@ -541,7 +784,8 @@ static void log_step(pp_trainer *t, int64_t step, double wall)
              t->loss[step % PP_LOSSES_KEPT], (double)t->m->batch / wall, 100.0 * bubble, lr,
              norm);
     /* The first step too: where the loss starts is half of the story. */
-    if ((step + 1) % t->log_every == 0 || last || step == 0) {
+    if ((step + 1) % t->log_every == 0 || last || step == 0 ||
+        t->skip[step & 1]) {
         if (!t->o.quiet) {
             if (t->o.progress)
                 fputs("\r\033[K", out);
@@ -703,14 +947,24 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         free(ctx);
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     }
+    if (!(t->found = calloc((size_t)t->p, sizeof *t->found))) {
+        free(t->swap);
+        t->swap = NULL;
+        pp_transports_close(t);
+        free(threads);
+        free(ctx);
+        return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
+    }
     barrier_init(&t->barrier, t->nlocal);
-    t->failed = 0;
+    t->failed = t->agreed = 0;
+    t->skipped = 0;
     t->t0 = pp_now();
     int started = 0;
     for (int r = 0; r < t->p; r++) {
         if (!t->rank[r].local)
             continue;
-        ctx[started] = (rank_ctx){.t = t, .r = r};
+        ctx[started] = (rank_ctx){.t = t, .r = r,
+                                  .skipped = t->first_skipped};
         if (pthread_create(&threads[started], NULL, rank_main,
                            &ctx[started]) != 0) {
             pp_error why;
@@ -735,6 +989,8 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
     pp_transports_close(t);
     free(t->swap);
     t->swap = NULL;
+    free(t->found);
+    t->found = NULL;
     free(threads);
     free(ctx);
     if (t->failed) {
@@ -742,4 +998,14 @@ pp_status pp_run_ranks(pp_trainer *t, pp_error *err)
         return err->code;
     }
     return PP_OK;
+}
+
+int64_t pp_trainer_steps_skipped(const pp_trainer *t)
+{
+    return t->skipped;
+}
+
+int pp_trainer_failure_agreed(const pp_trainer *t)
+{
+    return t->agreed;
 }

@@ -3,7 +3,9 @@
  * stage's layers over them, and the data a first or last stage reads.
  * The ranks' threads, their messages and steps are in runtime_run.c.
  */
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "runtime_impl.h"
 
@@ -111,21 +113,126 @@ static pp_status copies(rank_ctx *x, const copy_rt *list, int n,
     return PP_OK;
 }
 
+/* Whether n bytes of dtype at p (host memory) hold a value that is not
+ * finite. */
+static int nonfinite(const unsigned char *p, size_t n, pp_dtype dtype)
+{
+    for (size_t i = 0; dtype == PP_BF16 && i + 2 <= n; i += 2) {
+        pp_bf16 v;
+        memcpy(&v, p + i, sizeof v);
+        if ((v & 0x7f80) == 0x7f80) /* the exponent all ones */
+            return 1;
+    }
+    for (size_t i = 0; dtype == PP_F32 && i + 4 <= n; i += 4) {
+        float v;
+        memcpy(&v, p + i, sizeof v);
+        if (!isfinite(v))
+            return 1;
+    }
+    return 0;
+}
+
+/* The most bytes of device memory checked at once. */
+#define CHECK_BYTES ((size_t)1 << 24)
+
+/* Diagnosing a step (x->checking): whether `bytes` of dtype at p, in
+ * the rank's device memory, hold a value that is not finite; if so,
+ * where (layer, or -1 for the model's input; its output or gradients)
+ * is kept when it is the earliest this rank has found. A GPU's are
+ * copied out piece by piece, the device waited for: this runs once,
+ * after a failure. */
+static pp_status check(rank_ctx *x, const stage_rt *st, const pp_task *task,
+                       int layer, int grad, const void *p, size_t bytes,
+                       pp_dtype dtype)
+{
+    const pp_trainer *t = x->t;
+    const rank_rt *rk = &t->rank[x->r];
+    if (!p || !bytes || dtype == PP_I32)
+        return PP_OK;
+    int bad = 0;
+    if (!rk->cuda) {
+        bad = nonfinite(p, bytes, dtype);
+    } else {
+        unsigned char *copy = malloc(bytes < CHECK_BYTES ? bytes
+                                                         : CHECK_BYTES);
+        if (!copy)
+            return pp_error_set(&x->err, PP_ERR_NOMEM, "out of memory");
+        for (size_t at = 0; at < bytes && !bad; at += CHECK_BYTES) {
+            size_t n = bytes - at < CHECK_BYTES ? bytes - at : CHECK_BYTES;
+            if (rk->dev->copy_async(&rk->dr, copy,
+                                    (const unsigned char *)p + at, n,
+                                    PP_COPY_DEVICE_TO_HOST, &x->err) ||
+                rk->dev->sync(&rk->dr, &x->err)) {
+                free(copy);
+                return x->err.code;
+            }
+            bad = nonfinite(copy, n, dtype);
+        }
+        free(copy);
+    }
+    /* The outputs in forward order (the input first), then the gradients
+     * in backward order; each by micro-batch. */
+    int64_t L = t->m->nlayers, mbs = (int64_t)t->m->data * t->mbs;
+    int64_t key = (grad ? 2 * L - layer : layer + 1) * mbs +
+                  pp_batch_mb(t, st, task->mb);
+    if (bad && key < x->found.key)
+        x->found = (pp_finding){key, layer, grad, x->r, *task};
+    return PP_OK;
+}
+
+/* Diagnosing: a layer's input gradients (after backward_input) or its
+ * parameters' (after backward_weight). */
+static pp_status check_grads(rank_ctx *x, const stage_rt *st,
+                             const pp_task *task, const layer_rt *lr,
+                             int params)
+{
+    const pp_layer_plan *plan = &lr->ml->plan;
+    size_t n = (size_t)x->t->n;
+    for (int k = 0; !params && k < lr->ml->nin; k++)
+        if (check(x, st, task, lr->index, 1, lr->dxp[k],
+                  pp_tensor_bytes(&lr->ml->in[k]) * n,
+                  lr->ml->in[k].dtype))
+            return x->err.code;
+    for (int q = 0; params && q < plan->nparams; q++)
+        if (check(x, st, task, lr->index, 1, lr->grad[q],
+                  (size_t)pp_shape_elements(&plan->params[q].shape) *
+                      sizeof(float), PP_F32))
+            return x->err.code;
+    return PP_OK;
+}
+
 /* Forward of every layer of the stage into slot sl (its work part is the
  * scratch when the stage recomputes), then the tensors passing through
  * into the outgoing cut. The last stage's loss is kept on the device,
  * read once the step is over: reading it here would make the host wait
- * for every micro-batch. */
+ * for every micro-batch. Diagnosing, each output is checked (not in a
+ * backward's recompute: checked already). */
 static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
-                                int keep_loss)
+                                int keep_loss, int checked)
 {
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
+    pp_task task = {PP_OP_F, mb, st->s};
+    const pp_tensor_desc *input = &t->m->tensors[0].desc;
+    if (checked && st->ms == 0 &&
+        check(x, st, &task, -1, 0, pp_slot_at(sl, st->in), st->in_bytes,
+              input->dtype))
+        return x->err.code;
     for (int l = 0; l < st->nl; l++) {
         layer_rt *lr = &st->layer[l];
         pp_layer_call c = make_call(x, st, lr, sl, mb);
-        if (lr->k->forward(&c, lr->xp, pp_slot_at(sl, lr->y), &x->err))
+        void *y = pp_slot_at(sl, lr->y);
+        if (lr->k->forward(&c, lr->xp, y, &x->err))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+        /* A loss's output is one float for the micro-batch. */
+        const pp_layer_plan *plan = &lr->ml->plan;
+        if (checked &&
+            check(x, st, &task, lr->index, 0, y,
+                  plan->is_loss ? sizeof(float)
+                                : pp_tensor_bytes(&plan->out) *
+                                      (size_t)t->n,
+                  plan->is_loss ? PP_F32 : plan->out.dtype))
+            return x->err.code;
     }
     if (copies(x, st->pass, st->npass, sl))
         return x->err.code;
@@ -141,9 +248,10 @@ static pp_status forward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
  * gradient, each gradient zeroed just before the first layer adds to it
  * (kernels add), then the gradients of tensors passing through copied
  * into those sent back. */
-static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
-                                 int weights)
+static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl,
+                                 const pp_task *task, int weights)
 {
+    int mb = task->mb;
     pp_trainer *t = x->t;
     const rank_rt *rk = &t->rank[x->r];
     if (st->recompute &&
@@ -168,20 +276,26 @@ static pp_status backward_layers(rank_ctx *x, stage_rt *st, slot *sl, int mb,
                                          &x->err)) ||
             (wb && lr->k->backward_weight(&c, lr->xp, y, dy, &x->err)))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+        if (x->checking && ((wi && check_grads(x, st, task, lr, 0)) ||
+                            (wb && check_grads(x, st, task, lr, 1))))
+            return x->err.code;
     }
     return copies(x, st->gpass, st->ngpass, sl);
 }
 
-static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl, int mb)
+static pp_status weights_only(rank_ctx *x, stage_rt *st, slot *sl,
+                              const pp_task *task)
 {
     for (int l = st->nl - 1; l >= 0; l--) {
         layer_rt *lr = &st->layer[l];
         if (!lr->k->backward_weight)
             continue;
-        pp_layer_call c = make_call(x, st, lr, sl, mb);
+        pp_layer_call c = make_call(x, st, lr, sl, task->mb);
         if (lr->k->backward_weight(&c, lr->xp, pp_slot_at(sl, lr->y),
                                    pp_slot_at(sl, lr->dy), &x->err))
             return pp_error_prefix(&x->err, "layer %s", lr->ml->name);
+        if (x->checking && check_grads(x, st, task, lr, 1))
+            return x->err.code;
     }
     return PP_OK;
 }
@@ -246,7 +360,7 @@ pp_status pp_forward(rank_ctx *x, stage_rt *st, int mb, const void **out)
         rc = read_data(x, first, NULL, pp_slot_at(sl, st->target),
                        (size_t)t->n * pp_tensor_bytes(&t->data_info.target));
     if (!rc)
-        rc = forward_layers(x, st, sl, mb, last);
+        rc = forward_layers(x, st, sl, mb, last, x->checking);
     if (rc)
         return rc;
     *out = pp_slot_at(sl, st->out);
@@ -282,19 +396,20 @@ pp_status pp_backward(rank_ctx *x, stage_rt *st, const pp_task *task,
     if (pp_find_slot(x, st, mb, &sl))
         return x->err.code;
     /* A stage that recomputes rebuilds its forward first. */
-    pp_status rc = st->recompute ? forward_layers(x, st, sl, mb, 0) : PP_OK;
+    pp_status rc = st->recompute ? forward_layers(x, st, sl, mb, 0, 0)
+                                 : PP_OK;
     if (!rc && task->op == PP_OP_BW) {
         /* With recompute the layers' output gradients are gone too:
          * rebuild the input-gradient chain before the weights. */
         if (st->recompute)
-            rc = backward_layers(x, st, sl, mb, 0);
+            rc = backward_layers(x, st, sl, task, 0);
         if (!rc)
-            rc = weights_only(x, st, sl, mb);
+            rc = weights_only(x, st, sl, task);
         release_slot(x, st, sl);
         return rc;
     }
     if (!rc)
-        rc = backward_layers(x, st, sl, mb, task->op == PP_OP_B);
+        rc = backward_layers(x, st, sl, task, task->op == PP_OP_B);
     if (rc)
         return rc;
     *out = pp_slot_at(sl, st->gin);

@@ -207,6 +207,15 @@ model keep 's|^checkpoint_every = 5|checkpoint_every = 1\nkeep = 2|'
 run timeout 60 "$PIPETTE" train --steps 4 -q "$tmp/keep.ini"
 [ "$(ls "$tmp/keep.ckpt" | tr '\n' ' ')" = "step-00000003 step-00000004 " ] ||
     fail "keep = 2 kept $(ls "$tmp/keep.ckpt")"
+# A run that goes back (to step 3 of a run since at step 8) keeps the
+# newest 2 up to where it is, and leaves the newer ones alone.
+cp -r "$tmp/keep.ckpt/step-00000003" "$tmp/step3"
+run timeout 60 "$PIPETTE" train --resume --steps 8 -q "$tmp/keep.ini"
+expect_status 0 "on to step 8"
+run timeout 60 "$PIPETTE" train --resume "$tmp/step3" --steps 5 -q "$tmp/keep.ini"
+expect_status 0 "back to step 3, on to 5"
+[ "$(ls "$tmp/keep.ckpt" | tr '\n' ' ')" = "step-00000004 step-00000005 step-00000007 step-00000008 " ] ||
+    fail "gone back, keep = 2 kept $(ls "$tmp/keep.ckpt")"
 model nokeep 's|^seed = 1|seed = 1\nkeep = 3|'
 sed -i '/^checkpoint/d' "$tmp/nokeep.ini"
 run "$PIPETTE" check "$tmp/nokeep.ini"

@@ -235,30 +235,176 @@ else
     expect_err "^$tmp/gpu\\.ini:15: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
 fi
 
-# plugin_path in a model file: relative to the file, searched first.
+# A model file cannot make pipette run code (pipette.ini(5), PLUGINS).
+# Each marker plugin appends its name to $PP_TEST_MARKER when opened.
+PP_TEST_MARKER=$tmp/marker
+export PP_TEST_MARKER
+markers="$PP_BUILDDIR/tests/plugins"
+name_rule="plugins are found by name, never by path, and a name is 1 to 64 lowercase letters, digits, '_', '-' or '.', starting with a letter or digit, without '..'"
+# expect_stderr WHAT: stderr is exactly the lines of $tmp/want.
+expect_stderr() {
+    cmp -s "$tmp/want" "$tmp/err" ||
+        fail "$1: stderr differs: $(diff "$tmp/want" "$tmp/err" | head -n 5)"
+}
+expect_unmarked() {
+    [ ! -e "$PP_TEST_MARKER" ] || fail "$1: opened $(cat "$PP_TEST_MARKER")"
+    rm -f "$PP_TEST_MARKER"
+}
+
+# A name that is a path reaches no file, under check or train, allowed
+# or not: evil.so in a directory of its own, reached from / up any dir.
+mkdir -p "$tmp/x"
+cp "$markers/evil/.libs/evil.so" "$tmp/x/"
+evil="../../../../../../../../../../../../../../../..$tmp/x/evil"
+sed "s|^type = linear$|type = $evil|" "$examples/mlp.ini" >"$tmp/evil.ini"
+line=$(grep -n "^type = \.\./" "$tmp/evil.ini" | head -n 1 | cut -d: -f1)
+printf "%s\n" "$tmp/evil.ini:$line: [layer fc1] type: '$evil' is not a plugin name: $name_rule" >"$tmp/want"
+for cmd in "check" "train --steps 1" "check --allow-model-plugins" \
+           "train --allow-model-plugins --steps 1"; do
+    run "$PIPETTE" $cmd "$tmp/evil.ini"
+    expect_status 2 "$cmd of a layer type that is a path"
+    expect_no_out "$cmd of a layer type that is a path"
+    head -n 1 "$tmp/err" >"$tmp/err1"
+    cmp -s "$tmp/want" "$tmp/err1" || fail "$cmd: $(cat "$tmp/err1")"
+    expect_unmarked "$cmd of a layer type that is a path"
+done
+
+# A downloaded model folder with its own plugins/linear.so: check and
+# train ignore it (and say so) and use the real linear; with
+# --allow-model-plugins or PIPETTE_ALLOW_MODEL_PLUGINS=1 it is searched
+# first, and its linear (the identity, outputs of 2) is the one used
+# (the data's 2 classes fit either).
+mkdir -p "$tmp/download/plugins/layers"
+cp "$markers/model/.libs/linear.so" "$tmp/download/plugins/layers/"
+sed -e 's/^name = mlp$/name = mlp\nplugin_path = plugins/' \
+    -e 's/^classes = 4$/classes = 2/' "$examples/mlp.ini" \
+    >"$tmp/download/model.ini"
+line=$(grep -n "^plugin_path" "$tmp/download/model.ini" | cut -d: -f1)
+echo "pipette: $tmp/download/model.ini:$line: [model] plugin_path ignored: plugins are code, and a model file's own run only if you allow them; pass --allow-model-plugins to load plugins it names" >"$tmp/want"
+for cmd in check "train --steps 1 --quiet"; do
+    run "$PIPETTE" $cmd "$tmp/download/model.ini"
+    expect_status 0 "$cmd of a model folder with its own plugins"
+    expect_stderr "$cmd of a model folder with its own plugins"
+    expect_unmarked "$cmd of a model folder with its own plugins"
+    [ "$cmd" = check ] &&
+        expect_out "^  fc1 +linear +64 +192 " "the real linear used"
+done
+run "$PIPETTE" check --allow-model-plugins "$tmp/download/model.ini"
+expect_status 0 "check --allow-model-plugins of a model folder"
+[ ! -s "$tmp/err" ] || fail "check --allow-model-plugins says: $(cat "$tmp/err")"
+expect_out "^  fc1 +linear +2 +0 " "the model folder's linear used"
+[ "$(cat "$PP_TEST_MARKER" 2>/dev/null)" = linear ] ||
+    fail "the model folder's linear.so was not opened when allowed"
+rm -f "$PP_TEST_MARKER"
+PIPETTE_ALLOW_MODEL_PLUGINS=1 run "$PIPETTE" check "$tmp/download/model.ini"
+expect_status 0 "PIPETTE_ALLOW_MODEL_PLUGINS=1 check of a model folder"
+expect_out "^  fc1 +linear +2 +0 " "PIPETTE_ALLOW_MODEL_PLUGINS=1 loads the folder's linear"
+rm -f "$PP_TEST_MARKER"
+PIPETTE_ALLOW_MODEL_PLUGINS=0 run "$PIPETTE" check "$tmp/download/model.ini"
+expect_status 0 "PIPETTE_ALLOW_MODEL_PLUGINS=0"
+expect_stderr "PIPETTE_ALLOW_MODEL_PLUGINS=0 ignores plugin_path"
+expect_unmarked "PIPETTE_ALLOW_MODEL_PLUGINS=0"
+PIPETTE_ALLOW_MODEL_PLUGINS=yes run "$PIPETTE" check "$tmp/download/model.ini"
+expect_status 2 "PIPETTE_ALLOW_MODEL_PLUGINS=yes"
+echo "pipette: PIPETTE_ALLOW_MODEL_PLUGINS=yes: expected 1 (load the plugins a model file's plugin_path names) or 0" >"$tmp/want"
+expect_stderr "PIPETTE_ALLOW_MODEL_PLUGINS=yes"
+expect_unmarked "PIPETTE_ALLOW_MODEL_PLUGINS=yes"
+
+# A plugin only in an ignored plugin_path is not found, and the message
+# says where it is; allowed, it is used. A plugin_path directory that
+# does not exist is a note while ignored, an error at the key when not.
 mkdir -p "$tmp/model/plugins/layers"
 cp "$TEST_PLUGIN_DIR/good_layer.so" "$tmp/model/plugins/layers/"
-cat >"$tmp/model/own.ini" <<'EOF'
-[model]
-input = 8
-plugin_path = plugins
-[layer mine]
-type = good_layer
-[layer fc]
-type = linear
-units = 3
-[layer loss]
-type = softmax_xent
-[train]
-batch = 4
-[data]
-source = synthetic
-features = 8
-classes = 3
-EOF
+printf '[model]\ninput = 8\nplugin_path = plugins:nowhere\n[layer mine]\ntype = good_layer\n[layer fc]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[train]\nbatch = 4\n[data]\nsource = synthetic\nfeatures = 8\nclasses = 3\n' \
+    >"$tmp/model/own.ini"
 run "$PIPETTE" check "$tmp/model/own.ini"
-expect_status 0 "check of a model with its own plugin_path"
+expect_status 2 "check of a model whose plugin is in its ignored plugin_path"
+{
+    echo "pipette: $tmp/model/own.ini:3: [model] plugin_path ignored: plugins are code, and a model file's own run only if you allow them; pass --allow-model-plugins to load plugins it names"
+    echo "pipette: $tmp/model/own.ini:3: [model] plugin_path: 'nowhere' is not a directory ($tmp/model/nowhere: No such file or directory)"
+    echo "$tmp/model/own.ini:5: [layer mine] type: no layer plugin named 'good_layer' on the search path; $tmp/model/plugins/layers/good_layer.so is in [model] plugin_path, ignored without --allow-model-plugins"
+} >"$tmp/want"
+expect_stderr "a plugin only in an ignored plugin_path"
+expect_no_out "a plugin only in an ignored plugin_path"
+run "$PIPETTE" check --allow-model-plugins "$tmp/model/own.ini"
+expect_status 2 "check --allow-model-plugins with a missing plugin_path directory"
+echo "$tmp/model/own.ini:3: [model] plugin_path: 'nowhere' is not a directory ($tmp/model/nowhere: No such file or directory)" >"$tmp/want"
+expect_stderr "a missing plugin_path directory, allowed"
+sed -i 's/^plugin_path = plugins:nowhere$/plugin_path = plugins/' "$tmp/model/own.ini"
+run "$PIPETTE" check --allow-model-plugins "$tmp/model/own.ini"
+expect_status 0 "check --allow-model-plugins of a model with its own plugin_path"
 expect_out "^  mine +good_layer +8 +0 +0  input$" "plugin from plugin_path used"
+# A relative file name: plugin_path is taken from its directory.
+(cd "$tmp/model" && "$PIPETTE" check --allow-model-plugins own.ini) \
+    >"$tmp/out" 2>"$tmp/err"
+status=$?
+expect_status 0 "check --allow-model-plugins own.ini from its directory"
+
+# Plugin directories and files that another user could change are
+# refused with the reason, by `pipette plugins` (exit 1) and where a
+# model names the plugin (exit 2, at the key). The directories above
+# the plugin's own may be sticky (as /tmp is, above $tmp).
+mkdir -p "$tmp/open"
+cp "$TEST_PLUGIN_DIR/good_layer.so" "$tmp/open/"
+printf '[model]\ninput = 8\n[layer mine]\ntype = good_layer\n[layer loss]\ntype = softmax_xent\n[train]\nbatch = 4\n[data]\nsource = synthetic\nfeatures = 8\nclasses = 8\n' >"$tmp/open.ini"
+for mode in 777 1777 757; do
+    chmod "$mode" "$tmp/open"
+    PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" plugins
+    expect_status 1 "plugins in a directory of mode $mode"
+    why="$tmp/open/good_layer.so: its directory $tmp/open is writable by anyone (mode $(printf %04d "$mode")): another user could put code there that pipette would run; chmod go-w $tmp/open"
+    echo "pipette: refused $why" >"$tmp/want"
+    expect_stderr "plugins in a directory of mode $mode"
+    PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" check "$tmp/open.ini"
+    expect_status 2 "check with a plugin in a directory of mode $mode"
+    echo "$tmp/open.ini:4: [layer mine] type: $why" >"$tmp/want"
+    expect_stderr "check with a plugin in a directory of mode $mode"
+done
+chmod 755 "$tmp/open"
+chmod 666 "$tmp/open/good_layer.so"
+PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" plugins
+expect_status 1 "plugins with a world-writable file"
+echo "pipette: refused $tmp/open/good_layer.so: writable by anyone (mode 0666): another user could change the code pipette would run; chmod go-w $tmp/open/good_layer.so" >"$tmp/want"
+expect_stderr "plugins with a world-writable file"
+chmod 755 "$tmp/open/good_layer.so"
+PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" check "$tmp/open.ini"
+expect_status 0 "check once the directory and file are yours alone"
+if [ "$(id -u)" -eq 0 ] && id -u nobody >/dev/null 2>&1; then
+    chown nobody "$tmp/open/good_layer.so"
+    PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" plugins
+    expect_status 1 "plugins with a file owned by nobody"
+    echo "pipette: refused $tmp/open/good_layer.so: owned by nobody (uid $(id -u nobody)), not by you or root: that user could change the code pipette would run" >"$tmp/want"
+    expect_stderr "plugins with a file owned by nobody"
+    chown 0 "$tmp/open/good_layer.so"
+else
+    echo "SKIP: a plugin owned by another user (needs root and a user nobody)"
+fi
+
+# Only regular files are opened, and only complete ones: a truncated
+# .so is refused (dlopen would die of SIGBUS), a FIFO named x.so is
+# never opened (it would block), each a refusal line, exit 1.
+mkdir -p "$tmp/odd"
+head -c 2000 "$TEST_PLUGIN_DIR/good_layer.so" >"$tmp/odd/truncated.so"
+mkfifo "$tmp/odd/fifo.so"
+mkdir "$tmp/odd/dir.so"
+PIPETTE_PLUGIN_PATH=$tmp/odd run timeout 60 "$PIPETTE" plugins
+expect_status 1 "plugins with a truncated .so, a FIFO and a directory"
+expect_out "^layer +linear " "plugins still lists the good ones"
+expect_err "^pipette: refused $tmp/odd/truncated\.so: truncated or damaged: its ELF program headers describe [0-9]+ bytes, the file has 2000: rebuild or reinstall it$" "truncated .so refused"
+expect_err "^pipette: refused $tmp/odd/fifo\.so: a FIFO, not a regular file: a plugin is a shared object file$" "FIFO refused"
+expect_err "^pipette: refused $tmp/odd/dir\.so: a directory, not a regular file: a plugin is a shared object file$" "directory refused"
+[ "$(wc -l <"$tmp/err")" -eq 3 ] || fail "plugins: not three refusals"
+
+# Relative directories on PIPETTE_PLUGIN_PATH are refused (empty entries
+# are skipped).
+PIPETTE_PLUGIN_PATH="$tmp/open::plugins" run "$PIPETTE" plugins
+expect_status 2 "plugins with a relative PIPETTE_PLUGIN_PATH entry"
+echo "pipette: PIPETTE_PLUGIN_PATH: 'plugins' is a relative directory: plugins are searched only in absolute ones (one relative to wherever pipette runs could load other code there)" >"$tmp/want"
+expect_stderr "a relative PIPETTE_PLUGIN_PATH entry"
+expect_no_out "a relative PIPETTE_PLUGIN_PATH entry"
+PIPETTE_PLUGIN_PATH="plugins" run "$PIPETTE" check "$examples/mlp.ini"
+expect_status 2 "check with a relative PIPETTE_PLUGIN_PATH entry"
+expect_stderr "check with a relative PIPETTE_PLUGIN_PATH entry"
+unset PP_TEST_MARKER
 
 run "$PIPETTE" check "$tmp/does-not-exist.ini"
 expect_status 2 "check of a missing file"

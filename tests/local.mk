@@ -28,10 +28,10 @@ PP_TEST_EMULATED = no
 endif
 
 # Tests see only the plugins they ask for: a user's PIPETTE_PLUGIN_PATH
-# must not change their outcome. PIPETTE_REQUIRE_GPU and
-# PIPETTE_REQUIRE_MPI pass through.
+# or PIPETTE_ALLOW_MODEL_PLUGINS must not change their outcome.
+# PIPETTE_REQUIRE_GPU and PIPETTE_REQUIRE_MPI pass through.
 AM_TESTS_ENVIRONMENT = \
-	unset PIPETTE_PLUGIN_PATH; \
+	unset PIPETTE_PLUGIN_PATH PIPETTE_ALLOW_MODEL_PLUGINS; \
 	PIPETTE='$(abs_top_builddir)/src/pipette'; export PIPETTE; \
 	TEST_PLUGIN_DIR='$(abs_top_builddir)/tests/plugins/.libs'; \
 	TEST_SCHEDULE_DIR='$(abs_top_builddir)/tests/schedules/.libs'; \
@@ -72,6 +72,8 @@ tests_test_safetensors_LDADD = $(TEST_LIBS)
 check_PROGRAMS += tests/test_train
 TESTS += tests/test_train
 tests_test_train_SOURCES = tests/test_train.c tests/train_models.h
+tests_test_train_CPPFLAGS = $(AM_CPPFLAGS) \
+	-DTEST_DATA_DIR='"$(abs_top_builddir)/tests/plugins/data/.libs"'
 tests_test_train_CFLAGS = $(TEST_CFLAGS)
 tests_test_train_LDADD = $(TEST_LIBS) -lm
 
@@ -128,7 +130,8 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	precision_fp16 precision_layer precision_typo grad_clip_negative \
 	repeat_count repeat_no_layers repeat_nested repeat_unknown_ref \
 	repeat_outside_ref repeat_names repeat_copies repeat_share_input \
-	data_batch data_range
+	data_batch data_range plugin_names plugin_name_transport \
+	plugin_path_ignored
 # What train refuses before step 1 and check once missed.
 CHECK_CASES += train_momentum train_beta1 train_nesterov train_data_keys \
 	train_data_missing train_data_short train_data_shape train_data_vocab \

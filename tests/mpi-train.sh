@@ -167,6 +167,21 @@ ends_within "$tmp/term.ini" $job 30
 "$PIPETTE" checkpoint "$tmp/term.ini.ckpt" >/dev/null 2>&1 ||
     fail "SIGTERM across processes: no whole checkpoint"
 
+# A step that is not finite (an lr of 1e30 blows step 2 up): every
+# process finds it before its update, and where: process 0 alone says it
+# once, naming the rank of the layer and its process, and every process
+# exits 1 (no abort). In 4 processes, and in 2 of 2 threads.
+printf '[model]\ninput = 6\n[layer hidden]\ntype = linear\nunits = 16\n[layer act]\ntype = relu\n[layer out]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[data]\nsource = synthetic\ntask = mixture\nclasses = 3\nfeatures = 6\n[train]\nbatch = 24\nsteps = 5\nlr = 1e30\nseed = 7\n[pipeline]\ndevices = cpu*2\nmicrobatches = 2\n[parallel]\ndata = 2\n' >"$tmp/nan.ini"
+for per in 1 2; do
+    sed "s/^data = 2$/data = 2\nranks_per_process = $per/" "$tmp/nan.ini" >"$tmp/nan$per.ini"
+    run timeout 120 $mpirun -np $((4 / per)) "$PIPETTE" train -q "$tmp/nan$per.ini"
+    expect_status 1 "a step not finite in $((4 / per)) processes"
+    expect_err "^pipette: rank 2 \(process $((2 / per)) on [^)]+\), step 2, F0\.1: the loss is nan: training diverged at layer out, the first whose output is not finite \(try a smaller lr\)$" "a step not finite in $((4 / per)) processes: the layer, its rank and process"
+    [ "$(grep -c 'training diverged' "$tmp/err")" -eq 1 ] ||
+        fail "a step not finite in $((4 / per)) processes: said $(grep -c 'training diverged' "$tmp/err") times"
+    expect_no_out "a step not finite in processes"
+done
+
 # A process killed: the job ends at once, none left.
 model "$tmp/kill.ini"
 sed -i 's/^steps = 10$/steps = 1000000/' "$tmp/kill.ini"

@@ -54,8 +54,8 @@ START_TEST(test_descriptor)
     const pp_plugin_desc *desc = load_cuda(path, sizeof path);
     pp_error err;
     pp_error_clear(&err);
-    ck_assert_msg(pp_plugin_check(desc, path, PP_KIND_DEVICE, &err) == PP_OK,
-                  "%s", err.msg);
+    ck_assert_msg(pp_plugin_check(desc, path, PP_KIND_DEVICE, NULL, &err) ==
+                  PP_OK, "%s", err.msg);
     ck_assert_str_eq(desc->name, "cuda");
     ck_assert_uint_eq(desc->kind, PP_KIND_DEVICE);
     ck_assert_ptr_nonnull(desc->description);

@@ -51,8 +51,8 @@ START_TEST(test_descriptor)
                                       sizeof path);
     pp_error err;
     pp_error_clear(&err);
-    ck_assert_msg(pp_plugin_check(desc, path, PP_KIND_TRANSPORT, &err) ==
-                  PP_OK, "%s", err.msg);
+    ck_assert_msg(pp_plugin_check(desc, path, PP_KIND_TRANSPORT, NULL,
+                                  &err) == PP_OK, "%s", err.msg);
     ck_assert_str_eq(desc->name, "nccl");
     ck_assert_uint_eq(desc->kind, PP_KIND_TRANSPORT);
     ck_assert_uint_eq(desc->abi_major, PP_ABI_MAJOR);

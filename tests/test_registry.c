@@ -5,6 +5,7 @@
 #include <config.h>
 
 #include <check.h>
+#include <grp.h>
 #include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -224,7 +225,7 @@ static pp_status check_desc(uint32_t kind, const void *ops, pp_error *err)
                         (uint32_t)sizeof(pp_plugin_desc), kind, "t", "", NULL,
                         ops};
     pp_error_clear(err);
-    return pp_plugin_check(&d, "/p/t.so", kind, err);
+    return pp_plugin_check(&d, "/p/t.so", kind, NULL, err);
 }
 
 START_TEST(refuses_every_null_required_entry)
@@ -348,8 +349,8 @@ START_TEST(refuses_process_reach_without_job_entry)
                         (uint32_t)sizeof(pp_plugin_desc), PP_KIND_TRANSPORT,
                         "t", "", NULL, &t.u};
     pp_error_clear(&err);
-    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_TRANSPORT, &err) ==
-                  PP_OK, "%s", err.msg);
+    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_TRANSPORT, NULL,
+                                  &err) == PP_OK, "%s", err.msg);
 }
 END_TEST
 
@@ -394,8 +395,8 @@ START_TEST(device_before_clipping)
                         (uint32_t)sizeof(pp_plugin_desc), PP_KIND_DEVICE,
                         "t", "", NULL, &t.u};
     pp_error_clear(&err);
-    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_DEVICE, &err) ==
-                  PP_OK, "%s", err.msg);
+    ck_assert_msg(pp_plugin_check(&d, "/p/t.so", PP_KIND_DEVICE, NULL,
+                                  &err) == PP_OK, "%s", err.msg);
 }
 END_TEST
 
@@ -730,6 +731,260 @@ START_TEST(scan_reports_every_broken_plugin)
 }
 END_TEST
 
+/* A name is never a path: what a model or command line writes becomes a
+ * file name only when it is 1 to 64 of [a-z0-9_.-], from [a-z0-9], with
+ * no "..". */
+START_TEST(names_are_not_paths)
+{
+    static const char *const good[] = {"linear", "1f1b", "zb-h1", "mpi-job",
+                                       "good_layer", "a.b", "x."};
+    static const char *const bad[] = {"", "../x", "a/b", "..", "a..b",
+                                      ".hidden", "-x", "_x", "Linear",
+                                      "a b", "a\\b", "/abs", "caf\xc3\xa9"};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+        ck_assert_msg(pp_plugin_name_ok(good[i]), "%s", good[i]);
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        ck_assert_msg(!pp_plugin_name_ok(bad[i]), "%s", bad[i]);
+    char longest[PP_PLUGIN_NAME_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[PP_PLUGIN_NAME_MAX] = '\0';
+    ck_assert(pp_plugin_name_ok(longest));
+    longest[PP_PLUGIN_NAME_MAX] = 'a';
+    longest[PP_PLUGIN_NAME_MAX + 1] = '\0';
+    ck_assert(!pp_plugin_name_ok(longest));
+
+    /* A path to a real plugin file finds nothing, and says why. */
+    setenv("PIPETTE_PLUGIN_PATH", TEST_PLUGIN_DIR, 1);
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin *p;
+    char path[PATH_MAX];
+    ck_assert(!pp_registry_locate(reg, PP_KIND_LAYER, "../.libs/good_layer",
+                                  path, sizeof path));
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER,
+                                      "../.libs/good_layer", &p, &err),
+                     PP_ERR_CONFIG);
+    ck_assert_str_eq(err.msg, "'../.libs/good_layer' is not a plugin name: "
+                     "plugins are found by name, never by path, and a name "
+                     "is 1 to 64 lowercase letters, digits, '_', '-' or '.', "
+                     "starting with a letter or digit, without '..'");
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "Good_layer", &p,
+                                      &err), PP_ERR_CONFIG);
+    ck_assert(strstr(err.msg, "; did you mean 'good_layer'?") != NULL);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* The descriptor's name is the name asked for, and the file's. */
+START_TEST(refuses_name_not_asked)
+{
+    tables t;
+    fill_whole(&t, PP_KIND_TRANSPORT);
+    t.u.transport.reach = PP_REACH_THREADS;
+    pp_plugin_desc d = {PP_PLUGIN_MAGIC, PP_ABI_MAJOR, PP_ABI_MINOR,
+                        (uint32_t)sizeof(pp_plugin_desc), PP_KIND_TRANSPORT,
+                        "t", "", NULL, &t.u};
+    pp_error err;
+    pp_error_clear(&err);
+    ck_assert_int_eq(pp_plugin_check(&d, "/p/t.so", PP_KIND_TRANSPORT, "u",
+                                     &err), PP_ERR_PLUGIN);
+    ck_assert_str_eq(err.msg, "/p/t.so: transport plugin is named 't', not "
+                              "'u' as asked");
+    ck_assert_int_eq(pp_plugin_check(&d, "/p/t.so", PP_KIND_TRANSPORT, "t",
+                                     &err), PP_OK);
+    /* Asked for by the name of its file, by the registry. */
+    setenv("PIPETTE_PLUGIN_PATH", TEST_PLUGIN_DIR, 1);
+    pp_registry *reg;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin *p;
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "misnamed", &p,
+                                      &err), PP_ERR_PLUGIN);
+    char want[1024];
+    snprintf(want, sizeof want, "%s: layer plugin is named 'other_name' but "
+             "its file is 'misnamed.so': name the file after the plugin "
+             "(other_name.so)", plugin_file("misnamed"));
+    ck_assert_str_eq(err.msg, want);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* pp_registry_load_file's refusal of a scratch file, or "" when it
+ * loads; a new registry each time. */
+static const char *load_scratch(const char *rel)
+{
+    static pp_error err;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", scratch, rel);
+    pp_registry *reg;
+    pp_error_clear(&err);
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const pp_plugin *p;
+    pp_registry_load_file(reg, path, PP_KIND_LAYER, &p, &err);
+    pp_registry_free(reg);
+    return err.msg;
+}
+
+static void run_cmd(const char *fmt, const char *arg)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, fmt, arg, arg);
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+}
+
+/* Files and directories that another user than you and root could
+ * change are refused, as OpenSSH's StrictModes refuses them: the file,
+ * its directory (even sticky), and those above it up to / (where a
+ * sticky one, as /tmp, may be writable). */
+START_TEST(refuses_what_others_can_change)
+{
+    make_scratch();
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    place("good_layer", "a/b");
+    char dir[256], want[2048];
+    snprintf(dir, sizeof dir, "%s/a/b", scratch);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), "");
+    chmod(dir, 0777);
+    snprintf(want, sizeof want, "%s/good_layer.so: its directory %s is "
+             "writable by anyone (mode 0777): another user could put code "
+             "there that pipette would run; chmod go-w %s", dir, dir, dir);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), want);
+    chmod(dir, 01777);
+    ck_assert(strstr(load_scratch("a/b/good_layer.so"), "(mode 1777)"));
+    chmod(dir, 0755);
+    /* Above the file's directory: sticky is enough. */
+    snprintf(dir, sizeof dir, "%s/a", scratch);
+    chmod(dir, 01777);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), "");
+    chmod(dir, 0777);
+    snprintf(want, sizeof want, "%s/b/good_layer.so: its directory %s is "
+             "writable by anyone (mode 0777): another user could put code "
+             "there that pipette would run; chmod go-w %s", dir, dir, dir);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), want);
+    chmod(dir, 0755);
+    /* A link from a directory anyone can write to is refused there. */
+    snprintf(dir, sizeof dir, "%s/c", scratch);
+    run_cmd("mkdir -m 777 '%s' && ln -s ../a/b/good_layer.so "
+            "'%s/good_layer.so'", dir);
+    snprintf(want, sizeof want, "%s/good_layer.so: its directory %s is "
+             "writable by anyone (mode 0777): another user could put code "
+             "there that pipette would run; chmod go-w %s", dir, dir, dir);
+    ck_assert_str_eq(load_scratch("c/good_layer.so"), want);
+    /* The file itself. */
+    snprintf(dir, sizeof dir, "%s/a/b/good_layer.so", scratch);
+    chmod(dir, 0646);
+    snprintf(want, sizeof want, "%s: writable by anyone (mode 0646): another "
+             "user could change the code pipette would run; chmod go-w %s",
+             dir, dir);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), want);
+    chmod(dir, 0755);
+    ck_assert_str_eq(load_scratch("a/b/good_layer.so"), "");
+    /* Another owner, and a group that is not the owner's own, where this
+     * test may set them (as root). */
+    if (geteuid() == 0) {
+        ck_assert_int_eq(chown(dir, 65534, (gid_t)-1), 0);
+        ck_assert(strstr(load_scratch("a/b/good_layer.so"),
+                         "uid 65534"));
+        ck_assert(strstr(load_scratch("a/b/good_layer.so"),
+                         ", not by you or root: that user could change the "
+                         "code pipette would run"));
+        ck_assert_int_eq(chown(dir, 0, 1), 0); /* group 1: daemon */
+        chmod(dir, 0775);
+        ck_assert(strstr(load_scratch("a/b/good_layer.so"),
+                         "writable by group ") != NULL);
+        ck_assert(strstr(load_scratch("a/b/good_layer.so"), "(mode 0775)"));
+        /* Root's own group, where it is private (named root, no one
+         * listed in it), is root's: umask 002 makes no refusal. */
+        struct group *g = getgrgid(0);
+        if (g && strcmp(g->gr_name, "root") == 0 && !g->gr_mem[0]) {
+            ck_assert_int_eq(chown(dir, 0, 0), 0);
+            ck_assert_str_eq(load_scratch("a/b/good_layer.so"), "");
+        }
+    }
+    remove_scratch();
+}
+END_TEST
+
+/* What dlopen must not see: a FIFO (it would block), a directory, a
+ * truncated object (its pages past the end are SIGBUS). */
+START_TEST(refuses_what_is_not_a_whole_file)
+{
+    make_scratch();
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    char path[256], want[1024];
+    snprintf(path, sizeof path, "%s/fifo.so", scratch);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    snprintf(want, sizeof want, "%s: a FIFO, not a regular file: a plugin "
+             "is a shared object file", path);
+    ck_assert_str_eq(load_scratch("fifo.so"), want);
+    snprintf(path, sizeof path, "%s/dir.so", scratch);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    ck_assert(strstr(load_scratch("dir.so"), ": a directory, not a regular "
+                     "file"));
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "head -c 4000 '%s' >'%s/cut.so'",
+             plugin_file("good_layer"), scratch);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(path, sizeof path, "%s/cut.so", scratch);
+    const char *msg = load_scratch("cut.so");
+    snprintf(want, sizeof want, "%s: truncated or damaged: its ELF program "
+             "headers describe ", path);
+    ck_assert_msg(strncmp(msg, want, strlen(want)) == 0, "%s", msg);
+    ck_assert(strstr(msg, " bytes, the file has 4000: rebuild or reinstall "
+                     "it") != NULL);
+    remove_scratch();
+}
+END_TEST
+
+/* A relative directory on the path would find other plugins wherever
+ * pipette runs; refused. */
+START_TEST(refuses_relative_directories)
+{
+    pp_registry *reg;
+    pp_error err;
+    setenv("PIPETTE_PLUGIN_PATH", "/abs::rel/plugins", 1);
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_ERR_USAGE);
+    ck_assert_str_eq(err.msg, "PIPETTE_PLUGIN_PATH: 'rel/plugins' is a "
+                     "relative directory: plugins are searched only in "
+                     "absolute ones (one relative to wherever pipette runs "
+                     "could load other code there)");
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    ck_assert_int_eq(pp_registry_create(".", &reg, &err), PP_ERR_USAGE);
+    ck_assert(strncmp(err.msg, "plugin_path: '.' is a relative", 30) == 0);
+    /* Empty entries are skipped. */
+    setenv("PIPETTE_PLUGIN_PATH", ":" TEST_PLUGIN_DIR ":", 1);
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    const char *const *dirs;
+    ck_assert_uint_ge(pp_registry_dirs(reg, &dirs), 2);
+    ck_assert_str_eq(dirs[0], TEST_PLUGIN_DIR);
+    pp_registry_free(reg);
+}
+END_TEST
+
+/* Ignored directories are never opened, only named where they hold a
+ * plugin that is not found. */
+START_TEST(ignored_directories_are_named)
+{
+    unsetenv("PIPETTE_PLUGIN_PATH");
+    pp_registry *reg;
+    pp_error err;
+    ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
+    ck_assert_int_eq(pp_registry_ignore(reg, TEST_PLUGIN_DIR, "a place "
+                                        "ignored", &err), PP_OK);
+    const pp_plugin *p;
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "good_layer", &p,
+                                      &err), PP_ERR_PLUGIN);
+    char want[1024];
+    snprintf(want, sizeof want, "no layer plugin named 'good_layer' on the "
+             "search path; %s is in a place ignored",
+             plugin_file("good_layer"));
+    ck_assert_str_eq(err.msg, want);
+    ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "linear", &p,
+                                      &err), PP_OK);
+    pp_registry_free(reg);
+}
+END_TEST
+
 START_TEST(error_list_summarises_overflow)
 {
     pp_error err;
@@ -774,7 +1029,15 @@ static Suite *registry_suite(void)
     tcase_add_test(refuse, refuses_name_not_file);
     tcase_add_test(refuse, refuses_missing_table);
     tcase_add_test(refuse, reports_dlopen_failure_with_hint);
+    tcase_add_test(refuse, refuses_name_not_asked);
     suite_add_tcase(s, refuse);
+    TCase *safe = tcase_create("nothing others choose");
+    tcase_add_test(safe, names_are_not_paths);
+    tcase_add_test(safe, refuses_what_others_can_change);
+    tcase_add_test(safe, refuses_what_is_not_a_whole_file);
+    tcase_add_test(safe, refuses_relative_directories);
+    tcase_add_test(safe, ignored_directories_are_named);
+    suite_add_tcase(s, safe);
     TCase *path = tcase_create("search path");
     tcase_add_test(path, config_path_comes_before_environment);
     tcase_add_test(path, not_found_suggests_close_name);

@@ -523,7 +523,8 @@ static const char *refusal(const char *pipeline)
             getenv("TEST_TRANSPORT_DIR"), pipeline);
     fclose(f);
     pp_model *m;
-    pp_status st = pp_model_load(path, &m, &err);
+    pp_model_opts opts = {.allow_plugins = 1};
+    pp_status st = pp_model_load_opts(path, &opts, &m, &err);
     unlink(path);
     ck_assert_int_eq(st, PP_ERR_CONFIG);
     const char *colon = strchr(err.msg, ':');

@@ -497,6 +497,7 @@ START_TEST(layer_state)
     ck_assert_int_ge(lfd, 0);
     close(lfd);
     setenv("STATEFUL_LOG", log, 1);
+    setenv("PIPETTE_ALLOW_MODEL_PLUGINS", "1", 1); /* its plugin_path */
     char layers[1024];
     snprintf(layers, sizeof layers,
              "[model]\ninput = 6\nplugin_path = %s\n"
@@ -519,6 +520,7 @@ START_TEST(layer_state)
     weights_free(&one);
     weights_free(&two);
     unsetenv("STATEFUL_LOG");
+    unsetenv("PIPETTE_ALLOW_MODEL_PLUGINS");
     unlink(log);
 }
 END_TEST
@@ -537,9 +539,10 @@ static const char *courier_setup(char *log)
 
 /* A transport pipette was not written for (tests/plugins/courier.c,
  * cheaper than local), found through PIPETTE_PLUGIN_PATH: auto routes
- * every direction between the cpu ranks through it, sends and the sums
- * of a tied table alike, it delivers every letter, and the weights and
- * losses are the very bits of the same run through local. */
+ * every direction between the cpu ranks through it, sends and sums (of
+ * the gradient norm, between every pair, and of a tied table) alike, it
+ * delivers every letter, and the weights and losses are the very bits of
+ * the same run through local. */
 START_TEST(auto_takes_a_new_transport)
 {
     char log[] = "/tmp/pp-courier-XXXXXX";
@@ -548,11 +551,8 @@ START_TEST(auto_takes_a_new_transport)
         weights local, courier;
         unsetenv("PIPETTE_PLUGIN_PATH");
         ck_assert(train(models[k], "1f1b", 3, 6, 1, 0, "auto", &local));
-        ck_assert_str_eq(local.route,
-                         k == TIED ? "  transport: local 0->1 0->2 1->0 "
-                                     "1->2 2->0 2->1\n"
-                                   : "  transport: local 0->1 1->0 1->2 "
-                                     "2->1\n");
+        ck_assert_str_eq(local.route, "  transport: local 0->1 0->2 1->0 "
+                                      "1->2 2->0 2->1\n");
         setenv("PIPETTE_PLUGIN_PATH", dir, 1);
         setenv("COURIER_LOG", log, 1);
         ck_assert(train(models[k], "1f1b", 3, 6, 1, 0, "auto", &courier));
@@ -574,15 +574,16 @@ START_TEST(auto_takes_a_new_transport)
     }
     unsetenv("PIPETTE_PLUGIN_PATH");
     /* Each run's letters: 1f1b's 6 micro-batches over 3 ranks send 24
-     * messages a step, and the tied table's sum one each way more. */
+     * messages a step, the norm's sum 6 (each rank to the 2 others), and
+     * the tied table's sum one each way more. */
     FILE *f = fopen(log, "r");
     long got[2] = {0, 0};
     ck_assert(f && fscanf(f, "delivered %ld, %*u bytes\ndelivered %ld",
                           &got[0], &got[1]) == 2);
     fclose(f);
     unlink(log);
-    ck_assert_int_eq(got[0], 24 * STEPS);
-    ck_assert_int_eq(got[1], 26 * STEPS);
+    ck_assert_int_eq(got[0], 30 * STEPS);
+    ck_assert_int_eq(got[1], 32 * STEPS);
 }
 END_TEST
 
@@ -630,7 +631,9 @@ START_TEST(bf16_every_schedule)
 END_TEST
 
 /* A bf16 message has half an FP32 one's bytes, counted by the transport
- * that carried it (courier, as in auto_takes_a_new_transport). */
+ * that carried it (courier, as in auto_takes_a_new_transport): but for
+ * the norm's sum, FP32 in both (each of 3 ranks sends the 2 others 256
+ * parts and 6 micro-batches' losses a step). */
 START_TEST(bf16_halves_messages)
 {
     char log[] = "/tmp/pp-courier-XXXXXX";
@@ -655,9 +658,10 @@ START_TEST(bf16_halves_messages)
                           &bytes[1]) == 4);
     fclose(f);
     unlink(log);
+    size_t norm = 3 * 2 * (256 + 6) * sizeof(float) * STEPS;
     ck_assert_int_eq(letters[0], letters[1]);
-    ck_assert_uint_gt(bytes[0], 0);
-    ck_assert_uint_eq(bytes[1] * 2, bytes[0]);
+    ck_assert_uint_gt(bytes[0], norm);
+    ck_assert_uint_eq((bytes[1] - norm) * 2, bytes[0] - norm);
 }
 END_TEST
 
@@ -792,6 +796,174 @@ START_TEST(clipping_by_hand)
 }
 END_TEST
 
+/* A run of `text` (a whole model file, its [train] steps, lr and
+ * on_nonfinite as given); its parameters in *w (each layer's, malloc'd)
+ * whether it failed or not; returns its status, its error in *err. */
+static pp_status nonfinite_run(const char *text, int64_t *skipped,
+                               weights *w, pp_error *err)
+{
+    char path[] = "/tmp/pp-nonfinite-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+    pp_error_clear(err);
+    pp_model *model;
+    setenv("PIPETTE_ALLOW_MODEL_PLUGINS", "1", 1); /* spiky's plugin_path */
+    pp_status st = pp_model_load(path, &model, err);
+    unsetenv("PIPETTE_ALLOW_MODEL_PLUGINS");
+    unlink(path);
+    ck_assert_msg(st == PP_OK, "%s", err->msg);
+    pp_train_opts o = {.recv_timeout_ms = 20000, .quiet = 1, .out = stdout,
+                       .init = resume_from, .resume = resume_from != NULL};
+    pp_trainer *t;
+    ck_assert_msg(pp_trainer_create(model, &o, &t, err) == PP_OK, "%s",
+                  err->msg);
+    st = pp_trainer_run(t, err);
+    /* Every replica holds the same bits, applied or not. */
+    for (int s = model->stages; s < t->S; s++)
+        ck_assert(memcmp(pp_stage_host_params(t, s),
+                         pp_stage_host_params(t, t->stage[s].ms),
+                         t->stage[s].nparams * sizeof(float)) == 0);
+    memset(w, 0, sizeof *w);
+    for (int l = 0; l < model->nlayers; l++)
+        for (int i = 0; i < 2; i++) {
+            size_t n;
+            const float *p = pp_trainer_param(t, l, i, &n);
+            if (!p)
+                continue;
+            w->w[l][i] = malloc(n * sizeof(float));
+            memcpy(w->w[l][i], p, n * sizeof(float));
+            w->n[l][i] = n;
+        }
+    w->loss[0] = pp_trainer_loss(t, 1);
+    *skipped = pp_trainer_steps_skipped(t);
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return st;
+}
+
+/* The layouts the non-finite tests run: one rank, three under 1f1b, and
+ * two replicas of two ranks; [pipeline] and [parallel]. */
+static const char *const nonfinite_layouts[] = {
+    "[pipeline]\ndevices = cpu\nmicrobatches = 4\n",
+    "[pipeline]\ndevices = cpu*3\nschedule = 1f1b\nmicrobatches = 4\n",
+    "[pipeline]\ndevices = cpu*2\nschedule = 1f1b\nmicrobatches = 2\n"
+    "[parallel]\ndata = 2\n",
+};
+
+/* An lr of 1e30 blows the second step up: the run stops there, before
+ * any rank's update, naming the step, the task and the first layer whose
+ * output is not finite (hidden: its weights took a 1e30-sized step), and
+ * the parameters are the first step's, bit for bit. _i: layout. */
+START_TEST(nonfinite_stops_before_the_update)
+{
+    static const char model[] =
+        "[model]\ninput = 6\n"
+        "[layer hidden]\ntype = linear\nunits = 16\n"
+        "[layer act]\ntype = relu\n"
+        "[layer out]\ntype = linear\nunits = 3\n"
+        "[layer loss]\ntype = softmax_xent\n" MIXTURE_DATA
+        "[train]\nbatch = 24\noptimizer = sgd\nlr = 1e30\nseed = 7\n";
+    static const char *const want[] = {
+        "rank 0, step 2, F0.0: the loss is nan: training diverged at layer "
+        "out, the first whose output is not finite (try a smaller lr)",
+        "rank 2, step 2, F0.2: the loss is nan: training diverged at layer "
+        "out, the first whose output is not finite (try a smaller lr)",
+        "rank 2, step 2, F0.1: the loss is nan: training diverged at layer "
+        "out, the first whose output is not finite (try a smaller lr)",
+    };
+    char text[1024];
+    weights one, stopped;
+    int64_t skipped;
+    pp_error err;
+    snprintf(text, sizeof text, "%ssteps = 1\n%s", model,
+             nonfinite_layouts[_i]);
+    ck_assert_int_eq(nonfinite_run(text, &skipped, &one, &err), PP_OK);
+    snprintf(text, sizeof text, "%ssteps = 5\n%s", model,
+             nonfinite_layouts[_i]);
+    ck_assert_int_eq(nonfinite_run(text, &skipped, &stopped, &err),
+                     PP_ERR_RUNTIME);
+    ck_assert_str_eq(err.msg, want[_i]);
+    ck_assert_msg(same_bits(&stopped, &one),
+                  "the stopped step changed the parameters");
+    ck_assert_int_eq(skipped, 0);
+    weights_free(&one);
+    weights_free(&stopped);
+}
+END_TEST
+
+/* on_nonfinite = skip: a data source whose step 2 has an infinite
+ * feature (tests/plugins/spiky.c; every other step the same batch). The
+ * step is skipped (its loss logged), and changes nothing: after it the
+ * parameters are the first step's; and the run goes on to the weights of
+ * a run without it, bit for bit, under adamw, whose step count skips it
+ * too. _i: layout. */
+START_TEST(nonfinite_skipped)
+{
+    static const char model[] =
+        "[model]\ninput = 4\nplugin_path = " TEST_DATA_DIR "\n"
+        "[layer hidden]\ntype = linear\nunits = 8\n"
+        "[layer act]\ntype = tanh\n"
+        "[layer out]\ntype = linear\nunits = 3\n"
+        "[layer loss]\ntype = softmax_xent\n"
+        "[data]\nsource = spiky\nrepeat = 24\nbad = 30\nbad_count = %d\n"
+        "[train]\nbatch = 24\noptimizer = adamw\nlr = 0.05\n"
+        "on_nonfinite = skip\nsteps = %d\n%s";
+    static const struct {
+        int bad, steps;
+    } runs[] = {{1, 2}, {0, 1}, {1, 4}, {0, 3}};
+    weights w[4];
+    int64_t skipped[4];
+    for (int k = 0; k < 4; k++) {
+        char text[1024];
+        pp_error err;
+        snprintf(text, sizeof text, model, runs[k].bad, runs[k].steps,
+                 nonfinite_layouts[_i]);
+        ck_assert_msg(nonfinite_run(text, &skipped[k], &w[k], &err) ==
+                          PP_OK, "%s", err.msg);
+        ck_assert_int_eq(skipped[k], runs[k].bad);
+    }
+    /* The spike's loss is finite (tanh takes the infinity to 1), its
+     * gradients are not. */
+    ck_assert_msg(isfinite(w[0].loss[0]), "step 2's loss %g",
+                  w[0].loss[0]);
+    ck_assert_msg(same_bits(&w[0], &w[1]), "the skipped step moved the "
+                  "parameters");
+    ck_assert_msg(same_bits(&w[2], &w[3]), "after a skipped step, the "
+                  "weights differ from a run without it");
+    ck_assert_msg(!same_bits(&w[1], &w[3]), "nothing trained");
+    /* Resumed after the skipped step (from a checkpoint of step 2, which
+     * says 1 of its 2 steps was skipped): the same bits, adamw's step
+     * count going on from 1. */
+    char dir[] = "/tmp/pp-skip-XXXXXX", text[1024], ckpt[160];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(ckpt, sizeof ckpt, "checkpoint = %s\ncheckpoint_every = 2\n%s",
+             dir, nonfinite_layouts[_i]);
+    snprintf(text, sizeof text, model, 1, 4, ckpt);
+    weights whole, resumed;
+    int64_t n;
+    pp_error err;
+    ck_assert_int_eq(nonfinite_run(text, &n, &whole, &err), PP_OK);
+    ck_assert_msg(same_bits(&whole, &w[2]), "a checkpoint changed the run");
+    char step2[200];
+    snprintf(step2, sizeof step2, "%s/step-00000002", dir);
+    resume_from = step2;
+    ck_assert_int_eq(nonfinite_run(text, &n, &resumed, &err), PP_OK);
+    resume_from = NULL;
+    ck_assert_msg(same_bits(&resumed, &whole), "resumed after a skipped step, "
+                  "the weights differ");
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    weights_free(&whole);
+    weights_free(&resumed);
+    for (int k = 0; k < 4; k++)
+        weights_free(&w[k]);
+}
+END_TEST
+
 static Suite *train_suite(void)
 {
     Suite *s = suite_create("train");
@@ -810,6 +982,8 @@ static Suite *train_suite(void)
     tcase_add_loop_test(tc, clipping_by_hand, 0, 2);
     tcase_add_loop_test(tc, resume_is_exact, 0, 4 * NMODELS);
     tcase_add_test(tc, trace_is_bounded);
+    tcase_add_loop_test(tc, nonfinite_stops_before_the_update, 0, 3);
+    tcase_add_loop_test(tc, nonfinite_skipped, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

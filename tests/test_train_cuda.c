@@ -363,6 +363,117 @@ static int refuses_what_does_not_fit(void)
     return ok;
 }
 
+/* A run of `text` (a whole model file): its status, error and every
+ * parameter in w (at most CAP floats, *n of them), failed or not. */
+static pp_status run_text(const char *text, pp_error *err, float *w,
+                          size_t cap, size_t *n, int64_t *skipped)
+{
+    char path[] = "/tmp/pp-nonfinite-cuda-XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        perror("mkstemp");
+        exit(1);
+    }
+    fputs(text, f);
+    fclose(f);
+    pp_error_clear(err);
+    pp_model *model;
+    pp_status st = pp_model_load(path, &model, err);
+    unlink(path);
+    if (st) {
+        fprintf(stderr, "FAIL: %s\n", err->msg);
+        exit(1);
+    }
+    pp_trainer *t = NULL;
+    pp_train_opts o = {.recv_timeout_ms = 60000, .quiet = 1, .out = stdout};
+    st = pp_trainer_create(model, &o, &t, err);
+    if (st) {
+        fprintf(stderr, "FAIL: %s\n", err->msg);
+        exit(1);
+    }
+    st = pp_trainer_run(t, err);
+    *n = copy_params(model, t, w, cap);
+    *skipped = pp_trainer_steps_skipped(t);
+    pp_trainer_free(t);
+    pp_model_free(model);
+    return st;
+}
+
+/* A step that is not finite on GPU ranks, as test_train.c checks it on
+ * cpu ones: with an lr of 1e30 the run stops at step 2 before any update
+ * (the parameters are step 1's, bit for bit), naming the layer, in fp32
+ * and bf16 (its outputs checked as bf16); with on_nonfinite = skip and a
+ * spike in step 2's data, the step changes nothing and the run goes on
+ * to a run's without it. */
+static int nonfinite_on_gpu(void)
+{
+    static const char stop[] =
+        "[model]\ninput = 6\n"
+        "[layer hidden]\ntype = linear\nunits = 16\n"
+        "[layer act]\ntype = relu\n"
+        "[layer out]\ntype = linear\nunits = 3\n"
+        "[layer loss]\ntype = softmax_xent\n" MIXTURE_DATA
+        "[pipeline]\ndevices = cuda:0*2\nmicrobatches = 4\n"
+        "[train]\nbatch = 24\noptimizer = sgd\nlr = 1e30\nseed = 7\n"
+        "precision = %s\nsteps = %d\n";
+    static const char skip[] =
+        "[model]\ninput = 4\nplugin_path = " TEST_DATA_DIR "\n"
+        "[layer hidden]\ntype = linear\nunits = 8\n"
+        "[layer act]\ntype = tanh\n"
+        "[layer out]\ntype = linear\nunits = 3\n"
+        "[layer loss]\ntype = softmax_xent\n"
+        "[data]\nsource = spiky\nrepeat = 24\nbad = 30\nbad_count = %d\n"
+        "[pipeline]\ndevices = cuda:0*2\nmicrobatches = 4\n"
+        "[train]\nbatch = 24\noptimizer = adamw\nlr = 0.05\n"
+        "on_nonfinite = skip\nsteps = %d\n";
+    enum { CAP = 4096 };
+    static float w[4][CAP];
+    size_t n[4];
+    int64_t skipped[4];
+    char text[2048];
+    pp_error err;
+    int ok = 1;
+    static const char *const precisions[] = {"fp32", "bf16"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(text, sizeof text, stop, precisions[k], 1);
+        pp_status st = run_text(text, &err, w[0], CAP, &n[0], &skipped[0]);
+        snprintf(text, sizeof text, stop, precisions[k], 5);
+        pp_status st2 = run_text(text, &err, w[1], CAP, &n[1], &skipped[1]);
+        int good = !st && st2 == PP_ERR_RUNTIME &&
+                   strstr(err.msg, "rank 1, step 2, F0.1: the loss is nan: "
+                          "training diverged at layer out, the first whose "
+                          "output is not finite") &&
+                   n[0] == n[1] && !memcmp(w[0], w[1], n[0] * sizeof **w);
+        printf("%s: %s: an lr of 1e30 stops at step 2, before its update: "
+               "%s\n", good ? "PASS" : "FAIL", precisions[k], err.msg);
+        ok &= good;
+    }
+    static const struct {
+        int bad, steps;
+    } runs[] = {{1, 2}, {0, 1}, {1, 4}, {0, 3}};
+    setenv("PIPETTE_ALLOW_MODEL_PLUGINS", "1", 1); /* spiky's plugin_path */
+    for (int k = 0; k < 4; k++) {
+        snprintf(text, sizeof text, skip, runs[k].bad, runs[k].steps);
+        if (run_text(text, &err, w[k], CAP, &n[k], &skipped[k]) ||
+            skipped[k] != runs[k].bad) {
+            printf("FAIL: on_nonfinite = skip, %d steps: %s, %lld skipped\n",
+                   runs[k].steps, err.msg, (long long)skipped[k]);
+            unsetenv("PIPETTE_ALLOW_MODEL_PLUGINS");
+            return 0;
+        }
+    }
+    unsetenv("PIPETTE_ALLOW_MODEL_PLUGINS");
+    int same = n[0] == n[1] && !memcmp(w[0], w[1], n[0] * sizeof **w);
+    double worst = n[2] == n[3] ? worst_of(w[2], w[3], n[2], 1e-6, 1e-6)
+                                : INFINITY;
+    printf("%s: on_nonfinite = skip: the skipped step moved %s; after it, "
+           "worst %.3f of 1e-6 from a run without it\n",
+           same && worst <= 1.0 ? "PASS" : "FAIL",
+           same ? "nothing" : "parameters", worst);
+    return ok && same && worst <= 1.0;
+}
+
 #if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
 /* A run whose NCCL link or sum stalls (the emulator loses every message
  * and sum, or loses them and reports an asynchronous error:
@@ -566,6 +677,7 @@ int main(void)
     }
     bf16_runs(gpus);
     failures += !refuses_what_does_not_fit();
+    failures += !nonfinite_on_gpu();
 #if defined PP_CUDA_EMULATOR && defined HAVE_NCCL
     if (gpus >= 2) {
         failures += !fails_when_nccl_stalls("cuda:0,cuda:1",

@@ -131,14 +131,14 @@ awk 'NR == 1 { a = $1 } { d = $1 - a; if (d < 0) d = -d; if (d > 1e-5 * a) bad =
 # stream-ordered GPU path, here with the cpu device) gives the same
 # losses as local; a transport that connects none of the ranks is refused.
 run timeout 120 "$PIPETTE" train --steps 3 "$examples/char-1f1b.ini"
-expect_out "^  transport: local 0->1 1->0 1->2 2->1$" "plan names the transport of each direction"
+expect_out "^  transport: local 0->1 0->2 1->0 1->2 2->0 2->1$" "plan names the transport of each direction (every pair: the gradient norm is summed over the ranks)"
 local_loss=$(loss_at 3)
 sed 's/^schedule = 1f1b/schedule = 1f1b\ntransport = peer/' \
     "$examples/char-1f1b.ini" >"$tmp/peer.ini"
 cp "$examples/corpus.txt" "$tmp/"
 run timeout 120 "$PIPETTE" train --steps 3 "$tmp/peer.ini"
 expect_status 0 "train with transport = peer"
-expect_out "^  transport: peer 0->1 1->0 1->2 2->1$" "peer carries every direction"
+expect_out "^  transport: peer 0->1 0->2 1->0 1->2 2->0 2->1$" "peer carries every direction"
 # Rank 0 snapshots 6 activations of 8 x 32 x 24 floats a step: 0.14 MiB.
 expect_out "^  rank 0 \(cpu\) memory: .*, transfer buffers up to 0\.14 MiB$" "transfer buffers in the memory plan"
 [ "$(loss_at 3)" = "$local_loss" ] ||
@@ -270,10 +270,50 @@ expect_status 2 "missing data file"
 expect_no_out "missing data file"
 expect_err "^$tmp/nofile\.ini:[0-9]+: \[data\] path: cannot read '$tmp/no-such-corpus\.txt': No such file or directory$" "missing data file message"
 
+# A step that is not finite (an lr of 1e30 blows step 2 up) stops the run
+# before any rank's update (tests/test_train.c checks the parameters),
+# exit 1, naming the step, the task and the first layer whose output is
+# not finite, in one line.
 sed 's|^lr = .*|lr = 1e30|' "$examples/mlp.ini" >"$tmp/diverge.ini"
 run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge.ini"
 expect_status 1 "a diverging loss"
-expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "NaN loss names rank, step and task"
+expect_err "^pipette: rank 0, step 2, F0\.0: the loss is nan: training diverged at layer fc2, the first whose output is not finite \(try a smaller lr\)$" "a diverging loss names the step, the task and the layer"
+[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "a diverging loss: more than one line"
+
+# A layer whose input gradient is infinite (tests/plugins/bad_grad.c, bug
+# = inf) before a tanh: the loss is finite, the gradients are not, from
+# step 1; the first layer in backward order whose gradients are not
+# finite is named.
+printf '[model]\ninput = 2\nplugin_path = %s\n[layer fc1]\ntype = linear\nunits = 8\n[layer spike]\ntype = bad_grad\nbug = inf\n[layer act]\ntype = tanh\n[layer fc2]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = cpu*2\nmicrobatches = 2\n[train]\nbatch = 16\n[data]\nsource = synthetic\ntask = mixture\nclasses = 4\nfeatures = 2\n' "$TEST_PLUGIN_DIR" >"$tmp/badgrad.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/badgrad.ini"
+expect_status 1 "an infinite gradient"
+expect_err "^pipette: rank 0, step 1, B0\.0: the gradient norm is nan: training diverged at layer spike, the first in backward order whose gradients are not finite$" "an infinite gradient names its layer"
+
+# [train] on_nonfinite = skip, with a data source whose step 2 has an
+# infinite feature (tests/plugins/spiky.c): the plan says so; that step
+# is logged with its norm and skipped on every rank; the run goes on, and
+# says at the end how many it skipped. Without skip, the run stops there,
+# naming the input. Every step so from step 2 on: the 100th in a row
+# stops the run.
+data=$(dirname "$TEST_PLUGIN_DIR")/data/.libs
+printf '[model]\ninput = 4\nplugin_path = %s\n[layer hidden]\ntype = linear\nunits = 8\n[layer act]\ntype = tanh\n[layer out]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = cpu*2\nmicrobatches = 4\n[train]\nbatch = 24\nsteps = 6\nlog_every = 3\non_nonfinite = skip\n[data]\nsource = spiky\nrepeat = 24\nbad = 30\nbad_count = 1\n' "$data" >"$tmp/spiky.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins "$tmp/spiky.ini"
+expect_status 0 "a step skipped"
+expect_out "^  a step whose loss or gradients are not finite is skipped \(on_nonfinite = skip\)$" "the plan shows on_nonfinite = skip"
+expect_out "^step +2  loss [0-9.]+ .*  grad norm nan  skipped$" "the skipped step is logged"
+expect_out "^step +6  loss [0-9.]+ " "training goes on after a skipped step"
+expect_err "^pipette: skipped 1 step whose loss or gradients were not finite$" "the skipped steps are counted"
+run "$PIPETTE" check --allow-model-plugins "$tmp/spiky.ini"
+expect_out "^  train: .*, on_nonfinite skip, " "check shows on_nonfinite = skip"
+sed '/^on_nonfinite/d' "$tmp/spiky.ini" >"$tmp/spiky-stop.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/spiky-stop.ini"
+expect_status 1 "an infinite input"
+expect_err "^pipette: rank 0, step 2, F1\.0: the gradient norm is nan: the model's input from the data source is not finite$" "an infinite input named"
+sed 's/^bad_count = .*/bad_count = 1000000/; s/^steps = .*/steps = 200/' "$tmp/spiky.ini" >"$tmp/spiky-all.ini"
+run timeout 60 "$PIPETTE" train --allow-model-plugins --quiet "$tmp/spiky-all.ini"
+expect_status 1 "100 steps in a row not finite"
+expect_err "^pipette: skipped 99 steps whose loss or gradients were not finite$" "99 steps skipped"
+expect_err "^pipette: rank 0, step 101, F0\.0: the gradient norm is nan: the model's input from the data source is not finite; 100 steps in a row were not finite$" "the 100th in a row stops the run"
 
 # The lr schedule against a hand computation: 3 steps of warm-up to 0.1
 # (0.1 * 1/3, 2/3, 1), then a cosine over the 7 steps left down to 0.01:
@@ -290,7 +330,7 @@ got=$(sed -n 's/^step .*  lr \([0-9.]*\)$/\1/p' "$tmp/out" | tr '\n' ' ')
 sed 's|^lr = .*|lr = 1e30\nprecision = bf16|' "$examples/mlp.ini" >"$tmp/diverge16.ini"
 run timeout 60 "$PIPETTE" train --quiet "$tmp/diverge16.ini"
 expect_status 1 "a diverging loss in bf16"
-expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged" "bf16: NaN loss names rank, step and task"
+expect_err "^pipette: rank 0, step 2, F0\.0: the loss is nan: training diverged at layer fc2, the first whose output is not finite \(try a smaller lr\)$" "bf16: a diverging loss names the step, the task and the layer"
 
 # The character example in bf16 learns as in FP32: after 100 steps its
 # loss is within 1% of FP32's (measured: 0.04%; bf16 rounds activations
@@ -344,6 +384,16 @@ expect_err "^$tmp/olddev\.ini:[0-9]+: \[train\] grad_clip: device 'olddev' \(ran
 sed '/^grad_clip/d' "$tmp/olddev.ini" >"$tmp/olddev2.ini"
 PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet --steps 1 "$tmp/olddev2.ini"
 expect_status 0 "a 2.1 device trains without grad_clip"
+# It has no norm to check before the step: on_nonfinite = skip is
+# refused, and stop stops after the step, on the loss.
+sed 's|^\[train\]|[train]\non_nonfinite = skip|' "$tmp/olddev2.ini" >"$tmp/olddev3.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" check "$tmp/olddev3.ini"
+expect_status 2 "on_nonfinite = skip on a 2.1 device"
+expect_err "^$tmp/olddev3\.ini:[0-9]+: \[train\] on_nonfinite: device 'olddev' \(rank 0\) cannot check gradients before the step: its plugin was built for pipette ABI 2\.1, and the gradient norm came in 2\.2; on_nonfinite = stop stops after the step instead$" "on_nonfinite = skip on a 2.1 device refused"
+sed 's|^lr = .*|lr = 1e30|' "$tmp/olddev2.ini" >"$tmp/olddev4.ini"
+PIPETTE_PLUGIN_PATH=$TEST_PLUGIN_DIR run timeout 60 "$PIPETTE" train --quiet "$tmp/olddev4.ini"
+expect_status 1 "a diverging loss on a 2.1 device"
+expect_err "^pipette: rank 1, step [0-9]+, F[0-9]+\.1: the loss is -?(nan|inf): training diverged \(try a smaller lr\)$" "a 2.1 device stops on the loss after the step"
 
 sed 's|^microbatches = .*|microbatches = 7|' "$examples/mlp.ini" >"$tmp/m7.ini"
 run "$PIPETTE" train "$tmp/m7.ini"
@@ -387,7 +437,7 @@ else
     fi
     run timeout 300 "$PIPETTE" train --steps $steps "$examples/gpu-char.ini"
     expect_status 0 "train examples/gpu-char.ini on the GPU"
-    expect_out "^  transport: peer 0->1 1->0 1->2 2->1 2->3 3->2$" "ranks on one GPU talk through peer"
+    expect_out "^  transport: peer 0->1 0->2 0->3 1->0 1->2 1->3 2->0 2->1 2->3 3->0 3->1 3->2$" "ranks on one GPU talk through peer"
     expect_out "^step +$steps  loss " "GPU training logs its steps"
     # The small GPT in bf16 on two ranks of the GPU (cuDNN's attention
     # where it applies, the fused GELU, clipping): eval from its 3-step

@@ -13,8 +13,8 @@
  * transports that can carry its messages (pipette/transport.h).
  *
  * Required: memory and every entry (the loader names one left NULL; a
- * device built for 2.1 has no clipping, and a model that clips is refused
- * on it).
+ * device built for 2.1 has no gradient norm, and a model that clips or
+ * skips steps that are not finite is refused on it).
  * Several ranks' threads call a device at once, each with its own
  * pp_device_rank; count, info and versions may come from any thread.
  *
@@ -125,7 +125,8 @@ typedef struct pp_device_ops {
      * gradients must be one value on every rank that holds a copy). */
     pp_status (*add_async)(const pp_device_rank *r, float *y, const float *x,
                            size_t n, pp_error *err);
-    /* Clipping by the global gradient norm ([train] grad_clip) (2.2).
+    /* The global gradient norm, to clip by ([train] grad_clip) and to
+     * check before every step ([train] on_nonfinite) (2.2).
      * sumsq_async adds to part[i] (i < parts) the sum of x[j]^2 over the
      * i-th of `parts` equal runs of x[0..n): j from i*n/parts up to
      * (i+1)*n/parts. The order of its additions is fixed, so the same

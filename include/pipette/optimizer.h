@@ -55,7 +55,8 @@ typedef struct pp_optimizer_call {
     size_t n;
     size_t ndecay;      /* param[0] to param[ndecay - 1] take weight decay;
                            the rest none */
-    int64_t step;       /* 1 for the first step */
+    int64_t step;       /* 1 for the first step; steps skipped as not
+                           finite ([train] on_nonfinite) not counted */
     double lr;          /* [train] lr */
     void *stream;       /* cuda: the stage's stream; NULL on cpu */
     void *param_bf16;   /* bf16: n pp_bf16 (pipette/bf16.h), where the

@@ -3,9 +3,13 @@
  * A plugin is a shared object exporting exactly one symbol, `pipette_plugin`,
  * a const pp_plugin_desc. The host checks, in this order: the magic, the ABI
  * major (must equal the host's), the ABI minor (must not be newer than the
- * host's), the struct size, the kind, the name (non-empty, equal to the
- * file's name without ".so"), then the kind's function table. Each refusal
- * names the file and both values.
+ * host's), the struct size, the kind, the name (the name it was looked up
+ * by, which is the file's name without ".so"), then the kind's function
+ * table. Each refusal names the file and both values.
+ *
+ * A name is 1 to 64 of a-z, 0-9, '_', '-' and '.', starting with a letter
+ * or digit, with no ".." in it: config files name plugins, and a name is
+ * never a path.
  *
  * Declare a plugin with PP_PLUGIN(), never by filling the struct by hand, so
  * that the ABI numbers and size are those of the headers it was built with.
@@ -44,8 +48,10 @@ extern "C" {
  *      runtime uses for a replicas' gradients where the transport
  *      carries every pair of the group.
  * 2.2: pp_device_ops gained sumsq_async and clip_async, which clip the
- *      gradients by their global norm; a device built for 2.1 runs every
- *      model that does not set [train] grad_clip. pp_layer_plan gained
+ *      gradients by their global norm (and sum it to check it before
+ *      every step); a device built for 2.1 runs every model that does not
+ *      set [train] grad_clip or on_nonfinite = skip, and stops on a loss
+ *      that is not finite only after the step. pp_layer_plan gained
  *      backward_flops, for a backward that costs other than the
  *      estimate (partition = flops).
  * 2.1: precision. pp_layer_ops gained precisions (those its kernels run),

@@ -9,11 +9,14 @@
  *   mixes      forward adds the micro-batch's first input to every
  *              sample, so a sample's output depends on its micro-batch
  *   cuda       the CUDA half's forward is 1e-3 off (bad_grad.cu)
+ *   inf        backward_input makes its first gradient infinite, for a
+ *              step to stop on (tests/train-cli.sh; the CPU half)
  *
  * The CUDA half is built where CUDA is.
  */
 #include <config.h>
 
+#include <math.h>
 #include <string.h>
 
 #include <pipette/pipette.h>
@@ -22,7 +25,8 @@
 
 static const pp_key keys[] = {
     {"bug", PP_KEY_ENUM, 0, PP_NO_RANGE,
-     "none|scale|overwrite|weight|mixes|cuda", "none", "the mistake to make"},
+     "none|scale|overwrite|weight|mixes|cuda|inf", "none",
+     "the mistake to make"},
     {0},
 };
 
@@ -30,8 +34,8 @@ static pp_status plan(const pp_section *cfg, const pp_tensor_desc *in,
                       int nin, pp_layer_plan *p, pp_error *err)
 {
     (void)nin;
-    static const char *const names[] = {"none",   "scale", "overwrite",
-                                        "weight", "mixes", "cuda"};
+    static const char *const names[] = {"none",  "scale", "overwrite",
+                                        "weight", "mixes", "cuda", "inf"};
     const char *bug;
     if (pp_section_string(cfg, "bug", &bug, err))
         return err->code;
@@ -71,6 +75,8 @@ static pp_status backward_input(const pp_layer_call *c, const void *const *x,
         float v = g[i] * c->param[0][i % C];
         if (bug(c) == SCALE)
             v *= 1.01f;
+        if (bug(c) == INF && i == 0)
+            v = INFINITY;
         d[i] = bug(c) == OVERWRITE ? v : d[i] + v;
     }
     return PP_OK;

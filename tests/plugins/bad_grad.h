@@ -4,7 +4,7 @@
 
 #include <pipette/pipette.h>
 
-enum { NONE, SCALE, OVERWRITE, WEIGHT, MIXES, CUDA };
+enum { NONE, SCALE, OVERWRITE, WEIGHT, MIXES, CUDA, INF };
 
 static inline int bug(const pp_layer_call *c)
 {

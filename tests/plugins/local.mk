@@ -91,6 +91,11 @@ tests_plugins_data_id_rows_la_SOURCES = tests/plugins/id_rows.c
 tests_plugins_data_id_rows_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_data_id_rows_la_LIBADD = src/libpipette.la -lm
 
+check_LTLIBRARIES += tests/plugins/data/spiky.la
+tests_plugins_data_spiky_la_SOURCES = tests/plugins/spiky.c
+tests_plugins_data_spiky_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_data_spiky_la_LIBADD = src/libpipette.la -lm
+
 # Transports pipette was not written for, built against the installed
 # headers alone, in a directory of their own: courier, cheaper than
 # local (auto takes it where the directory is on the path), and faraway,
@@ -150,6 +155,20 @@ check_LTLIBRARIES += tests/plugins/olddev.la
 tests_plugins_olddev_la_SOURCES = tests/plugins/olddev.c
 tests_plugins_olddev_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_olddev_la_LIBADD = src/libpipette.la
+
+# Plugins that say they were opened (marker.c), each in a directory of
+# its own, never on a test's path unless it asks: evil, which a name
+# that is a path must not reach, and a linear that a model folder
+# brings.
+check_LTLIBRARIES += tests/plugins/evil/evil.la tests/plugins/model/linear.la
+tests_plugins_evil_evil_la_SOURCES = tests/plugins/marker.c
+tests_plugins_evil_evil_la_CPPFLAGS = $(AM_CPPFLAGS) -DMARKER_NAME='"evil"'
+tests_plugins_evil_evil_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_evil_evil_la_LIBADD = src/libpipette.la
+tests_plugins_model_linear_la_SOURCES = tests/plugins/marker.c
+tests_plugins_model_linear_la_CPPFLAGS = $(AM_CPPFLAGS) -DMARKER_NAME='"linear"'
+tests_plugins_model_linear_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_model_linear_la_LIBADD = src/libpipette.la
 
 # A GPU that is never there (nogpu.c), in a directory of its own: the
 # plugins above are counted.

@@ -1,6 +1,7 @@
 /* tests/plugins/olddev.c - the cpu device as a plugin built for ABI 2.1,
- * before devices could clip gradients: it runs every model that does not
- * clip, and one that does is refused at check. */
+ * before devices could sum the gradient norm: it runs every model that
+ * does not clip or skip steps that are not finite, and one that does is
+ * refused at check. */
 #include "broken.h"
 
 static pp_device_ops ops;
