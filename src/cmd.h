@@ -1,7 +1,18 @@
 /* src/cmd.h - the `pipette` subcommands. Each takes its own argv (argv[0]
  * is the subcommand's name), prints its output and errors, and returns the
- * process exit status: 0 success, 1 runtime failure, 2 usage or config
- * error. Only main() exits. */
+ * process exit status. Only main() exits.
+ *
+ * Exit statuses, the one rule (pipette(1) says it to users):
+ *   0  success.
+ *   2  the command line or the model file is wrong, and nothing ran:
+ *      what `pipette check` refuses (PP_ERR_CONFIG), a usage error
+ *      (PP_ERR_USAGE), a name that is not found (a plugin, a schedule, a
+ *      file), whether written on the command line or in a file.
+ *   1  everything else: a valid file this machine or run could not
+ *      carry out (a device that does not answer or is too old, memory
+ *      that does not fit, a plugin found but refused, a failure while
+ *      running, an output that could not be written, stdout included).
+ *   128 + N  train stopped by signal N (SIGINT, SIGTERM). */
 #ifndef PP_CORE_CMD_H
 #define PP_CORE_CMD_H
 
@@ -57,6 +68,10 @@ pp_status pp_cmd_agree(const struct pp_job *job, pp_status st,
  * for it); otherwise leaves the job. */
 int pp_cmd_end_job(struct pp_job *job, pp_status st, const pp_error *err,
                    int agreed);
+
+/* PP_OK when all printed so far reached stdout; else "cannot write
+ * stdout: REASON" (PP_ERR_IO). main() asks it after every command. */
+pp_status pp_cmd_stdout(pp_error *err);
 
 /* True when argv holds -h or --help before any "--". */
 int pp_cmd_wants_help(int argc, char **argv);

@@ -1,6 +1,7 @@
 /* src/cmd_check.c - `pipette check FILE.ini`: load a model file and every
- * plugin it names, walk the shapes, and report OK with a summary, or every
- * error as FILE:LINE: message (exit 2, nothing on stdout). */
+ * plugin it names, walk the shapes, check what train checks before step 1
+ * (preflight.h), and report OK with a summary, or every error as
+ * FILE:LINE: message (exit 2, nothing on stdout). */
 #include <config.h>
 
 #include <stdio.h>
@@ -8,16 +9,22 @@
 
 #include "cmd.h"
 #include "model.h"
+#include "preflight.h"
 #include "routes.h"
 
 static const char usage[] =
     "usage: pipette check [-q] [--processes N] [--allow-model-plugins]\n"
     "                     FILE.ini...\n"
     "\n"
-    "Checks model files: their syntax, every key against what the core and\n"
-    "the named plugins accept, the plugins themselves, and that each layer's\n"
-    "output shape fits the next layer. Prints a summary of each valid file,\n"
-    "or every error found as FILE:LINE: message.\n"
+    "Checks model files as pipette train does before step 1: their syntax,\n"
+    "every key against what the core and the named plugins accept, the\n"
+    "plugins themselves, that each layer's output shape fits the next\n"
+    "layer, the pipeline, the optimizer's values, the data source (its\n"
+    "keys, its files, its samples against the model), that each layer runs\n"
+    "on its rank's kind of device, and that the outputs can be written.\n"
+    "Only what this machine decides is left to train: whether the devices\n"
+    "answer and have the memory. Prints a summary of each valid file, or\n"
+    "every error found as FILE:LINE: message.\n"
     "\n"
     "  -q, --quiet   print nothing for valid files\n"
     "  --processes N  check the job as mpirun -np N would start it (on one\n"
@@ -53,7 +60,20 @@ static void print_inputs(const pp_model *m, const pp_model_layer *l)
     }
 }
 
-static void print_summary(const char *path, const pp_model *m)
+/* "int 64 (below 256)": a sample's input or target. */
+static const char *sample_text(const pp_tensor_desc *d, int64_t ids,
+                               char *buf, size_t size)
+{
+    char shape[64];
+    int n = snprintf(buf, size, "%s %s", d->dtype == PP_I32 ? "int" : "float",
+                     pp_shape_format(&d->shape, shape, sizeof shape));
+    if (ids && n >= 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " (below %lld)", (long long)ids);
+    return buf;
+}
+
+static void print_summary(const char *path, const pp_model *m,
+                          const pp_data_info *data)
 {
     char shape[64];
     long long total = 0;
@@ -140,6 +160,10 @@ static void print_summary(const char *path, const pp_model *m)
                pp_model_lr_text(m, lr, sizeof lr), clip, (long long)m->seed,
                pp_precision_name(m->precision));
     }
+    char in[96], tg[96];
+    printf("  data: %s, samples %s, targets %s\n", m->source,
+           sample_text(&data->input, data->input_ids, in, sizeof in),
+           sample_text(&data->target, data->target_ids, tg, sizeof tg));
 }
 
 int pp_cmd_check(int argc, char **argv)
@@ -191,13 +215,21 @@ int pp_cmd_check(int argc, char **argv)
             pp_model_free(m);
             s = pp_cmd_fail(&err);
         }
+        /* What train checks before step 1, devices aside. */
+        pp_preflight pre;
+        if (s == PP_EXIT_OK &&
+            pp_preflight_check(m, &(pp_outputs){m->trace, 0}, &pre, &err)) {
+            pp_model_free(m);
+            s = pp_cmd_fail(&err);
+        }
         if (s != PP_EXIT_OK) {
             if (s > status || status == PP_EXIT_OK)
                 status = s;
             continue;
         }
         if (!quiet)
-            print_summary(argv[i], m);
+            print_summary(argv[i], m, &pre.data_info);
+        pp_preflight_release(&pre);
         pp_model_free(m);
     }
     return status;

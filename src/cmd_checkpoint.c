@@ -103,9 +103,5 @@ int pp_cmd_checkpoint(int argc, char **argv)
         printf("  every tensor's CRC32C matches\n");
     }
     pp_ckpt_close(&ck);
-    if (fflush(stdout) != 0) {
-        fprintf(stderr, "pipette: cannot write stdout\n");
-        return PP_EXIT_FAILURE;
-    }
     return bad ? PP_EXIT_FAILURE : PP_EXIT_OK;
 }

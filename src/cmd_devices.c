@@ -100,7 +100,7 @@ int pp_cmd_devices(int argc, char **argv)
     char path[4096];
     /* No file at all means pipette was built without CUDA: not an error.
      * A file that is there but refused is one. */
-    if (st == PP_ERR_PLUGIN &&
+    if (st == PP_ERR_CONFIG &&
         !pp_registry_locate(reg, PP_KIND_DEVICE, "cuda", path, sizeof path)) {
         printf("GPUs: cuda plugin not found: %s\n", err.msg);
         st = PP_OK;

@@ -157,7 +157,5 @@ int pp_cmd_eval(int argc, char **argv)
     }
     pp_trainer_free(t);
     pp_model_free(m);
-    if (!st && fflush(stdout) != 0)
-        st = pp_error_set(&err, PP_ERR_IO, "cannot write stdout");
     return pp_cmd_end_job(&job, st, &err, agreed);
 }

@@ -51,7 +51,7 @@ static const char usage[] =
     "                 set it ('pipette plugins' lists them)\n"
     "\n"
     "exit status: 0 the schedule verified, 1 a plugin is broken, 2 usage\n"
-    "error or a schedule refused for these numbers.\n";
+    "error, a schedule not found, or one refused for these numbers.\n";
 
 typedef struct options {
     const char *name;
@@ -204,6 +204,21 @@ static void print_summary(const pp_plan *plan, const pp_sim *sim,
     }
 }
 
+/* A cost per stage names a stage of the plan (once built: its S). */
+static pp_status costs_fit(const pp_plan *plan, const pp_costs *c,
+                           pp_error *err)
+{
+    static const char *const op[] = {"F", "B", "BI", "BW"};
+    for (int s = plan->S; s < PP_COSTS_STAGES; s++)
+        for (int k = 0; k < 4; k++)
+            if (c->stage[s][k] > 0)
+                return pp_error_set(err, PP_ERR_USAGE,
+                    "--costs: %s.%d prices stage %d, but schedule %s has "
+                    "%d stage%s (0 to %d)", op[k], s, s, plan->name,
+                    plan->S, plan->S == 1 ? "" : "s", plan->S - 1);
+    return PP_OK;
+}
+
 /* The --set keys as the schedule's section, validated against its keys:
  * a file schedule, or a plugin without keys, takes none. */
 static pp_status schedule_keys(pp_registry *reg, const options *o,
@@ -257,6 +272,8 @@ int pp_cmd_schedule(int argc, char **argv)
             st = pp_plan_add_replica_sums(plan, NULL, &err);
         }
     }
+    if (!st)
+        st = costs_fit(plan, &o.costs, &err);
     if (!st && o.dump) {
         pp_plan_dump(plan, stdout);
     } else if (!st) {
@@ -282,5 +299,5 @@ int pp_cmd_schedule(int argc, char **argv)
     pp_registry_free(reg);
     if (st)
         return pp_cmd_fail(&err);
-    return fflush(stdout) == 0 ? PP_EXIT_OK : PP_EXIT_FAILURE;
+    return PP_EXIT_OK;
 }

@@ -52,8 +52,10 @@ static const char usage[] =
     "outputs (a checkpoint, with [train] checkpoint) for the steps made and\n"
     "exits 130 or 143; a second signal ends it at once.\n"
     "\n"
-    "exit status: 0 trained, 1 a failure while training, 2 usage or config\n"
-    "error (nothing is trained), 130/143 stopped by SIGINT/SIGTERM.\n";
+    "exit status: 0 trained; 2 usage or config error, what pipette check\n"
+    "refuses (nothing is trained); 1 a failure while training, or before it\n"
+    "on this machine (a GPU that does not answer, memory that does not\n"
+    "fit); 130/143 stopped by SIGINT/SIGTERM.\n";
 
 #define usage_error(...) pp_cmd_usage_error("train", usage, __VA_ARGS__)
 
@@ -210,11 +212,13 @@ int pp_cmd_train(int argc, char **argv)
                    "nothing is left to train\n", o.init,
                    (long long)pp_trainer_first_step(t), (long long)steps);
     } else if (!st) {
+        /* A plan that could not be printed: nothing is trained. */
         if (!o.quiet) {
             pp_trainer_print_plan(t, stdout);
-            fflush(stdout);
+            st = pp_cmd_stdout(&err);
         }
-        st = pp_trainer_run(t, &err);
+        if (!st)
+            st = pp_trainer_run(t, &err);
         int64_t traced = pp_trainer_traced_steps(t);
         if (!st && o.trace && !o.quiet)
             printf("trace written to %s%s\n", o.trace,
@@ -250,7 +254,5 @@ int pp_cmd_train(int argc, char **argv)
     }
     pp_trainer_free(t);
     pp_model_free(m);
-    if (!st && fflush(stdout) != 0)
-        st = pp_error_set(&err, PP_ERR_IO, "cannot write stdout");
     return pp_cmd_end_job(&job, st, &err, agreed);
 }

@@ -15,7 +15,7 @@ src_libpipette_la_SOURCES = \
 	src/verify.c src/lower.c src/simulate.c src/memplan.h src/memplan.c \
 	src/timeline.h src/timeline_grid.c src/timeline_chrome.c \
 	src/timeline_svg.c src/timeline_json.c \
-	src/partition.c src/runtime.h src/runtime_impl.h src/runtime.c \
+	src/partition.c src/preflight.h src/preflight.c src/runtime.h src/runtime_impl.h src/runtime.c \
 	src/runtime_run.c src/runtime_report.c src/runtime_transport.c \
 	src/runtime_layout.c src/runtime_params.c src/runtime_tasks.c \
 	src/runtime_memory.c src/routes.h src/routes.c src/data_ring.h \

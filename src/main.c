@@ -1,4 +1,5 @@
 /* src/main.c - the `pipette` command: global options and dispatch. */
+#define _GNU_SOURCE /* fopencookie */
 #include <config.h>
 
 #include <errno.h>
@@ -6,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pipette/pipette.h>
 
 #include "cmd.h"
+#include "config_file.h"
 #include "job.h"
 #include "model.h"
 
@@ -99,7 +102,8 @@ static int located(const char *line, int len)
     return p > colon + 1 && p < line + len && *p == ':';
 }
 
-/* A failure's exit status: 2 for usage and config, else 1. */
+/* A failure's exit status, the one rule (cmd.h): 2 for usage and config,
+ * else 1. */
 static int exit_status(const pp_error *err)
 {
     return err->code == PP_ERR_CONFIG || err->code == PP_ERR_USAGE
@@ -118,6 +122,49 @@ int pp_cmd_fail(const pp_error *err)
         line = end ? end + 1 : line + len;
     }
     return exit_status(err);
+}
+
+/* Why a write to stdout failed: stdio drops a buffer it could not write
+ * and with it the reason, so stdout goes through write_stdout, which
+ * keeps it. */
+static int stdout_errno;
+
+static ssize_t write_stdout(void *cookie, const char *buf, size_t size)
+{
+    (void)cookie;
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(STDOUT_FILENO, buf + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            stdout_errno = n < 0 ? errno : EIO;
+            return done ? (ssize_t)done : -1;
+        }
+        done += (size_t)n;
+    }
+    return (ssize_t)done;
+}
+
+static void watch_stdout(void)
+{
+    FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){
+                                         .write = write_stdout});
+    if (!f)
+        return;
+    /* As stdio buffers a terminal: line by line. */
+    if (isatty(STDOUT_FILENO))
+        setvbuf(f, NULL, _IOLBF, 0);
+    stdout = f;
+}
+
+pp_status pp_cmd_stdout(pp_error *err)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return PP_OK;
+    int e = stdout_errno;
+    return pp_error_set(err, PP_ERR_IO, "cannot write stdout%s%s",
+                        e ? ": " : "", e ? strerror(e) : "");
 }
 
 /* A note from loading a model file, a line at a time. */
@@ -211,7 +258,8 @@ int pp_cmd_end_job(pp_job *job, pp_status st, const pp_error *err,
     return rc;
 }
 
-int main(int argc, char **argv)
+/* The command, or the closest name for one misspelt. */
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         fputs(usage, stderr);
@@ -228,10 +276,31 @@ int main(int argc, char **argv)
                PP_ABI_MINOR);
         return PP_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    size_t n = sizeof commands / sizeof *commands;
+    const char *names[sizeof commands / sizeof *commands];
+    for (size_t i = 0; i < n; i++) {
         if (strcmp(cmd, commands[i].name) == 0)
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "pipette: unknown command '%s'; 'pipette --help' lists "
-                    "them\n", cmd);
+        names[i] = commands[i].name;
+    }
+    const char *hint = pp_did_you_mean(cmd, names, n);
+    if (hint)
+        fprintf(stderr, "pipette: unknown command '%s'; did you mean "
+                        "'%s'?\n", cmd, hint);
+    else
+        fprintf(stderr, "pipette: unknown command '%s'; 'pipette --help' "
+                        "lists them\n", cmd);
     return PP_EXIT_USAGE;
+}
+
+/* What a command printed must have reached stdout: a write that failed
+ * (a full disk, a closed pipe) turns success into failure, said. */
+int main(int argc, char **argv)
+{
+    watch_stdout();
+    int status = dispatch(argc, argv);
+    pp_error err;
+    if (pp_cmd_stdout(&err) && status == PP_EXIT_OK)
+        status = pp_cmd_fail(&err);
+    return status;
 }

@@ -594,9 +594,7 @@ static long message_line(const char *msg, const char *path)
     return *end == ':' ? line : LONG_MAX;
 }
 
-/* Orders the collected errors by line, so a user reads the file top down;
- * messages on one line keep the order they were found in. */
-static void sort_by_line(pp_error *err, const char *path)
+void pp_sort_by_line(pp_error *err, const char *path)
 {
     char copy[PP_ERROR_MAX];
     memcpy(copy, err->msg, sizeof copy);
@@ -711,7 +709,7 @@ pp_status pp_model_load_opts(const char *path, const pp_model_opts *opts,
     load_data(m, err);
     if (err->code != PP_OK) {
         st = err->code;
-        sort_by_line(err, m->cfg->path);
+        pp_sort_by_line(err, m->cfg->path);
         pp_model_free(m);
         return st;
     }

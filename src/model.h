@@ -212,6 +212,10 @@ pp_status pp_model_place(pp_model *m, int processes, const int *node,
                          pp_error *err);
 void pp_model_free(pp_model *model);
 
+/* Orders err's "path:LINE: ..." lines by line, so a user reads the file
+ * top down; messages on one line keep the order they were found in. */
+void pp_sort_by_line(pp_error *err, const char *path);
+
 /* Parses a [pipeline] devices list ("cpu*2", "cuda:0,cuda:1") into names
  * and indices, resolving none; exposed for tests. On failure returns
  * nonzero with a message in why. */

@@ -517,12 +517,14 @@ pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
         return pp_error_set(err, PP_ERR_PLUGIN,
             "no %s plugin named '%s' on the search path; %s is in %s",
             pp_plugin_kind_name(kind), name, path, reg->ignored_why);
+    /* A name not found is the caller's mistake, a config error (exit
+     * status 2, cmd.h); a file found but refused is a plugin error. */
     closest_name(reg, kind, name, hint, sizeof hint);
     if (hint[0])
-        return pp_error_set(err, PP_ERR_PLUGIN,
+        return pp_error_set(err, PP_ERR_CONFIG,
             "no %s plugin named '%s'; did you mean '%s'?",
             pp_plugin_kind_name(kind), name, hint);
-    return pp_error_set(err, PP_ERR_PLUGIN,
+    return pp_error_set(err, PP_ERR_CONFIG,
         "no %s plugin named '%s' (searched %s; 'pipette plugins' lists "
         "those found)",
         pp_plugin_kind_name(kind), name, searched);

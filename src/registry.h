@@ -61,7 +61,8 @@ int pp_registry_locate(const pp_registry *reg, pp_plugin_kind kind,
                        const char *name, char *path, size_t size);
 
 /* Finds, opens and checks the plugin `name` of `kind` (loading it once).
- * A name that is not a plugin name is PP_ERR_CONFIG. */
+ * A name that is not a plugin name, or that no file has: PP_ERR_CONFIG;
+ * a file refused: PP_ERR_PLUGIN. */
 pp_status pp_registry_find(pp_registry *reg, pp_plugin_kind kind,
                            const char *name, const pp_plugin **out,
                            pp_error *err);

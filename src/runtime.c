@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "plugin_plan.h"
+#include "preflight.h"
 #include "runtime_impl.h"
 
 double pp_now(void)
@@ -39,12 +40,7 @@ static pp_status describe_stage(pp_trainer *t, int s, pp_error *err)
         lr->index = m->first[st->ms] + l;
         lr->ml = &m->layers[lr->index];
         const pp_layer_ops *ops = lr->ml->plugin->ops;
-        lr->k = rk->cuda ? ops->cuda : ops->cpu;
-        if (!lr->k || !lr->k->forward)
-            return pp_section_error(lr->ml->section, "type", err,
-                "layer plugin '%s' has no %s kernels: it cannot run on a %s "
-                "rank", lr->ml->plugin->desc->name, rk->cuda ? "CUDA" : "CPU",
-                m->devices[st->rank].name);
+        lr->k = rk->cuda ? ops->cuda : ops->cpu; /* pp_preflight_check */
         int np = lr->ml->plan.nparams;
         lr->param = calloc((size_t)np + 1, sizeof *lr->param);
         lr->grad = calloc((size_t)np + 1, sizeof *lr->grad);
@@ -77,10 +73,15 @@ static pp_status init_layers(pp_trainer *t, int s, pp_error *err)
                            .loss_scale = t->loss_scale, .training = 1,
                            .stream = rk->dr.stream, .blas = rk->dr.blas,
                            .dnn = rk->dr.dnn, .precision = t->m->precision};
-        if (lr->k->init(&c, &lr->state, err))
-            return pp_section_error(lr->ml->section, NULL, err,
+        if (lr->k->init(&c, &lr->state, err)) {
+            /* Located, but the device's failure: its code. */
+            pp_error why = *err;
+            pp_error_clear(err);
+            pp_section_error(lr->ml->section, NULL, err,
                 "%s could not make its state: %s",
-                lr->ml->plugin->desc->name, err->msg);
+                lr->ml->plugin->desc->name, why.msg);
+            return err->code = why.code;
+        }
     }
     return PP_OK;
 }
@@ -289,8 +290,8 @@ static pp_status allocate_rank_buffers(pp_trainer *t, pp_error *err)
 }
 
 /* Each rank's device, its stream and handles. A device that does not
- * answer is an error at the devices key: the file names hardware this
- * machine does not have. */
+ * answer is said at the devices key, but it is this machine's failure,
+ * not the file's (pipette check accepts the file): a device error. */
 static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
 {
     const pp_model *m = t->m;
@@ -311,29 +312,31 @@ static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
         if (m->processes > 1)
             snprintf(on, sizeof on, " on %s (rank %d)",
                      t->o.job->host[t->me], r);
-        if (n == 0)
-            return pp_section_error(pipe, "devices", err, "%s%s: %s", text,
-                                    on, why[0] ? why : "no device answers");
-        if (d->index >= n)
-            return pp_section_error(pipe, "devices", err,
+        if (n == 0) {
+            pp_section_error(pipe, "devices", err, "%s%s: %s", text, on,
+                             why[0] ? why : "no device answers");
+            return err->code = PP_ERR_DEVICE;
+        }
+        if (d->index >= n) {
+            pp_section_error(pipe, "devices", err,
                 "%s%s: there is no device with that index (the %s plugin "
                 "counts %d)", text, on, d->name, n);
+            return err->code = PP_ERR_DEVICE;
+        }
         if (rk->cuda && m->precision != PP_PRECISION_FP32) {
             pp_device_info info;
             if (rk->dev->info(d->index, &info, err))
                 return err->code;
-            if (info.cc_major < 8)
-                return pp_section_error(pp_config_section(m->cfg, "train"),
+            if (info.cc_major < 8) {
+                pp_section_error(pp_config_section(m->cfg, "train"),
                     "precision", err,
                     "%s (%s) has compute capability %d.%d: %s needs tensor "
                     "cores that have it, from 8.0 (Ampere) on; use fp32",
                     text, info.name, info.cc_major, info.cc_minor,
                     pp_precision_name(m->precision));
+                return err->code = PP_ERR_DEVICE;
+            }
         }
-        if (rk->cuda && !t->opt->step_cuda)
-            return pp_error_set(err, PP_ERR_PLUGIN,
-                "optimizer '%s' has no CUDA update: it cannot run on "
-                "cuda ranks", m->optimizer);
         if (rk->dev->rank_open(d->index, &rk->dr, err))
             return pp_error_prefix(err, "rank %d", r);
         rk->opened = 1;
@@ -341,94 +344,32 @@ static pp_status open_devices(pp_trainer *t, pp_section *pipe, pp_error *err)
     return PP_OK;
 }
 
+/* The optimizer and the data source as pp_preflight_check planned and
+ * opened them (the trainer frees them), then the devices and transports.
+ * Process 0 writes the outputs: it asks whether they can be. */
 static pp_status resolve_plugins(pp_trainer *t, pp_error *err)
 {
-    pp_model *m = t->m;
-    pp_section *train = pp_config_section(m->cfg, "train");
-    pp_section *data = pp_config_section(m->cfg, "data");
-    pp_section *pipe = pp_config_section(m->cfg, "pipeline");
-    if (!train || !data)
-        return pp_error_set(err, PP_ERR_CONFIG,
-            "%s: training needs a [train] section and a [data] section",
-            m->cfg->path);
-    const pp_plugin *plugin;
-    pp_status st = pp_registry_find(m->registry, PP_KIND_OPTIMIZER,
-                                    m->optimizer, &plugin, err);
+    pp_preflight pre;
+    pp_outputs out = {t->o.trace, t->o.eval};
+    pp_status st = pp_preflight_check(t->m, t->me == 0 ? &out : NULL, &pre,
+                                      err);
     if (st)
         return st;
-    t->opt = plugin->ops;
-    if ((st = t->opt->plan(train, &t->opt_plan, err)))
-        return st;
-    if ((st = pp_registry_find(m->registry, PP_KIND_DATA, m->source, &plugin,
-                               err)))
-        return st;
-    t->data = plugin->ops;
-    if ((st = t->data->open(data, (uint64_t)m->seed, &t->data_state,
-                            &t->data_info, err)))
-        return st;
-    if ((st = open_devices(t, pipe, err)))
+    t->opt = pre.opt;
+    t->opt_plan = pre.opt_plan;
+    t->data = pre.data;
+    t->data_state = pre.data_state;
+    t->data_info = pre.data_info;
+    if ((st = open_devices(t, pp_config_section(t->m->cfg, "pipeline"),
+                           err)))
         return st;
     return pp_transports_plan(t, err);
-}
-
-/* The data source and the model must agree on what a sample is. */
-static pp_status check_data(const pp_trainer *t, pp_error *err)
-{
-    const pp_model *m = t->m;
-    char a[64], b[64];
-    const pp_tensor_desc *in = &t->data_info.input;
-    if (in->dtype != m->input.dtype ||
-        pp_shape_elements(&in->shape) != pp_shape_elements(&m->input.shape))
-        return pp_section_error(pp_config_section(m->cfg, "model"), "input",
-            err, "the data source gives %s samples of shape %s, the model "
-            "takes %s of shape %s: make input (and input_type) match",
-            in->dtype == PP_I32 ? "int" : "float",
-            pp_shape_format(&in->shape, a, sizeof a),
-            m->input.dtype == PP_I32 ? "int" : "float",
-            pp_shape_format(&m->input.shape, b, sizeof b));
-    /* Every layer that takes the input takes its ids. */
-    for (int i = 0; i < m->nlayers; i++) {
-        const pp_model_layer *l = &m->layers[i];
-        int takes = 0;
-        for (int k = 0; k < l->nin; k++)
-            takes |= l->input[k] == 0;
-        if (takes && l->plan.in_ids &&
-            t->data_info.input_ids > l->plan.in_ids)
-            return pp_section_error(l->section, NULL, err,
-                "the data source's ids go up to %lld, this layer takes ids "
-                "below %lld: a larger vocabulary would take them all",
-                (long long)t->data_info.input_ids - 1,
-                (long long)l->plan.in_ids);
-    }
-    const pp_layer_plan *loss = &m->layers[m->nlayers - 1].plan;
-    if (loss->target_ids && t->data_info.target_ids > loss->target_ids)
-        return pp_section_error(m->layers[m->nlayers - 1].section, NULL, err,
-            "the data source's targets go up to %lld, this loss takes "
-            "classes below %lld: the layer before it needs %lld outputs",
-            (long long)t->data_info.target_ids - 1,
-            (long long)loss->target_ids,
-            (long long)t->data_info.target_ids);
-    const pp_tensor_desc *tg = &t->data_info.target;
-    if (tg->dtype != loss->target.dtype ||
-        pp_shape_elements(&tg->shape) != pp_shape_elements(&loss->target.shape))
-        return pp_section_error(m->layers[m->nlayers - 1].section, "type",
-            err, "the data source's targets are %s of shape %s, the loss "
-            "takes %s of shape %s",
-            tg->dtype == PP_I32 ? "int" : "float",
-            pp_shape_format(&tg->shape, a, sizeof a),
-            loss->target.dtype == PP_I32 ? "int" : "float",
-            pp_shape_format(&loss->target.shape, b, sizeof b));
-    return PP_OK;
 }
 
 pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
                             pp_trainer **out, pp_error *err)
 {
     *out = NULL;
-    if (!m->has_train || !m->has_data)
-        return pp_error_set(err, PP_ERR_CONFIG,
-            "%s: training needs a [train] section and a [data] section",
-            m->cfg->path);
     pp_trainer *t = calloc(1, sizeof *t);
     if (!t)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
@@ -464,8 +405,6 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     }
     st = t->rank ? resolve_plugins(t, err)
                  : pp_error_set(err, PP_ERR_NOMEM, "out of memory");
-    if (!st)
-        st = check_data(t, err);
     int64_t targets = m->batch *
         pp_shape_elements(&m->layers[m->nlayers - 1].plan.target.shape);
     t->loss_scale = 1.0 / (double)targets;
@@ -499,8 +438,6 @@ pp_status pp_trainer_create(pp_model *m, const pp_train_opts *opts,
     pp_costs costs = pp_costs_default();
     if (!st)
         st = pp_simulate(m->plan, &costs, t->mem, &t->planned, err);
-    if (!st)
-        st = pp_check_outputs(t, err);
     if (!st && opts->trace) {
         t->trace = calloc((size_t)t->p, sizeof *t->trace);
         if (!t->trace)

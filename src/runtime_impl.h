@@ -312,10 +312,6 @@ const float *pp_stage_host_params(const pp_trainer *t, int s);
 const float *pp_param_host(const pp_trainer *t, int layer, int param,
                            size_t *n, int fetch);
 
-/* runtime_report.c: refuses, before step 1, an output (log, checkpoint,
- * trace) that could not be written after the last; */
-pp_status pp_check_outputs(const pp_trainer *t, pp_error *err);
-
 /* runtime_checkpoint.c: writes the checkpoint of `step` steps made
  * (every process, at once, at a step's end; *where its directory,
  * malloc'd, and *bytes its size); reads opts.init's into

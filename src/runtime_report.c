@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "preflight.h"
 #include "runtime_impl.h"
 #include "timeline.h"
 
@@ -390,18 +391,16 @@ static int run_inputs(const pp_model *m, input *in, int most)
     return n;
 }
 
-pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
+pp_status pp_check_outputs(const pp_model *m, const pp_outputs *o,
+                           pp_error *err)
 {
-    const pp_model *m = t->m;
-    if (t->me != 0)
-        return PP_OK; /* process 0 writes them */
     pp_section *train = pp_config_section(m->cfg, "train");
     struct {
         const char *path, *what, *key;
     } out[] = {
-        {t->o.eval ? NULL : m->log, "log", "log"},
-        {t->o.eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
-        {t->o.trace, "trace", t->o.trace == m->trace ? "trace" : NULL},
+        {o->eval ? NULL : m->log, "log", "log"},
+        {o->eval ? NULL : m->checkpoint, "checkpoint", "checkpoint"},
+        {o->trace, "trace", o->trace == m->trace ? "trace" : NULL},
     };
     input *in = malloc(16 * sizeof *in);
     int nin = in ? run_inputs(m, in, 16) : 0;
@@ -428,7 +427,7 @@ pp_status pp_check_outputs(const pp_trainer *t, pp_error *err)
         if (out[i].key && train)
             return pp_section_error(train, out[i].key, err,
                                     "%s: nothing is trained", why.msg);
-        return pp_error_set(err, PP_ERR_USAGE, "--trace: %s: nothing is "
+        return pp_error_add(err, PP_ERR_USAGE, "--trace: %s: nothing is "
                             "trained", why.msg);
     }
     free(in);

@@ -1,9 +1,11 @@
 #!/bin/sh
 # tests/check-corpus.sh - `pipette check` on model files with mistakes in
 # them (tests/check/*.ini): each must exit 2, print nothing on stdout, and
-# print exactly the lines of its .expected file on stderr. The test
-# plugins' and test schedules' directories are on the path, so a config
-# can name one of them.
+# print exactly the lines of its .expected file on stderr. `pipette train`
+# must refuse each the same way, before step 1: check sees all that train
+# checks but the devices (the train_*.ini files are mistakes only train
+# saw once). The test plugins' and test schedules' directories are on the
+# path, so a config can name one of them.
 # In .expected files @PLUGINS@ and @SCHEDULES@ stand for those
 # directories, @BUILDDIR@ for the build tree and @PKGLIBDIR@ for the
 # installed plugin directory.
@@ -27,6 +29,13 @@ for ini in *.ini; do
         -e "s|@PKGLIBDIR@|$PP_PKGLIBDIR|g" "$expected" >"$tmp/want"
     if ! cmp -s "$tmp/want" "$tmp/err"; then
         fail "$ini: stderr differs from $expected"
+        diff -u "$tmp/want" "$tmp/err" >&2
+    fi
+    run timeout 60 "$PIPETTE" train "$ini"
+    expect_status 2 "train $ini"
+    expect_no_out "train $ini"
+    if ! cmp -s "$tmp/want" "$tmp/err"; then
+        fail "train $ini: stderr differs from $expected"
         diff -u "$tmp/want" "$tmp/err" >&2
     fi
 done

@@ -54,6 +54,11 @@ expect_out "^    layer hidden type=linear units=64$" "the layers it was made for
 expect_out "^    hidden\.weight +F32 +\[64,24\] 6144 bytes, crc32c [0-9a-f]{8} ok$" "a tensor and its CRC"
 expect_out "^    hidden\.weight\.state\.1 +F32 +\[64,24\] 6144 bytes, crc32c [0-9a-f]{8} ok$" "its optimizer state"
 expect_out "^  every tensor's CRC32C matches$" "the verdict"
+if [ -w /dev/full ]; then
+    run_full "$PIPETTE" checkpoint "$tmp/whole.ckpt"
+    expect_status 1 "pipette checkpoint to a full stdout"
+    expect_err_is "pipette: cannot write stdout: No space left on device" "pipette checkpoint to a full stdout"
+fi
 
 # 5 steps, then resumed to 10: the bits of 10 (parameters, adamw's
 # moments), the log holding all 10 steps.

@@ -21,7 +21,13 @@ run "$PIPETTE"
 expect_status 2 "no command"
 run "$PIPETTE" frobnicate
 expect_status 2 "unknown command"
-expect_err "unknown command 'frobnicate'" "unknown command"
+expect_err_is "pipette: unknown command 'frobnicate'; 'pipette --help' lists them" "unknown command"
+run "$PIPETTE" chek model.ini
+expect_status 2 "a misspelt command"
+expect_no_out "a misspelt command"
+expect_err_is "pipette: unknown command 'chek'; did you mean 'check'?" "a misspelt command's hint"
+run "$PIPETTE" trian model.ini
+expect_err_is "pipette: unknown command 'trian'; did you mean 'train'?" "a transposition's hint"
 run "$PIPETTE" check
 expect_status 2 "check without a file"
 run "$PIPETTE" check --bogus x.ini
@@ -68,6 +74,10 @@ expect_out "^device +cpu +2\.3 +built into libpipette$" "plugins lists the built
 # Each plugin's keys, with what they take.
 expect_out "^ +units: an integer from 1 to 16777216, required; output features$" "plugins shows linear's units key"
 expect_out "^ +rate: a number from 0 to 1, default 0\.1; probability of zeroing an element, below 1$" "plugins shows dropout's rate key"
+# A data file's path is taken from the model file's directory, as the
+# keys' help says (train-cli.sh names a missing one by that path).
+expect_out "^ +path: a string, required; the file, relative to the model file's directory$" "text's path: from the model file's directory"
+expect_out "^ +path: a string, required; the token file \(llm\.c's or PPTOKEN1\), relative to the model file's directory$" "tokens' path: from the model file's directory"
 if [ "$PP_HAVE_CUDA" = yes ]; then
     expect_out "^device +cuda +2\.3 +$PP_BUILDDIR/plugins/\.libs/cuda\.so$" "plugins lists the CUDA-compiled plugin"
     if [ -n "$(find "$PP_BUILDDIR/plugins/.libs" -name nccl.so 2>/dev/null)" ]; then
@@ -126,7 +136,17 @@ expect_out "pipeline: 2 ranks \(cpu, cpu\)" "pipeline summary"
 # names as the copies get them, and 4 stages cut by FLOPs.
 [ "$(wc -l <"$examples/gpt2-124m.ini")" -lt 80 ] ||
     fail "gpt2-124m.ini has 80 lines or more"
+# Its tokens are the user's to make: check reads them as train would,
+# and refuses the example alone. Beside it, 1025 ids in llm.c's format
+# (magic 20240520, version 1, count 1025) are enough.
 run "$PIPETTE" check "$examples/gpt2-124m.ini"
+expect_status 2 "check gpt2-124m.ini without its tokens"
+expect_err "^$examples/gpt2-124m\.ini:[0-9]+: \[data\] path: cannot read '.*/tokens\.bin': No such file or directory$" "gpt2-124m.ini's tokens named"
+mkdir "$tmp/gpt2"
+cp "$examples/gpt2-124m.ini" "$tmp/gpt2/"
+{ printf '\210\330\064\001\001\000\000\000\001\004\000\000'
+  head -c 3062 /dev/zero; } >"$tmp/gpt2/tokens.bin"
+run "$PIPETTE" check "$tmp/gpt2/gpt2-124m.ini"
 expect_status 0 "check gpt2-124m.ini"
 expect_out "^  h\.11\.res_2 +add +1024x768 +0 +2  h\.11\.mlp, h\.11\.res_1$" "the twelfth block's last layer"
 expect_out "^  lm_head +linear +1024x50257 +0 +3  ln_f; weight from wte\.weight$" "the tied head on the last stage"
@@ -147,7 +167,13 @@ units = 8
 type = add
 inputs = blocks.mlp_c_proj, blocks
 [layer loss]
-type = mse
+type = softmax_xent
+[train]
+batch = 4
+[data]
+source = synthetic
+features = 8
+classes = 8
 EOF
 run "$PIPETTE" check "$tmp/blocks.ini"
 expect_status 0 "check of a [repeat] group"
@@ -156,7 +182,7 @@ expect_out "^  layer {16}type  " "the name column's heading"
 expect_out "^  blocks\.0\.ln {10}layernorm .*  input$" "copy 0 takes the input"
 expect_out "^  blocks\.11\.mlp_c_proj linear .*  blocks\.11\.ln$" "copy 11's layers"
 expect_out "^  blocks\.11\.res {8}add .*  blocks\.11\.mlp_c_proj, blocks\.10\.res$" "copy 11 takes copy 10's last"
-expect_out "^  loss {17}mse .*  blocks\.11\.res$" "after the group"
+expect_out "^  loss {17}softmax_xent .*  blocks\.11\.res$" "after the group"
 run "$PIPETTE" check -q "$examples/mlp.ini"
 expect_status 0 "check -q"
 expect_no_out "check -q"
@@ -195,6 +221,12 @@ type = linear
 units = 3
 [layer loss]
 type = softmax_xent
+[train]
+batch = 4
+[data]
+source = synthetic
+features = 8
+classes = 3
 [pipeline]
 devices = cuda:0, cuda:1
 EOF
@@ -226,6 +258,12 @@ type = linear
 units = 3
 [layer loss]
 type = softmax_xent
+[train]
+batch = 4
+[data]
+source = synthetic
+features = 8
+classes = 3
 [pipeline]
 devices = cuda:0, cuda:1
 schedule = zb-v
@@ -242,10 +280,10 @@ EOF
     printf 'transport = nccl\n' >>"$tmp/gpu-v.ini"
     run "$PIPETTE" check "$tmp/gpu-v.ini"
     expect_status 2 "check of zb-v with transport = nccl"
-    expect_err "^$tmp/gpu-v\\.ini:19: \\[pipeline\\] transport: nccl delivers messages in the order they are sent, and under schedule zb-v rank 1 receives rank 0's in another order: use transport = auto or peer$" "nccl refused for zb-v's order"
+    expect_err "^$tmp/gpu-v\\.ini:25: \\[pipeline\\] transport: nccl delivers messages in the order they are sent, and under schedule zb-v rank 1 receives rank 0's in another order: use transport = auto or peer$" "nccl refused for zb-v's order"
 else
     expect_status 2 "check of a GPU model without the cuda plugin"
-    expect_err "^$tmp/gpu\\.ini:9: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
+    expect_err "^$tmp/gpu\\.ini:15: \\[pipeline\\] devices: cuda:0 needs the cuda device plugin: no device plugin named 'cuda'" "cuda plugin missing"
 fi
 
 # A model file cannot make pipette run code (pipette.ini(5), PLUGINS).
@@ -285,10 +323,12 @@ done
 # A downloaded model folder with its own plugins/linear.so: check and
 # train ignore it (and say so) and use the real linear; with
 # --allow-model-plugins or PIPETTE_ALLOW_MODEL_PLUGINS=1 it is searched
-# first, and its linear (the identity, outputs of 2) is the one used.
+# first, and its linear (the identity, outputs of 2) is the one used
+# (the data's 2 classes fit either).
 mkdir -p "$tmp/download/plugins/layers"
 cp "$markers/model/.libs/linear.so" "$tmp/download/plugins/layers/"
-sed 's/^name = mlp$/name = mlp\nplugin_path = plugins/' "$examples/mlp.ini" \
+sed -e 's/^name = mlp$/name = mlp\nplugin_path = plugins/' \
+    -e 's/^classes = 4$/classes = 2/' "$examples/mlp.ini" \
     >"$tmp/download/model.ini"
 line=$(grep -n "^plugin_path" "$tmp/download/model.ini" | cut -d: -f1)
 echo "pipette: $tmp/download/model.ini:$line: [model] plugin_path ignored: plugins are code, and a model file's own run only if you allow them; pass --allow-model-plugins to load plugins it names" >"$tmp/want"
@@ -326,7 +366,7 @@ expect_unmarked "PIPETTE_ALLOW_MODEL_PLUGINS=yes"
 # does not exist is a note while ignored, an error at the key when not.
 mkdir -p "$tmp/model/plugins/layers"
 cp "$TEST_PLUGIN_DIR/good_layer.so" "$tmp/model/plugins/layers/"
-printf '[model]\ninput = 8\nplugin_path = plugins:nowhere\n[layer mine]\ntype = good_layer\n[layer fc]\ntype = linear\nunits = 3\n' \
+printf '[model]\ninput = 8\nplugin_path = plugins:nowhere\n[layer mine]\ntype = good_layer\n[layer fc]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[train]\nbatch = 4\n[data]\nsource = synthetic\nfeatures = 8\nclasses = 3\n' \
     >"$tmp/model/own.ini"
 run "$PIPETTE" check "$tmp/model/own.ini"
 expect_status 2 "check of a model whose plugin is in its ignored plugin_path"
@@ -357,7 +397,7 @@ expect_status 0 "check --allow-model-plugins own.ini from its directory"
 # the plugin's own may be sticky (as /tmp is, above $tmp).
 mkdir -p "$tmp/open"
 cp "$TEST_PLUGIN_DIR/good_layer.so" "$tmp/open/"
-printf '[model]\ninput = 8\n[layer mine]\ntype = good_layer\n' >"$tmp/open.ini"
+printf '[model]\ninput = 8\n[layer mine]\ntype = good_layer\n[layer loss]\ntype = softmax_xent\n[train]\nbatch = 4\n[data]\nsource = synthetic\nfeatures = 8\nclasses = 8\n' >"$tmp/open.ini"
 for mode in 777 1777 757; do
     chmod "$mode" "$tmp/open"
     PIPETTE_PLUGIN_PATH=$tmp/open run "$PIPETTE" plugins
@@ -442,5 +482,29 @@ done
 run "$PIPETTE" devices
 expect_status 0 "devices"
 expect_out "^CPU" "devices lists the CPU"
+
+# Output that cannot be written is a failure, said with its reason: exit
+# 1, whatever the command (train, eval and gradcheck in train-cli.sh,
+# checkpoint in checkpoint.sh).
+if [ -w /dev/full ]; then
+    full="pipette: cannot write stdout: No space left on device"
+    for cmd in --version --help "check --help" plugins devices \
+        "check $examples/mlp.ini" "schedule 1f1b -p 4 -m 8" \
+        "schedule zb-v -p 4 -m 64 -v 2 --format chrome" \
+        "schedule gpipe -p 2 -m 2 --dump"; do
+        run_full "$PIPETTE" $cmd
+        expect_status 1 "$cmd to a full stdout"
+        expect_err_is "$full" "$cmd to a full stdout"
+    done
+    # A command that failed keeps its status and its own message.
+    run_full "$PIPETTE" check "$tmp/does-not-exist.ini"
+    expect_status 2 "check of a missing file to a full stdout"
+    expect_err "does-not-exist\.ini: cannot open" "check of a missing file to a full stdout"
+fi
+# A closed stdout too.
+"$PIPETTE" --version >&- 2>"$tmp/err"
+status=$?
+expect_status 1 "--version to a closed stdout"
+expect_err_is "pipette: cannot write stdout: Bad file descriptor" "--version to a closed stdout"
 
 finish

@@ -12,6 +12,19 @@ run() {
     status=$?
 }
 
+# run_full CMD...: runs it with stdout on a full disk (/dev/full),
+# leaving $status, $tmp/err and an empty $tmp/out.
+run_full() {
+    "$@" >/dev/full 2>"$tmp/err"
+    status=$?
+    : >"$tmp/out"
+}
+
+# expect_err_is TEXT WHAT: stderr is exactly TEXT.
+expect_err_is() {
+    [ "$(cat "$tmp/err")" = "$1" ] || fail "$2: stderr is not '$1'"
+}
+
 fail() {
     echo "FAIL: $*" >&2
     echo "--- stdout:" >&2; cat "$tmp/out" >&2

@@ -118,7 +118,7 @@ EXTRA_DIST += tests/gpu_skip.h tests/cli.sh tests/check-corpus.sh tests/install.
 
 # pipette check on model files with mistakes: each .ini beside the
 # .expected stderr it must produce.
-CHECK_CORPUS = tests/check/good.ini \
+CHECK_CORPUS = tests/check/good.ini tests/check/short.txt \
 	$(CHECK_CASES:%=tests/check/%.ini) $(CHECK_CASES:%=tests/check/%.expected)
 CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 	missing_model no_loss pipeline stage_conflict syntax too_many_stages \
@@ -136,6 +136,11 @@ CHECK_CASES = int_input layer_keys loss_not_last manual_partition \
 CHECK_CASES += layers_per_stage_overflow recompute_stages_range \
 	devices_empty steps_overflow shape_overflow size_input size_output \
 	size_params size_microbatch size_sum
+# What train refuses before step 1 and check once missed.
+CHECK_CASES += train_momentum train_beta1 train_nesterov train_data_keys \
+	train_data_missing train_data_short train_data_shape train_data_vocab \
+	train_data_classes train_data_targets train_no_train train_no_data \
+	train_log_dir train_several walk_stop walk_stop_type
 
 # install.sh runs `make install`, and libtool relinks the plugins in place
 # while installing them: every other test, which loads those plugins, must

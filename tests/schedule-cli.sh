@@ -78,9 +78,24 @@ expect_status 2 "unknown format"
 run "$PIPETTE" schedule 1f1b -p 4 -m 4 --costs F=1,X=2
 expect_status 2 "unknown cost"
 expect_err "unknown cost 'X'" "unknown cost message"
+# A name not found is 2 on the command line as in a file.
 run "$PIPETTE" schedule no-such-schedule -p 2 -m 2
-expect_status 1 "unknown schedule"
-expect_err "no schedule plugin named 'no-such-schedule'" "unknown schedule message"
+expect_status 2 "unknown schedule"
+expect_err "^pipette: no schedule plugin named 'no-such-schedule'" "unknown schedule message"
+run "$PIPETTE" schedule 1f1bb -p 2 -m 2
+expect_status 2 "a misspelt schedule"
+expect_err "^pipette: no schedule plugin named '1f1bb'; did you mean '1f1b'\?$" "a misspelt schedule's hint"
+# A cost per stage names a stage the schedule has (-d counts every
+# replica's).
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 --costs B.2=3
+expect_status 2 "--costs for a stage that does not exist"
+expect_err "^pipette: --costs: B\.2 prices stage 2, but schedule 1f1b has 2 stages \(0 to 1\)$" "--costs' missing stage named"
+expect_no_out "--costs for a stage that does not exist"
+run "$PIPETTE" schedule interleaved -p 2 -m 4 -v 2 --costs BW.63=1 --format summary
+expect_status 2 "--costs for stage 63 of 4"
+expect_err "^pipette: --costs: BW\.63 prices stage 63, but schedule interleaved has 4 stages \(0 to 3\)$" "--costs' stage 63 named"
+run "$PIPETTE" schedule 1f1b -p 2 -m 4 -d 2 --costs B.3=3 --format summary
+expect_status 0 "--costs for replica 1's last stage"
 run "$PIPETTE" schedule interleaved -p 4 -m 6 -v 2
 expect_status 2 "interleaved with m not a multiple of p"
 run "$PIPETTE" schedule 1f1b -p 2 -m 4 --costs F=2,B=4,transfer=1 --colour never
@@ -107,6 +122,11 @@ schedule = interleaved
 devices = cpu*2
 stages_per_rank = 2
 microbatches = 3
+[train]
+batch = 12
+[data]
+source = synthetic
+features = 4
 INI
 run "$PIPETTE" check "$tmp/m.ini"
 expect_status 2 "check: interleaved with m not a multiple of p"
@@ -116,7 +136,7 @@ run "$PIPETTE" check "$tmp/ok.ini"
 expect_status 0 "check: interleaved on 2 ranks x 2 stages"
 expect_out "schedule interleaved: verified; bubble [0-9.]+% and peak activations \([0-9]+, [0-9]+\) per rank" "check reports the schedule"
 "$PIPETTE" schedule 1f1b -p 2 -m 4 --dump >"$tmp/own.txt"
-printf '[model]\ninput = 4\n[layer a]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[pipeline]\nschedule = file:own.txt\ndevices = cpu*2\nmicrobatches = 4\n' >"$tmp/file.ini"
+printf '[model]\ninput = 4\n[layer a]\ntype = linear\nunits = 4\n[layer loss]\ntype = softmax_xent\n[train]\nbatch = 8\n[data]\nsource = synthetic\nfeatures = 4\n[pipeline]\nschedule = file:own.txt\ndevices = cpu*2\nmicrobatches = 4\n' >"$tmp/file.ini"
 run "$PIPETTE" check "$tmp/file.ini"
 expect_status 0 "check with a file schedule beside the model"
 sed 's/microbatches = 4/microbatches = 2/' "$tmp/file.ini" >"$tmp/file2.ini"

@@ -471,9 +471,9 @@ START_TEST(cpu_is_a_builtin_device)
     ck_assert_uint_eq(pp_device_cpu()->memory, PP_MEMORY_HOST);
     /* Not a plugin of another kind, and offered when misspelt. */
     ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "cpu", &p, &err),
-                     PP_ERR_PLUGIN);
+                     PP_ERR_CONFIG);
     ck_assert_int_eq(pp_registry_find(reg, PP_KIND_DEVICE, "cpux", &p, &err),
-                     PP_ERR_PLUGIN);
+                     PP_ERR_CONFIG);
     ck_assert_str_eq(err.msg, "no device plugin named 'cpux'; did you mean "
                               "'cpu'?");
     pp_registry_free(reg);
@@ -633,16 +633,18 @@ START_TEST(not_found_suggests_close_name)
     pp_error err;
     ck_assert_int_eq(pp_registry_create(NULL, &reg, &err), PP_OK);
     const pp_plugin *p;
+    /* A name not found is a config error (exit status 2)... */
     ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "good_layr", &p,
-                                      &err), PP_ERR_PLUGIN);
+                                      &err), PP_ERR_CONFIG);
     ck_assert_str_eq(err.msg, "no layer plugin named 'good_layr'; did you "
                               "mean 'good_layer'?");
     ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "zzzzzzzz", &p,
-                                      &err), PP_ERR_PLUGIN);
+                                      &err), PP_ERR_CONFIG);
     ck_assert_msg(strncmp(err.msg, "no layer plugin named 'zzzzzzzz' "
                           "(searched " TEST_PLUGIN_DIR ":", 40) == 0,
                   "%s", err.msg);
-    /* A lookup by kind refuses a plugin of another kind with that name. */
+    /* ...a file found but refused, a plugin error: a lookup by kind
+     * refuses a plugin of another kind with that name. */
     ck_assert_int_eq(pp_registry_find(reg, PP_KIND_LAYER, "a_schedule", &p,
                                       &err), PP_ERR_PLUGIN);
     ck_assert(strstr(err.msg, "is a schedule plugin, expected a layer") != NULL);

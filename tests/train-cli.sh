@@ -98,11 +98,12 @@ for which in group hand; do
     group) ini="$examples/tied-residual.ini" ;;
     hand) ini="$repeat_dir/tied-residual-by-hand.ini" ;;
     esac
-    run "$PIPETTE" check "$ini"
-    expect_status 0 "check tied-residual ($which)"
-    tail -n +2 "$tmp/out" >"$tmp/check-$which"
+    # (Beside the corpus, which check reads as train does.)
     sed -e "s|^log_every = .*|log_every = 1\ncheckpoint = $tmp/$which.ckpt|" \
         "$ini" >"$tmp/$which.ini"
+    run "$PIPETTE" check "$tmp/$which.ini"
+    expect_status 0 "check tied-residual ($which)"
+    tail -n +2 "$tmp/out" >"$tmp/check-$which"
     run timeout 120 "$PIPETTE" train --steps 4 "$tmp/$which.ini"
     expect_status 0 "train tied-residual ($which)"
     awk '$1 == "step" { print $2, $4 }' "$tmp/out" >"$tmp/losses-$which"
@@ -396,12 +397,13 @@ awk -v a="$(cat "$tmp/loss-fp32")" -v b="$(cat "$tmp/loss-bf16")" \
     fail "char example: bf16 loss $(cat "$tmp/loss-bf16") against FP32's $(cat "$tmp/loss-fp32") after 100 steps"
 
 # tf32 and bf16 need compute capability 8.0: an emulated Turing refuses
-# them, naming the device, at the precision key.
+# them, naming the device, at the precision key (the machine's failure,
+# not the file's: exit 1).
 if [ "$PP_EMULATED" = yes ]; then
     for p in tf32 bf16; do
         sed "s|^devices = .*|devices = cuda:0*2|; s|^lr = 0.02|lr = 0.02\nprecision = $p|" "$examples/mlp.ini" >"$tmp/turing.ini"
         run env PIPETTE_EMU_CC=75 timeout 60 "$PIPETTE" train --steps 1 "$tmp/turing.ini"
-        expect_status 2 "$p on compute capability 7.5"
+        expect_status 1 "$p on compute capability 7.5"
         expect_err "^$tmp/turing\.ini:[0-9]+: \[train\] precision: cuda:0 \(pipette CUDA emulator\) has compute capability 7\.5: $p needs tensor cores that have it, from 8\.0 \(Ampere\) on; use fp32$" "$p refused on 7.5"
     done
 fi
@@ -460,9 +462,11 @@ for limit in abc 0 -5; do
 done
 
 # GPU ranks where no GPU answers: refused before anything runs, at the
-# devices key (with CUDA built, with the driver's reason; without, because
-# the cuda device plugin is missing). Where a GPU answers, the example
-# trains (test_train_cuda checks the weights).
+# devices key: with CUDA built, with the driver's reason, exit 1 (check
+# accepts the file: the machine lacks the GPU); without, because the cuda
+# device plugin is missing, exit 2 (a name not found, as check says).
+# Where a GPU answers, the example trains (test_train_cuda checks the
+# weights).
 # The GPU example checks wherever the cuda plugin is built.
 run "$PIPETTE" check "$examples/gpu-char.ini"
 if [ "$PP_HAVE_CUDA" = yes ]; then
@@ -472,7 +476,12 @@ else
 fi
 if ! "$PIPETTE" devices | grep -q '^GPU 0: '; then
     run "$PIPETTE" train "$examples/gpu-char.ini"
-    expect_status 2 "train on cuda ranks"
+    if [ "$PP_HAVE_CUDA" = yes ]; then
+        expect_status 1 "train on cuda ranks where no GPU answers"
+    else
+        expect_status 2 "train on cuda ranks without the cuda plugin"
+    fi
+    expect_no_out "train on cuda ranks where no GPU answers"
     expect_err "^$examples/gpu-char\.ini:[0-9]+: \[pipeline\] devices: cuda:0" "cuda ranks refused at devices"
 else
     # The CUDA emulator (configure --enable-cuda-emulator) runs the model's
@@ -530,13 +539,53 @@ else
         "$examples/mlp.ini" >"$tmp/gpus.ini"
     printf '[parallel]\ndata = %d\n' $((gpus + 1)) >>"$tmp/gpus.ini"
     run timeout 120 "$PIPETTE" train "$tmp/gpus.ini"
-    expect_status 2 "a replica more than the GPUs"
+    expect_status 1 "a replica more than the GPUs"
     expect_err "^$tmp/gpus\.ini:[0-9]+: \[pipeline\] devices: cuda:$gpus: there is no device with that index \(the cuda plugin counts $gpus\)$" "the missing GPU named"
     sed -i "s|^data = .*|data = $gpus|" "$tmp/gpus.ini"
     run timeout 120 "$PIPETTE" train "$tmp/gpus.ini"
     expect_status 0 "a replica on each GPU"
     [ "$gpus" -lt 2 ] ||
         expect_out "^ +$((gpus - 1)) +0 +[^ ]+ +cuda:$((gpus - 1)) +$((gpus - 1))  0$" "the last replica on the last GPU"
+fi
+
+# What a rank's kind of device needs is known from the file, and check
+# refuses it as train does, with no device at hand: a layer without a
+# CUDA half on a GPU rank (nogpu, a test device whose buffers are CUDA
+# memory and which no machine has), and where this build has no CUDA, an
+# optimizer without a CUDA update. A GPU that does not answer is the
+# machine's failure: check accepts the file, train says so and exits 1.
+nogpu_path="$PP_BUILDDIR/tests/plugins/devices/.libs:$TEST_PLUGIN_DIR"
+printf '[model]\ninput = 8\n[layer g]\ntype = good_layer\n[layer fc]\ntype = linear\nunits = 3\n[layer loss]\ntype = softmax_xent\n[pipeline]\ndevices = nogpu\n[train]\nbatch = 4\n[data]\nsource = synthetic\nfeatures = 8\nclasses = 3\n' >"$tmp/nogpu.ini"
+PIPETTE_PLUGIN_PATH=$nogpu_path run "$PIPETTE" check "$tmp/nogpu.ini"
+expect_status 2 "check of a CPU-only layer on a GPU rank"
+expect_no_out "check of a CPU-only layer on a GPU rank"
+expect_err "^$tmp/nogpu\.ini:4: \[layer g\] type: layer plugin 'good_layer' has no CUDA kernels: it cannot run on rank 0 \(nogpu:0\), which holds stage 0$" "a CPU-only layer on a GPU rank named"
+if [ "$PP_HAVE_CUDA" = no ]; then
+    expect_err "^$tmp/nogpu\.ini:12: \[train\] optimizer: optimizer 'sgd' has no CUDA update: it cannot run on rank 0 \(nogpu:0\)$" "an optimizer without a CUDA update named"
+fi
+cp "$tmp/err" "$tmp/check-err"
+PIPETTE_PLUGIN_PATH=$nogpu_path run "$PIPETTE" train "$tmp/nogpu.ini"
+expect_status 2 "train of a CPU-only layer on a GPU rank"
+cmp -s "$tmp/check-err" "$tmp/err" || fail "check and train refuse a CPU-only layer on a GPU rank in other words"
+if [ "$PP_HAVE_CUDA" = yes ]; then
+    sed '/^\[layer g\]/,/^type = good_layer/d' "$tmp/nogpu.ini" >"$tmp/nogpu2.ini"
+    PIPETTE_PLUGIN_PATH=$nogpu_path run "$PIPETTE" check "$tmp/nogpu2.ini"
+    expect_status 0 "check of a model on a GPU that is not there"
+    PIPETTE_PLUGIN_PATH=$nogpu_path run "$PIPETTE" train "$tmp/nogpu2.ini"
+    expect_status 1 "train on a GPU that is not there"
+    expect_no_out "train on a GPU that is not there"
+    expect_err "^$tmp/nogpu2\.ini:9: \[pipeline\] devices: nogpu:0: no GPU answers \(nogpu is a test device\)$" "the missing GPU named at devices"
+fi
+
+# stdout that cannot be written: exit 1 with the reason, and train
+# refuses to train a run whose plan it cannot print.
+if [ -w /dev/full ]; then
+    full="pipette: cannot write stdout: No space left on device"
+    for cmd in "train --steps 1000000" "eval --batches 1" "gradcheck --layer fc1"; do
+        run_full timeout 60 "$PIPETTE" $cmd "$examples/mlp.ini"
+        expect_status 1 "$cmd to a full stdout"
+        expect_err_is "$full" "$cmd to a full stdout"
+    done
 fi
 
 # Outputs that could not be written after the last step are refused

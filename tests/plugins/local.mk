@@ -169,3 +169,10 @@ tests_plugins_model_linear_la_SOURCES = tests/plugins/marker.c
 tests_plugins_model_linear_la_CPPFLAGS = $(AM_CPPFLAGS) -DMARKER_NAME='"linear"'
 tests_plugins_model_linear_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
 tests_plugins_model_linear_la_LIBADD = src/libpipette.la
+
+# A GPU that is never there (nogpu.c), in a directory of its own: the
+# plugins above are counted.
+check_LTLIBRARIES += tests/plugins/devices/nogpu.la
+tests_plugins_devices_nogpu_la_SOURCES = tests/plugins/nogpu.c
+tests_plugins_devices_nogpu_la_LDFLAGS = $(TEST_PLUGIN_LDFLAGS) -no-undefined -Wl,--no-undefined
+tests_plugins_devices_nogpu_la_LIBADD = src/libpipette.la
