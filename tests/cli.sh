@@ -207,6 +207,11 @@ stages_per_rank = 2
 microbatches = 65536
 [train]
 batch = 131072
+[data]
+source = synthetic
+task = mixture
+classes = 8
+features = 8
 EOF
 run timeout 20 "$PIPETTE" check "$tmp/many.ini"
 expect_status 0 "check of 65536 micro-batches within 20 s"
