@@ -20,6 +20,17 @@ AC_ARG_ENABLE([fuzzers],
      --enable-sanitizers=address,undefined unless it is given)]),
   [], [enable_fuzzers=no])
 
+AS_CASE([$enable_fuzzers], [yes|no], [],
+  [AC_MSG_ERROR([--enable-fuzzers takes no value])])
+AC_CACHE_CHECK([whether the compiler is clang], [pp_cv_clang],
+  [AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [[
+#ifndef __clang__
+#error not clang
+#endif
+]])], [pp_cv_clang=yes], [pp_cv_clang=no])])
+AS_IF([test "x$enable_fuzzers" = xyes && test "x$pp_cv_clang" != xyes],
+  [AC_MSG_ERROR([--enable-fuzzers needs clang's libFuzzer: configure with CC=clang])])
+
 AS_CASE([$enable_sanitizers],
   [yes], [enable_sanitizers=address,undefined],
   [no|""], [AS_IF([test "x$enable_fuzzers" = xyes],
@@ -42,6 +53,8 @@ AS_IF([test "x$enable_sanitizers" != xno], [
   AS_CASE([,$pp_san_list,], [*,thread,*],
     [AS_CASE([,$pp_san_list,], [*,address,*],
       [AC_MSG_ERROR([--enable-sanitizers: thread cannot be combined with address])])])
+  AS_IF([test "x$enable_fuzzers" = xyes], [AS_CASE([,$pp_san_list,], [*,thread,*],
+    [AC_MSG_ERROR([--enable-fuzzers: libFuzzer does not run under thread; use address,undefined])])])
   pp_sanitizers=$pp_san_list
   # Frame pointers give whole stacks; an undefined-behaviour report stops
   # the program (a test fails) instead of scrolling past.
@@ -54,12 +67,6 @@ AS_IF([test "x$enable_sanitizers" != xno], [
   # shared library built with -Wl,--no-undefined (libpipette, every
   # plugin) would not link: take the shared runtimes, and find them at run
   # time. GCC always links its shared ones.
-  AC_CACHE_CHECK([whether the compiler is clang], [pp_cv_clang],
-    [AC_COMPILE_IFELSE([AC_LANG_PROGRAM([], [[
-#ifndef __clang__
-#error not clang
-#endif
-]])], [pp_cv_clang=yes], [pp_cv_clang=no])])
   AS_IF([test "x$pp_cv_clang" = xyes], [
     pp_san_rtdir=$($CC -print-runtime-dir 2>/dev/null)
     AS_IF([test -z "$pp_san_rtdir" || test ! -d "$pp_san_rtdir"],
@@ -78,11 +85,7 @@ AS_IF([test "x$enable_sanitizers" != xno], [
 ])
 
 FUZZ_LDFLAGS=
-AS_IF([test "x$enable_fuzzers" = xyes], [
-  AS_IF([test "x$pp_cv_clang" != xyes],
-    [AC_MSG_ERROR([--enable-fuzzers needs clang's libFuzzer: configure with CC=clang])])
-  FUZZ_LDFLAGS=-fsanitize=fuzzer
-])
+AS_IF([test "x$enable_fuzzers" = xyes], [FUZZ_LDFLAGS=-fsanitize=fuzzer])
 AC_SUBST([FUZZ_LDFLAGS])
 AM_CONDITIONAL([PP_FUZZERS], [test "x$enable_fuzzers" = xyes])
 AM_CONDITIONAL([PP_SANITIZED], [test "x$pp_sanitizers" != xno])
