@@ -242,4 +242,5 @@ AS_IF([test "x$pp_cuda_emulator" = xyes], [
 AS_IF([test "x$pp_have_check" != xyes], [echo "  (Check missing: make check will fail; run scripts/install-deps.sh)"])
 echo "  install prefix: $pp_prefix; plugins: $pp_libdir/$PACKAGE/{layers,schedules,plugins}"
 echo "  warnings: $WARN_CFLAGS"
+AS_IF([test "x$pp_sanitizers" != xno], [echo "  sanitizers: $SAN_CFLAGS${FUZZ_LDFLAGS:+ (and the fuzzers in fuzz/)}"])
 ])

@@ -3,14 +3,16 @@
 # OpenBLAS, which configure takes for the layers' CPU matrix products
 # (without it they run in pipette's own loops, several times slower), and
 # Open MPI, for the mpi-job and mpi plugins (ranks in several processes;
-# without it they are not built).
+# without it they are not built), and clang with its sanitizer and
+# libFuzzer runtimes, for the fuzz targets (configure --enable-fuzzers;
+# GCC's ASan, UBSan and TSan runtimes come with build-essential).
 # Idempotent; runs as root or through sudo. The CUDA toolkit, cuDNN and NCCL
 # are optional and not installed here: configure finds them under
 # /usr/local/cuda (or --with-cuda=DIR) when they are present.
 set -eu
 
 packages="build-essential autoconf automake libtool pkg-config libinih-dev check
-libopenblas-dev openmpi-bin libopenmpi-dev"
+libopenblas-dev openmpi-bin libopenmpi-dev clang libclang-rt-dev"
 
 missing=""
 for p in $packages; do

@@ -195,6 +195,8 @@ static pp_status all_spans(const pp_trainer *t, pp_span **out, int *n,
     if (!mine)
         return pp_error_set(err, PP_ERR_NOMEM, "out of memory");
     for (int r = 0, at = 0; r < t->p; r++) {
+        if (t->trace[r].n == 0)
+            continue; /* another process's rank: no spans, span NULL */
         memcpy(mine + at, t->trace[r].span,
                (size_t)t->trace[r].n * sizeof *mine);
         at += t->trace[r].n;

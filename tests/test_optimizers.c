@@ -288,6 +288,7 @@ START_TEST(adamw_bias_correction)
         }
     }
     free(state);
+    pp_optimizer_plan_release(&plan);
 }
 END_TEST
 

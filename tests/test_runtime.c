@@ -15,6 +15,17 @@
 #include "runtime_impl.h"
 #include "data_ring.h"
 
+/* Under AddressSanitizer (configure --enable-sanitizers), an allocation
+ * too large to serve returns NULL, as the C library's does, instead of
+ * stopping the program: peer_reserves_before_sending
+ * reserves 4 EiB on purpose. ASan reads this before main; ASAN_OPTIONS
+ * can still override it. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+
 static const pp_transport_ops *transport(const char *name)
 {
     pp_registry *reg;

@@ -144,19 +144,33 @@ static void fixture_wide(int p, int m)
 
 typedef void (*writer)(const pp_plan *, const pp_sim *, FILE *);
 
-/* What a writer prints, or the grid when w is NULL. Not freed: each test
- * runs in a process of its own. */
+/* What render() returned in this test, freed after it (free_rendered,
+ * the test case's teardown), so that LeakSanitizer sees no leak. */
+static char *rendered[8];
+static int nrendered;
+
+static void free_rendered(void)
+{
+    for (int i = 0; i < nrendered; i++)
+        free(rendered[i]);
+    nrendered = 0;
+}
+
+/* What a writer prints, or the grid when w is NULL; freed after the
+ * test. */
 static char *render(writer w, double unit, int colour)
 {
     char *text = NULL;
     size_t size = 0;
+    ck_assert_int_lt(nrendered, (int)(sizeof rendered / sizeof *rendered));
     FILE *f = open_memstream(&text, &size);
     ck_assert_ptr_nonnull(f);
     if (w)
         w(&plan, &sim, f);
     else
         pp_timeline_grid(&plan, &sim, unit, colour, f);
-    fclose(f);
+    ck_assert_int_eq(fclose(f), 0);
+    rendered[nrendered++] = text;
     return text;
 }
 
@@ -559,6 +573,7 @@ static Suite *timeline_suite(void)
 {
     Suite *s = suite_create("timeline");
     TCase *tc = tcase_create("core");
+    tcase_add_checked_fixture(tc, NULL, free_rendered);
     tcase_add_test(tc, test_grid_plain);
     tcase_add_test(tc, test_grid_colour);
     tcase_add_test(tc, test_grid_stages);
