@@ -141,15 +141,15 @@ expect_out "pipeline: 2 ranks \(cpu, cpu\)" "pipeline summary"
 # (magic 20240520, version 1, count 1025) are enough. Its ranks are GPUs:
 # a build without the cuda plugin checks it on CPU ranks instead (the
 # same layers, stages and parameters).
-run "$PIPETTE" check "$examples/gpt2-124m.ini"
-expect_status 2 "check gpt2-124m.ini without its tokens"
-expect_err "^$examples/gpt2-124m\.ini:[0-9]+: \[data\] path: cannot read '.*/tokens\.bin': No such file or directory$" "gpt2-124m.ini's tokens named"
 mkdir "$tmp/gpt2"
 if [ "$PP_HAVE_CUDA" != yes ]; then
     sed 's/^devices = cuda:0\*4$/devices = cpu*4/' "$examples/gpt2-124m.ini" >"$tmp/gpt2/gpt2-124m.ini"
 else
     cp "$examples/gpt2-124m.ini" "$tmp/gpt2/"
 fi
+run "$PIPETTE" check "$tmp/gpt2/gpt2-124m.ini"
+expect_status 2 "check gpt2-124m.ini without its tokens"
+expect_err "^$tmp/gpt2/gpt2-124m\.ini:[0-9]+: \[data\] path: cannot read '.*/tokens\.bin': No such file or directory$" "gpt2-124m.ini's tokens named"
 { printf '\210\330\064\001\001\000\000\000\001\004\000\000'
   head -c 3062 /dev/zero; } >"$tmp/gpt2/tokens.bin"
 run "$PIPETTE" check "$tmp/gpt2/gpt2-124m.ini"
